@@ -1,0 +1,46 @@
+# Canaliza — the two commands: `make run` (set up + main job) and `make test` (whole suite).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+UV := $(VENV)/bin/uv
+STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | sha1sum | cut -c1-12)
+
+.PHONY: setup run test lint typecheck pytest bench lock clean services
+
+setup: $(STAMP)
+
+$(STAMP): requirements.lock pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --disable-pip-version-check uv
+	$(UV) pip install -q --python $(PY) -r requirements.lock
+	$(UV) pip install -q --python $(PY) --no-deps -e .
+	rm -f $(VENV)/.installed-* && touch $@
+
+## The main job: migrate, load the demo data, serve everything at http://127.0.0.1:8000
+run: setup
+	CANALIZA_DEMO=1 $(VENV)/bin/canaliza demo
+
+## The whole suite: lint, format check, type check, tests (real PostgreSQL/NATS where needed)
+test: setup lint typecheck pytest
+
+lint:
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck:
+	$(VENV)/bin/mypy $$(ls -d services capacity referral auth audit frontend 2>/dev/null)
+
+pytest:
+	$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+## Re-pin dependencies after editing pyproject.toml
+lock:
+	$(UV) pip compile pyproject.toml --extra dev -o requirements.lock --python-version 3.11 --no-header
+
+## Start the machine's PostgreSQL, Redis and NATS if they are down
+services:
+	bash .ci/services.sh
+
+clean:
+	rm -rf var $(VENV) .mypy_cache .ruff_cache

@@ -1,0 +1,260 @@
+"""The app factory: one FastAPI app from one or more service specs.
+
+``canaliza serve all`` builds one app from every service (the embedded default);
+``canaliza serve capacity`` builds one from a single spec. The code paths are the same:
+the same routers, the same error model, the same typed clients.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from fastapi import APIRouter, Depends, FastAPI
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from services.bus import Bus, create_bus
+from services.db import ServiceDatabase
+from services.errors import error_response, install_error_handlers
+from services.events import Outbox
+from services.relay import OutboxRelay
+from services.security import authenticate, configure_verifier, get_verifier, make_verifier
+from services.settings import Settings, get_settings
+from services.tokens import RemoteKeySource
+
+log = logging.getLogger("canaliza.app")
+
+INTERNAL_BASE_URL = "http://canaliza.internal"
+
+Hook = Callable[["Runtime"], Awaitable[None]]
+
+
+@dataclass
+class ServiceSpec:
+    """What a domain package contributes to an app."""
+
+    name: str
+    routers: list[APIRouter] = field(default_factory=list)
+    public_routers: list[APIRouter] = field(default_factory=list)
+    database: ServiceDatabase | None = None
+    outbox: Outbox | None = None
+    on_startup: list[Hook] = field(default_factory=list)
+    on_shutdown: list[Hook] = field(default_factory=list)
+    description: str = ""
+
+
+@dataclass
+class Runtime:
+    """What a running app holds: settings, bus, relays, and how to reach other services."""
+
+    settings: Settings
+    services: dict[str, ServiceSpec]
+    app: FastAPI
+    bus: Bus | None = None
+    relays: dict[str, OutboxRelay] = field(default_factory=dict)
+    tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+    state: dict[str, Any] = field(default_factory=dict)
+
+    def has(self, service: str) -> bool:
+        return service in self.services
+
+    def transport_for(self, service: str) -> tuple[str, httpx.AsyncBaseTransport | None]:
+        """Base URL and transport to call ``service``: in-process when it is mounted here."""
+        if service in self.services:
+            return INTERNAL_BASE_URL, httpx.ASGITransport(app=self.app)
+        url = getattr(self.settings, f"{service}_url", "") or ""
+        if not url:
+            raise RuntimeError(
+                f"service {service!r} is not in this process and CANALIZA_{service.upper()}_URL "
+                "is not set"
+            )
+        return url.rstrip("/"), None
+
+    def spawn(self, coro: Awaitable[Any], name: str) -> asyncio.Task[Any]:
+        """Run a background task for the app's lifetime."""
+        task = asyncio.ensure_future(coro)
+        task.set_name(name)
+        self.tasks.append(task)
+        return task
+
+
+def get_runtime(app: FastAPI) -> Runtime:
+    runtime: Runtime = app.state.runtime
+    return runtime
+
+
+class RequestContextMiddleware:
+    """Request id on every answer; bodies larger than the limit refused with 413."""
+
+    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        request_id = headers.get(b"x-request-id", b"").decode("latin-1")[:64] or uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+        length = headers.get(b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.max_body_bytes):
+            resp = error_response(
+                413,
+                "payload_too_large",
+                f"El cuerpo de la petición excede {self.max_body_bytes} bytes.",
+            )
+            await resp(scope, receive, send)
+            return
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body_bytes:
+                    raise _BodyTooLarge()
+            return message
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                hdrs = list(message.get("headers", []))
+                hdrs.append((b"x-request-id", request_id.encode("latin-1")))
+                hdrs.append((b"x-content-type-options", b"nosniff"))
+                message["headers"] = hdrs
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, send_with_id)
+        except _BodyTooLarge:
+            resp = error_response(
+                413,
+                "payload_too_large",
+                f"El cuerpo de la petición excede {self.max_body_bytes} bytes.",
+            )
+            await resp(scope, receive, send_with_id)
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+def _health_router(runtime_getter: Callable[[], Runtime]) -> APIRouter:
+    router = APIRouter(tags=["health"])
+
+    @router.get("/healthz", summary="Liveness")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @router.get("/readyz", summary="Readiness: databases and bus reachable")
+    async def readyz() -> JSONResponse:
+        runtime = runtime_getter()
+        checks: dict[str, str] = {}
+        for name, spec in runtime.services.items():
+            if spec.database is None:
+                continue
+            try:
+                await run_in_threadpool(spec.database.ping)
+                checks[f"db:{name}"] = "ok"
+            except Exception as exc:
+                checks[f"db:{name}"] = f"down: {type(exc).__name__}"
+        if runtime.bus is not None:
+            checks["bus"] = "ok" if await runtime.bus.healthy() else "down"
+        ready = all(v == "ok" for v in checks.values())
+        body: dict[str, Any] = {"status": "ready" if ready else "not_ready", "checks": checks}
+        if not ready:
+            body.update(error="service_unavailable", detail="Una dependencia no responde.")
+        return JSONResponse(body, status_code=200 if ready else 503)
+
+    return router
+
+
+def create_app(
+    specs: list[ServiceSpec],
+    settings: Settings | None = None,
+    *,
+    title: str = "Canaliza",
+    bus: Bus | None = None,
+    extra_startup: list[Hook] | None = None,
+) -> FastAPI:
+    """Build one app serving ``specs``."""
+    settings = settings or get_settings()
+    by_name = {spec.name: spec for spec in specs}
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runtime: Runtime = app.state.runtime
+        if settings.auto_migrate:
+            for spec in specs:
+                if spec.database is not None:
+                    await run_in_threadpool(spec.database.migrate)
+        runtime.bus = bus or create_bus(
+            settings.bus, url=settings.nats_url, stream=settings.nats_stream
+        )
+        await runtime.bus.start()
+        for spec in specs:
+            if spec.database is not None and spec.outbox is not None:
+                relay = OutboxRelay(spec.database, spec.outbox, runtime.bus)
+                relay.start()
+                runtime.relays[spec.name] = relay
+        for spec in specs:
+            for hook in spec.on_startup:
+                await hook(runtime)
+        for hook in extra_startup or []:
+            await hook(runtime)
+        try:
+            yield
+        finally:
+            for spec in reversed(specs):
+                for hook in spec.on_shutdown:
+                    with contextlib.suppress(Exception):
+                        await hook(runtime)
+            for task in runtime.tasks:
+                task.cancel()
+            for task in runtime.tasks:
+                with contextlib.suppress(BaseException):
+                    await task
+            runtime.tasks.clear()
+            for relay in runtime.relays.values():
+                await relay.stop()
+            runtime.relays.clear()
+            await runtime.bus.close()
+
+    app = FastAPI(
+        title=title,
+        version="0.1.0",
+        description="Canaliza: capacidad de refugios y canalización de víctimas de trata.",
+        lifespan=lifespan,
+    )
+    runtime = Runtime(settings=settings, services=by_name, app=app)
+    app.state.runtime = runtime
+    install_error_handlers(app)
+    app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.include_router(_health_router(lambda: runtime))
+    for spec in specs:
+        for router in spec.public_routers:
+            app.include_router(router)
+        for router in spec.routers:
+            app.include_router(router, dependencies=[Depends(authenticate)])
+
+    # Tokens are checked against the auth service: in-process when it is mounted here.
+    if "auth" in by_name and not settings.jwks_url:
+        configure_verifier(
+            make_verifier(
+                RemoteKeySource(
+                    f"{INTERNAL_BASE_URL}/auth/jwks", transport=httpx.ASGITransport(app=app)
+                )
+            )
+        )
+    else:
+        get_verifier()
+    return app

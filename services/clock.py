@@ -1,0 +1,43 @@
+"""One clock for the whole platform, so tests can move time instead of sleeping."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+
+class Clock:
+    """Wall-clock time in UTC, which tests may freeze and advance."""
+
+    def __init__(self) -> None:
+        self._frozen: datetime | None = None
+
+    def now(self) -> datetime:
+        """The current time, timezone-aware UTC."""
+        return self._frozen if self._frozen is not None else datetime.now(UTC)
+
+    def freeze(self, at: datetime | None = None) -> datetime:
+        """Stop the clock at ``at`` (default: now)."""
+        self._frozen = (at or datetime.now(UTC)).astimezone(UTC)
+        return self._frozen
+
+    def advance(self, delta: timedelta) -> datetime:
+        """Move a frozen clock forward."""
+        self._frozen = self.now() + delta
+        return self._frozen
+
+    def unfreeze(self) -> None:
+        """Go back to real time."""
+        self._frozen = None
+
+
+clock = Clock()
+
+
+def utcnow() -> datetime:
+    """The platform's current time (UTC, aware)."""
+    return clock.now()
+
+
+def as_utc(value: datetime) -> datetime:
+    """Treat naive datetimes read back from SQLite as UTC."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

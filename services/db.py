@@ -1,0 +1,192 @@
+"""Database engines, sessions and migrations, one database per service.
+
+Embedded mode: each service has its own SQLite file (WAL). Production: one PostgreSQL
+database where each service owns a schema (``search_path`` is set per connection), so
+no service can read another's tables by accident.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from sqlalchemy import MetaData, event, text
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.orm import registry
+from sqlmodel import Session, create_engine
+
+from services.settings import ROOT, get_settings
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+MIGRATIONS_DIR = ROOT / "migrations"
+
+
+def make_registry() -> registry:
+    """A mapper registry with its own metadata, for one service's SQLModel base class."""
+    return registry(metadata=MetaData(naming_convention=NAMING_CONVENTION))
+
+
+def is_sqlite(url: str) -> bool:
+    return url.startswith("sqlite")
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _: Any) -> None:
+        # Let SQLAlchemy's "begin" event decide how each transaction starts.
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        # Writers take the lock up front: a deferred transaction that read first and
+        # then writes can fail with SQLITE_BUSY instead of waiting its turn.
+        mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+class ServiceDatabase:
+    """The database of one service: its metadata, engine and sessions.
+
+    The engine is created lazily from the settings, so tests and the launcher can point
+    a service at another database with :meth:`configure` before first use.
+    """
+
+    def __init__(self, service: str, metadata: MetaData) -> None:
+        self.service = service
+        self.metadata = metadata
+        self._engine: Engine | None = None
+        self._url: str | None = None
+        self._lock = threading.Lock()
+        self.after_commit_hooks: list[Callable[[], None]] = []
+
+    @property
+    def url(self) -> str:
+        return self._url or get_settings().database_url_for(self.service)
+
+    @property
+    def schema(self) -> str | None:
+        """The PostgreSQL schema this service owns (None on SQLite)."""
+        return None if is_sqlite(self.url) else self.service
+
+    def configure(self, url: str | None = None, **engine_kw: Any) -> Engine:
+        """(Re)create the engine for ``url`` (default: from settings)."""
+        with self._lock:
+            if self._engine is not None:
+                self._engine.dispose()
+            self._url = url
+            self._engine = self._create_engine(self.url, **engine_kw)
+            return self._engine
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            with self._lock:
+                if self._engine is None:
+                    self._engine = self._create_engine(self.url)
+        return self._engine
+
+    def _create_engine(self, url: str, **kw: Any) -> Engine:
+        if is_sqlite(url):
+            path = make_url(url).database
+            if path and path != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            kw.setdefault("connect_args", {"check_same_thread": False, "timeout": 30})
+            kw.setdefault("pool_size", 20)
+            kw.setdefault("max_overflow", 40)
+            engine = create_engine(url, **kw)
+            _configure_sqlite(engine)
+            return engine
+        kw.setdefault("pool_size", 10)
+        kw.setdefault("max_overflow", 20)
+        kw.setdefault("pool_pre_ping", True)
+        kw.setdefault("pool_timeout", 10)
+        connect_args = kw.setdefault("connect_args", {})
+        connect_args.setdefault("options", f"-csearch_path={self.service}")
+        connect_args.setdefault("connect_timeout", 5)
+        return create_engine(url, **kw)
+
+    def dispose(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
+
+    def new_session(self, *, write: bool = False) -> Session:
+        """A session; ``write=True`` takes SQLite's write lock when the transaction begins."""
+        session = Session(self.engine, expire_on_commit=False)
+        if write and is_sqlite(self.url):
+            session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
+        if self.after_commit_hooks:
+            hooks = self.after_commit_hooks
+
+            @event.listens_for(session, "after_commit")
+            def _after_commit(_: Session) -> None:
+                for hook in hooks:
+                    hook()
+
+        return session
+
+    def session_scope(self, *, write: bool = True) -> Iterator[Session]:
+        """One unit of work: commit on success, roll back on any error."""
+        session = self.new_session(write=write)
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    def request_session(self, request: Request) -> Iterator[Session]:
+        """FastAPI dependency: the request's one commit point.
+
+        Use with ``Depends(db.request_session, scope="function")`` so the commit happens
+        before the answer is sent. Requests other than GET/HEAD are write transactions.
+        """
+        yield from self.session_scope(write=request.method not in ("GET", "HEAD"))
+
+    def read_session(self) -> Iterator[Session]:
+        """FastAPI dependency for POST routes that only read (and may append a record)."""
+        yield from self.session_scope(write=False)
+
+    def ping(self) -> None:
+        """Raise if the database cannot be reached."""
+        with self.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+
+    def migrate(self, revision: str = "head") -> None:
+        """Run this service's Alembic migrations up to ``revision``."""
+        from alembic import command
+
+        command.upgrade(alembic_config(self.service, self.url, self.metadata), revision)
+
+
+def alembic_config(service: str, url: str, metadata: MetaData | None = None) -> Any:
+    """The Alembic configuration of one service (its own version location)."""
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.set_main_option("version_locations", str(MIGRATIONS_DIR / "versions" / service))
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    cfg.attributes["service"] = service
+    cfg.attributes["schema"] = None if is_sqlite(url) else service
+    if metadata is not None:
+        cfg.attributes["target_metadata"] = metadata
+    return cfg

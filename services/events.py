@@ -1,0 +1,116 @@
+"""Domain events and the transactional outbox.
+
+A service writes its events into its own ``outbox`` table in the same transaction as
+the change (:meth:`Outbox.add`); :class:`services.relay.OutboxRelay` publishes them to
+the bus after commit. Events never carry victims' identities.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    select,
+    update,
+)
+from sqlalchemy.engine import Connection
+from sqlmodel import Session
+
+from services.clock import utcnow
+
+
+class Event(BaseModel):
+    """One domain event. ``type`` is ``<service>.<aggregate>.<what>``."""
+
+    id: str = Field(default_factory=lambda: str(uuid.uuid4()))
+    type: str
+    aggregate_type: str
+    aggregate_id: str
+    aggregate_version: int = 0
+    occurred_at: datetime = Field(default_factory=utcnow)
+    actor: str | None = None
+    institution_id: str | None = None
+    payload: dict[str, Any] = Field(default_factory=dict)
+    # Position in the bus's stream, set on delivery (None before publishing).
+    sequence: int | None = None
+
+    @property
+    def service(self) -> str:
+        return self.type.split(".", 1)[0]
+
+    @property
+    def subject(self) -> str:
+        """The bus subject: ``canaliza.<type>``."""
+        return f"canaliza.{self.type}"
+
+    def to_json(self) -> str:
+        return self.model_dump_json(exclude={"sequence"})
+
+
+def outbox_table(metadata: MetaData) -> Table:
+    """The outbox table of one service (add it to the service's metadata)."""
+    return Table(
+        "outbox",
+        metadata,
+        Column(
+            "seq",
+            BigInteger().with_variant(Integer(), "sqlite"),
+            primary_key=True,
+            autoincrement=True,
+        ),
+        Column("event_id", String(36), nullable=False, unique=True),
+        Column("type", String(80), nullable=False),
+        Column("aggregate_id", String(64), nullable=False),
+        Column("body", JSON, nullable=False),
+        Column("created_at", DateTime(timezone=True), nullable=False),
+        Column("published_at", DateTime(timezone=True), nullable=True),
+        Index("ix_outbox_pending", "published_at", "seq"),
+    )
+
+
+class Outbox:
+    """Writes and reads one service's outbox."""
+
+    def __init__(self, table: Table) -> None:
+        self.table = table
+
+    def add(self, session: Session, event: Event) -> Event:
+        """Record ``event`` in the session's transaction; it is published after commit."""
+        session.execute(
+            self.table.insert().values(
+                event_id=event.id,
+                type=event.type,
+                aggregate_id=event.aggregate_id,
+                body=json.loads(event.to_json()),
+                created_at=utcnow(),
+            )
+        )
+        return event
+
+    def pending(self, conn: Connection, limit: int = 200) -> list[tuple[int, Event]]:
+        rows = conn.execute(
+            select(self.table.c.seq, self.table.c.body)
+            .where(self.table.c.published_at.is_(None))
+            .order_by(self.table.c.seq)
+            .limit(limit)
+        ).all()
+        return [(row.seq, Event.model_validate(row.body)) for row in rows]
+
+    def mark_published(self, conn: Connection, seqs: list[int]) -> None:
+        if seqs:
+            conn.execute(
+                update(self.table).where(self.table.c.seq.in_(seqs)).values(published_at=utcnow())
+            )

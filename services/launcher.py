@@ -1,0 +1,154 @@
+"""The ``canaliza`` command: composes the services (the only module that knows them all).
+
+    canaliza serve all            # every service in one process (embedded default)
+    canaliza serve capacity       # one service on its own (Postgres + NATS in production)
+    canaliza migrate [SERVICE...]
+    canaliza demo                 # migrate, load demo data if empty, serve all
+Domain packages may add command groups through a ``cli.py`` exposing ``app`` (Typer).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+from collections.abc import Callable
+from typing import Any
+
+import typer
+from rich.console import Console
+
+from services.app import ServiceSpec, create_app
+from services.settings import SERVICE_NAMES, get_settings
+
+# Only the launcher knows the domain packages. The frontend is not a data service.
+DOMAIN_PACKAGES = ("auth", "capacity", "referral", "audit", "frontend")
+
+console = Console(stderr=True)
+cli = typer.Typer(
+    help="Canaliza: capacidad de refugios y canalización de víctimas de trata.",
+    no_args_is_help=True,
+)
+
+
+def available_packages() -> list[str]:
+    """Domain packages present in this checkout that define a service."""
+    return [p for p in DOMAIN_PACKAGES if importlib.util.find_spec(f"{p}.main") is not None]
+
+
+def load_spec(package: str) -> ServiceSpec:
+    module = importlib.import_module(f"{package}.main")
+    factory: Callable[[], ServiceSpec] = module.service
+    return factory()
+
+
+def load_specs(names: list[str]) -> list[ServiceSpec]:
+    return [load_spec(n) for n in names]
+
+
+def build_app(target: str = "all") -> Any:
+    """The ASGI app for ``target`` (``all`` or one package name)."""
+    names = available_packages() if target == "all" else [target]
+    unknown = [n for n in names if n not in DOMAIN_PACKAGES]
+    if unknown:
+        raise typer.BadParameter(f"unknown service {unknown[0]!r}")
+    return create_app(
+        load_specs(names), title="Canaliza" if target == "all" else f"Canaliza — {target}"
+    )
+
+
+def app_all() -> Any:
+    """uvicorn factory: ``uvicorn --factory services.launcher:app_all``."""
+    return build_app(os.environ.get("CANALIZA_SERVE", "all"))
+
+
+@cli.command()
+def serve(
+    target: str = typer.Argument("all", help="all, or one of: " + ", ".join(DOMAIN_PACKAGES)),
+    host: str | None = typer.Option(None, help="Default CANALIZA_HOST or 127.0.0.1"),
+    port: int | None = typer.Option(None, help="Default CANALIZA_PORT or 8000"),
+    workers: int = typer.Option(1, help="uvicorn worker processes"),
+) -> None:
+    """Serve ``all`` services in one process, or a single one."""
+    import uvicorn
+
+    settings = get_settings()
+    os.environ["CANALIZA_SERVE"] = target
+    console.print(
+        f"[bold]Canaliza[/bold] {target} → http://{host or settings.host}:{port or settings.port}"
+    )
+    uvicorn.run(
+        "services.launcher:app_all",
+        factory=True,
+        host=host or settings.host,
+        port=port or settings.port,
+        workers=workers,
+        log_level="info",
+        proxy_headers=True,
+    )
+
+
+@cli.command()
+def migrate(services: list[str] = typer.Argument(None, help="Default: every service")) -> None:
+    """Apply the Alembic migrations of the given services (default: all)."""
+    names = services or [p for p in available_packages() if p in SERVICE_NAMES]
+    for spec in load_specs(names):
+        if spec.database is not None:
+            spec.database.migrate()
+            console.print(f"migrated [bold]{spec.name}[/bold] ({spec.database.url.split('@')[-1]})")
+
+
+@cli.command()
+def makemigration(
+    service: str = typer.Argument(..., help="The service whose models changed"),
+    message: str = typer.Option(..., "-m", "--message"),
+) -> None:
+    """Autogenerate a revision for one service against a scratch SQLite database."""
+    import tempfile
+
+    from alembic import command
+
+    from services.db import alembic_config
+
+    spec = load_spec(service)
+    assert spec.database is not None
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"sqlite:///{tmp}/scratch.db"
+        cfg = alembic_config(service, url, spec.database.metadata)
+        command.upgrade(cfg, "head")
+        command.revision(cfg, message=message, autogenerate=True)
+
+
+@cli.command()
+def demo(host: str | None = typer.Option(None), port: int | None = typer.Option(None)) -> None:
+    """The main job: migrate, load the demo data if the databases are empty, serve all."""
+    os.environ["CANALIZA_DEMO"] = "1"
+    get_settings.cache_clear()
+    migrate(services=[])
+    if importlib.util.find_spec("services.seed") is not None:
+        seed = importlib.import_module("services.seed")
+        seed.load_demo_if_empty()
+    serve(target="all", host=host, port=port, workers=1)
+
+
+def _register_subcommands() -> None:
+    for package in (*DOMAIN_PACKAGES, "services.seed"):
+        try:
+            found = importlib.util.find_spec(f"{package}.cli") is not None
+        except ModuleNotFoundError:
+            found = False
+        if found:
+            module = importlib.import_module(f"{package}.cli")
+            for name, sub in getattr(module, "COMMANDS", {}).items():
+                cli.command(name)(sub)
+            if hasattr(module, "app"):
+                cli.add_typer(module.app, name=package.rsplit(".", 1)[-1])
+
+
+def main() -> None:
+    _register_subcommands()
+    cli()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,102 @@
+"""The outbox relay: publishes committed events to the bus, in order, at least once.
+
+Woken right after each commit (low latency) and also polling (events committed by
+another process, or left over by a crash between commit and publish). The bus drops
+duplicates by event id, and consumers are idempotent, so re-publishing is harmless.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from starlette.concurrency import run_in_threadpool
+
+from services.bus import Bus
+from services.db import ServiceDatabase
+from services.events import Outbox
+
+log = logging.getLogger("canaliza.relay")
+
+
+class OutboxRelay:
+    """Moves one service's outbox rows onto the bus."""
+
+    def __init__(
+        self, db: ServiceDatabase, outbox: Outbox, bus: Bus, *, poll_interval: float = 0.5
+    ) -> None:
+        self.db = db
+        self.outbox = outbox
+        self.bus = bus
+        self.poll_interval = poll_interval
+        self._wake = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._task: asyncio.Task[None] | None = None
+        self.published = 0
+
+    def wake(self) -> None:
+        """Ask for a publish pass now; safe to call from any thread."""
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._wake.set)
+
+    def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self.db.after_commit_hooks.append(self.wake)
+        self._task = asyncio.create_task(self._run(), name=f"relay-{self.db.service}")
+
+    async def stop(self) -> None:
+        with contextlib.suppress(ValueError):
+            self.db.after_commit_hooks.remove(self.wake)
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def drain(self) -> int:
+        """Publish everything pending now; returns how many events went out."""
+        total = 0
+        while True:
+            batch = await run_in_threadpool(self._read_batch)
+            if not batch:
+                return total
+            done: list[int] = []
+            try:
+                for seq, event in batch:
+                    await self.bus.publish(event)
+                    done.append(seq)
+            finally:
+                await run_in_threadpool(self._mark, done)
+                total += len(done)
+                self.published += len(done)
+
+    def _read_batch(self) -> list:
+        with self.db.engine.connect() as conn:
+            return self.outbox.pending(conn)
+
+    def _mark(self, seqs: list[int]) -> None:
+        if seqs:
+            with self.db.engine.begin() as conn:
+                self.outbox.mark_published(conn, seqs)
+
+    async def _run(self) -> None:
+        backoff = self.poll_interval
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=backoff)
+            self._wake.clear()
+            try:
+                await self.drain()
+                backoff = self.poll_interval
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # bus or database down: keep the events, retry later
+                backoff = min(max(backoff * 2, 0.5), 10.0)
+                log.warning(
+                    "outbox relay of %s paused (%s); retrying in %.1fs",
+                    self.db.service,
+                    exc,
+                    backoff,
+                )

@@ -1,0 +1,84 @@
+"""Settings, read from the environment with the ``CANALIZA_`` prefix."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ROOT = Path(__file__).resolve().parent.parent
+
+SERVICE_NAMES = ("auth", "capacity", "referral", "audit")
+
+
+class Settings(BaseSettings):
+    """Process-wide configuration.
+
+    Each service's database URL is ``CANALIZA_<SERVICE>_DATABASE_URL`` if set, otherwise
+    derived from ``CANALIZA_DATABASE_URL``: a SQLite URL names a directory-less default
+    (``var/<service>.db``); a PostgreSQL URL is shared and each service gets its own schema.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="CANALIZA_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    demo: bool = False
+    demo_password: str = "canaliza-demo"  # noqa: S105 - documented demo credential
+    data_dir: Path = ROOT / "var"
+
+    database_url: str | None = None
+    auth_database_url: str | None = None
+    capacity_database_url: str | None = None
+    referral_database_url: str | None = None
+    audit_database_url: str | None = None
+    auto_migrate: bool = True
+
+    bus: Literal["inprocess", "nats"] = "inprocess"
+    nats_url: str = "nats://127.0.0.1:4222"
+    nats_stream: str = "CANALIZA"
+
+    public_url: str = ""
+    issuer: str = ""
+    audience: str = "canaliza"
+    jwks_url: str | None = None
+    token_algorithms: list[str] = Field(default_factory=lambda: ["ES256"])
+    access_token_ttl_seconds: int = 900
+
+    # Service URLs when the services run apart (empty: in the same process).
+    auth_url: str = ""
+    capacity_url: str = ""
+    referral_url: str = ""
+    audit_url: str = ""
+    service_client_id: str = ""
+    service_client_secret: str = ""
+
+    hold_ttl_minutes: int = 120
+    stale_after_hours: int = 24
+    max_body_bytes: int = 1_048_576
+
+    def base_url(self) -> str:
+        """The public URL of this deployment."""
+        return self.public_url.rstrip("/") or f"http://{self.host}:{self.port}"
+
+    def token_issuer(self) -> str:
+        """The ``iss`` every access token must carry."""
+        return self.issuer or self.base_url()
+
+    def database_url_for(self, service: str) -> str:
+        """The SQLAlchemy URL of one service's database."""
+        own = getattr(self, f"{service}_database_url", None)
+        if own:
+            return str(own)
+        if self.database_url and not self.database_url.startswith("sqlite"):
+            return self.database_url
+        return f"sqlite:///{self.data_dir / f'{service}.db'}"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The settings of this process (cached; tests call ``get_settings.cache_clear()``)."""
+    return Settings()

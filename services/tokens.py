@@ -1,0 +1,214 @@
+"""Access-token checking for every service (joserfc; RFC 9068 JWT access tokens).
+
+Algorithms are pinned, ``typ`` must be ``at+jwt``, ``iss``/``aud``/``exp``/``nbf`` are
+checked against the platform clock, and keys come from a JWKS that is cached and
+re-fetched (at most every few seconds) when a token names an unknown ``kid``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from joserfc import jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet
+
+from services.clock import utcnow
+from services.errors import Unauthorized
+
+ACCESS_TOKEN_TYPES = frozenset({"at+jwt", "application/at+jwt"})
+LEEWAY_SECONDS = 30
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the subject of a verified access token."""
+
+    sub: str
+    roles: frozenset[str]
+    institution_id: str | None = None
+    client_id: str | None = None
+    scope: str = ""
+    claims: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    def has(self, *roles: str) -> bool:
+        """Whether the principal holds any of ``roles``."""
+        return not self.roles.isdisjoint(roles)
+
+    @property
+    def is_service(self) -> bool:
+        return "service" in self.roles
+
+
+class KeySource:
+    """Where verification keys come from."""
+
+    async def key_set(self, *, refresh: bool = False) -> KeySet:  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+class StaticKeySource(KeySource):
+    """A fixed JWKS (tests, or a JWKS file)."""
+
+    def __init__(self, jwks: KeySet | dict[str, Any]) -> None:
+        self._keys = jwks if isinstance(jwks, KeySet) else KeySet.import_key_set(jwks)  # type: ignore[arg-type]
+
+    async def key_set(self, *, refresh: bool = False) -> KeySet:
+        return self._keys
+
+
+class CallableKeySource(KeySource):
+    """A JWKS produced in-process (the auth service mounted in the same process)."""
+
+    def __init__(self, producer: Callable[[], dict[str, Any] | Awaitable[dict[str, Any]]]) -> None:
+        self._producer = producer
+        self._cached: KeySet | None = None
+
+    async def key_set(self, *, refresh: bool = False) -> KeySet:
+        if self._cached is None or refresh:
+            data = self._producer()
+            if asyncio.iscoroutine(data) or isinstance(data, Awaitable):
+                data = await data
+            self._cached = KeySet.import_key_set(data)  # type: ignore[arg-type]
+        return self._cached
+
+
+class RemoteKeySource(KeySource):
+    """A JWKS fetched over HTTP, cached for ``ttl`` seconds, refreshed on unknown ``kid``."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        ttl: float = 300,
+        min_refresh_interval: float = 5,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.url = url
+        self.ttl = ttl
+        self.min_refresh_interval = min_refresh_interval
+        self._transport = transport
+        self._cached: KeySet | None = None
+        self._fetched_at = 0.0
+        self._lock = asyncio.Lock()
+
+    async def key_set(self, *, refresh: bool = False) -> KeySet:
+        age = time.monotonic() - self._fetched_at
+        stale = self._cached is None or age > self.ttl
+        if refresh and age > self.min_refresh_interval:
+            stale = True
+        if stale:
+            async with self._lock:
+                if self._cached is None or time.monotonic() - self._fetched_at >= min(
+                    self.ttl, self.min_refresh_interval
+                ):
+                    await self._fetch()
+        assert self._cached is not None
+        return self._cached
+
+    async def _fetch(self) -> None:
+        try:
+            async with httpx.AsyncClient(transport=self._transport, timeout=5) as client:
+                resp = await client.get(self.url)
+                resp.raise_for_status()
+                self._cached = KeySet.import_key_set(resp.json())
+                self._fetched_at = time.monotonic()
+        except (httpx.HTTPError, ValueError, KeyError) as exc:
+            if self._cached is None:
+                raise Unauthorized(
+                    "No se pudieron obtener las llaves del emisor de tokens.",
+                    code="jwks_unavailable",
+                ) from exc
+
+
+def _segment(data: str) -> dict[str, Any]:
+    padded = data + "=" * (-len(data) % 4)
+    value = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+    if not isinstance(value, dict):
+        raise ValueError("not an object")
+    return value
+
+
+class TokenVerifier:
+    """Verifies access tokens of one issuer for one audience."""
+
+    def __init__(
+        self,
+        *,
+        issuer: str,
+        audience: str,
+        keys: KeySource,
+        algorithms: list[str] | tuple[str, ...] = ("ES256",),
+    ) -> None:
+        self.issuer = issuer
+        self.audience = audience
+        self.keys = keys
+        self.algorithms = tuple(algorithms)
+
+    async def verify(self, token: str) -> Principal:
+        """The principal of a valid token; :class:`Unauthorized` for anything else."""
+        parts = token.split(".")
+        if len(parts) != 3 or len(token) > 8192:
+            raise Unauthorized(
+                "El token no tiene el formato de un JWT firmado.", code="invalid_token"
+            )
+        try:
+            header = _segment(parts[0])
+        except ValueError as exc:
+            raise Unauthorized(
+                "El encabezado del token es ilegible.", code="invalid_token"
+            ) from exc
+        alg, kid = header.get("alg"), header.get("kid")
+        if alg not in self.algorithms:
+            raise Unauthorized(f"Algoritmo de firma no aceptado: {alg!r}.", code="invalid_token")
+        if header.get("typ") not in ACCESS_TOKEN_TYPES:
+            raise Unauthorized(
+                "El token no es un token de acceso (typ at+jwt).", code="invalid_token"
+            )
+        if not isinstance(kid, str):
+            raise Unauthorized("El token no identifica su llave (kid).", code="invalid_token")
+        key_set = await self.keys.key_set()
+        if not any(k.kid == kid for k in key_set):
+            key_set = await self.keys.key_set(refresh=True)
+            if not any(k.kid == kid for k in key_set):
+                raise Unauthorized("Llave de firma desconocida.", code="invalid_token")
+        try:
+            decoded = jwt.decode(token, key_set, algorithms=list(self.algorithms))
+            jwt.JWTClaimsRegistry(
+                now=lambda: int(utcnow().timestamp()),
+                leeway=LEEWAY_SECONDS,
+                iss={"essential": True, "value": self.issuer},
+                aud={"essential": True, "value": self.audience},
+                exp={"essential": True},
+                sub={"essential": True},
+            ).validate(decoded.claims)
+        except JoseError as exc:
+            raise Unauthorized(
+                f"Token rechazado: {exc.description or exc.error}.", code="invalid_token"
+            ) from exc
+        except (ValueError, TypeError) as exc:
+            raise Unauthorized("Token ilegible.", code="invalid_token") from exc
+        return principal_from_claims(decoded.claims)
+
+
+def principal_from_claims(claims: dict[str, Any]) -> Principal:
+    """Build a principal from verified claims."""
+    roles = claims.get("roles") or []
+    if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
+        raise Unauthorized("El token trae roles mal formados.", code="invalid_token")
+    institution = claims.get("institution_id")
+    return Principal(
+        sub=str(claims["sub"]),
+        roles=frozenset(roles),
+        institution_id=str(institution) if institution is not None else None,
+        client_id=claims.get("client_id"),
+        scope=str(claims.get("scope", "")),
+        claims=dict(claims),
+    )
