@@ -1,0 +1,17 @@
+"""Identifiers: random UUIDs for new rows, stable ones for seeded reference data."""
+
+from __future__ import annotations
+
+import uuid
+
+_NAMESPACE = uuid.UUID("6f1c1f9e-5a77-4c52-9c1e-2b8f0c0a7a11")
+
+
+def new_id() -> str:
+    """A new random identifier (UUID4 text)."""
+    return str(uuid.uuid4())
+
+
+def stable_id(kind: str, key: str) -> str:
+    """The same identifier for the same (kind, key) on every machine (UUID5 text)."""
+    return str(uuid.uuid5(_NAMESPACE, f"{kind}:{key}"))
