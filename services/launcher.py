@@ -31,9 +31,16 @@ cli = typer.Typer(
 )
 
 
+def _has_module(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except ModuleNotFoundError:  # the parent package does not exist
+        return False
+
+
 def available_packages() -> list[str]:
     """Domain packages present in this checkout that define a service."""
-    return [p for p in DOMAIN_PACKAGES if importlib.util.find_spec(f"{p}.main") is not None]
+    return [p for p in DOMAIN_PACKAGES if _has_module(f"{p}.main")]
 
 
 def load_spec(package: str) -> ServiceSpec:
@@ -125,7 +132,7 @@ def demo(host: str | None = typer.Option(None), port: int | None = typer.Option(
     os.environ["CANALIZA_DEMO"] = "1"
     get_settings.cache_clear()
     migrate(services=[])
-    if importlib.util.find_spec("services.seed") is not None:
+    if _has_module("services.seed"):
         seed = importlib.import_module("services.seed")
         seed.load_demo_if_empty()
     serve(target="all", host=host, port=port, workers=1)
@@ -133,11 +140,7 @@ def demo(host: str | None = typer.Option(None), port: int | None = typer.Option(
 
 def _register_subcommands() -> None:
     for package in (*DOMAIN_PACKAGES, "services.seed"):
-        try:
-            found = importlib.util.find_spec(f"{package}.cli") is not None
-        except ModuleNotFoundError:
-            found = False
-        if found:
+        if _has_module(f"{package}.cli"):
             module = importlib.import_module(f"{package}.cli")
             for name, sub in getattr(module, "COMMANDS", {}).items():
                 cli.command(name)(sub)
