@@ -19,6 +19,12 @@ if target_metadata is None:
     target_metadata = importlib.import_module(f"{service}.models").metadata
 
 
+def include_name(name: str | None, type_: str, parent_names: object) -> bool:
+    # With the schema on the search_path, the version table is reflected without its
+    # schema and would otherwise look like a table the models dropped.
+    return not (type_ == "table" and name == "alembic_version")
+
+
 def run_migrations_offline() -> None:
     context.configure(
         url=config.get_main_option("sqlalchemy.url"),
@@ -50,6 +56,7 @@ def run_migrations_online() -> None:
             render_as_batch=url.startswith("sqlite"),
             version_table_schema=schema,
             include_schemas=False,
+            include_name=include_name,
             compare_type=True,
         )
         with context.begin_transaction():
