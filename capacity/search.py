@@ -35,7 +35,7 @@ ROLE_LABEL = {"witness": " testigos", "indirect_victim": " víctimas indirectas"
 SECURITY_LABEL = {"standard": "estándar", "high": "alta", "maximum": "máxima"}
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class PoolView:
     id: str
     facility_id: str
@@ -56,7 +56,7 @@ class PoolView:
     confirmed: datetime | None
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class FacilityView:
     id: str
     name: str

@@ -50,9 +50,13 @@ class OutboxRelay:
         with contextlib.suppress(ValueError):
             self.db.after_commit_hooks.remove(self.wake)
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            # On Python 3.11 ``asyncio.wait_for`` can swallow a cancellation that races
+            # with the wake-up event; cancel until the task has really finished.
+            while not self._task.done():
+                self._task.cancel()
+                await asyncio.wait({self._task}, timeout=0.2)
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                self._task.result()
             self._task = None
 
     async def drain(self) -> int:
