@@ -46,6 +46,9 @@ async def _race_for_the_last_bed(cap: Cap) -> None:
         assert [(e.beds, e.hold_id) for e in entries] == [(1, holds[0].id)]
         counts = ledger_counts(s, pool_id=pool["id"])
         assert (counts.total, counts.occupied, counts.held, counts.available) == (3, 2, 1, 0)
+    # The search read model saw the race's outcome: nothing left to offer.
+    answer = await cap.search([{"sex": "F", "age": 30, "role": "victim"}], state="09")
+    assert answer["results"] == [] and answer["unmet"]["code"] == "no_beds_now"
 
 
 async def test_fifty_concurrent_holds_for_the_last_bed_sqlite(cap):
