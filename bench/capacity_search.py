@@ -178,7 +178,9 @@ async def _drive(
     headers = {"Authorization": f"Bearer {token}"}
     deadline = time.perf_counter() + seconds
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=base, headers=headers, limits=limits) as client:
+    async with httpx.AsyncClient(
+        base_url=base, headers=headers, limits=limits, timeout=120
+    ) as client:
 
         async def worker() -> None:
             while time.perf_counter() < deadline:

@@ -20,8 +20,11 @@ if target_metadata is None:
 
 
 def include_name(name: str | None, type_: str, parent_names: object) -> bool:
-    # With the schema on the search_path, the version table is reflected without its
-    # schema and would otherwise look like a table the models dropped.
+    """Leave Alembic's own version table out of comparisons.
+
+    On PostgreSQL the version table lives in the service's schema, which is also the
+    default schema (``search_path``), so autogenerate would otherwise report it as extra.
+    """
     return not (type_ == "table" and name == "alembic_version")
 
 
