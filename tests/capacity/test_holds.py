@@ -150,3 +150,36 @@ async def test_consume_turns_held_beds_into_occupancy(cap):
     assert "capacity.hold.consumed" in _event_types()
     r = await cap.client.delete(f"/api/v1/holds/{hold['id']}", headers=cap.service())
     assert r.status_code == 200 and r.json()["status"] == "consumed"
+
+
+async def test_closing_a_facility_releases_its_holds(cap):
+    fac = await cap.facility()
+    pool = await cap.pool(fac["id"], total=2)
+    hold = (await cap.hold([{"pool_id": pool["id"], "beds": 2}])).json()
+    r = await cap.client.patch(
+        f"/api/v1/facilities/{fac['id']}",
+        json={"status": "closed", "reason": "cierre por la autoridad"},
+        headers=cap.admin(),
+    )
+    assert r.status_code == 200
+    got = (await cap.client.get(f"/api/v1/holds/{hold['id']}", headers=cap.prosecutor())).json()
+    assert got["status"] == "released"
+    state = await _pool_state(cap, pool["id"])
+    assert (state["held"], state["available"]) == (0, 2)
+    with Session(db.engine) as s:
+        counts = ledger_counts(s, pool_id=pool["id"])
+        assert (counts.held, counts.available) == (0, 2)
+
+
+async def test_concurrent_requests_with_one_idempotency_key_make_one_hold(cap):
+    import asyncio
+
+    fac = await cap.facility()
+    pool = await cap.pool(fac["id"], total=5)
+    body = [{"pool_id": pool["id"], "beds": 1}]
+    answers = await asyncio.gather(
+        *(cap.hold(body, headers={"Idempotency-Key": "same"}) for _ in range(10))
+    )
+    assert {r.status_code for r in answers} == {201}
+    assert len({r.json()["id"] for r in answers}) == 1
+    assert (await _pool_state(cap, pool["id"]))["held"] == 1
