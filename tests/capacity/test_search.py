@@ -168,3 +168,27 @@ async def test_search_permissions_and_bad_input(cap):
         r = await cap.client.post("/api/v1/availability/search", json=bad, headers=cap.prosecutor())
         assert r.status_code == 422, bad
         assert fragment in r.json()["detail"], r.json()["detail"]
+
+
+async def test_read_model_follows_changes_incrementally(cap):
+    from capacity.search import ReadModel
+
+    model = ReadModel()
+    fac = await cap.facility()
+    pool = await cap.pool(fac["id"], total=2)
+    with db.engine.connect() as conn:
+        model.refresh(conn)
+    assert model.facilities[fac["id"]].available == 2
+    first = model.revision
+    assert (await cap.hold([{"pool_id": pool["id"], "beds": 1}])).status_code == 201
+    with db.engine.connect() as conn:
+        model.refresh(conn)
+    assert model.revision > first and model.facilities[fac["id"]].available == 1
+    await cap.client.patch(
+        f"/api/v1/facilities/{fac['id']}",
+        json={"status": "suspended", "reason": "revisión"},
+        headers=cap.admin(),
+    )
+    with db.engine.connect() as conn:
+        model.refresh(conn)
+    assert fac["id"] not in model.facilities and model.ordered == []
