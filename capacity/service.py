@@ -1057,3 +1057,29 @@ def record_unmet(
         },
     )
     return row
+
+
+def ledger_mismatches(session: Session) -> list[dict[str, Any]]:
+    """Pools whose counts differ from the replay of their ledger (should always be empty)."""
+    replayed: dict[str, dict[str, int]] = {}
+    rows = session.execute(
+        select(LedgerEntry.pool_id, LedgerEntry.kind, LedgerEntry.beds).order_by(LedgerEntry.seq)
+    )
+    for pool_id, kind, beds in rows:
+        values = replayed.setdefault(
+            pool_id, {"total": 0, "occupied": 0, "held": 0, "out_of_service": 0}
+        )
+        for column, sign in _EFFECTS[kind][0].items():
+            values[column] += sign * beds
+    out = []
+    for pool in session.execute(select(Pool)).scalars():
+        stored = {
+            "total": pool.total,
+            "occupied": pool.occupied,
+            "held": pool.held,
+            "out_of_service": pool.out_of_service,
+        }
+        expected = replayed.get(pool.id, {k: 0 for k in stored})
+        if stored != expected:
+            out.append({"pool_id": pool.id, "stored": stored, "replayed": expected})
+    return out

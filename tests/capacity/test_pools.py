@@ -204,3 +204,23 @@ async def test_only_operator_staff_write_ledger(cap):
     assert r.status_code == 200 and len(r.json()["items"]) == 3
     r = await cap.client.get(url, headers=cap.prosecutor())
     assert r.status_code == 403
+
+
+async def test_every_pool_matches_its_ledger_and_a_tampered_one_is_found(cap):
+    from capacity.service import ledger_mismatches
+
+    fac = await cap.facility()
+    a = await cap.pool(fac["id"], total=4)
+    b = await cap.pool(fac["id"], name="B", total=3)
+    await cap.client.post(
+        f"/api/v1/pools/{a['id']}/ledger",
+        json={"kind": "admit", "beds": 2, "reason": "ingreso"},
+        headers=cap.coordinator(),
+    )
+    assert (await cap.hold([{"pool_id": b["id"], "beds": 2}])).status_code == 201
+    with Session(db.engine) as s:
+        assert ledger_mismatches(s) == []
+        s.execute(text("UPDATE pool SET occupied = 1 WHERE id = :id"), {"id": a["id"]})
+        s.commit()
+        [m] = ledger_mismatches(s)
+        assert m["pool_id"] == a["id"] and m["replayed"]["occupied"] == 2
