@@ -118,10 +118,10 @@ async def test_database_refuses_counts_beyond_total(cap):
     """The CHECK constraints hold even if code were wrong."""
     fac = await cap.facility()
     pool = await cap.pool(fac["id"], total=2)
-    with Session(db.engine) as s, pytest.raises(IntegrityError):
+    with db.new_session(write=True) as s, pytest.raises(IntegrityError):
         s.execute(text("UPDATE pool SET occupied = 3 WHERE id = :id"), {"id": pool["id"]})
         s.commit()
-    with Session(db.engine) as s, pytest.raises(IntegrityError):
+    with db.new_session(write=True) as s, pytest.raises(IntegrityError):
         s.execute(text("UPDATE pool SET held = -1 WHERE id = :id"), {"id": pool["id"]})
         s.commit()
 
@@ -220,7 +220,28 @@ async def test_every_pool_matches_its_ledger_and_a_tampered_one_is_found(cap):
     assert (await cap.hold([{"pool_id": b["id"], "beds": 2}])).status_code == 201
     with Session(db.engine) as s:
         assert ledger_mismatches(s) == []
+    with db.new_session(write=True) as s:
         s.execute(text("UPDATE pool SET occupied = 1 WHERE id = :id"), {"id": a["id"]})
         s.commit()
+    with Session(db.engine) as s:
         [m] = ledger_mismatches(s)
         assert m["pool_id"] == a["id"] and m["replayed"]["occupied"] == 2
+
+
+async def test_patch_cannot_break_ages_or_shrink_below_what_is_used(cap):
+    fac = await cap.facility()
+    pool = await cap.pool(fac["id"], total=3)
+    url = f"/api/v1/pools/{pool['id']}"
+    await cap.client.post(
+        url + "/ledger",
+        json={"kind": "admit", "beds": 2, "reason": "ingreso"},
+        headers=cap.coordinator(),
+    )
+    r = await cap.client.patch(url, json={"min_age": 150}, headers=cap.coordinator())
+    assert r.status_code == 422 and "130" in r.json()["detail"]
+    r = await cap.client.patch(url, json={"max_age": 10}, headers=cap.coordinator())
+    assert r.status_code == 422 and "edad mínima (18)" in r.json()["detail"]
+    r = await cap.client.patch(url, json={"total": 1}, headers=cap.coordinator())
+    assert r.status_code == 409 and r.json()["error"] == "counts_conflict"
+    after = (await cap.client.get(url, headers=cap.coordinator())).json()
+    assert (after["total"], after["occupied"], after["max_age"], after["version"]) == (3, 2, 120, 2)
