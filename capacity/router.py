@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, Header, Query, Response
 
 from capacity import permissions, service
@@ -271,7 +272,9 @@ def search(body: SearchRequest, principal: CapacityPrincipal) -> Any:
                 focus=unmet,
             )
         unmet = {**unmet, "unmet_id": row.id, "warnings": outcome.warnings}
-    return {"results": outcome.results, "unmet": unmet, "warnings": outcome.warnings}
+    # Built from plain dicts already shaped like SearchAnswer: skip re-validating them.
+    answer = {"results": outcome.results, "unmet": unmet, "warnings": outcome.warnings}
+    return Response(orjson.dumps(answer), media_type="application/json")
 
 
 # --- holds ----------------------------------------------------------------------------
