@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
+import contextlib
+from collections.abc import Callable, Coroutine, Iterator
 from typing import Annotated, Any
 
 from fastapi import Depends, Request, Response
@@ -16,6 +17,18 @@ from services.security import PrincipalDep
 from services.tokens import Principal
 
 SessionDep = Annotated[Session, Depends(db.request_session, scope="function")]
+
+
+@contextlib.contextmanager
+def unit_of_work() -> Iterator[Session]:
+    """The write transaction of one request, opened inside the handler's own thread.
+
+    Writes take SQLite's lock when they begin. Opened from a dependency, the lock would be
+    taken in one thread-pool call and released (commit) in another; with many concurrent
+    writers every pool thread can end up waiting for a lock whose holder waits for a
+    thread. Taking and releasing it in the same call cannot starve.
+    """
+    yield from db.session_scope(write=True)
 
 
 async def capacity_principal(principal: PrincipalDep) -> Principal:

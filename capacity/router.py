@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import contextlib
 from datetime import timedelta
 from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, Header, Query, Response
 
 from capacity import permissions, service
 from capacity.database import db
-from capacity.dependencies import CapacityPrincipal, SessionDep, SpanishRoute
+from capacity.dependencies import CapacityPrincipal, SessionDep, SpanishRoute, unit_of_work
 from capacity.schemas import (
     FacilityCreate,
     FacilityPage,
@@ -90,10 +90,11 @@ def list_facilities(
     response_model=FacilityWithLocation | FacilityPublic,
     response_model_exclude_unset=True,
 )
-def create_facility(body: FacilityCreate, principal: CapacityPrincipal, session: SessionDep) -> Any:
+def create_facility(body: FacilityCreate, principal: CapacityPrincipal) -> Any:
     permissions.ensure_manage_facilities(principal)
-    facility = service.create_facility(session, principal=principal, data=body)
-    return _facility_answer(principal, facility, service.get_location(session, facility.id))
+    with unit_of_work() as session:
+        facility = service.create_facility(session, principal=principal, data=body)
+        return _facility_answer(principal, facility, service.get_location(session, facility.id))
 
 
 @router.get(
@@ -111,15 +112,14 @@ def get_facility(facility_id: str, principal: CapacityPrincipal, session: Sessio
     response_model=FacilityWithLocation | FacilityPublic,
     response_model_exclude_unset=True,
 )
-def update_facility(
-    facility_id: str, body: FacilityUpdate, principal: CapacityPrincipal, session: SessionDep
-) -> Any:
+def update_facility(facility_id: str, body: FacilityUpdate, principal: CapacityPrincipal) -> Any:
     """Edit a facility or change its status (``{"status", "reason"}``)."""
     permissions.ensure_manage_facilities(principal)
-    facility = service.update_facility(
-        session, principal=principal, facility_id=facility_id, data=body
-    )
-    return _facility_answer(principal, facility, service.get_location(session, facility.id))
+    with unit_of_work() as session:
+        facility = service.update_facility(
+            session, principal=principal, facility_id=facility_id, data=body
+        )
+        return _facility_answer(principal, facility, service.get_location(session, facility.id))
 
 
 @router.get("/facilities/{facility_id}/status-history")
@@ -157,11 +157,11 @@ def create_pool(
     facility_id: str,
     body: PoolCreate,
     principal: CapacityPrincipal,
-    session: SessionDep,
     response: Response,
 ) -> Any:
     permissions.ensure_manage_facilities(principal)
-    pool = service.create_pool(session, principal=principal, facility_id=facility_id, data=body)
+    with unit_of_work() as session:
+        pool = service.create_pool(session, principal=principal, facility_id=facility_id, data=body)
     return _pool_response(pool, response)
 
 
@@ -177,27 +177,25 @@ def update_pool(
     pool_id: str,
     body: PoolUpdate,
     principal: CapacityPrincipal,
-    session: SessionDep,
     response: Response,
     if_match: Annotated[str | None, Header(max_length=40)] = None,
 ) -> Any:
     """Change eligibility or the total; ``If-Match: <version>`` refuses stale edits (412)."""
-    pool = service.update_pool(
-        session,
-        principal=principal,
-        pool_id=pool_id,
-        data=body,
-        if_match=service.parse_if_match(if_match),
-    )
+    expected = service.parse_if_match(if_match)
+    with unit_of_work() as session:
+        pool = service.update_pool(
+            session, principal=principal, pool_id=pool_id, data=body, if_match=expected
+        )
     return _pool_response(pool, response)
 
 
 @router.post("/pools/{pool_id}/ledger", status_code=201)
 def add_ledger_entry(
-    pool_id: str, body: LedgerCreate, principal: CapacityPrincipal, session: SessionDep
+    pool_id: str, body: LedgerCreate, principal: CapacityPrincipal
 ) -> dict[str, Any]:
     """Admit, discharge, adjust, or take beds out of / back into service."""
-    pool, entry = service.record_entry(session, principal=principal, pool_id=pool_id, data=body)
+    with unit_of_work() as session:
+        pool, entry = service.record_entry(session, principal=principal, pool_id=pool_id, data=body)
     return {
         "entry": LedgerEntryPublic.model_validate(entry, from_attributes=True).model_dump(),
         "pool": PoolPublic(**service.pool_view(pool)).model_dump(),
@@ -223,13 +221,11 @@ def list_ledger(
 
 
 @router.post("/pools/{pool_id}/confirm", response_model=PoolPublic)
-def confirm_pool(
-    pool_id: str, principal: CapacityPrincipal, session: SessionDep, response: Response
-) -> Any:
+def confirm_pool(pool_id: str, principal: CapacityPrincipal, response: Response) -> Any:
     """Record that this pool's counts were checked just now."""
-    return _pool_response(
-        service.confirm_pool(session, principal=principal, pool_id=pool_id), response
-    )
+    with unit_of_work() as session:
+        pool = service.confirm_pool(session, principal=principal, pool_id=pool_id)
+    return _pool_response(pool, response)
 
 
 # --- search ---------------------------------------------------------------------------
@@ -265,7 +261,7 @@ def search(body: SearchRequest, principal: CapacityPrincipal) -> Any:
     if unmet is not None:
         summary = [{"sex": p.sex, "age_group": p.age_group(), "role": p.role} for p in people]
         # A short write of its own: the search itself only reads.
-        with contextlib.contextmanager(db.session_scope)(write=True) as session:
+        with unit_of_work() as session:
             row = service.record_unmet(
                 session,
                 principal=principal,
@@ -276,7 +272,9 @@ def search(body: SearchRequest, principal: CapacityPrincipal) -> Any:
                 focus=unmet,
             )
         unmet = {**unmet, "unmet_id": row.id, "warnings": outcome.warnings}
-    return {"results": outcome.results, "unmet": unmet, "warnings": outcome.warnings}
+    # Built from plain dicts already shaped like SearchAnswer: skip re-validating them.
+    answer = {"results": outcome.results, "unmet": unmet, "warnings": outcome.warnings}
+    return Response(orjson.dumps(answer), media_type="application/json")
 
 
 # --- holds ----------------------------------------------------------------------------
@@ -286,22 +284,23 @@ def search(body: SearchRequest, principal: CapacityPrincipal) -> Any:
 def create_hold(
     body: HoldCreate,
     principal: CapacityPrincipal,
-    session: SessionDep,
     response: Response,
     idempotency_key: Annotated[str | None, Header(max_length=120)] = None,
 ) -> Any:
     """Hold beds in one facility, all or nothing (409 ``beds_unavailable`` when gone)."""
     permissions.ensure_create_hold(principal)
-    hold, created = service.create_hold(
-        session,
-        principal=principal,
-        data=body,
-        idempotency_key=idempotency_key,
-        default_ttl_minutes=get_settings().hold_ttl_minutes,
-    )
+    with unit_of_work() as session:
+        hold, created = service.create_hold(
+            session,
+            principal=principal,
+            data=body,
+            idempotency_key=idempotency_key,
+            default_ttl_minutes=get_settings().hold_ttl_minutes,
+        )
+        answer = service.hold_view(session, hold)
     if not created:
         response.headers["Idempotent-Replayed"] = "true"
-    return service.hold_view(session, hold)
+    return answer
 
 
 def _hold_or_404(session: Any, principal: Principal, hold_id: str) -> Any:
@@ -322,14 +321,16 @@ def get_hold(hold_id: str, principal: CapacityPrincipal, session: SessionDep) ->
 
 
 @router.delete("/holds/{hold_id}", response_model=HoldPublic)
-def release_hold(hold_id: str, principal: CapacityPrincipal, session: SessionDep) -> Any:
+def release_hold(hold_id: str, principal: CapacityPrincipal) -> Any:
     """Give the beds back (idempotent)."""
-    hold = service.release_hold(session, principal=principal, hold_id=hold_id)
-    return service.hold_view(session, hold)
+    with unit_of_work() as session:
+        hold = service.release_hold(session, principal=principal, hold_id=hold_id)
+        return service.hold_view(session, hold)
 
 
 @router.post("/holds/{hold_id}/consume", response_model=HoldPublic)
-def consume_hold(hold_id: str, principal: CapacityPrincipal, session: SessionDep) -> Any:
+def consume_hold(hold_id: str, principal: CapacityPrincipal) -> Any:
     """Admission: the held beds become occupied."""
-    hold = service.consume_hold(session, principal=principal, hold_id=hold_id)
-    return service.hold_view(session, hold)
+    with unit_of_work() as session:
+        hold = service.consume_hold(session, principal=principal, hold_id=hold_id)
+        return service.hold_view(session, hold)

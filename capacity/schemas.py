@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
@@ -408,6 +408,3 @@ class HoldPublic(BaseModel):
 
 class ConsumeRequest(Strict):
     reason: Reason | None = None
-
-
-StatusLiteral = Literal["registered", "active", "suspended", "closed"]

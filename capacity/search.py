@@ -35,7 +35,7 @@ ROLE_LABEL = {"witness": " testigos", "indirect_victim": " víctimas indirectas"
 SECURITY_LABEL = {"standard": "estándar", "high": "alta", "maximum": "máxima"}
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class PoolView:
     id: str
     facility_id: str
@@ -56,7 +56,7 @@ class PoolView:
     confirmed: datetime | None
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class FacilityView:
     id: str
     name: str
@@ -261,20 +261,27 @@ class ReadModel:
     def __init__(self) -> None:
         self.revision = -1
         self.facilities: dict[str, FacilityView] = {}
-        self.pool_facility: dict[str, str] = {}
         self.ordered: list[FacilityView] = []
         self.by_state: dict[str, list[FacilityView]] = {}
         self.lock = threading.Lock()
 
     def reset(self) -> None:
         with self.lock:
-            self.__init__()  # type: ignore[misc]
+            self._clear()
+
+    def _clear(self) -> None:
+        self.revision = -1
+        self.facilities = {}
+        self.ordered = []
+        self.by_state = {}
 
     def refresh(self, conn: Connection) -> None:
         """Load what changed since the model's revision (call with ``self.lock`` held)."""
         rev = current_revision(conn)
         if rev == self.revision:
             return
+        if rev < self.revision:  # another database than the one this model was built from
+            self._clear()
         p, f = Pool.__table__.c, Facility.__table__.c  # type: ignore[attr-defined]
         stmt = select(
             p.id,

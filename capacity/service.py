@@ -806,6 +806,9 @@ def create_hold(
 ) -> tuple[Hold, bool]:
     """Hold beds in one facility, all or nothing. Returns (hold, created_now)."""
     digest = _request_hash(data)
+    # Taken first so that concurrent requests with one Idempotency-Key queue up here and
+    # the later ones find the earlier one's hold instead of creating a second.
+    rev = bump_revision(session)
     if idempotency_key:
         existing = session.execute(
             select(Hold).where(
@@ -844,7 +847,6 @@ def create_hold(
             "no se pueden reservar camas en ella.",
             extra={"facility_status": facility.status},
         )
-    rev = bump_revision(session)
     now = utcnow()
     ttl = data.ttl_minutes or default_ttl_minutes
     hold = Hold(
@@ -967,6 +969,8 @@ def consume_hold(session: Session, *, principal: Principal, hold_id: str) -> Hol
     hold = get_hold(session, hold_id)
     facility = get_facility(session, hold.facility_id)
     permissions.ensure_consume_hold(principal, operator_id=facility.operator_institution_id)
+    rev = bump_revision(session)
+    session.refresh(hold)  # under the revision lock: a concurrent release is visible now
     if hold.status == "consumed":
         return hold
     if hold.status != "active":
@@ -980,7 +984,6 @@ def consume_hold(session: Session, *, principal: Principal, hold_id: str) -> Hol
             "La reserva venció; haga una nueva reserva para registrar el ingreso.",
             extra={"status": "expired"},
         )
-    rev = bump_revision(session)
     _end_hold(session, hold=hold, status="consumed", actor=principal, rev=rev)
     return hold
 
@@ -1054,3 +1057,29 @@ def record_unmet(
         },
     )
     return row
+
+
+def ledger_mismatches(session: Session) -> list[dict[str, Any]]:
+    """Pools whose counts differ from the replay of their ledger (should always be empty)."""
+    replayed: dict[str, dict[str, int]] = {}
+    rows = session.execute(
+        select(LedgerEntry.pool_id, LedgerEntry.kind, LedgerEntry.beds).order_by(LedgerEntry.seq)
+    )
+    for pool_id, kind, beds in rows:
+        values = replayed.setdefault(
+            pool_id, {"total": 0, "occupied": 0, "held": 0, "out_of_service": 0}
+        )
+        for column, sign in _EFFECTS[kind][0].items():
+            values[column] += sign * beds
+    out = []
+    for pool in session.execute(select(Pool)).scalars():
+        stored = {
+            "total": pool.total,
+            "occupied": pool.occupied,
+            "held": pool.held,
+            "out_of_service": pool.out_of_service,
+        }
+        expected = replayed.get(pool.id, {k: 0 for k in stored})
+        if stored != expected:
+            out.append({"pool_id": pool.id, "stored": stored, "replayed": expected})
+    return out

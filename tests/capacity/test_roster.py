@@ -129,3 +129,33 @@ async def test_bad_facility_input_is_refused_in_spanish_and_writes_nothing(cap, 
 async def test_unknown_facility_is_404(cap):
     r = await cap.client.get("/api/v1/facilities/nope", headers=cap.prosecutor())
     assert r.status_code == 404 and r.json()["error"] == "facility_not_found"
+
+
+async def test_observer_is_kept_out_of_every_capacity_route(cap):
+    fac = await cap.facility()
+    pool = await cap.pool(fac["id"])
+    h = cap.headers("observer", institution_id="cndh")
+    calls = [
+        ("GET", "/api/v1/capacity/ping", None),
+        ("GET", "/api/v1/facilities", None),
+        ("GET", f"/api/v1/facilities/{fac['id']}", None),
+        ("GET", f"/api/v1/facilities/{fac['id']}/pools", None),
+        ("GET", f"/api/v1/pools/{pool['id']}", None),
+        ("GET", f"/api/v1/pools/{pool['id']}/ledger", None),
+        ("POST", f"/api/v1/pools/{pool['id']}/confirm", None),
+        ("POST", "/api/v1/availability/search", {"people": [{"sex": "F", "age": 30}]}),
+        ("POST", "/api/v1/holds", {"allocations": [{"pool_id": pool["id"], "beds": 1}]}),
+    ]
+    for method, url, body in calls:
+        r = await cap.client.request(method, url, json=body, headers=h)
+        assert r.status_code == 403, url
+    assert (await cap.client.get("/api/v1/facilities")).status_code == 401
+
+
+async def test_the_hold_expiry_task_runs_with_the_app(capacity_app, auth_headers):
+    from tests.conftest import running
+
+    async with running(capacity_app):
+        names = [t.get_name() for t in capacity_app.state.runtime.tasks]
+        assert "capacity-hold-expiry" in names
+        assert not any(t.done() for t in capacity_app.state.runtime.tasks)
