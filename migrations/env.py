@@ -19,6 +19,14 @@ if target_metadata is None:
     target_metadata = importlib.import_module(f"{service}.models").metadata
 
 
+def include_object(
+    obj: object, name: str | None, type_: str, reflected: bool, compare_to: object
+) -> bool:
+    """Skip Alembic's own version table: on PostgreSQL it lives in the service's schema,
+    which ``search_path`` makes look like an unknown table to autogenerate."""
+    return not (type_ == "table" and name == "alembic_version")
+
+
 def run_migrations_offline() -> None:
     context.configure(
         url=config.get_main_option("sqlalchemy.url"),
@@ -51,6 +59,7 @@ def run_migrations_online() -> None:
             version_table_schema=schema,
             include_schemas=False,
             compare_type=True,
+            include_object=include_object,
         )
         with context.begin_transaction():
             context.run_migrations()
