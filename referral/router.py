@@ -90,12 +90,7 @@ def update_institution(
 @router.get("/agreements", response_model=list[AgreementPublic])
 def list_agreements(session: SessionDep, principal: PrincipalDep) -> list[AgreementPublic]:
     permissions.can_read_reference(principal)
-    from sqlmodel import col, select
-
-    from referral.models import Agreement
-
-    rows = session.exec(select(Agreement).order_by(col(Agreement.number))).all()
-    return [service.agreement_public(session, a) for a in rows]
+    return [service.agreement_public(session, a) for a in service.list_agreements(session)]
 
 
 @router.post("/agreements", status_code=201, response_model=AgreementPublic)
@@ -345,7 +340,17 @@ async def act_on_referral(
     the_plan = await run_in_threadpool(plan)
     capacity = capacity_client(get_runtime(request.app))
     allocations: list[dict[str, Any]] | None = None
-    if action == "accept" and the_plan.hold_id:
+    if action == "send":
+        facility = await capacity.get_facility(the_plan.facility_id)
+        hold = await capacity.get_hold(the_plan.hold_id) if the_plan.hold_id else None
+        service.check_placement(
+            plan=the_plan,
+            facility_operator_id=facility.operator_institution_id,
+            facility_status=facility.status,
+            hold_status=hold.status if hold else None,
+            hold_facility_id=hold.facility_id if hold else None,
+        )
+    elif action == "accept" and the_plan.hold_id:
         hold = await capacity.get_hold(the_plan.hold_id)
         if hold.status != "active":
             raise service.InvalidTransition(

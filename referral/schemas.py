@@ -148,7 +148,7 @@ class AgreementPublic(BaseModel):
 
 class PersonIn(Strict):
     sex: Sex
-    age: Annotated[int, Field(ge=0, le=120)] | None
+    age: Annotated[int, Field(ge=0, le=120)] | None = None
     role: Role
     nationality: Annotated[str, Field(pattern=r"^[A-Z]{3}$", max_length=3)]
     pseudonym: Annotated[str, Field(max_length=80)] | None = None

@@ -323,6 +323,10 @@ def create_agreement(session: Session, *, principal: Principal, data: AgreementC
     return agreement
 
 
+def list_agreements(session: Session) -> list[Agreement]:
+    return list(session.exec(select(Agreement).order_by(col(Agreement.number))).all())
+
+
 def _bump(session: Session, agreement: Agreement, **values: Any) -> None:
     """Compare-and-set on the agreement's version."""
     result = session.execute(
@@ -884,9 +888,38 @@ class ActionPlan:
 
     referral_id: str
     action: str
+    receiving_institution_id: str
     hold_id: str | None
     facility_id: str
     allocations: list[dict[str, Any]] = field(default_factory=list)
+
+
+def check_placement(
+    *,
+    plan: ActionPlan,
+    facility_operator_id: str | None,
+    facility_status: str | None,
+    hold_status: str | None,
+    hold_facility_id: str | None,
+) -> None:
+    """Before sending: the facility is active and run by the receiver; the hold is live."""
+    if facility_operator_id and facility_operator_id != plan.receiving_institution_id:
+        raise Unprocessable(
+            "El lugar indicado no lo opera la institución receptora.",
+            code="facility_not_operated_by_receiver",
+        )
+    if facility_status and facility_status != "active":
+        raise Conflict(
+            f"El lugar indicado no está activo ({facility_status}); no recibe canalizaciones.",
+            code="facility_not_active",
+        )
+    if hold_status is not None and hold_status != "active":
+        raise Conflict(
+            f"La reserva de camas ya no está activa ({hold_status}); reserve de nuevo.",
+            code="hold_not_active",
+        )
+    if hold_facility_id and hold_facility_id != plan.facility_id:
+        raise Unprocessable("La reserva de camas es de otro lugar.", code="hold_for_other_facility")
 
 
 @dataclass
@@ -950,6 +983,7 @@ def plan_action(
     return ActionPlan(
         referral_id=referral.id,
         action=action,
+        receiving_institution_id=referral.receiving_institution_id,
         hold_id=referral.hold_id,
         facility_id=referral.facility_id,
         allocations=list(referral.allocations or []),

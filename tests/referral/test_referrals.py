@@ -382,3 +382,17 @@ async def test_witness_protection_hides_identities_from_receiver(ctx):
     await ctx.act(ref["id"], "accept", ctx.coord)
     r = await ctx.client.get(f"/api/v1/referrals/{ref['id']}/identities", headers=ctx.coord)
     assert r.status_code == 403 and "protección de testigos" in r.json()["detail"]
+
+
+async def test_send_checks_the_facility_and_the_hold(ctx):
+    await ctx.agreement()
+    ctx.capacity.operators["fac-other"] = OTHER_NGO
+    ref = await ctx.referral(facility_id="fac-other")
+    r = await ctx.act(ref["id"], "send", ctx.fiscal)
+    assert r.status_code == 422 and r.json()["error"] == "facility_not_operated_by_receiver"
+    ref = await ctx.referral()
+    ctx.capacity.holds[ref["hold_id"]].status = "expired"
+    r = await ctx.act(ref["id"], "send", ctx.fiscal)
+    assert r.status_code == 409 and r.json()["error"] == "hold_not_active"
+    r = await ctx.client.get(f"/api/v1/referrals/{ref['id']}", headers=ctx.fiscal)
+    assert r.json()["status"] == "draft"
