@@ -19,11 +19,12 @@ if target_metadata is None:
     target_metadata = importlib.import_module(f"{service}.models").metadata
 
 
-def include_object(
-    obj: object, name: str | None, type_: str, reflected: bool, compare_to: object
-) -> bool:
-    """Skip Alembic's own version table: on PostgreSQL it lives in the service's schema,
-    which ``search_path`` makes look like an unknown table to autogenerate."""
+def include_name(name: str | None, type_: str, parent_names: object) -> bool:
+    """Leave Alembic's own version table out of comparisons.
+
+    On PostgreSQL the version table lives in the service's schema, which is also the
+    default schema (``search_path``), so autogenerate would otherwise report it as extra.
+    """
     return not (type_ == "table" and name == "alembic_version")
 
 
@@ -58,8 +59,8 @@ def run_migrations_online() -> None:
             render_as_batch=url.startswith("sqlite"),
             version_table_schema=schema,
             include_schemas=False,
+            include_name=include_name,
             compare_type=True,
-            include_object=include_object,
         )
         with context.begin_transaction():
             context.run_migrations()

@@ -1,0 +1,1 @@
+"""The identity service: users, OAuth clients, signing keys; an OAuth 2.1 / OIDC provider."""

@@ -1,0 +1,10 @@
+"""The auth service's database and outbox."""
+
+from __future__ import annotations
+
+from auth.models import metadata
+from services.db import ServiceDatabase
+from services.events import Outbox, outbox_table
+
+outbox = Outbox(outbox_table(metadata))
+db = ServiceDatabase("auth", metadata)

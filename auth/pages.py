@@ -1,0 +1,62 @@
+"""The minimal sign-in page of the authorization-code flow (Spanish; styled by the frontend)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from html import escape
+
+OAUTH_PARAMS = (
+    "response_type",
+    "client_id",
+    "redirect_uri",
+    "scope",
+    "state",
+    "code_challenge",
+    "code_challenge_method",
+    "nonce",
+)
+
+
+def login_page(
+    *, params: Mapping[str, str], csrf: str, error: str | None = None, ask_totp: bool = False
+) -> str:
+    """The sign-in form; OAuth parameters travel as hidden fields."""
+    hidden = "\n".join(
+        f'<input type="hidden" name="{escape(k)}" value="{escape(params[k])}">'
+        for k in OAUTH_PARAMS
+        if params.get(k)
+    )
+    alert = f'<p class="error" role="alert">{escape(error)}</p>' if error else ""
+    username = escape(params.get("username", ""))
+    totp = (
+        '<label>Código de verificación (TOTP) <input name="totp" inputmode="numeric" '
+        'autocomplete="one-time-code" pattern="[0-9]{6}" maxlength="6" required autofocus>'
+        "</label>"
+        if ask_totp
+        else ""
+    )
+    return f"""<!doctype html>
+<html lang="es-MX"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Iniciar sesión — Canaliza</title></head>
+<body><main>
+<h1>Iniciar sesión en Canaliza</h1>
+{alert}
+<form method="post" action="/auth/authorize">
+<input type="hidden" name="csrf_token" value="{escape(csrf)}">
+{hidden}
+<label>Usuario <input name="username" autocomplete="username" maxlength="80" required
+ value="{username}"></label>
+<label>Contraseña <input name="password" type="password" autocomplete="current-password"
+ maxlength="200" required></label>
+{totp}
+<button type="submit">Entrar</button>
+</form>
+</main></body></html>"""
+
+
+def error_page(detail: str) -> str:
+    """A page for authorization requests that cannot be sent back to the client."""
+    return f"""<!doctype html>
+<html lang="es-MX"><head><meta charset="utf-8"><title>Solicitud inválida — Canaliza</title></head>
+<body><main><h1>No se puede iniciar sesión</h1><p role="alert">{escape(detail)}</p></main></body></html>"""

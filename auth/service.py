@@ -1,0 +1,552 @@
+"""Logic of the auth service: users, logins and lockout, clients, refresh tokens, codes.
+
+Plain functions with keyword-only arguments and no HTTP. Every state change that matters
+for oversight writes an event through the outbox in the same transaction. Passwords,
+secrets and tokens never appear in events or logs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import pyotp
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import update
+from sqlmodel import Session, col, select
+
+from auth.config import auth_settings
+from auth.database import outbox
+from auth.exceptions import ClientExists, InvalidTotp, UsernameTaken, UserNotFound
+from auth.keys import ensure_signing_key
+from auth.models import AuthorizationCode, OAuthClient, RefreshToken, RevokedAccessToken, User
+from services.clock import as_utc, utcnow
+from services.demo import DEMO_CLI_CLIENT_ID, DEMO_USERS
+from services.errors import CanalizaError
+from services.events import Event
+from services.ids import new_id, stable_id
+from services.security import ROLES
+from services.settings import Settings
+
+log = logging.getLogger("canaliza.auth")
+
+_hasher = PasswordHasher()
+SERVICE_CLIENT_DEFAULT_ID = "canaliza-services"
+# A hash to compare against when the username is unknown, so timing does not reveal it.
+_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+class LoginFailed(CanalizaError):
+    """Sign-in refused; ``reason`` is a machine reason (never the password)."""
+
+    status_code = 400
+    code = "invalid_grant"
+
+    def __init__(self, detail: str, *, reason: str) -> None:
+        super().__init__(detail, code="invalid_grant")
+        self.reason = reason
+
+
+# --- hashing -------------------------------------------------------------------------
+
+
+def hash_password(password: str) -> str:
+    """An argon2id hash of ``password``."""
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str | None, password: str) -> bool:
+    """Whether ``password`` matches ``password_hash`` (constant work when unknown)."""
+    try:
+        return _hasher.verify(password_hash or _DUMMY_HASH, password) and bool(password_hash)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def token_hash(value: str) -> str:
+    """SHA-256 of a high-entropy token (refresh tokens, codes): fast lookups, no secret kept."""
+    return hashlib.sha256(value.encode("utf-8")).hexdigest()
+
+
+# --- events --------------------------------------------------------------------------
+
+
+def emit(
+    session: Session,
+    *,
+    type: str,
+    aggregate_type: str,
+    aggregate_id: str,
+    actor: str | None,
+    institution_id: str | None = None,
+    payload: dict[str, Any] | None = None,
+) -> None:
+    """Record an auth event in the outbox (same transaction)."""
+    outbox.add(
+        session,
+        Event(
+            type=type,
+            aggregate_type=aggregate_type,
+            aggregate_id=aggregate_id,
+            actor=actor,
+            institution_id=institution_id,
+            payload=payload or {},
+        ),
+    )
+
+
+# --- users ---------------------------------------------------------------------------
+
+
+def _check_roles(roles: list[str]) -> list[str]:
+    unknown = sorted(set(roles) - set(ROLES))
+    if unknown or not roles:
+        raise CanalizaError(
+            f"Roles desconocidos o vacíos: {', '.join(unknown) or '(ninguno)'}.",
+            code="invalid_roles",
+        )
+    return sorted(set(roles))
+
+
+def create_user(
+    session: Session,
+    *,
+    username: str,
+    display_name: str,
+    password: str,
+    roles: list[str],
+    institution_id: str | None,
+    actor: str | None,
+    user_id: str | None = None,
+    password_hash: str | None = None,
+) -> User:
+    """Create a user; the username must be free."""
+    username = username.strip().lower()
+    if session.exec(select(User).where(User.username == username)).first():
+        raise UsernameTaken(f"El usuario {username!r} ya existe.")
+    user = User(
+        id=user_id or new_id(),
+        username=username,
+        display_name=display_name,
+        password_hash=password_hash or hash_password(password),
+        institution_id=institution_id,
+        roles=" ".join(_check_roles(roles)),
+    )
+    session.add(user)
+    session.flush()
+    emit(
+        session,
+        type="auth.user.created",
+        aggregate_type="user",
+        aggregate_id=user.id,
+        actor=actor,
+        institution_id=institution_id,
+        payload={"roles": user.role_list},
+    )
+    return user
+
+
+def get_user(session: Session, user_id: str) -> User:
+    user = session.get(User, user_id)
+    if user is None:
+        raise UserNotFound("No existe ese usuario.")
+    return user
+
+
+def find_user(session: Session, username: str) -> User | None:
+    return session.exec(select(User).where(User.username == username.strip().lower())).first()
+
+
+def set_password(session: Session, *, user: User, password: str, actor: str | None) -> None:
+    """Replace a user's password and lift any lockout."""
+    user.password_hash = hash_password(password)
+    user.failed_logins = 0
+    user.locked_until = None
+    user.updated_at = utcnow()
+    session.add(user)
+    emit(
+        session,
+        type="auth.user.password_reset",
+        aggregate_type="user",
+        aggregate_id=user.id,
+        actor=actor,
+        institution_id=user.institution_id,
+    )
+
+
+def mfa_required(user: User, *, demo: bool) -> bool:
+    """Whether this user must present a TOTP code (never in demo mode)."""
+    return not demo and bool(set(user.role_list) & set(auth_settings().mfa_roles))
+
+
+def _fail(session: Session, user: User | None, username: str, reason: str) -> LoginFailed:
+    cfg = auth_settings()
+    locked_now = False
+    if user is not None and reason != "locked":
+        user.failed_logins += 1
+        if user.failed_logins >= cfg.max_failed_logins:
+            user.locked_until = utcnow() + timedelta(minutes=cfg.lockout_minutes)
+            user.failed_logins = 0
+            locked_now = True
+        session.add(user)
+    emit(
+        session,
+        type="auth.login.failed",
+        aggregate_type="user",
+        aggregate_id=user.id if user else stable_id("username", username),
+        actor=user.id if user else None,
+        institution_id=user.institution_id if user else None,
+        payload={"username": username[:80], "reason": reason},
+    )
+    if locked_now and user is not None:
+        emit(
+            session,
+            type="auth.user.locked",
+            aggregate_type="user",
+            aggregate_id=user.id,
+            actor=None,
+            institution_id=user.institution_id,
+            payload={"until": user.locked_until.isoformat() if user.locked_until else None},
+        )
+    if reason == "locked" or locked_now:
+        return LoginFailed(
+            "La cuenta está bloqueada temporalmente por intentos fallidos; intente más tarde.",
+            reason="locked",
+        )
+    if reason == "mfa_required":
+        return LoginFailed("Se requiere el código de verificación (TOTP).", reason=reason)
+    if reason == "mfa_not_enrolled":
+        return LoginFailed(
+            "Su rol requiere segundo factor y no tiene uno registrado; pida a su administrador "
+            "que lo registre.",
+            reason=reason,
+        )
+    if reason == "invalid_totp":
+        return LoginFailed("El código de verificación no es válido.", reason=reason)
+    return LoginFailed("Usuario o contraseña incorrectos.", reason=reason)
+
+
+def authenticate_password(
+    session: Session,
+    *,
+    username: str,
+    password: str,
+    totp_code: str | None = None,
+    demo: bool,
+) -> User:
+    """The user whose credentials these are; records success, failure and lockout.
+
+    Raises :class:`LoginFailed`. The caller must still commit (the counters and the audit
+    events are part of the answer), so return an error answer instead of re-raising.
+    """
+    username = username.strip().lower()[:80]
+    user = find_user(session, username)
+    if user is not None and user.locked_until and as_utc(user.locked_until) > utcnow():
+        raise _fail(session, user, username, "locked")
+    if not verify_password(user.password_hash if user else None, password) or user is None:
+        raise _fail(session, user, username, "bad_password" if user else "unknown_user")
+    if not user.active:
+        raise _fail(session, user, username, "inactive")
+    if mfa_required(user, demo=demo):
+        if not user.totp_secret:
+            raise _fail(session, user, username, "mfa_not_enrolled")
+        if not totp_code:
+            # Not a failed attempt: the form asks for the code next.
+            raise LoginFailed(
+                "Se requiere el código de verificación (TOTP).", reason="mfa_required"
+            )
+        if not pyotp.TOTP(user.totp_secret).verify(
+            totp_code.strip(), for_time=utcnow(), valid_window=1
+        ):
+            raise _fail(session, user, username, "invalid_totp")
+    user.failed_logins = 0
+    user.locked_until = None
+    session.add(user)
+    emit(
+        session,
+        type="auth.login.succeeded",
+        aggregate_type="user",
+        aggregate_id=user.id,
+        actor=user.id,
+        institution_id=user.institution_id,
+        payload={"mfa": mfa_required(user, demo=demo)},
+    )
+    return user
+
+
+# --- TOTP enrolment ----------------------------------------------------------------
+
+
+def start_totp_enrolment(session: Session, *, user: User) -> str:
+    """Create a pending TOTP secret; returns its ``otpauth://`` URI."""
+    secret = pyotp.random_base32()
+    user.totp_pending_secret = secret
+    session.add(user)
+    return pyotp.TOTP(secret).provisioning_uri(name=user.username, issuer_name="Canaliza")
+
+
+def confirm_totp_enrolment(session: Session, *, user: User, code: str) -> None:
+    """Activate the pending secret once the user proves they can generate codes."""
+    secret = user.totp_pending_secret
+    if not secret or not pyotp.TOTP(secret).verify(code.strip(), for_time=utcnow(), valid_window=1):
+        raise InvalidTotp("El código no coincide con el secreto en registro.")
+    user.totp_secret = secret
+    user.totp_pending_secret = None
+    user.updated_at = utcnow()
+    session.add(user)
+    emit(
+        session,
+        type="auth.mfa.enrolled",
+        aggregate_type="user",
+        aggregate_id=user.id,
+        actor=user.id,
+        institution_id=user.institution_id,
+    )
+
+
+# --- clients -------------------------------------------------------------------------
+
+
+@dataclass
+class NewClient:
+    client: OAuthClient
+    secret: str | None
+
+
+def create_client(
+    session: Session,
+    *,
+    client_id: str,
+    name: str,
+    grant_types: list[str],
+    redirect_uris: list[str] | None = None,
+    public: bool = False,
+    roles: list[str] | None = None,
+    institution_id: str | None = None,
+    secret: str | None = None,
+) -> NewClient:
+    """Register a client; a confidential one gets a secret (returned once, stored hashed)."""
+    if session.get(OAuthClient, client_id) is not None:
+        raise ClientExists(f"El cliente {client_id!r} ya existe.")
+    if not public:
+        secret = secret or secrets.token_urlsafe(32)
+    client = OAuthClient(
+        client_id=client_id,
+        name=name,
+        is_public=public,
+        secret_hash=None if public else hash_password(secret or ""),
+        grant_types=" ".join(grant_types),
+        redirect_uris=" ".join(redirect_uris or []),
+        roles=" ".join(sorted(set(roles or []))),
+        institution_id=institution_id,
+    )
+    session.add(client)
+    session.flush()
+    return NewClient(client, None if public else secret)
+
+
+def check_client_secret(client: OAuthClient, secret: str) -> bool:
+    return not client.is_public and verify_password(client.secret_hash, secret)
+
+
+# --- refresh tokens ----------------------------------------------------------------
+
+
+def issue_refresh_token(
+    session: Session, *, client_id: str, user_id: str | None, scope: str, family_id: str | None
+) -> str:
+    """Store a new refresh token (hash only) in ``family_id`` (a new family if None)."""
+    raw = secrets.token_urlsafe(32)
+    now = utcnow()
+    session.add(
+        RefreshToken(
+            token_hash=token_hash(raw),
+            family_id=family_id or new_id(),
+            client_id=client_id,
+            user_id=user_id,
+            scope=scope,
+            issued_at=now,
+            expires_at=now + timedelta(seconds=auth_settings().refresh_token_ttl_seconds),
+        )
+    )
+    session.flush()
+    return raw
+
+
+def find_refresh_token(session: Session, raw: str) -> RefreshToken | None:
+    return session.exec(
+        select(RefreshToken).where(RefreshToken.token_hash == token_hash(raw))
+    ).first()
+
+
+def revoke_family(session: Session, *, family_id: str, actor: str | None, reason: str) -> None:
+    """Revoke every refresh token of a family."""
+    session.execute(
+        update(RefreshToken)
+        .where(col(RefreshToken.family_id) == family_id, col(RefreshToken.revoked_at).is_(None))
+        .values(revoked_at=utcnow())
+    )
+    emit(
+        session,
+        type="auth.token.revoked",
+        aggregate_type="refresh_token_family",
+        aggregate_id=family_id,
+        actor=actor,
+        payload={"token_type": "refresh_token", "reason": reason},
+    )
+
+
+def use_refresh_token(session: Session, *, raw: str, client_id: str) -> RefreshToken | None:
+    """Consume a refresh token for rotation; None if it cannot be used.
+
+    Presenting a token that was already rotated means it leaked (or the client is
+    confused): the whole family is revoked. Consumption is compare-and-set, so two
+    concurrent uses of one token cannot both succeed.
+    """
+    token = find_refresh_token(session, raw)
+    if token is None or token.client_id != client_id:
+        return None
+    if token.revoked_at is not None or as_utc(token.expires_at) <= utcnow():
+        return None
+    result = session.execute(
+        update(RefreshToken)
+        .where(
+            col(RefreshToken.id) == token.id,
+            col(RefreshToken.rotated_at).is_(None),
+            col(RefreshToken.revoked_at).is_(None),
+        )
+        .values(rotated_at=utcnow())
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        revoke_family(session, family_id=token.family_id, actor=token.user_id, reason="reuse")
+        return None
+    return token
+
+
+def revoke_access_token(session: Session, *, claims: dict[str, Any], actor: str | None) -> None:
+    """Add an access token's ``jti`` to the revocation list (introspection reports it)."""
+    from auth.keys import expires_at
+
+    jti = str(claims["jti"])
+    if session.get(RevokedAccessToken, jti) is None:
+        session.add(RevokedAccessToken(jti=jti, expires_at=expires_at(claims)))
+    emit(
+        session,
+        type="auth.token.revoked",
+        aggregate_type="access_token",
+        aggregate_id=jti,
+        actor=actor,
+        institution_id=claims.get("institution_id"),
+        payload={"token_type": "access_token"},
+    )
+
+
+def is_access_token_revoked(session: Session, jti: str) -> bool:
+    return session.get(RevokedAccessToken, jti) is not None
+
+
+# --- authorization codes -------------------------------------------------------------
+
+
+def save_authorization_code(
+    session: Session,
+    *,
+    code: str,
+    client_id: str,
+    user_id: str,
+    redirect_uri: str,
+    scope: str,
+    code_challenge: str,
+    code_challenge_method: str,
+    nonce: str | None,
+) -> None:
+    session.add(
+        AuthorizationCode(
+            code_hash=token_hash(code),
+            client_id=client_id,
+            user_id=user_id,
+            redirect_uri=redirect_uri,
+            scope=scope,
+            code_challenge=code_challenge,
+            code_challenge_method=code_challenge_method,
+            nonce=nonce,
+            expires_at=utcnow() + timedelta(seconds=auth_settings().authorization_code_ttl_seconds),
+        )
+    )
+    session.flush()
+
+
+def find_authorization_code(
+    session: Session, *, code: str, client_id: str
+) -> AuthorizationCode | None:
+    row = session.get(AuthorizationCode, token_hash(code))
+    if row is None or row.client_id != client_id or as_utc(row.expires_at) <= utcnow():
+        return None
+    return row
+
+
+# --- start-up ------------------------------------------------------------------------
+
+
+def bootstrap(session: Session, *, settings: Settings) -> None:
+    """Idempotent start-up: a signing key, the internal service client, the demo data.
+
+    When no service secret is configured one is generated for this process and set on
+    ``settings`` (the kernel's client-credentials helper reads it from there); only its
+    hash is stored, so each process that generates one replaces the previous hash.
+    """
+    ensure_signing_key(session)
+    if not settings.service_client_id:
+        settings.service_client_id = SERVICE_CLIENT_DEFAULT_ID
+    if not settings.service_client_secret:
+        settings.service_client_secret = secrets.token_urlsafe(32)
+    client = session.get(OAuthClient, settings.service_client_id)
+    if client is None:
+        create_client(
+            session,
+            client_id=settings.service_client_id,
+            name="Servicios internos de Canaliza",
+            grant_types=["client_credentials"],
+            roles=["service"],
+            secret=settings.service_client_secret,
+        )
+    elif not check_client_secret(client, settings.service_client_secret):
+        client.secret_hash = hash_password(settings.service_client_secret)
+        session.add(client)
+    if settings.demo:
+        seed_demo(session, password=settings.demo_password)
+
+
+def seed_demo(session: Session, *, password: str) -> None:
+    """The demo users of the public contract and the public ``canaliza-cli`` client."""
+    shared_hash: str | None = None
+    for username, (role, institution) in DEMO_USERS.items():
+        if find_user(session, username) is not None:
+            continue
+        # One hash for the one shared demo password keeps start-up fast.
+        shared_hash = shared_hash or hash_password(password)
+        create_user(
+            session,
+            username=username,
+            display_name=f"{username.capitalize()} (demostración)",
+            password=password,
+            password_hash=shared_hash,
+            roles=[role],
+            institution_id=institution.id,
+            actor=None,
+            user_id=stable_id("user", username),
+        )
+    if session.get(OAuthClient, DEMO_CLI_CLIENT_ID) is None:
+        create_client(
+            session,
+            client_id=DEMO_CLI_CLIENT_ID,
+            name="Canaliza CLI (demostración)",
+            grant_types=["password", "refresh_token", "authorization_code"],
+            redirect_uris=["http://127.0.0.1/callback", "http://localhost/callback"],
+            public=True,
+        )

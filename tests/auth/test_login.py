@@ -1,0 +1,193 @@
+"""Lockout, audit events, the sign-in page with PKCE, and the TOTP second factor."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from urllib.parse import parse_qs, urlsplit
+
+import pyotp
+from sqlmodel import Session
+
+from auth import service
+from auth.database import db
+from auth.models import OAuthClient
+from services.clock import clock
+from services.demo import FGR
+from tests.auth.conftest import event_types, events, password_form, pkce_pair
+from tests.conftest import running
+
+REDIRECT = "http://127.0.0.1:53682/callback"
+
+
+async def test_lockout_after_configured_failures_then_unlock_after_the_window(make_app):
+    app = make_app(CANALIZA_AUTH_MAX_FAILED_LOGINS="3", CANALIZA_AUTH_LOCKOUT_MINUTES="10")
+    clock.freeze()
+    async with running(app) as client:
+        for _ in range(3):
+            r = await client.post("/auth/token", data=password_form("fiscal", "mala"))
+            assert r.status_code == 400
+        assert "bloqueada" in r.json()["detail"]
+        assert r.json()["error_description"] == "account_locked"
+        # The right password does not help while the account is locked.
+        r = await client.post("/auth/token", data=password_form("fiscal"))
+        assert r.status_code == 400 and "bloqueada" in r.json()["detail"]
+        clock.advance(timedelta(minutes=11))
+        r = await client.post("/auth/token", data=password_form("fiscal"))
+        assert r.status_code == 200
+    types = event_types()
+    assert types.count("auth.user.locked") == 1
+    reasons = [e["payload"]["reason"] for e in events("auth.login.failed")]
+    assert reasons == ["bad_password", "bad_password", "bad_password", "locked"]
+    assert types[-1] == "auth.login.succeeded"
+
+
+async def _authorize(client, challenge, **extra):
+    params = {
+        "response_type": "code",
+        "client_id": "canaliza-cli",
+        "redirect_uri": REDIRECT,
+        "state": "xyz",
+        "scope": "openid",
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+        **extra,
+    }
+    return await client.get("/auth/authorize", params=params), params
+
+
+def _hidden(html: str) -> dict[str, str]:
+    return dict(re.findall(r'type="hidden" name="([^"]+)" value="([^"]*)"', html))
+
+
+async def test_authorization_code_with_pkce_through_the_sign_in_page(make_app):
+    async with running(make_app()) as client:
+        verifier, challenge = pkce_pair()
+        page, _ = await _authorize(client, challenge)
+        assert page.status_code == 200 and "Iniciar sesión" in page.text
+        form = _hidden(page.text)
+        # Without the CSRF cookie's twin the form is refused.
+        r = await client.post(
+            "/auth/authorize",
+            data={**form, "csrf_token": "forged", "username": "fiscal", "password": "x"},
+        )
+        assert r.status_code == 403
+        r = await client.post(
+            "/auth/authorize",
+            data={**form, "username": "fiscal", "password": "incorrecta"},
+        )
+        assert r.status_code == 401 and "incorrectos" in r.text
+        r = await client.post(
+            "/auth/authorize",
+            data={**form, "username": "fiscal", "password": "canaliza-demo"},
+        )
+        assert r.status_code == 302, r.text
+        location = urlsplit(r.headers["location"])
+        query = parse_qs(location.query)
+        assert location.netloc == "127.0.0.1:53682" and query["state"] == ["xyz"]
+        code = query["code"][0]
+        token_form = {
+            "grant_type": "authorization_code",
+            "client_id": "canaliza-cli",
+            "code": code,
+            "redirect_uri": REDIRECT,
+        }
+        r = await client.post("/auth/token", data={**token_form, "code_verifier": "x" * 50})
+        assert r.status_code == 400 and r.json()["error"] == "invalid_grant"
+        # A failed exchange consumed the code: it works once at most.
+        r = await client.post("/auth/token", data={**token_form, "code_verifier": verifier})
+        assert r.status_code == 400
+
+        page, _ = await _authorize(client, challenge)
+        r = await client.post(
+            "/auth/authorize",
+            data={**_hidden(page.text), "username": "fiscal", "password": "canaliza-demo"},
+        )
+        code = parse_qs(urlsplit(r.headers["location"]).query)["code"][0]
+        r = await client.post(
+            "/auth/token", data={**token_form, "code": code, "code_verifier": verifier}
+        )
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["id_token"] and body["refresh_token"]
+        headers = {"Authorization": f"Bearer {body['access_token']}"}
+        r = await client.get("/api/v1/sample/whoami", headers=headers)
+        assert r.json()["roles"] == ["prosecutor"]
+        r = await client.post(
+            "/auth/token", data={**token_form, "code": code, "code_verifier": verifier}
+        )
+        assert r.status_code == 400 and r.json()["error"] == "invalid_grant"
+
+
+async def test_authorization_requests_without_s256_pkce_or_with_foreign_redirects_fail(make_app):
+    async with running(make_app()) as client:
+        _, challenge = pkce_pair()
+        r, _ = await _authorize(client, "", code_challenge_method="")
+        assert r.status_code == 400
+        r, _ = await _authorize(client, challenge, code_challenge_method="plain")
+        assert r.status_code == 400
+        r, _ = await _authorize(client, challenge, redirect_uri="https://evil.example/cb")
+        assert r.status_code == 400 and "evil" not in r.headers.get("location", "")
+
+
+async def test_totp_is_required_outside_demo_for_operational_roles(make_app):
+    app = make_app(demo=False)
+    async with running(app) as client:
+        for session in db.session_scope():
+            user = service.create_user(
+                session,
+                username="fiscal2",
+                display_name="Fiscal Dos",
+                password="una-contraseña-larga",
+                roles=["prosecutor"],
+                institution_id=FGR.id,
+                actor=None,
+            )
+            service.create_client(
+                session,
+                client_id="web",
+                name="Web",
+                grant_types=["authorization_code"],
+                redirect_uris=[REDIRECT],
+                public=True,
+            )
+        # Not enrolled yet: refused even with the right password.
+        _, challenge = pkce_pair()
+        page, _ = await _authorize(client, challenge, client_id="web", scope="canaliza")
+        form = {**_hidden(page.text), "username": "fiscal2", "password": "una-contraseña-larga"}
+        r = await client.post("/auth/authorize", data=form)
+        assert r.status_code == 401 and "segundo factor" in r.text
+
+        for session in db.session_scope():
+            user = session.get(type(user), user.id)
+            uri = service.start_totp_enrolment(session, user=user)
+        secret = parse_qs(urlsplit(uri).query)["secret"][0]
+        for session in db.session_scope():
+            user = session.get(type(user), user.id)
+            service.confirm_totp_enrolment(session, user=user, code=pyotp.TOTP(secret).now())
+        assert "auth.mfa.enrolled" in event_types()
+
+        r = await client.post("/auth/authorize", data=form)
+        assert r.status_code == 200 and 'name="totp"' in r.text
+        r = await client.post("/auth/authorize", data={**form, "totp": "000000"})
+        assert r.status_code == 401 and "no es válido" in r.text
+        r = await client.post("/auth/authorize", data={**form, "totp": pyotp.TOTP(secret).now()})
+        assert r.status_code == 302 and "code=" in r.headers["location"]
+    with Session(db.engine) as s:
+        assert s.get(OAuthClient, "web") is not None
+
+
+async def test_mfa_enrolment_endpoints(make_app):
+    async with running(make_app()) as client:
+        token = (await client.post("/auth/token", data=password_form("inm"))).json()
+        headers = {"Authorization": f"Bearer {token['access_token']}"}
+        r = await client.post("/auth/mfa/enroll", headers=headers)
+        assert r.status_code == 200
+        secret = parse_qs(urlsplit(r.json()["otpauth_uri"]).query)["secret"][0]
+        r = await client.post("/auth/mfa/confirm", json={"code": "123456"}, headers=headers)
+        assert r.status_code == 400 and r.json()["error"] == "invalid_totp"
+        r = await client.post(
+            "/auth/mfa/confirm", json={"code": pyotp.TOTP(secret).now()}, headers=headers
+        )
+        assert r.status_code == 200 and r.json() == {"mfa_enrolled": True}
+    assert events("auth.mfa.enrolled")[0]["actor"]
