@@ -36,6 +36,7 @@ class FakeCapacity:
     def __init__(self) -> None:
         self.holds: dict[str, Hold] = {}
         self.calls: list[tuple[str, Any]] = []
+        self.operators: dict[str, str] = {}
 
     def new_hold(self, beds: int = 1) -> str:
         hold_id = new_id()
@@ -69,7 +70,14 @@ class FakeCapacity:
 
     async def get_facility(self, facility_id: str) -> Facility:
         self.calls.append(("get_facility", facility_id))
-        return Facility(id=facility_id, name="Refugio", state="09", address="Calle Secreta 1")
+        return Facility(
+            id=facility_id,
+            name="Refugio",
+            state="09",
+            status="active",
+            operator_institution_id=self.operators.get(facility_id, NGO),
+            address="Calle Secreta 1",
+        )
 
 
 @dataclass
