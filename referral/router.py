@@ -366,7 +366,6 @@ async def act_on_referral(
                 alloc["pool_id"],
                 beds=int(alloc["beds"]),
                 reason=f"Egreso de la canalización {referral_id}",
-                key=f"discharge-{referral_id}-{alloc['pool_id']}",
             )
 
     def apply() -> tuple[service.ActionResult, ReferralPublic]:

@@ -81,13 +81,14 @@ class CapacityClient(ServiceClient):
             else (await self.get_hold(hold_id))
         )
 
-    async def discharge(self, pool_id: str, *, beds: int, reason: str, key: str) -> None:
+    async def discharge(self, pool_id: str, *, beds: int, reason: str) -> None:
         """Write a ``discharge`` ledger entry on a pool."""
         await self._call(
             "POST",
             f"/api/v1/pools/{pool_id}/ledger",
             json=LedgerEntry(kind="discharge", beds=beds, reason=reason).model_dump(),
-            headers={"Idempotency-Key": key},
+            # A ledger entry is not idempotent on the capacity side: never retried.
+            idempotent=False,
         )
 
     async def get_facility(self, facility_id: str) -> Facility:

@@ -65,7 +65,7 @@ class FakeCapacity:
         hold.status = "consumed"
         return hold
 
-    async def discharge(self, pool_id: str, *, beds: int, reason: str, key: str) -> None:
+    async def discharge(self, pool_id: str, *, beds: int, reason: str) -> None:
         self.calls.append(("discharge", (pool_id, beds)))
 
     async def get_facility(self, facility_id: str) -> Facility:
