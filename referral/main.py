@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import datetime
+from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
@@ -44,7 +45,48 @@ async def run_expiry(runtime: Runtime, now: datetime | None = None) -> list[str]
 
         await run_in_threadpool(done)
         released.append(hold_id)
+    await _offer_next_facilities(runtime)
     return released
+
+
+async def _offer_next_facilities(runtime: Runtime) -> None:
+    """Look up the next eligible facility for each new escalation (best effort)."""
+
+    def awaiting() -> list[tuple[int, dict[str, Any]]]:
+        with unit_of_work(write=False) as session:
+            return [
+                (e.id, dict(e.offer))
+                for e in referral_service.escalations_awaiting_offer(session)
+                if e.id is not None
+            ]
+
+    for escalation_id, offer in await run_in_threadpool(awaiting):
+        search = offer.get("search") or {}
+        try:
+            answer = await capacity_client(runtime).search(
+                people=search.get("people") or [], state=search.get("state")
+            )
+        except CanalizaError as exc:
+            log.info("no facility search for escalation %s: %s", escalation_id, exc.detail)
+            continue
+        excluded = set(offer.get("exclude_facility_ids") or [])
+        candidates = [
+            {
+                "facility_id": r.facility.id,
+                "name": r.facility.name,
+                "operator_institution_id": r.facility.operator_institution_id,
+                "state": r.facility.state,
+                "available": r.available,
+            }
+            for r in answer.results
+            if r.facility.id not in excluded
+        ][:3]
+
+        def store(eid: int = escalation_id, found: list[dict[str, Any]] = candidates) -> None:
+            with unit_of_work() as session:
+                referral_service.record_offer(session, escalation_id=eid, candidates=found)
+
+        await run_in_threadpool(store)
 
 
 async def _expiry_loop(runtime: Runtime) -> None:

@@ -1160,6 +1160,31 @@ def mark_released(session: Session, *, referral_id: str) -> None:
     )
 
 
+def escalations_awaiting_offer(session: Session) -> list[Escalation]:
+    """Escalations whose "next eligible facility" has not been looked up yet."""
+    return [
+        e
+        for e in session.exec(select(Escalation).order_by(col(Escalation.id))).all()
+        if e.offer.get("action") == "search_again" and "candidates" not in e.offer
+    ]
+
+
+def record_offer(session: Session, *, escalation_id: int, candidates: list[dict[str, Any]]) -> None:
+    """Store the facilities offered to the sender after a missed deadline."""
+    escalation = session.get(Escalation, escalation_id)
+    if escalation is None:
+        return
+    offer = dict(escalation.offer)
+    offer["candidates"] = candidates
+    if candidates:
+        offer["action"] = "offer_next_facility"
+        offer["detail"] = (
+            "La receptora no respondió a tiempo; este lugar puede recibir al grupo ahora."
+        )
+    escalation.offer = offer
+    session.add(escalation)
+
+
 def escalations(session: Session, *, referral_id: str) -> list[Escalation]:
     return list(session.exec(select(Escalation).where(Escalation.referral_id == referral_id)).all())
 

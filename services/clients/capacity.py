@@ -45,6 +45,28 @@ class LedgerEntry(BaseModel):
     reason: str | None = None
 
 
+class SearchFacility(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    id: str
+    name: str
+    kind: str | None = None
+    operator_institution_id: str
+    state: str | None = None
+    municipality: str | None = None
+
+
+class SearchResult(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    facility: SearchFacility
+    available: int = 0
+
+
+class SearchAnswer(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    results: list[SearchResult] = Field(default_factory=list)
+    unmet: dict[str, Any] | None = None
+
+
 class CapacityClient(ServiceClient):
     """The capacity service as the referral service needs it."""
 
@@ -94,3 +116,12 @@ class CapacityClient(ServiceClient):
     async def get_facility(self, facility_id: str) -> Facility:
         """The facility (with its address when the caller, a service, may see it)."""
         return Facility.model_validate(await self._call("GET", f"/api/v1/facilities/{facility_id}"))
+
+    async def search(self, *, people: list[dict[str, Any]], state: str | None) -> SearchAnswer:
+        """Facilities that can take these people now (a read; safe to retry)."""
+        body: dict[str, Any] = {"people": people}
+        if state:
+            body["state"] = state
+        return SearchAnswer.model_validate(
+            await self._call("POST", "/api/v1/availability/search", json=body, idempotent=True)
+        )

@@ -15,7 +15,14 @@ from referral.database import db
 from referral.dependencies import CAPACITY_CLIENT_KEY
 from services.app import create_app
 from services.bus import InProcessBus
-from services.clients.capacity import Allocation, Facility, Hold
+from services.clients.capacity import (
+    Allocation,
+    Facility,
+    Hold,
+    SearchAnswer,
+    SearchFacility,
+    SearchResult,
+)
 from services.clock import clock
 from services.errors import Conflict
 from services.ids import new_id
@@ -67,6 +74,18 @@ class FakeCapacity:
 
     async def discharge(self, pool_id: str, *, beds: int, reason: str) -> None:
         self.calls.append(("discharge", (pool_id, beds)))
+
+    async def search(self, *, people: list[dict[str, Any]], state: str | None) -> SearchAnswer:
+        self.calls.append(("search", state))
+        return SearchAnswer(
+            results=[
+                SearchResult(
+                    facility=SearchFacility(id=fid, name=name, operator_institution_id=op),
+                    available=2,
+                )
+                for fid, name, op in (("fac-1", "Refugio", NGO), ("fac-2", "Casa B", OTHER_NGO))
+            ]
+        )
 
     async def get_facility(self, facility_id: str) -> Facility:
         self.calls.append(("get_facility", facility_id))

@@ -26,7 +26,10 @@ async def test_unanswered_urgent_referral_expires_after_two_hours(ctx):
     assert r.json()["history"][-1]["actor"] == "system"
     r = await ctx.client.get(f"/api/v1/referrals/{urgent['id']}/escalations", headers=ctx.fiscal)
     offer = r.json()[0]["offer"]
-    assert offer["action"] == "search_again" and offer["exclude_facility_ids"] == ["fac-1"]
+    assert offer["exclude_facility_ids"] == ["fac-1"]
+    # the sender is offered the next eligible facility, never the one that did not answer
+    assert offer["action"] == "offer_next_facility"
+    assert [c["facility_id"] for c in offer["candidates"]] == ["fac-2"]
     r = await ctx.client.get(f"/api/v1/referrals/{normal['id']}", headers=ctx.fiscal)
     assert r.json()["status"] == "sent"
     # too late to accept an expired referral
