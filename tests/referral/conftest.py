@@ -198,8 +198,14 @@ INSTITUTIONS = [
 
 
 @pytest.fixture
-async def ctx(test_verifier, auth_headers) -> AsyncIterator[Ctx]:
-    db.configure()
+def referral_db_url() -> str | None:
+    """The referral database of a test (None: SQLite in the test's data directory)."""
+    return None
+
+
+@pytest.fixture
+async def ctx(test_verifier, auth_headers, referral_db_url) -> AsyncIterator[Ctx]:
+    db.configure(referral_db_url)
     bus = InProcessBus()
     app = create_app([referral_main.service()], bus=bus)
     fake = FakeCapacity()
