@@ -6,6 +6,8 @@ inside a database transaction.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -15,7 +17,7 @@ from typing import Any
 from sqlalchemy import func, or_, update
 from sqlmodel import Session, col, select
 
-from referral import catalogue, permissions
+from referral import catalogue, cms, permissions
 from referral.database import outbox
 from referral.exceptions import (
     AgreementNotFound,
@@ -445,25 +447,19 @@ def store_document(
     return agreement
 
 
-def verify_detached_signature(content: bytes, signature: bytes) -> tuple[bool | None, str]:
-    """Read a detached CMS/PKCS#7 signature; (verified or None if unchecked, detail).
-
-    ``cryptography`` loads the signer's certificates but has no public API to verify a
-    detached SignedData, so the result stays ``None`` (recorded, not verified).
-    """
-    from cryptography.hazmat.primitives.serialization import pkcs7
-
-    pem = signature.lstrip().startswith(b"-----BEGIN")
-    loader = pkcs7.load_pem_pkcs7_certificates if pem else pkcs7.load_der_pkcs7_certificates
-    try:
-        certs = loader(signature)
-    except ValueError:
-        return False, "La firma no es un contenedor CMS/PKCS#7 legible."
-    if not certs:
-        return False, "La firma no trae certificado del firmante."
-    subject = certs[0].subject.rfc4514_string()[:300]
-    _ = content
-    return None, f"Firma CMS de {subject} registrada; verificación criptográfica pendiente."
+def verify_detached_signature(content: bytes, signature: bytes) -> tuple[bool, str]:
+    """Check a detached CMS/PKCS#7 signature (DER or PEM) over ``content``."""
+    if signature.lstrip().startswith(b"-----BEGIN"):
+        lines = [
+            line
+            for line in signature.strip().splitlines()
+            if line and not line.startswith(b"-----")
+        ]
+        try:
+            signature = base64.b64decode(b"".join(lines), validate=True)
+        except (binascii.Error, ValueError):
+            return False, "La firma PEM no es base64 válido."
+    return cms.verify_detached(content, signature)
 
 
 # --- referrals: creation and views ----------------------------------------------------------

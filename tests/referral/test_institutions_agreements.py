@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
+
+import pytest
 
 from tests.referral.conftest import FGR, NGO
 
@@ -99,3 +102,77 @@ async def test_document_is_stored_with_its_hash(ctx):
         headers={**ctx.admin, "content-type": "application/pdf"},
     )
     assert r.status_code == 422
+
+
+def _signed(doc: bytes, key_kind: str = "ec") -> tuple[bytes, bytes]:
+    """A self-signed certificate and a detached CMS signature of ``doc``."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+    from cryptography.hazmat.primitives.serialization import pkcs7
+    from cryptography.x509.oid import NameOID
+
+    key = (
+        ec.generate_private_key(ec.SECP256R1())
+        if key_kind == "ec"
+        else rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    )
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Titular de FEVIMTRA")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(7)
+        .not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    sig = (
+        pkcs7.PKCS7SignatureBuilder()
+        .set_data(doc)
+        .add_signer(cert, key, hashes.SHA256())
+        .sign(
+            serialization.Encoding.DER,
+            [pkcs7.PKCS7Options.DetachedSignature, pkcs7.PKCS7Options.Binary],
+        )
+    )
+    return cert.public_bytes(serialization.Encoding.DER), sig
+
+
+@pytest.mark.parametrize("key_kind", ["ec", "rsa"])
+def test_detached_cms_signature_is_verified(key_kind):
+    from referral.service import verify_detached_signature
+
+    doc = b"%PDF-1.4 convenio firmado"
+    _, sig = _signed(doc, key_kind)
+    ok, detail = verify_detached_signature(doc, sig)
+    assert ok and "Titular de FEVIMTRA" in detail
+    assert verify_detached_signature(doc + b" alterado", sig)[0] is False
+    tampered = sig[:-5] + bytes(b ^ 0xFF for b in sig[-5:])
+    assert verify_detached_signature(doc, tampered)[0] is False
+    assert verify_detached_signature(doc, b"\x30\x82\xff\xff basura")[0] is False
+
+
+async def test_document_with_signature_records_the_check(ctx):
+    agreement = await ctx.agreement()
+    pdf = b"%PDF-1.4 convenio firmado"
+    _, sig = _signed(pdf)
+    url = f"/api/v1/agreements/{agreement['id']}/document"
+    headers = {**ctx.admin, "content-type": "application/pdf"}
+    r = await ctx.client.post(
+        url, content=pdf, headers={**headers, "X-CMS-Signature": base64.b64encode(sig).decode()}
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["signature_verified"] is True
+    r = await ctx.client.post(
+        url,
+        content=pdf + b"x",
+        headers={**headers, "X-CMS-Signature": base64.b64encode(sig).decode()},
+    )
+    assert r.json()["signature_verified"] is False
+    r = await ctx.client.post(url, content=pdf, headers={**headers, "X-CMS-Signature": "%%%"})
+    assert r.status_code == 400
