@@ -954,6 +954,15 @@ def _check_action(
         raise InvalidTransition(
             f"No se puede «{action}» una canalización en estado «{label}».",
         )
+    if (
+        action in ("accept", "decline")
+        and referral.response_due_at is not None
+        and as_utc(referral.response_due_at) < utcnow()
+    ):
+        raise InvalidTransition(
+            "El plazo para responder esta canalización ya venció; la remitente buscará otro lugar.",
+            code="response_deadline_passed",
+        )
     if action == "decline" and not (body.reason and body.reason.strip()):
         raise Unprocessable(
             "Para rechazar una canalización hay que indicar el motivo.", code="reason_required"

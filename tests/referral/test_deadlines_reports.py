@@ -19,6 +19,9 @@ async def test_unanswered_urgent_referral_expires_after_two_hours(ctx):
     clock.advance(timedelta(hours=1, minutes=59))
     assert await run_expiry(ctx.runtime) == []
     clock.advance(timedelta(minutes=2))
+    # past the deadline the receiver can no longer answer, even before the expiry round
+    r = await ctx.act(urgent["id"], "accept", ctx.coord)
+    assert r.status_code == 409 and r.json()["error"] == "response_deadline_passed"
     assert await run_expiry(ctx.runtime) == [urgent["hold_id"]]
     assert ctx.capacity.holds[urgent["hold_id"]].status == "released"
     r = await ctx.client.get(f"/api/v1/referrals/{urgent['id']}", headers=ctx.fiscal)
