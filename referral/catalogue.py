@@ -1,0 +1,101 @@
+"""Reference vocabularies of the referral service, with their Spanish labels."""
+
+from __future__ import annotations
+
+INSTITUTION_TYPES: dict[str, str] = {
+    "fiscalia_federal": "Fiscalía federal",
+    "fiscalia_estatal": "Fiscalía estatal",
+    "dif_nacional": "Sistema Nacional DIF",
+    "dif_estatal": "DIF estatal",
+    "dif_municipal": "DIF municipal",
+    "inm": "Instituto Nacional de Migración",
+    "ceav": "Comisión Ejecutiva de Atención a Víctimas",
+    "ceeav": "Comisión estatal de atención a víctimas",
+    "segob": "Secretaría de Gobernación",
+    "cndh": "Comisión Nacional de los Derechos Humanos",
+    "sre": "Secretaría de Relaciones Exteriores",
+    "ngo": "Organización de la sociedad civil",
+}
+
+LEGAL_FORMS = ("A.C.", "I.A.P.")
+
+STATES = tuple(f"{n:02d}" for n in range(1, 33))
+
+SEXES = ("F", "M", "X")
+AGE_GROUPS: dict[str, str] = {"minors": "Personas menores de 18 años", "adults": "Personas adultas"}
+ADULT_AGE = 18
+
+PERSON_ROLES = ("victim", "indirect_victim", "witness", "accompanying_child")
+
+VULNERABLE_GROUPS: dict[str, str] = {
+    "indigenous": "Persona indígena",
+    "lgbtttiq": "Persona LGBTTTIQ",
+    "disability": "Persona con discapacidad",
+    "migrant_in_transit": "Persona migrante en tránsito",
+}
+
+SERVICES: dict[str, str] = {
+    "legal": "Asesoría jurídica",
+    "medical": "Atención médica",
+    "mental_health": "Atención psicológica",
+    "social_work": "Trabajo social",
+    "education": "Educación",
+    "interpreter": "Intérprete",
+}
+
+# General Law (2012) art. 10, fractions I–XI: the forms of exploitation.
+OFFENCES: dict[str, str] = {
+    "art10-I": "Esclavitud",
+    "art10-II": "Condición de siervo",
+    "art10-III": "Prostitución ajena u otras formas de explotación sexual",
+    "art10-IV": "Explotación laboral",
+    "art10-V": "Trabajo o servicios forzados",
+    "art10-VI": "Mendicidad forzosa",
+    "art10-VII": "Utilización de personas menores de dieciocho años en actividades delictivas",
+    "art10-VIII": "Adopción ilegal de persona menor de dieciocho años",
+    "art10-IX": "Matrimonio forzoso o servil",
+    "art10-X": "Tráfico de órganos, tejidos y células de seres humanos vivos",
+    "art10-XI": "Experimentación biomédica ilícita en seres humanos",
+}
+
+OUTCOMES: dict[str, str] = {
+    "reintegrated_origin": "Reintegración en el lugar de origen",
+    "reintegrated_elsewhere": "Reintegración en otro lugar",
+    "transferred_onward": "Traslado a otra instancia",
+    "left_voluntarily": "Salida voluntaria",
+    "other": "Otro",
+}
+
+REFERRAL_STATUSES: dict[str, str] = {
+    "draft": "Borrador",
+    "sent": "Enviada",
+    "accepted": "Aceptada",
+    "declined": "Rechazada",
+    "expired": "Vencida sin respuesta",
+    "in_transit": "En traslado",
+    "admitted": "Ingresada",
+    "discharged": "Egresada",
+    "cancelled": "Cancelada",
+}
+
+AGREEMENT_STATUSES: dict[str, str] = {
+    "draft": "Borrador",
+    "ready_for_signature": "Lista para firma",
+    "signed": "Firmado",
+    "expired": "Vencido",
+    "revoked": "Revocado",
+}
+
+OBLIGATIONS: dict[str, str] = {
+    "dif_child_protection": "Protección de niñas, niños y adolescentes (DIF)",
+    "inm_migration_status": "Situación migratoria y visa humanitaria (INM)",
+    "ceav_registration": "Inscripción en el Registro Nacional de Víctimas (CEAV)",
+    "witness_protection": "Protección de testigos: identidad reservada",
+}
+
+HUMANITARIAN_VISA_STATUSES = ("not_started", "requested", "granted", "denied")
+
+
+def age_group(age: int | None) -> str:
+    """``minors`` for under 18 or unknown age (treated as a minor until assessed)."""
+    return "adults" if age is not None and age >= ADULT_AGE else "minors"

@@ -1,0 +1,37 @@
+"""Domain errors of the referral service."""
+
+from __future__ import annotations
+
+from services.errors import Conflict, Forbidden, NotFound, PreconditionFailed, Unprocessable
+
+
+class InstitutionNotFound(NotFound):
+    code = "institution_not_found"
+
+
+class AgreementNotFound(NotFound):
+    code = "agreement_not_found"
+
+
+class ReferralNotFound(NotFound):
+    code = "referral_not_found"
+
+
+class NoAgreement(Forbidden):
+    code = "no_agreement"
+
+
+class InvalidTransition(Conflict):
+    code = "invalid_transition"
+
+
+class StaleVersion(PreconditionFailed):
+    code = "stale_version"
+
+
+class IdempotencyMismatch(Unprocessable):
+    code = "idempotency_key_reused"
+
+
+class NotPermitted(Forbidden):
+    code = "forbidden"

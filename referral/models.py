@@ -1,0 +1,221 @@
+"""Tables of the referral service (its own registry and metadata)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import JSON, CheckConstraint, Column, DateTime, Index, LargeBinary, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from services.db import make_registry
+from services.ids import new_id
+
+reg = make_registry()
+metadata = reg.metadata
+
+
+def _ts(nullable: bool = False) -> Any:
+    return Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=nullable))
+
+
+def _json() -> Any:
+    return Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+
+
+class ReferralBase(SQLModel, registry=reg):
+    pass
+
+
+class Institution(ReferralBase, table=True):
+    __tablename__ = "institution"
+    __table_args__ = (
+        CheckConstraint(
+            "type IN ('fiscalia_federal','fiscalia_estatal','dif_nacional','dif_estatal',"
+            "'dif_municipal','inm','ceav','ceeav','segob','cndh','sre','ngo')",
+            name="type_known",
+        ),
+    )
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    name: str = Field(max_length=200)
+    type: str = Field(max_length=20, index=True)
+    state: str = Field(max_length=2)
+    legal_form: str | None = Field(default=None, max_length=10)
+    parent_id: str | None = Field(default=None, foreign_key="institution.id", max_length=36)
+    version: int = 1
+    created_at: datetime = _ts()
+
+
+class InstitutionName(ReferralBase, table=True):
+    """Every name an institution has had (PGR → FGR), with its validity."""
+
+    __tablename__ = "institution_name"
+    id: int | None = Field(default=None, primary_key=True)
+    institution_id: str = Field(foreign_key="institution.id", index=True, max_length=36)
+    name: str = Field(max_length=200)
+    valid_from: datetime = _ts()
+    valid_to: datetime | None = _ts(nullable=True)
+
+
+class Agreement(ReferralBase, table=True):
+    __tablename__ = "agreement"
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('draft','ready_for_signature','signed','expired','revoked')",
+            name="status_known",
+        ),
+        CheckConstraint("valid_to >= valid_from", name="valid_range"),
+    )
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    number: str = Field(max_length=80, unique=True)
+    title: str = Field(max_length=300)
+    valid_from: date
+    valid_to: date
+    status: str = Field(default="draft", max_length=24)
+    scope_sexes: list[str] = _json()
+    scope_age_groups: list[str] = _json()
+    scope_services: list[str] = _json()
+    scope_states: list[str] = _json()
+    document: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
+    document_sha256: str | None = Field(default=None, max_length=64)
+    document_uploaded_at: datetime | None = _ts(nullable=True)
+    signature_verified: bool | None = None
+    signature_detail: str | None = Field(default=None, max_length=500)
+    version: int = 1
+    created_by: str = Field(max_length=200)
+    created_at: datetime = _ts()
+    signed_at: datetime | None = _ts(nullable=True)
+    revoked_at: datetime | None = _ts(nullable=True)
+    revoke_reason: str | None = Field(default=None, max_length=500)
+
+
+class AgreementParty(ReferralBase, table=True):
+    __tablename__ = "agreement_party"
+    agreement_id: str = Field(foreign_key="agreement.id", primary_key=True, max_length=36)
+    institution_id: str = Field(
+        foreign_key="institution.id", primary_key=True, index=True, max_length=36
+    )
+    signed_by: str | None = Field(default=None, max_length=200)
+    signed_at: datetime | None = _ts(nullable=True)
+
+
+class Referral(ReferralBase, table=True):
+    __tablename__ = "referral"
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('draft','sent','accepted','declined','expired','in_transit',"
+            "'admitted','discharged','cancelled')",
+            name="status_known",
+        ),
+        CheckConstraint("version >= 1", name="version_positive"),
+        Index("ix_referral_status_due", "status", "response_due_at"),
+    )
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    sending_institution_id: str = Field(foreign_key="institution.id", index=True, max_length=36)
+    receiving_institution_id: str = Field(foreign_key="institution.id", index=True, max_length=36)
+    facility_id: str = Field(max_length=36)
+    hold_id: str | None = Field(default=None, max_length=36)
+    state: str | None = Field(default=None, max_length=2)
+    urgency: str = Field(max_length=10)
+    status: str = Field(default="draft", max_length=16)
+    version: int = 1
+    case_reference: str | None = Field(default=None, max_length=100)
+    services: list[str] = _json()
+    witness_protection: bool = False
+    consent: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    allocations: list[dict[str, Any]] = _json()
+    outcome: str | None = Field(default=None, max_length=30)
+    decline_reason: str | None = Field(default=None, max_length=500)
+    hold_release_pending: bool = False
+    created_by: str = Field(max_length=200)
+    created_at: datetime = _ts()
+    updated_at: datetime = _ts()
+    sent_at: datetime | None = _ts(nullable=True)
+    response_due_at: datetime | None = _ts(nullable=True)
+
+
+class ReferralPerson(ReferralBase, table=True):
+    """A person of a referral: only non-identifying variables (CNDH minimum set)."""
+
+    __tablename__ = "referral_person"
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    referral_id: str = Field(foreign_key="referral.id", index=True, max_length=36)
+    position: int
+    sex: str = Field(max_length=1)
+    age: int | None = None
+    role: str = Field(max_length=20)
+    nationality: str = Field(max_length=3)
+    pseudonym: str | None = Field(default=None, max_length=80)
+    state_of_origin: str | None = Field(default=None, max_length=2)
+    languages: list[str] = _json()
+    vulnerable_groups: list[str] = _json()
+    offences: list[str] = _json()
+
+
+class PersonIdentity(ReferralBase, table=True):
+    """Names, kept apart: they leave the service only to the receiver after acceptance."""
+
+    __tablename__ = "person_identity"
+    person_id: str = Field(foreign_key="referral_person.id", primary_key=True, max_length=36)
+    full_name: str = Field(max_length=200)
+
+
+class ReferralHistory(ReferralBase, table=True):
+    __tablename__ = "referral_history"
+    id: int | None = Field(default=None, primary_key=True)
+    referral_id: str = Field(foreign_key="referral.id", index=True, max_length=36)
+    action: str = Field(max_length=20)
+    from_status: str | None = Field(default=None, max_length=16)
+    to_status: str = Field(max_length=16)
+    version: int
+    actor: str = Field(max_length=200)
+    institution_id: str | None = Field(default=None, max_length=36)
+    reason: str | None = Field(default=None, max_length=500)
+    at: datetime = _ts()
+
+
+class Obligation(ReferralBase, table=True):
+    __tablename__ = "obligation"
+    __table_args__ = (UniqueConstraint("referral_id", "kind"),)
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    referral_id: str = Field(foreign_key="referral.id", index=True, max_length=36)
+    kind: str = Field(max_length=30)
+    institution_id: str | None = Field(default=None, max_length=36)
+    status: str = Field(default="pending", max_length=12)
+    humanitarian_visa_status: str | None = Field(default=None, max_length=20)
+    note: str | None = Field(default=None, max_length=500)
+    created_at: datetime = _ts()
+    fulfilled_at: datetime | None = _ts(nullable=True)
+    fulfilled_by: str | None = Field(default=None, max_length=200)
+
+
+class RefusedAttempt(ReferralBase, table=True):
+    """A send refused for want of an agreement (SEGOB statistics)."""
+
+    __tablename__ = "refused_attempt"
+    id: int | None = Field(default=None, primary_key=True)
+    referral_id: str = Field(foreign_key="referral.id", index=True, max_length=36)
+    sending_institution_id: str = Field(max_length=36)
+    receiving_institution_id: str = Field(max_length=36)
+    missing: str = Field(max_length=40)
+    detail: str = Field(max_length=500)
+    actor: str = Field(max_length=200)
+    at: datetime = _ts()
+
+
+class Escalation(ReferralBase, table=True):
+    __tablename__ = "escalation"
+    id: int | None = Field(default=None, primary_key=True)
+    referral_id: str = Field(foreign_key="referral.id", index=True, max_length=36)
+    kind: str = Field(max_length=30)
+    offer: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    at: datetime = _ts()
+
+
+class IdempotencyRecord(ReferralBase, table=True):
+    __tablename__ = "idempotency_record"
+    actor: str = Field(primary_key=True, max_length=200)
+    key: str = Field(primary_key=True, max_length=200)
+    request_hash: str = Field(max_length=64)
+    referral_id: str = Field(foreign_key="referral.id", max_length=36)
+    created_at: datetime = _ts()

@@ -1,0 +1,274 @@
+"""Request and response bodies of the referral service."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+Str200 = Annotated[str, Field(min_length=1, max_length=200)]
+Id = Annotated[str, Field(min_length=1, max_length=36)]
+StateCode = Literal[
+    "01", "02", "03", "04", "05", "06", "07", "08", "09", "10", "11", "12", "13", "14", "15",
+    "16", "17", "18", "19", "20", "21", "22", "23", "24", "25", "26", "27", "28", "29", "30",
+    "31", "32",
+]  # fmt: skip
+InstitutionType = Literal[
+    "fiscalia_federal", "fiscalia_estatal", "dif_nacional", "dif_estatal", "dif_municipal",
+    "inm", "ceav", "ceeav", "segob", "cndh", "sre", "ngo",
+]  # fmt: skip
+Sex = Literal["F", "M", "X"]
+Role = Literal["victim", "indirect_victim", "witness", "accompanying_child"]
+AgeGroup = Literal["minors", "adults"]
+Service = Literal["legal", "medical", "mental_health", "social_work", "education", "interpreter"]
+VulnerableGroup = Literal["indigenous", "lgbtttiq", "disability", "migrant_in_transit"]
+Offence = Literal[
+    "art10-I", "art10-II", "art10-III", "art10-IV", "art10-V", "art10-VI", "art10-VII",
+    "art10-VIII", "art10-IX", "art10-X", "art10-XI",
+]  # fmt: skip
+Outcome = Literal[
+    "reintegrated_origin", "reintegrated_elsewhere", "transferred_onward", "left_voluntarily",
+    "other",
+]  # fmt: skip
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# --- institutions ---------------------------------------------------------------------------
+
+
+class InstitutionCreate(Strict):
+    id: Annotated[str, Field(min_length=36, max_length=36)] | None = None
+    name: Str200
+    type: InstitutionType
+    state: StateCode
+    legal_form: Literal["A.C.", "I.A.P."] | None = None
+    parent_id: Id | None = None
+
+
+class InstitutionUpdate(Strict):
+    name: Str200 | None = None
+    legal_form: Literal["A.C.", "I.A.P."] | None = None
+    parent_id: Id | None = None
+
+
+class NameRecord(BaseModel):
+    name: str
+    valid_from: datetime
+    valid_to: datetime | None
+
+
+class InstitutionPublic(BaseModel):
+    id: str
+    name: str
+    type: str
+    type_label: str
+    state: str
+    legal_form: str | None
+    parent_id: str | None
+    version: int
+    names: list[NameRecord]
+
+
+# --- agreements -----------------------------------------------------------------------------
+
+
+def _all_sexes() -> list[Sex]:
+    return ["F", "M", "X"]
+
+
+def _all_age_groups() -> list[AgeGroup]:
+    return ["minors", "adults"]
+
+
+class Populations(Strict):
+    sexes: list[Sex] = Field(default_factory=_all_sexes, min_length=1, max_length=3)
+    age_groups: list[AgeGroup] = Field(default_factory=_all_age_groups, min_length=1, max_length=2)
+
+
+class AgreementCreate(Strict):
+    number: Annotated[str, Field(min_length=1, max_length=80)]
+    title: Annotated[str, Field(min_length=1, max_length=300)]
+    party_ids: list[Id] = Field(min_length=2, max_length=20)
+    valid_from: date
+    valid_to: date
+    populations: Populations = Field(default_factory=Populations)
+    services: list[Service] = Field(default_factory=list, max_length=10)
+    states: list[StateCode] = Field(default_factory=list, max_length=32)
+
+    @model_validator(mode="after")
+    def _check(self) -> AgreementCreate:
+        if self.valid_to < self.valid_from:
+            raise ValueError("valid_to no puede ser anterior a valid_from")
+        if len(set(self.party_ids)) != len(self.party_ids):
+            raise ValueError("party_ids repite una institución")
+        return self
+
+
+class SignBody(Strict):
+    institution_id: Id
+
+
+class ReasonBody(Strict):
+    reason: Annotated[str, Field(max_length=500)] | None = None
+
+
+class PartyPublic(BaseModel):
+    institution_id: str
+    signed: bool
+    signed_by: str | None
+    signed_at: datetime | None
+
+
+class AgreementPublic(BaseModel):
+    id: str
+    number: str
+    title: str
+    party_ids: list[str]
+    parties: list[PartyPublic]
+    valid_from: date
+    valid_to: date
+    populations: dict[str, list[str]]
+    services: list[str]
+    states: list[str]
+    status: str
+    status_label: str
+    version: int
+    signed_at: datetime | None
+    document_sha256: str | None
+    signature_verified: bool | None
+    signature_detail: str | None
+
+
+# --- referrals ------------------------------------------------------------------------------
+
+
+class PersonIn(Strict):
+    sex: Sex
+    age: Annotated[int, Field(ge=0, le=120)] | None = None
+    role: Role
+    nationality: Annotated[str, Field(pattern=r"^[A-Z]{3}$", max_length=3)]
+    pseudonym: Annotated[str, Field(max_length=80)] | None = None
+    name: Annotated[str, Field(max_length=200)] | None = None
+    state_of_origin: StateCode | None = None
+    languages: list[Annotated[str, Field(max_length=40)]] = Field(
+        default_factory=list, max_length=10
+    )
+    vulnerable_groups: list[VulnerableGroup] = Field(default_factory=list, max_length=4)
+    offences: list[Offence] = Field(default_factory=list, max_length=11)
+
+
+class ConsentIn(Strict):
+    given: bool
+    given_by: Annotated[str, Field(max_length=200)] | None = None
+    given_at: datetime | None = None
+    scope: Annotated[str, Field(max_length=500)] | None = None
+    legal_basis_for_minors: Annotated[str, Field(max_length=500)] | None = None
+
+
+class ReferralCreate(Strict):
+    sending_institution_id: Id
+    receiving_institution_id: Id
+    facility_id: Id
+    hold_id: Id | None = None
+    people: list[PersonIn] = Field(min_length=1, max_length=30)
+    consent: ConsentIn
+    urgency: Literal["urgent", "normal"]
+    state: StateCode | None = None
+    case_reference: Annotated[str, Field(max_length=100)] | None = None
+    services: list[Service] = Field(default_factory=list, max_length=10)
+    witness_protection: bool = False
+
+    @field_validator("consent")
+    @classmethod
+    def _consent_given(cls, value: ConsentIn) -> ConsentIn:
+        if not value.given:
+            raise ValueError("la canalización requiere consentimiento informado")
+        return value
+
+
+class ActionBody(Strict):
+    reason: Annotated[str, Field(max_length=500)] | None = None
+    outcome: Outcome | None = None
+
+
+class FulfilBody(Strict):
+    note: Annotated[str, Field(max_length=500)] | None = None
+    humanitarian_visa_status: Literal["not_started", "requested", "granted", "denied"] | None = None
+
+
+class PersonPublic(BaseModel):
+    sex: str
+    age: int | None = None
+    age_group: str
+    role: str
+    nationality: str
+    pseudonym: str | None = None
+    state_of_origin: str | None = None
+    languages: list[str] = Field(default_factory=list)
+    vulnerable_groups: list[str] = Field(default_factory=list)
+    offences: list[str] = Field(default_factory=list)
+
+
+class ObligationPublic(BaseModel):
+    id: str
+    kind: str
+    label: str
+    institution_id: str | None
+    status: str
+    humanitarian_visa_status: str | None
+    note: str | None
+    fulfilled_at: datetime | None
+
+
+class HistoryPublic(BaseModel):
+    action: str
+    from_status: str | None
+    to_status: str
+    version: int
+    actor: str
+    institution_id: str | None
+    reason: str | None
+    at: datetime
+
+
+class ReferralPublic(BaseModel):
+    id: str
+    sending_institution_id: str
+    receiving_institution_id: str
+    facility_id: str
+    hold_id: str | None
+    state: str | None
+    urgency: str
+    status: str
+    status_label: str
+    version: int
+    deidentified: bool
+    case_reference: str | None
+    services: list[str]
+    witness_protection: bool
+    consent: dict[str, Any] | None
+    people: list[PersonPublic]
+    obligations: list[ObligationPublic]
+    outcome: str | None
+    decline_reason: str | None
+    sent_at: datetime | None
+    response_due_at: datetime | None
+    created_at: datetime
+    history: list[HistoryPublic]
+
+
+class IdentityPublic(BaseModel):
+    position: int
+    pseudonym: str | None
+    name: str | None
+
+
+class OutcomeLine(BaseModel):
+    sending_institution_id: str
+    outcome: str
+    label: str
+    count: int
