@@ -134,9 +134,7 @@ class ServerThread:
 
     def __init__(self, app: Any) -> None:
         self.port = free_port()
-        config = uvicorn.Config(
-            app, host="127.0.0.1", port=self.port, log_level="warning", ws="websockets"
-        )
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
@@ -159,3 +157,125 @@ class ServerThread:
     async def __aexit__(self, *exc: object) -> None:
         self.server.should_exit = True
         await asyncio.to_thread(self.thread.join, 15)
+
+
+# -- the live feed on a real server -----------------------------------------------------
+
+
+def pool_row(pool_id: str, **over: Any) -> dict[str, Any]:
+    """A pool snapshot with every field of the capacity service's payload."""
+    row: dict[str, Any] = {
+        "pool_id": pool_id,
+        "facility_id": f"fac-{pool_id}",
+        "facility_name": f"Refugio {pool_id}",
+        "facility_kind": "refugio",
+        "facility_status": "active",
+        "operator_institution_id": "inst-1",
+        "state": "09",
+        "municipality": "Cuauhtémoc",
+        "version": 1,
+        "total": 10,
+        "occupied": 2,
+        "held": 0,
+        "out_of_service": 0,
+        "available": 8,
+        "sexes": ["F"],
+        "min_age": 18,
+        "max_age": 99,
+        "accepts_children": False,
+        "max_child_age": None,
+        "max_children": 0,
+        "accepts_witnesses": False,
+        "accepts_indirect_victims": False,
+        "wheelchair_accessible": False,
+        "migrants": True,
+        "lgbtttiq": False,
+        "interpreter_languages": [],
+        "last_confirmed_at": "2026-11-23T09:00:00+00:00",
+    }
+    row.update(over)
+    return row
+
+
+def pool_event(row: dict[str, Any]) -> Any:
+    from services.events import Event
+
+    return Event(
+        type="capacity.pool.changed",
+        aggregate_type="pool",
+        aggregate_id=row["pool_id"],
+        aggregate_version=row["version"],
+        payload=dict(row),
+    )
+
+
+class Feed:
+    """A running app with the live feed, its bus, and the pools its snapshot shows."""
+
+    def __init__(self, server: ServerThread, app: Any, pools: dict[str, dict[str, Any]]) -> None:
+        self.server = server
+        self.app = app
+        self.pools = pools
+
+    @property
+    def runtime(self) -> Any:
+        return self.app.state.runtime
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        loop: asyncio.AbstractEventLoop = self.runtime.state["loop"]
+        return loop
+
+    async def on_server(self, coro: Any) -> Any:
+        """Run a coroutine on the server's event loop (where its bus lives)."""
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, self.loop))
+
+    async def change(self, pool_id: str, **over: Any) -> int:
+        """Change a pool (next version) in the 'database' and publish its event."""
+        row = dict(self.pools.get(pool_id) or pool_row(pool_id))
+        row.update(over)
+        if "version" not in over:
+            row["version"] = row["version"] + 1
+        self.pools[pool_id] = row
+        return int(await self.on_server(self.runtime.bus.publish(pool_event(row))))
+
+    async def publish(self, event: Any) -> int:
+        return int(await self.on_server(self.runtime.bus.publish(event)))
+
+
+@pytest.fixture
+def make_feed(test_verifier: Any) -> Callable[..., Any]:
+    """``async with make_feed(options=..., bus=...) as feed``: a real uvicorn server."""
+    from capacity.live import OPTIONS_KEY, live_router, set_snapshot_provider, start_live, stop_live
+    from services.app import ServiceSpec, create_app
+    from services.bus import InProcessBus
+
+    @contextlib.asynccontextmanager
+    async def _feed(
+        *, options: Any = None, bus: Any = None, pools: list[dict[str, Any]] | None = None
+    ) -> AsyncIterator[Feed]:
+        rows = {p["pool_id"]: p for p in (pools or [])}
+
+        def provider(filters: dict[str, Any]) -> list[dict[str, Any]]:
+            return [dict(r) for r in rows.values()]
+
+        async def remember_loop(runtime: Any) -> None:
+            runtime.state["loop"] = asyncio.get_running_loop()
+
+        spec = ServiceSpec(
+            name="capacity",
+            public_routers=[live_router],
+            on_startup=[start_live],
+            on_shutdown=[stop_live],
+        )
+        app = create_app([spec], bus=bus or InProcessBus(), extra_startup=[remember_loop])
+        if options is not None:
+            app.state.runtime.state[OPTIONS_KEY] = options
+        set_snapshot_provider(provider)
+        try:
+            async with ServerThread(app) as server:
+                yield Feed(server, app, rows)
+        finally:
+            set_snapshot_provider(None)
+
+    return _feed

@@ -1,0 +1,1 @@
+"""Capacity service: the roster of facilities, bed pools, occupancy ledger, holds, search."""
