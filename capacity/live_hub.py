@@ -435,7 +435,7 @@ class LiveHub:
         """The JSON of one pool change, built once however many clients get it."""
         if self._rendered is not None and self._rendered[0] == event.id:
             return self._rendered[1]
-        text = _dumps({**head(), **event.payload})
+        text = _dumps({**event.payload, **head()})
         self._rendered = (event.id, text)
         return text
 

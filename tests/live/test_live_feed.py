@@ -17,6 +17,7 @@ from websockets.uri import parse_uri
 
 from capacity.live import LiveOptions, compile_filters
 from services.bus import InProcessBus
+from services.events import Event
 from tests.live.conftest import pool_event, pool_row
 
 FAST = LiveOptions(heartbeat_seconds=30, auth_timeout_seconds=0.5)
@@ -185,6 +186,26 @@ async def test_snapshot_then_only_matching_changes_in_order_once(make_feed, make
         assert (await _recv(jalisco))["version"] == 3
         await feed.change("women09", held=0, available=8)
         assert (await _recv(one_facility))["version"] == 3
+        # A facility status change reaches the clients that see one of its pools.
+        await feed.publish(
+            Event(
+                type="capacity.facility.status_changed",
+                aggregate_type="facility",
+                aggregate_id="fac-women09",
+                aggregate_version=2,
+                payload={"facility_id": "fac-women09", "status": "suspended"},
+            )
+        )
+        fac = await _recv(one_facility)
+        assert (fac["type"], fac["facility_id"], fac["status"]) == (
+            "facility",
+            "fac-women09",
+            "suspended",
+        )
+        assert (await _recv(everything))["pool_id"] == "women09"
+        assert (await _recv(everything))["type"] == "facility"
+        await feed.change("men14", occupied=3, available=7)
+        assert (await _recv(jalisco))["version"] == 4  # the facility message was not for it
         # A pool whose eligibility changes leaves the girl's view explicitly.
         await feed.change("girls09", min_age=16)
         gone = await _recv(girl)
