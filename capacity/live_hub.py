@@ -115,7 +115,8 @@ def compile_filters(filters: Any) -> Callable[[dict[str, Any]], bool]:
     """A predicate over pool snapshots from a subscribe message's ``filters``.
 
     ``state`` and ``facility_id`` match exactly; ``profile`` ``{"sex", "age", "role"}``
-    keeps the pools that could take that person (``age`` ``null`` means unknown).
+    keeps the pools that could take that person (``age`` ``null`` means unknown). Pools
+    of facilities that are not active never match.
     """
     if filters is None:
         filters = {}
@@ -157,6 +158,9 @@ def compile_filters(filters: Any) -> Callable[[dict[str, Any]], bool]:
             )
 
     def matches(pool: dict[str, Any]) -> bool:
+        # Only active facilities are offered; a suspended or closed one leaves every view.
+        if pool.get("facility_status", "active") != "active":
+            return False
         if state is not None and pool.get("state") != state:
             return False
         if facility_id is not None and pool.get("facility_id") != facility_id:

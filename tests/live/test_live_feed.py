@@ -96,6 +96,7 @@ def test_eligibility_profiles_select_the_pools_that_could_take_the_person():
     assert [witness(p) for p in (girls, women, men)] == [False, False, True]
     unknown_age = compile_filters({"profile": {"sex": "F", "age": None}})
     assert [unknown_age(p) for p in (girls, women, men)] == [True, True, False]
+    assert not compile_filters({})({**girls, "facility_status": "suspended"})
     both = compile_filters({"state": "09", "facility_id": "fac-women09"})
     assert [both(p) for p in (girls, women, men)] == [False, True, False]
     bad: Any
@@ -204,6 +205,15 @@ async def test_snapshot_then_only_matching_changes_in_order_once(make_feed, make
         )
         assert (await _recv(everything))["pool_id"] == "women09"
         assert (await _recv(everything))["type"] == "facility"
+        # Its pools are no longer offered: they leave the views that showed them.
+        await feed.change("women09", facility_status="suspended")
+        removed = await _recv(one_facility)
+        assert (removed["type"], removed["pool_id"], removed["version"]) == (
+            "pool_removed",
+            "women09",
+            4,
+        )
+        assert (await _recv(everything))["type"] == "pool_removed"
         await feed.change("men14", occupied=3, available=7)
         assert (await _recv(jalisco))["version"] == 4  # the facility message was not for it
         # A pool whose eligibility changes leaves the girl's view explicitly.
