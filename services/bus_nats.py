@@ -20,7 +20,6 @@ import contextlib
 import logging
 from typing import Any
 
-import nats
 from nats.aio.client import Client as NATS
 from nats.aio.subscription import Subscription as NatsSubscription
 from nats.js import api
@@ -54,6 +53,7 @@ class NatsBus(Bus):
         idle_heartbeat: float = 1.0,
         connect_timeout: float = 2.0,
         reconnect_wait: float = 0.5,
+        start_timeout: float = 30.0,
     ) -> None:
         self.url = url
         self.stream = stream
@@ -65,6 +65,9 @@ class NatsBus(Bus):
         self.idle_heartbeat = idle_heartbeat
         self.connect_timeout = connect_timeout
         self.reconnect_wait = reconnect_wait
+        # Once connected we reconnect forever; the first connection must succeed in time,
+        # so that a service started without a broker fails visibly instead of hanging.
+        self.start_timeout = start_timeout
         self._nc: NATS | None = None
         self._followers: set[_Follower] = set()
         # Bumped on every reconnect: followers re-create their consumer to be sure.
@@ -94,18 +97,34 @@ class NatsBus(Bus):
             self.connection_epoch += 1
             log.info("NATS reconnected to %s", self.url)
 
-        self._nc = await nats.connect(
+        nc = NATS()
+        try:
+            await asyncio.wait_for(
+                self._connect(nc, on_error, on_disconnect, on_reconnect), self.start_timeout
+            )
+        except TimeoutError as exc:
+            with contextlib.suppress(Exception):
+                await nc.close()
+            raise BusUnavailable(
+                f"NATS no responde en {self.url} tras {self.start_timeout:.0f} s"
+            ) from exc
+        self._nc = nc
+        await self._ensure_stream()
+
+    async def _connect(
+        self, nc: NATS, on_error: Any, on_disconnect: Any, on_reconnect: Any
+    ) -> None:
+        await nc.connect(
             servers=[self.url],
             max_reconnect_attempts=-1,
-            reconnect_time_wait=self.reconnect_wait,
-            connect_timeout=self.connect_timeout,
+            reconnect_time_wait=self.reconnect_wait,  # type: ignore[arg-type]  # floats work
+            connect_timeout=self.connect_timeout,  # type: ignore[arg-type]
             allow_reconnect=True,
             error_cb=on_error,
             disconnected_cb=on_disconnect,
             reconnected_cb=on_reconnect,
             name=f"canaliza-{self.stream}",
         )
-        await self._ensure_stream()
 
     async def _ensure_stream(self) -> None:
         config = api.StreamConfig(

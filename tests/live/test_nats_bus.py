@@ -36,6 +36,17 @@ async def test_create_bus_builds_a_nats_bus(nats_url):
     assert isinstance(bus, NatsBus) and bus.subject_for("canaliza.a.b") == "canaliza.a.b"
 
 
+async def test_starting_without_a_broker_fails_visibly():
+    from tests.live.conftest import free_port
+
+    bus = NatsBus(url=f"nats://127.0.0.1:{free_port()}", stream="NOPE", start_timeout=1)
+    with pytest.raises(BusUnavailable):
+        await bus.start()
+    with pytest.raises(BusUnavailable):
+        await bus.publish(_event("x"))
+    assert not await bus.healthy()
+
+
 async def test_publish_is_idempotent_by_event_id_and_positions_are_reported(make_nats_bus):
     bus = await make_nats_bus()
     assert await bus.last_sequence() == 0
