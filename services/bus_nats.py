@@ -150,8 +150,9 @@ class NatsBus(Bus):
             await follower.stop()
         self._followers.clear()
         if self._nc is not None:
-            with contextlib.suppress(Exception):
-                await self._nc.drain()
+            if self._nc.is_connected:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(self._nc.drain(), 5)
             with contextlib.suppress(Exception):
                 await self._nc.close()
             self._nc = None
