@@ -430,3 +430,21 @@ async def test_heartbeats_and_the_maximum_lifetime(make_feed, make_token):
         assert code == 4000
         assert any(m["type"] == "ping" for m in seen)
         assert ws.close_reason == "reconnect"
+
+
+async def test_a_failing_snapshot_source_is_an_error_and_1011_not_a_crash(make_feed, make_token):
+    from capacity.live import set_snapshot_provider
+
+    def broken(filters: dict[str, Any]) -> list[dict[str, Any]]:
+        raise ConnectionError("database away")
+
+    async with make_feed(options=FAST, pools=_pools()) as feed:
+        set_snapshot_provider(broken)
+        ws = await _open(feed, make_token("prosecutor"))
+        await ws.send(json.dumps({"type": "subscribe", "filters": {}}))
+        code, seen = await _closed(ws)
+        assert code == 1011 and seen[-1]["error"] == "unavailable"
+        set_snapshot_provider(lambda filters: _pools())
+        ws, snap = await _subscribe(feed, make_token("prosecutor"))
+        assert len(snap["pools"]) == 3
+        await ws.close()
