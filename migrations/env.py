@@ -19,6 +19,15 @@ if target_metadata is None:
     target_metadata = importlib.import_module(f"{service}.models").metadata
 
 
+def include_name(name: str | None, type_: str, parent_names: object) -> bool:
+    """Leave Alembic's own version table out of comparisons.
+
+    On PostgreSQL the version table lives in the service's schema, which is also the
+    default schema (``search_path``), so autogenerate would otherwise report it as extra.
+    """
+    return not (type_ == "table" and name == "alembic_version")
+
+
 def run_migrations_offline() -> None:
     context.configure(
         url=config.get_main_option("sqlalchemy.url"),
@@ -50,6 +59,7 @@ def run_migrations_online() -> None:
             render_as_batch=url.startswith("sqlite"),
             version_table_schema=schema,
             include_schemas=False,
+            include_name=include_name,
             compare_type=True,
         )
         with context.begin_transaction():

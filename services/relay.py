@@ -50,7 +50,11 @@ class OutboxRelay:
         with contextlib.suppress(ValueError):
             self.db.after_commit_hooks.remove(self.wake)
         if self._task is not None:
-            self._task.cancel()
+            # Python 3.11's wait_for can swallow a cancel that races with the wake-up
+            # event (bpo-42130), so cancel until the task is really done.
+            while not self._task.done():
+                self._task.cancel()
+                await asyncio.wait({self._task}, timeout=0.1)
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None

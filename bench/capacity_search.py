@@ -1,0 +1,295 @@
+"""Availability-search benchmark (prints figures; not a test).
+
+Builds temporary SQLite datasets (10 pools per facility) directly through the capacity
+models, serves the capacity app with uvicorn on a free loopback port in a child process,
+and drives it from this process with concurrent HTTP requests:
+
+- at 2,000 facilities / 20,000 pools: search vs. the bare authenticated
+  ``GET /api/v1/capacity/ping`` of the same app (p50, p95, requests/s, ratio);
+- search p95 at 200 / 2,000 / 20,000 facilities.
+
+    .venv/bin/python bench/capacity_search.py [--seconds 4] [--concurrency 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+POOLS_PER_FACILITY = 10
+ISSUER = "http://bench.local"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def build_dataset(path: Path, facilities: int, seed: int = 7) -> float:
+    """Migrate a fresh SQLite file and bulk-insert the roster; returns seconds taken."""
+    from sqlalchemy import insert, update
+
+    from capacity.models import CapacityRevision, Facility, Pool
+    from services.clock import utcnow
+    from services.db import ServiceDatabase
+    from services.ids import new_id
+
+    started = time.perf_counter()
+    db = ServiceDatabase("capacity", Facility.metadata)
+    db.configure(f"sqlite:///{path}")
+    db.migrate()
+    rng = random.Random(seed)
+    now = utcnow()
+    fac_rows, pool_rows = [], []
+    for i in range(facilities):
+        fid = new_id()
+        fac_rows.append(
+            {
+                "id": fid,
+                "name": f"Instalación {i}",
+                "kind": rng.choice(["refugio", "albergue", "casa_de_medio_camino"]),
+                "operator_institution_id": new_id(),
+                "state": f"{rng.randint(1, 32):02d}",
+                "municipality": "Municipio",
+                "specialization": rng.choice(["trafficking", "mixed"]),
+                "services": ["legal", "medical"],
+                "security_level": rng.choice(["standard", "high", "maximum"]),
+                "max_stay_days": 90,
+                "status": "active" if rng.random() < 0.9 else "suspended",
+                "status_changed_at": now,
+                "version": 1,
+                "created_at": now,
+            }
+        )
+        for j in range(POOLS_PER_FACILITY):
+            total = rng.randint(2, 12)
+            occupied = rng.randint(0, total)
+            children = rng.random() < 0.5
+            adult = rng.random() < 0.8
+            pool_rows.append(
+                {
+                    "id": new_id(),
+                    "facility_id": fid,
+                    "name": f"Grupo {j}",
+                    "sexes": rng.choice([["F"], ["F"], ["F", "X"], ["M"], ["F", "M", "X"]]),
+                    "min_age": 18 if adult else 0,
+                    "max_age": 120 if adult else 17,
+                    "accepts_children": children,
+                    "max_child_age": 12 if children else 0,
+                    "max_children": rng.randint(1, 4) if children else 0,
+                    "accepts_witnesses": rng.random() < 0.3,
+                    "accepts_indirect_victims": rng.random() < 0.3,
+                    "wheelchair_accessible": rng.random() < 0.2,
+                    "migrants": rng.random() < 0.4,
+                    "lgbtttiq": rng.random() < 0.2,
+                    "interpreter_languages": [],
+                    "total": total,
+                    "occupied": occupied,
+                    "held": 0,
+                    "out_of_service": 0,
+                    "version": 1,
+                    "revision": 1,
+                    "last_confirmed_at": now,
+                    "created_at": now,
+                }
+            )
+    with db.engine.begin() as conn:
+        conn.execute(insert(Facility.__table__), fac_rows)  # type: ignore[attr-defined]
+        for k in range(0, len(pool_rows), 5000):
+            conn.execute(insert(Pool.__table__), pool_rows[k : k + 5000])  # type: ignore[attr-defined]
+        table = CapacityRevision.__table__  # type: ignore[attr-defined]
+        conn.execute(update(table).where(table.c.id == 1).values(revision=1))
+    db.dispose()
+    return time.perf_counter() - started
+
+
+def serve(db_path: str, port: int, jwks_path: str) -> None:
+    """Child process: the capacity app on ``port`` trusting the bench's signing key."""
+    import uvicorn
+
+    os.environ["CANALIZA_CAPACITY_DATABASE_URL"] = f"sqlite:///{db_path}"
+    os.environ["CANALIZA_PUBLIC_URL"] = ISSUER
+    os.environ["CANALIZA_AUTO_MIGRATE"] = "0"
+    from capacity.main import service
+    from services import security
+    from services.app import create_app
+    from services.bus import InProcessBus
+    from services.tokens import StaticKeySource, TokenVerifier
+
+    security.configure_verifier(
+        TokenVerifier(
+            issuer=ISSUER,
+            audience="canaliza",
+            keys=StaticKeySource(json.loads(Path(jwks_path).read_text())),
+        )
+    )
+    app = create_app([service()], bus=InProcessBus())
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
+def _token(key: object) -> str:
+    from joserfc import jwt
+
+    now = int(time.time())
+    claims = {
+        "iss": ISSUER,
+        "aud": "canaliza",
+        "sub": "bench-fiscal",
+        "iat": now,
+        "nbf": now,
+        "exp": now + 3600,
+        "roles": ["prosecutor"],
+        "institution_id": "bench",
+    }
+    return jwt.encode({"alg": "ES256", "typ": "at+jwt", "kid": "bench"}, claims, key)  # type: ignore[arg-type]
+
+
+def _search_body(rng: random.Random) -> dict:
+    return {
+        "people": [
+            {"sex": "F", "age": rng.randint(18, 45), "role": "victim"},
+            {"sex": "M", "age": rng.randint(1, 10), "role": "accompanying_child"},
+            {"sex": "F", "age": rng.randint(1, 12), "role": "accompanying_child"},
+        ],
+        "state": f"{rng.randint(1, 32):02d}",
+    }
+
+
+async def _drive(
+    base: str, token: str, kind: str, seconds: float, concurrency: int
+) -> tuple[list[float], float]:
+    import httpx
+
+    rng = random.Random(11)
+    latencies: list[float] = []
+    headers = {"Authorization": f"Bearer {token}"}
+    deadline = time.perf_counter() + seconds
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(
+        base_url=base, headers=headers, limits=limits, timeout=120
+    ) as client:
+
+        async def worker() -> None:
+            while time.perf_counter() < deadline:
+                t0 = time.perf_counter()
+                if kind == "search":
+                    r = await client.post("/api/v1/availability/search", json=_search_body(rng))
+                else:
+                    r = await client.get("/api/v1/capacity/ping")
+                if r.status_code != 200:
+                    raise RuntimeError(f"{kind}: {r.status_code} {r.text[:200]}")
+                latencies.append(time.perf_counter() - t0)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - started
+    return latencies, elapsed
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
+
+
+def _start_server(db_path: Path, jwks_path: Path) -> tuple[subprocess.Popen[bytes], str]:
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, __file__, "--serve", str(db_path), str(port), str(jwks_path)],
+        cwd=ROOT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    import httpx
+
+    for _ in range(200):
+        try:
+            if httpx.get(base + "/healthz", timeout=0.5).status_code == 200:
+                return proc, base
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError("the server did not start")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=4.0)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--sizes", default="200,2000,20000")
+    parser.add_argument("--serve", nargs=3, metavar=("DB", "PORT", "JWKS"))
+    args = parser.parse_args()
+    if args.serve:
+        serve(args.serve[0], int(args.serve[1]), args.serve[2])
+        return
+
+    from joserfc.jwk import ECKey, KeySet
+
+    key = ECKey.generate_key("P-256", parameters={"kid": "bench", "alg": "ES256", "use": "sig"})
+    token = _token(key)
+    began = time.perf_counter()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    p95_by_size: dict[int, float] = {}
+    with tempfile.TemporaryDirectory(prefix="canaliza-bench-") as tmp:
+        jwks = Path(tmp) / "jwks.json"
+        jwks.write_text(json.dumps(KeySet([key]).as_dict(private=False)))
+        for size in sizes:
+            db_path = Path(tmp) / f"capacity-{size}.db"
+            built = build_dataset(db_path, size)
+            proc, base = _start_server(db_path, jwks)
+            try:
+                t0 = time.perf_counter()
+                asyncio.run(_drive(base, token, "search", 0.3, 1))  # loads the read model
+                warm = time.perf_counter() - t0
+                search, s_elapsed = asyncio.run(
+                    _drive(base, token, "search", args.seconds, args.concurrency)
+                )
+                p95_by_size[size] = _pct(search, 0.95)
+                line = (
+                    f"{size:>6} facilities / {size * POOLS_PER_FACILITY:>6} pools: "
+                    f"built in {built:.1f}s, first search + read-model load {warm:.2f}s; "
+                    f"search p50 {_pct(search, 0.5):.2f} ms, p95 {_pct(search, 0.95):.2f} ms, "
+                    f"{len(search) / s_elapsed:.0f} req/s"
+                )
+                print(line, flush=True)
+                if size == 2000:
+                    asyncio.run(_drive(base, token, "ping", 0.3, 1))
+                    ping, p_elapsed = asyncio.run(
+                        _drive(base, token, "ping", args.seconds, args.concurrency)
+                    )
+                    s_rps, p_rps = len(search) / s_elapsed, len(ping) / p_elapsed
+                    print(
+                        f"         bare authenticated ping: p50 {_pct(ping, 0.5):.2f} ms, "
+                        f"p95 {_pct(ping, 0.95):.2f} ms, {p_rps:.0f} req/s",
+                        flush=True,
+                    )
+                    print(
+                        f"         search/ping throughput ratio: {s_rps / p_rps:.2f} "
+                        "(target ≥ 0.50)",
+                        flush=True,
+                    )
+            finally:
+                proc.terminate()
+                proc.wait(timeout=10)
+    growth = ", ".join(f"{s}: {p:.2f} ms" for s, p in p95_by_size.items())
+    print(f"search p95 by facilities — {growth}")
+    print(
+        f"concurrency {args.concurrency}, {args.seconds:.0f}s per measurement, "
+        f"total {time.perf_counter() - began:.0f}s"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,77 @@
+"""Capacity's domain errors (each carries its HTTP status, machine code and a Spanish detail)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from services.errors import Conflict, Forbidden, NotFound, PreconditionFailed, Unprocessable
+
+
+class FacilityNotFound(NotFound):
+    code = "facility_not_found"
+
+    def __init__(self) -> None:
+        super().__init__("No existe esa instalación.")
+
+
+class PoolNotFound(NotFound):
+    code = "pool_not_found"
+
+    def __init__(self) -> None:
+        super().__init__("No existe ese grupo de camas.")
+
+
+class HoldNotFound(NotFound):
+    code = "hold_not_found"
+
+    def __init__(self) -> None:
+        super().__init__("No existe esa reserva de camas.")
+
+
+class BedsUnavailable(Conflict):
+    code = "beds_unavailable"
+
+
+class FacilityNotActive(Conflict):
+    code = "facility_not_active"
+
+
+class InvalidTransition(Conflict):
+    code = "invalid_status_transition"
+
+
+class HoldNotActive(Conflict):
+    code = "hold_not_active"
+
+
+class IdempotencyKeyReused(Unprocessable):
+    code = "idempotency_key_reused"
+
+
+class CountsConflict(Conflict):
+    """A ledger entry the counts cannot take (e.g. discharging more than are occupied)."""
+
+    code = "counts_conflict"
+
+
+class StaleVersion(PreconditionFailed):
+    code = "stale_version"
+
+    def __init__(self, current: int) -> None:
+        super().__init__(
+            f"El grupo de camas cambió mientras lo editaba (versión actual {current}); "
+            "vuelva a cargarlo y repita el cambio.",
+            extra={"current_version": current},
+        )
+
+
+class NotYourFacility(Forbidden):
+    code = "forbidden_scope"
+
+    def __init__(
+        self,
+        detail: str = "Sólo el personal de la institución operadora puede "
+        "modificar esta instalación.",
+        **kw: Any,
+    ) -> None:
+        super().__init__(detail, **kw)

@@ -1,0 +1,142 @@
+"""Who may do what in the capacity service — decided here and nowhere else.
+
+- platform_admin: everything.
+- institution_admin, shelter_coordinator: read the roster; change pools, write ledger
+  entries and confirm capacity only of facilities their institution operates; see those
+  facilities' addresses; consume or release holds on them.
+- prosecutor, dif_officer, inm_officer, ceav_officer: read the roster (no address), search,
+  hold beds, read and release the holds of their institution.
+- segob_auditor: read the roster and ledgers, never an address.
+- service (service-to-service): read everything including addresses, consume/release
+  holds, write ledger entries, search and hold.
+- observer: nothing here (aggregated statistics live elsewhere).
+"""
+
+from __future__ import annotations
+
+from services.errors import Forbidden
+from services.tokens import Principal
+
+ADMIN = "platform_admin"
+SERVICE = "service"
+STAFF_ROLES = ("institution_admin", "shelter_coordinator")
+PLACING_ROLES = ("prosecutor", "dif_officer", "inm_officer", "ceav_officer")
+ROSTER_ROLES = (ADMIN, SERVICE, *STAFF_ROLES, *PLACING_ROLES, "segob_auditor")
+
+
+def _deny(detail: str = "Su rol no permite esta operación.") -> Forbidden:
+    return Forbidden(detail, code="forbidden_role")
+
+
+def is_operator_staff(principal: Principal, operator_institution_id: str) -> bool:
+    """Whether the caller is staff of the institution that operates the facility."""
+    return (
+        principal.has(*STAFF_ROLES)
+        and principal.institution_id is not None
+        and principal.institution_id == operator_institution_id
+    )
+
+
+def can_use_capacity(principal: Principal) -> bool:
+    """Any capacity route at all (observers and role-less tokens are kept out)."""
+    return principal.has(*ROSTER_ROLES)
+
+
+def ensure_capacity_access(principal: Principal) -> None:
+    if not can_use_capacity(principal):
+        raise _deny("Su rol no da acceso al servicio de capacidad.")
+
+
+def ensure_manage_facilities(principal: Principal) -> None:
+    """Create facilities and pools, edit facilities and change their status."""
+    if not principal.has(ADMIN):
+        raise _deny("Sólo la administración de la plataforma registra o modifica instalaciones.")
+
+
+def can_see_address(principal: Principal, operator_institution_id: str) -> bool:
+    """The exact location: admin, services, and staff of the operator institution."""
+    return principal.has(ADMIN, SERVICE) or is_operator_staff(principal, operator_institution_id)
+
+
+def ensure_edit_pool(principal: Principal, operator_institution_id: str) -> None:
+    """Change a pool's eligibility or confirm its capacity."""
+    if principal.has(ADMIN) or is_operator_staff(principal, operator_institution_id):
+        return
+    raise Forbidden(
+        "Sólo el personal de la institución que opera la instalación puede modificar sus camas.",
+        code="forbidden_scope",
+    )
+
+
+def ensure_confirm_pool(principal: Principal, operator_institution_id: str) -> None:
+    if principal.has(SERVICE):
+        return
+    ensure_edit_pool(principal, operator_institution_id)
+
+
+def ensure_write_ledger(principal: Principal, operator_institution_id: str) -> None:
+    """Admit, discharge, adjust, out of service (the service role too: admissions)."""
+    if principal.has(SERVICE):
+        return
+    ensure_edit_pool(principal, operator_institution_id)
+
+
+def ensure_read_ledger(principal: Principal, operator_institution_id: str) -> None:
+    if principal.has(ADMIN, SERVICE, "segob_auditor") or is_operator_staff(
+        principal, operator_institution_id
+    ):
+        return
+    raise Forbidden(
+        "El historial de ocupación sólo lo consultan la institución operadora y la auditoría.",
+        code="forbidden_scope",
+    )
+
+
+def ensure_search(principal: Principal) -> None:
+    if not principal.has(ADMIN, SERVICE, *PLACING_ROLES):
+        raise _deny("Su rol no permite buscar camas disponibles.")
+
+
+def ensure_create_hold(principal: Principal) -> None:
+    if not principal.has(ADMIN, SERVICE, *PLACING_ROLES):
+        raise _deny("Su rol no permite reservar camas.")
+
+
+def _holder(principal: Principal, created_by: str, institution_id: str | None) -> bool:
+    if principal.sub == created_by:
+        return True
+    return (
+        principal.has(*PLACING_ROLES)
+        and institution_id is not None
+        and principal.institution_id == institution_id
+    )
+
+
+def ensure_read_hold(
+    principal: Principal, *, created_by: str, institution_id: str | None, operator_id: str
+) -> None:
+    if (
+        principal.has(ADMIN, SERVICE)
+        or _holder(principal, created_by, institution_id)
+        or is_operator_staff(principal, operator_id)
+    ):
+        return
+    raise Forbidden("Esa reserva no es de su institución.", code="forbidden_scope")
+
+
+def ensure_release_hold(
+    principal: Principal, *, created_by: str, institution_id: str | None, operator_id: str
+) -> None:
+    ensure_read_hold(
+        principal, created_by=created_by, institution_id=institution_id, operator_id=operator_id
+    )
+
+
+def ensure_consume_hold(principal: Principal, *, operator_id: str) -> None:
+    """Turning held beds into an admission: the referral service or the facility's staff."""
+    if principal.has(ADMIN, SERVICE) or is_operator_staff(principal, operator_id):
+        return
+    raise Forbidden(
+        "Sólo la instalación que recibe (o el servicio de canalización) registra el ingreso.",
+        code="forbidden_scope",
+    )

@@ -1,0 +1,410 @@
+"""Request and answer bodies of the capacity API (unknown fields refused, strings bounded)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
+
+from capacity.models import (
+    FACILITY_KINDS,
+    FACILITY_STATUSES,
+    SECURITY_LEVELS,
+    SPECIALIZATIONS,
+    STATE_CODES,
+)
+
+SERVICES_OFFERED = (
+    "legal",
+    "medical",
+    "mental_health",
+    "social_work",
+    "education",
+    "interpretation",
+    "employment",
+    "childcare",
+)
+SEXES = ("F", "M", "X")
+PERSON_ROLES = ("victim", "indirect_victim", "witness", "accompanying_child")
+CLIENT_LEDGER_KINDS = ("admit", "discharge", "adjust", "out_of_service", "back_in_service")
+MAX_BEDS = 10_000
+
+
+def _one_of(values: tuple[str, ...], what: str, extra: str = "") -> Any:
+    def check(value: str) -> str:
+        if value not in values:
+            raise PydanticCustomError(
+                "value_not_allowed",
+                '"{value}" no es {what} admitido; use uno de: {allowed}.{extra}',
+                {"value": value, "what": what, "allowed": ", ".join(values), "extra": extra},
+            )
+        return value
+
+    return AfterValidator(check)
+
+
+Kind = Annotated[
+    str,
+    Field(max_length=40, json_schema_extra={"enum": list(FACILITY_KINDS)}),
+    _one_of(
+        FACILITY_KINDS,
+        "un tipo de instalación",
+        " Ningún lugar de detención (prisión, centro preventivo, estación migratoria) "
+        "puede registrarse como alojamiento.",
+    ),
+]
+StateCode = Annotated[
+    str,
+    Field(max_length=2, json_schema_extra={"enum": list(STATE_CODES)}),
+    _one_of(STATE_CODES, "una clave INEGI de entidad federativa", ' Ejemplo: "09".'),
+]
+Status = Annotated[
+    str,
+    Field(max_length=16, json_schema_extra={"enum": list(FACILITY_STATUSES)}),
+    _one_of(FACILITY_STATUSES, "un estado de instalación"),
+]
+Specialization = Annotated[
+    str, Field(max_length=16), _one_of(SPECIALIZATIONS, "un tipo de población")
+]
+SecurityLevel = Annotated[
+    str, Field(max_length=16), _one_of(SECURITY_LEVELS, "un nivel de seguridad")
+]
+ServiceOffered = Annotated[
+    str, Field(max_length=32), _one_of(SERVICES_OFFERED, "un servicio reconocido")
+]
+Sex = Annotated[str, Field(max_length=1), _one_of(SEXES, "un sexo admitido")]
+PersonRole = Annotated[str, Field(max_length=24), _one_of(PERSON_ROLES, "un papel admitido")]
+LedgerKind = Annotated[
+    str,
+    Field(max_length=20),
+    _one_of(
+        CLIENT_LEDGER_KINDS,
+        "un movimiento admitido",
+        " Las reservas y liberaciones las registran las reservas (holds).",
+    ),
+]
+Language = Annotated[str, Field(min_length=2, max_length=40)]
+Text200 = Annotated[str, Field(min_length=1, max_length=200)]
+Reason = Annotated[str, Field(min_length=3, max_length=500)]
+Id = Annotated[str, Field(min_length=1, max_length=36)]
+Age = Annotated[int, Field(ge=0, le=130)]
+ChildAge = Annotated[int, Field(ge=0, le=17)]
+Count = Annotated[int, Field(ge=0, le=MAX_BEDS)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+def _unique(values: list[str]) -> list[str]:
+    return list(dict.fromkeys(values))
+
+
+# --- facilities -----------------------------------------------------------------------
+
+
+class FacilityCreate(Strict):
+    name: Text200
+    kind: Kind
+    operator_institution_id: Id
+    state: StateCode
+    municipality: Annotated[str, Field(min_length=1, max_length=120)]
+    address: Annotated[str, Field(min_length=3, max_length=500)] | None = None
+    latitude: Annotated[float, Field(ge=14.0, le=33.0)] | None = None
+    longitude: Annotated[float, Field(ge=-119.0, le=-86.0)] | None = None
+    specialization: Specialization = "trafficking"
+    services: Annotated[list[ServiceOffered], Field(max_length=len(SERVICES_OFFERED))] = []
+    security_level: SecurityLevel = "standard"
+    max_stay_days: Annotated[int, Field(ge=1, le=3650)] | None = None
+    status: Annotated[
+        str, Field(max_length=16), _one_of(("registered", "active"), "un estado inicial")
+    ] = "registered"
+
+    @model_validator(mode="after")
+    def _dedupe(self) -> FacilityCreate:
+        self.services = _unique(self.services)
+        return self
+
+
+class FacilityUpdate(Strict):
+    """Any subset; ``status`` needs a ``reason``."""
+
+    name: Text200 | None = None
+    municipality: Annotated[str, Field(min_length=1, max_length=120)] | None = None
+    address: Annotated[str, Field(min_length=3, max_length=500)] | None = None
+    latitude: Annotated[float, Field(ge=14.0, le=33.0)] | None = None
+    longitude: Annotated[float, Field(ge=-119.0, le=-86.0)] | None = None
+    specialization: Specialization | None = None
+    services: Annotated[list[ServiceOffered], Field(max_length=len(SERVICES_OFFERED))] | None = None
+    security_level: SecurityLevel | None = None
+    max_stay_days: Annotated[int, Field(ge=1, le=3650)] | None = None
+    operator_institution_id: Id | None = None
+    status: Status | None = None
+    reason: Reason | None = None
+
+    @model_validator(mode="after")
+    def _status_needs_reason(self) -> FacilityUpdate:
+        if self.status is not None and self.reason is None:
+            raise PydanticCustomError(
+                "reason_required", "Un cambio de estado necesita un motivo (reason)."
+            )
+        if self.services is not None:
+            self.services = _unique(self.services)
+        return self
+
+
+class FacilityPublic(BaseModel):
+    id: str
+    name: str
+    kind: str
+    operator_institution_id: str
+    state: str
+    municipality: str
+    specialization: str
+    services: list[str]
+    security_level: str
+    max_stay_days: int | None
+    status: str
+    status_changed_at: datetime
+    status_reason: str | None
+    version: int
+    created_at: datetime
+
+
+class FacilityWithLocation(FacilityPublic):
+    address: str | None
+    latitude: float | None
+    longitude: float | None
+
+
+class FacilityPage(BaseModel):
+    items: list[FacilityWithLocation | FacilityPublic]
+    total: int
+    limit: int
+    offset: int
+
+
+# --- pools ----------------------------------------------------------------------------
+
+
+class _Eligibility(Strict):
+    @model_validator(mode="after")
+    def _coherent(self) -> Any:
+        lo, hi = getattr(self, "min_age", None), getattr(self, "max_age", None)
+        if lo is not None and hi is not None and lo > hi:
+            raise PydanticCustomError(
+                "age_range",
+                "La edad mínima ({lo}) no puede ser mayor que la edad máxima ({hi}).",
+                {"lo": lo, "hi": hi},
+            )
+        for name in ("sexes", "interpreter_languages"):
+            value = getattr(self, name, None)
+            if value is not None:
+                setattr(self, name, _unique(value))
+        if getattr(self, "sexes", None) == []:
+            raise PydanticCustomError(
+                "sexes_empty", "Indique al menos un sexo admitido (F, M o X)."
+            )
+        return self
+
+
+class PoolCreate(_Eligibility):
+    name: Annotated[str, Field(min_length=1, max_length=120)]
+    sexes: Annotated[list[Sex], Field(min_length=1, max_length=3)]
+    min_age: Age = 18
+    max_age: Age = 120
+    total: Count
+    accepts_children: bool = False
+    max_child_age: ChildAge = 0
+    max_children: Annotated[int, Field(ge=0, le=20)] = 0
+    accepts_witnesses: bool = False
+    accepts_indirect_victims: bool = False
+    wheelchair_accessible: bool = False
+    migrants: bool = False
+    lgbtttiq: bool = False
+    interpreter_languages: Annotated[list[Language], Field(max_length=20)] = []
+
+
+class PoolUpdate(_Eligibility):
+    """Eligibility changes; ``total`` is written to the ledger as an adjustment."""
+
+    name: Annotated[str, Field(min_length=1, max_length=120)] | None = None
+    sexes: Annotated[list[Sex], Field(min_length=1, max_length=3)] | None = None
+    min_age: Age | None = None
+    max_age: Age | None = None
+    total: Count | None = None
+    accepts_children: bool | None = None
+    max_child_age: ChildAge | None = None
+    max_children: Annotated[int, Field(ge=0, le=20)] | None = None
+    accepts_witnesses: bool | None = None
+    accepts_indirect_victims: bool | None = None
+    wheelchair_accessible: bool | None = None
+    migrants: bool | None = None
+    lgbtttiq: bool | None = None
+    interpreter_languages: Annotated[list[Language], Field(max_length=20)] | None = None
+    reason: Reason | None = None
+
+
+class PoolPublic(BaseModel):
+    id: str
+    facility_id: str
+    name: str
+    sexes: list[str]
+    min_age: int
+    max_age: int
+    accepts_children: bool
+    max_child_age: int
+    max_children: int
+    accepts_witnesses: bool
+    accepts_indirect_victims: bool
+    wheelchair_accessible: bool
+    migrants: bool
+    lgbtttiq: bool
+    interpreter_languages: list[str]
+    total: int
+    occupied: int
+    held: int
+    out_of_service: int
+    available: int
+    version: int
+    last_confirmed_at: datetime | None
+
+
+# --- ledger ---------------------------------------------------------------------------
+
+
+class LedgerCreate(Strict):
+    kind: LedgerKind
+    beds: Annotated[int, Field(ge=-MAX_BEDS, le=MAX_BEDS)]
+    reason: Reason
+
+    @model_validator(mode="after")
+    def _sign(self) -> LedgerCreate:
+        if self.kind == "adjust":
+            if self.beds == 0:
+                raise PydanticCustomError(
+                    "beds_zero", "Un ajuste debe sumar o restar al menos una cama."
+                )
+        elif self.beds < 1:
+            raise PydanticCustomError(
+                "beds_positive",
+                "El número de camas debe ser un entero positivo (sólo un ajuste puede ser "
+                "negativo).",
+            )
+        return self
+
+
+class LedgerEntryPublic(BaseModel):
+    seq: int
+    pool_id: str
+    kind: str
+    beds: int
+    reason: str
+    actor: str
+    institution_id: str | None
+    hold_id: str | None
+    pool_version: int
+    at: datetime
+
+
+class LedgerPage(BaseModel):
+    items: list[LedgerEntryPublic]
+    pool: PoolPublic
+
+
+# --- search ---------------------------------------------------------------------------
+
+
+class Person(Strict):
+    sex: Sex
+    age: Age | None = None
+    role: PersonRole = "victim"
+
+
+class Needs(Strict):
+    wheelchair: bool = False
+    interpreter_language: Language | None = None
+    security: SecurityLevel | None = None
+    migrant: bool = False
+    lgbtttiq: bool = False
+    specialised: bool = False
+
+
+class SearchRequest(Strict):
+    people: Annotated[list[Person], Field(min_length=1, max_length=20)]
+    needs: Needs = Needs()
+    state: StateCode | None = None
+    limit: Annotated[int, Field(ge=1, le=50)] = 10
+
+
+class PoolAllocation(BaseModel):
+    pool_id: str
+    pool_name: str
+    beds: int
+    people: list[int]
+
+
+class SearchFacility(BaseModel):
+    id: str
+    name: str
+    kind: str
+    operator_institution_id: str
+    state: str
+    municipality: str
+    specialization: str
+    services: list[str]
+    security_level: str
+    max_stay_days: int | None
+
+
+class SearchResult(BaseModel):
+    facility: SearchFacility
+    pools: list[PoolAllocation]
+    stale: bool
+    last_confirmed_at: datetime | None
+    same_state: bool
+    available: int
+
+
+class SearchAnswer(BaseModel):
+    results: list[SearchResult]
+    unmet: dict[str, Any] | None
+    warnings: list[str]
+
+
+# --- holds ----------------------------------------------------------------------------
+
+
+class AllocationIn(Strict):
+    pool_id: Id
+    beds: Annotated[int, Field(ge=1, le=100)]
+
+
+class HoldCreate(Strict):
+    allocations: Annotated[list[AllocationIn], Field(min_length=1, max_length=20)]
+    ttl_minutes: Annotated[int, Field(ge=1, le=7 * 24 * 60)] | None = None
+    reference: Annotated[str, Field(max_length=120)] | None = None
+
+
+class AllocationOut(BaseModel):
+    pool_id: str
+    beds: int
+
+
+class HoldPublic(BaseModel):
+    id: str
+    facility_id: str
+    status: str
+    allocations: list[AllocationOut]
+    expires_at: datetime
+    created_at: datetime
+    ended_at: datetime | None
+    reference: str | None
+    created_by: str
+    institution_id: str | None
+
+
+class ConsumeRequest(Strict):
+    reason: Reason | None = None

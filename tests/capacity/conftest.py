@@ -1,0 +1,139 @@
+"""Capacity test fixtures: a migrated database per test, the app, and data factories."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+
+from capacity.database import db
+from capacity.main import service
+from services.app import create_app
+from services.bus import InProcessBus
+from services.db import alembic_config
+from services.demo import CASA_MERCEDES, FGR, PLATFORM
+from services.settings import get_settings
+from tests.conftest import running
+
+ADMIN = ("platform_admin",)
+
+
+@pytest.fixture(scope="session")
+def migrated_template(tmp_path_factory) -> str:
+    """Migrate once; every test copies the file (fast, and still built by the migrations)."""
+    from alembic import command
+
+    path = tmp_path_factory.mktemp("capacity-template") / "capacity.db"
+    command.upgrade(alembic_config("capacity", f"sqlite:///{path}", db.metadata), "head")
+    return str(path)
+
+
+@pytest.fixture
+def capacity_db(tmp_path, migrated_template) -> str:
+    target = tmp_path / "capacity.db"
+    shutil.copy(migrated_template, target)
+    url = f"sqlite:///{target}"
+    db.configure(url)
+    yield url
+    db.dispose()
+
+
+@pytest.fixture
+def bus() -> InProcessBus:
+    return InProcessBus()
+
+
+@pytest.fixture
+def capacity_app(test_verifier, capacity_db, bus):
+    get_settings().auto_migrate = False
+    return create_app([service()], bus=bus)
+
+
+@dataclass
+class Cap:
+    """A client bound to the app plus factories that go through the public API."""
+
+    client: httpx.AsyncClient
+    headers: Callable[..., dict[str, str]]
+
+    def admin(self) -> dict[str, str]:
+        return self.headers("platform_admin", institution_id=PLATFORM.id, sub="admin")
+
+    def prosecutor(self) -> dict[str, str]:
+        return self.headers("prosecutor", institution_id=FGR.id, sub="fiscal")
+
+    def coordinator(self, institution_id: str = CASA_MERCEDES.id) -> dict[str, str]:
+        return self.headers("shelter_coordinator", institution_id=institution_id, sub="coord")
+
+    def service(self) -> dict[str, str]:
+        return self.headers("service", sub="referral-service")
+
+    async def facility(self, *, active: bool = True, **over: Any) -> dict[str, Any]:
+        body = {
+            "name": "Refugio Esperanza",
+            "kind": "refugio",
+            "operator_institution_id": CASA_MERCEDES.id,
+            "state": "09",
+            "municipality": "Cuauhtémoc",
+            "address": "Calle Secreta 123, Col. Centro",
+            "services": ["legal", "medical", "mental_health"],
+            "security_level": "high",
+            "max_stay_days": 90,
+            **over,
+        }
+        r = await self.client.post("/api/v1/facilities", json=body, headers=self.admin())
+        assert r.status_code == 201, r.text
+        fac = r.json()
+        if active:
+            r = await self.client.patch(
+                f"/api/v1/facilities/{fac['id']}",
+                json={"status": "active", "reason": "visita de verificación"},
+                headers=self.admin(),
+            )
+            assert r.status_code == 200, r.text
+            fac = r.json()
+        return fac
+
+    async def pool(self, facility_id: str, **over: Any) -> dict[str, Any]:
+        body = {
+            "name": "Mujeres con hijas e hijos",
+            "sexes": ["F"],
+            "min_age": 18,
+            "max_age": 120,
+            "total": 4,
+            "accepts_children": True,
+            "max_child_age": 12,
+            "max_children": 4,
+            "wheelchair_accessible": False,
+            **over,
+        }
+        r = await self.client.post(
+            f"/api/v1/facilities/{facility_id}/pools", json=body, headers=self.admin()
+        )
+        assert r.status_code == 201, r.text
+        return r.json()
+
+    async def search(self, people: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
+        r = await self.client.post(
+            "/api/v1/availability/search",
+            json={"people": people, **extra},
+            headers=self.prosecutor(),
+        )
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    async def hold(self, allocations: list[dict[str, Any]], **extra: Any) -> httpx.Response:
+        headers = {**self.prosecutor(), **extra.pop("headers", {})}
+        return await self.client.post(
+            "/api/v1/holds", json={"allocations": allocations, **extra}, headers=headers
+        )
+
+
+@pytest.fixture
+async def cap(capacity_app, auth_headers) -> AsyncIterator[Cap]:
+    async with running(capacity_app) as client:
+        yield Cap(client, auth_headers)
