@@ -1,0 +1,688 @@
+"""The live capacity hub: one bus subscription per process, fanned out to WebSockets.
+
+Each connection has a filter, a bounded queue and a writer task. The hub never waits
+for a client: it only puts pre-serialised messages on queues, and a client whose queue
+overflows is closed (1013) instead of slowing the others. A connection drops any pool
+change whose ``version`` it has already sent, so the overlap between a snapshot (or a
+replay) and the live stream never shows the same change twice.
+
+The protocol is documented in ``docs/live-feed.md``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from starlette.concurrency import run_in_threadpool
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from services.bus import Bus, Subscription
+from services.clock import utcnow
+from services.errors import Unauthorized
+from services.events import Event
+from services.security import authenticate_websocket_token
+from services.tokens import Principal
+
+log = logging.getLogger("canaliza.capacity.live")
+
+POOL_EVENT = "capacity.pool.changed"
+FACILITY_EVENT_PREFIX = "capacity.facility."
+CAPACITY_SUBJECT = "canaliza.capacity.>"
+
+# Close codes (RFC 6455 and the 4000–4999 private range).
+CLOSE_NORMAL = 1000
+CLOSE_GOING_AWAY = 1001
+CLOSE_UNSUPPORTED = 1003
+CLOSE_TOO_BIG = 1009
+CLOSE_INTERNAL = 1011
+CLOSE_TRY_AGAIN_LATER = 1013
+CLOSE_RECONNECT = 4000
+CLOSE_UNAUTHORIZED = 4401
+CLOSE_FORBIDDEN = 4403
+
+# Everyone signed in may watch capacity except observers (aggregated statistics only).
+REFUSED_ROLES = frozenset({"observer"})
+
+SEXES = frozenset({"F", "M", "X"})
+PERSON_ROLES = frozenset({"victim", "indirect_victim", "witness", "accompanying_child"})
+
+SnapshotProvider = Callable[[dict[str, Any]], list[dict[str, Any]]]
+
+
+@dataclass
+class LiveOptions:
+    """Tunables of the feed (tests shorten them)."""
+
+    queue_size: int = 1000
+    heartbeat_seconds: float = 20.0
+    max_lifetime_seconds: float = 3600.0
+    auth_timeout_seconds: float = 5.0
+    max_frame_bytes: int = 64 * 1024
+    replay_timeout_seconds: float = 10.0
+    # How long a close may wait for a slow client's buffers before the connection is dropped.
+    close_timeout_seconds: float = 5.0
+
+
+class FilterError(ValueError):
+    """A subscribe message whose filters cannot be understood."""
+
+
+class _Malformed(Exception):
+    def __init__(self, error: str, detail: str, code: int) -> None:
+        super().__init__(detail)
+        self.error, self.detail, self.code = error, detail, code
+
+
+@dataclass(frozen=True)
+class _Close:
+    code: int
+    reason: str
+
+
+# -- filters ------------------------------------------------------------------------
+
+
+def _profile_matches(pool: dict[str, Any], sex: str | None, age: int | None, role: str) -> bool:
+    if role == "accompanying_child":
+        # Children go with their carer whatever their sex, up to the pool's child age.
+        if not pool.get("accepts_children"):
+            return False
+        max_child_age = pool.get("max_child_age")
+        return age is None or max_child_age is None or age <= max_child_age
+    if role == "witness" and not pool.get("accepts_witnesses"):
+        return False
+    if role == "indirect_victim" and not pool.get("accepts_indirect_victims"):
+        return False
+    if sex is not None and sex not in (pool.get("sexes") or []):
+        return False
+    if age is not None:
+        low, high = pool.get("min_age"), pool.get("max_age")
+        if low is not None and age < low:
+            return False
+        if high is not None and age > high:
+            return False
+    return True
+
+
+def compile_filters(filters: Any) -> Callable[[dict[str, Any]], bool]:
+    """A predicate over pool snapshots from a subscribe message's ``filters``.
+
+    ``state`` and ``facility_id`` match exactly; ``profile`` ``{"sex", "age", "role"}``
+    keeps the pools that could take that person (``age`` ``null`` means unknown). Pools
+    of facilities that are not active never match.
+    """
+    if filters is None:
+        filters = {}
+    if not isinstance(filters, dict):
+        raise FilterError("filters debe ser un objeto.")
+    unknown = set(filters) - {"state", "facility_id", "profile"}
+    if unknown:
+        raise FilterError(f"Filtro desconocido: {', '.join(sorted(unknown))}.")
+    state = filters.get("state")
+    if state is not None and (
+        not isinstance(state, str)
+        or len(state) != 2
+        or not state.isdigit()
+        or not 1 <= int(state) <= 32
+    ):
+        raise FilterError("state debe ser la clave INEGI de dos dígitos, de '01' a '32'.")
+    facility_id = filters.get("facility_id")
+    if facility_id is not None and (not isinstance(facility_id, str) or len(facility_id) > 64):
+        raise FilterError("facility_id debe ser un identificador de instalación.")
+    profile = filters.get("profile")
+    sex: str | None = None
+    age: int | None = None
+    role = "victim"
+    if profile is not None:
+        if not isinstance(profile, dict) or set(profile) - {"sex", "age", "role"}:
+            raise FilterError("profile admite solo sex, age y role.")
+        sex = profile.get("sex")
+        if sex is not None and sex not in SEXES:
+            raise FilterError("sex debe ser 'F', 'M' o 'X'.")
+        age = profile.get("age")
+        if (age is not None and (isinstance(age, bool) or not isinstance(age, int))) or (
+            isinstance(age, int) and not 0 <= age <= 120
+        ):
+            raise FilterError("age debe ser un entero entre 0 y 120, o null si se desconoce.")
+        role = profile.get("role") or "victim"
+        if role not in PERSON_ROLES:
+            raise FilterError(
+                "role debe ser victim, indirect_victim, witness o accompanying_child."
+            )
+
+    def matches(pool: dict[str, Any]) -> bool:
+        # Only active facilities are offered; a suspended or closed one leaves every view.
+        if pool.get("facility_status", "active") != "active":
+            return False
+        if state is not None and pool.get("state") != state:
+            return False
+        if facility_id is not None and pool.get("facility_id") != facility_id:
+            return False
+        return profile is None or _profile_matches(pool, sex, age, role)
+
+    return matches
+
+
+def _dumps(message: dict[str, Any]) -> str:
+    return orjson.dumps(message, default=str).decode()
+
+
+# -- one connection -----------------------------------------------------------------
+
+
+class LiveConnection:
+    """One subscribed WebSocket: its filter, what it has seen, its queue and writer."""
+
+    def __init__(self, hub: LiveHub, websocket: WebSocket, principal: Principal) -> None:
+        self.hub = hub
+        self.websocket = websocket
+        self.principal = principal
+        self.expires_at = float(principal.claims.get("exp") or 0)
+        self.matches: Callable[[dict[str, Any]], bool] | None = None
+        self.versions: dict[str, int] = {}  # pool id → last version sent
+        self.facilities: set[str] = set()
+        self.live = False
+        self.held: list[Event] = []
+        self.closing = False
+        self.close_code: int | None = None
+        self.sent = 0
+        self.forced = False
+        self.reader: asyncio.Task[Any] | None = None
+        self._queue: asyncio.Queue[tuple[str, bool] | _Close] = asyncio.Queue()
+        self._data_pending = 0
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # The hub calls this for every capacity event, in stream order.
+    def deliver(self, event: Event) -> None:
+        if self.matches is None or self.closing:
+            return
+        if not self.live:
+            self.held.append(event)
+            if len(self.held) > self.hub.options.queue_size:
+                self.overflow()
+            return
+        self._consider(event)
+
+    def _consider(self, event: Event) -> None:
+        assert self.matches is not None
+        if event.type == POOL_EVENT:
+            pool = event.payload
+            pool_id = str(pool.get("pool_id") or event.aggregate_id)
+            version = int(pool.get("version") or event.aggregate_version)
+            if self.versions.get(pool_id, -1) >= version:
+                return  # already sent (duplicate delivery, or already in the snapshot)
+            if self.matches(pool):
+                self.versions[pool_id] = version
+                if pool.get("facility_id"):
+                    self.facilities.add(str(pool["facility_id"]))
+                self.send_data(
+                    self.hub.render(event, lambda: {"type": "pool", "sequence": event.sequence})
+                )
+            elif pool_id in self.versions:
+                # It no longer matches (its eligibility changed): tell the client to drop it.
+                del self.versions[pool_id]
+                self.send_data(
+                    _dumps(
+                        {
+                            "type": "pool_removed",
+                            "sequence": event.sequence,
+                            "pool_id": pool_id,
+                            "version": version,
+                        }
+                    )
+                )
+        elif event.type.startswith(FACILITY_EVENT_PREFIX):
+            facility_id = str(event.payload.get("facility_id") or event.aggregate_id)
+            if facility_id in self.facilities:
+                self.send_data(
+                    _dumps(
+                        {
+                            "type": "facility",
+                            "sequence": event.sequence,
+                            "event": event.type,
+                            "facility_id": facility_id,
+                            "version": event.aggregate_version,
+                            "status": event.payload.get("status"),
+                        }
+                    )
+                )
+
+    def send_data(self, text: str) -> None:
+        """Queue a data message; a client that lets the queue overflow is dropped."""
+        if self.closing:
+            return
+        if self._data_pending >= self.hub.options.queue_size:
+            self.overflow()
+            return
+        self._data_pending += 1
+        self._queue.put_nowait((text, True))
+
+    def send_control(self, message: dict[str, Any]) -> None:
+        """Queue a protocol message (pings, errors); not counted against the bound."""
+        if not self.closing:
+            self._queue.put_nowait((_dumps(message), False))
+
+    def overflow(self) -> None:
+        log.warning("live client %s too slow; closing", self.principal.sub)
+        self.hub.spawn(self.close_now(CLOSE_TRY_AGAIN_LATER, "cliente demasiado lento"))
+
+    def finish(self, code: int, reason: str, *, error: str | None = None, detail: str = "") -> None:
+        """Send what is queued (and an error, if any), then close with ``code``."""
+        if self.closing:
+            return
+        if error is not None:
+            self.send_control({"type": "error", "error": error, "detail": detail})
+        self._queue.put_nowait(_Close(code, reason))
+        self.closing = True
+
+    async def close_now(self, code: int, reason: str) -> None:
+        """Close at once, dropping whatever is queued."""
+        if self.close_code is not None:
+            return
+        self.closing = True
+        self.close_code = code
+        current = asyncio.current_task()
+        for task in self._tasks:
+            if task is not current:
+                task.cancel()
+        try:
+            await asyncio.wait_for(
+                self.websocket.close(code, reason), self.hub.options.close_timeout_seconds
+            )
+        except Exception:
+            # The client reads nothing, not even our close frame: stop serving it.
+            if self.reader is not None and self.reader is not current:
+                self.forced = True
+                self.reader.cancel()
+
+    async def _writer(self) -> None:
+        while True:
+            item = await self._queue.get()
+            if isinstance(item, _Close):
+                await self.close_now(item.code, item.reason)
+                return
+            text, is_data = item
+            if is_data:
+                self._data_pending -= 1
+            try:
+                await self.websocket.send_text(text)
+            except Exception:
+                self.closing = True
+                return
+            self.sent += 1
+
+    async def _heartbeat(self) -> None:
+        while True:
+            await asyncio.sleep(self.hub.options.heartbeat_seconds)
+            self.send_control({"type": "ping"})
+
+    async def _expiry(self) -> None:
+        while True:
+            left = self.expires_at - utcnow().timestamp()
+            if left <= 0:
+                self.finish(
+                    CLOSE_UNAUTHORIZED,
+                    "token expirado",
+                    error="token_expired",
+                    detail="El token expiró; vuelva a autenticarse.",
+                )
+                return
+            await asyncio.sleep(min(left, 60.0))
+
+    async def _lifetime(self) -> None:
+        await asyncio.sleep(self.hub.options.max_lifetime_seconds)
+        self.finish(CLOSE_RECONNECT, "reconnect")
+
+    def start(self) -> None:
+        self._tasks = [
+            asyncio.create_task(self._writer(), name="live-writer"),
+            asyncio.create_task(self._heartbeat(), name="live-heartbeat"),
+            asyncio.create_task(self._expiry(), name="live-expiry"),
+            asyncio.create_task(self._lifetime(), name="live-lifetime"),
+        ]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(BaseException):
+                await task
+
+    def refresh(self, principal: Principal) -> None:
+        self.principal = principal
+        self.expires_at = float(principal.claims.get("exp") or 0)
+
+    # -- subscribing ----------------------------------------------------------------
+
+    async def subscribe(
+        self, matches: Callable[[dict[str, Any]], bool], filters: dict[str, Any], resume: int | None
+    ) -> None:
+        """Send a snapshot (or the missed changes), then go live without a gap."""
+        hub = self.hub
+        self.matches = matches
+        self.live = False
+        self.held = []
+        last = await hub.bus.last_sequence()
+        replayed: list[Event] | None = None
+        reset = False
+        if resume is not None:
+            first = await hub.bus.first_sequence()
+            if first <= resume + 1 and resume <= last:
+                replayed = await hub.replay(resume + 1, last)
+            reset = replayed is None
+        if replayed is not None:
+            for event in replayed:
+                self._consider(event)
+            position = last
+        else:
+            rows = await run_in_threadpool(hub.snapshot_rows, filters)
+            pools = [row for row in rows if matches(row)]
+            self.versions = {str(p["pool_id"]): int(p.get("version") or 0) for p in pools}
+            self.facilities = {str(p["facility_id"]) for p in pools if p.get("facility_id")}
+            message: dict[str, Any] = {"type": "snapshot", "sequence": last, "pools": pools}
+            if reset:
+                message["reset"] = True
+            self.send_data(_dumps(message))
+            position = last
+        # Changes that arrived while we were busy: those past the position go out now
+        # (the per-pool version check drops what the snapshot already shows).
+        for event in self.held:
+            if replayed is None or (event.sequence or 0) > position:
+                self._consider(event)
+        self.held = []
+        self.live = True
+
+
+# -- the hub ------------------------------------------------------------------------
+
+
+class LiveHub:
+    """Feeds every live connection of this process from one bus subscription."""
+
+    def __init__(
+        self, bus: Bus, snapshot: SnapshotProvider, options: LiveOptions | None = None
+    ) -> None:
+        self.bus = bus
+        self.snapshot_rows = snapshot
+        self.options = options or LiveOptions()
+        self.connections: set[LiveConnection] = set()
+        self._subscription: Subscription | None = None
+        self._background: set[asyncio.Task[Any]] = set()
+        self._rendered: tuple[str, str] | None = None
+        self.events_seen = 0
+
+    async def start(self) -> None:
+        self._subscription = await self.bus.subscribe(CAPACITY_SUBJECT, self._on_event)
+
+    async def stop(self) -> None:
+        if self._subscription is not None:
+            await self._subscription.close()
+            self._subscription = None
+        for conn in list(self.connections):
+            await conn.close_now(CLOSE_GOING_AWAY, "servidor detenido")
+        for task in list(self._background):
+            task.cancel()
+
+    def spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    def render(self, event: Event, head: Callable[[], dict[str, Any]]) -> str:
+        """The JSON of one pool change, built once however many clients get it."""
+        if self._rendered is not None and self._rendered[0] == event.id:
+            return self._rendered[1]
+        text = _dumps({**event.payload, **head()})
+        self._rendered = (event.id, text)
+        return text
+
+    async def _on_event(self, event: Event) -> None:
+        if event.type != POOL_EVENT and not event.type.startswith(FACILITY_EVENT_PREFIX):
+            return
+        self.events_seen += 1
+        for conn in list(self.connections):
+            conn.deliver(event)
+
+    async def replay(self, start: int, end: int) -> list[Event] | None:
+        """Capacity events with sequences ``start..end`` from the bus; None on any gap."""
+        if start > end:
+            return []
+        got: list[Event] = []
+        done = asyncio.Event()
+        state = {"next": start, "gap": False}
+
+        async def collect(event: Event) -> None:
+            seq = event.sequence or 0
+            if done.is_set() or seq > end:
+                done.set()
+                return
+            if seq != state["next"]:
+                state["gap"] = True  # retention dropped something: never hide a gap
+                done.set()
+                return
+            state["next"] = seq + 1
+            if event.type == POOL_EVENT or event.type.startswith(FACILITY_EVENT_PREFIX):
+                got.append(event)
+            if seq >= end:
+                done.set()
+
+        # Every subject, so that each sequence number shows up and gaps are visible.
+        sub = await self.bus.subscribe("canaliza.>", collect, deliver_from=start)
+        try:
+            await asyncio.wait_for(done.wait(), self.options.replay_timeout_seconds)
+        except TimeoutError:
+            return None
+        finally:
+            await sub.close()
+        return None if state["gap"] else got
+
+    # -- one WebSocket, from accept to close ----------------------------------------
+
+    async def serve(self, websocket: WebSocket) -> None:
+        """Run the protocol on an accepted WebSocket until it closes."""
+        with contextlib.suppress(WebSocketDisconnect, _Gone):
+            await self._serve(websocket)
+
+    async def _receive(self, websocket: WebSocket) -> dict[str, Any]:
+        try:
+            message = await websocket.receive()
+        except RuntimeError as exc:  # receive after a disconnect
+            raise _Gone() from exc
+        if message["type"] == "websocket.disconnect":
+            raise _Gone()
+        text = message.get("text")
+        if text is None:
+            raise _Malformed(
+                "unsupported_frame", "Solo se aceptan mensajes de texto JSON.", CLOSE_UNSUPPORTED
+            )
+        if len(text) > self.options.max_frame_bytes or (
+            len(text.encode()) > self.options.max_frame_bytes
+        ):
+            raise _Malformed(
+                "frame_too_large",
+                f"El mensaje excede {self.options.max_frame_bytes} bytes.",
+                CLOSE_TOO_BIG,
+            )
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise _Malformed(
+                "invalid_json", "El mensaje no es JSON válido.", CLOSE_UNSUPPORTED
+            ) from exc
+        if not isinstance(data, dict) or not isinstance(data.get("type"), str):
+            raise _Malformed(
+                "invalid_message",
+                'Cada mensaje es un objeto con "type".',
+                CLOSE_UNSUPPORTED,
+            )
+        return data
+
+    async def _reject(
+        self, websocket: WebSocket, code: int, reason: str, error: str, detail: str
+    ) -> None:
+        with contextlib.suppress(Exception):
+            await websocket.send_text(_dumps({"type": "error", "error": error, "detail": detail}))
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(
+                websocket.close(code, reason), self.options.close_timeout_seconds
+            )
+
+    async def _authenticate(self, websocket: WebSocket, token: Any) -> Principal:
+        if not isinstance(token, str) or not token:
+            raise Unauthorized("Falta el token.", code="invalid_token")
+        return await authenticate_websocket_token(websocket, token)
+
+    async def _serve(self, websocket: WebSocket) -> None:
+        try:
+            first = await asyncio.wait_for(
+                self._receive(websocket), self.options.auth_timeout_seconds
+            )
+        except TimeoutError:
+            await self._reject(
+                websocket,
+                CLOSE_UNAUTHORIZED,
+                "sin autenticación",
+                "auth_timeout",
+                "El primer mensaje debe ser {type: auth, token} y llegar a tiempo.",
+            )
+            return
+        except _Malformed as bad:
+            await self._reject(websocket, bad.code, bad.error, bad.error, bad.detail)
+            return
+        if first.get("type") != "auth":
+            await self._reject(
+                websocket,
+                CLOSE_UNAUTHORIZED,
+                "sin autenticación",
+                "auth_required",
+                'El primer mensaje debe ser {"type": "auth", "token": "<JWT>"}.',
+            )
+            return
+        try:
+            principal = await self._authenticate(websocket, first.get("token"))
+        except Unauthorized as exc:
+            await self._reject(
+                websocket, CLOSE_UNAUTHORIZED, "token rechazado", exc.code, exc.detail
+            )
+            return
+        if not principal.roles - REFUSED_ROLES:
+            await self._reject(
+                websocket,
+                CLOSE_FORBIDDEN,
+                "rol no autorizado",
+                "forbidden_role",
+                "Su rol no permite ver la capacidad en vivo.",
+            )
+            return
+        conn = LiveConnection(self, websocket, principal)
+        conn.reader = asyncio.current_task()
+        conn.send_control({"type": "ready", "sub": principal.sub, "expires_at": conn.expires_at})
+        conn.start()
+        self.connections.add(conn)
+        try:
+            await self._read_loop(conn)
+        except asyncio.CancelledError:
+            if not conn.forced:
+                raise
+        finally:
+            self.connections.discard(conn)
+            await conn.stop()
+
+    async def _read_loop(self, conn: LiveConnection) -> None:
+        websocket = conn.websocket
+        while not conn.closing:
+            try:
+                data = await self._receive(websocket)
+            except _Malformed as bad:
+                conn.finish(bad.code, bad.error, error=bad.error, detail=bad.detail)
+                break
+            kind = data["type"]
+            if kind == "auth":
+                try:
+                    principal = await self._authenticate(websocket, data.get("token"))
+                except Unauthorized as exc:
+                    conn.finish(
+                        CLOSE_UNAUTHORIZED, "token rechazado", error=exc.code, detail=exc.detail
+                    )
+                    break
+                if principal.sub != conn.principal.sub or not principal.roles - REFUSED_ROLES:
+                    conn.finish(
+                        CLOSE_UNAUTHORIZED,
+                        "otro sujeto",
+                        error="invalid_token",
+                        detail="El nuevo token debe ser del mismo usuario y rol permitido.",
+                    )
+                    break
+                conn.refresh(principal)
+                conn.send_control(
+                    {"type": "ready", "sub": principal.sub, "expires_at": conn.expires_at}
+                )
+            elif kind == "subscribe":
+                await self._subscribe(conn, data)
+            elif kind == "ping":
+                conn.send_control({"type": "pong"})
+            elif kind == "pong":
+                pass
+            else:
+                conn.finish(
+                    CLOSE_UNSUPPORTED,
+                    "tipo desconocido",
+                    error="unknown_type",
+                    detail=f"Tipo de mensaje desconocido: {kind[:40]!r}.",
+                )
+                break
+        # Wait for the close handshake (or the client going away) before forgetting it.
+        with contextlib.suppress(_Gone, _Malformed, WebSocketDisconnect, Exception):
+            while True:
+                await self._receive(websocket)
+
+    async def _subscribe(self, conn: LiveConnection, data: dict[str, Any]) -> None:
+        if conn.matches is not None:
+            conn.send_control(
+                {
+                    "type": "error",
+                    "error": "already_subscribed",
+                    "detail": "Esta conexión ya está suscrita; abra otra para otros filtros.",
+                }
+            )
+            return
+        filters = data.get("filters") or {}
+        resume = data.get("resume_from")
+        if resume is not None and (
+            isinstance(resume, bool) or not isinstance(resume, int) or resume < 0
+        ):
+            conn.send_control(
+                {
+                    "type": "error",
+                    "error": "invalid_resume",
+                    "detail": "resume_from debe ser un entero ≥ 0 (la última secuencia vista).",
+                }
+            )
+            return
+        try:
+            matches = compile_filters(filters)
+        except FilterError as exc:
+            conn.send_control({"type": "error", "error": "invalid_filters", "detail": str(exc)})
+            return
+        try:
+            await conn.subscribe(matches, filters, resume)
+        except Exception:
+            log.exception("live subscribe failed")
+            conn.matches = None
+            conn.finish(
+                CLOSE_INTERNAL,
+                "no disponible",
+                error="unavailable",
+                detail="La capacidad en vivo no está disponible; reintente en unos segundos.",
+            )
+
+
+class _Gone(Exception):
+    """The client went away."""
