@@ -927,6 +927,21 @@ def _history(
     ref_dt = datetime(reference.year, reference.month, reference.day)
     referrals: list[dict[str, Any]] = []
     fitting_memo: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+    # Eligibility depends on ages only through comparisons with the pools' bounds, so a
+    # group is memoised by age *bands*: the same answer, computed far fewer times.
+    bodies = [p["body"] for p in pools]
+    age_bounds = sorted({b["min_age"] for b in bodies} | {b["max_age"] + 1 for b in bodies})
+    child_bounds = sorted({(b["max_child_age"] or 0) + 1 for b in bodies})
+
+    def _signature(people: list[dict[str, Any]]) -> tuple[Any, ...]:
+        adults = sorted(
+            (p["sex"], -1 if p["age"] is None else bisect.bisect_right(age_bounds, p["age"]))
+            for p in people
+            if p["role"] != "accompanying_child"
+        )
+        kids = [p["age"] or 0 for p in people if p["role"] == "accompanying_child"]
+        oldest = bisect.bisect_right(child_bounds, max(kids)) if kids else -1
+        return (tuple(adults), len(kids), oldest)
 
     def _fitting(
         receiver: str, signature: tuple[Any, ...], people: list[dict[str, Any]]
@@ -955,7 +970,7 @@ def _history(
         group = _pick(rng, groups, cum)
         candidates = edges.get(group) or edges["fiscalia"]
         group_people = [victim, *companions]
-        signature = tuple((p["role"], p["sex"], p["age"]) for p in group_people)
+        signature = _signature(group_people)
         edge = rng.choice(candidates)
         fitting = _fitting(edge.receiver, signature, group_people)
         for _ in range(3):  # the sender looks for a partner with an eligible bed
@@ -964,7 +979,8 @@ def _history(
             edge = rng.choice(candidates)
             fitting = _fitting(edge.receiver, signature, group_people)
         lo = max(history_start, edge.valid_from)
-        hi = min(reference, edge.valid_to)
+        # a margin keeps every step of a referral (at most ~4 days) before the reference
+        hi = min(reference - timedelta(days=5), edge.valid_to)
         created = datetime(lo.year, lo.month, lo.day) + timedelta(
             seconds=rng.randrange(max(1, int((hi - lo).total_seconds()) or 86_400))
         )
@@ -981,6 +997,7 @@ def _history(
         facility = rng.choice(fitting) if fitting else rng.choice(fac_by_operator[edge.receiver])
         urgency = "urgent" if rng.random() < 0.4 else "normal"
         answer_after = timedelta(minutes=rng.randint(5, 240 if urgency == "urgent" else 2880))
+        sent = created + timedelta(minutes=rng.randint(1, 30))
         record: dict[str, Any] = {
             "id": stable_id("referral", f"{scale.name}-{n}"),
             "sending_institution_id": edge.sender,
@@ -994,13 +1011,12 @@ def _history(
             "outcome": None,
             "reason": None,
             "created_at": _ts(created),
-            "sent_at": _ts(created + timedelta(minutes=rng.randint(1, 30))),
+            "sent_at": _ts(sent),
             "answered_at": None,
             "admitted_at": None,
             "discharged_at": None,
             "cancelled_at": None,
         }
-        sent = created + timedelta(minutes=1)
         r = rng.random()
         if not eligible:
             record.update(status="declined", reason="sin_lugar_elegible",
@@ -1022,15 +1038,9 @@ def _history(
                 days += rng.randint(15, 90)
             discharged = admitted + timedelta(days=days, hours=rng.randint(0, 23))
             record.update(status="admitted", answered_at=_ts(answered), admitted_at=_ts(admitted))
-            if admitted >= ref_dt:
-                record.update(status="accepted", admitted_at=None)
-                if answered >= ref_dt:
-                    record.update(status="sent", answered_at=None)
-            elif discharged < ref_dt:
+            if discharged < ref_dt:
                 record.update(status="discharged", discharged_at=_ts(discharged),
                               outcome=_pick(rng, outcome_names, outcome_cum))  # fmt: skip
-        if created >= ref_dt:  # never after the reference date
-            raise AssertionError("referral after the reference date")
         referrals.append(record)
     return referrals
 
