@@ -14,6 +14,7 @@ import bisect
 import itertools
 import json
 import random
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -458,7 +459,9 @@ def _named_ngo_plans(rng: random.Random) -> list[_FacilityPlan]:
         kind = "albergue" if key == "ngo-casa-alianza" else "refugio"
         p.append(
             _FacilityPlan(f"fac-{key}", f"{_KIND_LABEL[kind]} {short}", kind,
-                          stable_id("institution", key), "ngo", state, municipality,
+                          # Casa Alianza serves children and adolescents: DIF-like pools
+                          stable_id("institution", key),
+                          "dif" if key == "ngo-casa-alianza" else "ngo", state, municipality,
                           key != "ngo-alternativas-pacificas", _services(rng, kind), 180)
         )  # fmt: skip
     return p
@@ -958,7 +961,7 @@ def _history(
             ]
         return found
 
-    for n in range(scale.referrals):
+    for _ in range(scale.referrals):
         victim = _sample_victim(rng, nat_cum, nat_codes)
         profile = (
             "foreign" if victim["nationality"] != "MX"
@@ -999,7 +1002,8 @@ def _history(
         answer_after = timedelta(minutes=rng.randint(5, 240 if urgency == "urgent" else 2880))
         sent = created + timedelta(minutes=rng.randint(1, 30))
         record: dict[str, Any] = {
-            "id": stable_id("referral", f"{scale.name}-{n}"),
+            # drawn from the seeded stream: deterministic, and far cheaper than UUID5
+            "id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
             "sending_institution_id": edge.sender,
             "receiving_institution_id": edge.receiver,
             "facility_id": facility["id"],

@@ -203,7 +203,8 @@ class SeedLoader:
         return resp
 
     async def list_all(self, path: str, page: int = 500) -> list[dict[str, Any]]:
-        """Every item of a collection, following ``limit``/``offset`` when honoured."""
+        """Every item of a collection, following ``limit``/``offset`` when honoured (a
+        service that ignores them answers the same page again, which ends the walk)."""
         out: list[dict[str, Any]] = []
         offset = 0
         while True:
@@ -216,9 +217,8 @@ class SeedLoader:
             items = _items(resp.json())
             if not items or (out and items[0].get("id") == out[0].get("id")):
                 return out
+            # a service may cap the page below ``page``: stop on an empty or repeated page
             out.extend(items)
-            if len(items) < page:
-                return out
             offset += len(items)
 
     def _fail(self, what: str, resp: httpx.Response) -> None:

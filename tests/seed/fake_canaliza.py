@@ -84,7 +84,7 @@ def create_fake(*, stable_ids: bool = True) -> FastAPI:
         "agreements": {},
     }
     app.state.data = state
-    app.state.calls = []
+    app.state.calls = []  # (method, path) of the creating calls
 
     def auth(authorization: Annotated[str | None, Header()] = None) -> None:
         if authorization != f"Bearer {TOKEN}":
@@ -112,6 +112,7 @@ def create_fake(*, stable_ids: bool = True) -> FastAPI:
 
     @app.post("/api/v1/institutions", dependencies=[api], status_code=201)
     def create_institution(body: InstitutionIn) -> dict[str, Any]:
+        app.state.calls.append(("POST", "/api/v1/institutions"))
         iid = body.id if stable_ids and body.id else str(uuid.uuid4())
         if iid in state["institutions"]:
             raise HTTPException(409, "exists")

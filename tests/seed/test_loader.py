@@ -131,3 +131,15 @@ async def test_load_demo_into_app_runs_the_lifespan_and_exports_history(tmp_path
     assert exported
     second = await load_demo_into_app(app)
     assert second.skipped_reason and sum(second.created.values()) == 0
+
+
+async def test_existing_records_are_found_beyond_the_first_page(demo_dataset):
+    """The fake pages 100 at a time; the demo has more institutions than that."""
+    app = create_fake()
+    await _load(app, demo_dataset)
+    again = await _load(app, demo_dataset)
+    assert len(demo_dataset.institutions) > 100
+    # found by listing, not by a 409 on a second POST
+    assert again.skipped["institutions"] == len(demo_dataset.institutions)
+    posts = [c for c in app.state.calls if c == ("POST", "/api/v1/institutions")]
+    assert len(posts) == len(demo_dataset.institutions)
