@@ -380,3 +380,45 @@ def test_demo_agreements_of_fevimtra_are_signed_and_in_force(demo_dataset):
     assert {demo.CASA_MERCEDES.id, demo.SNDIF.id} <= signed_partners
     # in force when the demo runs, too (valid for years after the reference date)
     assert all(a["body"]["valid_to"] >= "2027-01-01" for a in demo_dataset.agreements[:2])
+
+
+def test_ngo_beds_are_mostly_for_women_with_children_and_dif_beds_for_minors(national_dataset):
+    """Mothers with children are the norm in NGO shelters (002:521-522); DIF's centres take
+    children and adolescents (003:539)."""
+    types = {i["id"]: i["type"] for i in national_dataset.institutions}
+    facilities = {f["key"]: f for f in national_dataset.facilities}
+    ngo_beds = mothers = 0
+    for p in national_dataset.pools:
+        operator = types[facilities[p["facility_key"]]["body"]["operator_institution_id"]]
+        body = p["body"]
+        if operator == "ngo":
+            ngo_beds += body["total"]
+            if body["accepts_children"] and body["min_age"] >= 15 and body["sexes"] == ["F"]:
+                mothers += body["total"]
+        elif operator in ("dif_estatal", "dif_nacional"):
+            assert body["max_age"] <= 17, body
+    assert mothers / ngo_beds > 0.5
+
+
+def test_same_seed_gives_the_same_bytes_in_another_process():
+    """No dependence on hash randomisation (set order) or anything else per process."""
+    import subprocess
+    import sys
+
+    code = (
+        "import hashlib, sys; from services.seed.generator import generate; "
+        "sys.stdout.write(hashlib.sha256(generate('demo', 5).to_json()).hexdigest())"
+    )
+    digests = {
+        subprocess.run(
+            [sys.executable, "-c", code],
+            env={"PYTHONHASHSEED": hash_seed, "PYTHONPATH": "."},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for hash_seed in ("1", "2")
+    }
+    import hashlib
+
+    assert digests == {hashlib.sha256(generate("demo", 5).to_json()).hexdigest()}
