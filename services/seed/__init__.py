@@ -69,13 +69,14 @@ def load_demo_if_empty(seed: int = DEMO_SEED) -> LoadReport | None:
     Returns the report, or ``None`` when the app cannot take it yet (no auth service, so
     no token). Called by ``canaliza demo`` before it starts serving.
     """
-    from services.launcher import build_app  # composer: the launcher knows the services
+    # composer: the launcher knows the services
+    from services.launcher import available_packages, build_app
 
-    app = build_app("all")
-    paths = {route.path for route in app.routes if hasattr(route, "path")}
-    if "/auth/token" not in paths:
+    if "auth" not in available_packages():
         log.warning("seed: no auth service in this build; demo data not loaded")
         return None
+    get_settings().data_dir.mkdir(parents=True, exist_ok=True)  # SQLite files live there
+    app = build_app("all")
     report = asyncio.run(load_demo_into_app(app, seed=seed))
     if report.skipped_reason:
         log.info("seed: %s; demo data not loaded again", report.skipped_reason)

@@ -63,6 +63,7 @@ async def _load_in_process(
 ) -> LoadReport:
     from services.launcher import build_app  # composer: the launcher knows the services
 
+    get_settings().data_dir.mkdir(parents=True, exist_ok=True)  # SQLite files live there
     app = build_app("all")
     async with app.router.lifespan_context(app):
         return await load_dataset(
