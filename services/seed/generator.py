@@ -29,7 +29,9 @@ REFERENCE_DATE = date(2026, 1, 1)
 """Default reference date: the history ends here and agreements are valid around it."""
 
 KINDS = ("refugio", "albergue", "casa_de_medio_camino")
-SERVICES = ("legal", "medico", "salud_mental", "trabajo_social", "educacion", "interpretacion")
+# Wire names of the capacity service (002:397-415 lists legal, medical, mental health,
+# social services, education; interpreters 001:181)
+SERVICES = ("legal", "medical", "mental_health", "social_work", "education", "interpretation")
 ADULT_MAX_AGE = 99
 
 
@@ -261,12 +263,13 @@ def _pool(
         "max_age": max_age,
         "total": total,
         "accepts_children": children is not None,
-        "max_child_age": children,
+        "max_child_age": children if children is not None else 0,
         "max_children": max_children if children is not None else 0,
         "wheelchair_accessible": wheelchair,
-        "accepts_migrants": migrants,
-        "lgbtttiq_friendly": lgbtttiq,
+        "migrants": migrants,
+        "lgbtttiq": lgbtttiq,
         "accepts_witnesses": witnesses,
+        "accepts_indirect_victims": witnesses,
     }
 
 
@@ -348,7 +351,7 @@ def _pools_for(rng: random.Random, operator_kind: str, count: int | None) -> lis
 
 def _occupancy(rng: random.Random, total: int, status: str) -> tuple[int, int]:
     """Initial (occupied, out_of_service) for a pool: busy but not always full."""
-    if status == "closed":
+    if status in ("closed", "registered"):  # admissions only in active facilities
         return 0, 0
     occupied = min(total, round(total * rng.uniform(0.35, 0.95)))
     if status == "suspended":
@@ -395,10 +398,10 @@ class _FacilityPlan:
 
 
 def _services(rng: random.Random, kind: str) -> list[str]:
-    base = ["legal", "medico", "salud_mental", "trabajo_social"]
-    extra = [s for s in ("educacion", "interpretacion") if rng.random() < 0.6]
+    base = ["legal", "medical", "mental_health", "social_work"]
+    extra = [s for s in ("education", "interpretation") if rng.random() < 0.6]
     if kind == "casa_de_medio_camino":
-        extra.append("educacion")  # transition to independent living
+        extra.append("education")  # transition to independent living
     return [s for s in SERVICES if s in base + extra]
 
 
@@ -580,8 +583,11 @@ def _facilities_and_pools(
                     "state": p.state,
                     "municipality": p.municipality,
                     "address": fictitious_address(rng, p.municipality),
-                    "specialised": p.specialised,
+                    # not all are specialised in trafficking (003:293)
+                    "specialization": "trafficking" if p.specialised else "mixed",
                     "services": p.services,
+                    # refuges are confidential, high-security places (003:527)
+                    "security_level": "high" if p.kind == "refugio" else "standard",
                     "max_stay_days": p.max_stay_days,
                 },
                 "operator_kind": p.operator_kind,

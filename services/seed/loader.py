@@ -6,7 +6,7 @@ an app in this process (``httpx.ASGITransport``) or a base URL. Loading is idemp
 institutions already present (by id), facilities already present (by name and operator)
 and agreements already present (by number) are skipped.
 
-Bodies carry the generator's extra fields (``specialised``, ``services``...). The contract
+Bodies carry the generator's extra fields (``specialization``, ``services``...). The contract
 lets a service refuse unknown fields with 422; the loader then retries once with only the
 contract's minimal fields, so it works whatever extras a service accepts.
 """

@@ -160,6 +160,8 @@ def create_fake(*, stable_ids: bool = True) -> FastAPI:
     @app.post("/api/v1/pools/{pid}/ledger", dependencies=[api], status_code=201)
     def ledger(pid: str, body: LedgerIn) -> dict[str, Any]:
         row = state["pools"][pid]
+        if body.kind == "admit" and state["facilities"][row["facility_id"]]["status"] != "active":
+            raise HTTPException(409, "facility_not_active")
         field = {"admit": "occupied", "out_of_service": "out_of_service"}.get(body.kind)
         if field is None or body.beds < 1:
             raise HTTPException(422, "kind")
