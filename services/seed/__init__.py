@@ -48,23 +48,27 @@ def demo_credentials() -> Credentials:
 async def load_demo_into_app(
     app: Any, *, seed: int = DEMO_SEED, credentials: Credentials | None = None
 ) -> LoadReport:
-    """Run ``app``'s lifespan and load the demo dataset into it if its roster is empty."""
+    """Run ``app``'s lifespan and load whatever part of the demo dataset it lacks.
+
+    The load is idempotent (existing institutions, facilities and agreements are skipped),
+    so a roster that is already complete costs three list calls and changes nothing, while
+    one loaded before a service was merged (say, agreements before the referral service
+    existed) is completed on the next start.
+    """
     dataset = generate("demo", seed)
     async with app.router.lifespan_context(app):
         report = await load_dataset(
-            dataset,
-            app=app,
-            credentials=credentials or demo_credentials(),
-            only_if_empty=True,
-            progress=False,
+            dataset, app=app, credentials=credentials or demo_credentials(), progress=False
         )
-    if report.skipped_reason is None:
+    if sum(report.created.values()) == 0:
+        report.skipped_reason = "los datos de demostración ya estaban cargados"
+    else:
         await load_history(dataset, facility_ids=report.ids)
     return report
 
 
 def load_demo_if_empty(seed: int = DEMO_SEED) -> LoadReport | None:
-    """Load the demo dataset into the all-services app when its roster is empty.
+    """Load the demo dataset into the all-services app where it is missing (idempotent).
 
     Returns the report, or ``None`` when the app cannot take it yet (no auth service, so
     no token). Called by ``canaliza demo`` before it starts serving.

@@ -143,3 +143,15 @@ async def test_existing_records_are_found_beyond_the_first_page(demo_dataset):
     assert again.skipped["institutions"] == len(demo_dataset.institutions)
     posts = [c for c in app.state.calls if c == ("POST", "/api/v1/institutions")]
     assert len(posts) == len(demo_dataset.institutions)
+
+
+async def test_a_partial_demo_roster_is_completed_on_the_next_start(demo_dataset):
+    """E.g. the roster was loaded before the referral service (agreements) existed."""
+    app = create_fake()
+    partial = generate("demo", 2026)
+    partial.agreements = []
+    await _load(app, partial)
+    assert app.state.data["agreements"] == {}
+    report = await load_demo_into_app(app, credentials=CREDS)
+    assert report.created["agreements"] == len(demo_dataset.agreements)
+    assert report.created["facilities"] == 0 and report.created["institutions"] == 0
