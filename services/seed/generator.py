@@ -11,6 +11,7 @@ person carries a generated pseudonym, and every address is ``Calle Ficticia …`
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import itertools
 import json
 import random
@@ -1064,14 +1065,18 @@ def generate(
     *,
     reference_date: date = REFERENCE_DATE,
     scenarios: Sequence[str] = (),
+    referrals: int | None = None,
 ) -> Dataset:
-    """Generate the dataset of ``scale`` (``demo`` or ``national``) for ``seed``."""
+    """Generate the dataset of ``scale`` (``demo`` or ``national``) for ``seed``;
+    ``referrals`` overrides how many historical referrals the scale has."""
     if scale not in SCALES:
         raise ValueError(f"unknown scale {scale!r}; use one of {sorted(SCALES)}")
     unknown = [s for s in scenarios if s not in SCENARIOS]
     if unknown:
         raise ValueError(f"unknown scenario {unknown[0]!r}; use one of {SCENARIOS}")
     spec = SCALES[scale]
+    if referrals is not None:
+        spec = dataclasses.replace(spec, referrals=referrals)
     rng = random.Random(f"canaliza-seed:{scale}:{seed}")
     institutions, ngo_ids = _institutions(rng, spec)
     ngo_states = {i["id"]: i["state"] for i in institutions if i["type"] == "ngo"}
