@@ -1083,7 +1083,7 @@ def generate(
     facilities, pools = _facilities_and_pools(rng, spec, ngo_ids, ngo_states, tuple(scenarios))
     operators = [f["body"]["operator_institution_id"] for f in facilities]
     agreements = _agreements(rng, spec, reference_date, ngo_ids, ngo_states, operators)
-    referrals = _history(rng, spec, reference_date, institutions, facilities, pools, agreements)
+    history = _history(rng, spec, reference_date, institutions, facilities, pools, agreements)
     return Dataset(
         scale=scale,
         seed=seed,
@@ -1093,5 +1093,5 @@ def generate(
         facilities=facilities,
         pools=pools,
         agreements=agreements,
-        referrals=referrals,
+        referrals=history,
     )
