@@ -377,6 +377,22 @@ PROSECUTION_FACILITIES: tuple[tuple[str, str], ...] = (
     ("29", "refugio"), ("29", "albergue"),
     ("01", "refugio"), ("26", "refugio"), ("18", "albergue"), ("04", "albergue"),
 )  # fmt: skip
+# Indigenous-language interpretation is an eligibility need (003:529); 35 of 364 sheltered
+# victims were indigenous (003:295). Main languages by state (public INEGI geography).
+INDIGENOUS_LANGUAGES: dict[str, tuple[str, ...]] = {
+    "07": ("tsotsil", "tseltal", "ch'ol"),
+    "20": ("zapoteco", "mixteco", "mazateco"),
+    "12": ("náhuatl", "mixteco", "tlapaneco"),
+    "31": ("maya",),
+    "23": ("maya",),
+    "04": ("maya",),
+    "13": ("náhuatl", "otomí"),
+    "21": ("náhuatl", "totonaco"),
+    "30": ("náhuatl", "totonaco"),
+    "15": ("mazahua", "otomí"),
+    "24": ("náhuatl", "tének"),
+    "09": ("náhuatl",),
+}
 _KIND_LABEL = {"refugio": "Refugio", "albergue": "Albergue", "casa_de_medio_camino": "Casa de medio camino"}  # fmt: skip
 
 
@@ -597,8 +613,12 @@ def _facilities_and_pools(
                 "closed_on": p.closed_on,
             }
         )
+        languages = INDIGENOUS_LANGUAGES.get(p.state, ())
         for i, body in enumerate(_pools_for(rng, p.operator_kind, p.pool_count)):
             occupied, out_of_service = _occupancy(rng, body["total"], p.status)
+            body["interpreter_languages"] = (
+                [rng.choice(languages)] if languages and rng.random() < 0.3 else []
+            )
             key = f"{p.key}-pool-{i + 1:02d}"
             pools.append(
                 {
