@@ -1,0 +1,91 @@
+"""Synthetic, Mexico-shaped data for demos, benchmarks and statistics (no real victims).
+
+``generate`` builds a dataset deterministically from a seed; ``load_dataset`` posts it to a
+running Canaliza through the public API; ``load_history`` exports the historical referrals;
+``load_demo_if_empty`` is what ``canaliza demo`` calls before serving.
+
+This package is a composer (like the launcher): it may import ``services.launcher`` to
+build the all-services app, but never a domain package directly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from services.seed.generator import REFERENCE_DATE, SCALES, Dataset, generate, pool_admits
+from services.seed.history import export_history, load_history
+from services.seed.loader import Credentials, LoadError, LoadReport, load_dataset
+from services.settings import get_settings
+
+__all__ = [
+    "REFERENCE_DATE",
+    "SCALES",
+    "Credentials",
+    "Dataset",
+    "LoadError",
+    "LoadReport",
+    "export_history",
+    "generate",
+    "load_dataset",
+    "load_demo_if_empty",
+    "load_demo_into_app",
+    "load_history",
+    "pool_admits",
+]
+
+log = logging.getLogger("canaliza.seed")
+
+DEMO_SEED = 2026
+
+
+def demo_credentials() -> Credentials:
+    """``admin`` with the demo password (the password grant exists only in demo mode)."""
+    return Credentials(username="admin", password=get_settings().demo_password)
+
+
+async def load_demo_into_app(
+    app: Any, *, seed: int = DEMO_SEED, credentials: Credentials | None = None
+) -> LoadReport:
+    """Run ``app``'s lifespan and load whatever part of the demo dataset it lacks.
+
+    The load is idempotent (existing institutions, facilities and agreements are skipped),
+    so a roster that is already complete costs three list calls and changes nothing, while
+    one loaded before a service was merged (say, agreements before the referral service
+    existed) is completed on the next start.
+    """
+    dataset = generate("demo", seed)
+    async with app.router.lifespan_context(app):
+        report = await load_dataset(
+            dataset, app=app, credentials=credentials or demo_credentials(), progress=False
+        )
+    if sum(report.created.values()) == 0:
+        report.skipped_reason = "los datos de demostración ya estaban cargados"
+    else:
+        await load_history(dataset, facility_ids=report.ids)
+    return report
+
+
+def load_demo_if_empty(seed: int = DEMO_SEED) -> LoadReport | None:
+    """Load the demo dataset into the all-services app where it is missing (idempotent).
+
+    Returns the report, or ``None`` when the app cannot take it yet (no auth service, so
+    no token). Called by ``canaliza demo`` before it starts serving.
+    """
+    # composer: the launcher knows the services
+    from services.launcher import available_packages, build_app
+
+    if "auth" not in available_packages():
+        log.warning("seed: no auth service in this build; demo data not loaded")
+        return None
+    get_settings().data_dir.mkdir(parents=True, exist_ok=True)  # SQLite files live there
+    app = build_app("all")
+    report = asyncio.run(load_demo_into_app(app, seed=seed))
+    if report.skipped_reason:
+        log.info("seed: %s; demo data not loaded again", report.skipped_reason)
+    else:
+        log.info("seed: demo data loaded in %.1f s: %s", report.seconds, dict(report.created))
+    for failure in report.failures[:20]:
+        log.warning("seed: %s", failure)
+    return report

@@ -1,0 +1,151 @@
+"""``canaliza seed``: generate the synthetic dataset, then load or export it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from services.seed.generator import SCALES, SCENARIOS, Dataset, generate
+from services.seed.history import export_history, load_history
+from services.seed.loader import Credentials, LoadReport, load_dataset
+from services.settings import get_settings
+
+console = Console(stderr=True)
+
+
+def export_dataset(dataset: Dataset, out_dir: Path) -> dict[str, Path]:
+    """Write the dataset as JSON files (one per part) plus the history rows."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written: dict[str, Path] = {}
+    for name, part in dataset.parts().items():
+        if name == "referrals":
+            continue  # JSON lines, written by export_history
+        path = out_dir / f"{name}.json"
+        path.write_text(
+            json.dumps(part, ensure_ascii=False, sort_keys=True, indent=1) + "\n",
+            encoding="utf-8",
+        )
+        written[name] = path
+    written.update(export_history(dataset, out_dir))
+    return written
+
+
+def _counts_table(dataset: Dataset, seconds: float) -> Table:
+    table = Table(title=f"Datos sintéticos — escala {dataset.scale}, semilla {dataset.seed}")
+    table.add_column("conjunto")
+    table.add_column("registros", justify="right")
+    for name, n in dataset.counts().items():
+        table.add_row(name, f"{n:,}")
+    table.caption = f"generado en {seconds:.1f} s (fecha de referencia {dataset.reference_date})"
+    return table
+
+
+def _report_table(report: LoadReport) -> Table:
+    table = Table(title=f"Carga en {report.seconds:.1f} s")
+    table.add_column("recurso")
+    table.add_column("creados", justify="right")
+    table.add_column("ya existían", justify="right")
+    for name in sorted(set(report.created) | set(report.skipped)):
+        table.add_row(name, str(report.created[name]), str(report.skipped[name]))
+    return table
+
+
+async def _load_in_process(
+    dataset: Dataset, credentials: Credentials, concurrency: int
+) -> LoadReport:
+    from services.launcher import build_app  # composer: the launcher knows the services
+
+    get_settings().data_dir.mkdir(parents=True, exist_ok=True)  # SQLite files live there
+    app = build_app("all")
+    async with app.router.lifespan_context(app):
+        return await load_dataset(
+            dataset, app=app, credentials=credentials, concurrency=concurrency
+        )
+
+
+def seed(
+    scale: Annotated[str, typer.Option(help="demo | national")] = "demo",
+    seed: Annotated[
+        int, typer.Option(help="Semilla: la misma da exactamente los mismos datos")
+    ] = 2026,
+    url: Annotated[
+        str | None,
+        typer.Option(
+            help="Canaliza destino, p. ej. http://127.0.0.1:8000 (por omisión: en proceso)"
+        ),
+    ] = None,
+    export: Annotated[
+        Path | None,
+        typer.Option(help="Escribir los datos como JSON en este directorio en vez de cargarlos"),
+    ] = None,
+    token: Annotated[
+        str | None, typer.Option(envvar="CANALIZA_TOKEN", help="Token Bearer ya obtenido")
+    ] = None,
+    client_id: Annotated[
+        str | None, typer.Option(help="Credenciales de cliente (client_credentials)")
+    ] = None,
+    client_secret: Annotated[str | None, typer.Option(envvar="CANALIZA_SEED_CLIENT_SECRET")] = None,
+    concurrency: Annotated[int, typer.Option(min=1, max=64, help="Peticiones simultáneas")] = 8,
+    scenario: Annotated[
+        list[str] | None, typer.Option(help=f"Escenarios opcionales: {', '.join(SCENARIOS)}")
+    ] = None,
+) -> None:
+    """Generate Mexico-shaped synthetic data (no real person) and load or export it."""
+    if scale not in SCALES:
+        raise typer.BadParameter(f"escala desconocida {scale!r}: use {' o '.join(SCALES)}")
+    started = time.perf_counter()
+    with console.status(f"Generando la escala {scale}…"):
+        dataset = generate(scale, seed, scenarios=tuple(scenario or ()))
+    console.print(_counts_table(dataset, time.perf_counter() - started))
+
+    if export is not None:
+        t0 = time.perf_counter()
+        written = export_dataset(dataset, export)
+        for name, path in written.items():
+            console.print(f"  {name}: {path}")
+        console.print(f"exportado en {time.perf_counter() - t0:.1f} s")
+        return
+
+    settings = get_settings()
+    if token:
+        credentials = Credentials(token=token)
+    elif client_secret:
+        credentials = Credentials(
+            client_id=client_id or settings.service_client_id, client_secret=client_secret
+        )
+    else:
+        # the password grant as ``admin`` exists only in demo mode (the contract)
+        credentials = Credentials(username="admin", password=settings.demo_password)
+    if url is None and not token and not client_secret:
+        os.environ["CANALIZA_DEMO"] = "1"  # in-process load of the embedded demo deployment
+        get_settings.cache_clear()
+    if url:
+        report = asyncio.run(
+            load_dataset(dataset, base_url=url, credentials=credentials, concurrency=concurrency)
+        )
+    else:
+        report = asyncio.run(_load_in_process(dataset, credentials, concurrency))
+    console.print(_report_table(report))
+    for warning in dict.fromkeys(report.warnings):
+        console.print(f"[yellow]aviso:[/yellow] {warning}")
+    history: dict[str, Any] = asyncio.run(load_history(dataset, facility_ids=report.ids))
+    console.print(
+        f"historial: {history['rows']:,} canalizaciones exportadas a {history['paths']['referrals']} "
+        "(la importación masiva al servicio de canalizaciones aún no está conectada)"
+    )
+    if report.failures:
+        for failure in report.failures[:20]:
+            console.print(f"[red]error:[/red] {failure}")
+        console.print(f"[red]{len(report.failures)} errores[/red]")
+        raise typer.Exit(code=1)
+
+
+COMMANDS = {"seed": seed}

@@ -1,0 +1,460 @@
+"""Load a generated dataset into a running Canaliza through its public HTTP API.
+
+Only the contract's paths are used (``/work/shared/CONTRACT.md``): institutions, facilities
+(and their status), pools, ledger entries, agreements and signatures. The target is either
+an app in this process (``httpx.ASGITransport``) or a base URL. Loading is idempotent:
+institutions already present (by id), facilities already present (by name and operator)
+and agreements already present (by number) are skipped.
+
+Bodies carry the generator's extra fields (``specialization``, ``services``...). The contract
+lets a service refuse unknown fields with 422; the loader then retries once with only the
+contract's minimal fields, so it works whatever extras a service accepts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from services.demo import DEMO_CLI_CLIENT_ID
+from services.seed.generator import Dataset
+
+API = "/api/v1"
+INTERNAL_BASE_URL = "http://canaliza.internal"
+
+MINIMAL_FIELDS: dict[str, tuple[str, ...]] = {
+    "institution": ("name", "type", "state"),
+    "facility": ("name", "kind", "operator_institution_id", "state", "municipality", "address"),
+    "status": ("status", "reason"),
+    "pool": (
+        "name", "sexes", "min_age", "max_age", "total", "accepts_children", "max_child_age",
+        "max_children", "wheelchair_accessible",
+    ),
+    "agreement": ("number", "title", "party_ids", "valid_from", "valid_to"),
+}  # fmt: skip
+"""The contract's minimal bodies ("Minimal bodies" in CONTRACT.md)."""
+
+RETRY_STATUS = {502, 503, 504}
+console = Console(stderr=True)
+
+
+class LoadError(RuntimeError):
+    """The target refused something the loader cannot work around."""
+
+
+@dataclass
+class Credentials:
+    """How the loader gets its bearer token: a given token, client credentials, or (demo
+    mode only) the password grant as ``admin``."""
+
+    token: str | None = None
+    username: str = "admin"
+    password: str | None = None
+    client_id: str = DEMO_CLI_CLIENT_ID
+    client_secret: str | None = None
+
+
+@dataclass
+class LoadReport:
+    """What a load did."""
+
+    created: Counter[str] = field(default_factory=Counter)
+    skipped: Counter[str] = field(default_factory=Counter)
+    failures: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    ids: dict[str, str] = field(default_factory=dict)
+    """Planned id (generator) → id the target assigned (same for institutions)."""
+    seconds: float = 0.0
+    skipped_reason: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+
+class _Token:
+    def __init__(self, client: httpx.AsyncClient, credentials: Credentials) -> None:
+        self.client = client
+        self.credentials = credentials
+        self._value = credentials.token
+        self._expires = float("inf") if credentials.token else 0.0
+        self._lock = asyncio.Lock()
+
+    async def header(self, *, refresh: bool = False) -> dict[str, str]:
+        if refresh and not self.credentials.token:
+            self._expires = 0.0
+        if self._value is None or time.monotonic() > self._expires - 60:
+            async with self._lock:
+                if self._value is None or time.monotonic() > self._expires - 60:
+                    await self._fetch()
+        return {"Authorization": f"Bearer {self._value}"}
+
+    async def _fetch(self) -> None:
+        c = self.credentials
+        if c.client_secret:
+            form = {
+                "grant_type": "client_credentials",
+                "client_id": c.client_id,
+                "client_secret": c.client_secret,
+            }
+        else:
+            form = {
+                "grant_type": "password",
+                "username": c.username,
+                "password": c.password or "",
+                "client_id": c.client_id,
+            }
+        resp = await self.client.post("/auth/token", data=form)
+        if resp.status_code != 200:
+            raise LoadError(
+                f"no se obtuvo un token en /auth/token ({resp.status_code}): {resp.text[:200]}"
+            )
+        body = resp.json()
+        self._value = body["access_token"]
+        self._expires = time.monotonic() + float(body.get("expires_in", 300))
+
+
+def _items(body: Any) -> list[dict[str, Any]]:
+    if isinstance(body, list):
+        return body
+    if isinstance(body, dict):
+        for key in ("items", "results", "data"):
+            if isinstance(body.get(key), list):
+                return list(body[key])
+    return []
+
+
+class SeedLoader:
+    """Posts one dataset to one Canaliza; see the module docstring."""
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        credentials: Credentials,
+        *,
+        concurrency: int = 8,
+        progress: bool = True,
+    ) -> None:
+        self.client = client
+        self.token = _Token(client, credentials)
+        self.concurrency = max(1, concurrency)
+        self.show_progress = progress
+        self.report = LoadReport()
+        self.paths: set[str] = set()
+
+    # -- plumbing ---------------------------------------------------------------------
+
+    async def discover(self) -> set[str]:
+        """The API paths the target serves (from its public OpenAPI document)."""
+        resp = await self.client.get("/openapi.json")
+        if resp.status_code == 200:
+            self.paths = set(resp.json().get("paths", {}))
+        return self.paths
+
+    def serves(self, path: str) -> bool:
+        return not self.paths or path in self.paths
+
+    async def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: dict[str, Any] | None = None,
+        minimal: str | None = None,
+        params: dict[str, Any] | None = None,
+    ) -> httpx.Response:
+        """One authenticated call: re-authenticates once on 401, retries 502–504 and
+        transport errors, and retries a 422 with the contract's minimal body."""
+        refreshed = False
+        delay = 0.2
+        for attempt in range(4):
+            headers = await self.token.header(refresh=refreshed)
+            try:
+                resp = await self.client.request(
+                    method, path, json=body, params=params, headers=headers
+                )
+            except httpx.TransportError:
+                if attempt == 3:
+                    raise
+                await asyncio.sleep(delay)
+                delay *= 3
+                continue
+            if resp.status_code == 401 and not refreshed:
+                refreshed = True
+                continue
+            if resp.status_code == 422 and minimal and body is not None:
+                trimmed = {k: body[k] for k in MINIMAL_FIELDS[minimal] if k in body}
+                if trimmed != body:
+                    body = trimmed
+                    continue
+            if resp.status_code in RETRY_STATUS and attempt < 3:
+                await asyncio.sleep(delay)
+                delay *= 3
+                continue
+            return resp
+        return resp
+
+    async def list_all(self, path: str, page: int = 500) -> list[dict[str, Any]]:
+        """Every item of a collection, following ``limit``/``offset`` when honoured (a
+        service that ignores them answers the same page again, which ends the walk)."""
+        out: list[dict[str, Any]] = []
+        offset = 0
+        while True:
+            resp = await self.call("GET", path, params={"limit": page, "offset": offset})
+            if resp.status_code == 422:  # the service does not take these parameters
+                resp = await self.call("GET", path)
+                return _items(resp.json()) if resp.status_code == 200 else out
+            if resp.status_code != 200:
+                return out
+            items = _items(resp.json())
+            if not items or (out and items[0].get("id") == out[0].get("id")):
+                return out
+            # a service may cap the page below ``page``: stop on an empty or repeated page
+            out.extend(items)
+            offset += len(items)
+
+    def _fail(self, what: str, resp: httpx.Response) -> None:
+        self.report.failures.append(f"{what}: {resp.status_code} {resp.text[:300]}")
+
+    # -- the load -----------------------------------------------------------------------
+
+    async def roster_is_empty(self) -> bool:
+        """Whether the target holds no facility and no agreement yet."""
+        for path in (f"{API}/facilities", f"{API}/agreements"):
+            if self.serves(path):
+                resp = await self.call("GET", path)
+                if resp.status_code == 200 and _items(resp.json()):
+                    return False
+        return True
+
+    async def load(self, dataset: Dataset) -> LoadReport:
+        """Post the dataset (all but the referral history, see ``history.load_history``)."""
+        started = time.perf_counter()
+        if not self.paths:
+            await self.discover()
+        total = len(dataset.institutions) + len(dataset.facilities) + len(dataset.agreements)
+        progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            disable=not self.show_progress,
+            transient=False,
+        )
+        with progress:
+            task = progress.add_task("Cargando datos sintéticos", total=total)
+
+            def advance() -> None:
+                progress.advance(task)
+
+            await self._institutions(dataset, advance)
+            await self._facilities(dataset, advance)
+            await self._agreements(dataset, advance)
+        self.report.seconds = time.perf_counter() - started
+        return self.report
+
+    async def _bounded(self, jobs: list[Any]) -> None:
+        semaphore = asyncio.Semaphore(self.concurrency)
+
+        async def run(job: Any) -> None:
+            async with semaphore:
+                await job
+
+        await asyncio.gather(*(run(j) for j in jobs))
+
+    async def _institutions(self, dataset: Dataset, advance: Callable[[], None]) -> None:
+        path = f"{API}/institutions"
+        if not self.serves(path):
+            self.report.warnings.append("el destino no sirve /institutions; se omiten")
+            for inst in dataset.institutions:
+                self.report.ids[inst["id"]] = inst["id"]
+                advance()
+            return
+        existing = {i.get("id") for i in await self.list_all(path)}
+
+        async def one(inst: dict[str, Any]) -> None:
+            if inst["id"] in existing:
+                self.report.ids[inst["id"]] = inst["id"]
+                self.report.skipped["institutions"] += 1
+            else:
+                resp = await self.call("POST", path, body=dict(inst), minimal="institution")
+                if resp.status_code in (200, 201):
+                    got = str(resp.json().get("id", inst["id"]))
+                    self.report.ids[inst["id"]] = got
+                    self.report.created["institutions"] += 1
+                    if got != inst["id"]:
+                        self.report.warnings.append(
+                            f"institución {inst['name']!r} recibió otro id ({got}); "
+                            "el servicio no acepta ids estables"
+                        )
+                elif resp.status_code == 409:
+                    self.report.ids[inst["id"]] = inst["id"]
+                    self.report.skipped["institutions"] += 1
+                else:
+                    self._fail(f"institución {inst['name']!r}", resp)
+            advance()
+
+        await self._bounded([one(i) for i in dataset.institutions])
+
+    async def _facilities(self, dataset: Dataset, advance: Callable[[], None]) -> None:
+        path = f"{API}/facilities"
+        if not self.serves(path):
+            self.report.warnings.append("el destino no sirve /facilities; se omiten")
+            for _ in dataset.facilities:
+                advance()
+            return
+        ids = self.report.ids
+        existing = {
+            (f.get("name"), f.get("operator_institution_id")): str(f.get("id"))
+            for f in await self.list_all(path)
+        }
+        pools_by_facility: dict[str, list[dict[str, Any]]] = {}
+        for p in dataset.pools:
+            pools_by_facility.setdefault(p["facility_key"], []).append(p)
+
+        async def set_status(fid: str, status: str, reason: str) -> bool:
+            resp = await self.call(
+                "PATCH",
+                f"{path}/{fid}",
+                body={"status": status, "reason": reason},
+                minimal="status",
+            )
+            if resp.status_code >= 400:
+                self._fail(f"estado {status} de la instalación {fid}", resp)
+                return False
+            return True
+
+        async def one(fac: dict[str, Any]) -> None:
+            try:
+                await facility(fac)
+            finally:
+                advance()
+
+        async def facility(fac: dict[str, Any]) -> None:
+            body = dict(fac["body"])
+            body["operator_institution_id"] = ids.get(
+                body["operator_institution_id"], body["operator_institution_id"]
+            )
+            found = existing.get((body["name"], body["operator_institution_id"]))
+            if found:
+                ids[fac["id"]] = found
+                self.report.skipped["facilities"] += 1
+                return
+            resp = await self.call("POST", path, body=body, minimal="facility")
+            if resp.status_code not in (200, 201):
+                self._fail(f"instalación {body['name']!r}", resp)
+                return
+            fid = str(resp.json()["id"])
+            ids[fac["id"]] = fid
+            self.report.created["facilities"] += 1
+            if fac["status"] != "registered":
+                await set_status(fid, "active", "Alta verificada (carga inicial)")
+            for pool in pools_by_facility.get(fac["key"], []):
+                await self._pool(fid, pool)
+            if fac["status"] in ("suspended", "closed"):
+                await set_status(fid, fac["status"], fac["status_reason"])
+
+        await self._bounded([one(f) for f in dataset.facilities])
+
+    async def _pool(self, facility_id: str, pool: dict[str, Any]) -> None:
+        resp = await self.call(
+            "POST", f"{API}/facilities/{facility_id}/pools", body=dict(pool["body"]), minimal="pool"
+        )
+        if resp.status_code not in (200, 201):
+            self._fail(f"bolsa {pool['body']['name']!r}", resp)
+            return
+        pid = str(resp.json()["id"])
+        self.report.ids[pool["id"]] = pid
+        self.report.created["pools"] += 1
+        for kind, beds, reason in (
+            ("admit", pool["occupied"], "carga inicial"),
+            ("out_of_service", pool["out_of_service"], "carga inicial: cama fuera de servicio"),
+        ):
+            if beds <= 0:
+                continue
+            entry = {"kind": kind, "beds": beds, "reason": reason}
+            resp = await self.call("POST", f"{API}/pools/{pid}/ledger", body=entry)
+            if resp.status_code >= 400:
+                self._fail(f"asiento {kind} de la bolsa {pid}", resp)
+            else:
+                self.report.created["ledger_entries"] += 1
+
+    async def _agreements(self, dataset: Dataset, advance: Callable[[], None]) -> None:
+        path = f"{API}/agreements"
+        if not self.serves(path):
+            self.report.warnings.append("el destino no sirve /agreements; se omiten")
+            for _ in dataset.agreements:
+                advance()
+            return
+        ids = self.report.ids
+        existing = {a.get("number") for a in await self.list_all(path)}
+
+        async def one(agr: dict[str, Any]) -> None:
+            try:
+                await agreement(agr)
+            finally:
+                advance()
+
+        async def agreement(agr: dict[str, Any]) -> None:
+            body = dict(agr["body"])
+            if body["number"] in existing:
+                self.report.skipped["agreements"] += 1
+                return
+            body["party_ids"] = [ids.get(p, p) for p in body["party_ids"]]
+            resp = await self.call("POST", path, body=body, minimal="agreement")
+            if resp.status_code not in (200, 201):
+                self._fail(f"convenio {body['number']}", resp)
+                return
+            aid = str(resp.json()["id"])
+            self.report.created["agreements"] += 1
+            for party in agr["signed_by"]:
+                resp = await self.call(
+                    "POST", f"{path}/{aid}/sign", body={"institution_id": ids.get(party, party)}
+                )
+                if resp.status_code >= 400:
+                    self._fail(f"firma del convenio {body['number']}", resp)
+                else:
+                    self.report.created["signatures"] += 1
+
+        # sequential: agreements are few, and signatures read the agreement they change
+        for agr in dataset.agreements:
+            await one(agr)
+
+
+async def load_dataset(
+    dataset: Dataset,
+    *,
+    app: Any = None,
+    base_url: str | None = None,
+    credentials: Credentials | None = None,
+    concurrency: int = 8,
+    progress: bool = True,
+    only_if_empty: bool = False,
+    http_timeout: float = 60.0,
+) -> LoadReport:
+    """Load ``dataset`` into ``app`` (in this process, lifespan already running) or the
+    Canaliza at ``base_url``. With ``only_if_empty`` nothing happens when the roster
+    already has facilities or agreements."""
+    if (app is None) == (base_url is None):
+        raise ValueError("give exactly one of app= or base_url=")
+    transport = httpx.ASGITransport(app=app) if app is not None else None
+    async with httpx.AsyncClient(
+        transport=transport, base_url=base_url or INTERNAL_BASE_URL, timeout=http_timeout
+    ) as client:
+        loader = SeedLoader(
+            client, credentials or Credentials(), concurrency=concurrency, progress=progress
+        )
+        await loader.discover()
+        if only_if_empty and not await loader.roster_is_empty():
+            loader.report.skipped_reason = "el padrón ya tiene datos"
+            return loader.report
+        return await loader.load(dataset)

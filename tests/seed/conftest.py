@@ -1,0 +1,17 @@
+"""Datasets generated once per session (national scale takes a few seconds)."""
+
+from __future__ import annotations
+
+import pytest
+
+from services.seed.generator import Dataset, generate
+
+
+@pytest.fixture(scope="session")
+def demo_dataset() -> Dataset:
+    return generate("demo", 2026)
+
+
+@pytest.fixture(scope="session")
+def national_dataset() -> Dataset:
+    return generate("national", 2026)
