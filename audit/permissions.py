@@ -15,3 +15,17 @@ def ensure_trail_reader(principal: Principal) -> None:
             "Sólo la auditoría de SEGOB y la administración leen la bitácora.",
             code="forbidden_role",
         )
+
+
+REPORT_READERS = TRAIL_READERS | {"observer"}
+
+
+def ensure_report_reader(principal: Principal) -> None:
+    """Auditors, admins and observers read statistics."""
+    if not (set(principal.roles) & REPORT_READERS):
+        raise Forbidden("Su rol no permite consultar estadísticas.", code="forbidden_role")
+
+
+def sees_suppressed_only(principal: Principal) -> bool:
+    """Observers see aggregates with small counts suppressed."""
+    return not (set(principal.roles) & TRAIL_READERS)

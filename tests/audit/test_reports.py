@@ -1,0 +1,114 @@
+"""Statistics from events: figures worked out by hand, and small-count suppression."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from audit.main import consume
+from services.events import Event
+from tests.conftest import running
+
+INM = "inst-inm"
+OSC = "inst-osc"
+GOV = "inst-dif"
+
+
+def _inst(iid: str, kind: str) -> None:
+    consume(
+        Event(
+            type="referral.institution.created",
+            aggregate_type="institution",
+            aggregate_id=iid,
+            payload={"id": iid, "name": iid, "type": kind, "state": "CHP"},
+        )
+    )
+
+
+def _referral(rid: str, people: list[tuple[str, str]], status: str, receiver: str) -> None:
+    consume(
+        Event(
+            type=f"referral.referral.{status}",
+            aggregate_type="referral",
+            aggregate_id=rid,
+            payload={
+                "referral_id": rid,
+                "status": status,
+                "sending_institution_id": INM,
+                "receiving_institution_id": receiver,
+                "facility_id": "fac-1",
+                "people": [
+                    {"sex": s, "age_group": a, "nationality": "HND", "role": "direct"}
+                    for s, a in people
+                ],
+            },
+        )
+    )
+
+
+def _inm_fixture() -> None:
+    """133 foreign victims: 93 women, 17 girls, 17 men, 6 boys; 21 OSC, 8 government, 104 S.I."""
+    _inst(INM, "government")
+    _inst(OSC, "ngo")
+    _inst(GOV, "government")
+    people = (
+        [("female", "18-59")] * 93
+        + [("female", "0-12")] * 17
+        + [("male", "18-59")] * 17
+        + [("male", "0-12")] * 6
+    )
+    assert len(people) == 133
+    # OSC: 21 people in three referrals, the first sent then admitted (two events).
+    _referral("r-osc-1", people[0:10], "sent", OSC)
+    _referral("r-osc-1", people[0:10], "admitted", OSC)
+    _referral("r-osc-2", people[10:20], "discharged", OSC)
+    _referral("r-osc-3", people[20:21], "admitted", OSC)
+    _referral("r-gov-1", people[21:29], "admitted", GOV)
+    # 104 people whose referral never reached a shelter.
+    _referral("r-si-1", people[29:100], "sent", OSC)
+    _referral("r-si-2", people[100:133], "expired", GOV)
+
+
+async def test_inm_fixture_gives_21_8_104(audit_app, auth_headers):
+    _inm_fixture()
+    async with running(audit_app) as client:
+        r = await client.get(
+            "/api/v1/reports/referral-outcomes", headers=auth_headers("segob_auditor")
+        )
+        assert r.status_code == 200
+        (row,) = r.json()["rows"]
+        assert row == {
+            "sending_institution_id": INM,
+            "civil_society": 21,
+            "government": 8,
+            "no_information": 104,
+            "total": 133,
+        }
+
+
+async def test_small_counts_suppressed_in_csv_and_for_observers(audit_app, auth_headers):
+    _inst(OSC, "ngo")
+    _referral("r-1", [("female", "18-59")] * 3, "admitted", OSC)
+    _referral("r-2", [("female", "18-59")] * 7, "sent", OSC)
+    async with running(audit_app) as client:
+        r = await client.get("/api/v1/reports/referral-outcomes", headers=auth_headers("observer"))
+        (row,) = r.json()["rows"]
+        assert row["civil_society"] == "<5" and row["no_information"] == 7
+        assert row["total"] == "*"  # 3 would be total - 7: withheld
+        r = await client.get(
+            "/api/v1/reports/referral-outcomes",
+            params={"format": "csv"},
+            headers=auth_headers("segob_auditor"),
+        )
+        assert r.headers["content-type"].startswith("text/csv")
+        (line,) = list(csv.DictReader(io.StringIO(r.text)))
+        assert line["civil_society"] == "<5" and line["government"] == "0"
+        assert line["total"] == "*"
+        r = await client.get(
+            "/api/v1/reports/referral-outcomes", headers=auth_headers("segob_auditor")
+        )
+        assert r.json()["rows"][0]["civil_society"] == 3
+        r = await client.get(
+            "/api/v1/reports/referral-outcomes", headers=auth_headers("dif_officer")
+        )
+        assert r.status_code == 403
