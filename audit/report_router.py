@@ -27,15 +27,29 @@ def report(
     name: str,
     session: SessionDep,
     principal: Principal = Depends(_reader),
-    format: Literal["json", "csv"] = Query(default="json"),
+    format: Literal["json", "csv", "xlsx", "pdf"] = Query(default="json"),
 ) -> Any:
     """One statistics report; exports and observers always get small counts suppressed."""
-    if name != "referral-outcomes":
+    if name not in reports.REPORTS:
         raise NotFound("No existe ese reporte.", code="report_not_found")
-    raw = reports.referral_outcomes(session)
-    if format == "csv":
-        return Response(
-            reports.to_csv(reports.present(raw, suppress=True)),
-            media_type="text/csv; charset=utf-8",
-        )
-    return {"name": name, "rows": reports.present(raw, suppress=sees_suppressed_only(principal))}
+    raw = reports.REPORTS[name][0](session)
+    if format == "json":
+        rows = reports.present(name, raw, suppress=sees_suppressed_only(principal))
+        return {"name": name, "rows": rows}
+    rows = reports.present(name, raw, suppress=True)
+    writer, media = _FORMATS[format]
+    return Response(
+        writer(name, rows),
+        media_type=media,
+        headers={"content-disposition": f'attachment; filename="{name}.{format}"'},
+    )
+
+
+_FORMATS: dict[str, tuple[Any, str]] = {
+    "csv": (reports.to_csv, "text/csv; charset=utf-8"),
+    "xlsx": (
+        reports.to_xlsx,
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    ),
+    "pdf": (reports.to_pdf, "application/pdf"),
+}

@@ -58,28 +58,95 @@ def referral_outcomes(session: Session) -> list[dict[str, Any]]:
     return [{"sending_institution_id": k, **v} for k, v in sorted(table.items())]
 
 
-COLUMNS = ["civil_society", "government", "no_information"]
+def unmet_demand(session: Session) -> list[dict[str, Any]]:
+    """Unmet searches by sex, age group and state: requests and people left without a bed."""
+    table: dict[tuple[str, str, str], dict[str, int]] = {}
+    for e in _events(session, "capacity.search.unmet"):
+        p = e["payload"]
+        key = (p.get("sex") or "S.I.", p.get("age_group") or "S.I.", p.get("state") or "S.I.")
+        row = table.setdefault(key, {"requests": 0, "people": 0})
+        row["requests"] += 1
+        row["people"] += int(p.get("group_size") or 1)
+    return [{"sex": k[0], "age_group": k[1], "state": k[2], **v} for k, v in sorted(table.items())]
 
 
-def present(rows: list[dict[str, Any]], *, suppress: bool) -> list[dict[str, Any]]:
+# name -> (builder, key columns, count columns); a row total only where cells are parts
+# of one whole (requests and people are not).
+ROW_TOTAL = {"referral-outcomes"}
+REPORTS: dict[str, tuple[Any, list[str], list[str]]] = {
+    "referral-outcomes": (
+        referral_outcomes,
+        ["sending_institution_id"],
+        ["civil_society", "government", "no_information"],
+    ),
+    "unmet-demand": (unmet_demand, ["sex", "age_group", "state"], ["requests", "people"]),
+}
+
+
+def present(name: str, rows: list[dict[str, Any]], *, suppress: bool) -> list[dict[str, Any]]:
     """Rows with a computed total; small counts suppressed when asked."""
+    _, keys, values = REPORTS[name]
     out = []
     for r in rows:
-        cells = {c: r[c] for c in COLUMNS}
+        cells = {c: r[c] for c in values}
         hidden = suppress and any(1 <= v <= 4 for v in cells.values())
         shown: dict[str, Any] = {
             c: (SUPPRESSED if suppress and 1 <= v <= 4 else v) for c, v in cells.items()
         }
-        total = sum(cells.values())
-        shown["total"] = WITHHELD if hidden else total
-        out.append({"sending_institution_id": r["sending_institution_id"], **shown})
+        if name in ROW_TOTAL:
+            shown["total"] = WITHHELD if hidden else sum(cells.values())
+        out.append({**{k: r[k] for k in keys}, **shown})
     return out
 
 
-def to_csv(rows: list[dict[str, Any]]) -> str:
+def fields(name: str) -> list[str]:
+    """The column order of a report."""
+    _, keys, values = REPORTS[name]
+    return [*keys, *values, *(["total"] if name in ROW_TOTAL else [])]
+
+
+def to_csv(name: str, rows: list[dict[str, Any]]) -> bytes:
     """CSV with a header line."""
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=["sending_institution_id", *COLUMNS, "total"])
+    writer = csv.DictWriter(buf, fieldnames=fields(name))
     writer.writeheader()
     writer.writerows(rows)
+    return buf.getvalue().encode("utf-8")
+
+
+def to_xlsx(name: str, rows: list[dict[str, Any]]) -> bytes:
+    """One worksheet: header then rows."""
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    ws = wb.active
+    assert ws is not None
+    ws.title = name[:31]
+    cols = fields(name)
+    ws.append(cols)
+    for r in rows:
+        ws.append([r[c] for c in cols])
+    buf = io.BytesIO()
+    wb.save(buf)
     return buf.getvalue()
+
+
+def to_pdf(name: str, rows: list[dict[str, Any]]) -> bytes:
+    """A plain table, one line per row."""
+    from fpdf import FPDF
+
+    pdf = FPDF(orientation="L")
+    pdf.add_page()
+    pdf.set_font("Helvetica", size=14)
+    pdf.cell(0, 10, f"Canaliza - {name}", new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font("Helvetica", size=8)
+    cols = fields(name)
+    width = (pdf.w - 2 * pdf.l_margin) / len(cols)
+    for c in cols:
+        pdf.cell(width, 6, c, border=1)
+    pdf.ln()
+    for r in rows:
+        for c in cols:
+            pdf.cell(width, 6, str(r[c])[:40], border=1)
+        pdf.ln()
+    return bytes(pdf.output())

@@ -112,3 +112,56 @@ async def test_small_counts_suppressed_in_csv_and_for_observers(audit_app, auth_
             "/api/v1/reports/referral-outcomes", headers=auth_headers("dif_officer")
         )
         assert r.status_code == 403
+
+
+async def test_unmet_demand_and_every_format(audit_app, auth_headers):
+    import openpyxl
+
+    for i in range(6):
+        consume(
+            Event(
+                type="capacity.search.unmet",
+                aggregate_type="unmet_request",
+                aggregate_id=f"u-{i}",
+                payload={"sex": "male", "age_group": "18-59", "state": "CHP", "group_size": 1},
+            )
+        )
+    consume(
+        Event(
+            type="capacity.search.unmet",
+            aggregate_type="unmet_request",
+            aggregate_id="u-x",
+            payload={"sex": "female", "age_group": "13-17", "group_size": 2},
+        )
+    )
+    h = auth_headers("segob_auditor")
+    async with running(audit_app) as client:
+        r = await client.get("/api/v1/reports/unmet-demand", headers=h)
+        assert r.json()["rows"] == [
+            {
+                "sex": "female",
+                "age_group": "13-17",
+                "state": "S.I.",
+                "requests": 1,
+                "people": 2,
+            },
+            {
+                "sex": "male",
+                "age_group": "18-59",
+                "state": "CHP",
+                "requests": 6,
+                "people": 6,
+            },
+        ]
+        for name in ("unmet-demand", "referral-outcomes"):
+            r = await client.get(f"/api/v1/reports/{name}", params={"format": "xlsx"}, headers=h)
+            assert r.headers["content-type"].startswith("application/vnd.openxmlformats")
+            wb = openpyxl.load_workbook(io.BytesIO(r.content))
+            assert wb.active.cell(1, 1).value in ("sex", "sending_institution_id")
+            r = await client.get(f"/api/v1/reports/{name}", params={"format": "pdf"}, headers=h)
+            assert r.headers["content-type"] == "application/pdf"
+            assert r.content.startswith(b"%PDF")
+        r = await client.get("/api/v1/reports/unmet-demand", params={"format": "csv"}, headers=h)
+        assert "female,13-17,S.I.,<5,<5\r\n" in r.text
+        r = await client.get("/api/v1/reports/nope", headers=h)
+        assert r.status_code == 404
