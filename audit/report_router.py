@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 
 from audit import reports
+from audit.database import db
 from audit.dependencies import SessionDep
 from audit.permissions import ensure_report_reader, sees_suppressed_only
+from audit.service import record_export
 from services.errors import NotFound
 from services.security import PrincipalDep
 from services.tokens import Principal
@@ -37,6 +40,10 @@ def report(
         rows = reports.present(name, raw, suppress=sees_suppressed_only(principal))
         return {"name": name, "rows": rows}
     rows = reports.present(name, raw, suppress=True)
+    # An export is a sensitive read: it enters the trail, committed before the file is
+    # sent (GET sessions are read-only, so it takes its own write transaction).
+    with contextlib.contextmanager(db.session_scope)(write=True) as write:
+        record_export(write, principal, name=name, fmt=format)
     writer, media = _FORMATS[format]
     return Response(
         writer(name, rows),

@@ -20,6 +20,7 @@ from audit.models import AuditEntry, Checkpoint
 from services.clock import as_utc, utcnow
 from services.events import Event
 from services.settings import get_settings
+from services.tokens import Principal
 
 GENESIS = "0" * 64
 CHECKPOINT_EVERY = 100
@@ -306,3 +307,19 @@ def _verify_checkpoints(
 def count_entries(session: Session) -> int:
     """How many entries the trail holds."""
     return int(session.execute(select(func.count()).select_from(AuditEntry)).scalar_one())
+
+
+def record_export(session: Session, principal: Principal, *, name: str, fmt: str) -> None:
+    """Write the trail entry (and the outbox event) for a report export."""
+    from audit.database import outbox
+
+    event = Event(
+        type="audit.export.made",
+        aggregate_type="report",
+        aggregate_id=name,
+        actor=principal.sub,
+        institution_id=principal.institution_id,
+        payload={"report": name, "format": fmt},
+    )
+    outbox.add(session, event)
+    record_event(session, event)

@@ -159,9 +159,18 @@ async def test_unmet_demand_and_every_format(audit_app, auth_headers):
             wb = openpyxl.load_workbook(io.BytesIO(r.content))
             assert wb.active.cell(1, 1).value in ("sex", "sending_institution_id")
             r = await client.get(f"/api/v1/reports/{name}", params={"format": "pdf"}, headers=h)
-            assert r.headers["content-type"] == "application/pdf"
+            assert r.headers["content-type"] == "application/pdf", r.text
             assert r.content.startswith(b"%PDF")
         r = await client.get("/api/v1/reports/unmet-demand", params={"format": "csv"}, headers=h)
         assert "female,13-17,S.I.,<5,<5\r\n" in r.text
+        r = await client.get("/api/v1/audit/events", params={"type": "audit.export"}, headers=h)
+        assert r.json()["total"] == 5
+        assert {i["entry"]["payload"]["format"] for i in r.json()["items"]} == {
+            "xlsx",
+            "pdf",
+            "csv",
+        }
+        r = await client.get("/api/v1/audit/verify", headers=h)
+        assert r.json()["ok"] is True
         r = await client.get("/api/v1/reports/nope", headers=h)
         assert r.status_code == 404
