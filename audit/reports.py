@@ -70,6 +70,22 @@ def unmet_demand(session: Session) -> list[dict[str, Any]]:
     return [{"sex": k[0], "age_group": k[1], "state": k[2], **v} for k, v in sorted(table.items())]
 
 
+def agreements_refused(session: Session) -> list[dict[str, Any]]:
+    """Referrals refused for want of an agreement, per sender and receiver pair."""
+    table: dict[tuple[str, str], int] = {}
+    for e in _events(session, "referral.agreement.refused"):
+        p = e["payload"]
+        key = (
+            p.get("sending_institution_id") or "S.I.",
+            p.get("receiving_institution_id") or "S.I.",
+        )
+        table[key] = table.get(key, 0) + 1
+    return [
+        {"sending_institution_id": k[0], "receiving_institution_id": k[1], "refusals": v}
+        for k, v in sorted(table.items())
+    ]
+
+
 # name -> (builder, key columns, count columns); a row total only where cells are parts
 # of one whole (requests and people are not).
 ROW_TOTAL = {"referral-outcomes"}
@@ -78,6 +94,11 @@ REPORTS: dict[str, tuple[Any, list[str], list[str]]] = {
         referral_outcomes,
         ["sending_institution_id"],
         ["civil_society", "government", "no_information"],
+    ),
+    "agreements-refused": (
+        agreements_refused,
+        ["sending_institution_id", "receiving_institution_id"],
+        ["refusals"],
     ),
     "unmet-demand": (unmet_demand, ["sex", "age_group", "state"], ["requests", "people"]),
 }

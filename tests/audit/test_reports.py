@@ -174,3 +174,26 @@ async def test_unmet_demand_and_every_format(audit_app, auth_headers):
         assert r.json()["ok"] is True
         r = await client.get("/api/v1/reports/nope", headers=h)
         assert r.status_code == 404
+
+
+async def test_agreements_refused_counted_per_pair(audit_app, auth_headers):
+    for i in range(7):
+        consume(
+            Event(
+                type="referral.agreement.refused",
+                aggregate_type="referral",
+                aggregate_id=f"r-{i}",
+                payload={
+                    "referral_id": f"r-{i}",
+                    "sending_institution_id": INM,
+                    "receiving_institution_id": OSC if i < 5 else GOV,
+                    "missing": [],
+                },
+            )
+        )
+    async with running(audit_app) as client:
+        r = await client.get("/api/v1/reports/agreements-refused", headers=auth_headers("observer"))
+        assert r.json()["rows"] == [
+            {"sending_institution_id": INM, "receiving_institution_id": GOV, "refusals": "<5"},
+            {"sending_institution_id": INM, "receiving_institution_id": OSC, "refusals": 5},
+        ]
