@@ -86,6 +86,21 @@ def agreements_refused(session: Session) -> list[dict[str, Any]]:
     ]
 
 
+def occupancy(session: Session) -> list[dict[str, Any]]:
+    """Beds and occupied beds per state and month: each pool's last snapshot in the month."""
+    last: dict[tuple[str, str], dict[str, Any]] = {}
+    for e in _events(session, "capacity.pool.changed"):
+        p = e["payload"]
+        month = str(e.get("occurred_at", ""))[:7] or "S.I."
+        last[(month, p.get("pool_id") or e["aggregate_id"])] = p
+    table: dict[tuple[str, str], dict[str, int]] = {}
+    for (month, _), p in last.items():
+        row = table.setdefault((month, p.get("state") or "S.I."), {"beds": 0, "occupied": 0})
+        row["beds"] += int(p.get("total") or 0)
+        row["occupied"] += int(p.get("occupied") or 0)
+    return [{"period": k[0], "state": k[1], **v} for k, v in sorted(table.items())]
+
+
 # name -> (builder, key columns, count columns); a row total only where cells are parts
 # of one whole (requests and people are not).
 ROW_TOTAL = {"referral-outcomes"}
@@ -100,6 +115,7 @@ REPORTS: dict[str, tuple[Any, list[str], list[str]]] = {
         ["sending_institution_id", "receiving_institution_id"],
         ["refusals"],
     ),
+    "occupancy": (occupancy, ["period", "state"], ["beds", "occupied"]),
     "unmet-demand": (unmet_demand, ["sex", "age_group", "state"], ["requests", "people"]),
 }
 

@@ -197,3 +197,33 @@ async def test_agreements_refused_counted_per_pair(audit_app, auth_headers):
             {"sending_institution_id": INM, "receiving_institution_id": GOV, "refusals": "<5"},
             {"sending_institution_id": INM, "receiving_institution_id": OSC, "refusals": 5},
         ]
+
+
+async def test_occupancy_uses_each_pools_last_snapshot_per_month(audit_app, auth_headers):
+    from datetime import UTC, datetime
+
+    def snap(pool: str, day: int, total: int, occupied: int) -> None:
+        consume(
+            Event(
+                type="capacity.pool.changed",
+                aggregate_type="pool",
+                aggregate_id=pool,
+                occurred_at=datetime(2026, 3, day, tzinfo=UTC),
+                payload={
+                    "pool_id": pool,
+                    "facility_id": "f",
+                    "state": "CHP",
+                    "total": total,
+                    "occupied": occupied,
+                },
+            )
+        )
+
+    snap("p1", 1, 10, 2)
+    snap("p1", 20, 10, 8)  # supersedes the first
+    snap("p2", 5, 6, 6)
+    async with running(audit_app) as client:
+        r = await client.get("/api/v1/reports/occupancy", headers=auth_headers("segob_auditor"))
+        assert r.json()["rows"] == [
+            {"period": "2026-03", "state": "CHP", "beds": 16, "occupied": 14}
+        ]
