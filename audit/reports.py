@@ -101,6 +101,32 @@ def occupancy(session: Session) -> list[dict[str, Any]]:
     return [{"period": k[0], "state": k[1], **v} for k, v in sorted(table.items())]
 
 
+def people(session: Session) -> list[dict[str, Any]]:
+    """People referred, admitted and discharged by sex, age group and nationality.
+
+    Each referral counts at its latest known status; a missing variable is "S.I.".
+    """
+    latest: dict[str, dict[str, Any]] = {}
+    for e in _events(session, "referral.referral."):
+        latest[e["aggregate_id"]] = e["payload"]
+    table: dict[tuple[str, str, str], dict[str, int]] = {}
+    for p in latest.values():
+        status = p.get("status")
+        for person in p.get("people") or []:
+            key = (
+                person.get("sex") or "S.I.",
+                person.get("age_group") or "S.I.",
+                person.get("nationality") or "S.I.",
+            )
+            row = table.setdefault(key, {"referred": 0, "admitted": 0, "discharged": 0})
+            row["referred"] += 1
+            row["admitted"] += status in REACHED
+            row["discharged"] += status == "discharged"
+    return [
+        {"sex": k[0], "age_group": k[1], "nationality": k[2], **v} for k, v in sorted(table.items())
+    ]
+
+
 # name -> (builder, key columns, count columns); a row total only where cells are parts
 # of one whole (requests and people are not).
 ROW_TOTAL = {"referral-outcomes"}
@@ -114,6 +140,11 @@ REPORTS: dict[str, tuple[Any, list[str], list[str]]] = {
         agreements_refused,
         ["sending_institution_id", "receiving_institution_id"],
         ["refusals"],
+    ),
+    "people": (
+        people,
+        ["sex", "age_group", "nationality"],
+        ["referred", "admitted", "discharged"],
     ),
     "occupancy": (occupancy, ["period", "state"], ["beds", "occupied"]),
     "unmet-demand": (unmet_demand, ["sex", "age_group", "state"], ["requests", "people"]),

@@ -227,3 +227,18 @@ async def test_occupancy_uses_each_pools_last_snapshot_per_month(audit_app, auth
         assert r.json()["rows"] == [
             {"period": "2026-03", "state": "CHP", "beds": 16, "occupied": 14}
         ]
+
+
+async def test_people_disaggregated_from_inm_fixture(audit_app, auth_headers):
+    _inm_fixture()
+    async with running(audit_app) as client:
+        r = await client.get("/api/v1/reports/people", headers=auth_headers("segob_auditor"))
+        rows = {(x["sex"], x["age_group"]): x for x in r.json()["rows"]}
+        assert sum(x["referred"] for x in rows.values()) == 133
+        assert rows[("female", "18-59")]["referred"] == 93
+        assert rows[("female", "0-12")]["referred"] == 17
+        assert rows[("male", "18-59")]["referred"] == 17
+        assert rows[("male", "0-12")]["referred"] == 6
+        # 21 + 8 reached a shelter; 10 of them (r-osc-2) were discharged.
+        assert sum(x["admitted"] for x in rows.values()) == 29
+        assert sum(x["discharged"] for x in rows.values()) == 10
