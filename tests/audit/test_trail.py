@@ -177,3 +177,21 @@ async def test_only_auditors_read_the_trail(audit_app, auth_headers, role):
         assert r.status_code == 403
         r = await client.get("/api/v1/audit/verify", headers=auth_headers(role))
         assert r.status_code == 403
+
+
+async def test_events_time_filters_and_pagination(audit_app, auth_headers):
+    from datetime import UTC, datetime
+
+    for day in (1, 2, 3, 4):
+        consume(_event(day, occurred_at=datetime(2026, 5, day, tzinfo=UTC)))
+    h = auth_headers("platform_admin")
+    async with running(audit_app) as client:
+        r = await client.get(
+            "/api/v1/audit/events",
+            params={"since": "2026-05-02T00:00:00Z", "until": "2026-05-04T00:00:00Z"},
+            headers=h,
+        )
+        assert [i["position"] for i in r.json()["items"]] == [2, 3]
+        r = await client.get("/api/v1/audit/events", params={"limit": 2, "offset": 2}, headers=h)
+        body = r.json()
+        assert body["total"] == 4 and [i["position"] for i in body["items"]] == [3, 4]
