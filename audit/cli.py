@@ -1,0 +1,31 @@
+"""``canaliza audit ...``: verify the trail from the command line."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+
+import typer
+
+from audit.database import db
+from audit.service import make_checkpoint, verify
+
+app = typer.Typer(help="Auditoría: verificación de la bitácora encadenada.")
+
+
+@app.command("verify")
+def verify_command() -> None:
+    """Check the whole chain and its signed checkpoints; exit 1 on any tampering."""
+    with contextlib.contextmanager(db.session_scope)(write=False) as session:
+        result = verify(session)
+    typer.echo(json.dumps(result, ensure_ascii=False, indent=2))
+    if not result["ok"]:
+        raise typer.Exit(code=1)
+
+
+@app.command("checkpoint")
+def checkpoint_command() -> None:
+    """Sign the chain's current head."""
+    with contextlib.contextmanager(db.session_scope)(write=True) as session:
+        cp = make_checkpoint(session)
+    typer.echo(f"Punto de control en la posición {cp.position if cp else 0}.")

@@ -1,0 +1,54 @@
+"""The audit service: the trail's routes and the consumer of every event on the bus."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+
+from starlette.concurrency import run_in_threadpool
+
+from audit.database import db, outbox
+from audit.report_router import router as report_router
+from audit.router import router
+from audit.service import record_event
+from services.app import Runtime, ServiceSpec
+from services.events import Event
+
+log = logging.getLogger("canaliza.audit")
+
+
+def consume(event: Event) -> None:
+    """Record one event in its own write transaction (duplicates are ignored)."""
+    with contextlib.contextmanager(db.session_scope)(write=True) as session:
+        record_event(session, event)
+
+
+async def _handler(event: Event) -> None:
+    await run_in_threadpool(consume, event)
+
+
+async def _start(runtime: Runtime) -> None:
+    if runtime.bus is None:
+        log.warning("no bus: the audit trail will not receive events")
+        return
+    sub = await runtime.bus.subscribe("canaliza.>", _handler)
+    runtime.state["audit_subscription"] = sub
+
+
+async def _stop(runtime: Runtime) -> None:
+    sub = runtime.state.pop("audit_subscription", None)
+    if sub is not None:
+        await sub.close()
+
+
+def service() -> ServiceSpec:
+    """The audit service's contribution to an app."""
+    return ServiceSpec(
+        name="audit",
+        routers=[router, report_router],
+        database=db,
+        outbox=outbox,
+        on_startup=[_start],
+        on_shutdown=[_stop],
+        description="Bitácora encadenada y verificable para la supervisión de SEGOB.",
+    )

@@ -1,0 +1,92 @@
+"""HTTP routes of the audit service (thin: logic lives in ``audit.service``)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, Query
+from sqlalchemy import func, select
+from sqlmodel import col
+
+from audit import service
+from audit.dependencies import SessionDep, TrailReader
+from audit.models import AuditEntry
+from audit.schemas import EntryOut, EntryPage, PublicKeyOut
+from services.clock import as_utc
+
+router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
+
+
+@router.get("/events", response_model=EntryPage)
+def list_events(
+    session: SessionDep,
+    _: TrailReader,
+    actor: str | None = Query(default=None, max_length=200),
+    institution_id: str | None = Query(default=None, max_length=64),
+    facility_id: str | None = Query(default=None, max_length=64),
+    type: str | None = Query(default=None, max_length=200),
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int = Query(default=100, ge=1, le=1000),
+    offset: int = Query(default=0, ge=0),
+) -> Any:
+    """The trail, filtered (``type`` is a prefix) and paginated, in chain order."""
+    conds: list[Any] = []
+    if actor:
+        conds.append(AuditEntry.actor == actor)
+    if institution_id:
+        conds.append(AuditEntry.institution_id == institution_id)
+    if facility_id:
+        conds.append(AuditEntry.facility_id == facility_id)
+    if type:
+        conds.append(col(AuditEntry.type).startswith(type, autoescape=True))
+    if since:
+        conds.append(AuditEntry.occurred_at >= as_utc(since))
+    if until:
+        conds.append(AuditEntry.occurred_at < as_utc(until))
+    total = session.execute(select(func.count()).select_from(AuditEntry).where(*conds)).scalar_one()
+    rows = session.execute(
+        select(AuditEntry)
+        .where(*conds)
+        .order_by(col(AuditEntry.position))
+        .limit(limit)
+        .offset(offset)
+    ).scalars()
+    items = [
+        EntryOut(
+            position=r.position,
+            event_id=r.event_id,
+            type=r.type,
+            actor=r.actor,
+            institution_id=r.institution_id,
+            facility_id=r.facility_id,
+            occurred_at=as_utc(r.occurred_at),
+            entry=json.loads(r.canonical),
+            hash=r.hash,
+        )
+        for r in rows
+    ]
+    return EntryPage(items=items, total=total, limit=limit, offset=offset)
+
+
+@router.get("/verify")
+def verify_trail(session: SessionDep, _: TrailReader) -> dict[str, Any]:
+    """Check the whole chain and every signed checkpoint."""
+    return service.verify(session)
+
+
+@router.post("/checkpoints")
+def checkpoint(session: SessionDep, _: TrailReader) -> dict[str, Any]:
+    """Sign the chain's current head now."""
+    cp = service.make_checkpoint(session)
+    if cp is None:
+        return {"position": 0}
+    return {"position": cp.position, "hash": cp.hash, "signature": cp.signature}
+
+
+@router.get("/public-key", response_model=PublicKeyOut)
+def public_key(_: TrailReader) -> PublicKeyOut:
+    """The Ed25519 key that signs checkpoints."""
+    return PublicKeyOut(algorithm="Ed25519", public_key_pem=service.public_key_pem())

@@ -1,0 +1,325 @@
+"""Audit logic: append events to the hash chain, sign checkpoints, verify the chain."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from datetime import datetime
+from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+    Ed25519PrivateKey,
+    Ed25519PublicKey,
+)
+from sqlalchemy import func, select
+from sqlmodel import Session, col
+
+from audit.models import AuditEntry, Checkpoint
+from services.clock import as_utc, utcnow
+from services.events import Event
+from services.settings import get_settings
+from services.tokens import Principal
+
+GENESIS = "0" * 64
+CHECKPOINT_EVERY = 100
+# Keys that could carry a victim's identity or a refuge's address: never stored.
+SENSITIVE_KEYS = frozenset(
+    {
+        "name",
+        "full_name",
+        "first_name",
+        "last_name",
+        "surname",
+        "names",
+        "address",
+        "street",
+        "street_address",
+        "address_1",
+        "address_2",
+        "postal_code",
+        "latitude",
+        "longitude",
+        "curp",
+        "rfc",
+        "phone",
+        "email",
+        "date_of_birth",
+        "birth_date",
+        "identity",
+        "document_number",
+        "passport",
+    }
+)
+
+
+def strip_sensitive(value: Any) -> Any:
+    """A copy of ``value`` without any key that may identify a person or locate a refuge."""
+    if isinstance(value, dict):
+        return {
+            k: strip_sensitive(v) for k, v in value.items() if str(k).lower() not in SENSITIVE_KEYS
+        }
+    if isinstance(value, list):
+        return [strip_sensitive(v) for v in value]
+    return value
+
+
+def canonical_json(data: dict[str, Any]) -> str:
+    """JSON with sorted keys and no whitespace: the bytes the hash covers."""
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def chain_hash(prev_hash: str, canonical: str) -> str:
+    """SHA-256 of the previous hash followed by the canonical entry."""
+    return hashlib.sha256((prev_hash + canonical).encode("utf-8")).hexdigest()
+
+
+def _facility_of(payload: dict[str, Any]) -> str | None:
+    fid = payload.get("facility_id")
+    if fid is None and isinstance(payload.get("facility"), dict):
+        fid = payload["facility"].get("id")
+    return str(fid)[:64] if fid else None
+
+
+def _iso(dt: datetime) -> str:
+    return as_utc(dt).isoformat()
+
+
+def record_event(session: Session, event: Event) -> AuditEntry | None:
+    """Append ``event`` to the trail; ``None`` when it is already there (idempotent by id)."""
+    if session.execute(
+        select(col(AuditEntry.position)).where(col(AuditEntry.event_id) == event.id)
+    ).first():
+        return None
+    last = session.execute(
+        select(col(AuditEntry.position), col(AuditEntry.hash))
+        .order_by(col(AuditEntry.position).desc())
+        .limit(1)
+    ).first()
+    position = (last[0] + 1) if last else 1
+    prev = last[1] if last else GENESIS
+    payload = strip_sensitive(event.payload)
+    body = {
+        "position": position,
+        "event_id": event.id,
+        "type": event.type,
+        "aggregate_type": event.aggregate_type,
+        "aggregate_id": event.aggregate_id,
+        "aggregate_version": event.aggregate_version,
+        "actor": event.actor,
+        "institution_id": event.institution_id,
+        "facility_id": _facility_of(payload),
+        "occurred_at": _iso(event.occurred_at),
+        "payload": payload,
+    }
+    canonical = canonical_json(body)
+    entry = AuditEntry(
+        position=position,
+        event_id=event.id,
+        type=event.type,
+        actor=event.actor,
+        institution_id=event.institution_id,
+        facility_id=body["facility_id"],
+        occurred_at=as_utc(event.occurred_at),
+        canonical=canonical,
+        prev_hash=prev,
+        hash=chain_hash(prev, canonical),
+    )
+    session.add(entry)
+    session.flush()
+    if position % CHECKPOINT_EVERY == 0:
+        make_checkpoint(session)
+    return entry
+
+
+# --- signing key -------------------------------------------------------------------
+
+
+def _key_path() -> Any:
+    return get_settings().data_dir / "audit-ed25519.pem"
+
+
+def signing_key() -> Ed25519PrivateKey:
+    """The service's Ed25519 key, created on first use in the data directory."""
+    path = _key_path()
+    if path.exists():
+        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+        assert isinstance(key, Ed25519PrivateKey)
+        return key
+    key = Ed25519PrivateKey.generate()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    path.chmod(0o600)
+    return key
+
+
+def public_key_pem() -> str:
+    """The public half of the checkpoint key, for anyone to check signatures."""
+    return (
+        signing_key()
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+
+
+def _message(position: int, hash_: str) -> bytes:
+    return f"canaliza-audit:{position}:{hash_}".encode()
+
+
+def make_checkpoint(session: Session) -> Checkpoint | None:
+    """Sign the chain's current head; ``None`` when the trail is empty."""
+    last = session.execute(
+        select(col(AuditEntry.position), col(AuditEntry.hash))
+        .order_by(col(AuditEntry.position).desc())
+        .limit(1)
+    ).first()
+    if not last:
+        return None
+    sig = signing_key().sign(_message(last[0], last[1]))
+    cp = Checkpoint(
+        position=last[0],
+        hash=last[1],
+        signature=base64.b64encode(sig).decode(),
+        created_at=utcnow(),
+    )
+    session.add(cp)
+    session.flush()
+    return cp
+
+
+# --- verification ------------------------------------------------------------------
+
+
+def verify(session: Session) -> dict[str, Any]:
+    """Walk the chain; report every edited, deleted, inserted or reordered entry."""
+    rows = list(session.execute(select(AuditEntry).order_by(col(AuditEntry.position))).scalars())
+    problems: list[dict[str, Any]] = []
+    expected = 1
+    by_position: dict[int, str] = {}
+    bodies: list[dict[str, Any]] = []
+    # The hash of the entry that says it was written at each position: a swapped pair
+    # is reported once, as reordered, not again as a broken link by its neighbours.
+    by_claimed: dict[Any, str] = {0: GENESIS}
+    for row in rows:
+        try:
+            body = json.loads(row.canonical)
+        except ValueError:
+            body = {}
+        bodies.append(body)
+        by_claimed.setdefault(body.get("position"), row.hash)
+    for row, body in zip(rows, bodies, strict=True):
+        prev_hash = by_claimed.get(row.position - 1)
+        if row.position > expected:
+            for p in range(expected, row.position):
+                problems.append(
+                    {"position": p, "kind": "deleted", "detail": f"Falta la entrada {p}."}
+                )
+            expected = row.position
+            prev_hash = row.prev_hash  # the link into the gap is reported as deleted
+        if body.get("position") != row.position:
+            problems.append(
+                {
+                    "position": row.position,
+                    "kind": "reordered",
+                    "detail": f"La entrada fue escrita en la posición {body.get('position')}.",
+                }
+            )
+        elif chain_hash(row.prev_hash, row.canonical) != row.hash or (
+            body.get("event_id") != row.event_id
+            or body.get("type") != row.type
+            or body.get("actor") != row.actor
+            or body.get("institution_id") != row.institution_id
+            or body.get("facility_id") != row.facility_id
+        ):
+            problems.append(
+                {
+                    "position": row.position,
+                    "kind": "edited",
+                    "detail": "El contenido no coincide con su hash.",
+                }
+            )
+        elif row.prev_hash != prev_hash:
+            problems.append(
+                {
+                    "position": row.position,
+                    "kind": "inserted",
+                    "detail": "La entrada no encadena con la anterior.",
+                }
+            )
+        by_position[row.position] = row.hash
+        expected = row.position + 1
+    checkpoints = _verify_checkpoints(session, by_position, problems)
+    return {
+        "ok": not problems,
+        "entries": len(rows),
+        "problems": problems,
+        "checkpoints": checkpoints,
+    }
+
+
+def _verify_checkpoints(
+    session: Session, by_position: dict[int, str], problems: list[dict[str, Any]]
+) -> dict[str, Any]:
+    public: Ed25519PublicKey = signing_key().public_key()
+    cps = list(session.execute(select(Checkpoint).order_by(col(Checkpoint.position))).scalars())
+    valid = 0
+    last_position = 0
+    for cp in cps:
+        try:
+            public.verify(base64.b64decode(cp.signature), _message(cp.position, cp.hash))
+        except Exception:
+            problems.append(
+                {
+                    "position": cp.position,
+                    "kind": "edited",
+                    "detail": "La firma del punto de control no es válida.",
+                }
+            )
+            continue
+        if by_position.get(cp.position) != cp.hash:
+            kind = "deleted" if cp.position not in by_position else "edited"
+            problems.append(
+                {
+                    "position": cp.position,
+                    "kind": kind,
+                    "detail": "La cadena no coincide con el punto de control firmado.",
+                }
+            )
+            continue
+        valid += 1
+        last_position = max(last_position, cp.position)
+    return {
+        "count": len(cps),
+        "valid": valid,
+        "last_signed_position": last_position,
+        "unsigned_tail": max(0, max(by_position, default=0) - last_position),
+    }
+
+
+def count_entries(session: Session) -> int:
+    """How many entries the trail holds."""
+    return int(session.execute(select(func.count()).select_from(AuditEntry)).scalar_one())
+
+
+def record_export(session: Session, principal: Principal, *, name: str, fmt: str) -> None:
+    """Write the trail entry (and the outbox event) for a report export."""
+    from audit.database import outbox
+
+    event = Event(
+        type="audit.export.made",
+        aggregate_type="report",
+        aggregate_id=name,
+        actor=principal.sub,
+        institution_id=principal.institution_id,
+        payload={"report": name, "format": fmt},
+    )
+    outbox.add(session, event)
+    record_event(session, event)

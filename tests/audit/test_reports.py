@@ -1,0 +1,244 @@
+"""Statistics from events: figures worked out by hand, and small-count suppression."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from audit.main import consume
+from services.events import Event
+from tests.conftest import running
+
+INM = "inst-inm"
+OSC = "inst-osc"
+GOV = "inst-dif"
+
+
+def _inst(iid: str, kind: str) -> None:
+    consume(
+        Event(
+            type="referral.institution.created",
+            aggregate_type="institution",
+            aggregate_id=iid,
+            payload={"id": iid, "name": iid, "type": kind, "state": "CHP"},
+        )
+    )
+
+
+def _referral(rid: str, people: list[tuple[str, str]], status: str, receiver: str) -> None:
+    consume(
+        Event(
+            type=f"referral.referral.{status}",
+            aggregate_type="referral",
+            aggregate_id=rid,
+            payload={
+                "referral_id": rid,
+                "status": status,
+                "sending_institution_id": INM,
+                "receiving_institution_id": receiver,
+                "facility_id": "fac-1",
+                "people": [
+                    {"sex": s, "age_group": a, "nationality": "HND", "role": "direct"}
+                    for s, a in people
+                ],
+            },
+        )
+    )
+
+
+def _inm_fixture() -> None:
+    """133 foreign victims: 93 women, 17 girls, 17 men, 6 boys; 21 OSC, 8 government, 104 S.I."""
+    _inst(INM, "government")
+    _inst(OSC, "ngo")
+    _inst(GOV, "government")
+    people = (
+        [("female", "18-59")] * 93
+        + [("female", "0-12")] * 17
+        + [("male", "18-59")] * 17
+        + [("male", "0-12")] * 6
+    )
+    assert len(people) == 133
+    # OSC: 21 people in three referrals, the first sent then admitted (two events).
+    _referral("r-osc-1", people[0:10], "sent", OSC)
+    _referral("r-osc-1", people[0:10], "admitted", OSC)
+    _referral("r-osc-2", people[10:20], "discharged", OSC)
+    _referral("r-osc-3", people[20:21], "admitted", OSC)
+    _referral("r-gov-1", people[21:29], "admitted", GOV)
+    # 104 people whose referral never reached a shelter.
+    _referral("r-si-1", people[29:100], "sent", OSC)
+    _referral("r-si-2", people[100:133], "expired", GOV)
+
+
+async def test_inm_fixture_gives_21_8_104(audit_app, auth_headers):
+    _inm_fixture()
+    async with running(audit_app) as client:
+        r = await client.get(
+            "/api/v1/reports/referral-outcomes", headers=auth_headers("segob_auditor")
+        )
+        assert r.status_code == 200
+        (row,) = r.json()["rows"]
+        assert row == {
+            "sending_institution_id": INM,
+            "civil_society": 21,
+            "government": 8,
+            "no_information": 104,
+            "total": 133,
+        }
+
+
+async def test_small_counts_suppressed_in_csv_and_for_observers(audit_app, auth_headers):
+    _inst(OSC, "ngo")
+    _referral("r-1", [("female", "18-59")] * 3, "admitted", OSC)
+    _referral("r-2", [("female", "18-59")] * 7, "sent", OSC)
+    async with running(audit_app) as client:
+        r = await client.get("/api/v1/reports/referral-outcomes", headers=auth_headers("observer"))
+        (row,) = r.json()["rows"]
+        assert row["civil_society"] == "<5" and row["no_information"] == 7
+        assert row["total"] == "*"  # 3 would be total - 7: withheld
+        r = await client.get(
+            "/api/v1/reports/referral-outcomes",
+            params={"format": "csv"},
+            headers=auth_headers("segob_auditor"),
+        )
+        assert r.headers["content-type"].startswith("text/csv")
+        (line,) = list(csv.DictReader(io.StringIO(r.text)))
+        assert line["civil_society"] == "<5" and line["government"] == "0"
+        assert line["total"] == "*"
+        r = await client.get(
+            "/api/v1/reports/referral-outcomes", headers=auth_headers("segob_auditor")
+        )
+        assert r.json()["rows"][0]["civil_society"] == 3
+        r = await client.get(
+            "/api/v1/reports/referral-outcomes", headers=auth_headers("dif_officer")
+        )
+        assert r.status_code == 403
+
+
+async def test_unmet_demand_and_every_format(audit_app, auth_headers):
+    import openpyxl
+
+    for i in range(6):
+        consume(
+            Event(
+                type="capacity.search.unmet",
+                aggregate_type="unmet_request",
+                aggregate_id=f"u-{i}",
+                payload={"sex": "male", "age_group": "18-59", "state": "CHP", "group_size": 1},
+            )
+        )
+    consume(
+        Event(
+            type="capacity.search.unmet",
+            aggregate_type="unmet_request",
+            aggregate_id="u-x",
+            payload={"sex": "female", "age_group": "13-17", "group_size": 2},
+        )
+    )
+    h = auth_headers("segob_auditor")
+    async with running(audit_app) as client:
+        r = await client.get("/api/v1/reports/unmet-demand", headers=h)
+        assert r.json()["rows"] == [
+            {
+                "sex": "female",
+                "age_group": "13-17",
+                "state": "S.I.",
+                "requests": 1,
+                "people": 2,
+            },
+            {
+                "sex": "male",
+                "age_group": "18-59",
+                "state": "CHP",
+                "requests": 6,
+                "people": 6,
+            },
+        ]
+        for name in ("unmet-demand", "referral-outcomes"):
+            r = await client.get(f"/api/v1/reports/{name}", params={"format": "xlsx"}, headers=h)
+            assert r.headers["content-type"].startswith("application/vnd.openxmlformats")
+            wb = openpyxl.load_workbook(io.BytesIO(r.content))
+            assert wb.active.cell(1, 1).value in ("sex", "sending_institution_id")
+            r = await client.get(f"/api/v1/reports/{name}", params={"format": "pdf"}, headers=h)
+            assert r.headers["content-type"] == "application/pdf", r.text
+            assert r.content.startswith(b"%PDF")
+        r = await client.get("/api/v1/reports/unmet-demand", params={"format": "csv"}, headers=h)
+        assert "female,13-17,S.I.,<5,<5\r\n" in r.text
+        r = await client.get("/api/v1/audit/events", params={"type": "audit.export"}, headers=h)
+        assert r.json()["total"] == 5
+        assert {i["entry"]["payload"]["format"] for i in r.json()["items"]} == {
+            "xlsx",
+            "pdf",
+            "csv",
+        }
+        r = await client.get("/api/v1/audit/verify", headers=h)
+        assert r.json()["ok"] is True
+        r = await client.get("/api/v1/reports/nope", headers=h)
+        assert r.status_code == 404
+
+
+async def test_agreements_refused_counted_per_pair(audit_app, auth_headers):
+    for i in range(7):
+        consume(
+            Event(
+                type="referral.agreement.refused",
+                aggregate_type="referral",
+                aggregate_id=f"r-{i}",
+                payload={
+                    "referral_id": f"r-{i}",
+                    "sending_institution_id": INM,
+                    "receiving_institution_id": OSC if i < 5 else GOV,
+                    "missing": [],
+                },
+            )
+        )
+    async with running(audit_app) as client:
+        r = await client.get("/api/v1/reports/agreements-refused", headers=auth_headers("observer"))
+        assert r.json()["rows"] == [
+            {"sending_institution_id": INM, "receiving_institution_id": GOV, "refusals": "<5"},
+            {"sending_institution_id": INM, "receiving_institution_id": OSC, "refusals": 5},
+        ]
+
+
+async def test_occupancy_uses_each_pools_last_snapshot_per_month(audit_app, auth_headers):
+    from datetime import UTC, datetime
+
+    def snap(pool: str, day: int, total: int, occupied: int) -> None:
+        consume(
+            Event(
+                type="capacity.pool.changed",
+                aggregate_type="pool",
+                aggregate_id=pool,
+                occurred_at=datetime(2026, 3, day, tzinfo=UTC),
+                payload={
+                    "pool_id": pool,
+                    "facility_id": "f",
+                    "state": "CHP",
+                    "total": total,
+                    "occupied": occupied,
+                },
+            )
+        )
+
+    snap("p1", 1, 10, 2)
+    snap("p1", 20, 10, 8)  # supersedes the first
+    snap("p2", 5, 6, 6)
+    async with running(audit_app) as client:
+        r = await client.get("/api/v1/reports/occupancy", headers=auth_headers("segob_auditor"))
+        assert r.json()["rows"] == [
+            {"period": "2026-03", "state": "CHP", "beds": 16, "occupied": 14}
+        ]
+
+
+async def test_people_disaggregated_from_inm_fixture(audit_app, auth_headers):
+    _inm_fixture()
+    async with running(audit_app) as client:
+        r = await client.get("/api/v1/reports/people", headers=auth_headers("segob_auditor"))
+        rows = {(x["sex"], x["age_group"]): x for x in r.json()["rows"]}
+        assert sum(x["referred"] for x in rows.values()) == 133
+        assert rows[("female", "18-59")]["referred"] == 93
+        assert rows[("female", "0-12")]["referred"] == 17
+        assert rows[("male", "18-59")]["referred"] == 17
+        assert rows[("male", "0-12")]["referred"] == 6
+        # 21 + 8 reached a shelter; 10 of them (r-osc-2) were discharged.
+        assert sum(x["admitted"] for x in rows.values()) == 29
+        assert sum(x["discharged"] for x in rows.values()) == 10
