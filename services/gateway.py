@@ -97,7 +97,7 @@ def service_for(path: str) -> str | None:
     best: tuple[int, str] | None = None
     for prefix, service in ROUTES:
         bare = prefix.rstrip("/")
-        if (path == bare or path.startswith(prefix) or path.startswith(bare + "/")) and (
+        if (path == bare or path.startswith(bare + "/")) and (
             best is None or len(prefix) > best[0]
         ):
             best = (len(prefix), service)
@@ -209,6 +209,7 @@ class Gateway:
                     "path": route,
                     "status": status,
                     "duration_ms": round(elapsed * 1000, 2),
+                    "request_id": request_id,
                 },
             )
             request_id_var.reset(token)

@@ -103,6 +103,7 @@ class ObservabilityMiddleware:
                     "path": route,
                     "status": status,
                     "duration_ms": round(elapsed * 1000, 2),
+                    "request_id": request_id,
                 },
             )
             request_id_var.reset(token)
