@@ -204,6 +204,7 @@ def test_kill_9_of_a_replica_during_holds_loses_nothing_and_grants_no_bed_twice(
     try:
         with concurrent.futures.ThreadPoolExecutor(max_workers=4) as ex:
             results = list(ex.map(hold, range(attempts)))
+        assert victim.process is not None and victim.process.poll() == -9  # really killed
     finally:
         cluster.start_member(victim)
         cluster.wait_ready([victim], timeout=120)
