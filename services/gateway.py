@@ -326,12 +326,9 @@ class Gateway:
         checks: dict[str, str] = {}
         for name, upstream in self.upstreams.items():
             results = await asyncio.gather(*(probe(u) for u in upstream.urls))
-            up = sum(results)
-            checks[name] = "ok" if up else "down"
-            if up and up < len(results):
-                checks[f"{name}:replicas"] = f"{up}/{len(results)}"
-        # Degraded (some replicas down) is still ready; keep only the verdicts in the check.
-        return {k: v for k, v in checks.items() if not k.endswith(":replicas")}
+            # Degraded (some replicas down) is still ready: the others take the load.
+            checks[name] = "ok" if any(results) else "down"
+        return checks
 
     # --- WebSocket -------------------------------------------------------------------
 

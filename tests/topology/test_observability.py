@@ -85,7 +85,6 @@ async def test_one_json_line_per_request_without_secrets(obs_client, auth_header
     h = auth_headers("observer")
     token = h["Authorization"].split()[1]
     with caplog.at_level(logging.INFO, logger="canaliza.access"):
-        logging.getLogger("canaliza").propagate = True
         r = await obs_client.get(
             "/api/v1/obs/items/secret-id?name=Maria", headers={**h, "X-Request-ID": "rid-1"}
         )
