@@ -25,6 +25,7 @@ from services.bus import Bus, create_bus
 from services.db import ServiceDatabase
 from services.errors import error_response, install_error_handlers
 from services.events import Outbox
+from services.observability import ObservabilityMiddleware, metrics_router
 from services.relay import OutboxRelay
 from services.security import authenticate, configure_verifier, get_verifier, make_verifier
 from services.settings import Settings, get_settings
@@ -178,6 +179,11 @@ def _health_router(runtime_getter: Callable[[], Runtime]) -> APIRouter:
     return router
 
 
+def service_label(specs: list[ServiceSpec]) -> str:
+    """The ``service`` of metrics and logs: the one service, or ``a+b`` when composed."""
+    return "+".join(spec.name for spec in specs) or "none"
+
+
 def create_app(
     specs: list[ServiceSpec],
     settings: Settings | None = None,
@@ -238,8 +244,11 @@ def create_app(
     runtime = Runtime(settings=settings, services=by_name, app=app)
     app.state.runtime = runtime
     install_error_handlers(app)
+    # Added first, so it runs inside RequestContextMiddleware and sees the request id.
+    app.add_middleware(ObservabilityMiddleware, service=service_label(specs))
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
     app.include_router(_health_router(lambda: runtime))
+    app.include_router(metrics_router())
     for spec in specs:
         for router in spec.public_routers:
             app.include_router(router)

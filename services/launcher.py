@@ -66,7 +66,20 @@ def build_app(target: str = "all") -> Any:
 
 def app_all() -> Any:
     """uvicorn factory: ``uvicorn --factory services.launcher:app_all``."""
-    return build_app(os.environ.get("CANALIZA_SERVE", "all"))
+    from services.observability import configure_logging
+
+    target = os.environ.get("CANALIZA_SERVE", "all")
+    configure_logging(target)
+    return build_app(target)
+
+
+def app_gateway() -> Any:
+    """uvicorn factory of the gateway (reverse proxy in front of separate services)."""
+    from services.gateway import create_gateway
+    from services.observability import configure_logging
+
+    configure_logging("gateway")
+    return create_gateway()
 
 
 @cli.command()
@@ -91,8 +104,96 @@ def serve(
         port=port or settings.port,
         workers=workers,
         log_level="info",
+        access_log=False,  # the kernel writes one JSON line per request instead
         proxy_headers=True,
     )
+
+
+@cli.command()
+def gateway(
+    host: str | None = typer.Option(None, help="Default CANALIZA_HOST or 127.0.0.1"),
+    port: int | None = typer.Option(None, help="Default CANALIZA_PORT or 8000"),
+) -> None:
+    """Serve the gateway: one public port routing to services given by CANALIZA_<SERVICE>_URL."""
+    import uvicorn
+
+    settings = get_settings()
+    uvicorn.run(
+        "services.launcher:app_gateway",
+        factory=True,
+        host=host or settings.host,
+        port=port or settings.port,
+        log_level="info",
+        access_log=False,
+        proxy_headers=True,
+    )
+
+
+cluster_cli = typer.Typer(help="The distributed topology on this machine, without Docker.")
+cli.add_typer(cluster_cli, name="cluster")
+
+
+@cluster_cli.command("up")
+def cluster_up(
+    database: str = typer.Option("canaliza", help="PostgreSQL database (created if absent)"),
+    pg_admin_url: str = typer.Option(
+        "postgresql+psycopg://postgres@127.0.0.1:5432/postgres",
+        help="A PostgreSQL URL allowed to create the database",
+    ),
+    nats_url: str = typer.Option("nats://127.0.0.1:4222"),
+    port: int = typer.Option(8000, help="The gateway's public port"),
+    capacity_replicas: int = typer.Option(2, min=1),
+    demo: bool = typer.Option(False, help="Load the demo users (password grant allowed)"),
+    detach: bool = typer.Option(False, help="Return once ready; stop with `cluster down`"),
+) -> None:
+    """Start auth, capacity ×N, referral, audit and the gateway; Ctrl-C stops them all."""
+    import signal
+    import time
+
+    from services.cluster import Cluster, ClusterError
+
+    cluster = Cluster(
+        database=database,
+        pg_admin_url=pg_admin_url,
+        nats_url=nats_url,
+        gateway_port=port,
+        capacity_replicas=capacity_replicas,
+        demo=demo,
+    )
+    try:
+        cluster.start()
+    except ClusterError as exc:
+        console.print(f"[red]cluster failed:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    for member in cluster.members.values():
+        console.print(f"  {member.name:<12} {member.url}  (log {member.log_path})")
+    console.print(f"[bold]Canaliza cluster ready[/bold] → {cluster.gateway_url}")
+    if detach:
+        return
+
+    def _terminate(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _terminate)
+    try:
+        while all(m.alive() for m in cluster.members.values()):
+            time.sleep(1)
+        gone = [m.name for m in cluster.members.values() if not m.alive()]
+        console.print(f"[red]stopped unexpectedly:[/red] {', '.join(gone)}")
+    except KeyboardInterrupt:
+        pass
+    finally:
+        console.print("stopping the cluster…")
+        cluster.stop()
+
+
+@cluster_cli.command("down")
+def cluster_down() -> None:
+    """Stop the processes of a detached ``cluster up``."""
+    from services.cluster import stop_recorded
+
+    stopped = stop_recorded()
+    console.print(f"stopped: {', '.join(stopped) or 'nothing was running'}")
 
 
 @cli.command()

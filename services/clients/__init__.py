@@ -16,6 +16,7 @@ import httpx
 
 from services.app import Runtime
 from services.errors import CanalizaError, ServiceUnavailable
+from services.observability import current_request_id
 
 RETRYABLE_STATUS = {502, 503, 504}
 
@@ -101,6 +102,8 @@ class ServiceClient:
         base, transport = self.runtime.transport_for(self.service)
         token = await self.credentials.token()
         all_headers = {"Authorization": f"Bearer {token}", **(headers or {})}
+        # The request being served travels with the call, so logs line up across services.
+        request_id = request_id or current_request_id()
         if request_id:
             all_headers["X-Request-ID"] = request_id
         attempts = self.retries if idempotent else 1

@@ -1,0 +1,16 @@
+# One image for every Canaliza process; the command picks the service:
+#   canaliza serve auth | capacity | referral | audit,  canaliza gateway,  canaliza migrate
+FROM python:3.11-slim
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+WORKDIR /app
+COPY requirements.lock pyproject.toml ./
+RUN pip install --no-cache-dir -r requirements.lock
+COPY . .
+RUN pip install --no-cache-dir --no-deps -e . \
+    && useradd --system --uid 10001 canaliza && chown -R canaliza /app
+USER canaliza
+ENV CANALIZA_HOST=0.0.0.0 CANALIZA_PORT=8000
+EXPOSE 8000
+HEALTHCHECK --interval=10s --timeout=3s --retries=5 \
+    CMD python -c "import urllib.request,sys; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/readyz').status != 200)"
+CMD ["canaliza", "serve", "all"]

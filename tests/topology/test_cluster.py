@@ -1,0 +1,227 @@
+"""The distributed topology: separate processes, one PostgreSQL, one gateway."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+
+from services.cluster import Cluster
+from services.demo import CASA_MERCEDES
+from tests.topology.conftest import FACILITY, POOL, bearer, password_token, wait_until
+
+pytestmark = [pytest.mark.postgres, pytest.mark.nats, pytest.mark.slow]
+
+
+def _facility_with_pool(base: str, admin: str, **pool: Any) -> dict[str, Any]:
+    r = httpx.post(
+        base + "/api/v1/facilities",
+        json={**FACILITY, "operator_institution_id": CASA_MERCEDES.id},
+        headers=bearer(admin),
+        timeout=15,
+    )
+    assert r.status_code == 201, r.text
+    fac = r.json()
+    r = httpx.patch(
+        f"{base}/api/v1/facilities/{fac['id']}",
+        json={"status": "active", "reason": "visita de verificación"},
+        headers=bearer(admin),
+        timeout=15,
+    )
+    assert r.status_code == 200, r.text
+    r = httpx.post(
+        f"{base}/api/v1/facilities/{fac['id']}/pools",
+        json={**POOL, **pool},
+        headers=bearer(admin),
+        timeout=15,
+    )
+    assert r.status_code == 201, r.text
+    pool_row: dict[str, Any] = r.json()
+    return pool_row
+
+
+def test_every_service_is_ready(cluster: Cluster) -> None:
+    names = set(cluster.members)
+    assert {"auth", "capacity-1", "capacity-2", "gateway"} <= names
+    for member in cluster.members.values():
+        assert member.alive(), member.name
+        r = httpx.get(member.url + "/readyz", timeout=10)
+        assert r.status_code == 200, (member.name, r.text)
+    checks = httpx.get(cluster.gateway_url + "/readyz", timeout=10).json()["checks"]
+    assert checks["auth"] == "ok" and checks["capacity"] == "ok"
+
+
+def test_a_token_from_the_auth_process_is_accepted_by_capacity(cluster: Cluster) -> None:
+    token = password_token(cluster.members["auth"].url, "fiscal")
+    for replica in ("capacity-1", "capacity-2"):
+        r = httpx.get(
+            cluster.members[replica].url + "/api/v1/facilities", headers=bearer(token), timeout=10
+        )
+        assert r.status_code == 200, r.text
+    # A client-credentials token of the internal service client works too.
+    r = httpx.post(
+        cluster.members["auth"].url + "/auth/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": "canaliza-services",
+            "client_secret": cluster.service_secret,
+        },
+        timeout=15,
+    )
+    assert r.status_code == 200, r.text
+    r = httpx.get(
+        cluster.members["capacity-2"].url + "/api/v1/facilities",
+        headers=bearer(r.json()["access_token"]),
+        timeout=10,
+    )
+    assert r.status_code == 200, r.text
+    # A forged token is refused with the error model, not a 500.
+    forged = token[:-6] + ("AAAAAA" if not token.endswith("AAAAAA") else "BBBBBB")
+    r = httpx.get(
+        cluster.members["capacity-1"].url + "/api/v1/facilities", headers=bearer(forged), timeout=10
+    )
+    assert r.status_code == 401
+    assert set(r.json()) >= {"error", "detail"}
+
+
+def test_a_change_through_replica_1_is_visible_through_replica_2(cluster: Cluster) -> None:
+    admin = password_token(cluster.gateway_url, "admin")
+    one, two = cluster.members["capacity-1"].url, cluster.members["capacity-2"].url
+    pool = _facility_with_pool(one, admin, total=5)
+    r = httpx.post(
+        f"{one}/api/v1/pools/{pool['id']}/ledger",
+        json={"kind": "admit", "beds": 2, "reason": "ingreso"},
+        headers=bearer(admin),
+        timeout=10,
+    )
+    assert r.status_code == 201, r.text
+    seen = httpx.get(f"{two}/api/v1/pools/{pool['id']}", headers=bearer(admin), timeout=10)
+    assert seen.status_code == 200, seen.text
+    assert seen.json()["occupied"] == 2
+    assert seen.json()["available"] == 3
+    assert seen.json()["version"] > pool["version"]
+
+
+def test_the_request_id_travels_through_the_gateway_into_the_service_logs(
+    cluster: Cluster,
+) -> None:
+    admin = password_token(cluster.gateway_url, "admin")
+    request_id = f"topo-{uuid.uuid4().hex}"
+    r = httpx.get(
+        cluster.gateway_url + "/api/v1/facilities",
+        headers={**bearer(admin), "X-Request-ID": request_id},
+        timeout=10,
+    )
+    assert r.status_code == 200, r.text
+    assert r.headers["x-request-id"] == request_id
+
+    def logged() -> bool:
+        text = "".join(
+            (m.log_path.read_text(errors="replace") if m.log_path else "")
+            for name, m in cluster.members.items()
+            if name.startswith("capacity")
+        )
+        return f'"request_id": "{request_id}"' in text and '"/api/v1/facilities"' in text
+
+    wait_until(logged)
+    # Tokens never reach the logs.
+    for member in cluster.members.values():
+        assert member.log_path is not None
+        assert admin not in member.log_path.read_text(errors="replace")
+    metrics = httpx.get(cluster.members["capacity-1"].url + "/metrics", timeout=10).text
+    assert "canaliza_http_requests_total" in metrics
+
+
+def test_the_gateway_fails_over_to_the_other_replica(cluster: Cluster) -> None:
+    admin = password_token(cluster.gateway_url, "admin")
+    one = cluster.members["capacity-1"]
+    cluster.stop_member(one)
+    try:
+        for _ in range(4):  # round robin: at least two of these would go to replica 1
+            r = httpx.get(
+                cluster.gateway_url + "/api/v1/facilities", headers=bearer(admin), timeout=10
+            )
+            assert r.status_code == 200, r.text
+    finally:
+        cluster.start_member(one)
+        cluster.wait_ready([one], timeout=120)
+
+
+def test_a_dependency_that_is_down_is_a_clean_503_and_recovers(cluster: Cluster) -> None:
+    admin = password_token(cluster.gateway_url, "admin")
+    replicas = [cluster.members["capacity-1"], cluster.members["capacity-2"]]
+    auth = cluster.members["auth"]
+    for member in (*replicas, auth):
+        cluster.stop_member(member)
+    try:
+        r = httpx.get(cluster.gateway_url + "/api/v1/facilities", headers=bearer(admin), timeout=10)
+        assert r.status_code == 503
+        assert r.json()["error"] == "service_unavailable" and r.json()["detail"]
+        r = httpx.post(
+            cluster.gateway_url + "/auth/token",
+            data={"grant_type": "client_credentials"},
+            timeout=10,
+        )
+        assert r.status_code == 503 and set(r.json()) == {"error", "detail"}
+        assert httpx.get(cluster.gateway_url + "/readyz", timeout=10).status_code == 503
+    finally:
+        for member in (auth, *replicas):
+            cluster.start_member(member)
+        cluster.wait_ready([auth, *replicas], timeout=120)
+    # Nothing restarted the gateway: it recovers by itself.
+    wait_until(lambda: httpx.get(cluster.gateway_url + "/readyz", timeout=5).status_code == 200)
+    r = httpx.get(cluster.gateway_url + "/api/v1/facilities", headers=bearer(admin), timeout=10)
+    assert r.status_code == 200, r.text
+
+
+def test_kill_9_of_a_replica_during_holds_loses_nothing_and_grants_no_bed_twice(
+    cluster: Cluster,
+) -> None:
+    admin = password_token(cluster.gateway_url, "admin")
+    fiscal = password_token(cluster.gateway_url, "fiscal")
+    total = 6
+    pool = _facility_with_pool(cluster.gateway_url, admin, total=total)
+    victim = cluster.members["capacity-2"]
+    attempts = 24
+
+    def hold(i: int) -> tuple[int, str | None]:
+        if i == attempts // 3:
+            cluster.stop_member(victim, kill=True)
+        try:
+            r = httpx.post(
+                cluster.gateway_url + "/api/v1/holds",
+                json={"allocations": [{"pool_id": pool["id"], "beds": 1}], "ttl_minutes": 60},
+                headers=bearer(fiscal),
+                timeout=20,
+            )
+        except httpx.HTTPError:
+            return -1, None
+        return r.status_code, (r.json().get("id") if r.status_code == 201 else None)
+
+    try:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=4) as ex:
+            results = list(ex.map(hold, range(attempts)))
+        assert victim.process is not None and victim.process.poll() == -9  # really killed
+    finally:
+        cluster.start_member(victim)
+        cluster.wait_ready([victim], timeout=120)
+
+    statuses = [s for s, _ in results]
+    granted = [h for s, h in results if s == 201 and h]
+    assert set(statuses) <= {201, 409, 503, -1}, statuses
+    assert 0 < len(granted) <= total
+    assert len(set(granted)) == len(granted)
+    ambiguous = statuses.count(503) + statuses.count(-1)
+    after = httpx.get(
+        f"{cluster.gateway_url}/api/v1/pools/{pool['id']}", headers=bearer(admin), timeout=10
+    ).json()
+    # Every answered hold is committed; a request cut by the kill committed wholly or not at all.
+    assert len(granted) <= after["held"] <= min(total, len(granted) + ambiguous)
+    assert after["available"] == total - after["held"] - after["occupied"]
+    for hold_id in granted:
+        r = httpx.get(f"{cluster.gateway_url}/api/v1/holds/{hold_id}", headers=bearer(fiscal))
+        assert r.status_code == 200, r.text
+        assert r.json()["status"] == "active"

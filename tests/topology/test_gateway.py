@@ -1,0 +1,107 @@
+"""The gateway against small upstreams served by uvicorn in threads (no cluster needed)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket
+
+from services.cluster import free_port
+from services.gateway import Gateway, Upstream
+
+
+async def _echo_http(request: Request) -> JSONResponse:
+    return JSONResponse(
+        {
+            "path": request.url.path,
+            "query": request.url.query,
+            "body": (await request.body()).decode(),
+            "request_id": request.headers.get("x-request-id"),
+            "port": request.url.port,
+        }
+    )
+
+
+async def _echo_ws(websocket: WebSocket) -> None:
+    await websocket.accept()
+    while True:
+        text = await websocket.receive_text()
+        await websocket.send_text(f"echo:{text}")
+
+
+upstream_app = Starlette(
+    routes=[
+        Route("/api/v1/pools/{rest:path}", _echo_http, methods=["GET", "POST"]),
+        WebSocketRoute("/api/v1/capacity/live", _echo_ws),
+    ]
+)
+
+
+def _serve(app: object, port: int) -> tuple[uvicorn.Server, threading.Thread]:
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    for _ in range(200):
+        if server.started:
+            break
+        time.sleep(0.05)
+    assert server.started
+    return server, thread
+
+
+@pytest.fixture
+def gateway_url() -> Iterator[str]:
+    dead = free_port()  # nobody listens here: connections are refused
+    live = free_port()
+    gw_port = free_port()
+    gateway = Gateway(
+        {"capacity": Upstream("capacity", [f"http://127.0.0.1:{dead}", f"http://127.0.0.1:{live}"])}
+    )
+    servers = [_serve(upstream_app, live), _serve(gateway, gw_port)]
+    try:
+        yield f"http://127.0.0.1:{gw_port}"
+    finally:
+        for server, thread in servers:
+            server.should_exit = True
+            thread.join(timeout=10)
+
+
+def test_requests_fail_over_from_a_refusing_replica_and_keep_their_body(gateway_url):
+    for i in range(4):  # round robin starts on the dead replica at least twice
+        r = httpx.post(
+            f"{gateway_url}/api/v1/pools/p1/ledger?x={i}",
+            content=f"body-{i}",
+            headers={"X-Request-ID": f"rid-{i}"},
+        )
+        assert r.status_code == 200, r.text
+        assert r.json()["body"] == f"body-{i}"
+        assert r.json()["query"] == f"x={i}"
+        assert r.json()["request_id"] == f"rid-{i}"
+        assert r.headers["x-request-id"] == f"rid-{i}"
+
+
+def test_unknown_service_is_a_clean_404(gateway_url):
+    r = httpx.get(f"{gateway_url}/api/v1/referrals")
+    assert r.status_code == 404
+    assert set(r.json()) == {"error", "detail"}
+
+
+def test_websockets_are_proxied(gateway_url):
+    from websockets.sync.client import connect
+
+    with connect(gateway_url.replace("http", "ws") + "/api/v1/capacity/live") as ws:
+        ws.send('{"type": "auth"}')
+        assert ws.recv(timeout=10) == 'echo:{"type": "auth"}'
+        ws.send("second")
+        assert ws.recv(timeout=10) == "echo:second"
