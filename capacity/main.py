@@ -9,9 +9,10 @@ import logging
 from starlette.concurrency import run_in_threadpool
 
 from capacity.database import db, outbox
+from capacity.live import live_router, set_snapshot_provider, start_live, stop_live
 from capacity.router import router
 from capacity.search import read_model
-from capacity.service import expire_holds
+from capacity.service import expire_holds, pool_snapshot_rows
 from services.app import Runtime, ServiceSpec
 
 log = logging.getLogger("canaliza.capacity")
@@ -44,13 +45,25 @@ async def _start(runtime: Runtime) -> None:
     runtime.spawn(_expiry_loop(EXPIRY_INTERVAL_SECONDS), name="capacity-hold-expiry")
 
 
+def live_snapshot(filters: dict) -> list[dict]:
+    """Pools for a live-feed snapshot (run in the thread pool by the hub)."""
+    with db.new_session() as session:
+        return pool_snapshot_rows(
+            session, state=filters.get("state"), facility_id=filters.get("facility_id")
+        )
+
+
 def service() -> ServiceSpec:
     """The capacity service's contribution to an app."""
+    set_snapshot_provider(live_snapshot)
     return ServiceSpec(
         name="capacity",
         routers=[router],
+        # The WebSocket authenticates with its first message, never with the URL.
+        public_routers=[live_router],
         database=db,
         outbox=outbox,
-        on_startup=[_start],
+        on_startup=[_start, start_live],
+        on_shutdown=[stop_live],
         description="Padrón de instalaciones, camas por elegibilidad, reservas y búsqueda.",
     )

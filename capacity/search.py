@@ -214,7 +214,7 @@ def place(
     def children_pool() -> PoolView | None:
         if not children:
             return chosen[0] if chosen else None
-        for pool in dict.fromkeys(chosen):
+        for pool in {p.id: p for p in chosen}.values():  # PoolView is unhashable
             if children_fit(pool, children) and used[pool.id] + len(children) <= pool.available:
                 return pool
         return None
