@@ -174,6 +174,10 @@ class ServiceDatabase:
         """Run this service's Alembic migrations up to ``revision``."""
         from alembic import command
 
+        if is_sqlite(self.url):
+            path = make_url(self.url).database
+            if path and path != ":memory:":  # a fresh machine has no var/ yet
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
         command.upgrade(alembic_config(self.service, self.url, self.metadata), revision)
 
 
