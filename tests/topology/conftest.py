@@ -26,6 +26,8 @@ DEMO_PASSWORD = "canaliza-demo"
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     require_service("PostgreSQL", "127.0.0.1", 5432)
     require_service("NATS", "127.0.0.1", 4222)
+    # Streams may not overlap in subjects: clear what an interrupted earlier run left behind.
+    _delete_topology_streams()
     c = Cluster(
         database=unique_name("canaliza_topology"),
         pg_admin_url=PG_ADMIN_URL,
@@ -41,6 +43,25 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     finally:
         c.stop()
         _drop_database(c.database)
+        _delete_topology_streams()
+
+
+def _delete_topology_streams() -> None:
+    import asyncio
+
+    import nats
+
+    async def _run() -> None:
+        nc = await nats.connect(NATS_URL, connect_timeout=5, max_reconnect_attempts=1)
+        try:
+            js = nc.jetstream()
+            for info in await js.streams_info():
+                if info.config.name and info.config.name.startswith("TOPOLOGY_"):
+                    await js.delete_stream(info.config.name)
+        finally:
+            await nc.close()
+
+    asyncio.run(_run())
 
 
 def _drop_database(name: str) -> None:
