@@ -58,7 +58,6 @@ from capacity.schemas import (
 )
 from services.clock import as_utc, utcnow
 from services.errors import Unprocessable
-from services.events import Event
 from services.tokens import Principal
 
 log = logging.getLogger("canaliza.capacity")
@@ -171,17 +170,15 @@ def _emit(
     actor: Principal | None,
     payload: dict[str, Any],
 ) -> None:
-    outbox.add(
+    outbox.emit(
         session,
-        Event(
-            type=type,
-            aggregate_type=aggregate_type,
-            aggregate_id=aggregate_id,
-            aggregate_version=version,
-            actor=actor.sub if actor else SYSTEM_ACTOR,
-            institution_id=actor.institution_id if actor else None,
-            payload=payload,
-        ),
+        type=type,
+        aggregate_type=aggregate_type,
+        aggregate_id=aggregate_id,
+        version=version,
+        principal=actor,
+        payload=payload,
+        system_actor=SYSTEM_ACTOR,
     )
 
 

@@ -61,7 +61,6 @@ from referral.schemas import (
 )
 from services.clock import as_utc, utcnow
 from services.errors import BadRequest, Conflict, Unprocessable
-from services.events import Event
 from services.tokens import Principal
 
 # How long the receiver has to answer a sent referral.
@@ -94,17 +93,14 @@ def _event(
     principal: Principal | None,
     payload: dict[str, Any],
 ) -> None:
-    outbox.add(
+    outbox.emit(
         session,
-        Event(
-            type=type,
-            aggregate_type=aggregate_type,
-            aggregate_id=aggregate_id,
-            aggregate_version=version,
-            actor=principal.sub if principal else "system",
-            institution_id=principal.institution_id if principal else None,
-            payload=payload,
-        ),
+        type=type,
+        aggregate_type=aggregate_type,
+        aggregate_id=aggregate_id,
+        version=version,
+        principal=principal,
+        payload=payload,
     )
 
 

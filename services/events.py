@@ -30,6 +30,7 @@ from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
 from services.clock import utcnow
+from services.tokens import Principal
 
 
 class Event(BaseModel):
@@ -99,6 +100,32 @@ class Outbox:
             )
         )
         return event
+
+    def emit(
+        self,
+        session: Session,
+        *,
+        type: str,
+        aggregate_type: str,
+        aggregate_id: str,
+        version: int = 0,
+        principal: Principal | None,
+        payload: dict[str, Any],
+        system_actor: str = "system",
+    ) -> Event:
+        """Record an event caused by ``principal`` (or by the service itself when None)."""
+        return self.add(
+            session,
+            Event(
+                type=type,
+                aggregate_type=aggregate_type,
+                aggregate_id=aggregate_id,
+                aggregate_version=version,
+                actor=principal.sub if principal else system_actor,
+                institution_id=principal.institution_id if principal else None,
+                payload=payload,
+            ),
+        )
 
     def pending(self, conn: Connection, limit: int = 200) -> list[tuple[int, Event]]:
         rows = conn.execute(
