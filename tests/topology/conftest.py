@@ -1,4 +1,4 @@
-"""The local topology, started once per module: every service its own process.
+"""The local topology, started once per test session: every service its own process.
 
 The cluster runs on free ports against a fresh PostgreSQL database and a NATS stream of
 its own; it is stopped (every process it started) and the database dropped even when a
@@ -22,7 +22,7 @@ from tests.conftest import NATS_URL, PG_ADMIN_URL, require_service
 DEMO_PASSWORD = "canaliza-demo"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     require_service("PostgreSQL", "127.0.0.1", 5432)
     require_service("NATS", "127.0.0.1", 4222)
