@@ -356,27 +356,26 @@ class Gateway:
             return
         await send({"type": "websocket.accept"})
 
+        client_gone = False
+
         async def client_to_remote() -> None:
+            nonlocal client_gone
             while True:
                 message = await receive()
                 if message["type"] == "websocket.disconnect":
+                    client_gone = True
                     await remote.close()
                     return
                 data = message.get("text")
                 await remote.send(data if data is not None else message.get("bytes") or b"")
 
         async def remote_to_client() -> None:
-            try:
+            with contextlib.suppress(ConnectionClosed):
                 async for data in remote:
                     if isinstance(data, str):
                         await send({"type": "websocket.send", "text": data})
                     else:
                         await send({"type": "websocket.send", "bytes": data})
-            except ConnectionClosed:
-                pass
-            code = remote.close_code or 1000
-            with contextlib.suppress(Exception):
-                await send({"type": "websocket.close", "code": code})
 
         tasks = [
             asyncio.ensure_future(client_to_remote()),
@@ -391,6 +390,26 @@ class Gateway:
                 with contextlib.suppress(BaseException):
                     await task
             await remote.close()
+        if not client_gone:
+            code, reason = upstream_close(remote.close_code, remote.close_reason)
+            with contextlib.suppress(Exception):
+                await send({"type": "websocket.close", "code": code, "reason": reason})
+
+
+# Close codes a peer never sends: the replica vanished (killed, crashed, network cut).
+ABNORMAL_CLOSE = frozenset({None, 1005, 1006, 1015})
+
+
+def upstream_close(code: int | None, reason: str | None) -> tuple[int, str]:
+    """The close to pass on to the client when the replica's socket ended.
+
+    A replica that closed properly passes its code on; one that vanished becomes 1001
+    (servidor detenido), which tells a live-feed client to reconnect (here, to another
+    replica) and resume from its last sequence.
+    """
+    if code in ABNORMAL_CLOSE:
+        return 1001, "servidor detenido"
+    return int(code or 1000), reason or ""
 
 
 async def _no_receive() -> Message:

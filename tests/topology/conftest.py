@@ -127,3 +127,99 @@ POOL = {
     "max_children": 0,
     "wheelchair_accessible": False,
 }
+
+
+class LiveClient:
+    """A live-feed client in a thread, as docs/live-feed.md tells clients to behave.
+
+    It connects to ``url``, authenticates with its first message, subscribes and keeps the
+    highest ``sequence`` seen and each pool's versions. When its connection drops it
+    reconnects to ``fallback_url`` (the gateway), subscribes with ``resume_from`` and goes
+    on; a ``pool`` message not newer than what it holds is ignored.
+    """
+
+    def __init__(
+        self, url: str, token: str, filters: dict[str, Any], *, fallback_url: str | None = None
+    ) -> None:
+        import threading
+
+        self.urls = [url, fallback_url or url]
+        self.token = token
+        self.filters = filters
+        self.sequence: int | None = None
+        self.pools: dict[str, dict[str, Any]] = {}
+        self.versions: dict[str, list[int]] = {}
+        self.snapshots = 0
+        self.resets = 0
+        self.connections: list[str] = []
+        self.drops: list[str] = []
+        self.errors: list[Any] = []
+        self._stop = threading.Event()
+        self._ready = threading.Event()
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def wait_ready(self) -> None:
+        assert self._ready.wait(60), f"no snapshot (errors: {self.errors})"
+
+    def pool(self, pool_id: str) -> dict[str, Any] | None:
+        with self._lock:
+            return self.pools.get(pool_id)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=20)
+
+    def _run(self) -> None:
+        import json
+
+        from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+        from websockets.sync.client import connect
+
+        attempt = 0
+        while not self._stop.is_set() and attempt < 200:
+            url = self.urls[0 if not self.connections else 1]
+            ws_url = "ws" + url.removeprefix("http") + "/api/v1/capacity/live"
+            try:
+                with connect(ws_url, open_timeout=10) as ws:
+                    self.connections.append(url)
+                    ws.send(json.dumps({"type": "auth", "token": self.token}))
+                    ready = json.loads(ws.recv(timeout=20))
+                    if ready.get("type") != "ready":
+                        self.errors.append(ready)
+                        return
+                    sub: dict[str, Any] = {"type": "subscribe", "filters": self.filters}
+                    if self.sequence is not None:
+                        sub["resume_from"] = self.sequence
+                    ws.send(json.dumps(sub))
+                    while not self._stop.is_set():
+                        try:
+                            raw = ws.recv(timeout=0.5)
+                        except TimeoutError:
+                            continue
+                        self._take(json.loads(raw))
+                    return
+            except (ConnectionClosed, OSError, InvalidHandshake, InvalidStatus, TimeoutError) as e:
+                self.drops.append(f"{url}: {type(e).__name__} {e}")
+            attempt += 1
+            time.sleep(min(0.1 * attempt, 1.0))  # back-off before reconnecting
+
+    def _take(self, msg: dict[str, Any]) -> None:
+        kind = msg.get("type")
+        with self._lock:
+            if kind == "snapshot":
+                self.snapshots += 1
+                self.resets += bool(msg.get("reset"))
+                self.pools = {p["pool_id"]: p for p in msg["pools"]}
+                self.versions = {p["pool_id"]: [p["version"]] for p in msg["pools"]}
+                self._ready.set()
+            elif kind == "pool":
+                seen = self.versions.setdefault(msg["pool_id"], [])
+                if not seen or msg["version"] > seen[-1]:
+                    seen.append(msg["version"])
+                    self.pools[msg["pool_id"]] = msg
+            elif kind == "error":
+                self.errors.append(msg)
+            if isinstance(msg.get("sequence"), int):
+                self.sequence = max(self.sequence or 0, msg["sequence"])

@@ -11,7 +11,14 @@ import pytest
 
 from services.cluster import Cluster
 from services.demo import CASA_MERCEDES
-from tests.topology.conftest import FACILITY, POOL, bearer, password_token, wait_until
+from tests.topology.conftest import (
+    FACILITY,
+    POOL,
+    LiveClient,
+    bearer,
+    password_token,
+    wait_until,
+)
 
 pytestmark = [pytest.mark.postgres, pytest.mark.nats, pytest.mark.slow]
 
@@ -182,46 +189,96 @@ def test_kill_9_of_a_replica_during_holds_loses_nothing_and_grants_no_bed_twice(
 ) -> None:
     admin = password_token(cluster.gateway_url, "admin")
     fiscal = password_token(cluster.gateway_url, "fiscal")
-    total = 6
+    total = 10
     pool = _facility_with_pool(cluster.gateway_url, admin, total=total)
     victim = cluster.members["capacity-2"]
     attempts = 24
+    # Live clients: one on the replica about to die, one through the gateway. Both must
+    # end with every change, the first after reconnecting through the gateway.
+    filters = {"facility_id": pool["facility_id"]}
+    on_victim = LiveClient(victim.url, fiscal, filters, fallback_url=cluster.gateway_url)
+    via_gateway = LiveClient(cluster.gateway_url, fiscal, filters)
+    clients = (on_victim, via_gateway)
 
-    def hold(i: int) -> tuple[int, str | None]:
+    def change(i: int) -> tuple[str, int, str | None]:
+        """Even: a hold of one bed (prosecutor); odd: an admission ledger entry (admin)."""
         if i == attempts // 3:
             cluster.stop_member(victim, kill=True)
+        kind = "hold" if i % 2 == 0 else "admit"
         try:
-            r = httpx.post(
-                cluster.gateway_url + "/api/v1/holds",
-                json={"allocations": [{"pool_id": pool["id"], "beds": 1}], "ttl_minutes": 60},
-                headers=bearer(fiscal),
-                timeout=20,
-            )
+            if kind == "hold":
+                r = httpx.post(
+                    cluster.gateway_url + "/api/v1/holds",
+                    json={"allocations": [{"pool_id": pool["id"], "beds": 1}], "ttl_minutes": 60},
+                    headers=bearer(fiscal),
+                    timeout=20,
+                )
+            else:
+                r = httpx.post(
+                    f"{cluster.gateway_url}/api/v1/pools/{pool['id']}/ledger",
+                    json={"kind": "admit", "beds": 1, "reason": f"ingreso {i}"},
+                    headers=bearer(admin),
+                    timeout=20,
+                )
         except httpx.HTTPError:
-            return -1, None
-        return r.status_code, (r.json().get("id") if r.status_code == 201 else None)
+            return kind, -1, None
+        return kind, r.status_code, (r.json().get("id") if r.status_code == 201 else None)
 
     try:
-        with concurrent.futures.ThreadPoolExecutor(max_workers=4) as ex:
-            results = list(ex.map(hold, range(attempts)))
-        assert victim.process is not None and victim.process.poll() == -9  # really killed
-    finally:
-        cluster.start_member(victim)
-        cluster.wait_ready([victim], timeout=120)
+        for client in clients:
+            client.wait_ready()
+        try:
+            with concurrent.futures.ThreadPoolExecutor(max_workers=4) as ex:
+                results = list(ex.map(change, range(attempts)))
+            assert victim.process is not None and victim.process.poll() == -9  # really killed
+        finally:
+            cluster.start_member(victim)
+            cluster.wait_ready([victim], timeout=120)
 
-    statuses = [s for s, _ in results]
-    granted = [h for s, h in results if s == 201 and h]
-    assert set(statuses) <= {201, 409, 503, -1}, statuses
-    assert 0 < len(granted) <= total
-    assert len(set(granted)) == len(granted)
-    ambiguous = statuses.count(503) + statuses.count(-1)
-    after = httpx.get(
-        f"{cluster.gateway_url}/api/v1/pools/{pool['id']}", headers=bearer(admin), timeout=10
-    ).json()
-    # Every answered hold is committed; a request cut by the kill committed wholly or not at all.
-    assert len(granted) <= after["held"] <= min(total, len(granted) + ambiguous)
-    assert after["available"] == total - after["held"] - after["occupied"]
-    for hold_id in granted:
-        r = httpx.get(f"{cluster.gateway_url}/api/v1/holds/{hold_id}", headers=bearer(fiscal))
-        assert r.status_code == 200, r.text
-        assert r.json()["status"] == "active"
+        statuses = [s for _, s, _ in results]
+        assert set(statuses) <= {201, 409, 503, -1}, statuses
+        granted = [h for k, s, h in results if k == "hold" and s == 201 and h]
+        admitted = sum(1 for k, s, _ in results if k == "admit" and s == 201)
+        ambiguous = {
+            kind: sum(1 for k, s, _ in results if k == kind and s in (503, -1))
+            for kind in ("hold", "admit")
+        }
+        assert len(granted) > 0 and len(set(granted)) == len(granted)
+        after = httpx.get(
+            f"{cluster.gateway_url}/api/v1/pools/{pool['id']}", headers=bearer(admin), timeout=10
+        ).json()
+        # Every answered change is committed; one cut by the kill committed wholly or not at all.
+        assert len(granted) <= after["held"] <= len(granted) + ambiguous["hold"]
+        assert admitted <= after["occupied"] <= admitted + ambiguous["admit"]
+        assert after["held"] + after["occupied"] <= total
+        assert after["available"] == total - after["held"] - after["occupied"]
+        for hold_id in granted:
+            r = httpx.get(f"{cluster.gateway_url}/api/v1/holds/{hold_id}", headers=bearer(fiscal))
+            assert r.status_code == 200, r.text
+            assert r.json()["status"] == "active"
+
+        # The live clients caught up with the database, without a gap.
+        for client in clients:
+            final = wait_until(
+                lambda c=client: (
+                    (p := c.pool(pool["id"])) and p["version"] >= after["version"] and p
+                ),
+                attempts=150,
+            )
+            assert final["version"] == after["version"]
+            assert (final["held"], final["occupied"], final["available"]) == (
+                after["held"],
+                after["occupied"],
+                after["available"],
+            )
+            seen = client.versions[pool["id"]]
+            assert seen == list(range(seen[0], after["version"] + 1)), seen  # every version once
+            assert not client.errors and client.resets == 0, (client.errors, client.resets)
+        # The victim's client lost its replica, came back through the gateway, and resumed
+        # from its last sequence (the missed changes replayed, no second snapshot).
+        assert on_victim.connections[0] == victim.url and on_victim.drops
+        assert set(on_victim.connections[1:]) == {cluster.gateway_url}
+        assert on_victim.snapshots == 1
+    finally:
+        for client in clients:
+            client.close()

@@ -16,7 +16,7 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
 from services.cluster import free_port
-from services.gateway import Gateway, Upstream
+from services.gateway import Gateway, Upstream, upstream_close
 
 
 async def _echo_http(request: Request) -> JSONResponse:
@@ -35,6 +35,9 @@ async def _echo_ws(websocket: WebSocket) -> None:
     await websocket.accept()
     while True:
         text = await websocket.receive_text()
+        if text == "bye":
+            await websocket.close(4000, "reconectar")
+            return
         await websocket.send_text(f"echo:{text}")
 
 
@@ -105,3 +108,23 @@ def test_websockets_are_proxied(gateway_url):
         assert ws.recv(timeout=10) == 'echo:{"type": "auth"}'
         ws.send("second")
         assert ws.recv(timeout=10) == "echo:second"
+
+
+def test_a_replica_closing_its_socket_passes_the_code_on(gateway_url):
+    from websockets.exceptions import ConnectionClosed
+    from websockets.sync.client import connect
+
+    with connect(gateway_url.replace("http", "ws") + "/api/v1/capacity/live") as ws:
+        ws.send("bye")
+        with pytest.raises(ConnectionClosed) as closed:
+            ws.recv(timeout=10)
+    assert closed.value.rcvd is not None
+    assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (4000, "reconectar")
+
+
+def test_a_replica_that_vanished_is_a_1001_to_the_client():
+    # 1006 (no close frame: killed) may not be sent on the wire; the client is told
+    # "servidor detenido" and reconnects, which the gateway sends to another replica.
+    assert upstream_close(1006, "") == (1001, "servidor detenido")
+    assert upstream_close(None, None) == (1001, "servidor detenido")
+    assert upstream_close(1013, "lento") == (1013, "lento")
