@@ -19,7 +19,7 @@ import typer
 from rich.console import Console
 
 from services.app import ServiceSpec, create_app
-from services.settings import SERVICE_NAMES, get_settings
+from services.settings import SERVICE_NAMES, Settings, get_settings
 
 # Only the launcher knows the domain packages. The frontend is not a data service.
 DOMAIN_PACKAGES = ("auth", "capacity", "referral", "audit", "frontend")
@@ -82,6 +82,22 @@ def app_gateway() -> Any:
     return create_gateway()
 
 
+def listen_on(host: str | None, port: int | None) -> Settings:
+    """Make ``--host`` / ``--port`` this process's settings, then return them.
+
+    They go into the environment (``CANALIZA_HOST`` / ``CANALIZA_PORT``) so that the app
+    built by uvicorn's factory, and any worker process it forks, sees them too: the
+    service's base URL and token issuer then name the port it really listens on, unless
+    ``CANALIZA_PUBLIC_URL`` (or ``CANALIZA_ISSUER``) says otherwise.
+    """
+    if host:
+        os.environ["CANALIZA_HOST"] = host
+    if port:
+        os.environ["CANALIZA_PORT"] = str(port)
+    get_settings.cache_clear()
+    return get_settings()
+
+
 @cli.command()
 def serve(
     target: str = typer.Argument("all", help="all, or one of: " + ", ".join(DOMAIN_PACKAGES)),
@@ -92,16 +108,14 @@ def serve(
     """Serve ``all`` services in one process, or a single one."""
     import uvicorn
 
-    settings = get_settings()
+    settings = listen_on(host, port)
     os.environ["CANALIZA_SERVE"] = target
-    console.print(
-        f"[bold]Canaliza[/bold] {target} → http://{host or settings.host}:{port or settings.port}"
-    )
+    console.print(f"[bold]Canaliza[/bold] {target} → {settings.base_url()}")
     uvicorn.run(
         "services.launcher:app_all",
         factory=True,
-        host=host or settings.host,
-        port=port or settings.port,
+        host=settings.host,
+        port=settings.port,
         workers=workers,
         log_level="info",
         access_log=False,  # the kernel writes one JSON line per request instead
@@ -117,12 +131,12 @@ def gateway(
     """Serve the gateway: one public port routing to services given by CANALIZA_<SERVICE>_URL."""
     import uvicorn
 
-    settings = get_settings()
+    settings = listen_on(host, port)
     uvicorn.run(
         "services.launcher:app_gateway",
         factory=True,
-        host=host or settings.host,
-        port=port or settings.port,
+        host=settings.host,
+        port=settings.port,
         log_level="info",
         access_log=False,
         proxy_headers=True,
@@ -231,7 +245,7 @@ def makemigration(
 def demo(host: str | None = typer.Option(None), port: int | None = typer.Option(None)) -> None:
     """The main job: migrate, load the demo data if the databases are empty, serve all."""
     os.environ["CANALIZA_DEMO"] = "1"
-    get_settings.cache_clear()
+    listen_on(host, port)  # the demo data is loaded under the issuer it will be served as
     migrate(services=[])
     if _has_module("services.seed"):
         seed = importlib.import_module("services.seed")
