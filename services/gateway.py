@@ -5,6 +5,9 @@ owns it, spreads requests round-robin over a service's replicas, and moves on to
 next replica when one refuses the connection (nothing was sent, so any method is safe to
 retry). Bodies are bounded and buffered (so a refused connection can be retried);
 answers are streamed. WebSockets (``/api/v1/capacity/live``) are proxied frame by frame.
+The gateway answers ``/openapi.json`` (the services' documents merged) and ``/docs``
+itself; ``/`` and every path no service owns go to the frontend (the web UI) when
+``CANALIZA_FRONTEND_URL`` is set, and ``/`` redirects to ``/docs`` when it is not.
 
 Upstreams come from the ``CANALIZA_<SERVICE>_URL`` settings, each a comma-separated list
 of base URLs (``http://cap1:8000,http://cap2:8000``).
@@ -23,8 +26,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+from starlette.responses import RedirectResponse
 from starlette.types import Message, Receive, Scope, Send
 
+from services.apidocs import merge_openapi
 from services.errors import error_response
 from services.observability import IN_FLIGHT, LATENCY, REQUESTS, access_log, request_id_var
 from services.settings import SERVICE_NAMES, Settings, get_settings
@@ -47,6 +52,12 @@ ROUTES: tuple[tuple[str, str], ...] = (
     ("/api/v1/reports/", "audit"),
     ("/", "frontend"),
 )
+
+# Answered by the gateway itself: its health and metrics, and the platform's API docs.
+OWN_PATHS = frozenset(
+    {"/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/docs/oauth2-redirect"}
+)
+OPENAPI_CACHE_SECONDS = 300.0
 
 HOP_BY_HOP = frozenset(
     {
@@ -120,6 +131,7 @@ class Gateway:
         )
         self.timeout = timeout
         self.client: httpx.AsyncClient | None = None
+        self._openapi: tuple[float, dict[str, Any]] | None = None
 
     # --- ASGI entry ------------------------------------------------------------------
 
@@ -175,13 +187,18 @@ class Gateway:
             await send(message)
 
         try:
-            if path in ("/healthz", "/readyz", "/metrics"):
+            if path in OWN_PATHS:
                 route = path
                 await self._own(path, scope, receive, send_status)
                 return
             service = service_for(path)
             upstream = self.upstreams.get(service or "")
             route = f"<{service}>" if service else route
+            if upstream is None and path == "/":
+                # No web UI in this installation: the API's documentation is the front page.
+                route = "/"
+                await RedirectResponse("/docs", status_code=307)(scope, receive, send_status)
+                return
             if upstream is None:
                 await error_response(
                     404, "not_found", "No existe ese recurso en esta instalación."
@@ -296,6 +313,7 @@ class Gateway:
         )(scope, _no_receive, send)
 
     async def _own(self, path: str, scope: Scope, receive: Receive, send: Send) -> None:
+        from fastapi.openapi.docs import get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
         from fastapi.responses import JSONResponse, Response
         from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -305,12 +323,72 @@ class Gateway:
         if path == "/healthz":
             await JSONResponse({"status": "ok"})(scope, receive, send)
             return
+        if path == "/docs":
+            html = get_swagger_ui_html(
+                openapi_url="/openapi.json",
+                title="Canaliza — API",
+                oauth2_redirect_url="/docs/oauth2-redirect",
+            )
+            await html(scope, receive, send)
+            return
+        if path == "/docs/oauth2-redirect":
+            await get_swagger_ui_oauth2_redirect_html()(scope, receive, send)
+            return
+        if path == "/openapi.json":
+            spec = await self.openapi()
+            if spec is None:
+                await error_response(
+                    503,
+                    "service_unavailable",
+                    "Ningún servicio respondió; la documentación de la API no está disponible.",
+                )(scope, _no_receive, send)
+                return
+            await JSONResponse(spec)(scope, receive, send)
+            return
         checks = await self.readiness()
         ready = all(v == "ok" for v in checks.values())
         body: dict[str, Any] = {"status": "ready" if ready else "not_ready", "checks": checks}
         if not ready:
             body.update(error="service_unavailable", detail="Un servicio no responde.")
         await JSONResponse(body, status_code=200 if ready else 503)(scope, receive, send)
+
+    async def openapi(self) -> dict[str, Any] | None:
+        """The services' OpenAPI documents merged into one; ``None`` if none answers.
+
+        Kept for a while once every service contributed; fetched again on the next call
+        while one is missing, so a service that comes back shows up by itself.
+        """
+        cached = self._openapi
+        if cached is not None and time.monotonic() - cached[0] < OPENAPI_CACHE_SECONDS:
+            return cached[1]
+        client = self._client()
+
+        async def fetch(upstream: Upstream) -> dict[str, Any] | None:
+            for base in upstream.order():
+                try:
+                    resp = await client.get(base + "/openapi.json", timeout=5.0)
+                except httpx.HTTPError:
+                    continue
+                if resp.status_code == 200:
+                    with contextlib.suppress(ValueError):
+                        body = resp.json()
+                        if isinstance(body, dict):
+                            return body
+            return None
+
+        names = [n for n in SERVICE_NAMES if n in self.upstreams]
+        found = await asyncio.gather(*(fetch(self.upstreams[n]) for n in names))
+        specs = {n: spec for n, spec in zip(names, found, strict=True) if spec is not None}
+        if not specs:
+            return None
+        missing = [n for n in names if n not in specs]
+        merged = merge_openapi(
+            specs,
+            description="Canaliza: capacidad de refugios y canalización de víctimas de trata.",
+            missing=missing,
+        )
+        self._openapi = None if missing else (time.monotonic(), merged)
+        return merged
 
     async def readiness(self) -> dict[str, str]:
         """Each service is ready when at least one of its replicas answers ``/readyz``."""

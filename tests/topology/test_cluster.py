@@ -282,3 +282,34 @@ def test_kill_9_of_a_replica_during_holds_loses_nothing_and_grants_no_bed_twice(
     finally:
         for client in clients:
             client.close()
+
+
+def test_the_gateway_documents_every_service_and_fronts_the_ui(cluster: Cluster) -> None:
+    from services.apidocs import SCHEMA_REF
+
+    spec = httpx.get(cluster.gateway_url + "/openapi.json", timeout=20)
+    assert spec.status_code == 200, spec.text
+    merged = spec.json()
+    assert merged["x-canaliza-services"] == [
+        n
+        for n in ("auth", "capacity", "referral", "audit")
+        if n in cluster.members or f"{n}-1" in cluster.members
+    ]
+    # Every path each service documents itself, and nothing else.
+    own: set[str] = set()
+    for name, member in cluster.members.items():
+        if name in ("gateway", "frontend"):
+            continue
+        own |= set(httpx.get(member.url + "/openapi.json", timeout=20).json()["paths"])
+    assert set(merged["paths"]) == own
+    assert {"/api/v1/facilities", "/api/v1/holds", "/api/v1/referrals", "/auth/token"} <= own
+    text = str(merged)
+    refs = {r.split("'")[0] for r in text.split(f"'$ref': '{SCHEMA_REF}")[1:]}
+    assert refs and refs <= set(merged["components"]["schemas"])
+    docs = httpx.get(cluster.gateway_url + "/docs", timeout=10)
+    assert docs.status_code == 200 and "/openapi.json" in docs.text
+    root = httpx.get(cluster.gateway_url + "/", timeout=10, follow_redirects=False)
+    if "frontend" in cluster.members:
+        assert root.status_code == 200 and "text/html" in root.headers["content-type"]
+    else:
+        assert root.status_code == 307 and root.headers["location"] == "/docs"

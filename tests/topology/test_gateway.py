@@ -5,13 +5,14 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import HTMLResponse, JSONResponse
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
@@ -128,3 +129,110 @@ def test_a_replica_that_vanished_is_a_1001_to_the_client():
     assert upstream_close(1006, "") == (1001, "servidor detenido")
     assert upstream_close(None, None) == (1001, "servidor detenido")
     assert upstream_close(1013, "lento") == (1013, "lento")
+
+
+def _service_app(prefix: str, model_field: str) -> Any:
+    from fastapi import FastAPI
+    from pydantic import create_model
+
+    item = create_model("Item", **{model_field: (str, ...)})  # type: ignore[call-overload]
+    app = FastAPI()
+
+    @app.get(f"/api/v1/{prefix}", response_model=item)
+    def read() -> Any:
+        return {model_field: "x"}
+
+    return app
+
+
+async def _ui_page(request: Request) -> HTMLResponse:
+    return HTMLResponse(f"<h1>Canaliza UI</h1><p>{request.url.path}</p>")
+
+
+ui_app = Starlette(routes=[Route("/", _ui_page), Route("/entrar", _ui_page)])
+
+
+@pytest.fixture
+def docs_gateway() -> Iterator[Any]:
+    """A gateway in front of capacity and referral (and a UI when asked for)."""
+    ports = {"capacity": free_port(), "referral": free_port(), "ui": free_port()}
+    started = [
+        _serve(_service_app("pools", "beds"), ports["capacity"]),
+        _serve(_service_app("referrals", "urgency"), ports["referral"]),
+        _serve(ui_app, ports["ui"]),
+    ]
+
+    def make(*, frontend: bool = False, referral_down: bool = False) -> str:
+        dead = free_port()
+        upstreams = {
+            "capacity": Upstream("capacity", [f"http://127.0.0.1:{ports['capacity']}"]),
+            "referral": Upstream(
+                "referral", [f"http://127.0.0.1:{dead if referral_down else ports['referral']}"]
+            ),
+        }
+        if frontend:
+            upstreams["frontend"] = Upstream("frontend", [f"http://127.0.0.1:{ports['ui']}"])
+        port = free_port()
+        started.append(_serve(Gateway(upstreams), port))
+        return f"http://127.0.0.1:{port}"
+
+    try:
+        yield make
+    finally:
+        for server, thread in started:
+            server.should_exit = True
+            thread.join(timeout=10)
+
+
+def test_the_gateway_serves_the_services_docs_as_one(docs_gateway):
+    gw = docs_gateway()
+    spec = httpx.get(gw + "/openapi.json").json()
+    assert {"/api/v1/pools", "/api/v1/referrals"} <= set(spec["paths"])
+    schemas = spec["components"]["schemas"]
+    # Both services call their model "Item", with different fields: both are kept.
+    assert {"Item", "ReferralItem"} <= set(schemas)
+    assert "beds" in schemas["Item"]["properties"]
+    assert "urgency" in schemas["ReferralItem"]["properties"]
+    ok = spec["paths"]["/api/v1/referrals"]["get"]["responses"]["200"]
+    assert ok["content"]["application/json"]["schema"]["$ref"].endswith("/ReferralItem")
+    docs = httpx.get(gw + "/docs")
+    assert docs.status_code == 200 and "/openapi.json" in docs.text
+    assert "swagger" in docs.text.lower()
+    # No web UI here: the front page is the API's documentation.
+    root = httpx.get(gw + "/", follow_redirects=False)
+    assert root.status_code == 307 and root.headers["location"] == "/docs"
+    assert httpx.get(gw + "/entrar").status_code == 404
+
+
+def test_the_front_page_is_the_frontend_when_there_is_one(docs_gateway):
+    gw = docs_gateway(frontend=True)
+    root = httpx.get(gw + "/")
+    assert root.status_code == 200 and "Canaliza UI" in root.text
+    assert "/entrar" in httpx.get(gw + "/entrar").text
+    # The docs stay the gateway's, and describe the services, not the UI's pages.
+    spec = httpx.get(gw + "/openapi.json").json()
+    assert "/" not in spec["paths"] and "/api/v1/pools" in spec["paths"]
+    assert httpx.get(gw + "/docs").status_code == 200
+
+
+def test_docs_name_a_service_that_is_down(docs_gateway):
+    gw = docs_gateway(referral_down=True)
+    spec = httpx.get(gw + "/openapi.json").json()
+    assert "/api/v1/pools" in spec["paths"] and "/api/v1/referrals" not in spec["paths"]
+    assert "referral" in spec["info"]["description"]
+    assert spec["x-canaliza-services"] == ["capacity"]
+
+
+def test_docs_with_every_service_down_are_a_clean_503():
+    dead = free_port()
+    port = free_port()
+    server, thread = _serve(
+        Gateway({"capacity": Upstream("capacity", [f"http://127.0.0.1:{dead}"])}), port
+    )
+    try:
+        r = httpx.get(f"http://127.0.0.1:{port}/openapi.json")
+        assert r.status_code == 503
+        assert set(r.json()) == {"error", "detail"}
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
