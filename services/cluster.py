@@ -1,7 +1,8 @@
 """The distributed topology on one machine, without Docker: ``canaliza cluster up``.
 
-Each service runs as its own process (capacity twice) against the machine's PostgreSQL
-(one database, a schema per service) and NATS, behind the gateway on one public port —
+Each service runs as its own process (capacity twice; the web UI too when the
+``frontend`` package exists) against the machine's PostgreSQL (one database, a schema
+per service) and NATS, behind the gateway on one public port —
 the same shape as ``docker-compose.yml``. One service-client secret is generated per run
 and given to every process; the auth service registers it at start-up and the others use
 it for client-credentials tokens.
@@ -27,6 +28,7 @@ import httpx
 from services.settings import ROOT
 
 DEFAULT_PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+CLUSTER_SERVICES = ("auth", "capacity", "referral", "audit")
 
 
 class ClusterError(RuntimeError):
@@ -91,6 +93,8 @@ class Cluster:
     extra_env: dict[str, str] = field(default_factory=dict)
     members: dict[str, Member] = field(default_factory=dict)
     service_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32))
+    # The web UI's OAuth client secret, shared by auth (which registers it) and frontend.
+    frontend_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32))
 
     @property
     def database_url(self) -> str:
@@ -101,8 +105,8 @@ class Cluster:
         return f"http://{self.host}:{self.gateway_port}"
 
     def services(self) -> list[str]:
-        """The services of this checkout, in start order."""
-        return [s for s in ("auth", "capacity", "referral", "audit") if _has_service(s)]
+        """The services of this checkout, in start order (the web UI when it exists)."""
+        return [s for s in (*CLUSTER_SERVICES, "frontend") if _has_service(s)]
 
     # --- plan ------------------------------------------------------------------------
 
@@ -125,6 +129,7 @@ class Cluster:
                 "CANALIZA_ISSUER": self.gateway_url,
                 "CANALIZA_SERVICE_CLIENT_ID": "canaliza-services",
                 "CANALIZA_SERVICE_CLIENT_SECRET": self.service_secret,
+                "CANALIZA_FRONTEND_CLIENT_SECRET": self.frontend_secret,
                 "CANALIZA_DEMO": "1" if self.demo else "0",
                 "PYTHONUNBUFFERED": "1",
             }

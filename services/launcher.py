@@ -160,7 +160,7 @@ def cluster_up(
     demo: bool = typer.Option(False, help="Load the demo users (password grant allowed)"),
     detach: bool = typer.Option(False, help="Return once ready; stop with `cluster down`"),
 ) -> None:
-    """Start auth, capacity ×N, referral, audit and the gateway; Ctrl-C stops them all."""
+    """Start auth, capacity ×N, referral, audit, frontend (if any), gateway; Ctrl-C stops all."""
     import signal
     import time
 
