@@ -53,7 +53,7 @@ class Settings(BaseSettings):
     capacity_url: str = ""
     referral_url: str = ""
     audit_url: str = ""
-    frontend_url: str = ""  # the web UI behind the gateway (when the frontend package exists)
+    frontend_url: str = ""
     service_client_id: str = ""
     service_client_secret: str = ""
 
