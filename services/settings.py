@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     bus: Literal["inprocess", "nats"] = "inprocess"
     nats_url: str = "nats://127.0.0.1:4222"
     nats_stream: str = "CANALIZA"
+    # Subjects are ``<prefix>.<service>.…``; a deployment sharing a NATS server with another
+    # (or a test run) takes its own prefix, since streams may not overlap in subjects.
+    nats_subject_prefix: str = "canaliza"
 
     public_url: str = ""
     issuer: str = ""

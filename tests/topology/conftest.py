@@ -26,13 +26,16 @@ DEMO_PASSWORD = "canaliza-demo"
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     require_service("PostgreSQL", "127.0.0.1", 5432)
     require_service("NATS", "127.0.0.1", 4222)
-    # Streams may not overlap in subjects: clear what an interrupted earlier run left behind.
-    _delete_topology_streams()
+    # Its own stream on its own subjects (``topology_….>``): streams may not overlap in
+    # subjects, and other runs share this NATS server.
+    name = unique_name("topology")
+    _delete_topology_streams(older_than_seconds=3600)  # left by an interrupted earlier run
     c = Cluster(
         database=unique_name("canaliza_topology"),
         pg_admin_url=PG_ADMIN_URL,
         nats_url=NATS_URL,
-        nats_stream=unique_name("TOPOLOGY").upper(),
+        nats_stream=name.upper(),
+        nats_subject_prefix=name,
         gateway_port=free_port(),
         log_dir=Path(tmp_path_factory.mktemp("cluster-logs")),
         demo=True,
@@ -43,11 +46,15 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     finally:
         c.stop()
         _drop_database(c.database)
-        _delete_topology_streams()
+        _delete_topology_streams(only=c.nats_stream)
 
 
-def _delete_topology_streams() -> None:
+def _delete_topology_streams(
+    *, only: str | None = None, older_than_seconds: float | None = None
+) -> None:
+    """Delete this run's stream (``only``), or stale ``TOPOLOGY_*`` ones of crashed runs."""
     import asyncio
+    from datetime import UTC, datetime
 
     import nats
 
@@ -56,8 +63,19 @@ def _delete_topology_streams() -> None:
         try:
             js = nc.jetstream()
             for info in await js.streams_info():
-                if info.config.name and info.config.name.startswith("TOPOLOGY_"):
-                    await js.delete_stream(info.config.name)
+                name = info.config.name or ""
+                if only is not None:
+                    stale = name == only
+                else:
+                    created = info.created
+                    age = (
+                        (datetime.now(UTC) - created).total_seconds()
+                        if isinstance(created, datetime)
+                        else 0.0
+                    )
+                    stale = name.startswith("TOPOLOGY_") and age > (older_than_seconds or 0)
+                if stale:
+                    await js.delete_stream(name)
         finally:
             await nc.close()
 
