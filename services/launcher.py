@@ -157,8 +157,14 @@ def cluster_up(
     nats_url: str = typer.Option("nats://127.0.0.1:4222"),
     port: int = typer.Option(8000, help="The gateway's public port"),
     capacity_replicas: int = typer.Option(2, min=1),
-    demo: bool = typer.Option(False, help="Load the demo users (password grant allowed)"),
+    demo: bool = typer.Option(
+        False, help="Demo users (password grant allowed) and the demo data, as `make run`"
+    ),
     detach: bool = typer.Option(False, help="Return once ready; stop with `cluster down`"),
+    nats_stream: str = typer.Option("CANALIZA", help="JetStream stream of this deployment"),
+    nats_subject_prefix: str = typer.Option(
+        "canaliza", help="Its subjects' prefix (streams on one NATS may not overlap)"
+    ),
 ) -> None:
     """Start auth, capacity ×N, referral, audit, frontend (if any), gateway; Ctrl-C stops all."""
     import signal
@@ -170,6 +176,8 @@ def cluster_up(
         database=database,
         pg_admin_url=pg_admin_url,
         nats_url=nats_url,
+        nats_stream=nats_stream,
+        nats_subject_prefix=nats_subject_prefix,
         gateway_port=port,
         capacity_replicas=capacity_replicas,
         demo=demo,
@@ -181,6 +189,14 @@ def cluster_up(
         raise typer.Exit(1) from exc
     for member in cluster.members.values():
         console.print(f"  {member.name:<12} {member.url}  (log {member.log_path})")
+    if demo and _has_module("services.seed"):
+        seed = importlib.import_module("services.seed")
+        with console.status("loading the demo data through the gateway…"):
+            report = seed.load_demo_at(cluster.gateway_url)
+        console.print(
+            f"demo data: {report.skipped_reason or dict(report.created)}"
+            + (f" — {len(report.failures)} errors" if report.failures else "")
+        )
     console.print(f"[bold]Canaliza cluster ready[/bold] → {cluster.gateway_url}")
     if detach:
         return

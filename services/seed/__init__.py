@@ -29,6 +29,7 @@ __all__ = [
     "export_history",
     "generate",
     "load_dataset",
+    "load_demo_at",
     "load_demo_if_empty",
     "load_demo_into_app",
     "load_history",
@@ -88,4 +89,16 @@ def load_demo_if_empty(seed: int = DEMO_SEED) -> LoadReport | None:
         log.info("seed: demo data loaded in %.1f s: %s", report.seconds, dict(report.created))
     for failure in report.failures[:20]:
         log.warning("seed: %s", failure)
+    return report
+
+
+def load_demo_at(base_url: str, seed: int = DEMO_SEED) -> LoadReport:
+    """Load the demo dataset into the Canaliza at ``base_url`` (for example the gateway of
+    ``canaliza cluster up --demo``) through its public API, where it is missing."""
+    dataset = generate("demo", seed)
+    report = asyncio.run(
+        load_dataset(dataset, base_url=base_url, credentials=demo_credentials(), progress=False)
+    )
+    if sum(report.created.values()) == 0:
+        report.skipped_reason = "los datos de demostración ya estaban cargados"
     return report

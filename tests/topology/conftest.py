@@ -20,15 +20,16 @@ from services.cluster import Cluster, free_port, unique_name
 from tests.conftest import NATS_URL, PG_ADMIN_URL, require_service
 
 DEMO_PASSWORD = "canaliza-demo"
+STREAM_PREFIX = "CANALIZA_TOPO_"
 
 
 @pytest.fixture(scope="session")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     require_service("PostgreSQL", "127.0.0.1", 5432)
     require_service("NATS", "127.0.0.1", 4222)
-    # Its own stream on its own subjects (``topology_….>``): streams may not overlap in
-    # subjects, and other runs share this NATS server.
-    name = unique_name("topology")
+    # Its own stream on its own subjects (``canaliza_topo_….>``): streams may not overlap
+    # in subjects, and other runs share this NATS server.
+    name = unique_name(STREAM_PREFIX.lower().rstrip("_"))
     _delete_topology_streams(older_than_seconds=3600)  # left by an interrupted earlier run
     c = Cluster(
         database=unique_name("canaliza_topology"),
@@ -52,7 +53,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
 def _delete_topology_streams(
     *, only: str | None = None, older_than_seconds: float | None = None
 ) -> None:
-    """Delete this run's stream (``only``), or stale ``TOPOLOGY_*`` ones of crashed runs."""
+    """Delete this run's stream (``only``), or stale ones of crashed runs (by prefix)."""
     import asyncio
     from datetime import UTC, datetime
 
@@ -73,7 +74,7 @@ def _delete_topology_streams(
                         if isinstance(created, datetime)
                         else 0.0
                     )
-                    stale = name.startswith("TOPOLOGY_") and age > (older_than_seconds or 0)
+                    stale = name.startswith(STREAM_PREFIX) and age > (older_than_seconds or 0)
                 if stale:
                     await js.delete_stream(name)
         finally:

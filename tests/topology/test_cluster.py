@@ -142,21 +142,6 @@ def test_the_request_id_travels_through_the_gateway_into_the_service_logs(
     assert "canaliza_http_requests_total" in metrics
 
 
-def test_the_gateway_fails_over_to_the_other_replica(cluster: Cluster) -> None:
-    admin = password_token(cluster.gateway_url, "admin")
-    one = cluster.members["capacity-1"]
-    cluster.stop_member(one)
-    try:
-        for _ in range(4):  # round robin: at least two of these would go to replica 1
-            r = httpx.get(
-                cluster.gateway_url + "/api/v1/facilities", headers=bearer(admin), timeout=10
-            )
-            assert r.status_code == 200, r.text
-    finally:
-        cluster.start_member(one)
-        cluster.wait_ready([one], timeout=120)
-
-
 def test_a_dependency_that_is_down_is_a_clean_503_and_recovers(cluster: Cluster) -> None:
     admin = password_token(cluster.gateway_url, "admin")
     replicas = [cluster.members["capacity-1"], cluster.members["capacity-2"]]
@@ -231,9 +216,17 @@ def test_kill_9_of_a_replica_during_holds_loses_nothing_and_grants_no_bed_twice(
             with concurrent.futures.ThreadPoolExecutor(max_workers=4) as ex:
                 results = list(ex.map(change, range(attempts)))
             assert victim.process is not None and victim.process.poll() == -9  # really killed
+            # The gateway fails over: round robin would pick the dead replica every other
+            # request, yet every one is answered, and the gateway stays ready (degraded).
+            for _ in range(4):
+                r = httpx.get(
+                    cluster.gateway_url + "/api/v1/facilities", headers=bearer(admin), timeout=10
+                )
+                assert r.status_code == 200, r.text
+            assert httpx.get(cluster.gateway_url + "/readyz", timeout=10).status_code == 200
         finally:
-            cluster.start_member(victim)
-            cluster.wait_ready([victim], timeout=120)
+            if not victim.alive():
+                cluster.start_member(victim)  # it comes back while the checks below run
 
         statuses = [s for _, s, _ in results]
         assert set(statuses) <= {201, 409, 503, -1}, statuses
@@ -282,6 +275,7 @@ def test_kill_9_of_a_replica_during_holds_loses_nothing_and_grants_no_bed_twice(
     finally:
         for client in clients:
             client.close()
+        cluster.wait_ready([victim], timeout=120)
 
 
 def test_the_gateway_documents_every_service_and_fronts_the_ui(cluster: Cluster) -> None:
