@@ -19,6 +19,7 @@ from services.errors import CanalizaError, ServiceUnavailable
 from services.observability import current_request_id
 
 RETRYABLE_STATUS = {502, 503, 504}
+TOKEN_ATTEMPTS = 3
 
 
 class ClientCredentials:
@@ -30,6 +31,11 @@ class ClientCredentials:
         self._expires_at = 0.0
         self._lock = asyncio.Lock()
 
+    def invalidate(self, token: str) -> None:
+        """Forget ``token`` (a service refused it: say the signing key was rotated)."""
+        if self._token == token:
+            self._token = None
+
     async def token(self) -> str:
         if self._token and time.monotonic() < self._expires_at - 30:
             return self._token
@@ -39,19 +45,28 @@ class ClientCredentials:
             settings = self.runtime.settings
             base, transport = self.runtime.transport_for("auth")
             async with httpx.AsyncClient(base_url=base, transport=transport, timeout=5) as c:
-                try:
-                    resp = await c.post(
-                        "/auth/token",
-                        data={
-                            "grant_type": "client_credentials",
-                            "client_id": settings.service_client_id,
-                            "client_secret": settings.service_client_secret,
-                        },
-                    )
-                except httpx.TransportError as exc:
-                    raise ServiceUnavailable(
-                        "El servicio de identidad no responde.", code="auth_unavailable"
-                    ) from exc
+                delay = 0.1
+                for attempt in range(TOKEN_ATTEMPTS):  # issuing a token is safe to repeat
+                    try:
+                        resp = await c.post(
+                            "/auth/token",
+                            data={
+                                "grant_type": "client_credentials",
+                                "client_id": settings.service_client_id,
+                                "client_secret": settings.service_client_secret,
+                            },
+                        )
+                    except httpx.TransportError as exc:
+                        if attempt == TOKEN_ATTEMPTS - 1:
+                            raise ServiceUnavailable(
+                                "El servicio de identidad no responde.", code="auth_unavailable"
+                            ) from exc
+                    else:
+                        if resp.status_code not in RETRYABLE_STATUS:
+                            break
+                    if attempt < TOKEN_ATTEMPTS - 1:
+                        await asyncio.sleep(delay)
+                        delay *= 3
             if resp.status_code != 200:
                 raise ServiceUnavailable(
                     "El servicio no pudo autenticarse ante el servicio de identidad.",
@@ -109,12 +124,27 @@ class ServiceClient:
         attempts = self.retries if idempotent else 1
         delay = 0.1
         last_exc: Exception | None = None
+        renewed = False
         async with httpx.AsyncClient(base_url=base, transport=transport, timeout=self.timeout) as c:
             for attempt in range(attempts):
                 try:
                     resp = await c.request(
                         method, path, json=json, params=params, headers=all_headers
                     )
+                    if (
+                        resp.status_code == 401
+                        and not renewed
+                        and hasattr(self.credentials, "invalidate")
+                    ):
+                        # Our token was refused (expired early, or its key was rotated):
+                        # nothing was done, so ask for a new one and send the call once more.
+                        renewed = True
+                        self.credentials.invalidate(token)
+                        token = await self.credentials.token()
+                        all_headers["Authorization"] = f"Bearer {token}"
+                        resp = await c.request(
+                            method, path, json=json, params=params, headers=all_headers
+                        )
                 except httpx.TransportError as exc:
                     last_exc = exc
                 else:
