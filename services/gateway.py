@@ -31,6 +31,13 @@ from services.settings import SERVICE_NAMES, Settings, get_settings
 
 log = logging.getLogger("canaliza.gateway")
 
+# The services (uvicorn) close a keep-alive connection after 5 s idle; the gateway drops
+# its idle upstream connections sooner, so a forwarded POST never races that close (a
+# reset there could not be retried and would reach the client as a 503).
+UPSTREAM_LIMITS = httpx.Limits(
+    max_connections=200, max_keepalive_connections=50, keepalive_expiry=2.0
+)
+
 # Longest prefix wins; paths of the public contract, by owning service.
 ROUTES: tuple[tuple[str, str], ...] = (
     ("/.well-known/", "auth"),
@@ -136,7 +143,9 @@ class Gateway:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 self.client = httpx.AsyncClient(
-                    timeout=httpx.Timeout(self.timeout, connect=2.0), follow_redirects=False
+                    timeout=httpx.Timeout(self.timeout, connect=2.0),
+                    limits=UPSTREAM_LIMITS,
+                    follow_redirects=False,
                 )
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
@@ -147,7 +156,9 @@ class Gateway:
 
     def _client(self) -> httpx.AsyncClient:
         if self.client is None:  # served without lifespan (tests through ASGITransport)
-            self.client = httpx.AsyncClient(timeout=httpx.Timeout(self.timeout, connect=2.0))
+            self.client = httpx.AsyncClient(
+                timeout=httpx.Timeout(self.timeout, connect=2.0), limits=UPSTREAM_LIMITS
+            )
         return self.client
 
     # --- HTTP ------------------------------------------------------------------------
