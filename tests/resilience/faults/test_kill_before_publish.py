@@ -11,15 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import http.server
-import json
-import os
 import sqlite3
-import subprocess
-import sys
-import threading
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,90 +23,14 @@ from services.bus_nats import NatsBus
 from services.cluster import free_port
 from services.events import Event
 from services.relay import KILL_BEFORE_PUBLISH_ENV
-from services.settings import ROOT
 from tests.resilience.faults.conftest import FACILITY, POOL, Actors
+from tests.resilience.faults.process import CapacityProcess, capacity_env, jwks_server
 from tests.resilience.faults.record import record_fault
 from tests.resilience.faults.servers import OwnNats
 
 pytestmark = pytest.mark.resilience
 
 KILLED_EVENT = "capacity.pool.changed"
-
-
-@contextlib.contextmanager
-def jwks_server(jwks: dict[str, Any]) -> Iterator[str]:
-    """Serve the test signing key's public JWKS on a free loopback port."""
-    body = json.dumps(jwks).encode()
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/jwks"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-class CapacityProcess:
-    """``canaliza serve capacity`` in its own process, output to a log file."""
-
-    def __init__(self, env: dict[str, str], port: int, log: Path) -> None:
-        self.env, self.port, self.log = env, port, log
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self, **extra_env: str) -> None:
-        args = [sys.executable, "-m", "services.launcher", "serve", "capacity"]
-        with self.log.open("ab") as out:
-            self.process = subprocess.Popen(
-                [*args, "--port", str(self.port)],
-                env={**self.env, **extra_env},
-                cwd=ROOT,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-
-    def wait_ready(self) -> None:
-        for _ in range(600):  # bounded by attempts
-            assert self.process is not None
-            if self.process.poll() is not None:
-                raise AssertionError(f"exited early:\n{self.log.read_text()[-3000:]}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(self.url + "/readyz", timeout=2).status_code == 200:
-                    return
-            threading.Event().wait(0.1)
-        raise AssertionError("capacity never became ready")
-
-    def wait_exit(self) -> int | None:
-        assert self.process is not None
-        try:
-            return self.process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            return None
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=15)
 
 
 def _outbox_rows(db_path: Path) -> list[tuple[str, str, str | None]]:
@@ -151,18 +68,14 @@ async def test_sigkill_between_commit_and_publish_still_delivers_the_event(
     db_path = tmp_path / "capacity.db"
     stream = f"RESIL_KILL_{uuid.uuid4().hex[:8].upper()}"
     with jwks_server({"keys": [signing_key.as_dict(private=False)]}) as jwks_url:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("CANALIZA_")}
-        env.update(
-            CANALIZA_DATA_DIR=str(tmp_path / "var"),
+        env = capacity_env(
+            tmp_path,
+            jwks_url,
+            test_verifier.issuer,
             CANALIZA_CAPACITY_DATABASE_URL=f"sqlite:///{db_path}",
-            CANALIZA_AUTO_MIGRATE="true",
             CANALIZA_BUS="nats",
             CANALIZA_NATS_URL=own_nats.url,
             CANALIZA_NATS_STREAM=stream,
-            CANALIZA_JWKS_URL=jwks_url,
-            CANALIZA_ISSUER=test_verifier.issuer,
-            CANALIZA_PUBLIC_URL=test_verifier.issuer,
-            PYTHONUNBUFFERED="1",
         )
         proc = CapacityProcess(env, free_port(), tmp_path / "capacity.log")
         proc.start(**{KILL_BEFORE_PUBLISH_ENV: KILLED_EVENT})

@@ -1,6 +1,6 @@
 """PostgreSQL crashes and comes back in the middle of a stream of writes.
 
-A real uvicorn server runs the capacity service on our own PostgreSQL; writers keep
+A capacity service process (``canaliza serve capacity``) runs on our own PostgreSQL; writers keep
 posting ledger entries and holds while the database is stopped (``immediate``: like a
 crash) and started again. Every answer must be a 201 or a clean 503 in the error model
 (never a 500, never a hang), the service must recover by itself, and every acknowledged
@@ -17,14 +17,14 @@ from typing import Any
 import httpx
 import pytest
 import sqlalchemy as sa
+from sqlmodel import Session
 
 from capacity.database import db
-from capacity.main import service
-from services.app import create_app
-from services.bus import InProcessBus
-from services.settings import get_settings
-from tests.live.conftest import ServerThread
+from capacity.models import Pool
+from capacity.service import ledger_counts
+from services.cluster import free_port
 from tests.resilience.faults.conftest import Actors, facility_with_pools, is_error_body
+from tests.resilience.faults.process import CapacityProcess, capacity_env, jwks_server
 from tests.resilience.faults.record import record_fault
 from tests.resilience.faults.servers import OwnPostgres
 
@@ -38,12 +38,9 @@ MAX_PER_WRITER = 2000  # a bound, whatever happens
 
 
 async def test_postgres_crash_during_writes_is_clean_and_loses_nothing(
-    own_pg: OwnPostgres, actors: Actors
+    tmp_path, own_pg: OwnPostgres, actors: Actors, signing_key: Any, test_verifier: Any
 ) -> None:
     url = own_pg.create_database(f"restart_{uuid.uuid4().hex[:8]}")
-    db.configure(url, pool_timeout=5)
-    get_settings().auto_migrate = True
-    app = create_app([service()], bus=InProcessBus())
     acked_entries: list[int] = []
     acked_holds: list[str] = []
     statuses: Counter[int] = Counter()
@@ -102,22 +99,25 @@ async def test_postgres_crash_during_writes_is_clean_and_loses_nothing(
 
     coordinator = actors.coordinator()
     prosecutor = actors.prosecutor()
-    try:
-        async with (
-            ServerThread(app) as server,
-            httpx.AsyncClient(base_url=server.http_url, timeout=60) as http,
-        ):
-            _, [pool] = await facility_with_pools(http, actors, 10_000)
-            await asyncio.gather(
-                crash_and_restart(), *(writer(i, http, pool["id"]) for i in range(WRITERS))
-            )
-            # The same process, never restarted, answers normally again.
-            r = await http.get(f"/api/v1/pools/{pool['id']}", headers=actors.admin())
-            assert r.status_code == 200, r.text
-            pool_after: dict[str, Any] = r.json()
-            ready = await http.get("/readyz")
-    finally:
-        db.dispose()
+    with jwks_server({"keys": [signing_key.as_dict(private=False)]}) as jwks_url:
+        env = capacity_env(tmp_path, jwks_url, test_verifier.issuer, CANALIZA_DATABASE_URL=url)
+        proc = CapacityProcess(env, free_port(), tmp_path / "capacity.log")
+        proc.start()
+        try:
+            await asyncio.to_thread(proc.wait_ready)
+            async with httpx.AsyncClient(base_url=proc.url, timeout=60) as http:
+                _, [pool] = await facility_with_pools(http, actors, 10_000)
+                await asyncio.gather(
+                    crash_and_restart(), *(writer(i, http, pool["id"]) for i in range(WRITERS))
+                )
+                # The same process, never restarted, answers normally again.
+                r = await http.get(f"/api/v1/pools/{pool['id']}", headers=actors.admin())
+                assert r.status_code == 200, r.text
+                pool_after: dict[str, Any] = r.json()
+                ready = await http.get("/readyz")
+            survived = proc.process is not None and proc.process.poll() is None
+        finally:
+            proc.stop()
 
     engine = sa.create_engine(url)
     try:
@@ -126,6 +126,15 @@ async def test_postgres_crash_during_writes_is_clean_and_loses_nothing(
             holds = set(conn.execute(sa.text("SELECT id FROM capacity.hold")).scalars())
     finally:
         engine.dispose()
+    db.configure(url)
+    try:
+        with Session(db.engine) as s:
+            row = s.get(Pool, pool["id"])
+            assert row is not None
+            counts = ledger_counts(s, pool_id=pool["id"])
+            stored = (row.total, row.occupied, row.held)
+    finally:
+        db.dispose()
     lost = [e for e in acked_entries if e not in entries] + [
         h for h in acked_holds if h not in holds
     ]
@@ -149,7 +158,10 @@ async def test_postgres_crash_during_writes_is_clean_and_loses_nothing(
     assert not bad_bodies, bad_bodies[:5]
     assert outage_answers[503] > 0, "the outage never reached a request"
     assert sum(after_recovery.values()) >= WRITERS * AFTER_RECOVERY
-    assert ready.status_code == 200
+    assert ready.status_code == 200 and survived
+    # The ledger replays to the stored counts, and those match what the API answered.
+    assert (counts.total, counts.occupied, counts.held) == stored
+    assert (pool_after["total"], pool_after["occupied"], pool_after["held"]) == stored
     # The counts still replay from the ledger: every acknowledged hold and admission is there.
     assert pool_after["held"] >= len(acked_holds)
     assert pool_after["occupied"] >= len(acked_entries)
