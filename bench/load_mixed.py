@@ -445,6 +445,25 @@ async def drive(
     return stats, elapsed
 
 
+async def check_pools(world: World) -> list[str]:
+    """After the load every hold was released and every admission discharged: each pool must
+    be back to zero held and zero occupied (a bed counted twice or lost shows up here)."""
+    problems = []
+    async with httpx.AsyncClient(base_url=world.base_url, timeout=60) as http:
+        for pool_id in world.pool_ids:
+            r = await http.get(f"/api/v1/pools/{pool_id}", headers=world.headers("admin"))
+            if r.status_code != 200:
+                problems.append(f"pool {pool_id}: {r.status_code} {r.text}")
+                continue
+            pool = r.json()
+            if (pool["held"], pool["occupied"], pool["available"]) != (0, 0, POOL_TOTAL):
+                problems.append(
+                    f"pool {pool_id}: held {pool['held']}, occupied {pool['occupied']}, "
+                    f"available {pool['available']} after the load"
+                )
+    return problems
+
+
 # --- targets --------------------------------------------------------------------------------
 
 
@@ -563,6 +582,9 @@ def run_target(
         stats, elapsed = asyncio.run(
             drive(world, users=users, seconds=seconds, iterations=iterations)
         )
+        leftovers = asyncio.run(check_pools(world))
+    for problem in leftovers:
+        stats.error("consistency", problem)
     per_op = stats.summary(elapsed)
     requests = sum(v["count"] for op, v in per_op.items() if op != "live_snapshot")
     return {
