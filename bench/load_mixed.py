@@ -344,10 +344,12 @@ async def referral(http: httpx.AsyncClient, w: World, s: Stats, rnd: random.Rand
             return
 
 
-async def live(w: World, s: Stats, stop: asyncio.Event) -> None:
-    """Subscribe to the live feed until ``stop``; versions per pool must only increase."""
+async def live(w: World, s: Stats, stop: asyncio.Event, seen: dict[str, int]) -> None:
+    """Subscribe to the live feed until ``stop``; versions per pool must only increase.
+
+    ``seen`` is filled with the newest version shown of each pool (snapshot, then changes).
+    """
     t0 = time.perf_counter()
-    seen: dict[str, int] = {}
     try:
         async with connect(w.ws_url, open_timeout=60) as ws:
             await ws.send(json.dumps({"type": "auth", "token": w.tokens["fiscal"]}))
@@ -355,7 +357,7 @@ async def live(w: World, s: Stats, stop: asyncio.Event) -> None:
             while True:
                 msg = json.loads(await asyncio.wait_for(ws.recv(), 60))
                 if msg["type"] == "snapshot":
-                    seen = {p["pool_id"]: p["version"] for p in msg["pools"]}
+                    seen.update({p["pool_id"]: p["version"] for p in msg["pools"]})
                     s.ok("live_snapshot", time.perf_counter() - t0)
                     break
                 if msg["type"] == "error":
@@ -410,8 +412,8 @@ async def drive(
     stats = Stats()
     stop = asyncio.Event()
     deadline = time.monotonic() + seconds if seconds else None
-    # Idle connections are dropped before the server would close them (uvicorn: 5 s), so a
-    # request never races a closing keep-alive connection.
+    # Idle connections are dropped long before the server would close them (the launcher's
+    # KEEP_ALIVE_SECONDS), so a request never races a closing keep-alive connection.
     limits = httpx.Limits(
         max_connections=users, max_keepalive_connections=users, keepalive_expiry=1.0
     )
@@ -431,7 +433,8 @@ async def drive(
         personas = [PERSONAS[i % len(PERSONAS)] for i in range(users)]
         subscribers = [] if baseline else [i for i, p in enumerate(personas) if p == "live"]
         workers = [i for i in range(users) if i not in subscribers]
-        listeners = [asyncio.create_task(live(world, stats, stop)) for _ in subscribers]
+        views: list[dict[str, int]] = [{} for _ in subscribers]
+        listeners = [asyncio.create_task(live(world, stats, stop, view)) for view in views]
         for _ in range(600):  # let the subscribers get their snapshot first (bounded)
             if len(stats.latencies.get("live_snapshot", [])) + stats.errors >= len(listeners):
                 break
@@ -439,10 +442,30 @@ async def drive(
         t0 = time.perf_counter()
         await asyncio.gather(*(user(i) for i in workers))
         elapsed = time.perf_counter() - t0
-        await asyncio.sleep(1.0)  # the last changes reach the subscribers
+        # Every subscriber must end up showing each pool's final version (no change lost).
+        final = await pool_versions(http, world)
+        for _ in range(600):  # bounded by attempts (~60 s): the feed may lag under load
+            caught_up = all(all(view.get(p) == v for p, v in final.items()) for view in views)
+            if caught_up or all(t.done() for t in listeners):
+                break
+            await asyncio.sleep(0.1)
         stop.set()
         await asyncio.gather(*listeners)
+        for i, view in enumerate(views):
+            behind = {p: (view.get(p), v) for p, v in final.items() if view.get(p) != v}
+            if behind:
+                stats.error("live_event", f"subscriber {i} missed changes (shown, final): {behind}")
     return stats, elapsed
+
+
+async def pool_versions(http: httpx.AsyncClient, world: World) -> dict[str, int]:
+    """The current version of every pool of the load."""
+    versions = {}
+    for pool_id in world.pool_ids:
+        r = await http.get(f"/api/v1/pools/{pool_id}", headers=world.headers("admin"))
+        r.raise_for_status()
+        versions[pool_id] = int(r.json()["version"])
+    return versions
 
 
 async def check_pools(world: World) -> list[str]:
@@ -516,13 +539,14 @@ def embedded() -> Iterator[str]:
 def topology() -> Iterator[str]:
     """The local topology on the machine's PostgreSQL and NATS, its own database and stream."""
     with tempfile.TemporaryDirectory(prefix="canaliza-load-cluster-") as tmp:
+        logs = Path(os.environ.get("CANALIZA_LOAD_LOG_DIR") or tmp)
         cluster = Cluster(
             database=unique_name("canaliza_load"),
             pg_admin_url=PG_ADMIN_URL,
             nats_url=NATS_URL,
             nats_stream=unique_name("LOAD").upper(),
             gateway_port=free_port(),
-            log_dir=Path(tmp),
+            log_dir=logs,
             demo=True,
         )
         try:

@@ -31,9 +31,10 @@ from services.settings import SERVICE_NAMES, Settings, get_settings
 
 log = logging.getLogger("canaliza.gateway")
 
-# The services (uvicorn) close a keep-alive connection after 5 s idle; the gateway drops
-# its idle upstream connections sooner, so a forwarded POST never races that close (a
-# reset there could not be retried and would reach the client as a 503).
+# The services close an idle keep-alive connection after 30 s (the launcher's
+# KEEP_ALIVE_SECONDS); the gateway drops its idle upstream connections much sooner, so a
+# forwarded POST never races that close (a reset there cannot be retried: it would reach
+# the client as a 503).
 UPSTREAM_LIMITS = httpx.Limits(
     max_connections=200, max_keepalive_connections=50, keepalive_expiry=2.0
 )
@@ -276,7 +277,8 @@ class Gateway:
                     504, "gateway_timeout", f"El servicio {upstream.service} tardó demasiado."
                 )(scope, _no_receive, send)
                 return
-            except httpx.TransportError:
+            except httpx.TransportError as exc:
+                log.warning("replica %s of %s failed: %r", base, upstream.service, exc)
                 await self._unavailable(scope, upstream.service, send)
                 return
             try:
