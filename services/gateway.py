@@ -36,6 +36,14 @@ from services.settings import SERVICE_NAMES, Settings, get_settings
 
 log = logging.getLogger("canaliza.gateway")
 
+# The services close an idle keep-alive connection after 30 s (the launcher's
+# KEEP_ALIVE_SECONDS); the gateway drops its idle upstream connections much sooner, so a
+# forwarded POST never races that close (a reset there cannot be retried: it would reach
+# the client as a 503).
+UPSTREAM_LIMITS = httpx.Limits(
+    max_connections=200, max_keepalive_connections=50, keepalive_expiry=2.0
+)
+
 # Longest prefix wins; paths of the public contract, by owning service.
 ROUTES: tuple[tuple[str, str], ...] = (
     ("/.well-known/", "auth"),
@@ -148,7 +156,9 @@ class Gateway:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 self.client = httpx.AsyncClient(
-                    timeout=httpx.Timeout(self.timeout, connect=2.0), follow_redirects=False
+                    timeout=httpx.Timeout(self.timeout, connect=2.0),
+                    limits=UPSTREAM_LIMITS,
+                    follow_redirects=False,
                 )
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
@@ -159,7 +169,9 @@ class Gateway:
 
     def _client(self) -> httpx.AsyncClient:
         if self.client is None:  # served without lifespan (tests through ASGITransport)
-            self.client = httpx.AsyncClient(timeout=httpx.Timeout(self.timeout, connect=2.0))
+            self.client = httpx.AsyncClient(
+                timeout=httpx.Timeout(self.timeout, connect=2.0), limits=UPSTREAM_LIMITS
+            )
         return self.client
 
     # --- HTTP ------------------------------------------------------------------------
@@ -282,7 +294,8 @@ class Gateway:
                     504, "gateway_timeout", f"El servicio {upstream.service} tardó demasiado."
                 )(scope, _no_receive, send)
                 return
-            except httpx.TransportError:
+            except httpx.TransportError as exc:
+                log.warning("replica %s of %s failed: %r", base, upstream.service, exc)
                 await self._unavailable(scope, upstream.service, send)
                 return
             try:

@@ -24,6 +24,11 @@ from services.settings import SERVICE_NAMES, Settings, get_settings
 # Only the launcher knows the domain packages. The frontend is not a data service.
 DOMAIN_PACKAGES = ("auth", "capacity", "referral", "audit", "frontend")
 
+# How long an idle keep-alive connection stays open. Longer than the idle expiry of the
+# gateway's upstream pool and of common clients, so that the client, not the server, is
+# the one to close an idle connection: a request never races the server closing it.
+KEEP_ALIVE_SECONDS = 30
+
 console = Console(stderr=True)
 cli = typer.Typer(
     help="Canaliza: capacidad de refugios y canalización de víctimas de trata.",
@@ -120,6 +125,7 @@ def serve(
         log_level="info",
         access_log=False,  # the kernel writes one JSON line per request instead
         proxy_headers=True,
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
     )
 
 
@@ -140,6 +146,7 @@ def gateway(
         log_level="info",
         access_log=False,
         proxy_headers=True,
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
     )
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import signal
 
 from starlette.concurrency import run_in_threadpool
 
@@ -18,6 +20,10 @@ from services.db import ServiceDatabase
 from services.events import Outbox
 
 log = logging.getLogger("canaliza.relay")
+
+# Fault injection for the resilience suite, off unless set: the process SIGKILLs itself
+# when it is about to publish an event of this type (committed, not yet published).
+KILL_BEFORE_PUBLISH_ENV = "CANALIZA_FAULT_KILL_BEFORE_PUBLISH"
 
 
 class OutboxRelay:
@@ -34,6 +40,7 @@ class OutboxRelay:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[None] | None = None
         self.published = 0
+        self._kill_before_publish = os.environ.get(KILL_BEFORE_PUBLISH_ENV) or None
 
     def wake(self) -> None:
         """Ask for a publish pass now; safe to call from any thread."""
@@ -69,6 +76,8 @@ class OutboxRelay:
             done: list[int] = []
             try:
                 for seq, event in batch:
+                    if event.type == self._kill_before_publish:
+                        os.kill(os.getpid(), signal.SIGKILL)
                     await self.bus.publish(event)
                     done.append(seq)
             finally:
