@@ -24,7 +24,7 @@ from auth.oauth import (
 from auth.oauth import Response as OAuthResponse
 from auth.pages import OAUTH_PARAMS, error_page, login_page
 from auth.schemas import TotpConfirm, TotpEnrolment, UserCreate, UserInfo, UserPublic
-from services.errors import NotFound
+from services.errors import Forbidden
 from services.security import PrincipalDep
 from services.settings import get_settings
 
@@ -248,7 +248,10 @@ def userinfo(principal: PrincipalDep, session: SessionDep) -> UserInfo:
 def _own_user(session: Session, principal: PrincipalDep) -> User:
     user = session.get(User, principal.sub)
     if user is None:
-        raise NotFound("Solo las personas usuarias pueden registrar un segundo factor.")
+        # A client-credentials token has no account to attach a second factor to.
+        raise Forbidden(
+            "Solo las personas usuarias pueden registrar un segundo factor.", code="forbidden_role"
+        )
     return user
 
 
