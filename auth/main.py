@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from starlette.concurrency import run_in_threadpool
 
+from auth.config import auth_settings
 from auth.database import db, outbox
+from auth.ratelimit import RATE_LIMITER_KEY, RateLimiter
 from auth.router import public_router, router
 from auth.service import bootstrap
 from services.app import Runtime, ServiceSpec
@@ -16,6 +18,10 @@ async def _startup(runtime: Runtime) -> None:
             bootstrap(session, settings=runtime.settings)
 
     await run_in_threadpool(_run)
+    cfg = auth_settings()
+    runtime.state[RATE_LIMITER_KEY] = RateLimiter(
+        per_minute=cfg.rate_limit_per_minute, burst=cfg.rate_limit_burst
+    )
 
 
 def service() -> ServiceSpec:

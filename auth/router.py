@@ -6,7 +6,7 @@ import hmac
 import secrets
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from sqlmodel import Session, col, select
 from starlette.concurrency import run_in_threadpool
@@ -23,7 +23,9 @@ from auth.oauth import (
 )
 from auth.oauth import Response as OAuthResponse
 from auth.pages import OAUTH_PARAMS, error_page, login_page
+from auth.ratelimit import RATE_LIMITER_KEY, RateLimiter, client_address
 from auth.schemas import TotpConfirm, TotpEnrolment, UserCreate, UserInfo, UserPublic
+from services.app import get_runtime
 from services.errors import Forbidden
 from services.security import PrincipalDep
 from services.settings import get_settings
@@ -55,6 +57,16 @@ def _render(result: OAuthResponse) -> Response:
     if result.status == 302:
         return RedirectResponse(headers.pop("Location"), status_code=302, headers=headers)
     return JSONResponse(result.body, result.status, headers={**headers, **NO_STORE})
+
+
+def throttle(request: Request) -> None:
+    """Per-address rate limit of the credential endpoints (429 with Retry-After)."""
+    limiter = get_runtime(request.app).state.get(RATE_LIMITER_KEY)
+    if isinstance(limiter, RateLimiter):
+        limiter.hit(client_address(request.client.host if request.client else None))
+
+
+Throttled = [Depends(throttle)]
 
 
 def _server(session: Session) -> CanalizaAuthorizationServer:
@@ -117,7 +129,9 @@ def jwks(session: SessionDep) -> JSONResponse:
     return JSONResponse(public_jwks(session), headers={"Cache-Control": "public, max-age=60"})
 
 
-@public_router.post("/auth/token", summary="OAuth 2 token endpoint (form-encoded)")
+@public_router.post(
+    "/auth/token", summary="OAuth 2 token endpoint (form-encoded)", dependencies=Throttled
+)
 async def token(request: Request, session: SessionDep) -> Response:
     oauth_request = await _oauth_request(request)
     result = await run_in_threadpool(_server(session).create_token_response, oauth_request)
@@ -205,7 +219,11 @@ def _sign_in(session: Session, oauth_request: StarletteOAuth2Request) -> Respons
     return _render(result)
 
 
-@public_router.post("/auth/authorize", summary="Sign in and return to the client with a code")
+@public_router.post(
+    "/auth/authorize",
+    summary="Sign in and return to the client with a code",
+    dependencies=Throttled,
+)
 async def authorize_submit(request: Request, session: SessionDep) -> Response:
     oauth_request = await _oauth_request(request)
     cookie = request.cookies.get(CSRF_COOKIE, "")
