@@ -442,7 +442,8 @@ def revoke_access_token(session: Session, *, claims: dict[str, Any], actor: str 
         aggregate_id=jti,
         actor=actor,
         institution_id=claims.get("institution_id"),
-        payload={"token_type": "access_token"},
+        # Services keep the jti in their deny-list until then (services/tokens.py).
+        payload={"token_type": "access_token", "exp": int(claims["exp"])},
     )
 
 

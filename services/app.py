@@ -24,12 +24,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from services.bus import Bus, create_bus
 from services.db import ServiceDatabase
 from services.errors import error_response, install_error_handlers
-from services.events import Outbox
+from services.events import Event, Outbox
 from services.observability import ObservabilityMiddleware, metrics_router
 from services.relay import OutboxRelay
 from services.security import authenticate, configure_verifier, get_verifier, make_verifier
 from services.settings import Settings, get_settings
-from services.tokens import RemoteKeySource
+from services.tokens import RemoteKeySource, RevocationList
 
 log = logging.getLogger("canaliza.app")
 
@@ -63,6 +63,7 @@ class Runtime:
     relays: dict[str, OutboxRelay] = field(default_factory=dict)
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     state: dict[str, Any] = field(default_factory=dict)
+    revocations: RevocationList = field(default_factory=RevocationList)
 
     def has(self, service: str) -> bool:
         return service in self.services
@@ -85,6 +86,18 @@ class Runtime:
         task.set_name(name)
         self.tasks.append(task)
         return task
+
+
+REVOCATION_SUBJECT = "canaliza.auth.token.revoked"
+
+
+def _revocation_handler(revocations: RevocationList) -> Callable[[Event], Awaitable[None]]:
+    async def handle(event: Event) -> None:
+        if event.payload.get("token_type") == "access_token":
+            exp = event.payload.get("exp")
+            revocations.add(event.aggregate_id, int(exp) if isinstance(exp, int) else None)
+
+    return handle
 
 
 def get_runtime(app: FastAPI) -> Runtime:
@@ -207,6 +220,12 @@ def create_app(
             settings.bus, url=settings.nats_url, stream=settings.nats_stream
         )
         await runtime.bus.start()
+        # Every app learns of revoked access tokens, replaying what the stream still holds.
+        revocation_feed = await runtime.bus.subscribe(
+            REVOCATION_SUBJECT,
+            _revocation_handler(runtime.revocations),
+            deliver_from=await runtime.bus.first_sequence(),
+        )
         for spec in specs:
             if spec.database is not None and spec.outbox is not None:
                 relay = OutboxRelay(spec.database, spec.outbox, runtime.bus)
@@ -233,6 +252,7 @@ def create_app(
             for relay in runtime.relays.values():
                 await relay.stop()
             runtime.relays.clear()
+            await revocation_feed.close()
             await runtime.bus.close()
 
     app = FastAPI(

@@ -47,6 +47,36 @@ class Principal:
         return "service" in self.roles
 
 
+class RevocationList:
+    """``jti`` of access tokens revoked before their expiry, each kept only until then.
+
+    Filled from the auth service's ``auth.token.revoked`` events (the app factory
+    subscribes every app to them), so a revoked token stops working in every service,
+    not only at introspection. Bounded: an entry leaves once its token has expired.
+    """
+
+    def __init__(self) -> None:
+        self._until: dict[str, int] = {}
+        self._next_purge = 0
+
+    def add(self, jti: str, exp: int | None) -> None:
+        """Deny ``jti`` until ``exp`` (seconds since the epoch; default: one day)."""
+        now = int(utcnow().timestamp())
+        until = int(exp) + LEEWAY_SECONDS if exp is not None else now + 86_400
+        if until > now:
+            self._until[jti] = max(until, self._until.get(jti, 0))
+        if now >= self._next_purge:
+            self._until = {k: v for k, v in self._until.items() if v > now}
+            self._next_purge = now + 60
+
+    def is_revoked(self, jti: object) -> bool:
+        until = self._until.get(jti) if isinstance(jti, str) else None
+        return until is not None and until > int(utcnow().timestamp())
+
+    def __len__(self) -> int:
+        return len(self._until)
+
+
 class KeySource:
     """Where verification keys come from."""
 

@@ -10,7 +10,7 @@ allowed call, reads before writes.
 
 from __future__ import annotations
 
-import asyncio
+import base64
 import json
 import re
 from collections.abc import Iterator
@@ -33,6 +33,7 @@ from services.demo import (
 )
 from services.launcher import available_packages, build_app, load_spec
 from services.settings import ROOT, get_settings
+from tests.auth.conftest import websocket_first_reply
 from tests.conftest import running
 
 MATRIX_PATH = ROOT / "docs" / "security" / "permissions.md"
@@ -177,6 +178,11 @@ async def _login(client: httpx.AsyncClient, username: str, password: str | None 
     return str(r.json()["access_token"])
 
 
+def _claims(token: str) -> dict[str, Any]:
+    part = token.split(".")[1]
+    return dict(json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))))
+
+
 def _ok(r: httpx.Response, *codes: int) -> dict[str, Any]:
     assert r.status_code in (codes or (200, 201)), f"{r.request.method} {r.request.url}: {r.text}"
     return dict(r.json())
@@ -212,8 +218,11 @@ class World:
 
     async def build(self, runtime: Any) -> None:
         c = self.client
-        for username, (role, _inst) in DEMO_USERS.items():
+        # The contract's demo users exist once the one-process app has started.
+        for username, (role, inst) in DEMO_USERS.items():
             self.tokens[role] = await _login(c, username)
+            claims = _claims(self.tokens[role])
+            assert (claims["roles"], claims["institution_id"]) == ([role], inst.id), username
         password = "clave-de-prueba-larga"
         _ok(
             await c.post(
@@ -450,49 +459,6 @@ class World:
             kwargs["headers"] = {**kwargs.get("headers", {}), **self.h(role)}
         r = await self.client.request(method, url, **kwargs)
         return r.status_code
-
-
-async def websocket_first_reply(app: Any, path: str, token: str) -> dict[str, Any]:
-    """Drive the ASGI app as a WebSocket client: authenticate, return the first message."""
-    incoming = [
-        {"type": "websocket.connect"},
-        {"type": "websocket.receive", "text": json.dumps({"type": "auth", "token": token})},
-    ]
-    sent: list[dict[str, Any]] = []
-    got_reply = asyncio.Event()
-    disconnect = asyncio.Event()
-
-    async def receive() -> dict[str, Any]:
-        if incoming:
-            return incoming.pop(0)
-        await disconnect.wait()
-        return {"type": "websocket.disconnect", "code": 1000}
-
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
-        if message["type"] in ("websocket.send", "websocket.close"):
-            got_reply.set()
-
-    scope = {
-        "type": "websocket",
-        "asgi": {"version": "3.0"},
-        "scheme": "ws",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "headers": [(b"host", b"testserver")],
-        "client": ("127.0.0.1", 50000),
-        "server": ("testserver", 80),
-        "subprotocols": [],
-        "state": {},
-    }
-    task = asyncio.create_task(app(scope, receive, send))
-    await asyncio.wait_for(got_reply.wait(), 20)
-    disconnect.set()
-    await asyncio.wait_for(task, 20)
-    texts = [json.loads(m["text"]) for m in sent if m["type"] == "websocket.send"]
-    closes = [m.get("code") for m in sent if m["type"] == "websocket.close"]
-    return {"message": texts[0] if texts else None, "close": closes[0] if closes else None}
 
 
 def _ordered(keys: list[Key]) -> list[Key]:
