@@ -50,6 +50,9 @@ class ServiceSpec:
     on_startup: list[Hook] = field(default_factory=list)
     on_shutdown: list[Hook] = field(default_factory=list)
     description: str = ""
+    # ASGI middleware the service needs (class, options), e.g. a session cookie for a
+    # sign-in flow; added innermost, in order, before the kernel's own.
+    middleware: list[tuple[Any, dict[str, Any]]] = field(default_factory=list)
 
 
 @dataclass
@@ -264,6 +267,9 @@ def create_app(
     runtime = Runtime(settings=settings, services=by_name, app=app)
     app.state.runtime = runtime
     install_error_handlers(app)
+    for spec in specs:
+        for middleware_class, options in spec.middleware:
+            app.add_middleware(middleware_class, **options)
     # Added first, so it runs inside RequestContextMiddleware and sees the request id.
     app.add_middleware(ObservabilityMiddleware, service=service_label(specs))
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
