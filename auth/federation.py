@@ -26,6 +26,8 @@ from typing import Any
 import yaml
 from authlib.integrations.starlette_client import OAuth
 from sqlmodel import Session
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from auth import service
 from auth.config import MFA_ROLES
@@ -36,6 +38,26 @@ from services.security import ROLES
 NEVER_FEDERATED = frozenset({"platform_admin", "service"})
 FEDERATION_KEY = "auth_federation"  # runtime.state key of the app's Federation
 PENDING_KEY = "canaliza_authorize"  # the Canaliza authorization request being served
+
+
+class FederationSessionMiddleware:
+    """Starlette's signed-cookie session, only under ``/auth/federation/``.
+
+    Other paths (every other service, in the one-process app) pass straight through:
+    no cookie parsing for them, and no clash with another part's ``scope["session"]``.
+    """
+
+    PREFIX = "/auth/federation/"
+
+    def __init__(self, app: ASGIApp, **options: Any) -> None:
+        self.app = app
+        self.with_session = SessionMiddleware(app, path=self.PREFIX.rstrip("/"), **options)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and str(scope.get("path", "")).startswith(self.PREFIX):
+            await self.with_session(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
 
 
 class FederationConfigError(ValueError):

@@ -5,11 +5,15 @@ from __future__ import annotations
 import secrets
 
 from starlette.concurrency import run_in_threadpool
-from starlette.middleware.sessions import SessionMiddleware
 
 from auth.config import auth_settings
 from auth.database import db, outbox
-from auth.federation import FEDERATION_KEY, Federation, load_providers
+from auth.federation import (
+    FEDERATION_KEY,
+    Federation,
+    FederationSessionMiddleware,
+    load_providers,
+)
 from auth.ratelimit import RATE_LIMITER_KEY, RateLimiter
 from auth.router import public_router, router
 from auth.service import bootstrap
@@ -38,7 +42,6 @@ def service() -> ServiceSpec:
         "secret_key": auth_settings().session_secret or secrets.token_urlsafe(32),
         "session_cookie": "canaliza_federation",
         "max_age": 600,
-        "path": "/auth/federation",
         "same_site": "lax",
         "https_only": settings.base_url().startswith("https://"),
     }
@@ -50,5 +53,5 @@ def service() -> ServiceSpec:
         outbox=outbox,
         on_startup=[_startup],
         description="Identidad: usuarios, clientes OAuth, llaves de firma.",
-        middleware=[(SessionMiddleware, session_cookie)],
+        middleware=[(FederationSessionMiddleware, session_cookie)],
     )
