@@ -96,9 +96,13 @@ REVOCATION_SUBJECT = "canaliza.auth.token.revoked"
 
 def _revocation_handler(revocations: RevocationList) -> Callable[[Event], Awaitable[None]]:
     async def handle(event: Event) -> None:
-        if event.payload.get("token_type") == "access_token":
-            exp = event.payload.get("exp")
-            revocations.add(event.aggregate_id, int(exp) if isinstance(exp, int) else None)
+        kind, payload = event.payload.get("token_type"), event.payload
+        if kind == "access_token":
+            exp = payload.get("exp")
+            revocations.add(event.aggregate_id, exp if isinstance(exp, int) else None)
+        elif kind == "refresh_token" and isinstance(payload.get("sid"), str):
+            until = payload.get("until")
+            revocations.add_family(payload["sid"], until if isinstance(until, int) else None)
 
     return handle
 

@@ -80,7 +80,7 @@ def check_not_revoked(app: Any, principal: Principal) -> None:
     runtime = getattr(getattr(app, "state", None), "runtime", None)
     revocations = getattr(runtime, "revocations", None)
     if isinstance(revocations, RevocationList) and revocations.is_revoked(
-        principal.claims.get("jti")
+        principal.claims.get("jti"), principal.claims.get("sid")
     ):
         raise Unauthorized("El token fue revocado.", code="token_revoked")
 

@@ -28,9 +28,13 @@ from tests.conftest import running
 from tests.kernel import sample
 
 
-def _jti(token: str) -> str:
+def _claims(token: str) -> dict:
     part = token.split(".")[1]
-    return str(json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))["jti"])
+    return dict(json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))))
+
+
+def _jti(token: str) -> str:
+    return str(_claims(token)["jti"])
 
 
 async def _learned(runtime: Runtime, jti: str) -> bool:
@@ -91,6 +95,37 @@ async def test_revoked_access_token_is_refused_by_another_service(two_services):
             assert r.status_code == 401 and r.json()["error"] == "token_revoked"
 
 
+async def test_refresh_reuse_revokes_the_familys_access_tokens_everywhere(two_services):
+    auth_app, capacity_app, _ = two_services
+    async with running(auth_app) as auth, running(capacity_app) as capacity:
+        first = (await auth.post("/auth/token", data=password_form("coordinadora"))).json()
+        form = {"grant_type": "refresh_token", "client_id": "canaliza-cli"}
+        r = await auth.post("/auth/token", data={**form, "refresh_token": first["refresh_token"]})
+        second = r.json()
+        sid = _claims(first["access_token"])["sid"]
+        assert _claims(second["access_token"])["sid"] == sid  # rotation keeps the family
+        stranger = (await auth.post("/auth/token", data=password_form("coordinadora"))).json()
+        assert _claims(stranger["access_token"])["sid"] != sid  # another sign-in, another
+        for token in (first, second, stranger):
+            h = {"Authorization": f"Bearer {token['access_token']}"}
+            assert (await capacity.get("/api/v1/capacity/ping", headers=h)).status_code == 200
+
+        # The rotated refresh token shows up again: the family is revoked, and with it
+        # every access token issued from it, in every service.
+        r = await auth.post("/auth/token", data={**form, "refresh_token": first["refresh_token"]})
+        assert r.status_code == 400
+        await auth_app.state.runtime.relays["auth"].drain()
+        runtime = capacity_app.state.runtime
+        for _ in range(500):
+            if runtime.revocations.is_revoked(None, sid):
+                break
+            await asyncio.sleep(0.01)
+        for token, status in ((first, 401), (second, 401), (stranger, 200)):
+            h = {"Authorization": f"Bearer {token['access_token']}"}
+            r = await capacity.get("/api/v1/capacity/ping", headers=h)
+            assert r.status_code == status, r.text
+
+
 def test_deny_list_forgets_a_token_once_it_has_expired():
     clock.freeze()
     now = int(clock.now().timestamp())
@@ -104,3 +139,5 @@ def test_deny_list_forgets_a_token_once_it_has_expired():
     clock.advance(timedelta(seconds=60))
     denied.add("b", now + 10_000)  # adding purges what has expired
     assert len(denied) == 1
+    denied.add_family("family-1", now + 20_000)
+    assert denied.is_revoked("other-jti", "family-1") and not denied.is_revoked("x", "family-2")
