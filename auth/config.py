@@ -18,6 +18,14 @@ class AuthSettings(BaseSettings):
     lockout_minutes: int = 15
     refresh_token_ttl_seconds: int = 30 * 24 * 3600
     authorization_code_ttl_seconds: int = 120
+    # Per client address, on /auth/token and the sign-in form (0 turns it off).
+    rate_limit_per_minute: int = 60
+    rate_limit_burst: int = 30
+    # Institutions' own OIDC providers (YAML or JSON; docs/security/federation.md).
+    federation_file: str = ""
+    # Signs the short-lived federation cookie; every auth replica needs the same value
+    # (empty: one is generated per process, fine for a single process).
+    session_secret: str = ""
     # Outside demo mode these roles must present a TOTP code at login.
     mfa_roles: list[str] = sorted(MFA_ROLES)
 

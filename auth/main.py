@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import secrets
+
 from starlette.concurrency import run_in_threadpool
 
+from auth.config import auth_settings
 from auth.database import db, outbox
+from auth.federation import (
+    FEDERATION_KEY,
+    Federation,
+    FederationSessionMiddleware,
+    load_providers,
+)
+from auth.ratelimit import RATE_LIMITER_KEY, RateLimiter
 from auth.router import public_router, router
 from auth.service import bootstrap
 from services.app import Runtime, ServiceSpec
+from services.settings import get_settings
 
 
 async def _startup(runtime: Runtime) -> None:
@@ -16,10 +27,24 @@ async def _startup(runtime: Runtime) -> None:
             bootstrap(session, settings=runtime.settings)
 
     await run_in_threadpool(_run)
+    runtime.state[FEDERATION_KEY] = Federation(load_providers(auth_settings().federation_file))
+    cfg = auth_settings()
+    runtime.state[RATE_LIMITER_KEY] = RateLimiter(
+        per_minute=cfg.rate_limit_per_minute, burst=cfg.rate_limit_burst
+    )
 
 
 def service() -> ServiceSpec:
     """Users, clients and keys; the OAuth 2.1 / OpenID Connect provider."""
+    settings = get_settings()
+    # Authlib's Starlette client keeps the federation flow's state in request.session.
+    session_cookie = {
+        "secret_key": auth_settings().session_secret or secrets.token_urlsafe(32),
+        "session_cookie": "canaliza_federation",
+        "max_age": 600,
+        "same_site": "lax",
+        "https_only": settings.base_url().startswith("https://"),
+    }
     return ServiceSpec(
         name="auth",
         routers=[router],
@@ -28,4 +53,5 @@ def service() -> ServiceSpec:
         outbox=outbox,
         on_startup=[_startup],
         description="Identidad: usuarios, clientes OAuth, llaves de firma.",
+        middleware=[(FederationSessionMiddleware, session_cookie)],
     )

@@ -32,6 +32,7 @@ from auth import service
 from auth.keys import decode_own_access_token, mint_access_token, mint_id_token
 from auth.models import AuthorizationCode, OAuthClient, RefreshToken, User
 from services.clock import as_utc, utcnow
+from services.ids import new_id
 from services.settings import Settings
 
 SUPPORTED_SCOPES = ("openid", "profile", "canaliza")
@@ -264,7 +265,11 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         row = service.use_refresh_token(
             _session(self), raw=refresh_token, client_id=self.request.client.client_id
         )
-        return RefreshCredential(row) if row else None
+        if row is None:
+            return None
+        server: CanalizaAuthorizationServer = self.server
+        server.family_id = row.family_id  # the new tokens stay in the same family
+        return RefreshCredential(row)
 
     def authenticate_user(self, refresh_token: RefreshCredential) -> User | None:
         return _active_user(_session(self), refresh_token.row.user_id)
@@ -407,6 +412,9 @@ class CanalizaAuthorizationServer(AuthorizationServer):
         super().__init__(scopes_supported=list(SUPPORTED_SCOPES))
         self.session = session
         self.settings = settings
+        # The refresh-token family of this request's tokens; access tokens carry it as
+        # ``sid`` so revoking the family also revokes them everywhere (services/tokens.py).
+        self.family_id: str | None = None
         self.register_token_generator("default", self._generate_token)
         self.register_grant(ClientCredentialsGrant)
         if settings.demo:
@@ -438,6 +446,9 @@ class CanalizaAuthorizationServer(AuthorizationServer):
         else:
             roles, sub, institution = user.role_list, user.id, user.institution_id
             extra = {"preferred_username": user.username}
+            if include_refresh_token and client.check_grant_type("refresh_token"):
+                self.family_id = self.family_id or new_id()
+                extra["sid"] = self.family_id
         access, claims = mint_access_token(
             self.session,
             sub=sub,
@@ -467,7 +478,8 @@ class CanalizaAuthorizationServer(AuthorizationServer):
                 client_id=request.client.client_id,
                 user_id=user_id,
                 scope=token.get("scope", ""),
-                family_id=previous.row.family_id if previous is not None else None,
+                family_id=self.family_id
+                or (previous.row.family_id if previous is not None else None),
             )
         code = request.authorization_code
         if code is not None and "openid" in token.get("scope", "").split():

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from html import escape
+from urllib.parse import urlencode
 
 OAUTH_PARAMS = (
     "response_type",
@@ -18,9 +19,26 @@ OAUTH_PARAMS = (
 
 
 def login_page(
-    *, params: Mapping[str, str], csrf: str, error: str | None = None, ask_totp: bool = False
+    *,
+    params: Mapping[str, str],
+    csrf: str,
+    error: str | None = None,
+    ask_totp: bool = False,
+    providers: Sequence[tuple[str, str]] = (),
 ) -> str:
-    """The sign-in form; OAuth parameters travel as hidden fields."""
+    """The sign-in form; OAuth parameters travel as hidden fields.
+
+    ``providers`` are (key, name) of institutions' own identity providers, offered as
+    links that carry the same authorization request.
+    """
+    query = urlencode({k: params[k] for k in OAUTH_PARAMS if params.get(k)})
+    federated = "".join(
+        f'<li><a class="federated" href="/auth/federation/{escape(key)}/login?{escape(query)}">'
+        f"Entrar con {escape(name)}</a></li>"
+        for key, name in providers
+    )
+    if federated:
+        federated = f"<h2>Acceso con la cuenta de su institución</h2><ul>{federated}</ul>"
     hidden = "\n".join(
         f'<input type="hidden" name="{escape(k)}" value="{escape(params[k])}">'
         for k in OAUTH_PARAMS
@@ -52,6 +70,7 @@ def login_page(
 {totp}
 <button type="submit">Entrar</button>
 </form>
+{federated}
 </main></body></html>"""
 
 

@@ -6,13 +6,25 @@ import hmac
 import secrets
 from typing import Any
 
-from fastapi import APIRouter, Request
+import httpx
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from joserfc.errors import JoseError
 from sqlmodel import Session, col, select
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers
 
 from auth import permissions, service
+from auth.database import db
 from auth.dependencies import SessionDep
+from auth.federation import (
+    FEDERATION_KEY,
+    PENDING_KEY,
+    Federation,
+    FederationRefused,
+    Provider,
+    provision_user,
+)
 from auth.keys import public_jwks
 from auth.models import User
 from auth.oauth import (
@@ -23,8 +35,10 @@ from auth.oauth import (
 )
 from auth.oauth import Response as OAuthResponse
 from auth.pages import OAUTH_PARAMS, error_page, login_page
+from auth.ratelimit import RATE_LIMITER_KEY, RateLimiter, client_address
 from auth.schemas import TotpConfirm, TotpEnrolment, UserCreate, UserInfo, UserPublic
-from services.errors import NotFound
+from services.app import get_runtime
+from services.errors import Forbidden
 from services.security import PrincipalDep
 from services.settings import get_settings
 
@@ -55,6 +69,16 @@ def _render(result: OAuthResponse) -> Response:
     if result.status == 302:
         return RedirectResponse(headers.pop("Location"), status_code=302, headers=headers)
     return JSONResponse(result.body, result.status, headers={**headers, **NO_STORE})
+
+
+def throttle(request: Request) -> None:
+    """Per-address rate limit of the credential endpoints (429 with Retry-After)."""
+    limiter = get_runtime(request.app).state.get(RATE_LIMITER_KEY)
+    if isinstance(limiter, RateLimiter):
+        limiter.hit(client_address(request.client.host if request.client else None))
+
+
+Throttled = [Depends(throttle)]
 
 
 def _server(session: Session) -> CanalizaAuthorizationServer:
@@ -117,7 +141,9 @@ def jwks(session: SessionDep) -> JSONResponse:
     return JSONResponse(public_jwks(session), headers={"Cache-Control": "public, max-age=60"})
 
 
-@public_router.post("/auth/token", summary="OAuth 2 token endpoint (form-encoded)")
+@public_router.post(
+    "/auth/token", summary="OAuth 2 token endpoint (form-encoded)", dependencies=Throttled
+)
 async def token(request: Request, session: SessionDep) -> Response:
     oauth_request = await _oauth_request(request)
     result = await run_in_threadpool(_server(session).create_token_response, oauth_request)
@@ -166,7 +192,9 @@ async def authorize_page(request: Request, session: SessionDep) -> Response:
     except OAuth2Error as exc:
         return _authorize_error(exc)
     csrf = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(24)
-    resp = HTMLResponse(login_page(params=oauth_request.payload.data, csrf=csrf))
+    providers = [(p.key, p.name) for p in _federation(request).providers.values()]
+    page = login_page(params=oauth_request.payload.data, csrf=csrf, providers=providers)
+    resp = HTMLResponse(page)
     resp.set_cookie(
         CSRF_COOKIE, csrf, httponly=True, samesite="strict", path="/auth/authorize", max_age=900
     )
@@ -205,7 +233,11 @@ def _sign_in(session: Session, oauth_request: StarletteOAuth2Request) -> Respons
     return _render(result)
 
 
-@public_router.post("/auth/authorize", summary="Sign in and return to the client with a code")
+@public_router.post(
+    "/auth/authorize",
+    summary="Sign in and return to the client with a code",
+    dependencies=Throttled,
+)
 async def authorize_submit(request: Request, session: SessionDep) -> Response:
     oauth_request = await _oauth_request(request)
     cookie = request.cookies.get(CSRF_COOKIE, "")
@@ -248,7 +280,10 @@ def userinfo(principal: PrincipalDep, session: SessionDep) -> UserInfo:
 def _own_user(session: Session, principal: PrincipalDep) -> User:
     user = session.get(User, principal.sub)
     if user is None:
-        raise NotFound("Solo las personas usuarias pueden registrar un segundo factor.")
+        # A client-credentials token has no account to attach a second factor to.
+        raise Forbidden(
+            "Solo las personas usuarias pueden registrar un segundo factor.", code="forbidden_role"
+        )
     return user
 
 
@@ -288,3 +323,116 @@ def create_user(body: UserCreate, principal: PrincipalDep, session: SessionDep) 
         actor=principal.sub,
     )
     return _public(user)
+
+
+# --- federation: an institution's own OIDC provider (public: the sign-in itself) ---------
+
+
+def _federation(request: Request) -> Federation:
+    federation = get_runtime(request.app).state.get(FEDERATION_KEY)
+    return federation if isinstance(federation, Federation) else Federation({})
+
+
+def _federation_page(detail: str, status: int) -> HTMLResponse:
+    return HTMLResponse(error_page(detail), status, headers={"Cache-Control": "no-store"})
+
+
+@public_router.get(
+    "/auth/federation/{institution_key}/login",
+    summary="Sign in through the institution's own OpenID provider",
+)
+async def federation_login(institution_key: str, request: Request, session: SessionDep) -> Response:
+    """Takes the Canaliza authorization request (same query as ``/auth/authorize``)."""
+    from authlib.oauth2.rfc6749 import OAuth2Error
+
+    federation = _federation(request)
+    provider = federation.providers.get(institution_key)
+    if provider is None:
+        return _federation_page("Esa institución no tiene un proveedor de identidad.", 404)
+    oauth_request = await _oauth_request(request)
+    try:
+        await run_in_threadpool(_validate_authorization, session, oauth_request)
+    except OAuth2Error as exc:
+        return _authorize_error(exc)
+    params = {k: v for k, v in oauth_request.payload.data.items() if k in OAUTH_PARAMS}
+    request.session[PENDING_KEY] = {"provider": provider.key, "params": params}
+    callback = f"{get_settings().base_url()}/auth/federation/{provider.key}/callback"
+    try:
+        response: Response = await federation.client(provider.key).authorize_redirect(
+            request, callback
+        )
+    except (httpx.HTTPError, ValueError, KeyError, RuntimeError):
+        return _federation_page(
+            "El proveedor de identidad de la institución no responde; intente más tarde.", 502
+        )
+    return response
+
+
+def _finish_federated_sign_in(
+    provider: Provider, claims: dict[str, Any], params: dict[str, str]
+) -> Response:
+    """Provision the local account and answer the Canaliza client with a code."""
+    from authlib.oauth2.rfc6749 import OAuth2Error
+
+    base = get_settings().base_url()
+    answer: Response | None = None
+    # Not returning from inside the loop: session_scope commits only when resumed.
+    for session in db.session_scope(write=True):
+        try:
+            user = provision_user(
+                session, provider=provider, claims=claims, demo=get_settings().demo
+            )
+        except FederationRefused as exc:
+            answer = _federation_page(exc.detail, 403)  # the failure event is committed
+            continue
+        oauth_request = StarletteOAuth2Request(
+            method="POST",
+            url=f"{base}/auth/authorize",
+            headers=Headers(),
+            query=[],
+            form=list(params.items()),
+        )
+        try:
+            grant = _validate_authorization(session, oauth_request)
+        except OAuth2Error as exc:
+            answer = _authorize_error(exc)
+            continue
+        result = _server(session).create_authorization_response(
+            oauth_request, grant_user=user, grant=grant
+        )
+        answer = _render(result)
+    assert answer is not None
+    return answer
+
+
+@public_router.get(
+    "/auth/federation/{institution_key}/callback",
+    summary="Return from the institution's OpenID provider",
+)
+async def federation_callback(institution_key: str, request: Request) -> Response:
+    from authlib.integrations.base_client import OAuthError
+
+    federation = _federation(request)
+    provider = federation.providers.get(institution_key)
+    pending = request.session.pop(PENDING_KEY, None)
+    if provider is None or not isinstance(pending, dict) or pending.get("provider") != provider.key:
+        return _federation_page(
+            "La sesión de acceso expiró o no corresponde; vuelva a iniciar sesión.", 400
+        )
+    client = federation.client(provider.key)
+    try:
+        token = await client.authorize_access_token(request)
+        claims = dict(token.get("userinfo") or {})
+        if not claims:
+            raise OAuthError(description="the provider sent no ID token")
+        if provider.fetch_userinfo:
+            extra = dict(await client.userinfo(token=token))
+            if extra.get("sub") != claims.get("sub"):
+                raise OAuthError(description="userinfo names another subject")
+            claims = {**extra, **claims}
+    except (OAuthError, JoseError, httpx.HTTPError, ValueError, KeyError) as exc:
+        description = getattr(exc, "description", None) or type(exc).__name__
+        return _federation_page(
+            f"El proveedor de identidad no confirmó la sesión ({description}).", 403
+        )
+    return await run_in_threadpool(_finish_federated_sign_in, provider, claims, pending["params"])

@@ -31,7 +31,7 @@ from services.errors import CanalizaError
 from services.events import Event
 from services.ids import new_id, stable_id
 from services.security import ROLES
-from services.settings import Settings
+from services.settings import Settings, get_settings
 
 log = logging.getLogger("canaliza.auth")
 
@@ -391,13 +391,20 @@ def revoke_family(session: Session, *, family_id: str, actor: str | None, reason
         .where(col(RefreshToken.family_id) == family_id, col(RefreshToken.revoked_at).is_(None))
         .values(revoked_at=utcnow())
     )
+    # Access tokens of the family carry it as ``sid``; none issued before now outlives this.
+    until = utcnow() + timedelta(seconds=get_settings().access_token_ttl_seconds)
     emit(
         session,
         type="auth.token.revoked",
         aggregate_type="refresh_token_family",
         aggregate_id=family_id,
         actor=actor,
-        payload={"token_type": "refresh_token", "reason": reason},
+        payload={
+            "token_type": "refresh_token",
+            "reason": reason,
+            "sid": family_id,
+            "until": int(until.timestamp()),
+        },
     )
 
 
@@ -442,7 +449,8 @@ def revoke_access_token(session: Session, *, claims: dict[str, Any], actor: str 
         aggregate_id=jti,
         actor=actor,
         institution_id=claims.get("institution_id"),
-        payload={"token_type": "access_token"},
+        # Services keep the jti in their deny-list until then (services/tokens.py).
+        payload={"token_type": "access_token", "exp": int(claims["exp"])},
     )
 
 

@@ -24,12 +24,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from services.bus import Bus, create_bus
 from services.db import ServiceDatabase
 from services.errors import error_response, install_error_handlers
-from services.events import Outbox
+from services.events import Event, Outbox
 from services.observability import ObservabilityMiddleware, metrics_router
 from services.relay import OutboxRelay
 from services.security import authenticate, configure_verifier, get_verifier, make_verifier
 from services.settings import Settings, get_settings
-from services.tokens import RemoteKeySource
+from services.tokens import RemoteKeySource, RevocationList
 
 log = logging.getLogger("canaliza.app")
 
@@ -50,6 +50,9 @@ class ServiceSpec:
     on_startup: list[Hook] = field(default_factory=list)
     on_shutdown: list[Hook] = field(default_factory=list)
     description: str = ""
+    # ASGI middleware the service needs (class, options), e.g. a session cookie for a
+    # sign-in flow; added innermost, in order, before the kernel's own.
+    middleware: list[tuple[Any, dict[str, Any]]] = field(default_factory=list)
 
 
 @dataclass
@@ -63,6 +66,7 @@ class Runtime:
     relays: dict[str, OutboxRelay] = field(default_factory=dict)
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     state: dict[str, Any] = field(default_factory=dict)
+    revocations: RevocationList = field(default_factory=RevocationList)
 
     def has(self, service: str) -> bool:
         return service in self.services
@@ -85,6 +89,22 @@ class Runtime:
         task.set_name(name)
         self.tasks.append(task)
         return task
+
+
+REVOCATION_SUBJECT = "canaliza.auth.token.revoked"
+
+
+def _revocation_handler(revocations: RevocationList) -> Callable[[Event], Awaitable[None]]:
+    async def handle(event: Event) -> None:
+        kind, payload = event.payload.get("token_type"), event.payload
+        if kind == "access_token":
+            exp = payload.get("exp")
+            revocations.add(event.aggregate_id, exp if isinstance(exp, int) else None)
+        elif kind == "refresh_token" and isinstance(payload.get("sid"), str):
+            until = payload.get("until")
+            revocations.add_family(payload["sid"], until if isinstance(until, int) else None)
+
+    return handle
 
 
 def get_runtime(app: FastAPI) -> Runtime:
@@ -210,6 +230,12 @@ def create_app(
             subject_prefix=settings.nats_subject_prefix,
         )
         await runtime.bus.start()
+        # Every app learns of revoked access tokens, replaying what the stream still holds.
+        revocation_feed = await runtime.bus.subscribe(
+            REVOCATION_SUBJECT,
+            _revocation_handler(runtime.revocations),
+            deliver_from=await runtime.bus.first_sequence(),
+        )
         for spec in specs:
             if spec.database is not None and spec.outbox is not None:
                 relay = OutboxRelay(spec.database, spec.outbox, runtime.bus)
@@ -236,6 +262,7 @@ def create_app(
             for relay in runtime.relays.values():
                 await relay.stop()
             runtime.relays.clear()
+            await revocation_feed.close()
             await runtime.bus.close()
 
     app = FastAPI(
@@ -247,6 +274,9 @@ def create_app(
     runtime = Runtime(settings=settings, services=by_name, app=app)
     app.state.runtime = runtime
     install_error_handlers(app)
+    for spec in specs:
+        for middleware_class, options in spec.middleware:
+            app.add_middleware(middleware_class, **options)
     # Added first, so it runs inside RequestContextMiddleware and sees the request id.
     app.add_middleware(ObservabilityMiddleware, service=service_label(specs))
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)

@@ -9,13 +9,19 @@ per service (its ``permissions.py``), see ``docs/security/permissions.md``.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request, WebSocket
 
 from services.errors import Forbidden, Unauthorized
 from services.settings import get_settings
-from services.tokens import KeySource, Principal, RemoteKeySource, TokenVerifier
+from services.tokens import (
+    KeySource,
+    Principal,
+    RemoteKeySource,
+    RevocationList,
+    TokenVerifier,
+)
 
 ROLES = (
     "platform_admin",
@@ -69,12 +75,23 @@ def bearer_token(authorization: str | None) -> str:
     return token.strip()
 
 
+def check_not_revoked(app: Any, principal: Principal) -> None:
+    """Refuse a token the auth service revoked (the app's deny-list, fed by events)."""
+    runtime = getattr(getattr(app, "state", None), "runtime", None)
+    revocations = getattr(runtime, "revocations", None)
+    if isinstance(revocations, RevocationList) and revocations.is_revoked(
+        principal.claims.get("jti"), principal.claims.get("sid")
+    ):
+        raise Unauthorized("El token fue revocado.", code="token_revoked")
+
+
 async def authenticate(request: Request) -> Principal:
     """The verified principal of this request (cached on the request)."""
     cached = getattr(request.state, "principal", None)
     if isinstance(cached, Principal):
         return cached
     principal = await get_verifier().verify(bearer_token(request.headers.get("authorization")))
+    check_not_revoked(request.app, principal)
     request.state.principal = principal
     return principal
 
@@ -82,6 +99,7 @@ async def authenticate(request: Request) -> Principal:
 async def authenticate_websocket_token(websocket: WebSocket, token: str) -> Principal:
     """Verify a token a WebSocket client sent in its first message."""
     principal = await get_verifier().verify(token)
+    check_not_revoked(websocket.app, principal)
     websocket.state.principal = principal
     return principal
 

@@ -47,6 +47,47 @@ class Principal:
         return "service" in self.roles
 
 
+class RevocationList:
+    """Access tokens revoked before their expiry, each kept only as long as it matters.
+
+    Two kinds of entry: a token's ``jti`` (one access token revoked), and a ``sid`` (a
+    refresh-token family revoked, e.g. on reuse: every access token issued from it).
+    Filled from the auth service's ``auth.token.revoked`` events (the app factory
+    subscribes every app to them), so a revoked token stops working in every service,
+    not only at introspection. Bounded: an entry leaves once no token it names can still
+    be valid.
+    """
+
+    def __init__(self) -> None:
+        self._until: dict[tuple[str, str], int] = {}
+        self._next_purge = 0
+
+    def add(self, jti: str, exp: int | None) -> None:
+        """Deny the access token ``jti`` until its ``exp`` (default: one day)."""
+        self._add(("jti", jti), exp)
+
+    def add_family(self, sid: str, until: int | None) -> None:
+        """Deny every access token whose ``sid`` is this refresh-token family."""
+        self._add(("sid", sid), until)
+
+    def _add(self, key: tuple[str, str], exp: int | None) -> None:
+        now = int(utcnow().timestamp())
+        until = int(exp) + LEEWAY_SECONDS if exp is not None else now + 86_400
+        if until > now:
+            self._until[key] = max(until, self._until.get(key, 0))
+        if now >= self._next_purge:
+            self._until = {k: v for k, v in self._until.items() if v > now}
+            self._next_purge = now + 60
+
+    def is_revoked(self, jti: object, sid: object = None) -> bool:
+        now = int(utcnow().timestamp())
+        named = (("jti", jti), ("sid", sid))
+        return any(isinstance(v, str) and self._until.get((k, v), 0) > now for k, v in named)
+
+    def __len__(self) -> int:
+        return len(self._until)
+
+
 class KeySource:
     """Where verification keys come from."""
 

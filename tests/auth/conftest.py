@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
+import json
 import secrets
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -63,3 +65,46 @@ def pkce_pair() -> tuple[str, str]:
     verifier = secrets.token_urlsafe(48)
     digest = hashlib.sha256(verifier.encode()).digest()
     return verifier, base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+async def websocket_first_reply(app: Any, path: str, token: str) -> dict[str, Any]:
+    """Drive the ASGI app as a WebSocket client: authenticate, return the first message."""
+    incoming = [
+        {"type": "websocket.connect"},
+        {"type": "websocket.receive", "text": json.dumps({"type": "auth", "token": token})},
+    ]
+    sent: list[dict[str, Any]] = []
+    got_reply = asyncio.Event()
+    disconnect = asyncio.Event()
+
+    async def receive() -> dict[str, Any]:
+        if incoming:
+            return incoming.pop(0)
+        await disconnect.wait()
+        return {"type": "websocket.disconnect", "code": 1000}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+        if message["type"] in ("websocket.send", "websocket.close"):
+            got_reply.set()
+
+    scope = {
+        "type": "websocket",
+        "asgi": {"version": "3.0"},
+        "scheme": "ws",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "headers": [(b"host", b"testserver")],
+        "client": ("127.0.0.1", 50000),
+        "server": ("testserver", 80),
+        "subprotocols": [],
+        "state": {},
+    }
+    task = asyncio.create_task(app(scope, receive, send))
+    await asyncio.wait_for(got_reply.wait(), 20)
+    disconnect.set()
+    await asyncio.wait_for(task, 20)
+    texts = [json.loads(m["text"]) for m in sent if m["type"] == "websocket.send"]
+    closes = [m.get("code") for m in sent if m["type"] == "websocket.close"]
+    return {"message": texts[0] if texts else None, "close": closes[0] if closes else None}

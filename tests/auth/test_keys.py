@@ -12,7 +12,7 @@ from joserfc import jwt
 from joserfc.jwk import ECKey, OctKey
 
 from auth.database import db
-from auth.keys import rotate_signing_key
+from auth.keys import current_key, rotate_signing_key
 from services import security
 from services.app import INTERNAL_BASE_URL
 from services.clock import clock
@@ -85,6 +85,7 @@ async def test_discovery_and_jwks(make_app):
         "alg_none",
         "hs256_with_public_key",
         "expired",
+        "not_yet_valid",
         "wrong_issuer",
         "wrong_audience",
         "unknown_kid",
@@ -102,6 +103,10 @@ async def test_forged_tokens_are_refused_through_the_real_jwks(make_app, forge):
         claims = _claims(good)
         jwk = (await client.get("/auth/jwks")).json()["keys"][0]
         intruder = ECKey.generate_key("P-256", parameters={"kid": header["kid"]}, private=True)
+        for session in db.session_scope():
+            real_key = ECKey.import_key(json.loads(current_key(session).private_jwk))
+        # Properly signed, but valid only from an hour on.
+        early = {**claims, "nbf": claims["iat"] + 3600, "exp": claims["iat"] + 7200}
 
         def resign(hdr=None, **changes):
             return jwt.encode({**header, **(hdr or {})}, {**claims, **changes}, intruder)
@@ -115,6 +120,7 @@ async def test_forged_tokens_are_refused_through_the_real_jwks(make_app, forge):
                 algorithms=["HS256"],
             ),
             "expired": None,
+            "not_yet_valid": lambda: jwt.encode(header, early, real_key),
             "wrong_issuer": lambda: resign(iss="https://evil.example"),
             "wrong_audience": lambda: resign(aud="other"),
             "unknown_kid": lambda: resign({"kid": "nope"}),
@@ -135,6 +141,10 @@ async def test_forged_tokens_are_refused_through_the_real_jwks(make_app, forge):
             forged = token()
         with pytest.raises(Unauthorized):
             await verifier.verify(forged)
+        if forge == "not_yet_valid":  # refused for its nbf alone: an hour later it is fine
+            clock.freeze()
+            clock.advance(timedelta(seconds=3600))
+            assert (await verifier.verify(forged)).roles == {"prosecutor"}
         clock.unfreeze()
         assert (await verifier.verify(good)).roles == {"prosecutor"}
 

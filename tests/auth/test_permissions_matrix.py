@@ -1,0 +1,522 @@
+"""Every route of every service, as every role, against docs/security/permissions.md.
+
+The routes come from the one-process app itself (HTTP and WebSocket), so a new route
+cannot escape: it fails here until the matrix has a row for it. The tokens are real ones
+from the app's own auth service (password grant in demo mode, client credentials for
+``service``), and the path parameters name demo objects each role owns where scope
+matters. All refusals are checked first, while the objects are untouched; then every
+allowed call, reads before writes.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from fastapi.routing import iter_route_contexts
+from starlette.routing import Mount, WebSocketRoute
+
+from services.demo import (
+    CASA_MERCEDES,
+    CEAV,
+    CNDH,
+    DEMO_INSTITUTIONS,
+    DEMO_USERS,
+    FGR,
+    INM,
+    SNDIF,
+)
+from services.launcher import available_packages, build_app, load_spec
+from services.settings import ROOT, get_settings
+from tests.auth.conftest import websocket_first_reply
+from tests.conftest import running
+
+MATRIX_PATH = ROOT / "docs" / "security" / "permissions.md"
+ROLES = (
+    "platform_admin",
+    "institution_admin",
+    "prosecutor",
+    "shelter_coordinator",
+    "dif_officer",
+    "inm_officer",
+    "ceav_officer",
+    "segob_auditor",
+    "observer",
+    "service",
+)
+CELLS = frozenset({"yes", "no", "own"})
+
+# Routes that need no token. Keep in step with the list in the matrix document.
+PUBLIC_ROUTES = frozenset(
+    {
+        ("GET", "/healthz"),
+        ("GET", "/readyz"),
+        ("GET", "/metrics"),
+        ("GET", "/openapi.json"),
+        ("GET", "/docs"),
+        ("GET", "/docs/oauth2-redirect"),
+        ("GET", "/redoc"),
+        ("GET", "/.well-known/openid-configuration"),
+        ("GET", "/auth/jwks"),
+        ("POST", "/auth/token"),
+        ("POST", "/auth/revoke"),
+        ("POST", "/auth/introspect"),
+        ("GET", "/auth/authorize"),
+        ("POST", "/auth/authorize"),
+        ("GET", "/auth/federation/{institution_key}/login"),
+        ("GET", "/auth/federation/{institution_key}/callback"),
+    }
+)
+
+Key = tuple[str, str]
+
+
+# --- the matrix document -------------------------------------------------------------
+
+
+def parse_matrix(text: str) -> dict[Key, dict[str, str]]:
+    """Rows of every table whose header starts ``| method | path |``.
+
+    Tolerant on purpose: other tables and prose are skipped, backticks and case ignored,
+    so rows can be added by hand at merge time.
+    """
+    rows: dict[Key, dict[str, str]] = {}
+    header: list[str] | None = None
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line.startswith("|"):
+            header = None
+            continue
+        cells = [c.strip().strip("`").strip() for c in line.strip("|").split("|")]
+        lowered = [c.lower() for c in cells]
+        if lowered[:2] == ["method", "path"]:
+            header = lowered
+            continue
+        if header is None or all(set(c) <= set("-: ") for c in cells):
+            continue
+        row = dict(zip(header, cells, strict=False))
+        key = (row["method"].upper(), row["path"])
+        if key in rows:
+            raise AssertionError(f"the matrix lists {key} twice")
+        rows[key] = {role: row.get(role, "").lower() for role in ROLES}
+    return rows
+
+
+def app_routes(app: Any) -> Iterator[Key]:
+    """(method, path) of every route of ``app``; ``WS`` for WebSocket routes."""
+    for ctx in iter_route_contexts(app.routes):
+        route = ctx.original_route
+        if isinstance(route, Mount):  # static files, never data
+            continue
+        if ctx.methods:
+            for method in sorted(ctx.methods - {"HEAD"}):
+                yield method, ctx.path
+        elif isinstance(route, WebSocketRoute) or "WebSocket" in type(route).__name__:
+            yield "WS", ctx.path
+
+
+@pytest.fixture
+def all_app(monkeypatch):
+    monkeypatch.setenv("CANALIZA_DEMO", "1")
+    get_settings.cache_clear()
+    specs = [load_spec(name) for name in available_packages()]
+    for spec in specs:
+        if spec.database is not None:
+            spec.database.configure()  # this test's own SQLite files
+    yield build_app("all")
+    for spec in specs:
+        if spec.database is not None:
+            spec.database.dispose()
+
+
+def test_matrix_covers_exactly_the_routes_of_the_app(all_app):
+    matrix = parse_matrix(MATRIX_PATH.read_text(encoding="utf-8"))
+    routes = set(app_routes(all_app))
+    private = routes - PUBLIC_ROUTES
+    missing = sorted(private - set(matrix))
+    stale = sorted(set(matrix) - routes)
+    assert not missing, f"routes without a row in {MATRIX_PATH.name}: {missing}"
+    assert not stale, f"rows of {MATRIX_PATH.name} naming no route: {stale}"
+    assert not set(matrix) & PUBLIC_ROUTES, "a public route is listed in the matrix"
+    bad = {k: v for k, v in matrix.items() if set(v.values()) - CELLS}
+    assert not bad, f"cells must be one of {sorted(CELLS)}: {bad}"
+    # The WebSocket feed is enumerated too (a route the HTTP walk alone would miss).
+    assert ("WS", "/api/v1/capacity/live") in routes
+
+
+def test_parser_is_tolerant_and_strict_where_it_matters():
+    text = (
+        "prose\n| method | path | platform_admin | service |\n|---|---|---|---|\n"
+        "| get | `/x` | YES | no |\n\n| a | b |\n|---|---|\n| GET | /ignored |\n"
+    )
+    assert parse_matrix(text) == {
+        ("GET", "/x"): {r: {"platform_admin": "yes", "service": "no"}.get(r, "") for r in ROLES}
+    }
+    with pytest.raises(AssertionError, match="twice"):
+        parse_matrix(text + "| method | path |\n|---|---|\n| GET | /x |\n")
+
+
+# --- calling the routes --------------------------------------------------------------
+
+
+async def _login(client: httpx.AsyncClient, username: str, password: str | None = None) -> str:
+    r = await client.post(
+        "/auth/token",
+        data={
+            "grant_type": "password",
+            "username": username,
+            "password": password or get_settings().demo_password,
+            "client_id": "canaliza-cli",
+        },
+    )
+    assert r.status_code == 200, r.text
+    return str(r.json()["access_token"])
+
+
+def _claims(token: str) -> dict[str, Any]:
+    part = token.split(".")[1]
+    return dict(json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))))
+
+
+def _ok(r: httpx.Response, *codes: int) -> dict[str, Any]:
+    assert r.status_code in (codes or (200, 201)), f"{r.request.method} {r.request.url}: {r.text}"
+    return dict(r.json())
+
+
+ROLE_INSTITUTION = {role: inst.id for role, inst in DEMO_USERS.values()}
+ROLE_INSTITUTION["institution_admin"] = CASA_MERCEDES.id
+SENDERS = {"prosecutor": FGR, "dif_officer": SNDIF, "inm_officer": INM, "ceav_officer": CEAV}
+OBLIGATION_OF = {
+    "prosecutor": "witness_protection",
+    "dif_officer": "dif_child_protection",
+    "inm_officer": "inm_migration_status",
+    "ceav_officer": "ceav_registration",
+}
+PEOPLE = [
+    {"sex": "F", "age": 29, "role": "victim", "nationality": "GTM"},
+    {"sex": "M", "age": 5, "role": "accompanying_child", "nationality": "MEX"},
+]
+NIL_ID = "00000000-0000-0000-0000-000000000000"
+
+
+class World:
+    """Tokens for every role and the demo objects each one owns."""
+
+    def __init__(self, client: httpx.AsyncClient) -> None:
+        self.client = client
+        self.tokens: dict[str, str] = {}
+        self.params: dict[str, dict[str, str]] = {role: {} for role in ROLES}
+        self.counter = 0
+
+    def h(self, role: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[role]}"}
+
+    async def build(self, runtime: Any) -> None:
+        c = self.client
+        # The contract's demo users exist once the one-process app has started.
+        for username, (role, inst) in DEMO_USERS.items():
+            self.tokens[role] = await _login(c, username)
+            claims = _claims(self.tokens[role])
+            assert (claims["roles"], claims["institution_id"]) == ([role], inst.id), username
+        password = "clave-de-prueba-larga"
+        _ok(
+            await c.post(
+                "/api/v1/auth/users",
+                json={
+                    "username": "admin-mercedes",
+                    "display_name": "Administración Casa de las Mercedes",
+                    "password": password,
+                    "roles": ["institution_admin"],
+                    "institution_id": CASA_MERCEDES.id,
+                },
+                headers=self.h("platform_admin"),
+            )
+        )
+        self.tokens["institution_admin"] = await _login(c, "admin-mercedes", password)
+        r = await c.post(
+            "/auth/token",
+            data={
+                "grant_type": "client_credentials",
+                "client_id": runtime.settings.service_client_id,
+                "client_secret": runtime.settings.service_client_secret,
+            },
+        )
+        self.tokens["service"] = str(_ok(r)["access_token"])
+
+        admin = self.h("platform_admin")
+        for inst in DEMO_INSTITUTIONS:
+            body = {"id": inst.id, "name": inst.name, "type": inst.type, "state": inst.state}
+            _ok(await c.post("/api/v1/institutions", json=body, headers=admin))
+        facility = _ok(
+            await c.post(
+                "/api/v1/facilities",
+                json={
+                    "name": "Refugio de prueba de permisos",
+                    "kind": "refugio",
+                    "operator_institution_id": CASA_MERCEDES.id,
+                    "state": "09",
+                    "municipality": "Cuauhtémoc",
+                    "address": "Calle Reservada 1",
+                    "status": "active",
+                },
+                headers=admin,
+            )
+        )
+        pool = _ok(
+            await c.post(
+                f"/api/v1/facilities/{facility['id']}/pools",
+                json={
+                    "name": "Mujeres con hijas e hijos",
+                    "sexes": ["F", "M"],
+                    "min_age": 0,
+                    "total": 30,
+                    "accepts_children": True,
+                    "max_child_age": 12,
+                    "max_children": 10,
+                },
+                headers=admin,
+            )
+        )
+        # One signed agreement covering every sender and the receiving NGO; another,
+        # left in draft, for the routes that change agreements.
+        parties = [FGR.id, SNDIF.id, INM.id, CEAV.id, CASA_MERCEDES.id]
+        main = await self._agreement("PERM-1", parties)
+        for party in parties:
+            _ok(
+                await c.post(
+                    f"/api/v1/agreements/{main}/sign",
+                    json={"institution_id": party},
+                    headers=admin,
+                )
+            )
+        spare = await self._agreement("PERM-2", [CASA_MERCEDES.id, CNDH.id])
+        shared = {
+            "facility_id": facility["id"],
+            "pool_id": pool["id"],
+            "agreement_id": spare,
+            "institution_id": CASA_MERCEDES.id,
+            "name": "occupancy",
+            "action": "in_transit",
+            "obligation_id": NIL_ID,
+        }
+        for role in ROLES:
+            self.params[role].update(shared)
+        # Each sender holds a bed and refers its own group; the NGO accepts every one.
+        for role, inst in SENDERS.items():
+            hold = _ok(
+                await c.post(
+                    "/api/v1/holds",
+                    json={"allocations": [{"pool_id": pool["id"], "beds": 2}]},
+                    headers=self.h(role),
+                ),
+                201,
+            )
+            referral = _ok(
+                await c.post(
+                    "/api/v1/referrals",
+                    json={
+                        "sending_institution_id": inst.id,
+                        "receiving_institution_id": CASA_MERCEDES.id,
+                        "facility_id": facility["id"],
+                        "hold_id": hold["id"],
+                        "people": PEOPLE,
+                        "consent": {"given": True},
+                        "urgency": "normal",
+                        # Only the prosecutor's case is under witness protection (it then
+                        # carries all four obligations); the others disclose identities.
+                        "witness_protection": role == "prosecutor",
+                    },
+                    headers=self.h(role),
+                ),
+                201,
+            )
+            rid = referral["id"]
+            _ok(await c.post(f"/api/v1/referrals/{rid}/send", json={}, headers=self.h(role)))
+            _ok(
+                await c.post(
+                    f"/api/v1/referrals/{rid}/accept",
+                    json={},
+                    headers=self.h("shelter_coordinator"),
+                )
+            )
+            self.params[role].update(hold_id=hold["id"], referral_id=rid)
+            if role == "prosecutor":
+                obligations = {o["kind"]: o["id"] for o in referral["obligations"]}
+        fiscal = self.params["prosecutor"]
+        for role in ROLES:
+            own = self.params[role]
+            own.setdefault("hold_id", fiscal["hold_id"])
+            # The receiving NGO's staff look at a case not under witness protection.
+            own.setdefault("referral_id", self.params["dif_officer"]["referral_id"])
+            # Obligations are checked on the prosecutor's referral, which has all four.
+            own["referral_id_for_obligation"] = fiscal["referral_id"]
+            own["obligation_id"] = obligations[OBLIGATION_OF.get(role, "ceav_registration")]
+
+    async def _agreement(self, number: str, parties: list[str]) -> str:
+        body = {
+            "number": number,
+            "title": "Convenio de prueba de permisos",
+            "party_ids": parties,
+            "valid_from": "2024-01-01",
+            "valid_to": "2035-12-31",
+        }
+        r = await self.client.post(
+            "/api/v1/agreements", json=body, headers=self.h("platform_admin")
+        )
+        return str(_ok(r, 201)["id"])
+
+    # -- one call ----------------------------------------------------------------------
+
+    def path_for(self, path: str, role: str) -> str:
+        params = self.params[role if role in self.params else "platform_admin"]
+
+        def value(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name == "referral_id" and "/obligations/" in path:
+                return params.get("referral_id_for_obligation", params["referral_id"])
+            return params.get(name, NIL_ID)
+
+        return re.sub(r"\{(\w+)\}", value, path)
+
+    def body_for(self, method: str, path: str, role: str) -> dict[str, Any]:
+        """Keyword arguments for httpx: a valid body, so refusals are not masked by 422."""
+        self.counter += 1
+        own = ROLE_INSTITUTION.get(role) or CASA_MERCEDES.id
+        pool_id = self.params["platform_admin"]["pool_id"]
+        n = self.counter
+        bodies: dict[Key, Any] = {
+            ("POST", "/auth/mfa/confirm"): {"code": "000000"},
+            ("POST", "/api/v1/auth/users"): {
+                "username": f"permisos-{n}",
+                "display_name": "Persona de prueba",
+                "password": "clave-de-prueba-larga",
+                "roles": ["shelter_coordinator"],
+                "institution_id": CASA_MERCEDES.id,
+            },
+            ("POST", "/api/v1/facilities"): {
+                "name": f"Albergue {n}",
+                "kind": "albergue",
+                "operator_institution_id": CASA_MERCEDES.id,
+                "state": "09",
+                "municipality": "Coyoacán",
+            },
+            ("PATCH", "/api/v1/facilities/{facility_id}"): {"name": f"Refugio renombrado {n}"},
+            ("POST", "/api/v1/facilities/{facility_id}/pools"): {
+                "name": f"Sala {n}",
+                "sexes": ["F"],
+                "total": 2,
+            },
+            ("PATCH", "/api/v1/pools/{pool_id}"): {"wheelchair_accessible": n % 2 == 0},
+            ("POST", "/api/v1/pools/{pool_id}/ledger"): {
+                "kind": "adjust",
+                "beds": 1,
+                "reason": "Prueba de permisos",
+            },
+            ("POST", "/api/v1/availability/search"): {
+                "people": [{"sex": "F", "age": 30, "role": "victim"}],
+                "state": "09",
+            },
+            ("POST", "/api/v1/holds"): {"allocations": [{"pool_id": pool_id, "beds": 1}]},
+            ("POST", "/api/v1/institutions"): {
+                "name": f"Institución {n}",
+                "type": "ngo",
+                "state": "09",
+            },
+            ("PATCH", "/api/v1/institutions/{institution_id}"): {"legal_form": "I.A.P."},
+            ("POST", "/api/v1/agreements"): {
+                "number": f"PERM-X-{n}",
+                "title": "Convenio",
+                "party_ids": [CASA_MERCEDES.id, CNDH.id],
+                "valid_from": "2024-01-01",
+                "valid_to": "2030-12-31",
+            },
+            ("POST", "/api/v1/agreements/{agreement_id}/sign"): {"institution_id": own},
+            ("POST", "/api/v1/referrals"): {
+                "sending_institution_id": own,
+                "receiving_institution_id": CASA_MERCEDES.id if own != CASA_MERCEDES.id else FGR.id,
+                "facility_id": self.params["platform_admin"]["facility_id"],
+                "people": PEOPLE,
+                "consent": {"given": True},
+                "urgency": "normal",
+            },
+        }
+        if (method, path) == ("POST", "/api/v1/agreements/{agreement_id}/document"):
+            return {"content": b"%PDF-1.4\n%%EOF\n", "headers": {"content-type": "application/pdf"}}
+        if (method, path) in bodies:
+            return {"json": bodies[(method, path)]}
+        return {"json": {}} if method in ("POST", "PATCH", "PUT") else {}
+
+    async def call(self, method: str, path: str, role: str | None) -> int:
+        """The status of one call (``role=None``: no token)."""
+        url = self.path_for(path, role or "platform_admin")
+        kwargs = self.body_for(method, path, role or "platform_admin")
+        if role is not None:
+            kwargs["headers"] = {**kwargs.get("headers", {}), **self.h(role)}
+        r = await self.client.request(method, url, **kwargs)
+        return r.status_code
+
+
+def _ordered(keys: list[Key]) -> list[Key]:
+    """Reads first, then writes; lifecycle actions and deletions last."""
+
+    def rank(key: Key) -> tuple[int, str]:
+        method, path = key
+        if method in ("GET", "WS"):
+            return 0, path
+        if path.endswith("/{action}") or method == "DELETE" or path.endswith("/consume"):
+            return 2, path
+        return 1, path
+
+    return sorted(keys, key=rank)
+
+
+@pytest.mark.slow
+async def test_every_route_as_every_role_matches_the_matrix(all_app):
+    matrix = parse_matrix(MATRIX_PATH.read_text(encoding="utf-8"))
+    routes = [k for k in app_routes(all_app) if k in matrix]
+    failures: list[str] = []
+    async with running(all_app) as client:
+        world = World(client)
+        await world.build(all_app.state.runtime)
+
+        async def check(key: Key, role: str | None, cell: str) -> None:
+            method, path = key
+            if method == "WS":
+                token = world.tokens[role] if role else ""
+                reply = await websocket_first_reply(all_app, path, token)
+                kind = (reply["message"] or {}).get("type")
+                if role is None:
+                    good = reply["close"] == 4401
+                elif cell == "no":
+                    good = reply["close"] == 4403 and kind == "error"
+                else:
+                    good = kind == "ready"
+                if not good:
+                    failures.append(f"WS {path} as {role or 'no token'} ({cell}): {reply}")
+                return
+            status = await world.call(method, path, role)
+            if role is None:
+                good = status == 401
+            elif cell == "no":
+                good = status == 403
+            else:
+                good = status not in (401, 403)
+            if not good:
+                failures.append(f"{method} {path} as {role or 'no token'} ({cell}): {status}")
+
+        # Refusals first: nothing has been changed by an allowed call yet.
+        for key in routes:
+            await check(key, None, "no")
+            for role in ROLES:
+                if matrix[key][role] == "no":
+                    await check(key, role, "no")
+        for key in _ordered(routes):
+            for role in ROLES:
+                if matrix[key][role] in ("yes", "own"):
+                    await check(key, role, matrix[key][role])
+    assert not failures, "the matrix and the code disagree:\n" + "\n".join(failures)
