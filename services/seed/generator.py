@@ -189,6 +189,7 @@ def _institutions(rng: random.Random, scale: Scale) -> tuple[list[dict[str, Any]
     """Federal, per-state and NGO institutions; returns them and the generated NGO ids."""
     out = [_demo_institution(i) for i in demo.DEMO_INSTITUTIONS]
     out.append(_institution("sre", "Secretaría de Relaciones Exteriores", "sre", "09"))
+    per_state: list[dict[str, Any]] = []
     for s in STATES:
         fiscalia = (
             "Fiscalía General de Justicia de la Ciudad de México"
@@ -197,8 +198,8 @@ def _institutions(rng: random.Random, scale: Scale) -> tuple[list[dict[str, Any]
             if s.code == "15"
             else f"Fiscalía General del Estado de {s.long_name}"
         )
-        out.append(_institution(f"fge-{s.code}", fiscalia, "fiscalia_estatal", s.code))
-        out.append(
+        per_state.append(_institution(f"fge-{s.code}", fiscalia, "fiscalia_estatal", s.code))
+        per_state.append(
             _institution(
                 f"dif-{s.code}",
                 f"Sistema para el Desarrollo Integral de la Familia de {s.long_name}",
@@ -206,13 +207,13 @@ def _institutions(rng: random.Random, scale: Scale) -> tuple[list[dict[str, Any]
                 s.code,
             )
         )
-        out.append(
+        per_state.append(
             _institution(
                 f"inm-{s.code}", f"INM — Oficina de Representación en {s.long_name}", "inm", s.code
             )
         )
         if s.code in fig.CEEAV_STATES:
-            out.append(
+            per_state.append(
                 _institution(
                     f"ceeav-{s.code}",
                     f"Comisión Ejecutiva Estatal de Atención a Víctimas de {s.long_name}",
@@ -220,6 +221,8 @@ def _institutions(rng: random.Random, scale: Scale) -> tuple[list[dict[str, Any]
                     s.code,
                 )
             )
+    demo_ids = {i["id"] for i in out}  # a demo institution (DIF CDMX) is listed once
+    out.extend(i for i in per_state if i["id"] not in demo_ids)
     for key, name, state, _ in NAMED_NGOS:
         out.append(_institution(key, name, "ngo", state))
     generated: list[str] = []
@@ -635,8 +638,9 @@ def _facilities_and_pools(
 
 
 def _ensure_story(facilities: list[dict[str, Any]], pools: list[dict[str, Any]]) -> None:
-    """Keep the contract's CDMX story true whatever the draw: 3 free beds for a mother
-    and two children in Casa de las Mercedes' refuge (pool for children up to 12)."""
+    """Keep the demo's CDMX stories true whatever the draw: 3 free beds for a mother
+    and two children in Casa de las Mercedes' refuge (pool for children up to 12), and 2
+    for a 16-year-old girl with her baby (pool for adolescent mothers)."""
     refuge = "fac-casa-de-las-mercedes-refugio"
     first = next(p for p in pools if p["facility_key"] == refuge)
     first["body"].update(
@@ -651,8 +655,32 @@ def _ensure_story(facilities: list[dict[str, Any]], pools: list[dict[str, Any]])
     )
     first["occupied"] = min(first["occupied"], first["body"]["total"] - 5)
     first["out_of_service"] = 0
+    # The mission's story: a prosecutor rescues a 16-year-old girl and her baby at 2 a.m.
+    # The refuge's second pool takes adolescent mothers with their babies (Casa de las
+    # Mercedes works with girls and adolescent mothers); it is the one place in CDMX the
+    # demo offers them, reachable from FEVIMTRA under the signed FEVIMTRA — Casa de las
+    # Mercedes agreement. Replacing a pool (not adding one) keeps the scale's pool count.
+    second = [p for p in pools if p["facility_key"] == refuge][1]
+    second["body"].update(
+        name=ADOLESCENT_MOTHERS_POOL,
+        sexes=["F"],
+        min_age=12,
+        max_age=17,
+        accepts_children=True,
+        max_child_age=3,
+        max_children=2,
+        total=max(second["body"]["total"], 6),
+        wheelchair_accessible=False,
+        migrants=False,
+        lgbtttiq=False,
+    )
+    second["occupied"] = min(second["occupied"], second["body"]["total"] - 4)
+    second["out_of_service"] = 0
     fac = next(f for f in facilities if f["key"] == refuge)
     assert fac["status"] == "active"
+
+
+ADOLESCENT_MOTHERS_POOL = "Adolescentes madres con sus bebés (hasta 3 años)"
 
 
 # --------------------------------------------------------------------------- agreements

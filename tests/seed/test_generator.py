@@ -372,6 +372,35 @@ def test_demo_story_a_mother_and_two_children_find_a_bed_in_cdmx(demo_dataset):
     )
 
 
+@pytest.mark.parametrize("scale", ["demo", "national"])
+def test_story_a_girl_of_16_and_her_baby_have_a_place_in_cdmx(
+    scale, demo_dataset, national_dataset
+):
+    """The mission's example: the place for both is Casa de las Mercedes' refuge (reachable
+    from FEVIMTRA by agreement); in the demo it is the only one in CDMX, so search ranks it
+    first whatever the order facilities were loaded in."""
+    ds = demo_dataset if scale == "demo" else national_dataset
+    facilities = {f["key"]: f for f in ds.facilities}
+    group = [
+        {"sex": "F", "age": 16, "role": "victim"},
+        {"sex": "F", "age": 0, "role": "accompanying_child"},
+    ]
+    places = {
+        p["facility_key"]
+        for p in ds.pools
+        if facilities[p["facility_key"]]["status"] == "active"
+        and facilities[p["facility_key"]]["body"]["state"] == "09"
+        and p["body"]["total"] - p["occupied"] - p["out_of_service"] >= len(group)
+        and pool_admits(p["body"], group)
+    }
+    assert "fac-casa-de-las-mercedes-refugio" in places
+    if scale == "demo":
+        assert places == {"fac-casa-de-las-mercedes-refugio"}
+    assert sum(p["body"]["total"] for p in ds.pools) == ds.counts()["beds"]
+    if scale == "national":
+        assert ds.counts()["pools"] == 20_000  # the story replaced a pool, added none
+
+
 def test_demo_agreements_of_fevimtra_are_signed_and_in_force(demo_dataset):
     reference = demo_dataset.reference_date
     signed_partners = set()
