@@ -860,7 +860,7 @@ def _sample_victim(
         if female_like
         else (1 - fig.FOREIGN_FEMALE_SHARE) / (1 - fig.FEMALE_SHARE)
     )
-    nationality = _pick(rng, nat_codes, nat_cum) if rng.random() < foreign_p else "MX"
+    nationality = _pick(rng, nat_codes, nat_cum) if rng.random() < foreign_p else fig.MEXICAN
     sexual_p = (
         fig.SEXUAL_SHARE_AMONG_FEMALE_VICTIMS
         if female_like
@@ -874,8 +874,8 @@ def _sample_victim(
         if offence in ("art10-VIII", "art10-VII") and (age is None or age >= 18):
             offence = "art10-IV"  # these fractions are about minors by definition
     groups = [g for g, p in fig.VULNERABLE_GROUPS if rng.random() < p]
-    if nationality != "MX" and "migrante_en_transito" not in groups and rng.random() < 0.5:
-        groups.append("migrante_en_transito")
+    if nationality != fig.MEXICAN and "migrant_in_transit" not in groups and rng.random() < 0.5:
+        groups.append("migrant_in_transit")
     return {
         "pseudonym": pseudonym(rng),
         "sex": sex,
@@ -884,7 +884,7 @@ def _sample_victim(
         "nationality": nationality,
         "state_of_origin": None,
         "vulnerable_groups": groups,
-        "offences": [offence],
+        "offences": list(fig.OFFENCE_AS_RECORDED.get(offence, (offence,))),
     }
 
 
@@ -1019,7 +1019,7 @@ def _history(
     for _ in range(scale.referrals):
         victim = _sample_victim(rng, nat_cum, nat_codes)
         profile = (
-            "foreign" if victim["nationality"] != "MX"
+            "foreign" if victim["nationality"] != fig.MEXICAN
             else "minor" if victim["age"] is not None and victim["age"] < 18
             else "adult"
         )  # fmt: skip
@@ -1042,7 +1042,7 @@ def _history(
         created = datetime(lo.year, lo.month, lo.day) + timedelta(
             seconds=rng.randrange(max(1, int((hi - lo).total_seconds()) or 86_400))
         )
-        if victim["nationality"] == "MX":
+        if victim["nationality"] == fig.MEXICAN:
             victim["state_of_origin"] = (
                 inst_state[edge.sender]
                 if rng.random() < fig.SAME_STATE_OF_ORIGIN_SHARE

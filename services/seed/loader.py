@@ -73,7 +73,11 @@ class LoadReport:
     ids: dict[str, str] = field(default_factory=dict)
     """Planned id (generator) → id the target assigned (same for institutions)."""
     seconds: float = 0.0
+    phase_seconds: dict[str, float] = field(default_factory=dict)
+    """Seconds per phase: institutions, facilities (with pools and ledger), agreements."""
     skipped_reason: str | None = None
+    history: Any = None
+    """The ``HistoryImportReport`` when the history was imported too."""
 
     @property
     def ok(self) -> bool:
@@ -256,9 +260,14 @@ class SeedLoader:
             def advance() -> None:
                 progress.advance(task)
 
-            await self._institutions(dataset, advance)
-            await self._facilities(dataset, advance)
-            await self._agreements(dataset, advance)
+            for name, phase in (
+                ("institutions", self._institutions),
+                ("facilities", self._facilities),
+                ("agreements", self._agreements),
+            ):
+                t0 = time.perf_counter()
+                await phase(dataset, advance)
+                self.report.phase_seconds[name] = time.perf_counter() - t0
         self.report.seconds = time.perf_counter() - started
         return self.report
 
