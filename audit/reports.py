@@ -33,6 +33,7 @@ def _events(session: Session, prefix: str) -> list[dict[str, Any]]:
 
 
 HISTORY_IMPORTED = "referral.history.imported"
+ROSTER_IMPORTED = "capacity.roster.imported"
 
 
 def _latest_referrals(session: Session) -> dict[str, dict[str, Any]]:
@@ -112,10 +113,14 @@ def agreements_refused(session: Session) -> list[dict[str, Any]]:
 def occupancy(session: Session) -> list[dict[str, Any]]:
     """Beds and occupied beds per state and month: each pool's last snapshot in the month."""
     last: dict[tuple[str, str], dict[str, Any]] = {}
-    for e in _events(session, "capacity.pool.changed"):
-        p = e["payload"]
+    for e in _events(session, "capacity."):
         month = str(e.get("occurred_at", ""))[:7] or "S.I."
-        last[(month, p.get("pool_id") or e["aggregate_id"])] = p
+        if e["type"] == "capacity.pool.changed":
+            p = e["payload"]
+            last[(month, p.get("pool_id") or e["aggregate_id"])] = p
+        elif e["type"] == ROSTER_IMPORTED:  # one entry holding many pool snapshots
+            for p in e["payload"].get("pools") or []:
+                last[(month, str(p.get("pool_id")))] = p
     table: dict[tuple[str, str], dict[str, int]] = {}
     for (month, _), p in last.items():
         row = table.setdefault((month, p.get("state") or "S.I."), {"beds": 0, "occupied": 0})

@@ -59,19 +59,26 @@ def _report_table(report: LoadReport) -> Table:
 
 
 async def _load_in_process(
-    dataset: Dataset, credentials: Credentials, concurrency: int
+    dataset: Dataset, credentials: Credentials, concurrency: int, *, bulk: bool = True
 ) -> LoadReport:
     """Load the roster and import the history into the all-services app of this process."""
     from services.launcher import build_app  # composer: the launcher knows the services
     from services.seed import service_credentials
 
     get_settings().data_dir.mkdir(parents=True, exist_ok=True)  # SQLite files live there
+    started = time.perf_counter()
     app = build_app("all")
     async with app.router.lifespan_context(app):
-        report = await load_dataset(
-            dataset, app=app, credentials=credentials, concurrency=concurrency
-        )
+        startup = time.perf_counter() - started  # migrations, keys, demo users
         service = service_credentials()
+        report = await load_dataset(
+            dataset,
+            app=app,
+            credentials=credentials,
+            concurrency=concurrency,
+            bulk_credentials=service if bulk else None,
+        )
+        report.phase_seconds = {"startup": startup, **report.phase_seconds}
         if service is None:
             report.warnings.append("sin credenciales de servicio: el historial solo se exporta")
             await load_history(dataset, facility_ids=report.ids)
@@ -94,9 +101,15 @@ async def _load_remote(
     credentials: Credentials,
     service: Credentials | None,
     concurrency: int,
+    *,
+    bulk: bool = True,
 ) -> LoadReport:
     report = await load_dataset(
-        dataset, base_url=url, credentials=credentials, concurrency=concurrency
+        dataset,
+        base_url=url,
+        credentials=credentials,
+        concurrency=concurrency,
+        bulk_credentials=service if bulk else None,
     )
     if service is None:
         report.warnings.append(
@@ -131,6 +144,7 @@ def phases_of(generate_seconds: float, report: LoadReport) -> dict[str, float]:
     """Seconds per phase of a whole seed run, in order."""
     phases = {"generar": generate_seconds}
     labels = {
+        "startup": "arranque (migraciones, llaves, usuarios)",
         "institutions": "instituciones",
         "facilities": "instalaciones, bolsas y ocupación",
         "agreements": "convenios y firmas",
@@ -169,6 +183,12 @@ def seed(
     ] = None,
     client_secret: Annotated[str | None, typer.Option(envvar="CANALIZA_SEED_CLIENT_SECRET")] = None,
     concurrency: Annotated[int, typer.Option(min=1, max=64, help="Peticiones simultáneas")] = 8,
+    bulk: Annotated[
+        bool,
+        typer.Option(
+            help="Padrón en bloque (token de servicio) en vez de una petición por registro"
+        ),
+    ] = True,
     scenario: Annotated[
         list[str] | None, typer.Option(help=f"Escenarios opcionales: {', '.join(SCENARIOS)}")
     ] = None,
@@ -205,9 +225,11 @@ def seed(
         os.environ["CANALIZA_DEMO"] = "1"  # in-process load of the embedded demo deployment
         get_settings.cache_clear()
     if url:
-        report = asyncio.run(_load_remote(dataset, url, credentials, service, concurrency))
+        report = asyncio.run(
+            _load_remote(dataset, url, credentials, service, concurrency, bulk=bulk)
+        )
     else:
-        report = asyncio.run(_load_in_process(dataset, credentials, concurrency))
+        report = asyncio.run(_load_in_process(dataset, credentials, concurrency, bulk=bulk))
     console.print(_report_table(report))
     for warning in dict.fromkeys(report.warnings):
         console.print(f"[yellow]aviso:[/yellow] {warning}")

@@ -507,6 +507,14 @@ def _generated_plans(
     plans: list[_FacilityPlan] = []
     cum = _cumulative([s.population for s in STATES])
     sndif_share = 0.03
+    taken: set[tuple[str, str]] = set()  # (operator, name): the roster's natural key
+
+    def unique(operator: str, name: str, n: int) -> str:
+        if (operator, name) in taken:  # numbered, not redrawn (stable draw count)
+            name = f"{name} {n + 1}"
+        taken.add((operator, name))
+        return name
+
     for n in range(scale.dif_facilities):
         if rng.random() < sndif_share:
             operator, state = demo.SNDIF.id, STATE_BY_CODE["09"]
@@ -520,7 +528,11 @@ def _generated_plans(
             _FacilityPlan(
                 key=f"fac-dif-{n:04d}",
                 # DIF channels minors to its general Social Welfare Centres (003:539)
-                name=f"Centro de Asistencia Social {rng.choice(_NGO_WORDS)} ({municipality})",
+                name=unique(
+                    operator,
+                    f"Centro de Asistencia Social {rng.choice(_NGO_WORDS)} ({municipality})",
+                    n,
+                ),
                 kind=kind, operator_id=operator, operator_kind="dif", state=state.code,
                 municipality=municipality, specialised=rng.random() < 0.1,
                 services=_services(rng, kind), max_stay_days=365, status=status,
@@ -538,7 +550,7 @@ def _generated_plans(
         plans.append(
             _FacilityPlan(
                 key=f"fac-ngo-{n:04d}",
-                name=f"{_KIND_LABEL[kind]} {rng.choice(_NGO_WORDS)} {n + 1}",
+                name=unique(operator, f"{_KIND_LABEL[kind]} {rng.choice(_NGO_WORDS)} {n + 1}", n),
                 kind=kind, operator_id=operator, operator_kind="ngo", state=state.code,
                 municipality=municipality, specialised=rng.random() < 0.4,
                 services=_services(rng, kind),

@@ -123,6 +123,8 @@ async def load_history(
 
 
 IMPORT_PATH = f"{API}/referrals/import"
+IMPORT_BATCH = 1_000
+"""Referrals per import request: ~700 KB, under the kernel's 1 MiB request limit."""
 AUDIT_EVENTS_PATH = f"{API}/audit/events"
 HISTORY_EVENT = "referral.history.imported"
 
@@ -227,7 +229,7 @@ async def import_history(
     audit_credentials: Credentials | None = None,
     facility_ids: dict[str, str] | None = None,
     out_dir: Path | None = None,
-    batch_size: int = 2_000,
+    batch_size: int = IMPORT_BATCH,
     http_timeout: float = 300.0,
 ) -> tuple[dict[str, Any], HistoryImportReport]:
     """Export the history and import it into the referral service at ``app`` (in this

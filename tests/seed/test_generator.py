@@ -217,6 +217,17 @@ def test_capacity_invariants_hold(scale, demo_dataset, national_dataset):
             assert p["occupied"] == 0  # admissions only in active facilities
 
 
+@pytest.mark.parametrize("scale", ["demo", "national"])
+def test_facilities_are_unique_by_operator_and_name(scale, demo_dataset, national_dataset):
+    """The loaders' natural key: a repeated (operator, name) would be taken for a facility
+    already loaded and its pools silently merged into the other's."""
+    ds = demo_dataset if scale == "demo" else national_dataset
+    keys = [(f["body"]["operator_institution_id"], f["body"]["name"]) for f in ds.facilities]
+    assert len(set(keys)) == len(keys)
+    pool_keys = [(p["facility_key"], p["body"]["name"]) for p in ds.pools]
+    assert len(set(pool_keys)) == len(pool_keys)
+
+
 def test_adult_men_scenario_adds_the_missing_facility():
     ds = generate("demo", 2026, scenarios=("adult_men_shelter",))
     men = [p for p in ds.pools if "M" in p["body"]["sexes"] and p["body"]["max_age"] >= 18]
