@@ -4,6 +4,7 @@ changes nothing, and the loaded data keeps every invariant of capacity and refer
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 
 import pytest
@@ -11,6 +12,7 @@ from sqlalchemy import func, select
 
 from services.launcher import available_packages, build_app, load_spec
 from services.seed import Credentials, generate, import_history, load_demo_into_app
+from services.seed import figures as fig
 from services.seed.history import HISTORY_EVENT, referral_rows
 from services.settings import get_settings
 from tests.conftest import running
@@ -59,10 +61,16 @@ async def _token(client, **form) -> dict[str, str]:
 
 async def test_history_is_imported_counted_and_not_duplicated(demo_app):
     from capacity.database import db as capacity_db
-    from capacity.models import Pool
+    from capacity.models import FacilityLocation, Pool
     from capacity.service import ledger_mismatches
     from referral.database import db as referral_db
-    from referral.models import Obligation, Referral, ReferralHistory, ReferralPerson
+    from referral.models import (
+        Obligation,
+        PersonIdentity,
+        Referral,
+        ReferralHistory,
+        ReferralPerson,
+    )
 
     dataset = generate("demo", 2026)
     report = await load_demo_into_app(demo_app)
@@ -99,6 +107,26 @@ async def test_history_is_imported_counted_and_not_duplicated(demo_app):
         any(p["age"] is None or p["age"] < 18 for p in r["people"]) for r in dataset.referrals
     )
     assert dif == minors  # the law's obligations derived as for a live referral
+
+    # --- the stored people follow the documented figures (600 victims: wide tolerance,
+    # about 3.5 standard errors; the national-scale generator test is tight) and are no one
+    with referral_db.new_session(write=False) as session:
+        victims = list(
+            session.execute(select(ReferralPerson).where(ReferralPerson.role == "victim")).scalars()
+        )
+        names = session.execute(select(func.count()).select_from(PersonIdentity)).scalar_one()
+    n = len(victims)
+    assert n == 600
+    assert sum(v.sex == "F" for v in victims) / n == pytest.approx(fig.FEMALE_SHARE, abs=0.05)
+    known = [v for v in victims if v.age is not None]
+    assert sum(v.age < 18 for v in known) / len(known) == pytest.approx(fig.MINOR_SHARE, abs=0.06)
+    foreign = [v for v in victims if v.nationality != "MEX"]
+    assert len(foreign) / n == pytest.approx(fig.FOREIGN_SHARE, abs=0.045)
+    assert Counter(v.nationality for v in foreign).most_common(1)[0][0] == "HND"  # INM: 47 %
+    sexual = sum(v.offences == ["art10-III"] for v in victims) / n
+    assert sexual == pytest.approx(0.70, abs=0.06)
+    assert names == 0  # no name was imported: pseudonyms only
+    assert all(re.fullmatch(r"\w+ \d{3}", v.pseudonym or "") for v in victims)
 
     async with running(demo_app) as client:
         auditor = await _token(
@@ -188,3 +216,7 @@ async def test_history_is_imported_counted_and_not_duplicated(demo_app):
         assert min(p.total, p.occupied, p.held, p.out_of_service) >= 0
         assert p.total - p.occupied - p.held - p.out_of_service >= 0
     assert sum(p.occupied for p in pools) == sum(p["occupied"] for p in dataset.pools)
+    with capacity_db.new_session(write=False) as session:
+        addresses = list(session.execute(select(FacilityLocation.address)).scalars())
+    assert len(addresses) == len(dataset.facilities)
+    assert all(a.startswith("Calle Ficticia ") for a in addresses)  # no real address
