@@ -38,7 +38,12 @@ def _args() -> argparse.Namespace:
     parser.add_argument("--referrals", type=int, default=None, help="override the history size")
     parser.add_argument("--baseline-facilities", type=int, default=20)
     parser.add_argument("--baseline-referrals", type=int, default=200)
-    parser.add_argument("--postgres", default=None, help="e.g. postgresql+psycopg://...")
+    parser.add_argument(
+        "--postgres",
+        default=None,
+        help="server URL, e.g. postgresql+psycopg://postgres@127.0.0.1:5432/postgres "
+        "(a throwaway database is created on it and dropped afterwards)",
+    )
     return parser.parse_args()
 
 
@@ -142,9 +147,25 @@ def main() -> None:
     data = tempfile.mkdtemp(prefix="canaliza-seed-bench-")
     os.environ["CANALIZA_DATA_DIR"] = data
     os.environ["CANALIZA_DEMO"] = "1"
-    if args.postgres:
-        os.environ["CANALIZA_DATABASE_URL"] = args.postgres
-    asyncio.run(_run(args))
+    if not args.postgres:
+        asyncio.run(_run(args))
+        return
+    # a throwaway database on the given server (each service owns a schema in it)
+    import uuid
+
+    import sqlalchemy as sa
+
+    name = f"canaliza_seed_bench_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(args.postgres, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    os.environ["CANALIZA_DATABASE_URL"] = args.postgres.rsplit("/", 1)[0] + f"/{name}"
+    try:
+        asyncio.run(_run(args))
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
 
 
 if __name__ == "__main__":
