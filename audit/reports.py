@@ -32,6 +32,32 @@ def _events(session: Session, prefix: str) -> list[dict[str, Any]]:
     return [json.loads(r) for r in rows]
 
 
+HISTORY_IMPORTED = "referral.history.imported"
+ROSTER_IMPORTED = "capacity.roster.imported"
+
+
+def _latest_referrals(session: Session) -> dict[str, dict[str, Any]]:
+    """Each referral's latest known state, in trail order: from its lifecycle events, and
+    from the rows of a bulk history import (one event listing many referrals)."""
+    rows = session.execute(
+        select(col(AuditEntry.canonical))
+        .where(
+            col(AuditEntry.type).startswith("referral.referral.", autoescape=True)
+            | (col(AuditEntry.type) == HISTORY_IMPORTED)
+        )
+        .order_by(col(AuditEntry.position))
+    ).scalars()
+    latest: dict[str, dict[str, Any]] = {}
+    for raw in rows:
+        e = json.loads(raw)
+        if e["type"] == HISTORY_IMPORTED:
+            for row in e["payload"].get("referrals") or []:
+                latest[str(row.get("referral_id"))] = row
+        else:
+            latest[e["aggregate_id"]] = e["payload"]
+    return latest
+
+
 def referral_outcomes(session: Session) -> list[dict[str, Any]]:
     """People referred per sending institution: to civil-society shelters, to government, S.I.
 
@@ -42,9 +68,7 @@ def referral_outcomes(session: Session) -> list[dict[str, Any]]:
     for e in _events(session, "referral.institution."):
         if e["payload"].get("type"):
             types[e["aggregate_id"]] = e["payload"]["type"]
-    latest: dict[str, dict[str, Any]] = {}
-    for e in _events(session, "referral.referral."):
-        latest[e["aggregate_id"]] = e["payload"]
+    latest = _latest_referrals(session)
     table: dict[str, dict[str, int]] = {}
     for p in latest.values():
         sender = p.get("sending_institution_id") or "S.I."
@@ -89,10 +113,14 @@ def agreements_refused(session: Session) -> list[dict[str, Any]]:
 def occupancy(session: Session) -> list[dict[str, Any]]:
     """Beds and occupied beds per state and month: each pool's last snapshot in the month."""
     last: dict[tuple[str, str], dict[str, Any]] = {}
-    for e in _events(session, "capacity.pool.changed"):
-        p = e["payload"]
+    for e in _events(session, "capacity."):
         month = str(e.get("occurred_at", ""))[:7] or "S.I."
-        last[(month, p.get("pool_id") or e["aggregate_id"])] = p
+        if e["type"] == "capacity.pool.changed":
+            p = e["payload"]
+            last[(month, p.get("pool_id") or e["aggregate_id"])] = p
+        elif e["type"] == ROSTER_IMPORTED:  # one entry holding many pool snapshots
+            for p in e["payload"].get("pools") or []:
+                last[(month, str(p.get("pool_id")))] = p
     table: dict[tuple[str, str], dict[str, int]] = {}
     for (month, _), p in last.items():
         row = table.setdefault((month, p.get("state") or "S.I."), {"beds": 0, "occupied": 0})
@@ -106,9 +134,7 @@ def people(session: Session) -> list[dict[str, Any]]:
 
     Each referral counts at its latest known status; a missing variable is "S.I.".
     """
-    latest: dict[str, dict[str, Any]] = {}
-    for e in _events(session, "referral.referral."):
-        latest[e["aggregate_id"]] = e["payload"]
+    latest = _latest_referrals(session)
     table: dict[tuple[str, str, str], dict[str, int]] = {}
     for p in latest.values():
         status = p.get("status")

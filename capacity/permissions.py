@@ -140,3 +140,9 @@ def ensure_consume_hold(principal: Principal, *, operator_id: str) -> None:
         "Sólo la instalación que recibe (o el servicio de canalización) registra el ingreso.",
         code="forbidden_scope",
     )
+
+
+def ensure_import_roster(principal: Principal) -> None:
+    """Bulk import of the roster (facilities in their final status): internal services only."""
+    if not principal.has(SERVICE):
+        raise _deny("Solo un servicio interno (token de cliente) importa el padrón en bloque.")

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Header, Query, Response
 
-from capacity import permissions, service
+from capacity import importer, permissions, service
 from capacity.database import db
 from capacity.dependencies import CapacityPrincipal, SessionDep, SpanishRoute, unit_of_work
 from capacity.schemas import (
@@ -26,6 +26,8 @@ from capacity.schemas import (
     PoolCreate,
     PoolPublic,
     PoolUpdate,
+    RosterImport,
+    RosterImportResult,
     SearchAnswer,
     SearchRequest,
     StateCode,
@@ -82,6 +84,15 @@ def list_facilities(
     locations = service.locations_for(session, visible)
     items = [_facility_answer(principal, f, locations.get(f.id)) for f in rows]
     return {"items": items, "total": total, "limit": limit, "offset": offset}
+
+
+@router.post("/facilities/import", response_model=RosterImportResult)
+def import_roster(body: RosterImport, principal: CapacityPrincipal) -> RosterImportResult:
+    """Facilities in their final status with pools and initial occupancy, in one
+    transaction (service token only). Idempotent: facilities already on the roster (same
+    name and operator) are answered with their ids, not written again."""
+    with unit_of_work() as session:
+        return importer.import_roster(session, principal=principal, items=body.facilities)
 
 
 @router.post(

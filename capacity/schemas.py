@@ -408,3 +408,53 @@ class HoldPublic(BaseModel):
 
 class ConsumeRequest(Strict):
     reason: Reason | None = None
+
+
+# --- roster import --------------------------------------------------------------------
+
+
+class PoolImport(Strict):
+    """A pool with its initial occupancy (written to the ledger as admissions)."""
+
+    key: Annotated[str, Field(min_length=1, max_length=120)]
+    pool: PoolCreate
+    occupied: Count = 0
+    out_of_service: Count = 0
+
+    @model_validator(mode="after")
+    def _fits(self) -> PoolImport:
+        if self.occupied + self.out_of_service > self.pool.total:
+            raise ValueError("occupied + out_of_service no puede exceder total")
+        return self
+
+
+class FacilityImport(Strict):
+    """A facility in its final status, with its pools; ``key`` is the caller's own id."""
+
+    key: Annotated[str, Field(min_length=1, max_length=120)]
+    facility: FacilityCreate
+    status: Status
+    status_reason: Annotated[str, Field(min_length=3, max_length=500)] | None = None
+    pools: list[PoolImport] = Field(default_factory=list, max_length=200)
+
+    @model_validator(mode="after")
+    def _occupancy_needs_an_open_door(self) -> FacilityImport:
+        if self.status != "active" and any(p.occupied for p in self.pools):
+            raise ValueError("solo una instalación activa tiene camas ocupadas")
+        return self
+
+
+class RosterImport(Strict):
+    """A batch of the roster (at most 200 facilities per request)."""
+
+    facilities: list[FacilityImport] = Field(min_length=1, max_length=200)
+
+
+class RosterImportResult(BaseModel):
+    facilities: dict[str, str]
+    pools: dict[str, str]
+    created_facilities: int
+    created_pools: int
+    ledger_entries: int
+    already_present: int
+    event_id: str | None

@@ -56,6 +56,9 @@ OFFENCES: dict[str, str] = {
     "art10-IX": "Matrimonio forzoso o servil",
     "art10-X": "Tráfico de órganos, tejidos y células de seres humanos vivos",
     "art10-XI": "Experimentación biomédica ilícita en seres humanos",
+    # Related offences of arts. 11–36 keep their own codes; the CNDH diagnosis reports
+    # victims of art. 32 (003:155).
+    "art32": "Conductas sancionadas por el artículo 32 de la Ley General",
 }
 
 OUTCOMES: dict[str, str] = {

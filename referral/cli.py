@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import contextlib
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 
-from referral import service
+from referral import importer, service
 from referral.database import db
+from referral.schemas import HistoricalReferral
+from services.tokens import Principal
 
 app = typer.Typer(help="Servicio de canalización: instituciones, convenios, canalizaciones.")
+
+CLI_PRINCIPAL = Principal(sub="canaliza-cli:import-history", roles=frozenset({"service"}))
 
 
 @app.command("seed-demo")
@@ -19,3 +29,48 @@ def seed_demo() -> None:
     with contextlib.contextmanager(db.session_scope)(write=True) as session:
         added = service.load_demo(session)
     typer.echo(f"referral: {added} registros de demostración añadidos")
+
+
+def _batches(path: Path, size: int) -> Iterator[list[HistoricalReferral]]:
+    batch: list[HistoricalReferral] = []
+    with path.open(encoding="utf-8") as fh:
+        for number, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                batch.append(HistoricalReferral.model_validate(json.loads(line)))
+            except (ValueError, ValidationError) as exc:
+                raise typer.BadParameter(f"línea {number}: {exc}") from exc
+            if len(batch) >= size:
+                yield batch
+                batch = []
+    if batch:
+        yield batch
+
+
+@app.command("import-history")
+def import_history(
+    file: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, help="Canalizaciones en JSON lines")
+    ],
+    batch_size: Annotated[int, typer.Option(min=1, max=10_000)] = 2_000,
+) -> None:
+    """Import historical referrals (one JSON object per line) in their final states.
+
+    Straight into this service's database, a batch per transaction; each batch's event
+    reaches the audit trail through the outbox when the service runs. Re-running skips the
+    referrals already stored.
+    """
+    db.migrate()
+    started = time.perf_counter()
+    totals = {"imported": 0, "already_present": 0, "expired": 0}
+    for batch in _batches(file, batch_size):
+        with contextlib.contextmanager(db.session_scope)(write=True) as session:
+            result = importer.import_history(session, principal=CLI_PRINCIPAL, referrals=batch)
+        for key in totals:
+            totals[key] += getattr(result, key)
+    typer.echo(
+        f"referral: {totals['imported']:,} canalizaciones importadas, "
+        f"{totals['already_present']:,} ya existían ({totals['expired']:,} vencidas sin "
+        f"respuesta) en {time.perf_counter() - started:.1f} s"
+    )

@@ -119,3 +119,9 @@ def can_fulfil(principal: Principal, kind: str, institution_id: str | None) -> N
 def can_read_report(principal: Principal) -> None:
     if not principal.has("segob_auditor", "platform_admin", "observer", "service"):
         _deny("El informe de desenlaces es para SEGOB, CNDH y la administración.")
+
+
+def can_import_history(principal: Principal) -> None:
+    """Writing the past (final states, old timestamps) is for internal services only."""
+    if not principal.has("service"):
+        _deny("Solo un servicio interno (token de cliente) importa el historial de canalizaciones.")

@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Header, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from referral import permissions, service
+from referral import importer, permissions, service
 from referral.dependencies import IfMatchDep, SessionDep, capacity_client, unit_of_work
 from referral.exceptions import NoAgreement
 from referral.schemas import (
@@ -18,6 +18,8 @@ from referral.schemas import (
     AgreementCreate,
     AgreementPublic,
     FulfilBody,
+    HistoryImport,
+    HistoryImportResult,
     IdentityPublic,
     InstitutionCreate,
     InstitutionPublic,
@@ -199,6 +201,17 @@ def create_referral(
     if not created:
         response.status_code = 200
     return service.referral_public(session, referral, level="full")
+
+
+@router.post("/referrals/import", response_model=HistoryImportResult)
+def import_history(
+    body: HistoryImport, session: SessionDep, principal: PrincipalDep
+) -> HistoryImportResult:
+    """Historical referrals in their final states, in one transaction (service token only).
+
+    Idempotent: referrals already stored are counted, not written again.
+    """
+    return importer.import_history(session, principal=principal, referrals=body.referrals)
 
 
 @router.get("/referrals", response_model=list[ReferralPublic])

@@ -25,7 +25,7 @@ Service = Literal["legal", "medical", "mental_health", "social_work", "education
 VulnerableGroup = Literal["indigenous", "lgbtttiq", "disability", "migrant_in_transit"]
 Offence = Literal[
     "art10-I", "art10-II", "art10-III", "art10-IV", "art10-V", "art10-VI", "art10-VII",
-    "art10-VIII", "art10-IX", "art10-X", "art10-XI",
+    "art10-VIII", "art10-IX", "art10-X", "art10-XI", "art32",
 ]  # fmt: skip
 Outcome = Literal[
     "reintegrated_origin", "reintegrated_elsewhere", "transferred_onward", "left_voluntarily",
@@ -272,3 +272,106 @@ class OutcomeLine(BaseModel):
     outcome: str
     label: str
     count: int
+
+
+# --- historical import ----------------------------------------------------------------------
+
+HistoricalStatus = Literal[
+    "sent", "accepted", "declined", "expired", "admitted", "discharged", "cancelled"
+]  # fmt: skip
+
+
+class HistoricalPerson(Strict):
+    """A person of a historical referral: the CNDH minimum variables, never a name."""
+
+    sex: Sex
+    age: Annotated[int, Field(ge=0, le=120)] | None = None
+    role: Role
+    nationality: Annotated[str, Field(pattern=r"^[A-Z]{3}$", max_length=3)]
+    pseudonym: Annotated[str, Field(max_length=80)] | None = None
+    state_of_origin: StateCode | None = None
+    languages: list[Annotated[str, Field(max_length=40)]] = Field(
+        default_factory=list, max_length=10
+    )
+    vulnerable_groups: list[VulnerableGroup] = Field(default_factory=list, max_length=4)
+    offences: list[Offence] = Field(default_factory=list, max_length=12)
+
+
+class HistoricalReferral(Strict):
+    """One past referral in its final state, with the time of every step it took.
+
+    ``answered_at`` is when the receiver accepted or declined. A referral still ``sent``
+    whose answer deadline has passed is stored as expired (the service's own rule).
+    """
+
+    id: Annotated[str, Field(min_length=36, max_length=36)]
+    sending_institution_id: Id
+    receiving_institution_id: Id
+    facility_id: Id
+    agreement_number: Annotated[str, Field(max_length=80)] | None = None
+    urgency: Literal["urgent", "normal"]
+    state: StateCode | None = None
+    people: list[HistoricalPerson] = Field(min_length=1, max_length=30)
+    consent: ConsentIn
+    status: HistoricalStatus
+    outcome: Outcome | None = None
+    reason: Annotated[str, Field(max_length=500)] | None = None
+    created_at: datetime
+    sent_at: datetime
+    answered_at: datetime | None = None
+    admitted_at: datetime | None = None
+    discharged_at: datetime | None = None
+    cancelled_at: datetime | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> HistoricalReferral:
+        s = self.status
+        answered = s in ("accepted", "declined", "admitted", "discharged")
+        expect = {
+            "answered_at": answered,
+            "admitted_at": s in ("admitted", "discharged"),
+            "discharged_at": s == "discharged",
+            "cancelled_at": s == "cancelled",
+            "outcome": s == "discharged",
+        }
+        for name, wanted in expect.items():
+            if (getattr(self, name) is not None) != wanted:
+                raise ValueError(
+                    f"{name} {'falta' if wanted else 'sobra'} para una canalización «{s}»"
+                )
+        if s == "declined" and not (self.reason and self.reason.strip()):
+            raise ValueError("una canalización rechazada necesita el motivo (reason)")
+        if self.sending_institution_id == self.receiving_institution_id:
+            raise ValueError("la remitente y la receptora deben ser distintas")
+        steps = [
+            t
+            for t in (
+                self.created_at,
+                self.sent_at,
+                self.answered_at,
+                self.admitted_at,
+                self.discharged_at,
+            )
+            if t is not None
+        ]
+        if any(t.tzinfo is None for t in steps) or (
+            self.cancelled_at and self.cancelled_at.tzinfo is None
+        ):
+            raise ValueError("las fechas deben indicar su zona horaria (p. ej. «Z»)")
+        if steps != sorted(steps) or (self.cancelled_at and self.cancelled_at < self.sent_at):
+            raise ValueError("las fechas de la canalización no siguen el orden de sus pasos")
+        return self
+
+
+class HistoryImport(Strict):
+    """A batch of historical referrals (at most 2,000 per request)."""
+
+    referrals: list[HistoricalReferral] = Field(min_length=1, max_length=2_000)
+
+
+class HistoryImportResult(BaseModel):
+    received: int
+    imported: int
+    already_present: int
+    expired: int
+    event_id: str | None

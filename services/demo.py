@@ -35,10 +35,20 @@ SNDIF = DemoInstitution("sndif", "Sistema Nacional DIF", "dif_nacional", "09")
 INM = DemoInstitution("inm", "Instituto Nacional de Migración", "inm", "09")
 CEAV = DemoInstitution("ceav", "Comisión Ejecutiva de Atención a Víctimas", "ceav", "09")
 CNDH = DemoInstitution("cndh", "Comisión Nacional de los Derechos Humanos", "cndh", "09")
+# The state DIF of Mexico City: the child-protection obligation of a minor referred in
+# CDMX is this institution's, not SNDIF's. Same key and name as the seed generator's
+# per-state DIF ("dif-<INEGI code>").
+DIF_CDMX = DemoInstitution(
+    "dif-09",
+    "Sistema para el Desarrollo Integral de la Familia de la Ciudad de México",
+    "dif_estatal",
+    "09",
+)
 
-DEMO_INSTITUTIONS = (PLATFORM, FGR, CASA_MERCEDES, SEGOB, SNDIF, INM, CEAV, CNDH)
+DEMO_INSTITUTIONS = (PLATFORM, FGR, CASA_MERCEDES, SEGOB, SNDIF, INM, CEAV, CNDH, DIF_CDMX)
 
-# username -> (role, institution) exactly as in the public contract.
+# username -> (role, institution): the public contract's users exactly, then additions
+# (the contract may only grow).
 DEMO_USERS: dict[str, tuple[str, DemoInstitution]] = {
     "admin": ("platform_admin", PLATFORM),
     "fiscal": ("prosecutor", FGR),
@@ -48,6 +58,8 @@ DEMO_USERS: dict[str, tuple[str, DemoInstitution]] = {
     "inm": ("inm_officer", INM),
     "ceav": ("ceav_officer", CEAV),
     "observador": ("observer", CNDH),
+    # additions beyond the contract's table
+    "dif_cdmx": ("dif_officer", DIF_CDMX),
 }
 
 DEMO_CLI_CLIENT_ID = "canaliza-cli"

@@ -1,7 +1,8 @@
 """Synthetic, Mexico-shaped data for demos, benchmarks and statistics (no real victims).
 
 ``generate`` builds a dataset deterministically from a seed; ``load_dataset`` posts it to a
-running Canaliza through the public API; ``load_history`` exports the historical referrals;
+running Canaliza through the public API; ``import_history`` exports the historical
+referrals and imports them in bulk into the referral service (the audit trail follows);
 ``load_demo_if_empty`` is what ``canaliza demo`` calls before serving.
 
 This package is a composer (like the launcher): it may import ``services.launcher`` to
@@ -15,7 +16,12 @@ import logging
 from typing import Any
 
 from services.seed.generator import REFERENCE_DATE, SCALES, Dataset, generate, pool_admits
-from services.seed.history import export_history, load_history
+from services.seed.history import (
+    HistoryImportReport,
+    export_history,
+    import_history,
+    load_history,
+)
 from services.seed.loader import Credentials, LoadError, LoadReport, load_dataset
 from services.settings import get_settings
 
@@ -24,10 +30,12 @@ __all__ = [
     "SCALES",
     "Credentials",
     "Dataset",
+    "HistoryImportReport",
     "LoadError",
     "LoadReport",
     "export_history",
     "generate",
+    "import_history",
     "load_dataset",
     "load_demo_at",
     "load_demo_if_empty",
@@ -46,6 +54,17 @@ def demo_credentials() -> Credentials:
     return Credentials(username="admin", password=get_settings().demo_password)
 
 
+def service_credentials() -> Credentials | None:
+    """The internal service client's credentials, known once the auth service has started
+    in this process (it generates the secret when none is configured)."""
+    settings = get_settings()
+    if not (settings.service_client_id and settings.service_client_secret):
+        return None
+    return Credentials(
+        client_id=settings.service_client_id, client_secret=settings.service_client_secret
+    )
+
+
 async def load_demo_into_app(
     app: Any, *, seed: int = DEMO_SEED, credentials: Credentials | None = None
 ) -> LoadReport:
@@ -57,14 +76,25 @@ async def load_demo_into_app(
     existed) is completed on the next start.
     """
     dataset = generate("demo", seed)
+    credentials = credentials or demo_credentials()
     async with app.router.lifespan_context(app):
-        report = await load_dataset(
-            dataset, app=app, credentials=credentials or demo_credentials(), progress=False
-        )
-    if sum(report.created.values()) == 0:
+        report = await load_dataset(dataset, app=app, credentials=credentials, progress=False)
+        service = service_credentials()
+        if service is not None and not report.failures:
+            # idempotent: a history already imported answers "already present"
+            _, report.history = await import_history(
+                dataset,
+                app=app,
+                credentials=service,
+                audit_credentials=credentials,
+                facility_ids=report.ids,
+            )
+            report.failures.extend(report.history.failures)
+        else:
+            await load_history(dataset, facility_ids=report.ids)
+    imported = report.history.imported if report.history else 0
+    if sum(report.created.values()) == 0 and imported == 0:
         report.skipped_reason = "los datos de demostración ya estaban cargados"
-    else:
-        await load_history(dataset, facility_ids=report.ids)
     return report
 
 

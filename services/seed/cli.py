@@ -7,14 +7,14 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from services.seed.generator import SCALES, SCENARIOS, Dataset, generate
-from services.seed.history import export_history, load_history
+from services.seed.history import export_history, import_history, load_history
 from services.seed.loader import Credentials, LoadReport, load_dataset
 from services.settings import get_settings
 
@@ -59,16 +59,105 @@ def _report_table(report: LoadReport) -> Table:
 
 
 async def _load_in_process(
-    dataset: Dataset, credentials: Credentials, concurrency: int
+    dataset: Dataset, credentials: Credentials, concurrency: int, *, bulk: bool = True
 ) -> LoadReport:
+    """Load the roster and import the history into the all-services app of this process."""
     from services.launcher import build_app  # composer: the launcher knows the services
+    from services.seed import service_credentials
 
     get_settings().data_dir.mkdir(parents=True, exist_ok=True)  # SQLite files live there
+    started = time.perf_counter()
     app = build_app("all")
     async with app.router.lifespan_context(app):
-        return await load_dataset(
-            dataset, app=app, credentials=credentials, concurrency=concurrency
+        startup = time.perf_counter() - started  # migrations, keys, demo users
+        service = service_credentials()
+        report = await load_dataset(
+            dataset,
+            app=app,
+            credentials=credentials,
+            concurrency=concurrency,
+            bulk_credentials=service if bulk else None,
         )
+        report.phase_seconds = {"startup": startup, **report.phase_seconds}
+        if service is None:
+            report.warnings.append("sin credenciales de servicio: el historial solo se exporta")
+            await load_history(dataset, facility_ids=report.ids)
+            return report
+        with console.status(f"Importando {len(dataset.referrals):,} canalizaciones históricas…"):
+            _, report.history = await import_history(
+                dataset,
+                app=app,
+                credentials=service,
+                audit_credentials=credentials,
+                facility_ids=report.ids,
+            )
+        report.failures.extend(report.history.failures)
+    return report
+
+
+async def _load_remote(
+    dataset: Dataset,
+    url: str,
+    credentials: Credentials,
+    service: Credentials | None,
+    concurrency: int,
+    *,
+    bulk: bool = True,
+) -> LoadReport:
+    report = await load_dataset(
+        dataset,
+        base_url=url,
+        credentials=credentials,
+        concurrency=concurrency,
+        bulk_credentials=service if bulk else None,
+    )
+    if service is None:
+        report.warnings.append(
+            "el historial solo se exporta: importarlo requiere un token de servicio "
+            "(--client-id/--client-secret o --token)"
+        )
+        await load_history(dataset, facility_ids=report.ids)
+        return report
+    with console.status(f"Importando {len(dataset.referrals):,} canalizaciones históricas…"):
+        _, report.history = await import_history(
+            dataset,
+            base_url=url,
+            credentials=service,
+            audit_credentials=credentials,
+            facility_ids=report.ids,
+        )
+    report.failures.extend(report.history.failures)
+    return report
+
+
+def _phases_table(phases: dict[str, float]) -> Table:
+    table = Table(title="Tiempo por fase")
+    table.add_column("fase")
+    table.add_column("segundos", justify="right")
+    for name, seconds in phases.items():
+        table.add_row(name, f"{seconds:,.1f}")
+    table.add_row("[bold]total[/bold]", f"[bold]{sum(phases.values()):,.1f}[/bold]")
+    return table
+
+
+def phases_of(generate_seconds: float, report: LoadReport) -> dict[str, float]:
+    """Seconds per phase of a whole seed run, in order."""
+    phases = {"generar": generate_seconds}
+    labels = {
+        "startup": "arranque (migraciones, llaves, usuarios)",
+        "institutions": "instituciones",
+        "facilities": "instalaciones, bolsas y ocupación",
+        "agreements": "convenios y firmas",
+    }
+    for key, label in labels.items():
+        if key in report.phase_seconds:
+            phases[label] = report.phase_seconds[key]
+    history = report.history
+    if history is not None:
+        phases["historial: importación"] = history.import_seconds
+        if history.audit_seconds is not None:
+            phases["historial: bitácora de auditoría"] = history.audit_seconds
+    return phases
 
 
 def seed(
@@ -94,6 +183,12 @@ def seed(
     ] = None,
     client_secret: Annotated[str | None, typer.Option(envvar="CANALIZA_SEED_CLIENT_SECRET")] = None,
     concurrency: Annotated[int, typer.Option(min=1, max=64, help="Peticiones simultáneas")] = 8,
+    bulk: Annotated[
+        bool,
+        typer.Option(
+            help="Padrón en bloque (token de servicio) en vez de una petición por registro"
+        ),
+    ] = True,
     scenario: Annotated[
         list[str] | None, typer.Option(help=f"Escenarios opcionales: {', '.join(SCENARIOS)}")
     ] = None,
@@ -114,11 +209,13 @@ def seed(
         console.print(f"exportado en {time.perf_counter() - t0:.1f} s")
         return
 
+    generate_seconds = time.perf_counter() - started
     settings = get_settings()
+    service: Credentials | None = None
     if token:
-        credentials = Credentials(token=token)
+        credentials = service = Credentials(token=token)
     elif client_secret:
-        credentials = Credentials(
+        credentials = service = Credentials(
             client_id=client_id or settings.service_client_id, client_secret=client_secret
         )
     else:
@@ -129,18 +226,22 @@ def seed(
         get_settings.cache_clear()
     if url:
         report = asyncio.run(
-            load_dataset(dataset, base_url=url, credentials=credentials, concurrency=concurrency)
+            _load_remote(dataset, url, credentials, service, concurrency, bulk=bulk)
         )
     else:
-        report = asyncio.run(_load_in_process(dataset, credentials, concurrency))
+        report = asyncio.run(_load_in_process(dataset, credentials, concurrency, bulk=bulk))
     console.print(_report_table(report))
     for warning in dict.fromkeys(report.warnings):
         console.print(f"[yellow]aviso:[/yellow] {warning}")
-    history: dict[str, Any] = asyncio.run(load_history(dataset, facility_ids=report.ids))
-    console.print(
-        f"historial: {history['rows']:,} canalizaciones exportadas a {history['paths']['referrals']} "
-        "(la importación masiva al servicio de canalizaciones aún no está conectada)"
-    )
+    history = report.history
+    if history is not None:
+        console.print(
+            f"historial: {history.imported:,} canalizaciones importadas, "
+            f"{history.already_present:,} ya existían, {history.expired:,} vencidas sin "
+            f"respuesta; {len(history.events):,} lotes en la bitácora"
+            + ("" if history.audit_recorded else " (la bitácora aún no los registra)")
+        )
+    console.print(_phases_table(phases_of(generate_seconds, report)))
     if report.failures:
         for failure in report.failures[:20]:
             console.print(f"[red]error:[/red] {failure}")

@@ -16,6 +16,7 @@ MINOR_SHARE = 0.27  # 003:139
 MINOR_SHARE_FEMALE = 0.25  # 003:139
 MINOR_SHARE_MALE = 0.37  # 003:139 (and 003:141: "almost four out of every 10")
 FOREIGN_SHARE = 0.13  # 658 victims, 003:145
+MEXICAN = "MEX"  # ISO 3166-1 alpha-3, as the referral service records nationality
 FOREIGN_FEMALE_SHARE = 0.88  # women among foreign victims, 003:145
 SAME_STATE_OF_ORIGIN_SHARE = 0.50  # Mexican victims identified in their own state, 003:143
 AGE_UNKNOWN_SHARE = 0.02  # assumed: S.I. ages exist (003:167-177) but are few among victims
@@ -23,24 +24,25 @@ AGE_UNKNOWN_SHARE = 0.02  # assumed: S.I. ages exist (003:167-177) but are few a
 # --- nationality of foreign victims: INM, 133 victims (003:207-215) --------------------
 INM_FOREIGN_VICTIMS = 133  # 93 adult women, 17 girls, 17 adult men, 6 boys (003:207)
 NATIONALITY_MIX: tuple[tuple[str, float], ...] = (
-    ("HN", 0.47),  # Honduras, 003:215
-    ("GT", 0.22),  # Guatemala, 003:215
-    ("SV", 0.07),  # El Salvador, 003:215
+    ("HND", 0.47),  # Honduras, 003:215
+    ("GTM", 0.22),  # Guatemala, 003:215
+    ("SLV", 0.07),  # El Salvador, 003:215
     # the remaining 24 % spread over the other countries INM names (003:209)
-    ("NI", 0.04),
-    ("CO", 0.03),
-    ("VE", 0.03),
-    ("CU", 0.03),
-    ("EC", 0.025),
-    ("AR", 0.02),
-    ("CR", 0.02),
-    ("US", 0.02),
-    ("PY", 0.015),
-    ("ES", 0.01),
-    ("IT", 0.01),
-    ("TG", 0.01),
+    ("NIC", 0.04),
+    ("COL", 0.03),
+    ("VEN", 0.03),
+    ("CUB", 0.03),
+    ("ECU", 0.025),
+    ("ARG", 0.02),
+    ("CRI", 0.02),
+    ("USA", 0.02),
+    ("PRY", 0.015),
+    ("ESP", 0.01),
+    ("ITA", 0.01),
+    ("TGO", 0.01),
 )
-"""ISO 3166-1 alpha-2 codes and their share among foreign victims (sums to 1)."""
+"""ISO 3166-1 alpha-3 codes (the referral service's vocabulary; Mexico is ``MEX``) and their
+share among foreign victims (sums to 1)."""
 
 # --- forms of exploitation (003:149-161; art. 10 fractions of the General Law) ----------
 # 70 % in the sexual field (003:149). The small counts are per 5,245 victims (003:153-155).
@@ -67,11 +69,20 @@ OFFENCE_WEIGHTS: tuple[float, ...] = tuple(
 # is drawn more often for F and less for M so that the overall 70 % holds.
 SEXUAL_SHARE_AMONG_FEMALE_VICTIMS = 0.95 * 0.70 / FEMALE_SHARE
 
+# How a reported category is written in a person's ``offences`` (the referral service's
+# catalogue): "two or more forms" as the two most frequent fractions (assumed), and an
+# unidentified form (S.I.) as no offence on a direct victim — S.I., not zero.
+OFFENCE_AS_RECORDED: dict[str, tuple[str, ...]] = {
+    "art10-multiple": ("art10-III", "art10-IV"),
+    "art10-SI": (),
+}
+
 # --- vulnerable groups among 364 sheltered victims (003:295); LGBTTTIQ 6 of 5,245 (003:147)
+# (codes of the referral service's catalogue)
 VULNERABLE_GROUPS: tuple[tuple[str, float], ...] = (
-    ("indigena", 35 / 364),
-    ("discapacidad", 31 / 364),
-    ("migrante_en_transito", 33 / 364),
+    ("indigenous", 35 / 364),
+    ("disability", 31 / 364),
+    ("migrant_in_transit", 33 / 364),
     ("lgbtttiq", 0.01),  # assumed above the 6/5,245 reported: 72 % had no information (003:147)
 )
 
@@ -104,15 +115,15 @@ MAX_ACCOMPANYING_CHILDREN = 3
 INDIRECT_VICTIM_SHARE = 0.06  # assumed; CEAV attended 273 indirect per 790 direct (003:163, 169)
 WITNESS_SHARE = 0.02  # assumed; 14 % of files started with a witness (003:681)
 
-# --- outcomes (002:373-396, 003:535) ----------------------------------------------------
+# --- outcomes (002:373-396, 003:535); codes of the referral service's catalogue ----------------------------------------------------
 # Casa Alianza: 98 reintegrated of 251 new; 37 transferred (002:373-396). INM: 104 of 133
 # foreign victims with no information on where they went (003:535) — in Canaliza every
 # referral ends with a known outcome, so "no information" is kept small but not zero.
 DISCHARGE_OUTCOMES: tuple[tuple[str, float], ...] = (
-    ("reintegracion_lugar_de_origen", 0.45),
-    ("reintegracion_otro_lugar", 0.20),
-    ("traslado", 0.20),
-    ("salida_voluntaria", 0.15),
+    ("reintegrated_origin", 0.45),
+    ("reintegrated_elsewhere", 0.20),
+    ("transferred_onward", 0.20),
+    ("left_voluntarily", 0.15),
 )
 DECLINE_SHARE = 0.10  # assumed, besides the ineligible groups (adult men) always declined
 CANCEL_SHARE = 0.04  # assumed

@@ -189,6 +189,7 @@ def _institutions(rng: random.Random, scale: Scale) -> tuple[list[dict[str, Any]
     """Federal, per-state and NGO institutions; returns them and the generated NGO ids."""
     out = [_demo_institution(i) for i in demo.DEMO_INSTITUTIONS]
     out.append(_institution("sre", "Secretaría de Relaciones Exteriores", "sre", "09"))
+    per_state: list[dict[str, Any]] = []
     for s in STATES:
         fiscalia = (
             "Fiscalía General de Justicia de la Ciudad de México"
@@ -197,8 +198,8 @@ def _institutions(rng: random.Random, scale: Scale) -> tuple[list[dict[str, Any]
             if s.code == "15"
             else f"Fiscalía General del Estado de {s.long_name}"
         )
-        out.append(_institution(f"fge-{s.code}", fiscalia, "fiscalia_estatal", s.code))
-        out.append(
+        per_state.append(_institution(f"fge-{s.code}", fiscalia, "fiscalia_estatal", s.code))
+        per_state.append(
             _institution(
                 f"dif-{s.code}",
                 f"Sistema para el Desarrollo Integral de la Familia de {s.long_name}",
@@ -206,13 +207,13 @@ def _institutions(rng: random.Random, scale: Scale) -> tuple[list[dict[str, Any]
                 s.code,
             )
         )
-        out.append(
+        per_state.append(
             _institution(
                 f"inm-{s.code}", f"INM — Oficina de Representación en {s.long_name}", "inm", s.code
             )
         )
         if s.code in fig.CEEAV_STATES:
-            out.append(
+            per_state.append(
                 _institution(
                     f"ceeav-{s.code}",
                     f"Comisión Ejecutiva Estatal de Atención a Víctimas de {s.long_name}",
@@ -220,6 +221,8 @@ def _institutions(rng: random.Random, scale: Scale) -> tuple[list[dict[str, Any]
                     s.code,
                 )
             )
+    demo_ids = {i["id"] for i in out}  # a demo institution (DIF CDMX) is listed once
+    out.extend(i for i in per_state if i["id"] not in demo_ids)
     for key, name, state, _ in NAMED_NGOS:
         out.append(_institution(key, name, "ngo", state))
     generated: list[str] = []
@@ -504,6 +507,14 @@ def _generated_plans(
     plans: list[_FacilityPlan] = []
     cum = _cumulative([s.population for s in STATES])
     sndif_share = 0.03
+    taken: set[tuple[str, str]] = set()  # (operator, name): the roster's natural key
+
+    def unique(operator: str, name: str, n: int) -> str:
+        if (operator, name) in taken:  # numbered, not redrawn (stable draw count)
+            name = f"{name} {n + 1}"
+        taken.add((operator, name))
+        return name
+
     for n in range(scale.dif_facilities):
         if rng.random() < sndif_share:
             operator, state = demo.SNDIF.id, STATE_BY_CODE["09"]
@@ -517,7 +528,11 @@ def _generated_plans(
             _FacilityPlan(
                 key=f"fac-dif-{n:04d}",
                 # DIF channels minors to its general Social Welfare Centres (003:539)
-                name=f"Centro de Asistencia Social {rng.choice(_NGO_WORDS)} ({municipality})",
+                name=unique(
+                    operator,
+                    f"Centro de Asistencia Social {rng.choice(_NGO_WORDS)} ({municipality})",
+                    n,
+                ),
                 kind=kind, operator_id=operator, operator_kind="dif", state=state.code,
                 municipality=municipality, specialised=rng.random() < 0.1,
                 services=_services(rng, kind), max_stay_days=365, status=status,
@@ -535,7 +550,7 @@ def _generated_plans(
         plans.append(
             _FacilityPlan(
                 key=f"fac-ngo-{n:04d}",
-                name=f"{_KIND_LABEL[kind]} {rng.choice(_NGO_WORDS)} {n + 1}",
+                name=unique(operator, f"{_KIND_LABEL[kind]} {rng.choice(_NGO_WORDS)} {n + 1}", n),
                 kind=kind, operator_id=operator, operator_kind="ngo", state=state.code,
                 municipality=municipality, specialised=rng.random() < 0.4,
                 services=_services(rng, kind),
@@ -635,8 +650,9 @@ def _facilities_and_pools(
 
 
 def _ensure_story(facilities: list[dict[str, Any]], pools: list[dict[str, Any]]) -> None:
-    """Keep the contract's CDMX story true whatever the draw: 3 free beds for a mother
-    and two children in Casa de las Mercedes' refuge (pool for children up to 12)."""
+    """Keep the demo's CDMX stories true whatever the draw: 3 free beds for a mother
+    and two children in Casa de las Mercedes' refuge (pool for children up to 12), and 2
+    for a 16-year-old girl with her baby (pool for adolescent mothers)."""
     refuge = "fac-casa-de-las-mercedes-refugio"
     first = next(p for p in pools if p["facility_key"] == refuge)
     first["body"].update(
@@ -651,8 +667,32 @@ def _ensure_story(facilities: list[dict[str, Any]], pools: list[dict[str, Any]])
     )
     first["occupied"] = min(first["occupied"], first["body"]["total"] - 5)
     first["out_of_service"] = 0
+    # The mission's story: a prosecutor rescues a 16-year-old girl and her baby at 2 a.m.
+    # The refuge's second pool takes adolescent mothers with their babies (Casa de las
+    # Mercedes works with girls and adolescent mothers); it is the one place in CDMX the
+    # demo offers them, reachable from FEVIMTRA under the signed FEVIMTRA — Casa de las
+    # Mercedes agreement. Replacing a pool (not adding one) keeps the scale's pool count.
+    second = [p for p in pools if p["facility_key"] == refuge][1]
+    second["body"].update(
+        name=ADOLESCENT_MOTHERS_POOL,
+        sexes=["F"],
+        min_age=12,
+        max_age=17,
+        accepts_children=True,
+        max_child_age=3,
+        max_children=2,
+        total=max(second["body"]["total"], 6),
+        wheelchair_accessible=False,
+        migrants=False,
+        lgbtttiq=False,
+    )
+    second["occupied"] = min(second["occupied"], second["body"]["total"] - 4)
+    second["out_of_service"] = 0
     fac = next(f for f in facilities if f["key"] == refuge)
     assert fac["status"] == "active"
+
+
+ADOLESCENT_MOTHERS_POOL = "Adolescentes madres con sus bebés (hasta 3 años)"
 
 
 # --------------------------------------------------------------------------- agreements
@@ -832,7 +872,7 @@ def _sample_victim(
         if female_like
         else (1 - fig.FOREIGN_FEMALE_SHARE) / (1 - fig.FEMALE_SHARE)
     )
-    nationality = _pick(rng, nat_codes, nat_cum) if rng.random() < foreign_p else "MX"
+    nationality = _pick(rng, nat_codes, nat_cum) if rng.random() < foreign_p else fig.MEXICAN
     sexual_p = (
         fig.SEXUAL_SHARE_AMONG_FEMALE_VICTIMS
         if female_like
@@ -846,8 +886,8 @@ def _sample_victim(
         if offence in ("art10-VIII", "art10-VII") and (age is None or age >= 18):
             offence = "art10-IV"  # these fractions are about minors by definition
     groups = [g for g, p in fig.VULNERABLE_GROUPS if rng.random() < p]
-    if nationality != "MX" and "migrante_en_transito" not in groups and rng.random() < 0.5:
-        groups.append("migrante_en_transito")
+    if nationality != fig.MEXICAN and "migrant_in_transit" not in groups and rng.random() < 0.5:
+        groups.append("migrant_in_transit")
     return {
         "pseudonym": pseudonym(rng),
         "sex": sex,
@@ -856,7 +896,7 @@ def _sample_victim(
         "nationality": nationality,
         "state_of_origin": None,
         "vulnerable_groups": groups,
-        "offences": [offence],
+        "offences": list(fig.OFFENCE_AS_RECORDED.get(offence, (offence,))),
     }
 
 
@@ -991,7 +1031,7 @@ def _history(
     for _ in range(scale.referrals):
         victim = _sample_victim(rng, nat_cum, nat_codes)
         profile = (
-            "foreign" if victim["nationality"] != "MX"
+            "foreign" if victim["nationality"] != fig.MEXICAN
             else "minor" if victim["age"] is not None and victim["age"] < 18
             else "adult"
         )  # fmt: skip
@@ -1014,7 +1054,7 @@ def _history(
         created = datetime(lo.year, lo.month, lo.day) + timedelta(
             seconds=rng.randrange(max(1, int((hi - lo).total_seconds()) or 86_400))
         )
-        if victim["nationality"] == "MX":
+        if victim["nationality"] == fig.MEXICAN:
             victim["state_of_origin"] = (
                 inst_state[edge.sender]
                 if rng.random() < fig.SAME_STATE_OF_ORIGIN_SHARE

@@ -1,23 +1,27 @@
-"""Historical referrals as rows: exported to files, loaded in bulk elsewhere.
+"""Historical referrals as rows: exported to files and imported in bulk.
 
-100,000 referrals through the public HTTP API would take hours and would replay every
-state transition; statistics only need the rows. This module writes them under
-``var/seed/`` (JSON lines, and a flat CSV of people for spreadsheets).
-
-``load_history`` is where the bulk path into the referral service plugs in: the referral
-service (built in parallel) has no bulk-import endpoint yet, so today the function exports
-the rows and hands them to an ``importer`` only when one is given.
+100,000 referrals through the lifecycle API would take hours and would replay every state
+transition; statistics only need the rows. This module writes them under ``var/seed/``
+(JSON lines, and a flat CSV of people for spreadsheets) and imports them into the referral
+service in batches (``POST /api/v1/referrals/import``, service token only), then waits for
+the audit trail to record the batches' events so the statistics count them (ADR 0007).
 """
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import json
+import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from services.seed.generator import Dataset
+from services.seed.loader import API, INTERNAL_BASE_URL, Credentials, SeedLoader
 from services.settings import get_settings
 
 PERSON_COLUMNS = (
@@ -100,13 +104,9 @@ async def load_history(
     importer: Importer | None = None,
     batch_size: int = 5_000,
 ) -> dict[str, Any]:
-    """Export the historical referrals and, when an ``importer`` is given, store them.
-
-    NOT YET WIRED: the referral service has no bulk-import path; until the lead connects one
-    (e.g. a function writing the rows straight into the referral database, or a
-    ``POST /api/v1/referrals:import`` endpoint), pass ``importer=None`` and only the export
-    happens. The answer says which (``"imported": None`` when nothing was stored).
-    """
+    """Export the historical referrals and, when an ``importer`` is given, store them
+    (``HttpImporter`` posts them to the referral service). The answer says which
+    (``"imported": None`` when nothing was stored)."""
     paths = export_history(dataset, out_dir, facility_ids=facility_ids)
     imported: int | None = None
     if importer is not None:
@@ -120,3 +120,135 @@ async def load_history(
         if batch:
             imported += await importer(batch)
     return {"paths": paths, "rows": len(dataset.referrals), "imported": imported}
+
+
+IMPORT_PATH = f"{API}/referrals/import"
+IMPORT_BATCH = 1_000
+"""Referrals per import request: ~700 KB, under the kernel's 1 MiB request limit."""
+AUDIT_EVENTS_PATH = f"{API}/audit/events"
+HISTORY_EVENT = "referral.history.imported"
+
+
+@dataclass
+class HistoryImportReport:
+    """What a history import did, with its time per phase."""
+
+    imported: int = 0
+    already_present: int = 0
+    expired: int = 0
+    batches: int = 0
+    events: list[str] = field(default_factory=list)
+    import_seconds: float = 0.0
+    audit_seconds: float | None = None
+    audit_recorded: bool | None = None
+    failures: list[str] = field(default_factory=list)
+
+
+class HttpImporter:
+    """Posts batches of rows to the referral service's import endpoint (an ``Importer``).
+
+    ``credentials`` must yield a service token (client credentials): writing the past is
+    not for people. ``audit_credentials`` (a trail reader, e.g. ``admin`` in demo mode)
+    let :meth:`wait_for_audit` see the trail.
+    """
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        credentials: Credentials,
+        *,
+        audit_credentials: Credentials | None = None,
+    ) -> None:
+        self.loader = SeedLoader(client, credentials, progress=False)
+        self.auditor = (
+            SeedLoader(client, audit_credentials, progress=False) if audit_credentials else None
+        )
+        self.report = HistoryImportReport()
+        self._audit_before: int | None = None
+
+    async def audit_count(self) -> int | None:
+        """How many history-import entries the audit trail holds (None: cannot tell)."""
+        if self.auditor is None:
+            return None
+        resp = await self.auditor.call(
+            "GET", AUDIT_EVENTS_PATH, params={"type": HISTORY_EVENT, "limit": 1}
+        )
+        if resp.status_code != 200:
+            return None
+        return int(resp.json().get("total", 0))
+
+    async def start(self) -> None:
+        self._audit_before = await self.audit_count()
+
+    async def __call__(self, batch: list[dict[str, Any]]) -> int:
+        started = time.perf_counter()
+        resp = await self.loader.call("POST", IMPORT_PATH, body={"referrals": batch})
+        self.report.import_seconds += time.perf_counter() - started
+        if resp.status_code != 200:
+            self.report.failures.append(f"lote de historial: {resp.status_code} {resp.text[:300]}")
+            return 0
+        body = resp.json()
+        self.report.batches += 1
+        self.report.imported += int(body["imported"])
+        self.report.already_present += int(body["already_present"])
+        self.report.expired += int(body["expired"])
+        if body.get("event_id"):
+            self.report.events.append(str(body["event_id"]))
+        return int(body["imported"])
+
+    async def wait_for_audit(self, limit_seconds: float = 600.0) -> bool | None:
+        """Wait until the audit trail holds every batch event of this import (in one
+        process, leaving before that would drop the events still on the in-process bus).
+        ``None`` when the trail cannot be read."""
+        if self._audit_before is None:
+            return None
+        started = time.perf_counter()
+        wanted = self._audit_before + len(self.report.events)
+        delay = 0.05
+        while True:
+            count = await self.audit_count()
+            if count is None:
+                return None
+            if count >= wanted:
+                self.report.audit_seconds = time.perf_counter() - started
+                self.report.audit_recorded = True
+                return True
+            if time.perf_counter() - started > limit_seconds:
+                self.report.audit_recorded = False
+                return False
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 1.0)
+
+
+async def import_history(
+    dataset: Dataset,
+    *,
+    credentials: Credentials,
+    app: Any = None,
+    base_url: str | None = None,
+    audit_credentials: Credentials | None = None,
+    facility_ids: dict[str, str] | None = None,
+    out_dir: Path | None = None,
+    batch_size: int = IMPORT_BATCH,
+    http_timeout: float = 300.0,
+) -> tuple[dict[str, Any], HistoryImportReport]:
+    """Export the history and import it into the referral service at ``app`` (in this
+    process, lifespan running) or ``base_url``; then wait for the audit trail."""
+    if (app is None) == (base_url is None):
+        raise ValueError("give exactly one of app= or base_url=")
+    transport = httpx.ASGITransport(app=app) if app is not None else None
+    async with httpx.AsyncClient(
+        transport=transport, base_url=base_url or INTERNAL_BASE_URL, timeout=http_timeout
+    ) as client:
+        importer = HttpImporter(client, credentials, audit_credentials=audit_credentials)
+        await importer.start()
+        result = await load_history(
+            dataset,
+            out_dir=out_dir,
+            facility_ids=facility_ids,
+            importer=importer,
+            batch_size=batch_size,
+        )
+        if importer.report.events:
+            await importer.wait_for_audit()
+        return result, importer.report

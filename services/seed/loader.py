@@ -43,6 +43,9 @@ MINIMAL_FIELDS: dict[str, tuple[str, ...]] = {
 """The contract's minimal bodies ("Minimal bodies" in CONTRACT.md)."""
 
 RETRY_STATUS = {502, 503, 504}
+ROSTER_IMPORT_PATH = f"{API}/facilities/import"
+BULK_FACILITIES = 50
+"""Facilities per bulk request: ~500 pools, an event of a few hundred KB (NATS takes 1 MB)."""
 console = Console(stderr=True)
 
 
@@ -73,7 +76,11 @@ class LoadReport:
     ids: dict[str, str] = field(default_factory=dict)
     """Planned id (generator) → id the target assigned (same for institutions)."""
     seconds: float = 0.0
+    phase_seconds: dict[str, float] = field(default_factory=dict)
+    """Seconds per phase: institutions, facilities (with pools and ledger), agreements."""
     skipped_reason: str | None = None
+    history: Any = None
+    """The ``HistoryImportReport`` when the history was imported too."""
 
     @property
     def ok(self) -> bool:
@@ -142,9 +149,14 @@ class SeedLoader:
         *,
         concurrency: int = 8,
         progress: bool = True,
+        bulk_credentials: Credentials | None = None,
     ) -> None:
         self.client = client
         self.token = _Token(client, credentials)
+        # a service token for the roster's bulk path (None: one call per record)
+        self.bulk = (
+            SeedLoader(client, bulk_credentials, progress=False) if bulk_credentials else None
+        )
         self.concurrency = max(1, concurrency)
         self.show_progress = progress
         self.report = LoadReport()
@@ -256,9 +268,19 @@ class SeedLoader:
             def advance() -> None:
                 progress.advance(task)
 
-            await self._institutions(dataset, advance)
-            await self._facilities(dataset, advance)
-            await self._agreements(dataset, advance)
+            facilities = (
+                self._facilities_bulk
+                if self.bulk is not None and self.serves(ROSTER_IMPORT_PATH)
+                else self._facilities
+            )
+            for name, phase in (
+                ("institutions", self._institutions),
+                ("facilities", facilities),
+                ("agreements", self._agreements),
+            ):
+                t0 = time.perf_counter()
+                await phase(dataset, advance)
+                self.report.phase_seconds[name] = time.perf_counter() - t0
         self.report.seconds = time.perf_counter() - started
         return self.report
 
@@ -365,6 +387,66 @@ class SeedLoader:
 
         await self._bounded([one(f) for f in dataset.facilities])
 
+    async def _facilities_bulk(self, dataset: Dataset, advance: Callable[[], None]) -> None:
+        """The roster through the capacity service's bulk path, ``BULK_FACILITIES`` at a time
+        (final statuses, pools and initial occupancy in one transaction per batch)."""
+        assert self.bulk is not None
+        ids = self.report.ids
+        pools_by_facility: dict[str, list[dict[str, Any]]] = {}
+        for p in dataset.pools:
+            pools_by_facility.setdefault(p["facility_key"], []).append(p)
+
+        def item(fac: dict[str, Any]) -> dict[str, Any]:
+            body = dict(fac["body"])
+            body["operator_institution_id"] = ids.get(
+                body["operator_institution_id"], body["operator_institution_id"]
+            )
+            return {
+                "key": fac["id"],
+                "facility": body,
+                "status": fac["status"],
+                "status_reason": fac["status_reason"],
+                "pools": [
+                    {
+                        "key": p["id"],
+                        "pool": p["body"],
+                        "occupied": p["occupied"],
+                        "out_of_service": p["out_of_service"],
+                    }
+                    for p in pools_by_facility.get(fac["key"], [])
+                ],
+            }
+
+        async def batch(chunk: list[dict[str, Any]]) -> None:
+            resp = await self.bulk.call(  # type: ignore[union-attr]
+                "POST", ROSTER_IMPORT_PATH, body={"facilities": [item(f) for f in chunk]}
+            )
+            if resp.status_code != 200:
+                self._fail(f"lote del padrón ({len(chunk)} instalaciones)", resp)
+            else:
+                body = resp.json()
+                ids.update(body["facilities"])
+                ids.update(body["pools"])
+                self.report.created["facilities"] += body["created_facilities"]
+                self.report.created["pools"] += body["created_pools"]
+                self.report.created["ledger_entries"] += body["ledger_entries"]
+                self.report.skipped["facilities"] += body["already_present"]
+            for _ in chunk:
+                advance()
+
+        chunks = [
+            dataset.facilities[i : i + BULK_FACILITIES]
+            for i in range(0, len(dataset.facilities), BULK_FACILITIES)
+        ]
+        # two at a time: the database serialises writers anyway
+        semaphore = asyncio.Semaphore(2)
+
+        async def run(chunk: list[dict[str, Any]]) -> None:
+            async with semaphore:
+                await batch(chunk)
+
+        await asyncio.gather(*(run(c) for c in chunks))
+
     async def _pool(self, facility_id: str, pool: dict[str, Any]) -> None:
         resp = await self.call(
             "POST", f"{API}/facilities/{facility_id}/pools", body=dict(pool["body"]), minimal="pool"
@@ -440,10 +522,13 @@ async def load_dataset(
     progress: bool = True,
     only_if_empty: bool = False,
     http_timeout: float = 60.0,
+    bulk_credentials: Credentials | None = None,
 ) -> LoadReport:
     """Load ``dataset`` into ``app`` (in this process, lifespan already running) or the
     Canaliza at ``base_url``. With ``only_if_empty`` nothing happens when the roster
-    already has facilities or agreements."""
+    already has facilities or agreements. With ``bulk_credentials`` (a service token) the
+    facilities, pools and occupancy go through the capacity service's bulk path when the
+    target serves it."""
     if (app is None) == (base_url is None):
         raise ValueError("give exactly one of app= or base_url=")
     transport = httpx.ASGITransport(app=app) if app is not None else None
@@ -451,7 +536,11 @@ async def load_dataset(
         transport=transport, base_url=base_url or INTERNAL_BASE_URL, timeout=http_timeout
     ) as client:
         loader = SeedLoader(
-            client, credentials or Credentials(), concurrency=concurrency, progress=progress
+            client,
+            credentials or Credentials(),
+            concurrency=concurrency,
+            progress=progress,
+            bulk_credentials=bulk_credentials,
         )
         await loader.discover()
         if only_if_empty and not await loader.roster_is_empty():

@@ -242,3 +242,60 @@ async def test_people_disaggregated_from_inm_fixture(audit_app, auth_headers):
         # 21 + 8 reached a shelter; 10 of them (r-osc-2) were discharged.
         assert sum(x["admitted"] for x in rows.values()) == 29
         assert sum(x["discharged"] for x in rows.values()) == 10
+
+
+async def test_bulk_import_events_are_folded_row_by_row(audit_app, auth_headers):
+    """One history-import entry lists many referrals, one roster-import entry many pools:
+    the reports count them like per-referral and per-pool events, and a later lifecycle
+    event of an imported referral supersedes its imported state."""
+    from datetime import UTC, datetime
+
+    _inst(INM, "government")
+    _inst(OSC, "ngo")
+    rows = [
+        {
+            "referral_id": f"h-{n}",
+            "status": "discharged" if n < 3 else "declined",
+            "sending_institution_id": INM,
+            "receiving_institution_id": OSC,
+            "facility_id": "fac-1",
+            "people": [{"sex": "F", "age_group": "adults", "nationality": "HND", "role": "victim"}],
+        }
+        for n in range(8)
+    ]
+    consume(
+        Event(
+            type="referral.history.imported",
+            aggregate_type="referral_history",
+            aggregate_id="h-0",
+            payload={"referrals": rows},
+        )
+    )
+    _referral("h-7", [("F", "adults")], "admitted", OSC)  # a later change of one of them
+    consume(
+        Event(
+            type="capacity.roster.imported",
+            aggregate_type="roster",
+            aggregate_id="f",
+            occurred_at=datetime(2026, 4, 2, tzinfo=UTC),
+            payload={
+                "facilities": [],
+                "pools": [
+                    {"pool_id": "q1", "state": "09", "total": 10, "occupied": 7},
+                    {"pool_id": "q2", "state": "09", "total": 5, "occupied": 1},
+                ],
+            },
+        )
+    )
+    async with running(audit_app) as client:
+        headers = auth_headers("segob_auditor")
+        people = (await client.get("/api/v1/reports/people", headers=headers)).json()["rows"]
+        assert sum(r["referred"] for r in people) == 8
+        assert sum(r["admitted"] for r in people) == 3 + 1  # three discharged, h-7 admitted
+        outcomes = (await client.get("/api/v1/reports/referral-outcomes", headers=headers)).json()
+        line = next(r for r in outcomes["rows"] if r["sending_institution_id"] == INM)
+        assert (line["civil_society"], line["no_information"], line["total"]) == (4, 4, 8)
+        occupancy = (await client.get("/api/v1/reports/occupancy", headers=headers)).json()
+        assert occupancy["rows"] == [
+            {"period": "2026-04", "state": "09", "beds": 15, "occupied": 8}
+        ]

@@ -127,36 +127,54 @@ def test_victims_follow_the_documented_distributions(national_dataset):
     males = [p for p in known if p["sex"] == "M"]
     assert sum(p["age"] < 18 for p in females) / len(females) == pytest.approx(0.25, abs=0.03)
     assert sum(p["age"] < 18 for p in males) / len(males) == pytest.approx(0.37, abs=0.04)
-    foreign = [p for p in victims if p["nationality"] != "MX"]
+    foreign = [p for p in victims if p["nationality"] != "MEX"]
     assert len(foreign) / n == pytest.approx(0.13, abs=0.015)
     mix = Counter(p["nationality"] for p in foreign)
-    assert mix["HN"] / len(foreign) == pytest.approx(0.47, abs=0.04)
-    assert mix["GT"] / len(foreign) == pytest.approx(0.22, abs=0.03)
-    assert mix["SV"] / len(foreign) == pytest.approx(0.07, abs=0.02)
+    assert mix["HND"] / len(foreign) == pytest.approx(0.47, abs=0.04)
+    assert mix["GTM"] / len(foreign) == pytest.approx(0.22, abs=0.03)
+    assert mix["SLV"] / len(foreign) == pytest.approx(0.07, abs=0.02)
     assert len(mix) >= 12  # the rest spread over the other countries INM names
     assert sum(p["sex"] == "F" for p in foreign) / len(foreign) == pytest.approx(0.88, abs=0.03)
 
 
 def test_exploitation_types_follow_the_reported_shares(national_dataset):
     victims = _victims(national_dataset)
-    offences = Counter(p["offences"][0] for p in victims)
+
+    # each victim's offences as one category: S.I. (none identified) or "two or more"
+    def category(p: dict) -> str:
+        recorded = tuple(p["offences"])
+        for code, written in fig.OFFENCE_AS_RECORDED.items():
+            if recorded == written:
+                return code
+        assert len(recorded) == 1, recorded
+        return recorded[0]
+
+    offences = Counter(category(p) for p in victims)
     assert offences["art10-III"] / len(victims) == pytest.approx(0.70, abs=0.02)
     sexual = [p for p in victims if p["offences"] == ["art10-III"]]
     assert sum(p["sex"] == "F" for p in sexual) / len(sexual) == pytest.approx(0.95, abs=0.02)
     assert set(offences) <= set(fig.OFFENCE_CODES)
+    # labour exploitation is the remainder of the reported shares (about 29 %)
+    assert offences["art10-IV"] / len(victims) == pytest.approx(
+        fig.OFFENCE_WEIGHTS[fig.OFFENCE_CODES.index("art10-IV")], abs=0.02
+    )
     assert offences["art10-VI"] > 0 and offences["art10-IX"] > 0  # the rare ones exist
+    assert offences["art10-SI"] > 0 and offences["art10-multiple"] > 0
+    # what is stored uses only the referral service's catalogue (S.I. is no code at all)
+    stored = {code for p in victims for code in p["offences"]}
+    assert stored <= set(fig.OFFENCE_CODES) - set(fig.OFFENCE_AS_RECORDED)
     # minors-only offences never name an adult
     assert all(
         p["age"] is not None and p["age"] < 18
         for p in victims
-        if p["offences"][0] in ("art10-VII", "art10-VIII")
+        if set(p["offences"]) & {"art10-VII", "art10-VIII"}
     )
 
 
 def test_mexican_victims_have_a_state_of_origin_and_foreigners_none(national_dataset):
     victims = _victims(national_dataset)
-    assert all(p["state_of_origin"] in STATE_CODES for p in victims if p["nationality"] == "MX")
-    assert all(p["state_of_origin"] is None for p in victims if p["nationality"] != "MX")
+    assert all(p["state_of_origin"] in STATE_CODES for p in victims if p["nationality"] == "MEX")
+    assert all(p["state_of_origin"] is None for p in victims if p["nationality"] != "MEX")
 
 
 # --------------------------------------------------------------------------- capacity invariants
@@ -197,6 +215,17 @@ def test_capacity_invariants_hold(scale, demo_dataset, national_dataset):
             assert not body["accepts_children"] or body["max_child_age"] <= 12, body
         if facilities[p["facility_key"]]["status"] != "active":
             assert p["occupied"] == 0  # admissions only in active facilities
+
+
+@pytest.mark.parametrize("scale", ["demo", "national"])
+def test_facilities_are_unique_by_operator_and_name(scale, demo_dataset, national_dataset):
+    """The loaders' natural key: a repeated (operator, name) would be taken for a facility
+    already loaded and its pools silently merged into the other's."""
+    ds = demo_dataset if scale == "demo" else national_dataset
+    keys = [(f["body"]["operator_institution_id"], f["body"]["name"]) for f in ds.facilities]
+    assert len(set(keys)) == len(keys)
+    pool_keys = [(p["facility_key"], p["body"]["name"]) for p in ds.pools]
+    assert len(set(pool_keys)) == len(pool_keys)
 
 
 def test_adult_men_scenario_adds_the_missing_facility():
@@ -370,6 +399,35 @@ def test_demo_story_a_mother_and_two_children_find_a_bed_in_cdmx(demo_dataset):
     assert any(
         b["sexes"] == ["F"] and b["accepts_children"] and b["max_child_age"] == 12 for b in pools
     )
+
+
+@pytest.mark.parametrize("scale", ["demo", "national"])
+def test_story_a_girl_of_16_and_her_baby_have_a_place_in_cdmx(
+    scale, demo_dataset, national_dataset
+):
+    """The mission's example: the place for both is Casa de las Mercedes' refuge (reachable
+    from FEVIMTRA by agreement); in the demo it is the only one in CDMX, so search ranks it
+    first whatever the order facilities were loaded in."""
+    ds = demo_dataset if scale == "demo" else national_dataset
+    facilities = {f["key"]: f for f in ds.facilities}
+    group = [
+        {"sex": "F", "age": 16, "role": "victim"},
+        {"sex": "F", "age": 0, "role": "accompanying_child"},
+    ]
+    places = {
+        p["facility_key"]
+        for p in ds.pools
+        if facilities[p["facility_key"]]["status"] == "active"
+        and facilities[p["facility_key"]]["body"]["state"] == "09"
+        and p["body"]["total"] - p["occupied"] - p["out_of_service"] >= len(group)
+        and pool_admits(p["body"], group)
+    }
+    assert "fac-casa-de-las-mercedes-refugio" in places
+    if scale == "demo":
+        assert places == {"fac-casa-de-las-mercedes-refugio"}
+    assert sum(p["body"]["total"] for p in ds.pools) == ds.counts()["beds"]
+    if scale == "national":
+        assert ds.counts()["pools"] == 20_000  # the story replaced a pool, added none
 
 
 def test_demo_agreements_of_fevimtra_are_signed_and_in_force(demo_dataset):

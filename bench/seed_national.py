@@ -1,0 +1,172 @@
+"""National-scale seed benchmark (prints figures; not a test).
+
+Loads the synthetic dataset (``--scale national``: 2,000 facilities, 20,000 pools,
+100,000 historical referrals) into the all-services app of this process on fresh SQLite
+files (or PostgreSQL with ``--postgres URL``), and prints the seconds of every phase:
+generation, start-up, institutions, the roster (facilities, pools and occupancy),
+agreements, the history import and the audit trail catching up.
+
+Baselines measured in the same run, on samples held back from the bulk paths:
+- the roster one record per HTTP call (``POST /facilities``, ``PATCH`` status,
+  ``POST /pools``, ``POST /ledger``) for ``--baseline-facilities`` facilities, against the
+  bulk path's facilities per second;
+- the history one referral per ``POST /referrals/import`` for ``--baseline-referrals``
+  referrals, against the batched import's referrals per second.
+
+    .venv/bin/python bench/seed_national.py [--scale national] [--referrals N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def _args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scale", default="national", choices=("demo", "national"))
+    parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument("--referrals", type=int, default=None, help="override the history size")
+    parser.add_argument("--baseline-facilities", type=int, default=20)
+    parser.add_argument("--baseline-referrals", type=int, default=200)
+    parser.add_argument(
+        "--postgres",
+        default=None,
+        help="server URL, e.g. postgresql+psycopg://postgres@127.0.0.1:5432/postgres "
+        "(a throwaway database is created on it and dropped afterwards)",
+    )
+    return parser.parse_args()
+
+
+async def _run(args: argparse.Namespace) -> None:
+    from services.launcher import build_app
+    from services.seed import Credentials, generate, import_history, load_dataset
+    from services.seed import service_credentials as service_creds
+    from services.settings import get_settings
+
+    phases: dict[str, float] = {}
+    t0 = time.perf_counter()
+    full = generate(args.scale, args.seed, referrals=args.referrals)
+    phases["generate"] = time.perf_counter() - t0
+
+    # hold back samples for the one-call-at-a-time baselines
+    nf, nr = args.baseline_facilities, args.baseline_referrals
+    held_keys = {f["key"] for f in full.facilities[-nf:]}
+    bulk = dataclasses.replace(
+        full,
+        facilities=full.facilities[:-nf],
+        pools=[p for p in full.pools if p["facility_key"] not in held_keys],
+        referrals=full.referrals[:-nr],
+    )
+    sample_roster = dataclasses.replace(
+        full,
+        institutions=[],
+        agreements=[],
+        facilities=full.facilities[-nf:],
+        pools=[p for p in full.pools if p["facility_key"] in held_keys],
+        referrals=[],
+    )
+    sample_history = dataclasses.replace(full, referrals=full.referrals[-nr:])
+
+    get_settings().data_dir.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    app = build_app("all")
+    async with app.router.lifespan_context(app):
+        phases["startup"] = time.perf_counter() - t0
+        admin = Credentials(username="admin", password=get_settings().demo_password)
+        service = service_creds()
+        assert service is not None, "no service credentials: is the auth service built in?"
+        report = await load_dataset(
+            bulk, app=app, credentials=admin, bulk_credentials=service, progress=False
+        )
+        assert not report.failures, report.failures[:5]
+        phases.update(report.phase_seconds)
+        out = Path(tempfile.mkdtemp(prefix="seed-bench-"))
+        _, history = await import_history(
+            bulk,
+            app=app,
+            credentials=service,
+            audit_credentials=admin,
+            facility_ids=report.ids,
+            out_dir=out,
+        )
+        assert not history.failures, history.failures[:5]
+        phases["history import"] = history.import_seconds
+        phases["audit trail catch-up"] = history.audit_seconds or 0.0
+
+        # baselines: one HTTP call per record
+        t0 = time.perf_counter()
+        base = await load_dataset(sample_roster, app=app, credentials=admin, progress=False)
+        roster_one = time.perf_counter() - t0
+        assert not base.failures, base.failures[:5]
+        ids = {**report.ids, **base.ids}
+        _, one = await import_history(
+            sample_history,
+            app=app,
+            credentials=service,
+            audit_credentials=admin,
+            facility_ids=ids,
+            out_dir=out,
+            batch_size=1,
+        )
+        assert not one.failures, one.failures[:5]
+
+    total = sum(phases.values())
+    print(f"\nSeed benchmark — scale {args.scale}, seed {args.seed}, database "
+          f"{'PostgreSQL' if args.postgres else 'SQLite (embedded)'}")  # fmt: skip
+    print(f"  {len(full.facilities):,} facilities, {len(full.pools):,} pools, "
+          f"{len(full.referrals):,} historical referrals")  # fmt: skip
+    for name, seconds in phases.items():
+        print(f"  {name:<24} {seconds:8.1f} s")
+    print(f"  {'total':<24} {total:8.1f} s")
+    bulk_fac = len(bulk.facilities) / max(report.phase_seconds.get("facilities", 0.0), 1e-9)
+    one_fac = nf / roster_one
+    bulk_ref = history.imported / max(history.import_seconds, 1e-9)
+    one_ref = one.imported / max(one.import_seconds, 1e-9)
+    print("\nBaselines (same run):")
+    print(f"  roster, bulk path        {bulk_fac:10.1f} facilities/s")
+    print(f"  roster, one call/record  {one_fac:10.1f} facilities/s   (ratio {bulk_fac / one_fac:.0f}×)")  # fmt: skip
+    print(f"  history, batches of 2000 {bulk_ref:10.1f} referrals/s")
+    print(f"  history, one per request {one_ref:10.1f} referrals/s   (ratio {bulk_ref / one_ref:.0f}×)")  # fmt: skip
+    full_one = len(full.facilities) / one_fac + len(full.referrals) / one_ref
+    print(f"  the whole load one call at a time would take ≈ {full_one / 60:.0f} min "
+          f"(roster and history only)")  # fmt: skip
+
+
+def main() -> None:
+    args = _args()
+    data = tempfile.mkdtemp(prefix="canaliza-seed-bench-")
+    os.environ["CANALIZA_DATA_DIR"] = data
+    os.environ["CANALIZA_DEMO"] = "1"
+    if not args.postgres:
+        asyncio.run(_run(args))
+        return
+    # a throwaway database on the given server (each service owns a schema in it)
+    import uuid
+
+    import sqlalchemy as sa
+
+    name = f"canaliza_seed_bench_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(args.postgres, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    os.environ["CANALIZA_DATABASE_URL"] = args.postgres.rsplit("/", 1)[0] + f"/{name}"
+    try:
+        asyncio.run(_run(args))
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+if __name__ == "__main__":
+    main()

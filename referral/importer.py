@@ -1,0 +1,346 @@
+"""Bulk import of historical referrals in their final states (statistics, benchmarks).
+
+A past referral is stored exactly as the lifecycle would have left it: the referral row,
+its people, one history row per step with the step's own time, and its obligations
+(recorded as attended: they belong to the past). Rows are written with set-based inserts,
+a batch per transaction. Each batch adds ONE outbox event, ``referral.history.imported``,
+that lists every imported referral with the same de-identified fields as the lifecycle's
+``referral.referral.*`` events; the audit trail records it, and the statistics fold its
+rows like any other referral event — totals are still computed from rows, never typed.
+
+Idempotent: a referral whose id is already stored is skipped (and not announced again).
+A referral travels only along an agreement signed by both parties and in force on the
+day it was created; a batch holding one that did not is refused whole.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import insert
+from sqlmodel import Session, col, select
+
+from referral import catalogue, permissions
+from referral.database import outbox
+from referral.models import (
+    Agreement,
+    AgreementParty,
+    Institution,
+    Obligation,
+    Referral,
+    ReferralHistory,
+    ReferralPerson,
+)
+from referral.schemas import HistoricalReferral, HistoryImportResult
+from referral.service import RESPONSE_DEADLINES, _first_institution
+from services.clock import utcnow
+from services.errors import Unprocessable
+from services.ids import new_id
+from services.tokens import Principal
+
+EVENT_TYPE = "referral.history.imported"
+IMPORT_NOTE = "Registro histórico importado"
+
+
+@dataclass(frozen=True)
+class _Window:
+    number: str
+    valid_from: date
+    valid_to: date
+
+
+def _agreement_windows(
+    session: Session, pairs: set[tuple[str, str]]
+) -> dict[tuple[str, str], list[_Window]]:
+    """Signed agreements binding each (sender, receiver) pair, with their validity."""
+    wanted = {i for pair in pairs for i in pair}
+    parties: dict[str, set[str]] = {}
+    for agreement_id, institution_id in session.execute(
+        select(AgreementParty.agreement_id, AgreementParty.institution_id).where(
+            col(AgreementParty.institution_id).in_(wanted)
+        )
+    ).all():
+        parties.setdefault(agreement_id, set()).add(institution_id)
+    signed = {
+        a.id: a
+        for a in session.exec(
+            select(Agreement).where(
+                col(Agreement.id).in_(list(parties)), Agreement.status == "signed"
+            )
+        ).all()
+    }
+    out: dict[tuple[str, str], list[_Window]] = {}
+    for pair in pairs:
+        out[pair] = [
+            _Window(a.number, a.valid_from, a.valid_to)
+            for aid, a in signed.items()
+            if set(pair) <= parties[aid]
+        ]
+    return out
+
+
+def _check_batch(
+    session: Session, rows: list[HistoricalReferral]
+) -> tuple[dict[str, Institution], list[str]]:
+    """Every institution exists and every referral travelled along a signed agreement in
+    force on the day it was created; returns the institutions and the problems found."""
+    ids = {r.sending_institution_id for r in rows} | {r.receiving_institution_id for r in rows}
+    institutions = {
+        i.id: i for i in session.exec(select(Institution).where(col(Institution.id).in_(ids)))
+    }
+    problems: list[str] = []
+    for missing in sorted(ids - set(institutions)):
+        problems.append(f"No existe la institución {missing}.")
+    windows = _agreement_windows(
+        session, {(r.sending_institution_id, r.receiving_institution_id) for r in rows}
+    )
+    for r in rows:
+        day = r.created_at.date()
+        fits = [
+            w
+            for w in windows[(r.sending_institution_id, r.receiving_institution_id)]
+            if w.valid_from <= day <= w.valid_to
+            and (r.agreement_number is None or w.number == r.agreement_number)
+        ]
+        if not fits:
+            problems.append(
+                f"La canalización {r.id} no viajó por un convenio firmado y vigente el "
+                f"{day.isoformat()} entre la remitente y la receptora."
+            )
+        if len(problems) >= 20:
+            break
+    return institutions, problems
+
+
+def _steps(
+    r: HistoricalReferral, now: datetime
+) -> tuple[str, list[tuple[str, str | None, str, datetime, str | None]], datetime]:
+    """Final status, the history steps ``(action, from, to, at, reason)`` and the answer
+    deadline. A referral left ``sent`` past its deadline is expired, as the service would."""
+    due = r.sent_at + RESPONSE_DEADLINES[r.urgency]
+    steps: list[tuple[str, str | None, str, datetime, str | None]] = [
+        ("create", None, "draft", r.created_at, None),
+        ("send", "draft", "sent", r.sent_at, None),
+    ]
+    status = r.status
+    if status == "sent" and due < now:
+        status = "expired"
+    if status == "expired":
+        steps.append(("expire", "sent", "expired", due, "Sin respuesta dentro del plazo."))
+    elif status == "declined":
+        assert r.answered_at is not None
+        steps.append(("decline", "sent", "declined", r.answered_at, r.reason))
+    elif status == "cancelled":
+        assert r.cancelled_at is not None
+        steps.append(("cancel", "sent", "cancelled", r.cancelled_at, r.reason))
+    elif status != "sent":
+        assert r.answered_at is not None
+        steps.append(("accept", "sent", "accepted", r.answered_at, None))
+        if r.admitted_at is not None:
+            steps.append(("admit", "accepted", "admitted", r.admitted_at, None))
+        if r.discharged_at is not None:
+            steps.append(("discharge", "admitted", "discharged", r.discharged_at, r.reason))
+    return status, steps, due
+
+
+def consent(r: HistoricalReferral) -> dict[str, Any]:
+    """The consent record as stored (built by hand: a pydantic dump per row is slow)."""
+    c = r.consent
+    return {
+        "given": c.given,
+        "given_by": c.given_by,
+        "given_at": c.given_at.isoformat() if c.given_at else None,
+        "scope": c.scope,
+        "legal_basis_for_minors": c.legal_basis_for_minors,
+    }
+
+
+def event_row(
+    referral_id: str, status: str, r: HistoricalReferral, outcome: str | None
+) -> dict[str, Any]:
+    """One imported referral as the audit trail sees it (the lifecycle events' fields)."""
+    row: dict[str, Any] = {
+        "referral_id": referral_id,
+        "status": status,
+        "sending_institution_id": r.sending_institution_id,
+        "receiving_institution_id": r.receiving_institution_id,
+        "facility_id": r.facility_id,
+        "urgency": r.urgency,
+        "created_on": r.created_at.date().isoformat(),
+        "people": [
+            {
+                "sex": p.sex,
+                "age_group": catalogue.age_group(p.age),
+                "nationality": p.nationality,
+                "role": p.role,
+            }
+            for p in r.people
+        ],
+    }
+    if outcome is not None:
+        row["outcome"] = outcome
+    return row
+
+
+def import_history(
+    session: Session,
+    *,
+    principal: Principal,
+    referrals: Iterable[HistoricalReferral],
+    now: datetime | None = None,
+) -> HistoryImportResult:
+    """Store one batch of historical referrals in the caller's transaction."""
+    permissions.can_import_history(principal)
+    now = now or utcnow()
+    batch: dict[str, HistoricalReferral] = {}
+    for r in referrals:
+        batch.setdefault(r.id, r)  # a repeated id inside the batch counts once
+    received = len(batch)
+    present = set(session.exec(select(Referral.id).where(col(Referral.id).in_(list(batch)))).all())
+    rows = [r for rid, r in batch.items() if rid not in present]
+    if not rows:
+        return HistoryImportResult(
+            received=received, imported=0, already_present=len(present), expired=0, event_id=None
+        )
+    institutions, problems = _check_batch(session, rows)
+    if problems:
+        raise Unprocessable(
+            "El lote no se importó: " + " ".join(problems[:5]), code="history_rejected"
+        )
+    obliged: dict[tuple[str, str | None], str | None] = {}
+
+    def obliged_institution(kind: str, state: str | None) -> str | None:
+        key = (kind, state)
+        if key not in obliged:
+            types = {
+                "dif": ("dif_estatal", "dif_nacional"),
+                "inm": ("inm",),
+                "ceav": ("ceav",),
+            }[kind]
+            obliged[key] = _first_institution(session, *types, state=state)
+        return obliged[key]
+
+    referral_rows: list[dict[str, Any]] = []
+    person_rows: list[dict[str, Any]] = []
+    history_rows: list[dict[str, Any]] = []
+    obligation_rows: list[dict[str, Any]] = []
+    events: list[dict[str, Any]] = []
+    expired = 0
+    actor = principal.sub
+    for r in rows:
+        status, steps, due = _steps(r, now)
+        expired += status == "expired"
+        state = r.state or institutions[r.receiving_institution_id].state
+        last = steps[-1][3]
+        referral_rows.append(
+            {
+                "id": r.id,
+                "sending_institution_id": r.sending_institution_id,
+                "receiving_institution_id": r.receiving_institution_id,
+                "facility_id": r.facility_id,
+                "hold_id": None,
+                "state": state,
+                "urgency": r.urgency,
+                "status": status,
+                "version": len(steps),
+                "case_reference": None,
+                "services": [],
+                "witness_protection": False,
+                "consent": consent(r),
+                "allocations": [],
+                "outcome": r.outcome,
+                "decline_reason": r.reason if status == "declined" else None,
+                "hold_release_pending": False,
+                "created_by": actor,
+                "created_at": r.created_at,
+                "updated_at": last,
+                "sent_at": r.sent_at,
+                "response_due_at": due,
+            }
+        )
+        for position, p in enumerate(r.people):
+            person_rows.append(
+                {
+                    "id": new_id(),
+                    "referral_id": r.id,
+                    "position": position,
+                    "sex": p.sex,
+                    "age": p.age,
+                    "role": p.role,
+                    "nationality": p.nationality,
+                    "pseudonym": p.pseudonym,
+                    "state_of_origin": p.state_of_origin,
+                    "languages": p.languages,
+                    "vulnerable_groups": list(dict.fromkeys(p.vulnerable_groups)),
+                    "offences": list(dict.fromkeys(p.offences)),
+                }
+            )
+        for version, (action, from_status, to_status, at, reason) in enumerate(steps, start=1):
+            by_receiver = action in ("accept", "decline", "admit", "discharge")
+            history_rows.append(
+                {
+                    "referral_id": r.id,
+                    "action": action,
+                    "from_status": from_status,
+                    "to_status": to_status,
+                    "version": version,
+                    "actor": "system" if action == "expire" else actor,
+                    "institution_id": None
+                    if action == "expire"
+                    else r.receiving_institution_id
+                    if by_receiver
+                    else r.sending_institution_id,
+                    "reason": reason,
+                    "at": at,
+                }
+            )
+        # the obligations the law brings in (as in service._derive_obligations), attended
+        kinds: list[tuple[str, str | None, str | None]] = []
+        if any(catalogue.age_group(p.age) == "minors" for p in r.people):
+            kinds.append(("dif_child_protection", obliged_institution("dif", state), None))
+        if any(p.nationality != "MEX" for p in r.people):
+            kinds.append(("inm_migration_status", obliged_institution("inm", None), "not_started"))
+        if any(p.role == "victim" for p in r.people):
+            kinds.append(("ceav_registration", obliged_institution("ceav", None), None))
+        for kind, institution_id, visa in kinds:
+            obligation_rows.append(
+                {
+                    "id": new_id(),
+                    "referral_id": r.id,
+                    "kind": kind,
+                    "institution_id": institution_id,
+                    "status": "fulfilled",
+                    "humanitarian_visa_status": visa,
+                    "note": IMPORT_NOTE,
+                    "created_at": r.created_at,
+                    "fulfilled_at": last,
+                    "fulfilled_by": actor,
+                }
+            )
+        events.append(event_row(r.id, status, r, r.outcome))
+    for table, values in (
+        (Referral, referral_rows),
+        (ReferralPerson, person_rows),
+        (ReferralHistory, history_rows),
+        (Obligation, obligation_rows),
+    ):
+        if values:
+            session.execute(insert(table.__table__), values)  # type: ignore[union-attr]
+    event = outbox.emit(
+        session,
+        type=EVENT_TYPE,
+        aggregate_type="referral_history",
+        aggregate_id=min(r.id for r in rows),
+        principal=principal,
+        payload={"referrals": events},
+    )
+    return HistoryImportResult(
+        received=received,
+        imported=len(rows),
+        already_present=len(present),
+        expired=expired,
+        event_id=event.id,
+    )

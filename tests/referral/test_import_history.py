@@ -1,0 +1,62 @@
+"""``canaliza referral import-history FILE``: JSON lines straight into the database."""
+
+from __future__ import annotations
+
+import json
+
+from sqlalchemy import func, select
+from typer.testing import CliRunner
+
+from referral import service
+from referral.cli import app
+from referral.database import db
+from referral.models import Referral, ReferralHistory
+from services.demo import CASA_MERCEDES, FGR
+from services.seed import generate
+
+
+def _rows() -> list[dict]:
+    """Demo history along FEVIMTRA → Casa de las Mercedes, bound by whichever signed
+    agreement of the pair is in force (the referral service's demo agreement here)."""
+    return [
+        {**r, "agreement_number": None}
+        for r in generate("demo", 2026).referrals
+        if (r["sending_institution_id"], r["receiving_institution_id"])
+        == (FGR.id, CASA_MERCEDES.id)
+        and r["created_at"] >= "2024-01-01"
+    ]
+
+
+def _count(model) -> int:
+    with db.new_session(write=False) as session:
+        return int(session.execute(select(func.count()).select_from(model)).scalar_one())
+
+
+async def test_import_history_file_is_idempotent_and_refuses_a_bad_line(ctx, tmp_path):
+    with db.new_session(write=True) as session:
+        service.load_demo(session)
+        session.commit()
+    rows = _rows()
+    assert len(rows) >= 20
+    path = tmp_path / "history.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
+    runner = CliRunner()
+    first = runner.invoke(app, ["import-history", str(path), "--batch-size", "7"])
+    assert first.exit_code == 0, first.output
+    assert f"{len(rows):,} canalizaciones importadas" in first.output
+    assert _count(Referral) == len(rows)
+    steps = _count(ReferralHistory)
+    assert steps >= 2 * len(rows)  # at least create and send for each
+
+    again = runner.invoke(app, ["import-history", str(path)])
+    assert again.exit_code == 0, again.output
+    assert f"{len(rows):,} ya existían" in again.output
+    assert (_count(Referral), _count(ReferralHistory)) == (len(rows), steps)
+
+    bad = tmp_path / "bad.jsonl"
+    broken = {**rows[0], "id": "00000000-0000-4000-8000-00000000000b", "status": "discharged"}
+    broken["outcome"] = None  # a discharge without its outcome
+    bad.write_text(json.dumps(broken) + "\n", encoding="utf-8")
+    refused = runner.invoke(app, ["import-history", str(bad)])
+    assert refused.exit_code != 0
+    assert _count(Referral) == len(rows)
