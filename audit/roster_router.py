@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
-from audit import roster
+from audit import directory, roster
 from audit.database import db
 from audit.dependencies import OversightWriter, SessionDep, TrailReader
 from audit.schemas import (
@@ -23,6 +23,7 @@ from audit.schemas import (
     VisitOut,
 )
 from audit.service import record_export
+from services.security import PrincipalDep
 
 router = APIRouter(prefix="/api/v1", tags=["roster"])
 
@@ -175,3 +176,12 @@ def complete_action(action_id: str, body: ActionComplete, principal: OversightWr
             session, principal=principal, action_id=action_id, note=body.note
         )
         return roster.action_view(action)
+
+
+@router.get("/directory/hsds")
+def hsds_directory(session: SessionDep, principal: PrincipalDep) -> Any:
+    """The public directory (Open Referral HSDS 3.0): no address of any facility."""
+    answer = directory.hsds_export(session)
+    with _write() as write:
+        record_export(write, principal, name="directory-hsds", fmt="json")
+    return answer

@@ -38,6 +38,7 @@ from capacity.search import NeedsQ, PersonQ, read_model, run_search
 from services.clock import utcnow
 from services.settings import get_settings
 from services.tokens import Principal
+from services.vocabulary import cndh_age_band
 
 router = APIRouter(prefix="/api/v1", tags=["capacity"], route_class=SpanishRoute)
 
@@ -300,7 +301,11 @@ def search(body: SearchRequest, principal: CapacityPrincipal) -> Any:
         )
     unmet = outcome.unmet
     if unmet is not None:
-        summary = [{"sex": p.sex, "age_group": p.age_group(), "role": p.role} for p in people]
+        summary = [
+            {"sex": p.sex, "age_group": p.age_group(), "age_band": cndh_age_band(p.age),
+             "role": p.role}
+            for p in people
+        ]  # fmt: skip
         # A short write of its own: the search itself only reads.
         with unit_of_work() as session:
             row = service.record_unmet(

@@ -1039,6 +1039,13 @@ def expire_holds(session: Session, now: datetime | None = None) -> list[str]:
 # --- unmet requests -------------------------------------------------------------------
 
 
+def _focus_band(people: list[dict[str, Any]], focus: dict[str, Any]) -> str | None:
+    index = focus.get("person")
+    if isinstance(index, int) and 0 <= index < len(people):
+        return people[index].get("age_band")
+    return None
+
+
 def record_unmet(
     session: Session,
     *,
@@ -1073,6 +1080,8 @@ def record_unmet(
             "unmet_id": row.id,
             "sex": row.sex,
             "age_group": row.age_group,
+            # The CNDH age group of the person nobody could take (statistics).
+            "age_band": _focus_band(people, focus),
             "state": state,
             "group_size": row.group_size,
             "people": people,

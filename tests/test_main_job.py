@@ -238,6 +238,9 @@ async def _auditor_path(client, auditor, coordinadora, facility_id: str) -> None
             assert r.content, (name, fmt)
     r = await client.get("/api/v1/roster?format=pdf", headers=auditor)
     assert r.status_code == 200 and r.content.startswith(b"%PDF")
+    directory = (await client.get("/api/v1/directory/hsds", headers=auditor)).json()
+    assert "Casa de las Mercedes" in str(directory["organizations"])
+    assert directory["services"] and "address" not in str(directory)
 
     verified = (await client.get("/api/v1/audit/verify", headers=auditor)).json()
     assert verified["ok"] is True, verified["problems"][:5]

@@ -133,9 +133,17 @@ async def test_full_lifecycle_with_capacity_calls_and_history(ctx):
     assert body["version"] == 6
     events = await _events(ctx, "referral.referral.discharge")
     payload = events[0].payload
-    assert payload["people"] == [
-        {"sex": "F", "age_group": "adults", "nationality": "MEX", "role": "victim"}
-    ]
+    (person,) = payload["people"]
+    assert {k: person[k] for k in ("sex", "age_group", "nationality", "role")} == {
+        "sex": "F",
+        "age_group": "adults",
+        "nationality": "MEX",
+        "role": "victim",
+    }
+    # The CNDH variables and the answer deadline travel with the event (statistics).
+    assert person["age_band"] == "18-59"
+    assert {"state_of_origin", "vulnerable_groups", "offences"} <= set(person)
+    assert payload["response_due_at"] == ref["response_due_at"].replace("Z", "+00:00")
     assert "name" not in str(payload) and "pseudonym" not in str(payload)
 
 
