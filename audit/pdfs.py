@@ -113,3 +113,32 @@ def roster_pdf(items: list[dict[str, Any]], counts: dict[str, int]) -> bytes:
     for code, label in FLAGS.items():
         pdf.cell(0, 4.5, latin1(f"{label}: {counts.get(code, 0)}"), new_x="LMARGIN", new_y="NEXT")
     return bytes(pdf.output())
+
+
+def monthly_pdf(report: dict[str, Any], facility: dict[str, Any]) -> bytes:
+    """The monthly per-facility report, shaped like the shelters' annex (``002:365-558``)."""
+    months = report["columns"]
+    period = months[0] if len(months) == 1 else f"{months[0]} a {months[-1]}"
+    pdf = _new(
+        f"Informe mensual: {facility.get('name') or 'S.I.'}",
+        f"{KIND_LABELS.get(facility.get('kind') or '', 'S.I.')}, entidad {facility.get('state')}. "
+        f"Periodo {period}. Cifras de 1 a 4 se muestran como <5; un total que incluye una "
+        "cifra oculta se omite (*). Totales calculados de las filas.",
+    )
+    width = pdf.w - pdf.l_margin - pdf.r_margin
+    label_w = 72.0
+    col_w = (width - label_w) / (len(months) + 1)
+    headers = [str(report["year"]), *[m[5:] for m in months], "TOTAL"]
+    widths = [label_w, *[col_w] * len(months), col_w]
+    for sec in report["sections"]:
+        pdf.set_font("Helvetica", style="B", size=8)
+        pdf.cell(0, 6, latin1(sec["title"]), new_x="LMARGIN", new_y="NEXT")
+        rows = [[r["label"], *r["values"], r["total"]] for r in sec["rows"]]
+        if "total" in sec:
+            t = sec["total"]
+            rows.append([t["label"], *t["values"], t["total"]])
+        if not rows:
+            rows = [["Sin registros", *["0"] * len(months), "0"]]
+        _table(pdf, headers, widths, rows)
+        pdf.ln(2)
+    return bytes(pdf.output())

@@ -38,8 +38,6 @@ SI = NO_INFORMATION
 NA = NOT_APPLICABLE
 REACHED = frozenset({"admitted", "discharged"})
 ANSWERED = frozenset({"accepted", "declined"})
-REINTEGRATED = frozenset({"reintegrated_origin", "reintegrated_elsewhere"})
-DIRECT_ROLES = frozenset({"victim", "witness", "direct"})
 
 
 def _events(session: Session, prefix: str) -> list[dict[str, Any]]:

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
-from audit import directory, roster
+from audit import directory, monthly, roster
 from audit.database import db
 from audit.dependencies import OversightWriter, SessionDep, TrailReader
 from audit.schemas import (
@@ -88,6 +88,38 @@ def get_roster(
 def get_roster_facility(facility_id: str, session: SessionDep, _: TrailReader) -> Any:
     """One facility's roster line with its visits and follow-up actions."""
     return roster.facility_detail(session, facility_id)
+
+
+@router.get("/roster/{facility_id}/monthly-report")
+def monthly_report(
+    facility_id: str,
+    session: SessionDep,
+    principal: TrailReader,
+    year: Annotated[int, Query(ge=2000, le=2100)],
+    month: Annotated[int | None, Query(ge=1, le=12)] = None,
+    format: Literal["json", "pdf"] = "json",
+) -> Any:
+    """The facility's monthly figures in the shape of the shelters' annex: one month, or
+    every month of ``year``. JSON for auditors as counted; the PDF has small counts hidden."""
+    fac = roster.get_roster_facility(session, facility_id)
+    report = monthly.build(
+        session,
+        facility_id=facility_id,
+        year=year,
+        months=[month] if month else list(range(1, 13)),
+    )
+    info = {"name": fac.name, "kind": fac.kind, "state": fac.state}
+    if format == "json":
+        return {**report, "facility": info}
+    from audit.pdfs import monthly_pdf
+
+    with _write() as write:
+        record_export(write, principal, name="facility-monthly", fmt="pdf")
+    return Response(
+        monthly_pdf(monthly.suppressed(report), info),
+        media_type="application/pdf",
+        headers={"content-disposition": f'attachment; filename="informe-{facility_id}-{year}.pdf"'},
+    )
 
 
 @router.get("/visits", response_model=list[VisitOut])

@@ -238,6 +238,17 @@ async def _auditor_path(client, auditor, coordinadora, facility_id: str) -> None
             assert r.content, (name, fmt)
     r = await client.get("/api/v1/roster?format=pdf", headers=auditor)
     assert r.status_code == 200 and r.content.startswith(b"%PDF")
+    year = date.today().year
+    monthly = await client.get(
+        f"/api/v1/roster/{facility_id}/monthly-report?year={year}", headers=auditor
+    )
+    assert monthly.status_code == 200, monthly.text
+    served = monthly.json()["sections"][0]["total"]["values"][date.today().month - 1]
+    assert served >= 3  # the mother and her two children were admitted this month
+    r = await client.get(
+        f"/api/v1/roster/{facility_id}/monthly-report?year={year}&format=pdf", headers=auditor
+    )
+    assert r.status_code == 200 and r.content.startswith(b"%PDF")
     directory = (await client.get("/api/v1/directory/hsds", headers=auditor)).json()
     assert "Casa de las Mercedes" in str(directory["organizations"])
     assert directory["services"] and "address" not in str(directory)
