@@ -914,8 +914,11 @@ def check_placement(
     facility_status: str | None,
     hold_status: str | None,
     hold_facility_id: str | None,
+    facility_registration: str | None = "registered",
+    registered_only: bool = False,
 ) -> None:
-    """Before sending: the facility is active and run by the receiver; the hold is live."""
+    """Before sending: the facility is active and run by the receiver; the hold is live;
+    and, when unregistered facilities may not receive referrals, it is on SEGOB's roster."""
     if facility_operator_id and facility_operator_id != plan.receiving_institution_id:
         raise Unprocessable(
             "El lugar indicado no lo opera la institución receptora.",
@@ -925,6 +928,12 @@ def check_placement(
         raise Conflict(
             f"El lugar indicado no está activo ({facility_status}); no recibe canalizaciones.",
             code="facility_not_active",
+        )
+    if registered_only and facility_registration != "registered":
+        raise Conflict(
+            "El lugar indicado no está registrado en el padrón de SEGOB; no recibe "
+            "canalizaciones mientras no lo esté.",
+            code="facility_not_registered",
         )
     if hold_status is not None and hold_status != "active":
         raise Conflict(

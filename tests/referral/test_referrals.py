@@ -404,3 +404,16 @@ async def test_send_checks_the_facility_and_the_hold(ctx):
     assert r.status_code == 409 and r.json()["error"] == "hold_not_active"
     r = await ctx.client.get(f"/api/v1/referrals/{ref['id']}", headers=ctx.fiscal)
     assert r.json()["status"] == "draft"
+
+
+async def test_unregistered_facility_refused_when_the_setting_says_so(ctx, monkeypatch):
+    from services.settings import get_settings
+
+    await ctx.agreement()
+    ref = await ctx.referral()
+    monkeypatch.setattr(get_settings(), "unregistered_may_receive_referrals", False)
+    r = await ctx.act(ref["id"], "send", ctx.fiscal)
+    assert r.status_code == 409 and r.json()["error"] == "facility_not_registered"
+    monkeypatch.setattr(get_settings(), "unregistered_may_receive_referrals", True)
+    r = await ctx.act(ref["id"], "send", ctx.fiscal)
+    assert r.status_code == 200 and r.json()["status"] == "sent"
