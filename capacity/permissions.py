@@ -157,3 +157,15 @@ def ensure_review_registration(principal: Principal) -> None:
     """SEGOB reviews registrations (a platform admin may stand in)."""
     if not principal.has("segob_auditor", ADMIN):
         raise _deny("Sólo la auditoría de SEGOB revisa las solicitudes de registro.")
+
+
+def ensure_read_registration(principal: Principal, operator_institution_id: str) -> None:
+    """A registration file (with SEGOB's observations): the operator, SEGOB, admins."""
+    if principal.has(ADMIN, SERVICE, "segob_auditor") or is_operator_staff(
+        principal, operator_institution_id
+    ):
+        return
+    raise Forbidden(
+        "El expediente de registro sólo lo consultan la institución operadora y SEGOB.",
+        code="forbidden_scope",
+    )

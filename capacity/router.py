@@ -154,7 +154,9 @@ def registration_checklist(principal: CapacityPrincipal) -> list[dict[str, str]]
 @router.get("/facilities/{facility_id}/registration", response_model=RegistrationPublic)
 def get_registration(facility_id: str, principal: CapacityPrincipal, session: SessionDep) -> Any:
     """The registration file: state, every submission and review, the checklist."""
-    return registration.view(session, service.get_facility(session, facility_id))
+    facility = service.get_facility(session, facility_id)
+    permissions.ensure_read_registration(principal, facility.operator_institution_id)
+    return registration.view(session, facility)
 
 
 @router.post("/facilities/{facility_id}/registration/submit", response_model=RegistrationPublic)

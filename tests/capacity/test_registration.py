@@ -102,6 +102,10 @@ async def test_submit_return_resubmit_register(cap):
         (2, "submitted"),
         (2, "registered"),
     ]
+    r = await c.get(f"/api/v1/facilities/{fid}/registration", headers=cap.prosecutor())
+    assert r.status_code == 403
+    r = await c.get(f"/api/v1/facilities/{fid}/registration", headers=cap.coordinator())
+    assert r.status_code == 200 and r.json()["history"][1]["note"].startswith("Falta rampa")
     # The lifecycle status is untouched: registration is its own attribute.
     got = (await c.get(f"/api/v1/facilities/{fid}", headers=_auditor(cap))).json()
     assert got["status"] == "active" and got["registration_status"] == "registered"
