@@ -85,7 +85,7 @@ def institutions(session: Session) -> dict[str, dict[str, Any]]:
     return out
 
 
-def _place(fac: RosterFacility) -> str:
+def _place(fac: Any) -> str:
     state = STATE_NAMES.get(fac.state or "", "entidad sin información")
     if fac.kind == "refugio":
         return state
@@ -98,8 +98,10 @@ def hsds_export(session: Session) -> dict[str, Any]:
     facs = [
         f
         for f in session.execute(
-            select(RosterFacility).order_by(RosterFacility.state, RosterFacility.facility_id)
-        ).scalars()
+            select(*RosterFacility.__table__.c).order_by(  # type: ignore[attr-defined]
+                RosterFacility.state, RosterFacility.facility_id
+            )
+        )
         if f.status in SERVICE_STATUS
     ]
     organizations: dict[str, dict[str, Any]] = {}

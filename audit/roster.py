@@ -178,7 +178,7 @@ def flags_of(
     since = last or as_utc(fac.first_seen_at).date()
     if fac.status != "closed" and today - since > policy.visit_interval:
         flags.append("visit_overdue")
-    if fac.status in ("active", "registered", "suspended"):
+    if fac.status == "active":  # only an active facility is offered: its beds must be current
         stamps = [as_utc(p.last_confirmed_at) if p.last_confirmed_at else None for p in pools]
         if not stamps or any(s is None or now - s > policy.stale_after for s in stamps):
             flags.append("capacity_not_confirmed")
@@ -189,6 +189,10 @@ def flags_of(
     if any(a.due_on < today for a in _open_actions(actions)):
         flags.append("follow_up_overdue")
     return flags
+
+
+def _columns(model: Any) -> list[Any]:
+    return list(model.__table__.c)
 
 
 def _by_facility(rows: list[Any]) -> dict[str, list[Any]]:
@@ -212,7 +216,8 @@ def roster(
     """Every facility on the roster with its flags, filtered; never an address."""
     now = now or utcnow()
     policy = policy or Policy.from_settings()
-    stmt = select(RosterFacility)
+    # Plain rows (attribute access, no ORM identity map): the roster reads every facility.
+    stmt = select(*_columns(RosterFacility))
     if state:
         stmt = stmt.where(RosterFacility.state == state)
     if kind:
@@ -224,11 +229,11 @@ def roster(
     facs = list(
         session.execute(
             stmt.order_by(RosterFacility.state, RosterFacility.name, RosterFacility.facility_id)
-        ).scalars()
+        )
     )
-    pools = _by_facility(list(session.execute(select(RosterPool)).scalars()))
-    visits = _by_facility(list(session.execute(select(Visit)).scalars()))
-    actions = _by_facility(list(session.execute(select(FollowUpAction)).scalars()))
+    pools = _by_facility(list(session.execute(select(*_columns(RosterPool)))))
+    visits = _by_facility(list(session.execute(select(*_columns(Visit)))))
+    actions = _by_facility(list(session.execute(select(*_columns(FollowUpAction)))))
     out = []
     for fac in facs:
         fid = fac.facility_id

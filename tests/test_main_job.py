@@ -212,6 +212,8 @@ async def _auditor_path(client, auditor, coordinadora, facility_id: str) -> None
     )
     assert roster["total"] >= 2 and roster["flag_counts"]["never_visited"] == roster["total"]
     assert "address" not in str(roster)
+    facilities = (await client.get("/api/v1/facilities?limit=500", headers=auditor)).json()
+    assert facilities["items"] and all("address" not in f for f in facilities["items"])
     mine = next(i for i in roster["items"] if i["facility_id"] == facility_id)
     assert "unregistered_active" not in mine["flags"]
 
