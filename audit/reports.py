@@ -342,7 +342,15 @@ def occupancy(session: Session, by: list[str]) -> list[dict[str, Any]]:
         row = table.setdefault(tuple(dims[d] for d in by), {"beds": 0, "occupied": 0})
         row["beds"] += int(p.get("total") or 0)
         row["occupied"] += int(p.get("occupied") or 0)
-    return [{**dict(zip(by, k, strict=True)), **v} for k, v in sorted(table.items())]
+    return [
+        {
+            **dict(zip(by, k, strict=True)),
+            **v,
+            # Utilisation is N/A, not zero, where there were no beds at all.
+            "utilisation_pct": round(100 * v["occupied"] / v["beds"], 1) if v["beds"] else NA,
+        }
+        for k, v in sorted(table.items())
+    ]
 
 
 @dataclass(frozen=True)
@@ -377,7 +385,11 @@ REPORTS: dict[str, ReportSpec] = {
         PERSON_DIMENSIONS,
     ),
     "occupancy": ReportSpec(
-        occupancy, ("period", "state"), ("beds", "occupied"), ("period", "state", "facility_kind")
+        occupancy,
+        ("period", "state"),
+        ("beds", "occupied", "utilisation_pct"),
+        ("period", "state", "facility_kind"),
+        derived=(("utilisation_pct", "beds"),),
     ),
     "unmet-demand": ReportSpec(
         unmet_demand,

@@ -227,7 +227,13 @@ async def test_occupancy_uses_each_pools_last_snapshot_per_month(audit_app, auth
     async with running(audit_app) as client:
         r = await client.get("/api/v1/reports/occupancy", headers=auth_headers("segob_auditor"))
         assert r.json()["rows"] == [
-            {"period": "2026-03", "state": "CHP", "beds": 16, "occupied": 14}
+            {
+                "period": "2026-03",
+                "state": "CHP",
+                "beds": 16,
+                "occupied": 14,
+                "utilisation_pct": 87.5,
+            }
         ]
 
 
