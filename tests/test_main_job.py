@@ -165,6 +165,14 @@ async def test_mother_and_two_children_are_referred_admitted_and_counted(demo_ap
         assert lines and lines[0]["count"] >= 1, report_resp.json()
 
         await _auditor_path(client, auditor, coordinadora, choice["facility"]["id"])
+        ids = {
+            "facility_id": choice["facility"]["id"],
+            "referral_id": referral_id,
+            "pool_id": pool_id,
+            "hold_id": hold.json()["id"],
+            "institution_id": FGR.id,
+        }
+        await _auditor_sees_no_address(client, demo_app, auditor, coordinadora, ids)
 
 
 async def _eventually(client, path: str, headers: dict[str, str], ok) -> dict:
@@ -176,6 +184,38 @@ async def _eventually(client, path: str, headers: dict[str, str], ok) -> dict:
             return resp.json()
         await asyncio.sleep(0.1)
     raise AssertionError(f"{path} never satisfied the condition: {resp.text[:500]}")
+
+
+async def _auditor_sees_no_address(client, app, auditor, coordinadora, ids) -> None:
+    """Every GET route of the API, as the auditor: never an address, never an identity."""
+    from audit.reports import REPORTS
+
+    facility = (
+        await client.get(f"/api/v1/facilities/{ids['facility_id']}", headers=coordinadora)
+    ).json()
+    secret = facility["address"]
+    assert secret  # the operator's staff do see it: the check below means something
+    visits = (await client.get("/api/v1/visits", headers=auditor)).json()
+    ids["visit_id"] = visits[0]["id"]
+    agreements = (await client.get("/api/v1/agreements", headers=auditor)).json()
+    items = agreements["items"] if isinstance(agreements, dict) else agreements
+    ids["agreement_id"] = items[0]["id"] if items else "none"
+    seen = 0
+    for path, ops in app.openapi()["paths"].items():
+        if "get" not in ops or not path.startswith("/api/v1/"):
+            continue
+        names = list(REPORTS) if "{name}" in path else [None]
+        for name in names:
+            url = path.replace("{name}", name or "").format(**ids)
+            query = {"year": date.today().year} if url.endswith("monthly-report") else {}
+            r = await client.get(url, params=query, headers=auditor)
+            if url.endswith(("/facility-address", "/identities")):
+                assert r.status_code == 403, (url, r.status_code)
+                continue
+            assert secret not in r.text, url
+            assert '"address"' not in r.text and '"full_name"' not in r.text, url
+            seen += r.status_code == 200
+    assert seen >= 25, seen
 
 
 async def _auditor_path(client, auditor, coordinadora, facility_id: str) -> None:
