@@ -49,11 +49,18 @@ def _events(session: Session, prefix: str) -> list[dict[str, Any]]:
     return [json.loads(r) for r in rows]
 
 
-def _when(body: dict[str, Any]) -> datetime | None:
+def _parse(value: Any) -> datetime | None:
+    """An ISO timestamp from an event, or None when absent or unreadable (S.I.)."""
+    if not value:
+        return None
     try:
-        return as_utc(datetime.fromisoformat(str(body.get("occurred_at"))))
+        return as_utc(datetime.fromisoformat(str(value)))
     except ValueError:
         return None
+
+
+def _when(body: dict[str, Any]) -> datetime | None:
+    return _parse(body.get("occurred_at"))
 
 
 # --- referrals folded from their events ---------------------------------------------------
@@ -104,8 +111,8 @@ def _outcome(ref: ReferralFold, now: datetime) -> str:
         return str(status)
     if status == "expired":
         return "no_information"
-    due = p.get("response_due_at")
-    if status == "sent" and due and as_utc(datetime.fromisoformat(due)) < now:
+    due = _parse(p.get("response_due_at"))
+    if status == "sent" and due is not None and due < now:
         return "no_information"  # never answered, and the deadline is gone
     return "in_progress"
 
@@ -270,15 +277,15 @@ def no_information(session: Session, by: list[str]) -> list[dict[str, Any]]:
     for ref in referrals(session):
         if ref.status not in ("sent", "expired"):
             continue  # answered, closed or never sent: not "no information"
-        due = ref.payload.get("response_due_at")
-        if ref.status == "expired" or (due and as_utc(datetime.fromisoformat(due)) < now):
+        due = _parse(ref.payload.get("response_due_at"))
+        if ref.status == "expired" or (due is not None and due < now):
             col_ = "past_deadline"
-        elif due:
+        elif due is not None:
             col_ = "within_deadline"
         else:
             col_ = "no_deadline"
         dims = _person_dims(ref, {}, now)
-        dims["deadline_period"] = [due[:7] if due else SI]
+        dims["deadline_period"] = [due.strftime("%Y-%m") if due else SI]
         n = len(ref.payload.get("people") or [])
         for key in product(*(dims[d] for d in by)):
             row = table.setdefault(
