@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import orjson
 from fastapi import APIRouter, Header, Query, Response
@@ -67,6 +67,9 @@ def list_facilities(
     kind: Annotated[Kind | None, Query()] = None,
     status: Annotated[Status | None, Query()] = None,
     operator_institution_id: Annotated[str | None, Query(max_length=36)] = None,
+    registration_status: Annotated[
+        Literal["not_submitted", "submitted", "returned", "registered"] | None, Query()
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> Any:
@@ -77,6 +80,7 @@ def list_facilities(
         kind=kind,
         status=status,
         operator_institution_id=operator_institution_id,
+        registration_status=registration_status,
         limit=limit,
         offset=offset,
     )

@@ -289,11 +289,14 @@ def list_facilities(
     kind: str | None = None,
     status: str | None = None,
     operator_institution_id: str | None = None,
+    registration_status: str | None = None,
     limit: int = 50,
     offset: int = 0,
 ) -> tuple[list[Facility], int]:
     """A page of the roster and the number of facilities matching the filters."""
     stmt = select(Facility)
+    if registration_status:
+        stmt = stmt.where(Facility.registration_status == registration_status)
     if state:
         stmt = stmt.where(Facility.state == state)
     if kind:

@@ -106,6 +106,10 @@ async def test_submit_return_resubmit_register(cap):
     assert r.status_code == 403
     r = await c.get(f"/api/v1/facilities/{fid}/registration", headers=cap.coordinator())
     assert r.status_code == 200 and r.json()["history"][1]["note"].startswith("Falta rampa")
+    listed = await c.get("/api/v1/facilities?registration_status=registered", headers=_auditor(cap))
+    assert [f["id"] for f in listed.json()["items"]] == [fid]
+    listed = await c.get("/api/v1/facilities?registration_status=returned", headers=_auditor(cap))
+    assert listed.json()["total"] == 0
     # The lifecycle status is untouched: registration is its own attribute.
     got = (await c.get(f"/api/v1/facilities/{fid}", headers=_auditor(cap))).json()
     assert got["status"] == "active" and got["registration_status"] == "registered"
