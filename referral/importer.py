@@ -40,6 +40,7 @@ from services.clock import utcnow
 from services.errors import Unprocessable
 from services.ids import new_id
 from services.tokens import Principal
+from services.vocabulary import cndh_age_band
 
 EVENT_TYPE = "referral.history.imported"
 IMPORT_NOTE = "Registro histórico importado"
@@ -174,6 +175,7 @@ def event_row(
             {
                 "sex": p.sex,
                 "age_group": catalogue.age_group(p.age),
+                "age_band": cndh_age_band(p.age),
                 "nationality": p.nationality,
                 "role": p.role,
             }

@@ -1,0 +1,110 @@
+"""SEGOB roster benchmark (prints figures; not a test).
+
+Fills a temporary, migrated audit SQLite database with N facilities (3 pools each, a visit
+and a follow-up action for one in three) and times, in-process, the roster with its flags
+computed (``audit.roster.roster``) against a bare ``SELECT`` of the same facility rows (plain rows, as the roster reads them)
+(the baseline), at 200 / 2,000 / 20,000 facilities. Also times the HSDS directory export.
+
+    .venv/bin/python bench/roster.py [--repeat 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def build(path: Path, n: int) -> None:
+    from sqlalchemy import insert
+
+    from audit.database import db
+    from audit.models import FollowUpAction, RosterFacility, RosterPool, Visit
+    from services.clock import utcnow
+
+    db.configure(f"sqlite:///{path}")
+    db.migrate()
+    now = utcnow()
+    facs, pools, visits, actions = [], [], [], []
+    for i in range(n):
+        fid = f"f{i}"
+        facs.append(
+            {"facility_id": fid, "name": f"Instalación {i}", "kind": "albergue",
+             "operator_institution_id": f"i{i % 50}", "state": f"{i % 32 + 1:02d}",
+             "municipality": "Centro", "services": ["legal"], "status": "active",
+             "registration_status": "registered" if i % 2 else "not_submitted",
+             "version": 1, "first_seen_at": now - timedelta(days=400)}
+        )  # fmt: skip
+        for p in range(3):
+            pools.append(
+                {"pool_id": f"{fid}-p{p}", "facility_id": fid, "total": 6, "occupied": 2,
+                 "version": 1, "last_confirmed_at": now - timedelta(hours=i % 48)}
+            )  # fmt: skip
+        if i % 3 == 0:
+            vid = f"v{i}"
+            visits.append(
+                {"id": vid, "facility_id": fid, "status": "done", "done_on": now.date(),
+                 "team": ["Equipo"], "findings": "ok", "created_by": "bench",
+                 "created_at": now, "updated_at": now, "version": 1}
+            )  # fmt: skip
+            actions.append(
+                {"id": f"a{i}", "visit_id": vid, "facility_id": fid, "description": "x",
+                 "due_on": now.date(), "created_by": "bench", "created_at": now}
+            )  # fmt: skip
+    with db.engine.begin() as conn:
+        for model, rows in (
+            (RosterFacility, facs),
+            (RosterPool, pools),
+            (Visit, visits),
+            (FollowUpAction, actions),
+        ):
+            for start in range(0, len(rows), 5000):
+                conn.execute(insert(model.__table__), rows[start : start + 5000])  # type: ignore[attr-defined]
+
+
+def timed(fn, repeat: int) -> float:
+    samples = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - t)
+    return statistics.median(samples) * 1000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+
+    from sqlalchemy import select
+    from sqlmodel import Session
+
+    from audit.database import db
+    from audit.directory import hsds_export
+    from audit.models import RosterFacility
+    from audit.roster import roster
+
+    columns = list(RosterFacility.__table__.c)  # type: ignore[attr-defined]
+    print("facilities  baseline_ms  roster_ms  ratio  flagged_never_visited  hsds_ms")
+    for n in (200, 2_000, 20_000):
+        with tempfile.TemporaryDirectory() as tmp:
+            build(Path(tmp) / "audit.db", n)
+            with Session(db.engine) as s:
+                base = timed(lambda s=s: list(s.execute(select(*columns))), args.repeat)
+                full = timed(lambda s=s: roster(s), args.repeat)
+                flagged = sum(1 for e in roster(s) if "never_visited" in e["flags"])
+                hsds = timed(lambda s=s: hsds_export(s), args.repeat)
+            db.dispose()
+        print(f"{n:>10}  {base:>11.1f}  {full:>9.1f}  {full / base:>5.1f}  "
+              f"{flagged:>21}  {hsds:>7.1f}")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
