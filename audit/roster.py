@@ -130,7 +130,7 @@ def _project_import(session: Session, body: dict[str, Any]) -> None:
     """Unfold a bulk roster import into the facility and pool entries it stands for."""
     payload = body.get("payload") or {}
     for f in payload.get("facilities") or []:
-        facility = {**f, "facility_name": f.get("name")}
+        facility = {**f, "facility_name": f.get("facility_name") or f.get("name")}
         project(
             session,
             {**body, "type": f"{FACILITY_PREFIX}imported", "payload": facility,

@@ -169,6 +169,7 @@ def import_roster(
             {
                 "facility_id": fid,
                 "name": data.name,
+                "facility_name": data.name,  # the trail drops "name" keys (people's names)
                 "kind": data.kind,
                 "status": item.status,
                 "operator_institution_id": data.operator_institution_id,

@@ -305,5 +305,11 @@ async def test_bulk_import_events_are_folded_row_by_row(audit_app, auth_headers)
         assert (line["civil_society"], line["no_information"], line["total"]) == (4, 4, 8)
         occupancy = (await client.get("/api/v1/reports/occupancy", headers=headers)).json()
         assert occupancy["rows"] == [
-            {"period": "2026-04", "state": "09", "beds": 15, "occupied": 8}
+            {
+                "period": "2026-04",
+                "state": "09",
+                "beds": 15,
+                "occupied": 8,
+                "utilisation_pct": 53.3,
+            }
         ]

@@ -207,3 +207,35 @@ def test_roster_rebuilds_from_the_trail(audit_db):
         assert rebuild(session) == 1
         after = roster(session)
     assert before == after
+
+
+def test_bulk_roster_import_lands_on_the_roster(audit_db):
+    """A national seed imports facilities in one trail entry per batch: each facility and
+    pool of it is on SEGOB's roster, exactly as if it had been created one by one."""
+    facilities = [
+        {"facility_id": f"imp-{n}", "facility_name": f"Albergue {n}", "kind": "albergue",
+         "status": "active", "operator_institution_id": "dif-09", "state": "09",
+         "municipality": "Coyoacán"}
+        for n in range(3)
+    ]  # fmt: skip
+    pools = [
+        {"pool_id": f"q-{n}", "facility_id": f"imp-{n}", "version": 2, "total": 5 + n,
+         "occupied": n, "last_confirmed_at": utcnow().isoformat()}
+        for n in range(3)
+    ]  # fmt: skip
+    consume(
+        Event(
+            type="capacity.roster.imported",
+            aggregate_type="roster",
+            aggregate_id="imp-0",
+            payload={"facilities": facilities, "pools": pools},
+        )
+    )
+    with contextlib.contextmanager(db.session_scope)(write=True) as session:
+        lines = {line["facility_id"]: line for line in roster(session)}
+        assert set(lines) == {"imp-0", "imp-1", "imp-2"}
+        assert lines["imp-2"]["name"] == "Albergue 2"
+        assert lines["imp-2"]["kind"] == "albergue"
+        assert "unregistered_active" in lines["imp-2"]["flags"]
+        assert rebuild(session) == 3
+        assert {line["facility_id"] for line in roster(session)} == set(lines)
