@@ -19,7 +19,7 @@ import typer
 from rich.console import Console
 
 from services.app import ServiceSpec, create_app
-from services.settings import SERVICE_NAMES, get_settings
+from services.settings import get_settings
 
 # Only the launcher knows the domain packages. The frontend is not a data service.
 DOMAIN_PACKAGES = ("auth", "capacity", "referral", "audit", "frontend")
@@ -199,7 +199,7 @@ def cluster_down() -> None:
 @cli.command()
 def migrate(services: list[str] = typer.Argument(None, help="Default: every service")) -> None:
     """Apply the Alembic migrations of the given services (default: all)."""
-    names = services or [p for p in available_packages() if p in SERVICE_NAMES]
+    names = services or available_packages()
     for spec in load_specs(names):
         if spec.database is not None:
             spec.database.migrate()
