@@ -263,3 +263,68 @@ def _one_pool_in_mexico_city(client) -> str:
     )
     assert pool.status_code == 201, pool.text
     return str(pool.json()["id"])
+
+
+async def test_a_user_with_a_second_factor_is_asked_for_it_on_the_way_in(demo_app):
+    import pyotp
+
+    from services.settings import get_settings
+    from tests.frontend.conftest import hidden_fields
+
+    async with running(demo_app) as client:
+        token = (
+            await client.post(
+                "/auth/token",
+                data={
+                    "grant_type": "password",
+                    "username": "fiscal",
+                    "password": "canaliza-demo",
+                    "client_id": "canaliza-cli",
+                },
+            )
+        ).json()["access_token"]
+        auth = {"Authorization": f"Bearer {token}"}
+        uri = (await client.post("/auth/mfa/enroll", headers=auth)).json()["otpauth_uri"]
+        totp = pyotp.parse_uri(uri)
+        confirmed = await client.post("/auth/mfa/confirm", json={"code": totp.now()}, headers=auth)
+        assert confirmed.status_code == 200, confirmed.text
+        get_settings().demo = False  # outside demo mode, prosecutors must use their second factor
+
+        start = await client.get("/entrar")
+        form = await client.get(start.headers["location"])
+        fields = {**hidden_fields(form.text), "username": "fiscal", "password": "canaliza-demo"}
+        asked = await client.post("/auth/authorize", data=fields)
+        assert asked.status_code == 200
+        assert "Código de verificación" in asked.text
+        fields = {**hidden_fields(asked.text), "username": "fiscal", "password": "canaliza-demo"}
+        back = await client.post("/auth/authorize", data={**fields, "totp": totp.now()})
+        assert back.status_code == 302, back.text
+        location = urlsplit(back.headers["location"])
+        landed = await client.get(f"{location.path}?{location.query}")
+        assert landed.status_code == 303
+        assert (await client.get("/canalizaciones")).status_code == 200
+
+
+async def test_the_frontend_runs_as_its_own_service_behind_the_gateway():
+    from services.gateway import service_for
+    from services.launcher import build_app, load_spec
+
+    for path in ("/", "/entrar", "/callback", "/live", "/static/app.css", "/canalizaciones"):
+        assert service_for(path) == "frontend", path
+    assert service_for("/auth/authorize") == "auth"
+
+    load_spec("frontend").database.configure()
+    try:
+        app = build_app("frontend")
+        async with running(app) as client:
+            welcome = await client.get("/")
+            assert welcome.status_code == 200 and "Iniciar sesión" in welcome.text
+            start = await client.get("/entrar")
+            assert start.headers["location"].startswith("/auth/authorize?")  # via the gateway
+            # No auth service configured: the callback says so in Spanish, no stack trace.
+            state = parse_qs(urlsplit(start.headers["location"]).query)["state"][0]
+            failed = await client.get(f"/callback?code=x&state={state}")
+            assert failed.status_code == 400
+            assert "Traceback" not in failed.text and "Este enlace de acceso expiró" in failed.text
+    finally:
+        load_spec("frontend").database.dispose()
