@@ -174,6 +174,15 @@ def test_prosecutor_sends_a_referral_while_capacity_updates_live(server, browser
     page.wait_for_url("**/canalizaciones/nueva")
     expect(page.get_by_role("heading", level=1)).to_have_text("Nueva canalización")
     check_accessibility(page, "new-referral")
+    # Keyboard: the first Tab reaches the skip link, which moves focus to the content;
+    # the next Tab lands on the first field, with a visible focus ring.
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Saltar al contenido"
+    page.keyboard.press("Enter")
+    assert page.evaluate("document.activeElement.id") == "content"
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.name") == "sex"
+    assert page.evaluate("getComputedStyle(document.activeElement).outlineStyle") != "none"
     cookie = next(c for c in fiscal_context.cookies() if c["name"] == "canaliza_session")
     assert cookie["httpOnly"] and cookie["sameSite"] == "Lax"
 
