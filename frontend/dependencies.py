@@ -125,7 +125,15 @@ class Page:
             raise NotSignedIn
         if float(tokens["expires_at"]) - time.time() > REFRESH_MARGIN_SECONDS:
             return str(tokens["access_token"])
-        lock = _refresh_locks.setdefault(self.browser.row.id_hash, asyncio.Lock())
+        key = self.browser.row.id_hash
+        lock = _refresh_locks.setdefault(key, asyncio.Lock())
+        try:
+            return await self._refresh(lock, tokens)
+        finally:
+            if not lock.locked():
+                _refresh_locks.pop(key, None)
+
+    async def _refresh(self, lock: asyncio.Lock, tokens: dict[str, Any]) -> str:
         async with lock:
             # Another request of this session may have refreshed while we waited.
             fresh = await run_in_threadpool(self._reload_tokens)

@@ -14,6 +14,7 @@ GET|POST /canalizaciones/{id}/cancelar     cancel (confirmed, with a reason)
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -83,6 +84,14 @@ NOTICES = {
     "cancelled": N_("The referral was cancelled."),
 }
 OPEN_STATUSES = ("sent", "accepted", "in_transit")
+ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+def clean_id(value: str) -> str:
+    """An id taken from the URL, safe to put in an API path (otherwise: not found)."""
+    if not ID.match(value):
+        raise ApiError(404, "not_found", "")
+    return value
 
 
 def _choices(page: Page) -> dict[str, Any]:
@@ -223,13 +232,13 @@ async def _hold_context(page: Page, hold_id: str) -> dict[str, Any]:
 
 @router.get("/canalizaciones/apartados/{hold_id}")
 async def hold_page(page: ProsecutorPage, hold_id: str) -> Response:
-    values = await _hold_context(page, hold_id[:36])
+    values = await _hold_context(page, clean_id(hold_id))
     return page.render("prosecutor/hold.html", problems=[], **values, **_choices(page))
 
 
 @router.post("/canalizaciones/apartados/{hold_id}/enviar")
 async def send_referral(page: ProsecutorPage, hold_id: str, request: Request) -> Response:
-    hold_id = hold_id[:36]
+    hold_id = clean_id(hold_id)
     form = await request.form()
     values = await _hold_context(page, hold_id)
     problems: list[str] = []
@@ -287,16 +296,16 @@ async def release_confirm(page: ProsecutorPage, hold_id: str) -> Response:
         question=page.t.gettext(
             "The beds go back to the pool at once and someone else may take them."
         ),
-        action=f"/canalizaciones/apartados/{hold_id[:36]}/liberar",
+        action=f"/canalizaciones/apartados/{clean_id(hold_id)}/liberar",
         confirm_label=page.t.gettext("Yes, release the beds"),
-        cancel_url=f"/canalizaciones/apartados/{hold_id[:36]}",
+        cancel_url=f"/canalizaciones/apartados/{clean_id(hold_id)}",
         reason=False,
     )
 
 
 @router.post("/canalizaciones/apartados/{hold_id}/liberar")
 async def release_hold(page: ProsecutorPage, hold_id: str) -> Response:
-    await page.api.delete("capacity", f"/api/v1/holds/{hold_id[:36]}")
+    await page.api.delete("capacity", f"/api/v1/holds/{clean_id(hold_id)}")
     draft = page.draft() or {}
     draft.pop("hold", None)
     await page.save_draft(draft)
@@ -327,8 +336,21 @@ async def referral_list(
     if status is None:
         for r in referrals:
             counts[r["status"]] = counts.get(r["status"], 0) + 1
+    chart = None
+    if counts:
+        shown = [code for code in STATUSES if counts.get(code)]
+        chart = {
+            "labels": [page.t.gettext(STATUSES[code]) for code in shown],
+            "datasets": [
+                {
+                    "label": page.t.gettext("Referrals"),
+                    "data": [counts[code] for code in shown],
+                }
+            ],
+        }
     return page.render(
         "prosecutor/list.html",
+        chart=chart,
         referrals=referrals,
         current_status=status,
         statuses=STATUSES,
@@ -342,7 +364,7 @@ async def referral_list(
 async def referral_detail(
     page: ProsecutorPage, referral_id: str, aviso: str | None = None
 ) -> Response:
-    referral = await page.api.get("referral", f"/api/v1/referrals/{referral_id[:36]}")
+    referral = await page.api.get("referral", f"/api/v1/referrals/{clean_id(referral_id)}")
     names = await _institution_names(page)
     try:
         facility = await page.api.get("capacity", f"/api/v1/facilities/{referral['facility_id']}")
@@ -372,7 +394,7 @@ async def referral_detail(
 
 @router.get("/canalizaciones/{referral_id}/cancelar")
 async def cancel_confirm(page: ProsecutorPage, referral_id: str) -> Response:
-    rid = referral_id[:36]
+    rid = clean_id(referral_id)
     return page.render(
         "confirm.html",
         title=page.t.gettext("Cancel this referral?"),
@@ -392,7 +414,7 @@ async def cancel_referral(
     referral_id: str,
     reason: Annotated[str, Form(max_length=500)] = "",
 ) -> Response:
-    rid = referral_id[:36]
+    rid = clean_id(referral_id)
     body = {"reason": reason.strip()} if reason.strip() else {}
     await page.api.post("referral", f"/api/v1/referrals/{rid}/cancel", json=body)
     return page.redirect(f"/canalizaciones/{rid}?aviso=cancelled")
