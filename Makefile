@@ -6,9 +6,11 @@ PY := $(VENV)/bin/python
 UV := $(VENV)/bin/uv
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: setup run test lint typecheck pytest bench lock clean services
+.PHONY: setup run test lint typecheck pytest bench lock clean services chromium
 
-setup: $(STAMP)
+NODE_STAMP := frontend/node_modules/.package-lock.json
+
+setup: $(STAMP) $(NODE_STAMP) chromium
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -16,6 +18,15 @@ $(STAMP): requirements.lock pyproject.toml
 	$(UV) pip install -q --python $(PY) -r requirements.lock
 	$(UV) pip install -q --python $(PY) --no-deps -e .
 	rm -f $(VENV)/.installed-* && touch $@
+
+# The web UI's browser packages (htmx, Chart.js, axe-core), served from node_modules.
+$(NODE_STAMP): frontend/package.json frontend/package-lock.json
+	cd frontend && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+# Debian's Chromium drives the browser tests (Playwright never downloads a browser here).
+chromium:
+	@test -x /usr/bin/chromium || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
 ## The main job: migrate, load the demo data, serve everything at http://127.0.0.1:8000
 run: setup
@@ -43,4 +54,4 @@ services:
 	bash .ci/services.sh
 
 clean:
-	rm -rf var $(VENV) .mypy_cache .ruff_cache
+	rm -rf var $(VENV) .mypy_cache .ruff_cache frontend/node_modules

@@ -44,31 +44,35 @@ def login_page(
         for k in OAUTH_PARAMS
         if params.get(k)
     )
-    alert = f'<p class="error" role="alert">{escape(error)}</p>' if error else ""
+    alert = f'<p class="alert error" role="alert">{escape(error)}</p>' if error else ""
     username = escape(params.get("username", ""))
     totp = (
-        '<label>Código de verificación (TOTP) <input name="totp" inputmode="numeric" '
+        '<div class="field"><label>Código de verificación (TOTP) <input name="totp" '
+        'inputmode="numeric" '
         'autocomplete="one-time-code" pattern="[0-9]{6}" maxlength="6" required autofocus>'
-        "</label>"
+        "</label></div>"
         if ask_totp
         else ""
     )
     return f"""<!doctype html>
 <html lang="es-MX"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Iniciar sesión — Canaliza</title></head>
-<body><main>
+<title>Iniciar sesión — Canaliza</title>
+<link rel="stylesheet" href="/static/app.css"></head>
+<body>
+<header class="site-header"><div class="brand">Canaliza</div></header>
+<main class="narrow">
 <h1>Iniciar sesión en Canaliza</h1>
 {alert}
 <form method="post" action="/auth/authorize">
 <input type="hidden" name="csrf_token" value="{escape(csrf)}">
 {hidden}
-<label>Usuario <input name="username" autocomplete="username" maxlength="80" required
- value="{username}"></label>
-<label>Contraseña <input name="password" type="password" autocomplete="current-password"
- maxlength="200" required></label>
+<div class="field"><label>Usuario <input name="username" autocomplete="username" maxlength="80" required
+ value="{username}"></label></div>
+<div class="field"><label>Contraseña <input name="password" type="password"
+ autocomplete="current-password" maxlength="200" required></label></div>
 {totp}
-<button type="submit">Entrar</button>
+<button type="submit" class="primary">Entrar</button>
 </form>
 {federated}
 </main></body></html>"""

@@ -200,7 +200,11 @@ async def authorize_page(request: Request, session: SessionDep) -> Response:
     )
     resp.headers["Cache-Control"] = "no-store"
     resp.headers["X-Frame-Options"] = "DENY"
-    resp.headers["Content-Security-Policy"] = "default-src 'none'; form-action 'self'"
+    # The page takes the web UI's stylesheet (same origin), nothing else.
+    resp.headers["Content-Security-Policy"] = (
+        "default-src 'none'; style-src 'self'; form-action 'self'; frame-ancestors 'none'; "
+        "base-uri 'none'"
+    )
     return resp
 
 

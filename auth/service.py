@@ -526,8 +526,39 @@ def bootstrap(session: Session, *, settings: Settings) -> None:
     elif not check_client_secret(client, settings.service_client_secret):
         client.secret_hash = hash_password(settings.service_client_secret)
         session.add(client)
+    ensure_web_client(session, settings=settings)
     if settings.demo:
         seed_demo(session, password=settings.demo_password)
+
+
+def ensure_web_client(session: Session, *, settings: Settings) -> None:
+    """The web frontend's confidential client (authorization code + PKCE, refresh tokens).
+
+    Like the service client, a missing secret is generated for this process and set on
+    ``settings``; when auth and frontend run apart both get ``CANALIZA_FRONTEND_CLIENT_SECRET``.
+    """
+    if not settings.frontend_client_secret:
+        settings.frontend_client_secret = secrets.token_urlsafe(32)
+    redirect_uris = [
+        settings.frontend_callback_url(),
+        "http://127.0.0.1/callback",  # any loopback port (RFC 8252 §7.3): local runs and tests
+        "http://localhost/callback",
+    ]
+    client = session.get(OAuthClient, settings.frontend_client_id)
+    if client is None:
+        create_client(
+            session,
+            client_id=settings.frontend_client_id,
+            name="Canaliza web",
+            grant_types=["authorization_code", "refresh_token"],
+            redirect_uris=redirect_uris,
+            secret=settings.frontend_client_secret,
+        )
+        return
+    if not check_client_secret(client, settings.frontend_client_secret):
+        client.secret_hash = hash_password(settings.frontend_client_secret)
+    client.redirect_uris = " ".join(dict.fromkeys(redirect_uris))
+    session.add(client)
 
 
 def seed_demo(session: Session, *, password: str) -> None:

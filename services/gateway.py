@@ -434,10 +434,13 @@ class Gateway:
             return
         query = scope.get("query_string", b"").decode("latin-1")
         remote = None
+        origin, headers = _websocket_forward_headers(scope)
         for base in upstream.order():
             url = "ws" + base.removeprefix("http") + scope["path"] + (f"?{query}" if query else "")
             try:
-                remote = await connect(url, open_timeout=5)
+                remote = await connect(
+                    url, open_timeout=5, origin=origin, additional_headers=headers
+                )
                 break
             except Exception as exc:  # refused, timed out, or the upgrade was declined
                 log.warning("replica %s of %s: websocket failed: %s", base, upstream.service, exc)
@@ -501,6 +504,20 @@ def upstream_close(code: int | None, reason: str | None) -> tuple[int, str]:
     if code in ABNORMAL_CLOSE:
         return 1001, "servidor detenido"
     return int(code or 1000), reason or ""
+
+
+def _websocket_forward_headers(scope: Scope) -> tuple[Any, list[tuple[str, str]]]:
+    """What the upstream needs to judge a browser's WebSocket: its Origin, cookies, host."""
+    from websockets.typing import Origin
+
+    raw = {k.lower(): v.decode("latin-1") for k, v in scope.get("headers") or []}
+    headers = [(name, raw[name]) for name in ("cookie", "user-agent") if name in raw]
+    if "host" in raw:
+        headers.append(("x-forwarded-host", raw["host"]))
+    secure = scope.get("scheme") in ("wss", "https")
+    headers.append(("x-forwarded-proto", "https" if secure else "http"))
+    origin = Origin(raw["origin"]) if "origin" in raw else None
+    return origin, headers
 
 
 async def _no_receive() -> Message:

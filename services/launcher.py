@@ -236,7 +236,7 @@ def cluster_down() -> None:
 @cli.command()
 def migrate(services: list[str] = typer.Argument(None, help="Default: every service")) -> None:
     """Apply the Alembic migrations of the given services (default: all)."""
-    names = services or [p for p in available_packages() if p in SERVICE_NAMES]
+    names = services or available_packages()
     for spec in load_specs(names):
         if spec.database is not None:
             spec.database.migrate()

@@ -35,6 +35,7 @@ class Settings(BaseSettings):
     capacity_database_url: str | None = None
     referral_database_url: str | None = None
     audit_database_url: str | None = None
+    frontend_database_url: str | None = None
     auto_migrate: bool = True
 
     bus: Literal["inprocess", "nats"] = "inprocess"
@@ -59,6 +60,13 @@ class Settings(BaseSettings):
     frontend_url: str = ""
     service_client_id: str = ""
     service_client_secret: str = ""
+    # The web frontend's OAuth client (confidential; the secret is shared by auth and frontend
+    # when they run apart, generated per process when they run together).
+    frontend_client_id: str = "canaliza-web"
+    frontend_client_secret: str = ""
+    # Session cookie lifetime (idle), and whether it is marked Secure (default: public URL is https).
+    session_idle_minutes: int = 8 * 60
+    cookie_secure: bool | None = None
 
     hold_ttl_minutes: int = 120
     stale_after_hours: int = 24
@@ -71,6 +79,10 @@ class Settings(BaseSettings):
     def base_url(self) -> str:
         """The public URL of this deployment."""
         return self.public_url.rstrip("/") or f"http://{self.host}:{self.port}"
+
+    def frontend_callback_url(self) -> str:
+        """Where the auth service sends the browser back to the frontend with a code."""
+        return f"{self.base_url()}/callback"
 
     def token_issuer(self) -> str:
         """The ``iss`` every access token must carry."""

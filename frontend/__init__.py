@@ -1,0 +1,1 @@
+"""The web frontend: server-rendered pages for the people who use Canaliza (Spanish first)."""

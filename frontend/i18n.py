@@ -1,0 +1,162 @@
+"""Languages: gettext catalogues compiled at start-up, Babel formats, state names.
+
+Message ids are English (code language); ``locale/es_MX`` carries the Spanish every user
+sees by default, ``locale/en`` exists so the English switch is a real catalogue too. The
+``.po`` files are compiled in memory when first used, so no binary ``.mo`` is committed
+or can go stale.
+"""
+
+from __future__ import annotations
+
+import gettext
+import io
+from dataclasses import dataclass
+from datetime import date, datetime
+from functools import cache
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from babel import Locale
+from babel.dates import format_date, format_datetime
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.numbers import format_decimal
+
+LOCALE_DIR = Path(__file__).resolve().parent / "locale"
+LANGUAGES = {"es-MX": "es_MX", "en": "en"}
+DEFAULT_LANGUAGE = "es-MX"
+LANG_COOKIE = "canaliza_lang"
+TIMEZONE = ZoneInfo("America/Mexico_City")
+
+
+def N_(message: str) -> str:
+    """Mark a string for extraction; it is translated where it is shown."""
+    return message
+
+
+@cache
+def translations(language: str) -> gettext.NullTranslations:
+    """The compiled catalogue of ``language`` (``es-MX`` or ``en``)."""
+    folder = LANGUAGES.get(language, LANGUAGES[DEFAULT_LANGUAGE])
+    po_path = LOCALE_DIR / folder / "LC_MESSAGES" / "messages.po"
+    if not po_path.exists():
+        return gettext.NullTranslations()
+    with po_path.open("rb") as fh:
+        catalog = read_po(fh, locale=folder)
+    buffer = io.BytesIO()
+    write_mo(buffer, catalog)
+    buffer.seek(0)
+    return gettext.GNUTranslations(buffer)
+
+
+def pick_language(cookie: str | None, accept_language: str | None = None) -> str:
+    """The cookie's choice; otherwise Spanish (the platform's language), whatever the browser."""
+    if cookie in LANGUAGES:
+        return str(cookie)
+    return DEFAULT_LANGUAGE
+
+
+@dataclass(frozen=True)
+class Translator:
+    """One request's language: gettext and Babel formats."""
+
+    language: str
+
+    @property
+    def babel_locale(self) -> Locale:
+        return Locale.parse(LANGUAGES[self.language])
+
+    def gettext(self, message: str, **values: Any) -> str:
+        text = translations(self.language).gettext(message)
+        return text % values if values else text
+
+    def ngettext(self, singular: str, plural: str, n: int, **values: Any) -> str:
+        text = translations(self.language).ngettext(singular, plural, n)
+        return text % {"num": n, **values}
+
+    def datetime(self, value: datetime | str | None, fmt: str = "medium") -> str:
+        if value is None or value == "":
+            return ""
+        if isinstance(value, str):
+            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return format_datetime(value, fmt, tzinfo=TIMEZONE, locale=self.babel_locale)
+
+    def date(self, value: date | str | None, fmt: str = "long") -> str:
+        if value is None or value == "":
+            return ""
+        if isinstance(value, str):
+            value = date.fromisoformat(value[:10])
+        return format_date(value, fmt, locale=self.babel_locale)
+
+    def number(self, value: float | int | None) -> str:
+        return "" if value is None else format_decimal(value, locale=self.babel_locale)
+
+    def state(self, code: str | None) -> str:
+        if not code:
+            return ""
+        name = STATES.get(code)
+        return self.gettext(name) if name else code
+
+    def country(self, iso3: str | None) -> str:
+        iso2 = COUNTRIES.get(iso3 or "")
+        if not iso2:
+            return iso3 or ""
+        return str(self.babel_locale.territories.get(iso2, iso3))
+
+
+# INEGI codes of the entidades federativas; ids are the English forms where they differ.
+STATES: dict[str, str] = {
+    "01": N_("Aguascalientes"),
+    "02": N_("Baja California"),
+    "03": N_("Baja California Sur"),
+    "04": N_("Campeche"),
+    "05": N_("Coahuila"),
+    "06": N_("Colima"),
+    "07": N_("Chiapas"),
+    "08": N_("Chihuahua"),
+    "09": N_("Mexico City"),
+    "10": N_("Durango"),
+    "11": N_("Guanajuato"),
+    "12": N_("Guerrero"),
+    "13": N_("Hidalgo"),
+    "14": N_("Jalisco"),
+    "15": N_("State of Mexico"),
+    "16": N_("Michoacán"),
+    "17": N_("Morelos"),
+    "18": N_("Nayarit"),
+    "19": N_("Nuevo León"),
+    "20": N_("Oaxaca"),
+    "21": N_("Puebla"),
+    "22": N_("Querétaro"),
+    "23": N_("Quintana Roo"),
+    "24": N_("San Luis Potosí"),
+    "25": N_("Sinaloa"),
+    "26": N_("Sonora"),
+    "27": N_("Tabasco"),
+    "28": N_("Tamaulipas"),
+    "29": N_("Tlaxcala"),
+    "30": N_("Veracruz"),
+    "31": N_("Yucatán"),
+    "32": N_("Zacatecas"),
+}
+
+# Nationalities offered first in forms (ISO 3166 alpha-3 → alpha-2 for Babel's names).
+COUNTRIES: dict[str, str] = {
+    "MEX": "MX",
+    "GTM": "GT",
+    "HND": "HN",
+    "SLV": "SV",
+    "NIC": "NI",
+    "CRI": "CR",
+    "PAN": "PA",
+    "COL": "CO",
+    "VEN": "VE",
+    "ECU": "EC",
+    "PER": "PE",
+    "CUB": "CU",
+    "HTI": "HT",
+    "DOM": "DO",
+    "USA": "US",
+    "CHN": "CN",
+}

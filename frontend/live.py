@@ -1,0 +1,250 @@
+"""The browser's live capacity feed, proxied so the token never reaches the browser.
+
+The browser opens ``/live`` (same origin; the session cookie identifies it; a foreign
+``Origin`` is refused). The frontend opens capacity's ``/api/v1/capacity/live`` with the
+user's access token as the first message, forwards the browser's ``subscribe``/``ping``
+and every message from capacity, and re-authenticates upstream before the token expires.
+In the main job the upstream is the same app, reached in process through ASGI.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from starlette.concurrency import run_in_threadpool
+from starlette.types import Message
+
+from frontend import service
+from frontend.api import NotSignedIn
+from frontend.database import in_transaction
+from frontend.dependencies import SESSION_COOKIE, Page
+from frontend.i18n import LANG_COOKIE, Translator, pick_language
+from services.app import INTERNAL_BASE_URL, Runtime, get_runtime
+
+log = logging.getLogger("canaliza.frontend.live")
+
+router = APIRouter(include_in_schema=False)
+
+UPSTREAM_PATH = "/api/v1/capacity/live"
+BROWSER_TYPES = frozenset({"subscribe", "ping", "pong"})
+MAX_MESSAGE = 8192
+REAUTH_CHECK_SECONDS = 30
+
+
+class Upstream(Protocol):
+    async def send(self, text: str) -> None: ...
+    async def recv(self) -> str | None: ...
+    async def close(self) -> None: ...
+
+
+class InProcessUpstream:
+    """A WebSocket to an ASGI app in this process (the main job)."""
+
+    def __init__(self, app: Any, path: str) -> None:
+        self.app = app
+        self.path = path
+        self.inbox: asyncio.Queue[Message] = asyncio.Queue()
+        self.outbox: asyncio.Queue[Message] = asyncio.Queue()
+        self.task: asyncio.Task[None] | None = None
+        self.closed = False
+
+    async def open(self) -> None:
+        host = urlsplit(INTERNAL_BASE_URL).netloc
+        scope = {
+            "type": "websocket",
+            "asgi": {"version": "3.0"},
+            "scheme": "ws",
+            "http_version": "1.1",
+            "path": self.path,
+            "raw_path": self.path.encode(),
+            "root_path": "",
+            "query_string": b"",
+            "headers": [(b"host", host.encode())],
+            "client": ("127.0.0.1", 0),
+            "server": (host, 80),
+            "subprotocols": [],
+            "state": {},
+        }
+        await self.inbox.put({"type": "websocket.connect"})
+        self.task = asyncio.ensure_future(self.app(scope, self.inbox.get, self.outbox.put))
+        first = await self.outbox.get()
+        if first["type"] != "websocket.accept":
+            await self.close()
+            raise ConnectionError(f"upstream refused: {first}")
+
+    async def send(self, text: str) -> None:
+        await self.inbox.put({"type": "websocket.receive", "text": text})
+
+    async def recv(self) -> str | None:
+        while True:
+            message = await self.outbox.get()
+            if message["type"] == "websocket.send":
+                text = message.get("text")
+                if text is not None:
+                    return str(text)
+                continue
+            if message["type"] == "websocket.close":
+                self.closed = True
+                return None
+
+    async def close(self) -> None:
+        await self.inbox.put({"type": "websocket.disconnect", "code": 1000})
+        if self.task is not None:
+            try:
+                await asyncio.wait_for(self.task, timeout=2)
+            except BaseException:
+                self.task.cancel()
+                with contextlib.suppress(BaseException):
+                    await self.task
+
+
+class RemoteUpstream:
+    """A WebSocket to capacity running apart (the topology)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.conn: Any = None
+
+    async def open(self) -> None:
+        from websockets.asyncio.client import connect
+
+        self.conn = await connect(self.url, open_timeout=5, max_size=2**22)
+
+    async def send(self, text: str) -> None:
+        await self.conn.send(text)
+
+    async def recv(self) -> str | None:
+        from websockets.exceptions import ConnectionClosed
+
+        try:
+            data = await self.conn.recv()
+        except ConnectionClosed:
+            return None
+        return data if isinstance(data, str) else data.decode()
+
+    async def close(self) -> None:
+        with contextlib.suppress(Exception):
+            await self.conn.close()
+
+
+async def open_upstream(runtime: Runtime) -> InProcessUpstream | RemoteUpstream:
+    base, transport = runtime.transport_for("capacity")
+    upstream: InProcessUpstream | RemoteUpstream
+    if transport is not None:
+        upstream = InProcessUpstream(runtime.app, UPSTREAM_PATH)
+    else:
+        upstream = RemoteUpstream("ws" + base.removeprefix("http") + UPSTREAM_PATH)
+    await upstream.open()
+    return upstream
+
+
+def origin_allowed(websocket: WebSocket, runtime: Runtime) -> bool:
+    """Same-origin only: the public URL, or the host the browser itself connected to."""
+    origin = websocket.headers.get("origin")
+    if not origin:
+        return False
+    allowed = {runtime.settings.base_url().rstrip("/")}
+    host = websocket.headers.get("x-forwarded-host") or websocket.headers.get("host")
+    if host:
+        secure = websocket.url.scheme == "wss" or websocket.headers.get("x-forwarded-proto") in (
+            "https",
+            "wss",
+        )
+        allowed.add(f"{'https' if secure else 'http'}://{host}")
+    return origin.rstrip("/") in allowed
+
+
+def _load(raw: str | None) -> service.BrowserSession | None:
+    return in_transaction(lambda session: service.load(session, raw), write=False)
+
+
+@router.websocket("/live")
+async def live(websocket: WebSocket) -> None:
+    runtime = get_runtime(websocket.app)
+    if not origin_allowed(websocket, runtime):
+        await websocket.close(code=4403)
+        return
+    browser = await run_in_threadpool(_load, websocket.cookies.get(SESSION_COOKIE))
+    if browser is None or not browser.signed_in:
+        await websocket.close(code=4401)
+        return
+    t = Translator(pick_language(websocket.cookies.get(LANG_COOKIE)))
+    # A Page without a request: only its token handling is used here.
+    page = Page(request=None, runtime=runtime, browser=browser, t=t)  # type: ignore[arg-type]
+    await websocket.accept()
+    try:
+        token = await page.access_token()
+        upstream = await open_upstream(runtime)
+    except (NotSignedIn, ConnectionError, OSError) as exc:
+        log.info("live feed not opened: %s", type(exc).__name__)
+        await _send_error(websocket, t, "unavailable", 1013)
+        return
+    await upstream.send(json.dumps({"type": "auth", "token": token}))
+    tasks = [
+        asyncio.ensure_future(_browser_to_upstream(websocket, upstream)),
+        asyncio.ensure_future(_upstream_to_browser(websocket, upstream)),
+        asyncio.ensure_future(_keep_authenticated(page, upstream)),
+    ]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(BaseException):
+                await task
+        await upstream.close()
+        with contextlib.suppress(Exception):
+            await websocket.close()
+
+
+async def _send_error(websocket: WebSocket, t: Translator, code: str, close: int) -> None:
+    detail = t.gettext("The live feed is not available right now; the page will retry.")
+    with contextlib.suppress(Exception):
+        await websocket.send_text(json.dumps({"type": "error", "error": code, "detail": detail}))
+        await websocket.close(code=close)
+
+
+async def _browser_to_upstream(websocket: WebSocket, upstream: Upstream) -> None:
+    """Only ``subscribe`` and heartbeats pass; the browser never speaks for the token."""
+    try:
+        while True:
+            text = await websocket.receive_text()
+            if len(text) > MAX_MESSAGE:
+                continue
+            try:
+                message = json.loads(text)
+            except ValueError:
+                continue
+            if isinstance(message, dict) and message.get("type") in BROWSER_TYPES:
+                await upstream.send(json.dumps(message))
+    except WebSocketDisconnect:
+        return
+
+
+async def _upstream_to_browser(websocket: WebSocket, upstream: Upstream) -> None:
+    while True:
+        text = await upstream.recv()
+        if text is None:
+            return
+        await websocket.send_text(text)
+
+
+async def _keep_authenticated(page: Page, upstream: Upstream) -> None:
+    """Send a fresh token upstream before the current one expires."""
+    while True:
+        await asyncio.sleep(REAUTH_CHECK_SECONDS)
+        tokens = page.browser.tokens() or {}
+        if float(tokens.get("expires_at", 0)) - time.time() < 2 * REAUTH_CHECK_SECONDS + 60:
+            try:
+                token = await page.access_token()
+            except NotSignedIn:
+                return
+            await upstream.send(json.dumps({"type": "auth", "token": token}))

@@ -1,0 +1,47 @@
+"""The frontend's spec for the app factory: the web UI at ``/``."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from starlette.concurrency import run_in_threadpool
+
+from frontend import service as sessions
+from frontend.database import db, in_transaction
+from frontend.i18n import LANGUAGES, translations
+from frontend.live import router as live_router
+from frontend.prosecutor import router as prosecutor_router
+from frontend.router import router
+from services.app import Runtime, ServiceSpec
+
+log = logging.getLogger("canaliza.frontend")
+PURGE_EVERY_SECONDS = 600
+
+
+async def _startup(runtime: Runtime) -> None:
+    for language in LANGUAGES:  # compile the catalogues now, not on the first page
+        translations(language)
+    runtime.spawn(_purge_loop(), "frontend-session-purge")
+
+
+async def _purge_loop() -> None:
+    while True:
+        with contextlib.suppress(Exception):
+            purged = await run_in_threadpool(in_transaction, sessions.purge_expired)
+            if purged:
+                log.info("purged %d expired browser sessions", purged)
+        await asyncio.sleep(PURGE_EVERY_SECONDS)
+
+
+def service() -> ServiceSpec:
+    """The web UI: server-rendered pages, the live-feed proxy, static files."""
+    return ServiceSpec(
+        name="frontend",
+        # Pages decide themselves between the sign-in page and content: no bearer token here.
+        public_routers=[router, prosecutor_router, live_router],
+        database=db,
+        on_startup=[_startup],
+        description="Interfaz web (español de México primero).",
+    )

@@ -1,0 +1,31 @@
+"""The navigation bar: one entry per screen, shown to the roles that use it.
+
+To add a screen, add a :class:`NavEntry` here (label marked with ``N_``, translated where
+it is shown) and its strings to ``locale/*/LC_MESSAGES/messages.po``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from frontend.i18n import N_
+
+
+@dataclass(frozen=True)
+class NavEntry:
+    path: str
+    label: str
+    roles: frozenset[str]
+
+
+PROSECUTOR = frozenset({"prosecutor", "platform_admin"})
+
+NAV: list[NavEntry] = [
+    NavEntry("/canalizaciones/nueva", N_("New referral"), PROSECUTOR),
+    NavEntry("/canalizaciones", N_("My referrals"), PROSECUTOR),
+]
+
+
+def nav_for(roles: set[str]) -> list[NavEntry]:
+    """The entries a person with ``roles`` sees, in order."""
+    return [entry for entry in NAV if entry.roles & roles]

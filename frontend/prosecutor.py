@@ -1,0 +1,420 @@
+"""The prosecutor's screens: new referral (search, hold, send), her referrals, a timeline.
+
+GET  /canalizaciones/nueva                 describe the people, see eligible capacity
+POST /canalizaciones/nueva/buscar          the search (htmx fragment or whole page)
+GET  /canalizaciones/nueva/persona         one more person row (htmx)
+POST /canalizaciones/apartar               hold the beds of one facility
+GET  /canalizaciones/apartados/{hold}      choose the agreement, nationality, consent
+POST /canalizaciones/apartados/{hold}/enviar    create and send the referral
+GET|POST /canalizaciones/apartados/{hold}/liberar  release the hold (confirmed)
+GET  /canalizaciones                       her referrals by status
+GET  /canalizaciones/{id}                  timeline, deadline, pending obligations
+GET|POST /canalizaciones/{id}/cancelar     cancel (confirmed, with a reason)
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import Response
+
+from frontend.api import ApiError
+from frontend.dependencies import FrontendRoute, Page, require_role
+from frontend.i18n import COUNTRIES, N_, STATES
+
+router = APIRouter(route_class=FrontendRoute, include_in_schema=False)
+
+ProsecutorPage = Annotated[Page, Depends(require_role("prosecutor", "platform_admin"))]
+
+MAX_PEOPLE = 20
+SEXES = {"F": N_("Female"), "M": N_("Male"), "X": N_("Non-binary / other")}
+ROLES = {
+    "victim": N_("Victim"),
+    "indirect_victim": N_("Indirect victim"),
+    "witness": N_("Witness"),
+    "accompanying_child": N_("Accompanying child"),
+}
+NEEDS = {
+    "wheelchair": N_("Wheelchair access"),
+    "migrant": N_("Migrant population"),
+    "lgbtttiq": N_("LGBTTTIQ-friendly"),
+    "specialised": N_("Specialised in trafficking"),
+}
+SECURITY = {"standard": N_("Standard"), "high": N_("High"), "maximum": N_("Maximum")}
+KINDS = {
+    "refugio": N_("Refuge"),
+    "albergue": N_("Shelter"),
+    "casa_de_medio_camino": N_("Half-way house"),
+}
+STATUSES = {
+    "sent": N_("Sent"),
+    "accepted": N_("Accepted"),
+    "in_transit": N_("In transit"),
+    "admitted": N_("Admitted"),
+    "declined": N_("Declined"),
+    "expired": N_("Expired without answer"),
+    "discharged": N_("Discharged"),
+    "cancelled": N_("Cancelled"),
+    "draft": N_("Draft"),
+}
+ACTIONS = {
+    "create": N_("Created"),
+    "send": N_("Sent to the shelter"),
+    "accept": N_("Accepted by the shelter"),
+    "decline": N_("Declined by the shelter"),
+    "expire": N_("Deadline passed without answer"),
+    "transfer": N_("Transfer started"),
+    "admit": N_("Admitted"),
+    "discharge": N_("Discharged"),
+    "cancel": N_("Cancelled"),
+}
+OBLIGATIONS = {
+    "dif_child_protection": N_("Child protection (DIF)"),
+    "inm_migration_status": N_("Migration status and humanitarian visa (INM)"),
+    "ceav_registration": N_("Registration in the National Victims Registry (CEAV)"),
+    "witness_protection": N_("Witness protection: identity withheld"),
+}
+OBLIGATION_STATUSES = {"pending": N_("Pending"), "fulfilled": N_("Fulfilled")}
+NOTICES = {
+    "sent": N_("The referral was sent. The shelter has until the deadline to answer."),
+    "released": N_("The beds were released."),
+    "cancelled": N_("The referral was cancelled."),
+}
+OPEN_STATUSES = ("sent", "accepted", "in_transit")
+ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+def clean_id(value: str) -> str:
+    """An id taken from the URL, safe to put in an API path (otherwise: not found)."""
+    if not ID.match(value):
+        raise ApiError(404, "not_found", "")
+    return value
+
+
+def _choices(page: Page) -> dict[str, Any]:
+    t = page.t
+    return {
+        "sexes": SEXES,
+        "roles": ROLES,
+        "needs_labels": NEEDS,
+        "security_levels": SECURITY,
+        "states": sorted(STATES, key=lambda code: t.state(code)),
+        "countries": COUNTRIES,
+        "kinds": KINDS,
+    }
+
+
+# --- new referral: the people and the search -------------------------------------------
+
+
+def _blank_person() -> dict[str, Any]:
+    return {"sex": "F", "age": None, "role": "victim"}
+
+
+def parse_search(form: Any) -> tuple[dict[str, Any], list[str]]:
+    """The search body from the form, and the problems found (as message ids)."""
+    sexes, ages, roles = form.getlist("sex"), form.getlist("age"), form.getlist("role")
+    problems: list[str] = []
+    people: list[dict[str, Any]] = []
+    for i in range(min(len(sexes), len(roles), MAX_PEOPLE)):
+        raw_age = (ages[i] if i < len(ages) else "").strip()
+        age: int | None = None
+        if raw_age:
+            if not raw_age.isdigit() or int(raw_age) > 120:
+                problems.append(N_("Ages are whole years between 0 and 120, or left empty."))
+                continue
+            age = int(raw_age)
+        sex = sexes[i] if sexes[i] in SEXES else "F"
+        role = roles[i] if roles[i] in ROLES else "victim"
+        people.append({"sex": sex, "age": age, "role": role})
+    if not people:
+        problems.append(N_("Describe at least one person."))
+        people = [_blank_person()]
+    needs: dict[str, Any] = {key: form.get(key) == "on" for key in NEEDS}
+    language = (form.get("interpreter_language") or "").strip()[:40]
+    if language:
+        needs["interpreter_language"] = language
+    security = form.get("security") or ""
+    if security in SECURITY:
+        needs["security"] = security
+    state = form.get("state") or None
+    if state not in STATES:
+        state = None
+    return {"people": people, "needs": needs, "state": state}, problems
+
+
+@router.get("/canalizaciones/nueva")
+async def new_referral(page: ProsecutorPage, aviso: str | None = None) -> Response:
+    draft = page.draft() or {}
+    search = draft.get("search") or {"people": [_blank_person()], "needs": {}, "state": None}
+    return page.render(
+        "prosecutor/new.html",
+        search=search,
+        answer=None,
+        problems=[],
+        notice=page.t.gettext(NOTICES[aviso]) if aviso in NOTICES else None,
+        **_choices(page),
+    )
+
+
+@router.get("/canalizaciones/nueva/persona")
+async def person_row(page: ProsecutorPage) -> Response:
+    return page.render("prosecutor/_person.html", person=_blank_person(), **_choices(page))
+
+
+@router.post("/canalizaciones/nueva/buscar")
+async def search_capacity(page: ProsecutorPage, request: Request) -> Response:
+    form = await request.form()
+    search, problems = parse_search(form)
+    answer: dict[str, Any] | None = None
+    if not problems:
+        body = {k: v for k, v in search.items() if k != "state" or v}
+        answer = await page.api.post("capacity", "/api/v1/availability/search", json=body)
+        await page.save_draft({"search": search})
+    values = dict(search=search, answer=answer, problems=problems, **_choices(page))
+    if page.is_htmx:
+        return page.render("prosecutor/_results.html", **values)
+    return page.render("prosecutor/new.html", **values)
+
+
+# --- hold -------------------------------------------------------------------------------
+
+
+@router.post("/canalizaciones/apartar")
+async def hold_beds(page: ProsecutorPage, request: Request) -> Response:
+    form = await request.form()
+    draft = page.draft() or {}
+    allocations = []
+    for value in form.getlist("allocation"):
+        pool_id, _, beds = str(value).partition(":")
+        if pool_id and beds.isdigit():
+            allocations.append({"pool_id": pool_id[:36], "beds": int(beds)})
+    if not allocations or not draft.get("search"):
+        return page.redirect("/canalizaciones/nueva")
+    hold = await page.api.post("capacity", "/api/v1/holds", json={"allocations": allocations})
+    draft["hold"] = {
+        "id": hold["id"],
+        "facility_id": hold["facility_id"],
+        "facility_name": str(form.get("facility_name") or "")[:200],
+        "operator_institution_id": str(form.get("operator_institution_id") or "")[:36],
+        "state": str(form.get("facility_state") or "")[:2],
+    }
+    await page.save_draft(draft)
+    return page.redirect(f"/canalizaciones/apartados/{hold['id']}")
+
+
+async def _hold_context(page: Page, hold_id: str) -> dict[str, Any]:
+    draft = page.draft() or {}
+    held = draft.get("hold") or {}
+    hold = await page.api.get("capacity", f"/api/v1/holds/{hold_id}")
+    agreements = await page.api.get("referral", "/api/v1/agreements")
+    sender = page.browser.row.institution_id
+    receiver = held.get("operator_institution_id") if held.get("id") == hold_id else None
+    usable = [
+        a
+        for a in agreements
+        if a["status"] == "signed"
+        and sender in a["party_ids"]
+        and (receiver is None or receiver in a["party_ids"])
+    ]
+    people = (draft.get("search") or {}).get("people") or []
+    return {
+        "hold": hold,
+        "held": held if held.get("id") == hold_id else {},
+        "agreements": usable,
+        "people": people,
+        "expired": hold["status"] != "active",
+    }
+
+
+@router.get("/canalizaciones/apartados/{hold_id}")
+async def hold_page(page: ProsecutorPage, hold_id: str) -> Response:
+    values = await _hold_context(page, clean_id(hold_id))
+    return page.render("prosecutor/hold.html", problems=[], **values, **_choices(page))
+
+
+@router.post("/canalizaciones/apartados/{hold_id}/enviar")
+async def send_referral(page: ProsecutorPage, hold_id: str, request: Request) -> Response:
+    hold_id = clean_id(hold_id)
+    form = await request.form()
+    values = await _hold_context(page, hold_id)
+    problems: list[str] = []
+    if form.get("consent") != "on":
+        problems.append(N_("Record the informed consent of the people before sending."))
+    if not form.get("agreement") or form.get("agreement") not in {
+        a["id"] for a in values["agreements"]
+    }:
+        problems.append(N_("Choose the signed agreement this referral travels along."))
+    urgency = form.get("urgency") if form.get("urgency") in ("urgent", "normal") else "urgent"
+    nationalities = form.getlist("nationality")
+    people = []
+    for i, person in enumerate(values["people"]):
+        nationality = str(nationalities[i] if i < len(nationalities) else "MEX")
+        if nationality not in COUNTRIES:
+            nationality = "MEX"
+        people.append({**person, "nationality": nationality})
+    if not people:
+        problems.append(N_("The people of this referral were lost; start a new search."))
+    held = values["held"]
+    if not held:
+        problems.append(N_("This hold was made in another session; start a new search."))
+    if problems:
+        return page.render(
+            "prosecutor/hold.html", status=422, problems=problems, **values, **_choices(page)
+        )
+    body: dict[str, Any] = {
+        "sending_institution_id": page.browser.row.institution_id,
+        "receiving_institution_id": held["operator_institution_id"],
+        "facility_id": values["hold"]["facility_id"],
+        "hold_id": hold_id,
+        "people": people,
+        "consent": {"given": True},
+        "urgency": urgency,
+    }
+    if held.get("state") in STATES:
+        body["state"] = held["state"]
+    reference = str(form.get("case_reference") or "").strip()[:100]
+    if reference:
+        body["case_reference"] = reference
+    created = await page.api.post(
+        "referral", "/api/v1/referrals", json=body, headers={"Idempotency-Key": f"hold-{hold_id}"}
+    )
+    if created["status"] == "draft":
+        await page.api.post("referral", f"/api/v1/referrals/{created['id']}/send", json={})
+    await page.save_draft(None)
+    return page.redirect(f"/canalizaciones/{created['id']}?aviso=sent")
+
+
+@router.get("/canalizaciones/apartados/{hold_id}/liberar")
+async def release_confirm(page: ProsecutorPage, hold_id: str) -> Response:
+    return page.render(
+        "confirm.html",
+        title=page.t.gettext("Release the held beds?"),
+        question=page.t.gettext(
+            "The beds go back to the pool at once and someone else may take them."
+        ),
+        action=f"/canalizaciones/apartados/{clean_id(hold_id)}/liberar",
+        confirm_label=page.t.gettext("Yes, release the beds"),
+        cancel_url=f"/canalizaciones/apartados/{clean_id(hold_id)}",
+        reason=False,
+    )
+
+
+@router.post("/canalizaciones/apartados/{hold_id}/liberar")
+async def release_hold(page: ProsecutorPage, hold_id: str) -> Response:
+    await page.api.delete("capacity", f"/api/v1/holds/{clean_id(hold_id)}")
+    draft = page.draft() or {}
+    draft.pop("hold", None)
+    await page.save_draft(draft)
+    return page.redirect("/canalizaciones/nueva?aviso=released")
+
+
+# --- her referrals ------------------------------------------------------------------------
+
+
+async def _institution_names(page: Page) -> dict[str, str]:
+    try:
+        institutions = await page.api.get("referral", "/api/v1/institutions")
+    except ApiError:
+        return {}
+    return {i["id"]: i["name"] for i in institutions}
+
+
+@router.get("/canalizaciones")
+async def referral_list(
+    page: ProsecutorPage, estado: str | None = None, aviso: str | None = None
+) -> Response:
+    status = estado if estado in STATUSES else None
+    params = {"status": status} if status else {}
+    referrals = await page.api.get("referral", "/api/v1/referrals", params=params)
+    referrals.sort(key=lambda r: r["created_at"], reverse=True)
+    names = await _institution_names(page)
+    counts: dict[str, int] = {}
+    if status is None:
+        for r in referrals:
+            counts[r["status"]] = counts.get(r["status"], 0) + 1
+    chart = None
+    if counts:
+        shown = [code for code in STATUSES if counts.get(code)]
+        chart = {
+            "labels": [page.t.gettext(STATUSES[code]) for code in shown],
+            "datasets": [
+                {
+                    "label": page.t.gettext("Referrals"),
+                    "data": [counts[code] for code in shown],
+                }
+            ],
+        }
+    return page.render(
+        "prosecutor/list.html",
+        chart=chart,
+        referrals=referrals,
+        current_status=status,
+        statuses=STATUSES,
+        counts=counts,
+        names=names,
+        notice=page.t.gettext(NOTICES[aviso]) if aviso in NOTICES else None,
+    )
+
+
+@router.get("/canalizaciones/{referral_id}")
+async def referral_detail(
+    page: ProsecutorPage, referral_id: str, aviso: str | None = None
+) -> Response:
+    referral = await page.api.get("referral", f"/api/v1/referrals/{clean_id(referral_id)}")
+    names = await _institution_names(page)
+    try:
+        facility = await page.api.get("capacity", f"/api/v1/facilities/{referral['facility_id']}")
+    except ApiError:
+        facility = None
+    due = referral.get("response_due_at")
+    overdue = bool(
+        due
+        and referral["status"] == "sent"
+        and datetime.fromisoformat(due.replace("Z", "+00:00")) < datetime.now(UTC)
+    )
+    return page.render(
+        "prosecutor/detail.html",
+        referral=referral,
+        facility=facility,
+        names=names,
+        statuses=STATUSES,
+        actions=ACTIONS,
+        obligations=OBLIGATIONS,
+        obligation_statuses=OBLIGATION_STATUSES,
+        overdue=overdue,
+        can_cancel=referral["status"] in ("draft", *OPEN_STATUSES),
+        notice=page.t.gettext(NOTICES[aviso]) if aviso in NOTICES else None,
+        **_choices(page),
+    )
+
+
+@router.get("/canalizaciones/{referral_id}/cancelar")
+async def cancel_confirm(page: ProsecutorPage, referral_id: str) -> Response:
+    rid = clean_id(referral_id)
+    return page.render(
+        "confirm.html",
+        title=page.t.gettext("Cancel this referral?"),
+        question=page.t.gettext(
+            "The shelter is told at once and the held beds are released. This cannot be undone."
+        ),
+        action=f"/canalizaciones/{rid}/cancelar",
+        confirm_label=page.t.gettext("Yes, cancel the referral"),
+        cancel_url=f"/canalizaciones/{rid}",
+        reason=True,
+    )
+
+
+@router.post("/canalizaciones/{referral_id}/cancelar")
+async def cancel_referral(
+    page: ProsecutorPage,
+    referral_id: str,
+    reason: Annotated[str, Form(max_length=500)] = "",
+) -> Response:
+    rid = clean_id(referral_id)
+    body = {"reason": reason.strip()} if reason.strip() else {}
+    await page.api.post("referral", f"/api/v1/referrals/{rid}/cancel", json=body)
+    return page.redirect(f"/canalizaciones/{rid}?aviso=cancelled")

@@ -1,0 +1,67 @@
+"""Fixtures of the frontend tests: the demo app in process, and signing in through it."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from html import unescape
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+
+from services.launcher import available_packages, build_app, load_spec
+from services.settings import get_settings
+
+
+@pytest.fixture
+def demo_app(monkeypatch) -> Iterator[Any]:
+    """Every service in one app on this test's SQLite files, demo users loaded at start-up."""
+    monkeypatch.setenv("CANALIZA_DEMO", "1")
+    get_settings.cache_clear()
+    for name in available_packages():
+        spec = load_spec(name)
+        if spec.database is not None:
+            spec.database.configure()
+    app = build_app("all")
+    yield app
+    for name in available_packages():
+        spec = load_spec(name)
+        if spec.database is not None:
+            spec.database.dispose()
+
+
+def hidden_fields(html: str) -> dict[str, str]:
+    fields = {}
+    for tag in re.findall(r"<input[^>]*>", html):
+        name = re.search(r'name="([^"]+)"', tag)
+        value = re.search(r'value="([^"]*)"', tag)
+        if name and 'type="hidden"' in tag:
+            fields[name.group(1)] = unescape(value.group(1)) if value else ""
+    return fields
+
+
+def csrf_of(html: str) -> str:
+    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert found, "no CSRF token on the page"
+    return found.group(1)
+
+
+async def sign_in(client: httpx.AsyncClient, username: str, password: str | None = None) -> str:
+    """The whole authorization-code + PKCE round trip, as a browser does it; the landing URL."""
+    start = await client.get("/entrar")
+    assert start.status_code == 303, start.text
+    authorize = start.headers["location"]
+    assert authorize.startswith("/auth/authorize?"), authorize
+    form_page = await client.get(authorize)
+    assert form_page.status_code == 200, form_page.text
+    fields = hidden_fields(form_page.text)
+    fields.update(username=username, password=password or get_settings().demo_password)
+    back = await client.post("/auth/authorize", data=fields)
+    assert back.status_code == 302, back.text
+    location = urlsplit(back.headers["location"])
+    assert location.path == "/callback", back.headers["location"]
+    landed = await client.get(f"/callback?{location.query}")
+    assert landed.status_code == 303, landed.text
+    return landed.headers["location"]

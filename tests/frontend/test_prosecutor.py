@@ -1,0 +1,92 @@
+"""The prosecutor's pages through the ASGI app: search, hold, send, follow, cancel."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from services.demo import CASA_MERCEDES
+from tests.conftest import running
+from tests.frontend.conftest import csrf_of, sign_in
+
+pytestmark = pytest.mark.slow
+
+MOTHER_AND_SON = {
+    "sex": ["F", "M"],
+    "age": ["29", "4"],
+    "role": ["victim", "accompanying_child"],
+    "state": "09",
+}
+
+
+async def test_search_hold_send_and_follow_a_referral(demo_app):
+    from services.seed import load_demo_into_app
+
+    report = await load_demo_into_app(demo_app)
+    assert not report.failures, report.failures[:3]
+    async with running(demo_app) as client:
+        await sign_in(client, "fiscal")
+        new = await client.get("/canalizaciones/nueva")
+        assert new.status_code == 200
+        csrf = csrf_of(new.text)
+
+        found = await client.post(
+            "/canalizaciones/nueva/buscar",
+            data={**MOTHER_AND_SON, "csrf_token": csrf},
+            headers={"HX-Request": "true"},
+        )
+        assert found.status_code == 200, found.text
+        assert "Apartar estas camas" in found.text
+        # The first facility of Casa de las Mercedes offered: hold its beds.
+        forms = re.findall(
+            r'<form method="post" action="/canalizaciones/apartar">(.*?)</form>', found.text, re.S
+        )
+        ours = next(f for f in forms if CASA_MERCEDES.id in f)
+        fields = dict(
+            re.findall(
+                r'name="(facility_name|operator_institution_id|facility_state)" value="([^"]*)"',
+                ours,
+            )
+        )
+        allocations = re.findall(r'name="allocation" value="([^"]+)"', ours)
+        held = await client.post(
+            "/canalizaciones/apartar",
+            data={**fields, "allocation": allocations, "csrf_token": csrf},
+        )
+        assert held.status_code == 303, held.text
+        hold_page = await client.get(held.headers["location"])
+        assert hold_page.status_code == 200, hold_page.text
+        agreement = re.search(r'name="agreement" value="([^"]+)"', hold_page.text)
+        assert agreement, "no signed agreement offered"
+
+        refused = await client.post(
+            held.headers["location"] + "/enviar",
+            data={
+                "agreement": agreement.group(1),
+                "csrf_token": csrf,
+                "nationality": ["MEX", "MEX"],
+            },
+        )
+        assert refused.status_code == 422
+        assert "consentimiento informado" in refused.text
+
+        sent = await client.post(
+            held.headers["location"] + "/enviar",
+            data={
+                "agreement": agreement.group(1),
+                "consent": "on",
+                "urgency": "urgent",
+                "nationality": ["MEX", "MEX"],
+                "csrf_token": csrf,
+            },
+        )
+        assert sent.status_code == 303, sent.text
+        detail = await client.get(sent.headers["location"])
+        assert detail.status_code == 200
+        assert 'data-status="sent"' in detail.text
+        assert "Protección de niñas, niños y adolescentes (DIF)" in detail.text
+        assert "Respuesta a más tardar" in detail.text
+
+        listing = await client.get("/canalizaciones?estado=sent")
+        assert sent.headers["location"].split("?")[0] in listing.text
