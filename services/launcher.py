@@ -19,7 +19,7 @@ import typer
 from rich.console import Console
 
 from services.app import ServiceSpec, create_app
-from services.settings import SERVICE_NAMES, Settings, get_settings
+from services.settings import Settings, get_settings
 
 # Only the launcher knows the domain packages. The frontend is not a data service.
 DOMAIN_PACKAGES = ("auth", "capacity", "referral", "audit", "frontend")
