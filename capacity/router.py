@@ -6,7 +6,7 @@ from datetime import timedelta
 from typing import Annotated, Any, Literal
 
 import orjson
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Depends, Header, Query, Response
 
 from capacity import importer, permissions, registration, service
 from capacity.database import db
@@ -38,6 +38,7 @@ from capacity.schemas import (
 )
 from capacity.search import NeedsQ, PersonQ, read_model, run_search
 from services.clock import utcnow
+from services.security import require_roles
 from services.settings import get_settings
 from services.tokens import Principal
 from services.vocabulary import cndh_age_band
@@ -94,7 +95,12 @@ def list_facilities(
     return {"items": items, "total": total, "limit": limit, "offset": offset}
 
 
-@router.post("/facilities/import", response_model=RosterImportResult)
+@router.post(
+    "/facilities/import",
+    response_model=RosterImportResult,
+    # refuse other callers before reading a batch of up to 200 facilities
+    dependencies=[Depends(require_roles("service"))],
+)
 def import_roster(body: RosterImport, principal: CapacityPrincipal) -> RosterImportResult:
     """Facilities in their final status with pools and initial occupancy, in one
     transaction (service token only). Idempotent: facilities already on the roster (same

@@ -7,7 +7,7 @@ import binascii
 import logging
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from referral import importer, permissions, service
@@ -33,7 +33,7 @@ from referral.schemas import (
 )
 from services.app import get_runtime
 from services.errors import BadRequest, CanalizaError
-from services.security import PrincipalDep
+from services.security import PrincipalDep, require_roles
 from services.settings import get_settings
 
 log = logging.getLogger("canaliza.referral")
@@ -204,7 +204,12 @@ def create_referral(
     return service.referral_public(session, referral, level="full")
 
 
-@router.post("/referrals/import", response_model=HistoryImportResult)
+@router.post(
+    "/referrals/import",
+    response_model=HistoryImportResult,
+    # refuse other callers before reading a batch of up to 2,000 referrals
+    dependencies=[Depends(require_roles("service"))],
+)
 def import_history(
     body: HistoryImport, session: SessionDep, principal: PrincipalDep
 ) -> HistoryImportResult:
