@@ -4,8 +4,10 @@ The routes come from the one-process app itself (HTTP and WebSocket), so a new r
 cannot escape: it fails here until the matrix has a row for it. The tokens are real ones
 from the app's own auth service (password grant in demo mode, client credentials for
 ``service``), and the path parameters name demo objects each role owns where scope
-matters. All refusals are checked first, while the objects are untouched; then every
-allowed call, reads before writes.
+matters. All refusals are checked first, while the objects are untouched — including the
+other half of an ``own`` cell: the same route on another institution's object or naming
+another institution in its body is refused (403, or 404 where existence is secret) — then
+every allowed call, reads before writes.
 """
 
 from __future__ import annotations
@@ -243,6 +245,8 @@ class World:
         self.by_institution: dict[tuple[str, str], str] = {}
         self.obligation_tokens: dict[str, str] = {}
         self.params: dict[str, dict[str, str]] = {role: {} for role in ROLES}
+        # Objects outside each role's scope, for the other half of an ``own`` cell.
+        self.foreign: dict[str, dict[str, str]] = {role: {} for role in ROLES}
         self.counter = 0
 
     def h(self, role: str) -> dict[str, str]:
@@ -400,6 +404,73 @@ class World:
             token = self.by_institution.get((role, owed_by[kind]))
             if token:
                 self.obligation_tokens[role] = token
+        await self._build_foreign(obligations)
+
+    async def _build_foreign(self, obligations: dict[str, str]) -> None:
+        """A facility of another operator, and cases none of the own-scoped roles are in."""
+        c, admin = self.client, self.h("platform_admin")
+        facility = _ok(
+            await c.post(
+                "/api/v1/facilities",
+                json={
+                    "name": "Albergue de otra institución",
+                    "kind": "albergue",
+                    "operator_institution_id": SNDIF.id,
+                    "state": "09",
+                    "municipality": "Tlalpan",
+                    "status": "active",
+                },
+                headers=admin,
+            )
+        )
+        pool = _ok(
+            await c.post(
+                f"/api/v1/facilities/{facility['id']}/pools",
+                json={"name": "Mujeres", "sexes": ["F"], "total": 5},
+                headers=admin,
+            )
+        )
+        hold = _ok(
+            await c.post(
+                "/api/v1/holds",
+                json={"allocations": [{"pool_id": pool["id"], "beds": 1}]},
+                headers=self.h("prosecutor"),
+            ),
+            201,
+        )
+        # FGR → CNDH, an adult Mexican witness: no obligation, nobody else involved.
+        outside = _ok(
+            await c.post(
+                "/api/v1/referrals",
+                json={
+                    "sending_institution_id": FGR.id,
+                    "receiving_institution_id": CNDH.id,
+                    "facility_id": facility["id"],
+                    "people": [{"sex": "F", "age": 40, "role": "witness", "nationality": "MEX"}],
+                    "consent": {"given": True},
+                    "urgency": "normal",
+                },
+                headers=self.h("prosecutor"),
+            ),
+            201,
+        )
+        agreement = await self._agreement("PERM-3", [FGR.id, CNDH.id])
+        for role in ("institution_admin", "shelter_coordinator"):
+            self.foreign[role].update(
+                pool_id=pool["id"],
+                hold_id=hold["id"],
+                referral_id=outside["id"],
+                agreement_id=agreement,
+            )
+        for role in SENDERS:
+            other = "dif_officer" if role == "prosecutor" else "prosecutor"
+            self.foreign[role].update(
+                hold_id=self.params[other]["hold_id"],
+                referral_id=self.params["dif_officer"]["referral_id"]
+                if role == "prosecutor"
+                else outside["id"],
+                obligation_id=obligations[OBLIGATION_OF[other]],
+            )
 
     async def _oversight(self, facility_id: str) -> None:
         """A done visit with one follow-up action, once the roster knows the facility."""
@@ -441,8 +512,10 @@ class World:
 
     # -- one call ----------------------------------------------------------------------
 
-    def path_for(self, path: str, role: str) -> str:
-        params = self.params[role if role in self.params else "platform_admin"]
+    def path_for(self, path: str, role: str, *, foreign: bool = False) -> str:
+        params = dict(self.params[role if role in self.params else "platform_admin"])
+        if foreign:  # (obligations stay on the prosecutor's case: another one's obligation)
+            params.update(self.foreign.get(role, {}))
 
         def value(match: re.Match[str]) -> str:
             name = match.group(1)
@@ -451,6 +524,23 @@ class World:
             return params.get(name, NIL_ID)
 
         return re.sub(r"\{(\w+)\}", value, path)
+
+    def foreign_body(self, method: str, path: str, role: str) -> dict[str, Any] | None:
+        """A body naming another institution than the caller's (None: scope is not in it)."""
+        other = FGR.id if ROLE_INSTITUTION.get(role) != FGR.id else SNDIF.id
+        key = (method, path)
+        if key == ("POST", "/api/v1/auth/users"):
+            body = self.body_for(method, path, role)["json"]
+            return {"json": {**body, "institution_id": other}}
+        if key == ("POST", "/api/v1/agreements"):
+            body = self.body_for(method, path, role)["json"]
+            return {"json": {**body, "party_ids": [other, CNDH.id]}}
+        if key == ("POST", "/api/v1/agreements/{agreement_id}/sign"):
+            return {"json": {"institution_id": other}}
+        if key == ("POST", "/api/v1/referrals"):
+            body = self.body_for(method, path, role)["json"]
+            return {"json": {**body, "sending_institution_id": other}}
+        return None
 
     def body_for(self, method: str, path: str, role: str) -> dict[str, Any]:
         """Keyword arguments for httpx: a valid body, so refusals are not masked by 422."""
@@ -544,10 +634,19 @@ class World:
             return {"json": bodies[(method, path)]}
         return {"json": {}} if method in ("POST", "PATCH", "PUT") else {}
 
-    async def call(self, method: str, path: str, role: str | None) -> int:
-        """The status of one call (``role=None``: no token)."""
-        url = self.path_for(path, role or "platform_admin")
+    def out_of_scope(self, method: str, path: str, role: str) -> bool:
+        """Whether there is an out-of-scope variant of this call for ``role``."""
+        names = set(re.findall(r"\{(\w+)\}", path))
+        return bool(names & set(self.foreign.get(role, {}))) or (
+            self.foreign_body(method, path, role) is not None
+        )
+
+    async def call(self, method: str, path: str, role: str | None, *, foreign: bool = False) -> int:
+        """The status of one call (``role=None``: no token; ``foreign``: out of scope)."""
+        url = self.path_for(path, role or "platform_admin", foreign=foreign)
         kwargs = self.body_for(method, path, role or "platform_admin")
+        if foreign and role is not None:
+            kwargs = self.foreign_body(method, path, role) or kwargs
         if role is not None:
             kwargs["headers"] = {**kwargs.get("headers", {}), **self.h(role)}
             if "/obligations/" in path and role in self.obligation_tokens:
@@ -604,12 +703,17 @@ async def test_every_route_as_every_role_matches_the_matrix(all_app):
             if not good:
                 failures.append(f"{method} {path} as {role or 'no token'} ({cell}): {status}")
 
-        # Refusals first: nothing has been changed by an allowed call yet.
+        # Refusals first: nothing has been changed by an allowed call yet. That includes
+        # the other half of ``own``: out of scope, 403 (or 404 where existence is secret).
         for key in routes:
             await check(key, None, "no")
             for role in ROLES:
                 if matrix[key][role] == "no":
                     await check(key, role, "no")
+                elif matrix[key][role] == "own" and world.out_of_scope(*key, role):
+                    status = await world.call(*key, role, foreign=True)
+                    if status not in (403, 404):
+                        failures.append(f"{key[0]} {key[1]} as {role} out of scope: {status}")
         for key in _ordered(routes):
             for role in ROLES:
                 if matrix[key][role] in ("yes", "own"):
