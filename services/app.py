@@ -204,7 +204,10 @@ def create_app(
                 if spec.database is not None:
                     await run_in_threadpool(spec.database.migrate)
         runtime.bus = bus or create_bus(
-            settings.bus, url=settings.nats_url, stream=settings.nats_stream
+            settings.bus,
+            url=settings.nats_url,
+            stream=settings.nats_stream,
+            subject_prefix=settings.nats_subject_prefix,
         )
         await runtime.bus.start()
         for spec in specs:

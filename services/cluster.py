@@ -82,6 +82,7 @@ class Cluster:
     pg_admin_url: str = DEFAULT_PG_ADMIN
     nats_url: str = "nats://127.0.0.1:4222"
     nats_stream: str = "CANALIZA"
+    nats_subject_prefix: str = "canaliza"
     host: str = "127.0.0.1"
     gateway_port: int = 8000
     capacity_replicas: int = 2
@@ -121,6 +122,7 @@ class Cluster:
                 "CANALIZA_BUS": bus,
                 "CANALIZA_NATS_URL": self.nats_url,
                 "CANALIZA_NATS_STREAM": self.nats_stream,
+                "CANALIZA_NATS_SUBJECT_PREFIX": self.nats_subject_prefix,
                 "CANALIZA_PUBLIC_URL": self.gateway_url,
                 "CANALIZA_ISSUER": self.gateway_url,
                 "CANALIZA_SERVICE_CLIENT_ID": "canaliza-services",

@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     bus: Literal["inprocess", "nats"] = "inprocess"
     nats_url: str = "nats://127.0.0.1:4222"
     nats_stream: str = "CANALIZA"
+    # Subjects are ``<prefix>.<event type>``. Streams on one server may not overlap, so two
+    # deployments (or test runs) sharing a NATS server need different prefixes.
+    nats_subject_prefix: str = "canaliza"
 
     public_url: str = ""
     issuer: str = ""

@@ -26,13 +26,16 @@ DEMO_PASSWORD = "canaliza-demo"
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     require_service("PostgreSQL", "127.0.0.1", 5432)
     require_service("NATS", "127.0.0.1", 4222)
-    # Streams may not overlap in subjects: clear what an interrupted earlier run left behind.
-    _delete_topology_streams()
+    # Streams may not overlap in subjects: clear what an interrupted earlier run left behind
+    # on the shared ``canaliza.>`` subjects (runs now have a subject prefix of their own, so
+    # the streams of concurrent runs are left alone).
+    _delete_topology_streams(only_subjects="canaliza.>")
     c = Cluster(
         database=unique_name("canaliza_topology"),
         pg_admin_url=PG_ADMIN_URL,
         nats_url=NATS_URL,
         nats_stream=unique_name("TOPOLOGY").upper(),
+        nats_subject_prefix=unique_name("topology"),  # no overlap with concurrent runs
         gateway_port=free_port(),
         log_dir=Path(tmp_path_factory.mktemp("cluster-logs")),
         demo=True,
@@ -43,10 +46,12 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     finally:
         c.stop()
         _drop_database(c.database)
-        _delete_topology_streams()
+        _delete_topology_streams(only_name=c.nats_stream)
 
 
-def _delete_topology_streams() -> None:
+def _delete_topology_streams(
+    *, only_subjects: str | None = None, only_name: str | None = None
+) -> None:
     import asyncio
 
     import nats
@@ -56,8 +61,14 @@ def _delete_topology_streams() -> None:
         try:
             js = nc.jetstream()
             for info in await js.streams_info():
-                if info.config.name and info.config.name.startswith("TOPOLOGY_"):
-                    await js.delete_stream(info.config.name)
+                name = info.config.name or ""
+                if not name.startswith("TOPOLOGY_"):
+                    continue
+                if only_name is not None and name != only_name:
+                    continue
+                if only_subjects is not None and only_subjects not in (info.config.subjects or []):
+                    continue
+                await js.delete_stream(name)
         finally:
             await nc.close()
 
