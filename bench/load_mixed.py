@@ -545,6 +545,7 @@ def topology() -> Iterator[str]:
             pg_admin_url=PG_ADMIN_URL,
             nats_url=NATS_URL,
             nats_stream=unique_name("LOAD").upper(),
+            nats_subject_prefix=unique_name("load"),  # no overlap with other runs' streams
             gateway_port=free_port(),
             log_dir=logs,
             demo=True,
