@@ -135,7 +135,7 @@ async def _run(args: argparse.Namespace) -> None:
     print("\nBaselines (same run):")
     print(f"  roster, bulk path        {bulk_fac:10.1f} facilities/s")
     print(f"  roster, one call/record  {one_fac:10.1f} facilities/s   (ratio {bulk_fac / one_fac:.0f}×)")  # fmt: skip
-    print(f"  history, batches of 2000 {bulk_ref:10.1f} referrals/s")
+    print(f"  history, batches of 1000 {bulk_ref:10.1f} referrals/s")
     print(f"  history, one per request {one_ref:10.1f} referrals/s   (ratio {bulk_ref / one_ref:.0f}×)")  # fmt: skip
     full_one = len(full.facilities) / one_fac + len(full.referrals) / one_ref
     print(f"  the whole load one call at a time would take ≈ {full_one / 60:.0f} min "
