@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from services.clock import UtcDateTime
 
 
 class EntryOut(BaseModel):
@@ -18,7 +19,7 @@ class EntryOut(BaseModel):
     actor: str | None = Field(default=None, max_length=200)
     institution_id: str | None = Field(default=None, max_length=64)
     facility_id: str | None = Field(default=None, max_length=64)
-    occurred_at: datetime
+    occurred_at: UtcDateTime
     entry: dict[str, Any]
     hash: str = Field(max_length=64)
 

@@ -179,6 +179,51 @@ def _health_router(runtime_getter: Callable[[], Runtime]) -> APIRouter:
     return router
 
 
+ERROR_SCHEMA: dict[str, Any] = {
+    "title": "Error",
+    "type": "object",
+    "required": ["error", "detail"],
+    "properties": {
+        "error": {"type": "string", "description": "Código de máquina"},
+        "detail": {"type": "string", "description": "Explicación para las personas usuarias"},
+    },
+    "additionalProperties": True,
+}
+
+
+def _document_error_model(app: FastAPI) -> None:
+    """Make the OpenAPI tell the truth about errors.
+
+    FastAPI documents 422 as its own ``{"detail": [...]}`` body, which this platform never
+    sends, and documents no other 4xx. Every operation gets the contract's error body for
+    every 4xx (``4XX``).
+    """
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = FastAPI.openapi(app)
+        components = schema.setdefault("components", {})
+        schemas = components.setdefault("schemas", {})
+        schemas.pop("HTTPValidationError", None)
+        schemas.pop("ValidationError", None)
+        schemas["Error"] = ERROR_SCHEMA
+        error = {
+            "description": "Error del cliente: cuerpo `{error, detail}`",
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+        }
+        for item in schema.get("paths", {}).values():
+            for operation in item.values():
+                responses = operation.setdefault("responses", {})
+                for code in [c for c in responses if c.startswith("4")]:
+                    del responses[code]
+                responses["4XX"] = error
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def service_label(specs: list[ServiceSpec]) -> str:
     """The ``service`` of metrics and logs: the one service, or ``a+b`` when composed."""
     return "+".join(spec.name for spec in specs) or "none"
@@ -244,6 +289,7 @@ def create_app(
     runtime = Runtime(settings=settings, services=by_name, app=app)
     app.state.runtime = runtime
     install_error_handlers(app)
+    _document_error_model(app)
     # Added first, so it runs inside RequestContextMiddleware and sees the request id.
     app.add_middleware(ObservabilityMiddleware, service=service_label(specs))
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
