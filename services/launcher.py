@@ -19,7 +19,7 @@ import typer
 from rich.console import Console
 
 from services.app import ServiceSpec, create_app
-from services.settings import SERVICE_NAMES, get_settings
+from services.settings import SERVICE_NAMES, Settings, get_settings
 
 # Only the launcher knows the domain packages. The frontend is not a data service.
 DOMAIN_PACKAGES = ("auth", "capacity", "referral", "audit", "frontend")
@@ -82,6 +82,20 @@ def app_gateway() -> Any:
     return create_gateway()
 
 
+def uvicorn_limits(settings: Settings) -> dict[str, Any]:
+    """The server's own input limits (before the app sees a byte).
+
+    A WebSocket message over ``max_ws_message_bytes`` is refused by the protocol layer
+    (close 1009) as soon as its frame header announces it, never buffered whole; the live
+    feed's own size check is the second line. Header blocks beyond the app's limit (431)
+    plus a margin are refused by the HTTP parser.
+    """
+    return {
+        "ws_max_size": settings.max_ws_message_bytes,
+        "h11_max_incomplete_event_size": settings.max_header_bytes + 8_192,
+    }
+
+
 @cli.command()
 def serve(
     target: str = typer.Argument("all", help="all, or one of: " + ", ".join(DOMAIN_PACKAGES)),
@@ -106,6 +120,7 @@ def serve(
         log_level="info",
         access_log=False,  # the kernel writes one JSON line per request instead
         proxy_headers=True,
+        **uvicorn_limits(settings),
     )
 
 

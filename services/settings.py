@@ -59,6 +59,10 @@ class Settings(BaseSettings):
     hold_ttl_minutes: int = 120
     stale_after_hours: int = 24
     max_body_bytes: int = 1_048_576
+    max_query_bytes: int = 8_192
+    max_header_bytes: int = 16_384
+    # One WebSocket message (the live feed's messages are small JSON objects).
+    max_ws_message_bytes: int = 65_536
 
     def base_url(self) -> str:
         """The public URL of this deployment."""
