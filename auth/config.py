@@ -16,6 +16,9 @@ class AuthSettings(BaseSettings):
 
     max_failed_logins: int = 5
     lockout_minutes: int = 15
+    # Failed credential checks one client address may make per window (then 429).
+    max_failures_per_address: int = 30
+    failure_window_seconds: int = 300
     refresh_token_ttl_seconds: int = 30 * 24 * 3600
     authorization_code_ttl_seconds: int = 120
     # Outside demo mode these roles must present a TOTP code at login.

@@ -23,6 +23,7 @@ from auth.oauth import (
 )
 from auth.oauth import Response as OAuthResponse
 from auth.pages import OAUTH_PARAMS, error_page, login_page
+from auth.ratelimit import client_address, limiter_for
 from auth.schemas import TotpConfirm, TotpEnrolment, UserCreate, UserInfo, UserPublic
 from services.errors import NotFound
 from services.security import PrincipalDep
@@ -119,8 +120,12 @@ def jwks(session: SessionDep) -> JSONResponse:
 
 @public_router.post("/auth/token", summary="OAuth 2 token endpoint (form-encoded)")
 async def token(request: Request, session: SessionDep) -> Response:
+    limiter, address = limiter_for(request), client_address(request)
+    limiter.check(address)
     oauth_request = await _oauth_request(request)
     result = await run_in_threadpool(_server(session).create_token_response, oauth_request)
+    if result.status in (400, 401):
+        limiter.record_failure(address)
     return _render(result)
 
 
@@ -215,7 +220,12 @@ async def authorize_submit(request: Request, session: SessionDep) -> Response:
             error_page("La sesión del formulario expiró; vuelva a abrir la página de acceso."),
             403,
         )
-    return await run_in_threadpool(_sign_in, session, oauth_request)
+    limiter, address = limiter_for(request), client_address(request)
+    limiter.check(address)
+    response = await run_in_threadpool(_sign_in, session, oauth_request)
+    if response.status_code == 401:
+        limiter.record_failure(address)
+    return response
 
 
 # --- private routes (a Bearer token is required; the app factory adds it) -------------

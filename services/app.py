@@ -121,7 +121,7 @@ class RequestContextMiddleware:
         app: ASGIApp,
         max_body_bytes: int,
         max_query_bytes: int = 8_192,
-        max_header_bytes: int = 16_384,
+        max_header_bytes: int = 81_920,
     ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes

@@ -60,7 +60,8 @@ class Settings(BaseSettings):
     stale_after_hours: int = 24
     max_body_bytes: int = 1_048_576
     max_query_bytes: int = 8_192
-    max_header_bytes: int = 16_384
+    # Room for a 64 KiB X-CMS-Signature (signed agreement documents) plus ordinary headers.
+    max_header_bytes: int = 81_920
     # One WebSocket message (the live feed's messages are small JSON objects).
     max_ws_message_bytes: int = 65_536
 
