@@ -31,10 +31,10 @@ from tests.resilience.conftest import (
     _configure_databases,
     _dispose_databases,
     password_grant_form,
+    results_dir,
     write_result,
 )
 
-FIGURES: dict[str, Any] = {"http": {}, "websocket": {}}
 CHUNK = 64 * 1024
 
 
@@ -49,8 +49,14 @@ def app(monkeypatch) -> Iterator[Any]:
 
 
 def _record(kind: str, name: str, **figures: Any) -> None:
-    FIGURES[kind][name] = figures
-    write_result("badinput", {**FIGURES, "cases": sum(len(v) for v in FIGURES.values())})
+    """Merge one case's figures into ``badinput.json`` (tests may run one at a time)."""
+    try:
+        data = json.loads((results_dir() / "badinput.json").read_text())
+    except (OSError, ValueError):
+        data = {}
+    parts = {k: dict(data.get(k) or {}) for k in ("http", "websocket")}
+    parts[kind][name] = figures
+    write_result("badinput", {**parts, "cases": sum(len(v) for v in parts.values())})
 
 
 def _assert_error(resp: httpx.Response, status: int, code: str) -> None:
