@@ -219,3 +219,22 @@ async def test_cookies_grant_nothing_on_the_api(plain_app) -> None:
             json={"name": "Institución falsa", "type": "ngo", "state": "09"},
         )
     assert resp.status_code == 401, resp.text
+
+
+async def test_passwords_are_stored_as_argon2id_only(plain_app) -> None:
+    """ASVS 2.4.1: the stored credential is an argon2id hash, never the password."""
+    from sqlmodel import Session as DbSession
+    from sqlmodel import select
+
+    from auth.database import db as auth_db
+    from auth.models import User
+
+    async with running(plain_app):  # start-up seeds the demo users
+        pass
+    password = get_settings().demo_password
+    with DbSession(auth_db.engine) as session:
+        users = session.exec(select(User)).all()
+    assert users
+    for user in users:
+        assert user.password_hash.startswith("$argon2id$"), user.username
+        assert password not in user.password_hash
