@@ -284,8 +284,8 @@ def _referral_sequences(runner: asyncio.Runner, ctx: Ctx) -> None:
                     referral_service.expire_overdue(session)
             else:
                 _, action, actor, with_body = step
-                if action == "next":
-                    action = HAPPY_PATH.get(status, "cancel")
+                if action == "next":  # by the party it belongs to
+                    action, actor = HAPPY_PATH.get(status, "cancel"), "party"
                 if actor == "party":
                     actor = "fiscal" if action in SENDER_ACTIONS else "coord"
                 body: dict[str, Any] = {}
@@ -316,4 +316,4 @@ def _referral_sequences(runner: asyncio.Runner, ctx: Ctx) -> None:
         {"sequences": EXAMPLES, "moves": dict(moves), "statuses": dict(statuses)},
     )
     # The sequences reached well past the first step of the lifecycle.
-    assert moves["draft->sent"] and moves["sent->accepted"], moves
+    assert moves["draft->sent"] and moves["sent->accepted"] and moves["in_transit->admitted"], moves
