@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 UV := $(VENV)/bin/uv
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: setup run test lint typecheck pytest bench lock clean services chromium
+.PHONY: setup run test lint typecheck pytest bench lock clean services chromium resilience
 
 NODE_STAMP := frontend/node_modules/.package-lock.json
 
@@ -44,6 +44,24 @@ typecheck:
 
 pytest:
 	$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+## The resilience suite with more examples than CI, then the summary (var/resilience/summary.md).
+## Bad input and attacks first, then faults and load; the summary is written whatever failed.
+RESILIENCE_EXAMPLES ?= 40
+resilience: setup
+	rm -rf var/resilience
+	status=0; \
+	CANALIZA_FUZZ_EXAMPLES=$(RESILIENCE_EXAMPLES) CANALIZA_INVARIANT_EXAMPLES=$$(( $(RESILIENCE_EXAMPLES) * 5 )) \
+	CANALIZA_LEAK_EVERY_FACILITY=1 \
+	$(PY) -m pytest -q -p no:cacheprovider -o timeout=3600 -m resilience \
+		tests/resilience/input tests/resilience/attacks $(PYTEST_ARGS) || status=1; \
+	others="$$(ls -d tests/resilience/faults tests/resilience/load 2>/dev/null)"; \
+	if [ -n "$$others" ]; then \
+		$(PY) -m pytest -q -p no:cacheprovider -o timeout=3600 -m resilience $$others \
+			$(PYTEST_ARGS) || status=1; \
+	fi; \
+	$(PY) bench/resilience_summary.py --check || status=1; \
+	exit $$status
 
 ## Re-pin dependencies after editing pyproject.toml
 lock:

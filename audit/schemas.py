@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
-from services.clock import utcnow
+from services.clock import UtcDateTime, utcnow
 
 
 class EntryOut(BaseModel):
@@ -21,7 +21,7 @@ class EntryOut(BaseModel):
     actor: str | None = Field(default=None, max_length=200)
     institution_id: str | None = Field(default=None, max_length=64)
     facility_id: str | None = Field(default=None, max_length=64)
-    occurred_at: datetime
+    occurred_at: UtcDateTime
     entry: dict[str, Any]
     hash: str = Field(max_length=64)
 

@@ -8,6 +8,7 @@ database session, so every grant works inside the request's single transaction.
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,6 +35,10 @@ from auth.models import AuthorizationCode, OAuthClient, RefreshToken, User
 from services.clock import as_utc, utcnow
 from services.ids import new_id
 from services.settings import Settings
+
+# Authlib logs every issued token (access and refresh, in full) at DEBUG: a process run with
+# debug logging would write bearer credentials to its logs. Its records stop at INFO.
+logging.getLogger("authlib").setLevel(logging.INFO)
 
 SUPPORTED_SCOPES = ("openid", "profile", "canaliza")
 

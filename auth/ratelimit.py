@@ -15,15 +15,14 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 from services.clock import utcnow
-from services.errors import CanalizaError
+from services.errors import TooManyRequests
 
 RATE_LIMITER_KEY = "auth_rate_limiter"
 
 
-class RateLimited(CanalizaError):
+class RateLimited(TooManyRequests):
     """429 with ``Retry-After``."""
 
-    status_code = 429
     code = "rate_limited"
 
     def __init__(self, retry_after: int) -> None:

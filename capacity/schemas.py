@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
@@ -15,6 +14,7 @@ from capacity.models import (
     SPECIALIZATIONS,
     STATE_CODES,
 )
+from services.clock import UtcDateTime
 
 SERVICES_OFFERED = (
     "legal",
@@ -66,22 +66,34 @@ Status = Annotated[
     _one_of(FACILITY_STATUSES, "un estado de instalación"),
 ]
 Specialization = Annotated[
-    str, Field(max_length=16), _one_of(SPECIALIZATIONS, "un tipo de población")
+    str,
+    Field(max_length=16, json_schema_extra={"enum": list(SPECIALIZATIONS)}),
+    _one_of(SPECIALIZATIONS, "un tipo de población"),
 ]
 SecurityLevel = Annotated[
-    str, Field(max_length=16), _one_of(SECURITY_LEVELS, "un nivel de seguridad")
+    str,
+    Field(max_length=16, json_schema_extra={"enum": list(SECURITY_LEVELS)}),
+    _one_of(SECURITY_LEVELS, "un nivel de seguridad"),
 ]
 ServiceOffered = Annotated[
-    str, Field(max_length=32), _one_of(SERVICES_OFFERED, "un servicio reconocido")
+    str,
+    Field(max_length=32, json_schema_extra={"enum": list(SERVICES_OFFERED)}),
+    _one_of(SERVICES_OFFERED, "un servicio reconocido"),
 ]
-Sex = Annotated[str, Field(max_length=1), _one_of(SEXES, "un sexo admitido")]
-PersonRole = Annotated[str, Field(max_length=24), _one_of(PERSON_ROLES, "un papel admitido")]
+Sex = Annotated[
+    str, Field(max_length=1, json_schema_extra={"enum": list(SEXES)}), _one_of(SEXES, "un sexo")
+]
+PersonRole = Annotated[
+    str,
+    Field(max_length=24, json_schema_extra={"enum": list(PERSON_ROLES)}),
+    _one_of(PERSON_ROLES, "un papel"),
+]
 LedgerKind = Annotated[
     str,
-    Field(max_length=20),
+    Field(max_length=20, json_schema_extra={"enum": list(CLIENT_LEDGER_KINDS)}),
     _one_of(
         CLIENT_LEDGER_KINDS,
-        "un movimiento admitido",
+        "un movimiento",
         " Las reservas y liberaciones las registran las reservas (holds).",
     ),
 ]
@@ -167,12 +179,12 @@ class FacilityPublic(BaseModel):
     security_level: str
     max_stay_days: int | None
     status: str
-    status_changed_at: datetime
+    status_changed_at: UtcDateTime
     status_reason: str | None
     registration_status: str = "not_submitted"
-    registration_changed_at: datetime | None = None
+    registration_changed_at: UtcDateTime | None = None
     version: int
-    created_at: datetime
+    created_at: UtcDateTime
 
 
 class FacilityWithLocation(FacilityPublic):
@@ -231,14 +243,14 @@ class RegistrationStepPublic(BaseModel):
     institution_id: str | None
     note: str | None
     checklist: list[dict[str, Any]]
-    at: datetime
+    at: UtcDateTime
 
 
 class RegistrationPublic(BaseModel):
     facility_id: str
     registration_status: str
     registration_label: str
-    registration_changed_at: datetime | None
+    registration_changed_at: UtcDateTime | None
     history: list[RegistrationStepPublic]
     checklist: list[dict[str, str]]
 
@@ -326,7 +338,7 @@ class PoolPublic(BaseModel):
     out_of_service: int
     available: int
     version: int
-    last_confirmed_at: datetime | None
+    last_confirmed_at: UtcDateTime | None
 
 
 # --- ledger ---------------------------------------------------------------------------
@@ -363,7 +375,7 @@ class LedgerEntryPublic(BaseModel):
     institution_id: str | None
     hold_id: str | None
     pool_version: int
-    at: datetime
+    at: UtcDateTime
 
 
 class LedgerPage(BaseModel):
@@ -421,7 +433,7 @@ class SearchResult(BaseModel):
     facility: SearchFacility
     pools: list[PoolAllocation]
     stale: bool
-    last_confirmed_at: datetime | None
+    last_confirmed_at: UtcDateTime | None
     same_state: bool
     available: int
     # Not registered on SEGOB's roster (offered while the setting allows it).
@@ -458,9 +470,9 @@ class HoldPublic(BaseModel):
     facility_id: str
     status: str
     allocations: list[AllocationOut]
-    expires_at: datetime
-    created_at: datetime
-    ended_at: datetime | None
+    expires_at: UtcDateTime
+    created_at: UtcDateTime
+    ended_at: UtcDateTime | None
     reference: str | None
     created_by: str
     institution_id: str | None

@@ -12,7 +12,7 @@ from sqlmodel import Session
 from referral.database import db
 from services.app import Runtime
 from services.clients.capacity import CapacityClient
-from services.errors import PreconditionFailed
+from services.errors import Unprocessable
 
 SessionDep = Annotated[Session, Depends(db.request_session, scope="function")]
 
@@ -39,7 +39,8 @@ def if_match_version(if_match: Annotated[str | None, Header()] = None) -> int | 
         return None
     raw = if_match.strip().removeprefix("W/").strip('"')
     if not raw.isdigit():
-        raise PreconditionFailed("If-Match debe ser el número de versión.", code="bad_if_match")
+        # Malformed, not stale: 422 like capacity's pools (412 means "your version is old").
+        raise Unprocessable("If-Match debe ser el número de versión.", code="bad_if_match")
     return int(raw)
 
 

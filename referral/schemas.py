@@ -7,6 +7,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from services.clock import UtcDateTime
+
 Str200 = Annotated[str, Field(min_length=1, max_length=200)]
 Id = Annotated[str, Field(min_length=1, max_length=36)]
 StateCode = Literal[
@@ -57,8 +59,8 @@ class InstitutionUpdate(Strict):
 
 class NameRecord(BaseModel):
     name: str
-    valid_from: datetime
-    valid_to: datetime | None
+    valid_from: UtcDateTime
+    valid_to: UtcDateTime | None
 
 
 class InstitutionPublic(BaseModel):
@@ -120,7 +122,7 @@ class PartyPublic(BaseModel):
     institution_id: str
     signed: bool
     signed_by: str | None
-    signed_at: datetime | None
+    signed_at: UtcDateTime | None
 
 
 class AgreementPublic(BaseModel):
@@ -137,7 +139,7 @@ class AgreementPublic(BaseModel):
     status: str
     status_label: str
     version: int
-    signed_at: datetime | None
+    signed_at: UtcDateTime | None
     document_sha256: str | None
     signature_verified: bool | None
     signature_detail: str | None
@@ -221,7 +223,7 @@ class ObligationPublic(BaseModel):
     status: str
     humanitarian_visa_status: str | None
     note: str | None
-    fulfilled_at: datetime | None
+    fulfilled_at: UtcDateTime | None
 
 
 class HistoryPublic(BaseModel):
@@ -232,7 +234,7 @@ class HistoryPublic(BaseModel):
     actor: str
     institution_id: str | None
     reason: str | None
-    at: datetime
+    at: UtcDateTime
 
 
 class ReferralPublic(BaseModel):
@@ -255,9 +257,9 @@ class ReferralPublic(BaseModel):
     obligations: list[ObligationPublic]
     outcome: str | None
     decline_reason: str | None
-    sent_at: datetime | None
-    response_due_at: datetime | None
-    created_at: datetime
+    sent_at: UtcDateTime | None
+    response_due_at: UtcDateTime | None
+    created_at: UtcDateTime
     history: list[HistoryPublic]
 
 

@@ -19,6 +19,7 @@ import httpx
 from fastapi import APIRouter, Depends, FastAPI
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.bus import Bus, create_bus
@@ -112,28 +113,52 @@ def get_runtime(app: FastAPI) -> Runtime:
     return runtime
 
 
-class RequestContextMiddleware:
-    """Request id on every answer; bodies larger than the limit refused with 413."""
+SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+    (b"cross-origin-resource-policy", b"same-origin"),
+    (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
+)
+# JSON answers are never cached by browsers or proxies (they may name victims).
+API_HEADERS: tuple[tuple[bytes, bytes], ...] = (
+    (b"cache-control", b"no-store"),
+    (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'"),
+)
 
-    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+
+class RequestContextMiddleware:
+    """Request id and security headers on every answer; oversized requests refused early.
+
+    Bodies over ``max_body_bytes`` get 413 (read no further than the limit), query strings
+    over ``max_query_bytes`` 414, header blocks over ``max_header_bytes`` 431 — before any
+    handler, body parsing or token check runs.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_body_bytes: int,
+        max_query_bytes: int = 8_192,
+        max_header_bytes: int = 81_920,
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.max_query_bytes = max_query_bytes
+        self.max_header_bytes = max_header_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = dict(scope.get("headers") or [])
+        raw_headers = scope.get("headers") or []
+        headers = dict(raw_headers)
         request_id = headers.get(b"x-request-id", b"").decode("latin-1")[:64] or uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
-        length = headers.get(b"content-length")
-        if length is not None and (not length.isdigit() or int(length) > self.max_body_bytes):
-            resp = error_response(
-                413,
-                "payload_too_large",
-                f"El cuerpo de la petición excede {self.max_body_bytes} bytes.",
-            )
-            await resp(scope, receive, send)
+        refusal = self._refusal(scope, raw_headers, headers.get(b"content-length"))
+        if refusal is not None:
+            await refusal(scope, receive, self._with_headers(send, scope, request_id))
             return
         received = 0
 
@@ -143,17 +168,10 @@ class RequestContextMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_body_bytes:
-                    raise _BodyTooLarge()
+                    raise _BodyTooLarge(self.max_body_bytes)
             return message
 
-        async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                hdrs = list(message.get("headers", []))
-                hdrs.append((b"x-request-id", request_id.encode("latin-1")))
-                hdrs.append((b"x-content-type-options", b"nosniff"))
-                message["headers"] = hdrs
-            await send(message)
-
+        send_with_id = self._with_headers(send, scope, request_id)
         try:
             await self.app(scope, limited_receive, send_with_id)
         except _BodyTooLarge:
@@ -164,9 +182,57 @@ class RequestContextMiddleware:
             )
             await resp(scope, receive, send_with_id)
 
+    def _refusal(
+        self, scope: Scope, raw_headers: list[tuple[bytes, bytes]], length: bytes | None
+    ) -> JSONResponse | None:
+        if len(scope.get("query_string") or b"") > self.max_query_bytes:
+            return error_response(
+                414,
+                "uri_too_long",
+                f"La cadena de consulta excede {self.max_query_bytes} bytes.",
+            )
+        if sum(len(k) + len(v) for k, v in raw_headers) > self.max_header_bytes:
+            return error_response(
+                431,
+                "headers_too_large",
+                f"Los encabezados exceden {self.max_header_bytes} bytes.",
+            )
+        if length is not None and not length.isdigit():
+            return error_response(400, "bad_request", "Content-Length no es un número.")
+        if length is not None and int(length) > self.max_body_bytes:
+            return error_response(
+                413,
+                "payload_too_large",
+                f"El cuerpo de la petición excede {self.max_body_bytes} bytes.",
+            )
+        return None
 
-class _BodyTooLarge(Exception):
-    pass
+    @staticmethod
+    def _with_headers(send: Send, scope: Scope, request_id: str) -> Send:
+        is_api = str(scope.get("path", "")).startswith(("/api/", "/auth/", "/.well-known/"))
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                hdrs = list(message.get("headers", []))
+                present = {name.lower() for name, _ in hdrs}
+                hdrs.append((b"x-request-id", request_id.encode("latin-1")))
+                extra = SECURITY_HEADERS + (API_HEADERS if is_api else ())
+                hdrs.extend((k, v) for k, v in extra if k not in present)
+                message["headers"] = hdrs
+            await send(message)
+
+        return send_with_headers
+
+
+class _BodyTooLarge(StarletteHTTPException):
+    """Raised while reading a body (chunked, no Content-Length) past the limit.
+
+    An HTTP exception so that FastAPI's body parsing re-raises it as it is (it turns any
+    other exception into a 400 "error parsing the body") and the error handler renders 413.
+    """
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"El cuerpo de la petición excede {limit} bytes.")
 
 
 def _health_router(runtime_getter: Callable[[], Runtime]) -> APIRouter:
@@ -197,6 +263,51 @@ def _health_router(runtime_getter: Callable[[], Runtime]) -> APIRouter:
         return JSONResponse(body, status_code=200 if ready else 503)
 
     return router
+
+
+ERROR_SCHEMA: dict[str, Any] = {
+    "title": "Error",
+    "type": "object",
+    "required": ["error", "detail"],
+    "properties": {
+        "error": {"type": "string", "description": "Código de máquina"},
+        "detail": {"type": "string", "description": "Explicación para las personas usuarias"},
+    },
+    "additionalProperties": True,
+}
+
+
+def _document_error_model(app: FastAPI) -> None:
+    """Make the OpenAPI tell the truth about errors.
+
+    FastAPI documents 422 as its own ``{"detail": [...]}`` body, which this platform never
+    sends, and documents no other 4xx. Every operation gets the contract's error body for
+    every 4xx (``4XX``).
+    """
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = FastAPI.openapi(app)
+        components = schema.setdefault("components", {})
+        schemas = components.setdefault("schemas", {})
+        schemas.pop("HTTPValidationError", None)
+        schemas.pop("ValidationError", None)
+        schemas["Error"] = ERROR_SCHEMA
+        error = {
+            "description": "Error del cliente: cuerpo `{error, detail}`",
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+        }
+        for item in schema.get("paths", {}).values():
+            for operation in item.values():
+                responses = operation.setdefault("responses", {})
+                for code in [c for c in responses if c.startswith("4")]:
+                    del responses[code]
+                responses["4XX"] = error
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def service_label(specs: list[ServiceSpec]) -> str:
@@ -277,9 +388,15 @@ def create_app(
     for spec in specs:
         for middleware_class, options in spec.middleware:
             app.add_middleware(middleware_class, **options)
+    _document_error_model(app)
     # Added first, so it runs inside RequestContextMiddleware and sees the request id.
     app.add_middleware(ObservabilityMiddleware, service=service_label(specs))
-    app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        RequestContextMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        max_query_bytes=settings.max_query_bytes,
+        max_header_bytes=settings.max_header_bytes,
+    )
     app.include_router(_health_router(lambda: runtime))
     app.include_router(metrics_router())
     for spec in specs:

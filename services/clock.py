@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+from pydantic import AfterValidator
 
 
 class Clock:
@@ -41,3 +44,8 @@ def utcnow() -> datetime:
 def as_utc(value: datetime) -> datetime:
     """Treat naive datetimes read back from SQLite as UTC."""
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+UtcDateTime = Annotated[datetime, AfterValidator(as_utc)]
+"""A datetime answered with its UTC offset (SQLite gives naive values back), as RFC 3339
+``date-time`` requires and the OpenAPI promises."""

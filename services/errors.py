@@ -106,9 +106,16 @@ _STATUS_CODES = {
     409: "conflict",
     412: "precondition_failed",
     413: "payload_too_large",
+    414: "uri_too_long",
     415: "unsupported_media_type",
     422: "validation_error",
     429: "too_many_requests",
+    431: "headers_too_large",
+}
+
+# Starlette/FastAPI's own English sentences, as the users read them.
+_SPANISH_DETAILS = {
+    "There was an error parsing the body": "El cuerpo no es JSON válido en UTF-8.",
 }
 
 
@@ -133,6 +140,8 @@ def describe_validation_errors(errors: list[Any]) -> tuple[str, list[dict[str, A
         msg = str(err.get("msg", "valor inválido"))
         if err.get("type") == "extra_forbidden":
             msg = "campo desconocido"
+        elif err.get("type") == "json_invalid":
+            where, msg = "cuerpo", "no es JSON válido"
         elif err.get("type") == "missing":
             msg = "campo obligatorio"
         fields.append({"field": where, "message": msg})
@@ -156,6 +165,7 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = _STATUS_CODES.get(exc.status_code, "error")
         detail = exc.detail if isinstance(exc.detail, str) else code
+        detail = _SPANISH_DETAILS.get(detail, detail)
         if exc.status_code == 404 and detail == "Not Found":
             detail = "No existe ese recurso."
         elif exc.status_code == 405:

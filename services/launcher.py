@@ -103,6 +103,20 @@ def listen_on(host: str | None, port: int | None) -> Settings:
     return get_settings()
 
 
+def uvicorn_limits(settings: Settings) -> dict[str, Any]:
+    """The server's own input limits (before the app sees a byte).
+
+    A WebSocket message over ``max_ws_message_bytes`` is refused by the protocol layer
+    (close 1009) as soon as its frame header announces it, never buffered whole; the live
+    feed's own size check is the second line. Header blocks beyond the app's limit (431)
+    plus a margin are refused by the HTTP parser.
+    """
+    return {
+        "ws_max_size": settings.max_ws_message_bytes,
+        "h11_max_incomplete_event_size": settings.max_header_bytes + 8_192,
+    }
+
+
 @cli.command()
 def serve(
     target: str = typer.Argument("all", help="all, or one of: " + ", ".join(DOMAIN_PACKAGES)),
@@ -126,6 +140,7 @@ def serve(
         access_log=False,  # the kernel writes one JSON line per request instead
         proxy_headers=True,
         timeout_keep_alive=KEEP_ALIVE_SECONDS,
+        **uvicorn_limits(settings),
     )
 
 

@@ -75,6 +75,11 @@ class Settings(BaseSettings):
     # A facility not visited for this many days is flagged "visit overdue".
     visit_interval_days: int = 365
     max_body_bytes: int = 1_048_576
+    max_query_bytes: int = 8_192
+    # Room for a 64 KiB X-CMS-Signature (signed agreement documents) plus ordinary headers.
+    max_header_bytes: int = 81_920
+    # One WebSocket message (the live feed's messages are small JSON objects).
+    max_ws_message_bytes: int = 65_536
 
     def base_url(self) -> str:
         """The public URL of this deployment."""
