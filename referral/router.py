@@ -182,8 +182,8 @@ async def upload_document(
 # --- referrals ------------------------------------------------------------------------------
 
 
+# The statistics service owns /reports/{name}; this is the referral service's own view.
 @router.get("/referrals/reports/outcomes", response_model=list[OutcomeLine])
-@router.get("/reports/referral-outcomes", response_model=list[OutcomeLine])
 def outcomes_report(session: SessionDep, principal: PrincipalDep) -> list[OutcomeLine]:
     return service.outcomes_report(session, principal=principal)
 

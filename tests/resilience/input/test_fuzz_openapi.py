@@ -50,7 +50,13 @@ schemathesis.openapi.media_type(
     "application/pdf",
     st.sampled_from([b"%PDF-1.4\n%%EOF\n", b"not a pdf", b""]) | st.binary(max_size=64),
 )
-SKIP = {("GET", "/auth/authorize"), ("POST", "/auth/authorize")}
+SKIP = {
+    ("GET", "/auth/authorize"),
+    ("POST", "/auth/authorize"),
+    # the federation flow is a browser's round trip: redirects and HTML error pages
+    ("GET", "/auth/federation/{institution_key}/login"),
+    ("GET", "/auth/federation/{institution_key}/callback"),
+}
 
 
 def service_of(path: str) -> str:
