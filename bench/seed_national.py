@@ -22,6 +22,7 @@ import argparse
 import asyncio
 import dataclasses
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -90,7 +91,7 @@ async def _run(args: argparse.Namespace) -> None:
         )
         assert not report.failures, report.failures[:5]
         phases.update(report.phase_seconds)
-        out = Path(tempfile.mkdtemp(prefix="seed-bench-"))
+        out = get_settings().data_dir / "seed-export"  # removed with the data directory
         _, history = await import_history(
             bulk,
             app=app,
@@ -147,6 +148,13 @@ def main() -> None:
     data = tempfile.mkdtemp(prefix="canaliza-seed-bench-")
     os.environ["CANALIZA_DATA_DIR"] = data
     os.environ["CANALIZA_DEMO"] = "1"
+    try:
+        _with_database(args)
+    finally:  # the SQLite files and exports of a national run take hundreds of MB
+        shutil.rmtree(data, ignore_errors=True)
+
+
+def _with_database(args: argparse.Namespace) -> None:
     if not args.postgres:
         asyncio.run(_run(args))
         return
