@@ -26,7 +26,7 @@ from frontend.dependencies import (
     set_session_cookie,
     token_request,
 )
-from frontend.i18n import LANG_COOKIE, LANGUAGES
+from frontend.i18n import LANG_COOKIE, LANGUAGES, N_
 from frontend.navigation import nav_for
 
 router = APIRouter(route_class=FrontendRoute, include_in_schema=False)
@@ -71,14 +71,18 @@ async def vendor_file(name: str) -> Response:
 # --- home ---------------------------------------------------------------------------
 
 
+NOTICES = {"signed_out": N_("You have signed out. Close the browser if the computer is shared.")}
+
+
 @router.get("/")
 async def home(page: PageDep, aviso: str | None = None) -> Response:
+    notice = page.t.gettext(NOTICES[aviso]) if aviso in NOTICES else None
     if page.user is None:
-        return page.render("welcome.html", notice=aviso)
+        return page.render("welcome.html", notice=notice)
     entries = nav_for(page.roles)
-    if entries and aviso is None:
+    if entries and notice is None:
         return page.redirect(entries[0].path)
-    return page.render("home.html", notice=aviso, entries=entries)
+    return page.render("home.html", notice=notice, entries=entries)
 
 
 # --- sign-in (authorization code + PKCE), sign-out, language -----------------------------

@@ -65,3 +65,74 @@ async def sign_in(client: httpx.AsyncClient, username: str, password: str | None
     landed = await client.get(f"/callback?{location.query}")
     assert landed.status_code == 303, landed.text
     return landed.headers["location"]
+
+
+async def small_world(client: httpx.AsyncClient) -> dict[str, str]:
+    """The least the prosecutor's flow needs, made by the platform admin through the APIs:
+    FGR and Casa de las Mercedes, a signed agreement between them, one active refuge in
+    Mexico City with a pool for women with children. Much faster than the demo dataset."""
+    from datetime import date
+
+    from services.demo import CASA_MERCEDES, FGR
+
+    token = (
+        await client.post(
+            "/auth/token",
+            data={
+                "grant_type": "password",
+                "username": "admin",
+                "password": get_settings().demo_password,
+                "client_id": "canaliza-cli",
+            },
+        )
+    ).json()["access_token"]
+    admin = {"Authorization": f"Bearer {token}"}
+
+    async def post(path: str, body: dict[str, Any]) -> dict[str, Any]:
+        resp = await client.post(path, json=body, headers=admin)
+        assert resp.status_code in (200, 201), f"{path}: {resp.text}"
+        answer: dict[str, Any] = resp.json()
+        return answer
+
+    for inst in (FGR, CASA_MERCEDES):
+        await post(
+            "/api/v1/institutions",
+            {"id": inst.id, "name": inst.name, "type": inst.type, "state": inst.state},
+        )
+    agreement = await post(
+        "/api/v1/agreements",
+        {
+            "number": "PRUEBA-001",
+            "title": "Convenio de prueba FGR — Casa de las Mercedes",
+            "party_ids": [FGR.id, CASA_MERCEDES.id],
+            "valid_from": date.today().replace(year=date.today().year - 1).isoformat(),
+            "valid_to": date.today().replace(year=date.today().year + 2).isoformat(),
+        },
+    )
+    await post(f"/api/v1/agreements/{agreement['id']}/ready", {})
+    for inst in (FGR, CASA_MERCEDES):
+        await post(f"/api/v1/agreements/{agreement['id']}/sign", {"institution_id": inst.id})
+    facility = await post(
+        "/api/v1/facilities",
+        {
+            "name": "Refugio de prueba Coyoacán",
+            "kind": "refugio",
+            "operator_institution_id": CASA_MERCEDES.id,
+            "state": "09",
+            "municipality": "Coyoacán",
+            "status": "active",
+        },
+    )
+    pool = await post(
+        f"/api/v1/facilities/{facility['id']}/pools",
+        {
+            "name": "Mujeres con hijas e hijos",
+            "sexes": ["F"],
+            "total": 6,
+            "accepts_children": True,
+            "max_child_age": 12,
+            "max_children": 3,
+        },
+    )
+    await post(f"/api/v1/pools/{pool['id']}/confirm", {})
+    return {"facility_id": facility["id"], "pool_id": pool["id"], "agreement_id": agreement["id"]}

@@ -251,6 +251,9 @@ def test_prosecutor_sends_a_referral_while_capacity_updates_live(server, browser
 
     page.get_by_role("button", name="Cerrar sesión").click()
     page.wait_for_url(f"{server}/?aviso=signed_out")
+    expect(page.get_by_role("status")).to_have_text(
+        "Cerró su sesión. Si la computadora es compartida, cierre también el navegador."
+    )
     page.goto(f"{server}/canalizaciones")
     page.wait_for_url("**/auth/authorize**")  # signed out: back to the sign-in page
     assert [e for e in errors if "Content Security Policy" in e] == []

@@ -8,7 +8,7 @@ import pytest
 
 from services.demo import CASA_MERCEDES
 from tests.conftest import running
-from tests.frontend.conftest import csrf_of, sign_in
+from tests.frontend.conftest import csrf_of, sign_in, small_world
 
 pytestmark = pytest.mark.slow
 
@@ -21,11 +21,8 @@ MOTHER_AND_SON = {
 
 
 async def test_search_hold_send_and_follow_a_referral(demo_app):
-    from services.seed import load_demo_into_app
-
-    report = await load_demo_into_app(demo_app)
-    assert not report.failures, report.failures[:3]
     async with running(demo_app) as client:
+        await small_world(client)
         await sign_in(client, "fiscal")
         new = await client.get("/canalizaciones/nueva")
         assert new.status_code == 200
@@ -90,3 +87,25 @@ async def test_search_hold_send_and_follow_a_referral(demo_app):
 
         listing = await client.get("/canalizaciones?estado=sent")
         assert sent.headers["location"].split("?")[0] in listing.text
+
+        # Cancelling is confirmed on its own page first, then done with a reason.
+        referral_url = sent.headers["location"].split("?")[0]
+        assert f'href="{referral_url}/cancelar"' in detail.text
+        confirm = await client.get(f"{referral_url}/cancelar")
+        assert confirm.status_code == 200
+        assert "¿Cancelar esta canalización?" in confirm.text
+        assert 'class="danger"' in confirm.text
+        cancelled = await client.post(
+            f"{referral_url}/cancelar",
+            data={"reason": "la víctima decidió volver con su familia", "csrf_token": csrf},
+        )
+        assert cancelled.status_code == 303
+        after = await client.get(cancelled.headers["location"])
+        assert 'data-status="cancelled"' in after.text
+        assert "La canalización se canceló." in after.text
+        assert "la víctima decidió volver con su familia" in after.text
+        assert f'href="{referral_url}/cancelar"' not in after.text
+
+        # Ids from the URL never reach an API path unchecked.
+        assert (await client.get("/canalizaciones/..%2F..%2Fagreements")).status_code == 404
+        assert (await client.get("/canalizaciones/apartados/a.b")).status_code == 404
