@@ -29,3 +29,13 @@ def checkpoint_command() -> None:
     with contextlib.contextmanager(db.session_scope)(write=True) as session:
         cp = make_checkpoint(session)
     typer.echo(f"Punto de control en la posición {cp.position if cp else 0}.")
+
+
+@app.command("rebuild-roster")
+def rebuild_roster_command() -> None:
+    """Rebuild SEGOB's roster projection from the trail (visits are kept)."""
+    from audit.roster import rebuild
+
+    with contextlib.contextmanager(db.session_scope)(write=True) as session:
+        n = rebuild(session)
+    typer.echo(f"Padrón reconstruido desde la bitácora: {n} instalaciones.")

@@ -22,3 +22,12 @@ async def trail_reader(principal: PrincipalDep) -> Principal:
 
 
 TrailReader = Annotated[Principal, Depends(trail_reader)]
+
+
+async def oversight_writer(principal: PrincipalDep) -> Principal:
+    """The caller, if they may record visits and follow-up actions."""
+    permissions.ensure_oversight_writer(principal)
+    return principal
+
+
+OversightWriter = Annotated[Principal, Depends(oversight_writer)]

@@ -9,6 +9,7 @@ from starlette.concurrency import run_in_threadpool
 
 from audit.database import db, outbox
 from audit.report_router import router as report_router
+from audit.roster_router import router as roster_router
 from audit.router import router
 from audit.service import record_event
 from services.app import Runtime, ServiceSpec
@@ -45,7 +46,7 @@ def service() -> ServiceSpec:
     """The audit service's contribution to an app."""
     return ServiceSpec(
         name="audit",
-        routers=[router, report_router],
+        routers=[router, report_router, roster_router],
         database=db,
         outbox=outbox,
         on_startup=[_start],

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import Column, Text
+from sqlalchemy import JSON, CheckConstraint, Column, DateTime, Index, Text
 from sqlmodel import Field, SQLModel
 
 from services.db import make_registry
+from services.ids import new_id
 
 reg = make_registry()
 metadata = reg.metadata
@@ -42,3 +43,86 @@ class Checkpoint(AuditBase, table=True):
     hash: str = Field(max_length=64)
     signature: str = Field(max_length=200)
     created_at: datetime
+
+
+# --- roster oversight (ADR 0008) -----------------------------------------------------------
+
+
+class RosterFacility(AuditBase, table=True):
+    """A facility as SEGOB's roster knows it: projected from capacity's events (no address)."""
+
+    __tablename__ = "roster_facility"
+    facility_id: str = Field(primary_key=True, max_length=64)
+    name: str | None = Field(default=None, max_length=200)
+    kind: str | None = Field(default=None, max_length=32, index=True)
+    operator_institution_id: str | None = Field(default=None, max_length=64, index=True)
+    state: str | None = Field(default=None, max_length=2, index=True)
+    municipality: str | None = Field(default=None, max_length=120)
+    specialization: str | None = Field(default=None, max_length=16)
+    services: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    status: str | None = Field(default=None, max_length=16, index=True)
+    status_changed_at: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
+    )
+    registration_status: str = Field(default="not_submitted", max_length=16, index=True)
+    registration_changed_at: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
+    )
+    version: int = 0
+    first_seen_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+
+
+class RosterPool(AuditBase, table=True):
+    """A pool's last known counts and confirmation (for the "not confirmed" flag)."""
+
+    __tablename__ = "roster_pool"
+    pool_id: str = Field(primary_key=True, max_length=64)
+    facility_id: str = Field(max_length=64, index=True)
+    total: int = 0
+    occupied: int = 0
+    version: int = 0
+    last_confirmed_at: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
+    )
+
+
+VISIT_STATUSES = ("planned", "done", "cancelled")
+
+
+class Visit(AuditBase, table=True):
+    """A SEGOB visit to a facility: planned (date, team), then done (date, team, findings)."""
+
+    __tablename__ = "visit"
+    __table_args__ = (
+        CheckConstraint("status IN ('planned', 'done', 'cancelled')", name="status_allowed"),
+        Index("ix_visit_facility_status", "facility_id", "status"),
+    )
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    facility_id: str = Field(max_length=64)
+    status: str = Field(max_length=16)
+    planned_for: date | None = None
+    done_on: date | None = None
+    team: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    findings: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    created_by: str = Field(max_length=200)
+    created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    updated_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    version: int = 1
+
+
+class FollowUpAction(AuditBase, table=True):
+    """Something a visit found that must be done by a date, and when it was."""
+
+    __tablename__ = "follow_up_action"
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    visit_id: str = Field(foreign_key="visit.id", max_length=36, index=True)
+    facility_id: str = Field(max_length=64, index=True)
+    description: str = Field(max_length=1000)
+    due_on: date
+    completed_at: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
+    )
+    completed_by: str | None = Field(default=None, max_length=200)
+    completion_note: str | None = Field(default=None, max_length=1000)
+    created_by: str = Field(max_length=200)
+    created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))

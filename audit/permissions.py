@@ -29,3 +29,12 @@ def ensure_report_reader(principal: Principal) -> None:
 def sees_suppressed_only(principal: Principal) -> bool:
     """Observers see aggregates with small counts suppressed."""
     return not (set(principal.roles) & TRAIL_READERS)
+
+
+def ensure_oversight_writer(principal: Principal) -> None:
+    """Visits and follow-up actions are recorded by SEGOB auditors (or platform admins)."""
+    if not (set(principal.roles) & TRAIL_READERS):
+        raise Forbidden(
+            "Sólo la auditoría de SEGOB registra visitas y acciones de seguimiento.",
+            code="forbidden_role",
+        )

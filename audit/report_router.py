@@ -31,22 +31,34 @@ def report(
     session: SessionDep,
     principal: Principal = Depends(_reader),
     format: Literal["json", "csv", "xlsx", "pdf"] = Query(default="json"),
+    by: str | None = Query(default=None, max_length=300),
 ) -> Any:
-    """One statistics report; exports and observers always get small counts suppressed."""
+    """One statistics report; exports and observers always get small counts suppressed.
+
+    ``by`` disaggregates by a comma-separated list of variables (see ``dimensions``).
+    """
     if name not in reports.REPORTS:
         raise NotFound("No existe ese reporte.", code="report_not_found")
-    raw = reports.REPORTS[name][0](session)
+    keys = reports.parse_by(name, by)
+    raw = reports.build(session, name, keys)
     if format == "json":
-        rows = reports.present(name, raw, suppress=sees_suppressed_only(principal))
-        return {"name": name, "rows": rows}
-    rows = reports.present(name, raw, suppress=True)
+        hide = sees_suppressed_only(principal)
+        return {
+            "name": name,
+            "by": keys,
+            "dimensions": list(reports.REPORTS[name].dimensions),
+            "rows": reports.present(name, raw, suppress=hide, by=keys),
+            "totals": reports.totals(name, raw, suppress=hide, by=keys),
+        }
+    rows = reports.present(name, raw, suppress=True, by=keys)
+    rows.append(reports.totals(name, raw, suppress=True, by=keys))
     # An export is a sensitive read: it enters the trail, committed before the file is
     # sent (GET sessions are read-only, so it takes its own write transaction).
     with contextlib.contextmanager(db.session_scope)(write=True) as write:
         record_export(write, principal, name=name, fmt=format)
     writer, media = _FORMATS[format]
     return Response(
-        writer(name, rows),
+        writer(name, rows, keys),
         media_type=media,
         headers={"content-disposition": f'attachment; filename="{name}.{format}"'},
     )

@@ -3,7 +3,13 @@
 Small-count rule: a count from 1 to 4 is shown as "<5" in every export and to observers.
 A total is computed from its rows; when any cell it sums was suppressed, the total is
 withheld too ("*"), so one suppressed cell can never be recovered as total minus the rest.
-"No information" (S.I.) is its own column, never folded into zero.
+"No information" (S.I.) and "not applicable" (N/A) are values of their own, never zero:
+S.I. when a variable was not recorded, N/A when it cannot apply (a state of origin for a
+foreign national, an offence for an accompanying child, a time for nothing answered).
+
+People reports are disaggregated by any of the CNDH minimum variables and by institution,
+state and period (``by=sex,age_group,...``). A person with two offences or vulnerable
+groups counts once under each, so those rows may add up to more than the people.
 """
 
 from __future__ import annotations
@@ -11,16 +17,27 @@ from __future__ import annotations
 import csv
 import io
 import json
+import statistics
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from itertools import product
 from typing import Any
 
 from sqlalchemy import select
 from sqlmodel import Session, col
 
 from audit.models import AuditEntry
+from services.clock import as_utc, utcnow
+from services.errors import Unprocessable
+from services.vocabulary import CNDH_AGE_BANDS, NO_INFORMATION, NOT_APPLICABLE
 
 SUPPRESSED = "<5"
 WITHHELD = "*"
+SI = NO_INFORMATION
+NA = NOT_APPLICABLE
 REACHED = frozenset({"admitted", "discharged"})
+ANSWERED = frozenset({"accepted", "declined"})
 
 
 def _events(session: Session, prefix: str) -> list[dict[str, Any]]:
@@ -32,8 +49,153 @@ def _events(session: Session, prefix: str) -> list[dict[str, Any]]:
     return [json.loads(r) for r in rows]
 
 
-def referral_outcomes(session: Session) -> list[dict[str, Any]]:
-    """People referred per sending institution: to civil-society shelters, to government, S.I.
+def _when(body: dict[str, Any]) -> datetime | None:
+    try:
+        return as_utc(datetime.fromisoformat(str(body.get("occurred_at"))))
+    except ValueError:
+        return None
+
+
+# --- referrals folded from their events ---------------------------------------------------
+
+
+@dataclass
+class ReferralFold:
+    """One referral as the trail tells it: its latest payload and when each status began."""
+
+    id: str
+    payload: dict[str, Any] = field(default_factory=dict)
+    first_at: datetime | None = None
+    status_at: dict[str, datetime] = field(default_factory=dict)
+
+    @property
+    def status(self) -> str | None:
+        return self.payload.get("status")
+
+
+def referrals(session: Session) -> list[ReferralFold]:
+    """Every referral on the trail, in the order first seen."""
+    folds: dict[str, ReferralFold] = {}
+    for e in _events(session, "referral.referral."):
+        fold = folds.setdefault(e["aggregate_id"], ReferralFold(e["aggregate_id"]))
+        fold.payload = e["payload"]
+        at = _when(e)
+        if at is not None:
+            fold.first_at = fold.first_at or at
+            status = e["payload"].get("status")
+            if status and status not in fold.status_at:
+                fold.status_at[status] = at
+    return list(folds.values())
+
+
+def _age_group(person: dict[str, Any]) -> str:
+    band = person.get("age_band") or person.get("age_group")
+    return band if band in CNDH_AGE_BANDS and band != "unknown" else SI
+
+
+def _outcome(ref: ReferralFold, now: datetime) -> str:
+    p = ref.payload
+    status = ref.status
+    if status == "discharged":
+        return str(p.get("outcome") or SI)
+    if status == "admitted":
+        return "in_care"
+    if status in ("declined", "cancelled"):
+        return str(status)
+    if status == "expired":
+        return "no_information"
+    due = p.get("response_due_at")
+    if status == "sent" and due and as_utc(datetime.fromisoformat(due)) < now:
+        return "no_information"  # never answered, and the deadline is gone
+    return "in_progress"
+
+
+def _person_dims(ref: ReferralFold, person: dict[str, Any], now: datetime) -> dict[str, list[str]]:
+    p = ref.payload
+    nationality = person.get("nationality") or SI
+    if "state_of_origin" not in person:
+        origin = SI
+    elif person["state_of_origin"]:
+        origin = str(person["state_of_origin"])
+    else:
+        origin = SI if nationality in ("MEX", SI) else NA
+    if "vulnerable_groups" not in person:
+        groups = [SI]
+    else:
+        groups = [str(g) for g in person["vulnerable_groups"]] or [NA]
+    if person.get("role") == "accompanying_child":
+        offences = [NA]
+    else:
+        offences = [str(o) for o in person.get("offences") or []] or [SI]
+    return {
+        "sex": [person.get("sex") or SI],
+        "age_group": [_age_group(person)],
+        "nationality": [nationality],
+        "state_of_origin": [origin],
+        "vulnerable_group": groups,
+        "offence": offences,
+        "role": [person.get("role") or SI],
+        "sending_institution_id": [p.get("sending_institution_id") or SI],
+        "receiving_institution_id": [p.get("receiving_institution_id") or SI],
+        "state": [p.get("state") or SI],
+        "period": [ref.first_at.strftime("%Y-%m") if ref.first_at else SI],
+        "outcome": [_outcome(ref, now)],
+    }
+
+
+PERSON_DIMENSIONS = (
+    "sex",
+    "age_group",
+    "nationality",
+    "state_of_origin",
+    "vulnerable_group",
+    "offence",
+    "role",
+    "sending_institution_id",
+    "receiving_institution_id",
+    "state",
+    "period",
+    "outcome",
+)
+
+
+def _fold_people(
+    session: Session,
+    by: list[str],
+    values: list[str],
+    measure: Callable[[ReferralFold, dict[str, Any]], dict[str, int]],
+) -> list[dict[str, Any]]:
+    now = utcnow()
+    table: dict[tuple[str, ...], dict[str, int]] = {}
+    for ref in referrals(session):
+        for person in ref.payload.get("people") or []:
+            dims = _person_dims(ref, person, now)
+            got = measure(ref, person)
+            for key in product(*(dims[d] for d in by)):
+                row = table.setdefault(key, dict.fromkeys(values, 0))
+                for k, v in got.items():
+                    row[k] += v
+    return [{**dict(zip(by, k, strict=True)), **v} for k, v in sorted(table.items())]
+
+
+def people(session: Session, by: list[str]) -> list[dict[str, Any]]:
+    """People referred, admitted and discharged, by the chosen variables.
+
+    Each referral counts at its latest known status; a missing variable is "S.I.".
+    """
+
+    def measure(ref: ReferralFold, _: dict[str, Any]) -> dict[str, int]:
+        return {
+            "referred": 1,
+            "admitted": int(ref.status in REACHED),
+            "discharged": int(ref.status == "discharged"),
+        }
+
+    return _fold_people(session, by, ["referred", "admitted", "discharged"], measure)
+
+
+def referral_outcomes(session: Session, by: list[str]) -> list[dict[str, Any]]:
+    """People referred: to civil-society shelters, to government, or no information.
 
     A referral counts under its receiver's type once admitted (or discharged); until then
     nobody knows where those people went, so they are "no information".
@@ -42,147 +204,306 @@ def referral_outcomes(session: Session) -> list[dict[str, Any]]:
     for e in _events(session, "referral.institution."):
         if e["payload"].get("type"):
             types[e["aggregate_id"]] = e["payload"]["type"]
-    latest: dict[str, dict[str, Any]] = {}
-    for e in _events(session, "referral.referral."):
-        latest[e["aggregate_id"]] = e["payload"]
-    table: dict[str, dict[str, int]] = {}
-    for p in latest.values():
-        sender = p.get("sending_institution_id") or "S.I."
-        row = table.setdefault(sender, {"civil_society": 0, "government": 0, "no_information": 0})
-        n = len(p.get("people") or [])
-        if p.get("status") in REACHED:
-            kind = types.get(p.get("receiving_institution_id") or "")
-            row["civil_society" if kind == "ngo" else "government"] += n
+
+    def measure(ref: ReferralFold, _: dict[str, Any]) -> dict[str, int]:
+        if ref.status in REACHED:
+            kind = types.get(ref.payload.get("receiving_institution_id") or "")
+            return {"civil_society" if kind == "ngo" else "government": 1}
+        return {"no_information": 1}
+
+    return _fold_people(session, by, ["civil_society", "government", "no_information"], measure)
+
+
+def _hours(start: datetime | None, end: datetime | None) -> float | None:
+    if start is None or end is None:
+        return None
+    return round((end - start).total_seconds() / 3600, 1)
+
+
+def referral_times(session: Session, by: list[str]) -> list[dict[str, Any]]:
+    """Referrals sent, answered (accepted or declined) and admitted, with median hours from
+    sending to the answer and to admission ("N/A" where nothing was answered or admitted)."""
+    now = utcnow()
+    groups: dict[tuple[str, ...], dict[str, list[float]]] = {}
+    counts: dict[tuple[str, ...], dict[str, int]] = {}
+    for ref in referrals(session):
+        sent = ref.status_at.get("sent")
+        if sent is None:
+            continue
+        dims = _person_dims(ref, {}, now)
+        answer = min(
+            (ref.status_at[s] for s in ANSWERED | REACHED if s in ref.status_at), default=None
+        )
+        to_answer = _hours(sent, answer)
+        to_admission = _hours(sent, ref.status_at.get("admitted"))
+        for key in product(*(dims[d] for d in by)):
+            g = groups.setdefault(key, {"answer": [], "admission": []})
+            c = counts.setdefault(key, {"sent": 0, "answered": 0, "admitted": 0})
+            c["sent"] += 1
+            if to_answer is not None:
+                c["answered"] += 1
+                g["answer"].append(to_answer)
+            if to_admission is not None:
+                c["admitted"] += 1
+                g["admission"].append(to_admission)
+    rows = []
+    for key in sorted(counts):
+        g = groups[key]
+        rows.append(
+            {
+                **dict(zip(by, key, strict=True)),
+                **counts[key],
+                "median_hours_to_answer": (statistics.median(g["answer"]) if g["answer"] else NA),
+                "median_hours_to_admission": (
+                    statistics.median(g["admission"]) if g["admission"] else NA
+                ),
+            }
+        )
+    return rows
+
+
+def no_information(session: Session, by: list[str]) -> list[dict[str, Any]]:
+    """Referrals (and their people) with no known outcome, against their answer deadline:
+    past it (or expired), still within it, or with no deadline recorded (S.I.)."""
+    now = utcnow()
+    table: dict[tuple[str, ...], dict[str, int]] = {}
+    for ref in referrals(session):
+        if ref.status not in ("sent", "expired"):
+            continue  # answered, closed or never sent: not "no information"
+        due = ref.payload.get("response_due_at")
+        if ref.status == "expired" or (due and as_utc(datetime.fromisoformat(due)) < now):
+            col_ = "past_deadline"
+        elif due:
+            col_ = "within_deadline"
         else:
-            row["no_information"] += n
-    return [{"sending_institution_id": k, **v} for k, v in sorted(table.items())]
+            col_ = "no_deadline"
+        dims = _person_dims(ref, {}, now)
+        dims["deadline_period"] = [due[:7] if due else SI]
+        n = len(ref.payload.get("people") or [])
+        for key in product(*(dims[d] for d in by)):
+            row = table.setdefault(
+                key,
+                {"past_deadline": 0, "within_deadline": 0, "no_deadline": 0, "people_past": 0},
+            )
+            row[col_] += 1
+            if col_ == "past_deadline":
+                row["people_past"] += n
+    return [{**dict(zip(by, k, strict=True)), **v} for k, v in sorted(table.items())]
 
 
-def unmet_demand(session: Session) -> list[dict[str, Any]]:
+def unmet_demand(session: Session, by: list[str]) -> list[dict[str, Any]]:
     """Unmet searches by sex, age group and state: requests and people left without a bed."""
-    table: dict[tuple[str, str, str], dict[str, int]] = {}
+    table: dict[tuple[str, ...], dict[str, int]] = {}
     for e in _events(session, "capacity.search.unmet"):
         p = e["payload"]
-        key = (p.get("sex") or "S.I.", p.get("age_group") or "S.I.", p.get("state") or "S.I.")
+        dims = {
+            "sex": p.get("sex") or SI,
+            "age_group": _age_group(p),
+            "state": p.get("state") or SI,
+            "period": str(e.get("occurred_at", ""))[:7] or SI,
+            "reason_code": p.get("code") or SI,
+        }
+        key = tuple(dims[d] for d in by)
         row = table.setdefault(key, {"requests": 0, "people": 0})
         row["requests"] += 1
         row["people"] += int(p.get("group_size") or 1)
-    return [{"sex": k[0], "age_group": k[1], "state": k[2], **v} for k, v in sorted(table.items())]
+    return [{**dict(zip(by, k, strict=True)), **v} for k, v in sorted(table.items())]
 
 
-def agreements_refused(session: Session) -> list[dict[str, Any]]:
+def agreements_refused(session: Session, by: list[str]) -> list[dict[str, Any]]:
     """Referrals refused for want of an agreement, per sender and receiver pair."""
-    table: dict[tuple[str, str], int] = {}
+    table: dict[tuple[str, ...], int] = {}
     for e in _events(session, "referral.agreement.refused"):
         p = e["payload"]
-        key = (
-            p.get("sending_institution_id") or "S.I.",
-            p.get("receiving_institution_id") or "S.I.",
-        )
+        dims = {
+            "sending_institution_id": p.get("sending_institution_id") or SI,
+            "receiving_institution_id": p.get("receiving_institution_id") or SI,
+            "period": str(e.get("occurred_at", ""))[:7] or SI,
+        }
+        key = tuple(dims[d] for d in by)
         table[key] = table.get(key, 0) + 1
-    return [
-        {"sending_institution_id": k[0], "receiving_institution_id": k[1], "refusals": v}
-        for k, v in sorted(table.items())
-    ]
+    return [{**dict(zip(by, k, strict=True)), "refusals": v} for k, v in sorted(table.items())]
 
 
-def occupancy(session: Session) -> list[dict[str, Any]]:
+def occupancy(session: Session, by: list[str]) -> list[dict[str, Any]]:
     """Beds and occupied beds per state and month: each pool's last snapshot in the month."""
     last: dict[tuple[str, str], dict[str, Any]] = {}
     for e in _events(session, "capacity.pool.changed"):
         p = e["payload"]
-        month = str(e.get("occurred_at", ""))[:7] or "S.I."
+        month = str(e.get("occurred_at", ""))[:7] or SI
         last[(month, p.get("pool_id") or e["aggregate_id"])] = p
-    table: dict[tuple[str, str], dict[str, int]] = {}
+    table: dict[tuple[str, ...], dict[str, int]] = {}
     for (month, _), p in last.items():
-        row = table.setdefault((month, p.get("state") or "S.I."), {"beds": 0, "occupied": 0})
+        dims = {
+            "period": month,
+            "state": p.get("state") or SI,
+            "facility_kind": p.get("facility_kind") or SI,
+        }
+        row = table.setdefault(tuple(dims[d] for d in by), {"beds": 0, "occupied": 0})
         row["beds"] += int(p.get("total") or 0)
         row["occupied"] += int(p.get("occupied") or 0)
-    return [{"period": k[0], "state": k[1], **v} for k, v in sorted(table.items())]
+    return [{**dict(zip(by, k, strict=True)), **v} for k, v in sorted(table.items())]
 
 
-def people(session: Session) -> list[dict[str, Any]]:
-    """People referred, admitted and discharged by sex, age group and nationality.
-
-    Each referral counts at its latest known status; a missing variable is "S.I.".
-    """
-    latest: dict[str, dict[str, Any]] = {}
-    for e in _events(session, "referral.referral."):
-        latest[e["aggregate_id"]] = e["payload"]
-    table: dict[tuple[str, str, str], dict[str, int]] = {}
-    for p in latest.values():
-        status = p.get("status")
-        for person in p.get("people") or []:
-            key = (
-                person.get("sex") or "S.I.",
-                person.get("age_group") or "S.I.",
-                person.get("nationality") or "S.I.",
-            )
-            row = table.setdefault(key, {"referred": 0, "admitted": 0, "discharged": 0})
-            row["referred"] += 1
-            row["admitted"] += status in REACHED
-            row["discharged"] += status == "discharged"
-    return [
-        {"sex": k[0], "age_group": k[1], "nationality": k[2], **v} for k, v in sorted(table.items())
-    ]
+@dataclass(frozen=True)
+class ReportSpec:
+    builder: Callable[[Session, list[str]], list[dict[str, Any]]]
+    keys: tuple[str, ...]  # the default disaggregation
+    values: tuple[str, ...]  # counts (suppressed) and other figures
+    dimensions: tuple[str, ...]  # what ``by`` may name
+    row_total: bool = False  # cells are parts of one whole
+    # Figures that are not counts (medians): withheld when their count is suppressed.
+    derived: tuple[tuple[str, str], ...] = ()
 
 
-# name -> (builder, key columns, count columns); a row total only where cells are parts
-# of one whole (requests and people are not).
-ROW_TOTAL = {"referral-outcomes"}
-REPORTS: dict[str, tuple[Any, list[str], list[str]]] = {
-    "referral-outcomes": (
+REPORTS: dict[str, ReportSpec] = {
+    "referral-outcomes": ReportSpec(
         referral_outcomes,
-        ["sending_institution_id"],
-        ["civil_society", "government", "no_information"],
+        ("sending_institution_id",),
+        ("civil_society", "government", "no_information"),
+        PERSON_DIMENSIONS,
+        row_total=True,
     ),
-    "agreements-refused": (
+    "agreements-refused": ReportSpec(
         agreements_refused,
-        ["sending_institution_id", "receiving_institution_id"],
-        ["refusals"],
+        ("sending_institution_id", "receiving_institution_id"),
+        ("refusals",),
+        ("sending_institution_id", "receiving_institution_id", "period"),
     ),
-    "people": (
+    "people": ReportSpec(
         people,
-        ["sex", "age_group", "nationality"],
-        ["referred", "admitted", "discharged"],
+        ("sex", "age_group", "nationality"),
+        ("referred", "admitted", "discharged"),
+        PERSON_DIMENSIONS,
     ),
-    "occupancy": (occupancy, ["period", "state"], ["beds", "occupied"]),
-    "unmet-demand": (unmet_demand, ["sex", "age_group", "state"], ["requests", "people"]),
+    "occupancy": ReportSpec(
+        occupancy, ("period", "state"), ("beds", "occupied"), ("period", "state", "facility_kind")
+    ),
+    "unmet-demand": ReportSpec(
+        unmet_demand,
+        ("sex", "age_group", "state"),
+        ("requests", "people"),
+        ("sex", "age_group", "state", "period", "reason_code"),
+    ),
+    "referral-times": ReportSpec(
+        referral_times,
+        ("sending_institution_id", "period"),
+        ("sent", "answered", "admitted", "median_hours_to_answer", "median_hours_to_admission"),
+        ("sending_institution_id", "receiving_institution_id", "state", "period"),
+        derived=(("median_hours_to_answer", "answered"), ("median_hours_to_admission", "admitted")),
+    ),
+    "no-information": ReportSpec(
+        no_information,
+        ("sending_institution_id", "deadline_period"),
+        ("past_deadline", "within_deadline", "no_deadline", "people_past"),
+        (
+            "sending_institution_id",
+            "receiving_institution_id",
+            "state",
+            "period",
+            "deadline_period",
+        ),
+    ),
 }
+# Occupancy's beds are capacity, not people: never suppressed.
+UNSUPPRESSED = {"occupancy"}
 
 
-def present(name: str, rows: list[dict[str, Any]], *, suppress: bool) -> list[dict[str, Any]]:
+def parse_by(name: str, by: str | None) -> list[str]:
+    """The disaggregation asked for (default: the report's own), checked."""
+    spec = REPORTS[name]
+    if not by:
+        return list(spec.keys)
+    wanted = [b.strip() for b in by.split(",") if b.strip()]
+    bad = [b for b in wanted if b not in spec.dimensions]
+    if bad or not wanted or len(wanted) > 6 or len(set(wanted)) != len(wanted):
+        raise Unprocessable(
+            f"Desagregación no admitida para «{name}»: {', '.join(bad) or by}. "
+            f"Use hasta 6 de: {', '.join(spec.dimensions)}.",
+            code="invalid_disaggregation",
+        )
+    return wanted
+
+
+def build(session: Session, name: str, by: list[str]) -> list[dict[str, Any]]:
+    return REPORTS[name].builder(session, by)
+
+
+def _counts(name: str) -> list[str]:
+    spec = REPORTS[name]
+    derived = {d for d, _ in spec.derived}
+    return [v for v in spec.values if v not in derived]
+
+
+def _small(v: Any) -> bool:
+    return isinstance(v, int) and 1 <= v <= 4
+
+
+def present(
+    name: str, rows: list[dict[str, Any]], *, suppress: bool, by: list[str] | None = None
+) -> list[dict[str, Any]]:
     """Rows with a computed total; small counts suppressed when asked."""
-    _, keys, values = REPORTS[name]
+    spec = REPORTS[name]
+    keys = by or list(spec.keys)
+    suppress = suppress and name not in UNSUPPRESSED
+    counts = _counts(name)
     out = []
     for r in rows:
-        cells = {c: r[c] for c in values}
-        hidden = suppress and any(1 <= v <= 4 for v in cells.values())
+        cells = {c: r[c] for c in counts}
+        hidden = suppress and any(_small(v) for v in cells.values())
         shown: dict[str, Any] = {
-            c: (SUPPRESSED if suppress and 1 <= v <= 4 else v) for c, v in cells.items()
+            c: (SUPPRESSED if suppress and _small(v) else v) for c, v in cells.items()
         }
-        if name in ROW_TOTAL:
-            shown["total"] = WITHHELD if hidden else sum(cells.values())
-        out.append({**{k: r[k] for k in keys}, **shown})
+        for figure, count in spec.derived:
+            shown[figure] = WITHHELD if suppress and _small(r[count]) else r[figure]
+        line = {k: r[k] for k in keys}
+        line.update({v: shown[v] for v in spec.values})
+        if spec.row_total:
+            line["total"] = WITHHELD if hidden else sum(cells.values())
+        out.append(line)
     return out
 
 
-def fields(name: str) -> list[str]:
+def totals(
+    name: str, rows: list[dict[str, Any]], *, suppress: bool, by: list[str] | None = None
+) -> dict[str, Any]:
+    """The column totals, computed from the raw rows; withheld where a cell was suppressed.
+
+    For multi-valued variables (offence, vulnerable group) a person may sit in several rows:
+    the totals then count entries, not people.
+    """
+    spec = REPORTS[name]
+    keys = by or list(spec.keys)
+    suppress = suppress and name not in UNSUPPRESSED
+    out: dict[str, Any] = {k: ("Total" if i == 0 else "") for i, k in enumerate(keys)}
+    counts = _counts(name)
+    for c in counts:
+        cells = [r[c] for r in rows]
+        out[c] = WITHHELD if suppress and any(_small(v) for v in cells) else sum(cells)
+    if spec.row_total:
+        small = suppress and any(_small(r[v]) for r in rows for v in counts)
+        out["total"] = WITHHELD if small else sum(r[v] for r in rows for v in counts)
+    for figure, _ in spec.derived:
+        out[figure] = ""
+    return out
+
+
+def fields(name: str, by: list[str] | None = None) -> list[str]:
     """The column order of a report."""
-    _, keys, values = REPORTS[name]
-    return [*keys, *values, *(["total"] if name in ROW_TOTAL else [])]
+    spec = REPORTS[name]
+    return [*(by or spec.keys), *spec.values, *(["total"] if spec.row_total else [])]
 
 
-def to_csv(name: str, rows: list[dict[str, Any]]) -> bytes:
-    """CSV with a header line."""
+def to_csv(name: str, rows: list[dict[str, Any]], by: list[str] | None = None) -> bytes:
+    """CSV with a header line (the totals line last)."""
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=fields(name))
+    writer = csv.DictWriter(buf, fieldnames=fields(name, by), extrasaction="ignore")
     writer.writeheader()
     writer.writerows(rows)
     return buf.getvalue().encode("utf-8")
 
 
-def to_xlsx(name: str, rows: list[dict[str, Any]]) -> bytes:
+def to_xlsx(name: str, rows: list[dict[str, Any]], by: list[str] | None = None) -> bytes:
     """One worksheet: header then rows."""
     from openpyxl import Workbook
 
@@ -190,31 +511,33 @@ def to_xlsx(name: str, rows: list[dict[str, Any]]) -> bytes:
     ws = wb.active
     assert ws is not None
     ws.title = name[:31]
-    cols = fields(name)
+    cols = fields(name, by)
     ws.append(cols)
     for r in rows:
-        ws.append([r[c] for c in cols])
+        ws.append([r.get(c, "") for c in cols])
     buf = io.BytesIO()
     wb.save(buf)
     return buf.getvalue()
 
 
-def to_pdf(name: str, rows: list[dict[str, Any]]) -> bytes:
+def to_pdf(name: str, rows: list[dict[str, Any]], by: list[str] | None = None) -> bytes:
     """A plain table, one line per row."""
     from fpdf import FPDF
+
+    from audit.pdfs import latin1
 
     pdf = FPDF(orientation="L")
     pdf.add_page()
     pdf.set_font("Helvetica", size=14)
     pdf.cell(0, 10, f"Canaliza - {name}", new_x="LMARGIN", new_y="NEXT")
-    pdf.set_font("Helvetica", size=8)
-    cols = fields(name)
+    pdf.set_font("Helvetica", size=7)
+    cols = fields(name, by)
     width = (pdf.w - 2 * pdf.l_margin) / len(cols)
     for c in cols:
-        pdf.cell(width, 6, c, border=1)
+        pdf.cell(width, 6, latin1(c)[:30], border=1)
     pdf.ln()
     for r in rows:
         for c in cols:
-            pdf.cell(width, 6, str(r[c])[:40], border=1)
+            pdf.cell(width, 6, latin1(r.get(c, ""))[:40], border=1)
         pdf.ln()
     return bytes(pdf.output())

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
+from datetime import date, datetime
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
+
+from services.clock import utcnow
 
 
 class EntryOut(BaseModel):
@@ -35,3 +38,140 @@ class PublicKeyOut(BaseModel):
     model_config = ConfigDict(extra="forbid")
     algorithm: str = Field(max_length=20)
     public_key_pem: str = Field(max_length=2000)
+
+
+# --- roster and visits ---------------------------------------------------------------------
+
+TeamMember = Annotated[str, Field(min_length=2, max_length=200)]
+Team = Annotated[list[TeamMember], Field(min_length=1, max_length=20)]
+Findings = Annotated[str, Field(min_length=3, max_length=5000)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class ActionCreate(_Strict):
+    description: Annotated[str, Field(min_length=3, max_length=1000)]
+    due_on: date
+
+
+class VisitCreate(_Strict):
+    """Plan a visit (``planned_for``), or record one already done (``done_on`` + findings)."""
+
+    facility_id: Annotated[str, Field(min_length=1, max_length=64)]
+    planned_for: date | None = None
+    done_on: date | None = None
+    team: Team
+    findings: Findings | None = None
+    actions: Annotated[list[ActionCreate], Field(max_length=50)] = []
+
+    @model_validator(mode="after")
+    def _coherent(self) -> VisitCreate:
+        if self.done_on is None and self.planned_for is None:
+            raise PydanticCustomError(
+                "visit_date_required",
+                "Indique la fecha programada (planned_for) o la fecha en que se realizó (done_on).",
+            )
+        if self.done_on is not None:
+            _done_checks(self.done_on, self.findings)
+        elif self.findings or self.actions:
+            raise PydanticCustomError(
+                "visit_not_done",
+                "Hallazgos y acciones se registran cuando la visita se realizó (done_on).",
+            )
+        return self
+
+
+def _done_checks(done_on: date, findings: str | None) -> None:
+    if done_on > utcnow().date():
+        raise PydanticCustomError(
+            "done_in_future", "Una visita realizada no puede tener fecha futura."
+        )
+    if not findings:
+        raise PydanticCustomError(
+            "findings_required", "Una visita realizada necesita sus hallazgos (findings)."
+        )
+
+
+class VisitDone(_Strict):
+    done_on: date
+    team: Team | None = None
+    findings: Findings
+    actions: Annotated[list[ActionCreate], Field(max_length=50)] = []
+
+    @model_validator(mode="after")
+    def _coherent(self) -> VisitDone:
+        _done_checks(self.done_on, self.findings)
+        return self
+
+
+class VisitCancel(_Strict):
+    reason: Annotated[str, Field(min_length=3, max_length=500)]
+
+
+class ActionComplete(_Strict):
+    note: Annotated[str, Field(min_length=1, max_length=1000)] | None = None
+
+
+class ActionOut(BaseModel):
+    id: str
+    visit_id: str
+    facility_id: str
+    description: str
+    due_on: date
+    completed_at: datetime | None
+    completed_by: str | None
+    completion_note: str | None
+    overdue: bool
+
+
+class VisitOut(BaseModel):
+    id: str
+    facility_id: str
+    status: str
+    planned_for: date | None
+    done_on: date | None
+    team: list[str]
+    findings: str | None
+    created_by: str
+    created_at: datetime
+    updated_at: datetime
+    version: int
+    actions: list[ActionOut]
+
+
+class RosterEntry(BaseModel):
+    """One facility on SEGOB's roster: no address, ever."""
+
+    model_config = ConfigDict(extra="forbid")
+    facility_id: str
+    name: str
+    kind: str | None
+    operator_institution_id: str | None
+    state: str | None
+    municipality: str | None
+    status: str | None
+    registration_status: str
+    beds: int
+    occupied: int
+    capacity_confirmed_at: datetime | None
+    last_visit_on: date | None
+    visits_done: int
+    next_visit_planned_for: date | None
+    open_actions: int
+    overdue_actions: int
+    flags: list[str]
+    flag_labels: list[str]
+
+
+class RosterDetail(RosterEntry):
+    visits: list[VisitOut]
+
+
+class RosterPage(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    items: list[RosterEntry]
+    total: int
+    flag_counts: dict[str, int]
+    flags: dict[str, str]

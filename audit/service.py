@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from sqlmodel import Session, col
 
 from audit.models import AuditEntry, Checkpoint
+from audit.roster import project
 from services.clock import as_utc, utcnow
 from services.events import Event
 from services.settings import get_settings
@@ -128,6 +129,8 @@ def record_event(session: Session, event: Event) -> AuditEntry | None:
     )
     session.add(entry)
     session.flush()
+    # The roster is a projection of the trail, kept in the same transaction (ADR 0008).
+    project(session, body)
     if position % CHECKPOINT_EVERY == 0:
         make_checkpoint(session)
     return entry

@@ -75,3 +75,19 @@ class NotYourFacility(Forbidden):
         **kw: Any,
     ) -> None:
         super().__init__(detail, **kw)
+
+
+class RegistrationConflict(Conflict):
+    """A registration step that the facility's registration state does not allow."""
+
+    code = "registration_conflict"
+
+
+class ChecklistNotMet(Conflict):
+    code = "checklist_not_met"
+
+
+class FacilityNotRegistered(Conflict):
+    """Holds refused on unregistered facilities when the setting forbids them."""
+
+    code = "facility_not_registered"

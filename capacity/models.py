@@ -33,6 +33,9 @@ metadata = reg.metadata
 
 FACILITY_KINDS = ("refugio", "albergue", "casa_de_medio_camino")
 FACILITY_STATUSES = ("registered", "active", "suspended", "closed")
+# SEGOB's roster registration, apart from the lifecycle ``status`` above (ADR 0008).
+REGISTRATION_STATUSES = ("not_submitted", "submitted", "returned", "registered")
+REGISTRATION_ACTIONS = ("submitted", "registered", "returned")
 SPECIALIZATIONS = ("trafficking", "mixed")
 SECURITY_LEVELS = ("standard", "high", "maximum")
 LEDGER_KINDS = (
@@ -63,6 +66,9 @@ class Facility(CapacityBase, table=True):
     __table_args__ = (
         CheckConstraint(_in("kind", FACILITY_KINDS), name="kind_allowed"),
         CheckConstraint(_in("status", FACILITY_STATUSES), name="status_allowed"),
+        CheckConstraint(
+            _in("registration_status", REGISTRATION_STATUSES), name="registration_status_allowed"
+        ),
         CheckConstraint(_in("specialization", SPECIALIZATIONS), name="specialization_allowed"),
         CheckConstraint(_in("security_level", SECURITY_LEVELS), name="security_level_allowed"),
         CheckConstraint(_in("state", STATE_CODES), name="state_code"),
@@ -85,8 +91,40 @@ class Facility(CapacityBase, table=True):
         default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)
     )
     status_reason: str | None = Field(default=None, max_length=500)
+    registration_status: str = Field(
+        default="not_submitted",
+        sa_column=Column(String(16), nullable=False, server_default="not_submitted"),
+    )
+    registration_changed_at: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
+    )
     version: int = 1
     created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)
+    )
+
+
+class FacilityRegistrationStep(CapacityBase, table=True):
+    """One step of a facility's registration: a submission or SEGOB's review of it."""
+
+    __tablename__ = "facility_registration_step"
+    __table_args__ = (
+        CheckConstraint(_in("action", REGISTRATION_ACTIONS), name="action_allowed"),
+        Index("ix_facility_registration_step_facility_at", "facility_id", "at"),
+    )
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    facility_id: str = Field(foreign_key="facility.id", max_length=36)
+    attempt: int
+    action: str = Field(max_length=16)
+    actor: str = Field(max_length=120)
+    institution_id: str | None = Field(default=None, max_length=36)
+    note: str | None = Field(default=None, max_length=2000)
+    # Review only: [{"item": code, "met": bool, "note": str | None}] over the checklist.
+    checklist: list[dict[str, Any]] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
+    )
+    at: datetime = Field(
         default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)
     )
 

@@ -6,7 +6,8 @@
   facilities' addresses; consume or release holds on them.
 - prosecutor, dif_officer, inm_officer, ceav_officer: read the roster (no address), search,
   hold beds, read and release the holds of their institution.
-- segob_auditor: read the roster and ledgers, never an address.
+- segob_auditor: read the roster and ledgers, never an address; review registrations.
+- registration: the operator's staff (or platform_admin) submit a facility; SEGOB reviews.
 - service (service-to-service): read everything including addresses, consume/release
   holds, write ledger entries, search and hold.
 - observer: nothing here (aggregated statistics live elsewhere).
@@ -138,5 +139,33 @@ def ensure_consume_hold(principal: Principal, *, operator_id: str) -> None:
         return
     raise Forbidden(
         "Sólo la instalación que recibe (o el servicio de canalización) registra el ingreso.",
+        code="forbidden_scope",
+    )
+
+
+def ensure_submit_registration(principal: Principal, operator_institution_id: str) -> None:
+    """The operator (its admin or coordinator) or a platform admin asks for registration."""
+    if principal.has(ADMIN) or is_operator_staff(principal, operator_institution_id):
+        return
+    raise Forbidden(
+        "Sólo la institución que opera la instalación puede solicitar su registro.",
+        code="forbidden_scope",
+    )
+
+
+def ensure_review_registration(principal: Principal) -> None:
+    """SEGOB reviews registrations (a platform admin may stand in)."""
+    if not principal.has("segob_auditor", ADMIN):
+        raise _deny("Sólo la auditoría de SEGOB revisa las solicitudes de registro.")
+
+
+def ensure_read_registration(principal: Principal, operator_institution_id: str) -> None:
+    """A registration file (with SEGOB's observations): the operator, SEGOB, admins."""
+    if principal.has(ADMIN, SERVICE, "segob_auditor") or is_operator_staff(
+        principal, operator_institution_id
+    ):
+        return
+    raise Forbidden(
+        "El expediente de registro sólo lo consultan la institución operadora y SEGOB.",
         code="forbidden_scope",
     )

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Header, Query, Response
 
-from capacity import permissions, service
+from capacity import permissions, registration, service
 from capacity.database import db
 from capacity.dependencies import CapacityPrincipal, SessionDep, SpanishRoute, unit_of_work
 from capacity.schemas import (
@@ -26,6 +26,9 @@ from capacity.schemas import (
     PoolCreate,
     PoolPublic,
     PoolUpdate,
+    RegistrationPublic,
+    RegistrationReview,
+    RegistrationSubmit,
     SearchAnswer,
     SearchRequest,
     StateCode,
@@ -35,6 +38,7 @@ from capacity.search import NeedsQ, PersonQ, read_model, run_search
 from services.clock import utcnow
 from services.settings import get_settings
 from services.tokens import Principal
+from services.vocabulary import cndh_age_band
 
 router = APIRouter(prefix="/api/v1", tags=["capacity"], route_class=SpanishRoute)
 
@@ -136,6 +140,45 @@ def facility_status_history(
         }
         for c in service.status_history(session, facility_id)
     ]
+
+
+# --- registration on SEGOB's roster -----------------------------------------------------
+
+
+@router.get("/registration/checklist")
+def registration_checklist(principal: CapacityPrincipal) -> list[dict[str, str]]:
+    """The checklist SEGOB reviews a facility against (codes, Spanish labels, sources)."""
+    return registration.checklist_items()
+
+
+@router.get("/facilities/{facility_id}/registration", response_model=RegistrationPublic)
+def get_registration(facility_id: str, principal: CapacityPrincipal, session: SessionDep) -> Any:
+    """The registration file: state, every submission and review, the checklist."""
+    facility = service.get_facility(session, facility_id)
+    permissions.ensure_read_registration(principal, facility.operator_institution_id)
+    return registration.view(session, facility)
+
+
+@router.post("/facilities/{facility_id}/registration/submit", response_model=RegistrationPublic)
+def submit_registration(
+    facility_id: str, body: RegistrationSubmit, principal: CapacityPrincipal
+) -> Any:
+    """The operator submits the facility for registration (again, after a return)."""
+    with unit_of_work() as session:
+        facility = service.get_facility(session, facility_id)
+        registration.submit(session, principal=principal, facility=facility, data=body)
+        return registration.view(session, facility)
+
+
+@router.post("/facilities/{facility_id}/registration/review", response_model=RegistrationPublic)
+def review_registration(
+    facility_id: str, body: RegistrationReview, principal: CapacityPrincipal
+) -> Any:
+    """SEGOB registers the facility or returns it with observations."""
+    with unit_of_work() as session:
+        facility = service.get_facility(session, facility_id)
+        registration.review(session, principal=principal, facility=facility, data=body)
+        return registration.view(session, facility)
 
 
 # --- pools ----------------------------------------------------------------------------
@@ -256,10 +299,15 @@ def search(body: SearchRequest, principal: CapacityPrincipal) -> Any:
             limit=body.limit,
             now=utcnow(),
             stale_after=timedelta(hours=settings.stale_after_hours),
+            registered_only=not settings.unregistered_may_receive_referrals,
         )
     unmet = outcome.unmet
     if unmet is not None:
-        summary = [{"sex": p.sex, "age_group": p.age_group(), "role": p.role} for p in people]
+        summary = [
+            {"sex": p.sex, "age_group": p.age_group(), "age_band": cndh_age_band(p.age),
+             "role": p.role}
+            for p in people
+        ]  # fmt: skip
         # A short write of its own: the search itself only reads.
         with unit_of_work() as session:
             row = service.record_unmet(
@@ -296,6 +344,7 @@ def create_hold(
             data=body,
             idempotency_key=idempotency_key,
             default_ttl_minutes=get_settings().hold_ttl_minutes,
+            registered_only=not get_settings().unregistered_may_receive_referrals,
         )
         answer = service.hold_view(session, hold)
     if not created:

@@ -169,6 +169,8 @@ class FacilityPublic(BaseModel):
     status: str
     status_changed_at: datetime
     status_reason: str | None
+    registration_status: str = "not_submitted"
+    registration_changed_at: datetime | None = None
     version: int
     created_at: datetime
 
@@ -184,6 +186,61 @@ class FacilityPage(BaseModel):
     total: int
     limit: int
     offset: int
+
+
+# --- registration on SEGOB's roster -----------------------------------------------------
+
+Note = Annotated[str, Field(min_length=3, max_length=2000)]
+
+
+class RegistrationSubmit(Strict):
+    note: Note | None = None
+
+
+class ChecklistAnswer(Strict):
+    item: Annotated[str, Field(min_length=1, max_length=40)]
+    met: bool
+    note: Annotated[str, Field(max_length=500)] | None = None
+
+
+class RegistrationReview(Strict):
+    """SEGOB's verdict; ``returned`` needs observations for the operator."""
+
+    outcome: Annotated[
+        str,
+        Field(max_length=16, json_schema_extra={"enum": ["registered", "returned"]}),
+        _one_of(("registered", "returned"), "un resultado de revisión"),
+    ]
+    checklist: Annotated[list[ChecklistAnswer], Field(max_length=50)]
+    observations: Note | None = None
+
+    @model_validator(mode="after")
+    def _returned_needs_observations(self) -> RegistrationReview:
+        if self.outcome == "returned" and not self.observations:
+            raise PydanticCustomError(
+                "observations_required",
+                "Una solicitud devuelta necesita observaciones (observations) para el operador.",
+            )
+        return self
+
+
+class RegistrationStepPublic(BaseModel):
+    attempt: int
+    action: str
+    actor: str
+    institution_id: str | None
+    note: str | None
+    checklist: list[dict[str, Any]]
+    at: datetime
+
+
+class RegistrationPublic(BaseModel):
+    facility_id: str
+    registration_status: str
+    registration_label: str
+    registration_changed_at: datetime | None
+    history: list[RegistrationStepPublic]
+    checklist: list[dict[str, str]]
 
 
 # --- pools ----------------------------------------------------------------------------
@@ -357,6 +414,7 @@ class SearchFacility(BaseModel):
     services: list[str]
     security_level: str
     max_stay_days: int | None
+    registration_status: str
 
 
 class SearchResult(BaseModel):
@@ -366,6 +424,8 @@ class SearchResult(BaseModel):
     last_confirmed_at: datetime | None
     same_state: bool
     available: int
+    # Not registered on SEGOB's roster (offered while the setting allows it).
+    unregistered: bool
 
 
 class SearchAnswer(BaseModel):

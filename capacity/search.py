@@ -69,6 +69,7 @@ class FacilityView:
     security_level: str
     max_stay_days: int | None
     status: str
+    registration_status: str = "not_submitted"
     pools: dict[str, PoolView] = field(default_factory=dict)
     available: int = 0
     confirmed: datetime | None = None
@@ -91,6 +92,7 @@ class FacilityView:
             "services": list(self.services),
             "security_level": self.security_level,
             "max_stay_days": self.max_stay_days,
+            "registration_status": self.registration_status,
         }
 
 
@@ -311,6 +313,7 @@ class ReadModel:
             f.security_level,
             f.max_stay_days,
             f.status,
+            f.registration_status,
         ).join_from(Pool.__table__, Facility.__table__, f.id == p.facility_id)  # type: ignore[attr-defined]
         if self.revision >= 0:
             stmt = stmt.where(p.revision > self.revision)
@@ -318,7 +321,7 @@ class ReadModel:
         for row in conn.execute(stmt):
             (pid, fid, pname, sexes, lo, hi, kids, kid_age, kid_max, wit, ind, wheel, mig, lgb,
              langs, avail, confirmed, fname, kind, op, state, muni, spec, svcs, sec, stay,
-             status) = tuple(row)  # fmt: skip
+             status, registration) = tuple(row)  # fmt: skip
             fac = self.facilities.get(fid)
             if status != "active":
                 if fac is not None:
@@ -332,6 +335,7 @@ class ReadModel:
                 fac.name, fac.kind, fac.operator_institution_id = fname, kind, op
                 fac.state, fac.municipality, fac.specialization = state, muni, spec
                 fac.services, fac.security_level, fac.max_stay_days = svcs, sec, stay
+            fac.registration_status = registration
             fac.pools[pid] = PoolView(
                 pid,
                 fid,
@@ -407,8 +411,13 @@ def run_search(
     limit: int,
     now: datetime,
     stale_after: timedelta,
+    registered_only: bool = False,
 ) -> SearchOutcome:
-    """Facilities that can take the whole group now, best first; or why none can."""
+    """Facilities that can take the whole group now, best first; or why none can.
+
+    Facilities not registered on SEGOB's roster are offered flagged (``unregistered``), or
+    not at all with ``registered_only``.
+    """
     adults = [p for p in people if not p.is_child]
     children = [p for p in people if p.is_child]
     warnings = _warnings(people)
@@ -418,6 +427,8 @@ def run_search(
         rest = (f for f in model.ordered if f.state != state) if state else iter(model.ordered)
         for group in (first, rest):
             for fac in group:
+                if registered_only and fac.registration_status != "registered":
+                    continue
                 placement = place(fac, adults, children, needs)
                 if placement is None:
                     continue
@@ -438,6 +449,7 @@ def run_search(
                         "last_confirmed_at": confirmed,
                         "same_state": fac.state == state,
                         "available": fac.available,
+                        "unregistered": fac.registration_status != "registered",
                     }
                 )
                 if len(results) >= limit:

@@ -30,6 +30,7 @@ from capacity.exceptions import (
     CountsConflict,
     FacilityNotActive,
     FacilityNotFound,
+    FacilityNotRegistered,
     HoldNotActive,
     HoldNotFound,
     IdempotencyKeyReused,
@@ -228,8 +229,13 @@ def _facility_event_payload(facility: Facility) -> dict[str, Any]:
     return {
         "facility_id": facility.id,
         "name": facility.name,
+        # The trail strips "name" keys (people's names); a facility's name is not one.
+        "facility_name": facility.name,
         "kind": facility.kind,
         "status": facility.status,
+        "registration_status": facility.registration_status,
+        "specialization": facility.specialization,
+        "services": list(facility.services),
         "operator_institution_id": facility.operator_institution_id,
         "state": facility.state,
         "municipality": facility.municipality,
@@ -396,6 +402,16 @@ def update_facility(
             version=facility.version,
             actor=principal,
             payload={**_facility_event_payload(facility), "from": previous, "reason": reason},
+        )
+    else:
+        _emit(
+            session,
+            type="capacity.facility.updated",
+            aggregate_type="facility",
+            aggregate_id=facility.id,
+            version=facility.version,
+            actor=principal,
+            payload=_facility_event_payload(facility),
         )
     return facility
 
@@ -800,8 +816,13 @@ def create_hold(
     data: HoldCreate,
     idempotency_key: str | None,
     default_ttl_minutes: int,
+    registered_only: bool = False,
 ) -> tuple[Hold, bool]:
-    """Hold beds in one facility, all or nothing. Returns (hold, created_now)."""
+    """Hold beds in one facility, all or nothing. Returns (hold, created_now).
+
+    With ``registered_only`` (``CANALIZA_UNREGISTERED_MAY_RECEIVE_REFERRALS=0``) a facility
+    not registered on SEGOB's roster cannot be held, so it cannot receive a referral.
+    """
     digest = _request_hash(data)
     # Taken first so that concurrent requests with one Idempotency-Key queue up here and
     # the later ones find the earlier one's hold instead of creating a second.
@@ -843,6 +864,12 @@ def create_hold(
             f"La instalación «{facility.name}» está {STATUS_LABELS[facility.status]}; "
             "no se pueden reservar camas en ella.",
             extra={"facility_status": facility.status},
+        )
+    if registered_only and facility.registration_status != "registered":
+        raise FacilityNotRegistered(
+            f"La instalación «{facility.name}» no está registrada en el padrón de SEGOB; "
+            "no puede recibir canalizaciones.",
+            extra={"registration_status": facility.registration_status},
         )
     now = utcnow()
     ttl = data.ttl_minutes or default_ttl_minutes
@@ -1012,6 +1039,13 @@ def expire_holds(session: Session, now: datetime | None = None) -> list[str]:
 # --- unmet requests -------------------------------------------------------------------
 
 
+def _focus_band(people: list[dict[str, Any]], focus: dict[str, Any]) -> str | None:
+    index = focus.get("person")
+    if isinstance(index, int) and 0 <= index < len(people):
+        return people[index].get("age_band")
+    return None
+
+
 def record_unmet(
     session: Session,
     *,
@@ -1046,6 +1080,8 @@ def record_unmet(
             "unmet_id": row.id,
             "sex": row.sex,
             "age_group": row.age_group,
+            # The CNDH age group of the person nobody could take (statistics).
+            "age_band": _focus_band(people, focus),
             "state": state,
             "group_size": row.group_size,
             "people": people,

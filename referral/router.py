@@ -32,6 +32,7 @@ from referral.schemas import (
 from services.app import get_runtime
 from services.errors import BadRequest, CanalizaError
 from services.security import PrincipalDep
+from services.settings import get_settings
 
 log = logging.getLogger("canaliza.referral")
 
@@ -349,6 +350,8 @@ async def act_on_referral(
             facility_status=facility.status,
             hold_status=hold.status if hold else None,
             hold_facility_id=hold.facility_id if hold else None,
+            facility_registration=facility.registration_status,
+            registered_only=not get_settings().unregistered_may_receive_referrals,
         )
     elif action == "accept" and the_plan.hold_id:
         hold = await capacity.get_hold(the_plan.hold_id)

@@ -62,6 +62,7 @@ from referral.schemas import (
 from services.clock import as_utc, utcnow
 from services.errors import BadRequest, Conflict, Unprocessable
 from services.tokens import Principal
+from services.vocabulary import cndh_age_band
 
 # How long the receiver has to answer a sent referral.
 RESPONSE_DEADLINES = {"urgent": timedelta(hours=2), "normal": timedelta(hours=24)}
@@ -175,7 +176,14 @@ def create_institution(
         aggregate_id=inst.id,
         version=1,
         principal=principal,
-        payload={"id": inst.id, "name": inst.name, "type": inst.type, "state": inst.state},
+        # The trail strips "name" keys (people's names); an institution's name is not one.
+        payload={
+            "id": inst.id,
+            "name": inst.name,
+            "institution_name": inst.name,
+            "type": inst.type,
+            "state": inst.state,
+        },
     )
     session.flush()
     return inst
@@ -213,7 +221,7 @@ def update_institution(
         aggregate_id=inst.id,
         version=inst.version,
         principal=principal,
-        payload={"id": inst.id, "name": inst.name},
+        payload={"id": inst.id, "name": inst.name, "institution_name": inst.name},
     )
     session.flush()
     return inst
@@ -642,11 +650,19 @@ def _people_payload(people: list[ReferralPerson]) -> list[dict[str, Any]]:
         {
             "sex": p.sex,
             "age_group": catalogue.age_group(p.age),
+            "age_band": cndh_age_band(p.age),
             "nationality": p.nationality,
             "role": p.role,
+            "state_of_origin": p.state_of_origin,
+            "vulnerable_groups": list(p.vulnerable_groups or []),
+            "offences": list(p.offences or []),
         }
         for p in people
     ]
+
+
+def _iso(value: datetime | None) -> str | None:
+    return as_utc(value).isoformat() if value is not None else None
 
 
 def _emit_referral(
@@ -671,6 +687,11 @@ def _emit_referral(
             "receiving_institution_id": referral.receiving_institution_id,
             "facility_id": referral.facility_id,
             "urgency": referral.urgency,
+            "state": referral.state,
+            "services": list(referral.services or []),
+            "sent_at": _iso(referral.sent_at),
+            # The answer deadline: statistics count "no information" outcomes against it.
+            "response_due_at": _iso(referral.response_due_at),
             "people": _people_payload(people),
             **extra,
         },
@@ -893,8 +914,11 @@ def check_placement(
     facility_status: str | None,
     hold_status: str | None,
     hold_facility_id: str | None,
+    facility_registration: str | None = "registered",
+    registered_only: bool = False,
 ) -> None:
-    """Before sending: the facility is active and run by the receiver; the hold is live."""
+    """Before sending: the facility is active and run by the receiver; the hold is live;
+    and, when unregistered facilities may not receive referrals, it is on SEGOB's roster."""
     if facility_operator_id and facility_operator_id != plan.receiving_institution_id:
         raise Unprocessable(
             "El lugar indicado no lo opera la institución receptora.",
@@ -904,6 +928,12 @@ def check_placement(
         raise Conflict(
             f"El lugar indicado no está activo ({facility_status}); no recibe canalizaciones.",
             code="facility_not_active",
+        )
+    if registered_only and facility_registration != "registered":
+        raise Conflict(
+            "El lugar indicado no está registrado en el padrón de SEGOB; no recibe "
+            "canalizaciones mientras no lo esté.",
+            code="facility_not_registered",
         )
     if hold_status is not None and hold_status != "active":
         raise Conflict(
@@ -1377,6 +1407,21 @@ def load_demo(session: Session) -> int:
             )
             session.flush()
             session.add(InstitutionName(institution_id=inst.id, name=inst.name, valid_from=now))
+            _event(
+                session,
+                type="referral.institution.created",
+                aggregate_type="institution",
+                aggregate_id=inst.id,
+                version=1,
+                principal=None,
+                payload={
+                    "id": inst.id,
+                    "name": inst.name,
+                    "institution_name": inst.name,
+                    "type": inst.type,
+                    "state": inst.state,
+                },
+            )
             added += 1
     if session.exec(select(Agreement).where(Agreement.number == DEMO_AGREEMENT_NUMBER)).first():
         session.flush()

@@ -67,6 +67,10 @@ class Settings(BaseSettings):
 
     hold_ttl_minutes: int = 120
     stale_after_hours: int = 24
+    # SEGOB roster: may a facility not (yet) registered receive referrals? If so, flagged.
+    unregistered_may_receive_referrals: bool = True
+    # A facility not visited for this many days is flagged "visit overdue".
+    visit_interval_days: int = 365
     max_body_bytes: int = 1_048_576
 
     def base_url(self) -> str:

@@ -9,6 +9,9 @@ service (password grant, demo mode).
 
 from __future__ import annotations
 
+import asyncio
+from datetime import date, timedelta
+
 import pytest
 
 from services.demo import CASA_MERCEDES, FGR
@@ -160,3 +163,106 @@ async def test_mother_and_two_children_are_referred_admitted_and_counted(demo_ap
             if ln["sending_institution_id"] == FGR.id and ln["outcome"] == "reintegrated_origin"
         ]
         assert lines and lines[0]["count"] >= 1, report_resp.json()
+
+        await _auditor_path(client, auditor, coordinadora, choice["facility"]["id"])
+
+
+async def _eventually(client, path: str, headers: dict[str, str], ok) -> dict:
+    """GET ``path`` until ``ok(body)``: the audit service learns of changes through the bus."""
+    for _ in range(100):
+        resp = await client.get(path, headers=headers)
+        assert resp.status_code == 200, resp.text
+        if ok(resp.json()):
+            return resp.json()
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{path} never satisfied the condition: {resp.text[:500]}")
+
+
+async def _auditor_path(client, auditor, coordinadora, facility_id: str) -> None:
+    """SEGOB: registration review, the roster with its flags, a visit, reports, the trail."""
+    from audit.reports import REPORTS
+    from capacity.registration import CHECKLIST_CODES
+
+    reg = f"/api/v1/facilities/{facility_id}/registration"
+    r = await client.post(f"{reg}/submit", json={"note": "Solicitud inicial"},
+                          headers=coordinadora)  # fmt: skip
+    assert r.status_code == 200, r.text
+    answers = [{"item": c, "met": c != "accessibility"} for c in CHECKLIST_CODES]
+    r = await client.post(
+        f"{reg}/review",
+        json={"outcome": "returned", "checklist": answers, "observations": "Falta rampa."},
+        headers=auditor,
+    )
+    assert r.status_code == 200 and r.json()["registration_status"] == "returned", r.text
+    r = await client.post(f"{reg}/submit", json={"note": "Rampa instalada"}, headers=coordinadora)
+    assert r.status_code == 200, r.text
+    answers = [{"item": c, "met": True} for c in CHECKLIST_CODES]
+    r = await client.post(f"{reg}/review", json={"outcome": "registered", "checklist": answers},
+                          headers=auditor)  # fmt: skip
+    assert r.status_code == 200 and r.json()["registration_status"] == "registered", r.text
+
+    roster = await _eventually(
+        client,
+        "/api/v1/roster",
+        auditor,
+        lambda b: any(
+            i["facility_id"] == facility_id and i["registration_status"] == "registered"
+            for i in b["items"]
+        ),
+    )
+    assert roster["total"] >= 2 and roster["flag_counts"]["never_visited"] == roster["total"]
+    assert "address" not in str(roster)
+    mine = next(i for i in roster["items"] if i["facility_id"] == facility_id)
+    assert "unregistered_active" not in mine["flags"]
+
+    visit = await client.post(
+        "/api/v1/visits",
+        json={
+            "facility_id": facility_id,
+            "done_on": str(date.today()),
+            "team": ["Lic. Ana Pérez", "Mtro. Luis Gómez"],
+            "findings": "Instalaciones en buen estado; falta señalización de salida.",
+            "actions": [{"description": "Colocar señalización de salida",
+                         "due_on": str(date.today() + timedelta(days=30))}],
+        },
+        headers=auditor,
+    )  # fmt: skip
+    assert visit.status_code == 201, visit.text
+    line = (await client.get(f"/api/v1/roster/{facility_id}", headers=auditor)).json()
+    assert "never_visited" not in line["flags"] and line["open_actions"] == 1
+
+    for name in REPORTS:
+        for fmt in ("json", "csv", "xlsx", "pdf"):
+            r = await client.get(f"/api/v1/reports/{name}?format={fmt}", headers=auditor)
+            assert r.status_code == 200, (name, fmt, r.text[:300])
+            assert r.content, (name, fmt)
+    r = await client.get("/api/v1/roster?format=pdf", headers=auditor)
+    assert r.status_code == 200 and r.content.startswith(b"%PDF")
+    year = date.today().year
+    monthly = await client.get(
+        f"/api/v1/roster/{facility_id}/monthly-report?year={year}", headers=auditor
+    )
+    assert monthly.status_code == 200, monthly.text
+    served = monthly.json()["sections"][0]["total"]["values"][date.today().month - 1]
+    assert served >= 3  # the mother and her two children were admitted this month
+    r = await client.get(
+        f"/api/v1/roster/{facility_id}/monthly-report?year={year}&format=pdf", headers=auditor
+    )
+    assert r.status_code == 200 and r.content.startswith(b"%PDF")
+    directory = (await client.get("/api/v1/directory/hsds", headers=auditor)).json()
+    assert "Casa de las Mercedes" in str(directory["organizations"])
+    assert directory["services"] and "address" not in str(directory)
+
+    verified = (await client.get("/api/v1/audit/verify", headers=auditor)).json()
+    assert verified["ok"] is True, verified["problems"][:5]
+    reviews = await _eventually(
+        client,
+        "/api/v1/audit/events?type=capacity.facility.registration_reviewed",
+        auditor,
+        lambda b: b["total"] == 2,
+    )
+    ours = (await client.get("/api/v1/audit/events?type=audit.&limit=1000", headers=auditor)).json()
+    types = {e["type"] for e in ours["items"]}
+    assert {"audit.visit.done", "audit.action.added", "audit.export.made"} <= types
+    visit_actor = next(e["actor"] for e in ours["items"] if e["type"] == "audit.visit.done")
+    assert {e["actor"] for e in reviews["items"]} == {visit_actor}

@@ -34,6 +34,7 @@ class Facility(BaseModel):
     state: str | None = None
     kind: str | None = None
     status: str | None = None
+    registration_status: str | None = None
     max_stay_days: int | None = None
     address: str | None = None
 

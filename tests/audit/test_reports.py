@@ -101,7 +101,9 @@ async def test_small_counts_suppressed_in_csv_and_for_observers(audit_app, auth_
             headers=auth_headers("segob_auditor"),
         )
         assert r.headers["content-type"].startswith("text/csv")
-        (line,) = list(csv.DictReader(io.StringIO(r.text)))
+        line, total = list(csv.DictReader(io.StringIO(r.text)))
+        assert total["sending_institution_id"] == "Total" and total["total"] == "*"
+        assert total["no_information"] == "7" and total["civil_society"] == "*"
         assert line["civil_society"] == "<5" and line["government"] == "0"
         assert line["total"] == "*"
         r = await client.get(

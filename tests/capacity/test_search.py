@@ -57,7 +57,9 @@ async def test_adult_man_is_unmet_with_a_reason_and_recorded(cap):
     with Session(db.engine) as s:
         [row] = s.exec(select(UnmetRequest)).all()
         assert (row.sex, row.age_group, row.state, row.code) == ("M", "adult", "09", row.code)
-        assert row.people == [{"sex": "M", "age_group": "adult", "role": "victim"}]
+        assert row.people == [
+            {"sex": "M", "age_group": "adult", "age_band": "18-59", "role": "victim"}
+        ]
     with db.engine.connect() as conn:
         types = [r.type for r in conn.execute(select(outbox.table.c.type))]
     assert "capacity.search.unmet" in types

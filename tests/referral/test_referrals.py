@@ -133,9 +133,17 @@ async def test_full_lifecycle_with_capacity_calls_and_history(ctx):
     assert body["version"] == 6
     events = await _events(ctx, "referral.referral.discharge")
     payload = events[0].payload
-    assert payload["people"] == [
-        {"sex": "F", "age_group": "adults", "nationality": "MEX", "role": "victim"}
-    ]
+    (person,) = payload["people"]
+    assert {k: person[k] for k in ("sex", "age_group", "nationality", "role")} == {
+        "sex": "F",
+        "age_group": "adults",
+        "nationality": "MEX",
+        "role": "victim",
+    }
+    # The CNDH variables and the answer deadline travel with the event (statistics).
+    assert person["age_band"] == "18-59"
+    assert {"state_of_origin", "vulnerable_groups", "offences"} <= set(person)
+    assert payload["response_due_at"] == ref["response_due_at"].replace("Z", "+00:00")
     assert "name" not in str(payload) and "pseudonym" not in str(payload)
 
 
@@ -396,3 +404,16 @@ async def test_send_checks_the_facility_and_the_hold(ctx):
     assert r.status_code == 409 and r.json()["error"] == "hold_not_active"
     r = await ctx.client.get(f"/api/v1/referrals/{ref['id']}", headers=ctx.fiscal)
     assert r.json()["status"] == "draft"
+
+
+async def test_unregistered_facility_refused_when_the_setting_says_so(ctx, monkeypatch):
+    from services.settings import get_settings
+
+    await ctx.agreement()
+    ref = await ctx.referral()
+    monkeypatch.setattr(get_settings(), "unregistered_may_receive_referrals", False)
+    r = await ctx.act(ref["id"], "send", ctx.fiscal)
+    assert r.status_code == 409 and r.json()["error"] == "facility_not_registered"
+    monkeypatch.setattr(get_settings(), "unregistered_may_receive_referrals", True)
+    r = await ctx.act(ref["id"], "send", ctx.fiscal)
+    assert r.status_code == 200 and r.json()["status"] == "sent"

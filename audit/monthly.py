@@ -1,0 +1,231 @@
+"""The monthly per-facility report, in the shape of the shelters' annex (``002:365-558``).
+
+Rows as the annex has them — people served (direct and secondary victims), new, reintegrated,
+transferred, offences and national origin of the direct victims, services by type — one
+column per month and a TOTAL column. Every total (a section's total row, the TOTAL column)
+is computed from the cells, never typed: the annex's own sums do not add up (``002:392-396``).
+Built from the trail's referral events for the facility; no identity is involved.
+
+Direct victims are the referred victims and witnesses; secondary victims are indirect
+victims and accompanying children. A person is served in a month when admitted before it
+ends and not discharged before it starts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlmodel import Session
+
+from audit.reports import SI, SUPPRESSED, WITHHELD, ReferralFold, referrals
+
+DIRECT_ROLES = frozenset({"victim", "witness", "direct"})
+REINTEGRATED = frozenset({"reintegrated_origin", "reintegrated_elsewhere"})
+CENTRAL_AMERICA = frozenset({"GTM", "HND", "SLV", "NIC", "CRI", "PAN", "BLZ"})
+OFFENCE_LABELS = {
+    "art10-I": "Esclavitud",
+    "art10-II": "Condición de siervo",
+    "art10-III": "Explotación sexual",
+    "art10-IV": "Explotación laboral",
+    "art10-V": "Trabajo o servicios forzados",
+    "art10-VI": "Mendicidad forzosa",
+    "art10-VII": "Utilización de menores en actividades delictivas",
+    "art10-VIII": "Adopción ilegal",
+    "art10-IX": "Matrimonio forzoso o servil",
+    "art10-X": "Tráfico de órganos",
+    "art10-XI": "Experimentación biomédica ilícita",
+}
+SERVICE_LABELS = {
+    "legal": "Asesoría jurídica",
+    "medical": "Atención médica",
+    "mental_health": "Atención psicológica",
+    "social_work": "Trabajo social",
+    "education": "Educación",
+    "interpreter": "Intérprete",
+    "interpretation": "Intérprete",
+}
+
+
+def _month_bounds(year: int, month: int) -> tuple[datetime, datetime]:
+    start = datetime(year, month, 1, tzinfo=UTC)
+    end = datetime(year + (month == 12), month % 12 + 1, 1, tzinfo=UTC)
+    return start, end
+
+
+@dataclass
+class _Stay:
+    ref: ReferralFold
+    admitted: datetime | None
+    discharged: datetime | None
+
+
+def _origin(nat: str | None) -> str:
+    if not nat:
+        return "S.I."
+    if nat == "MEX":
+        return "Mexicana"
+    if nat in CENTRAL_AMERICA:
+        return "Centroamericana"
+    if nat == "USA":
+        return "Estadounidense"
+    return "Otra"
+
+
+def build(session: Session, *, facility_id: str, year: int, months: list[int]) -> dict[str, Any]:
+    """The report's sections, one value per month, totals computed."""
+    stays = [
+        _Stay(r, r.status_at.get("admitted"), r.status_at.get("discharged"))
+        for r in referrals(session)
+        if r.payload.get("facility_id") == facility_id
+    ]
+    columns = [f"{year}-{m:02d}" for m in months]
+    sections: dict[str, dict[str, list[int]]] = {
+        "served": {},
+        "new": {},
+        "reintegrated": {},
+        "transferred": {},
+        "offence": {},
+        "origin": {},
+        "services": {},
+    }
+
+    def add(section: str, label: str, i: int, n: int = 1) -> None:
+        row = sections[section].setdefault(label, [0] * len(months))
+        row[i] += n
+
+    for i, month in enumerate(months):
+        start, end = _month_bounds(year, month)
+        for stay in stays:
+            if stay.admitted is None or stay.admitted >= end:
+                continue
+            people = stay.ref.payload.get("people") or []
+            served = stay.discharged is None or stay.discharged >= start
+            outcome = stay.ref.payload.get("outcome")
+            left_now = stay.discharged is not None and start <= stay.discharged < end
+            for person in people:
+                kind = "direct" if person.get("role") in DIRECT_ROLES else "secondary"
+                if served:
+                    add("served", kind, i)
+                    if kind == "direct":
+                        for offence in person.get("offences") or [SI]:
+                            add("offence", OFFENCE_LABELS.get(offence, offence), i)
+                        add("origin", _origin(person.get("nationality")), i)
+                    for service in stay.ref.payload.get("services") or [SI]:
+                        add("services", SERVICE_LABELS.get(service, service), i)
+                if start <= stay.admitted < end:
+                    add("new", kind, i)
+                if left_now and outcome in REINTEGRATED:
+                    add("reintegrated", kind, i)
+                if left_now and outcome == "transferred_onward":
+                    add("transferred", kind, i)
+    return {
+        "facility_id": facility_id,
+        "year": year,
+        "columns": columns,
+        "sections": [
+            _section("Personas atendidas", sections["served"], _VICTIM_ROWS, len(months)),
+            _section("Personas de nuevo ingreso", sections["new"], _VICTIM_ROWS, len(months)),
+            _section(
+                "Personas reintegradas a la sociedad",
+                sections["reintegrated"],
+                _VICTIM_ROWS,
+                len(months),
+            ),
+            _section(
+                "Personas trasladadas a otra institución",
+                sections["transferred"],
+                _VICTIM_ROWS,
+                len(months),
+            ),
+            _section(
+                "Tipo de delito (víctimas directas atendidas)",
+                sections["offence"],
+                None,
+                len(months),
+            ),
+            _section(
+                "Origen nacional (víctimas directas atendidas)",
+                sections["origin"],
+                None,
+                len(months),
+            ),
+            _section(
+                "Servicios solicitados para las personas atendidas, por tipo",
+                sections["services"],
+                None,
+                len(months),
+                with_total=False,
+            ),
+        ],
+    }
+
+
+_VICTIM_ROWS = {
+    "direct": "Víctimas directas",
+    "secondary": "Víctimas secundarias (hijas e hijos, indirectas)",
+}
+
+
+def _section(
+    title: str,
+    rows: dict[str, list[int]],
+    fixed: dict[str, str] | None,
+    n: int,
+    *,
+    with_total: bool = True,
+) -> dict[str, Any]:
+    """A section: its rows (fixed ones even when zero), each with a computed TOTAL, and a
+    computed total row (none for services: one person receives several)."""
+    if fixed is not None:
+        labelled = [(label, rows.get(code, [0] * n)) for code, label in fixed.items()]
+    else:
+        labelled = sorted(rows.items(), key=lambda kv: (kv[0] == SI, kv[0]))
+    out: list[dict[str, Any]] = [
+        {"label": label, "values": list(vals), "total": sum(vals)} for label, vals in labelled
+    ]
+    section: dict[str, Any] = {"title": title, "rows": out}
+    if with_total:
+        sums = [sum(r["values"][i] for r in out) for i in range(n)]
+        section["total"] = {"label": "Total", "values": sums, "total": sum(sums)}
+    return section
+
+
+def suppressed(report: dict[str, Any]) -> dict[str, Any]:
+    """The report as exported: counts 1-4 as "<5", any total over a hidden cell withheld."""
+
+    def small(v: int) -> bool:
+        return 1 <= v <= 4
+
+    sections = []
+    for sec in report["sections"]:
+        rows = []
+        for r in sec["rows"]:
+            rows.append(
+                {
+                    "label": r["label"],
+                    "values": [SUPPRESSED if small(v) else v for v in r["values"]],
+                    "total": WITHHELD
+                    if any(small(v) for v in r["values"])
+                    else (SUPPRESSED if small(r["total"]) else r["total"]),
+                }
+            )
+        new = {"title": sec["title"], "rows": rows}
+        if "total" in sec:
+            t = sec["total"]
+            hidden_cols = [
+                any(small(r["values"][i]) for r in sec["rows"]) for i in range(len(t["values"]))
+            ]
+            new["total"] = {
+                "label": "Total",
+                "values": [
+                    WITHHELD if h else (SUPPRESSED if small(v) else v)
+                    for v, h in zip(t["values"], hidden_cols, strict=True)
+                ],
+                "total": WITHHELD
+                if any(small(v) for r in sec["rows"] for v in r["values"])
+                else (SUPPRESSED if small(t["total"]) else t["total"]),
+            }
+        sections.append(new)
+    return {**report, "sections": sections}

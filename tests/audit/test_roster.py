@@ -1,0 +1,209 @@
+"""SEGOB's roster: projected from capacity's events, flags computed, visits and actions."""
+
+from __future__ import annotations
+
+import contextlib
+import zlib
+from datetime import date, timedelta
+
+from audit.database import db
+from audit.main import consume
+from audit.roster import rebuild, roster
+from services.clock import utcnow
+from services.events import Event
+from tests.conftest import running
+
+AUDITOR = ("segob_auditor",)
+
+
+def _facility(fid: str, *, kind: str = "refugio", status: str = "active", version: int = 1,
+              registration: str = "not_submitted", state: str = "09") -> None:  # fmt: skip
+    consume(
+        Event(
+            type="capacity.facility.created",
+            aggregate_type="facility",
+            aggregate_id=fid,
+            aggregate_version=version,
+            payload={
+                "facility_id": fid,
+                "name": f"Refugio {fid}",
+                "facility_name": f"Refugio {fid}",
+                "kind": kind,
+                "status": status,
+                "registration_status": registration,
+                "operator_institution_id": "casa-mercedes",
+                "state": state,
+                "municipality": "Cuauhtémoc",
+                # A careless producer: the trail strips it, the roster never shows it.
+                "address": "Calle Secreta 123",
+            },
+        )
+    )
+
+
+def _pool(fid: str, pid: str, *, confirmed_hours_ago: float | None, version: int = 1) -> None:
+    stamp = (
+        None
+        if confirmed_hours_ago is None
+        else (utcnow() - timedelta(hours=confirmed_hours_ago)).isoformat()
+    )
+    consume(
+        Event(
+            type="capacity.pool.changed",
+            aggregate_type="pool",
+            aggregate_id=pid,
+            aggregate_version=version,
+            payload={
+                "pool_id": pid,
+                "facility_id": fid,
+                "facility_name": f"Refugio {fid}",
+                "total": 6,
+                "occupied": 2,
+                "last_confirmed_at": stamp,
+            },
+        )
+    )
+
+
+def _pdf_text(data: bytes) -> bytes:
+    """Every page stream of a PDF, inflated (no PDF library needed)."""
+    out = []
+    for chunk in data.split(b"stream")[1:]:
+        body = chunk.split(b"endstream")[0].strip(b"\r\n")
+        with contextlib.suppress(zlib.error):
+            out.append(zlib.decompress(body))
+    return b"\n".join(out)
+
+
+async def test_roster_flags_visits_actions_and_trail(audit_app, auth_headers):
+    _facility("f-fresh")
+    _pool("f-fresh", "p-1", confirmed_hours_ago=1)
+    _facility("f-stale", kind="albergue", registration="registered")
+    _pool("f-stale", "p-2", confirmed_hours_ago=72)
+    _facility("f-closed", status="closed", kind="casa_de_medio_camino")
+    headers = auth_headers(*AUDITOR, sub="auditor", institution_id="segob")
+    async with running(audit_app) as client:
+        r = await client.get("/api/v1/roster", headers=headers)
+        assert r.status_code == 200, r.text
+        body = r.json()
+        flags = {i["facility_id"]: set(i["flags"]) for i in body["items"]}
+        assert flags["f-fresh"] == {"never_visited", "unregistered_active"}
+        assert flags["f-stale"] == {"never_visited", "capacity_not_confirmed"}
+        assert flags["f-closed"] == {"never_visited", "closed"}
+        assert body["flag_counts"]["never_visited"] == 3
+        assert body["flag_counts"]["unregistered_active"] == 1
+        assert "Calle Secreta" not in r.text and "address" not in r.text
+
+        r = await client.get("/api/v1/roster?flag=closed", headers=headers)
+        assert [i["facility_id"] for i in r.json()["items"]] == ["f-closed"]
+        r = await client.get("/api/v1/roster?kind=albergue&registration_status=registered",
+                             headers=headers)  # fmt: skip
+        assert [i["facility_id"] for i in r.json()["items"]] == ["f-stale"]
+        r = await client.get("/api/v1/roster?flag=nope", headers=headers)
+        assert r.status_code == 422
+
+        # Plan a visit, then record it done with a follow-up action already overdue.
+        planned = await client.post(
+            "/api/v1/visits",
+            json={"facility_id": "f-fresh", "planned_for": str(date.today()),
+                  "team": ["Lic. Ana Pérez", "Mtro. Luis Gómez"]},
+            headers=headers,
+        )  # fmt: skip
+        assert planned.status_code == 201, planned.text
+        vid = planned.json()["id"]
+        assert planned.json()["status"] == "planned"
+        bad = await client.post(f"/api/v1/visits/{vid}/done", json={"done_on": str(date.today())},
+                                headers=headers)  # fmt: skip
+        assert bad.status_code == 422
+        done = await client.post(
+            f"/api/v1/visits/{vid}/done",
+            json={
+                "done_on": str(date.today()),
+                "findings": "Extintores vencidos; expedientes completos.",
+                "actions": [{"description": "Recargar extintores",
+                             "due_on": str(date.today() - timedelta(days=1))}],
+            },
+            headers=headers,
+        )  # fmt: skip
+        assert done.status_code == 200, done.text
+        (action,) = done.json()["actions"]
+        assert action["overdue"] is True
+        again = await client.post(f"/api/v1/visits/{vid}/done",
+                                  json={"done_on": str(date.today()), "findings": "otra vez"},
+                                  headers=headers)  # fmt: skip
+        assert again.status_code == 409
+
+        line = (await client.get("/api/v1/roster/f-fresh", headers=headers)).json()
+        assert set(line["flags"]) == {"unregistered_active", "follow_up_overdue"}
+        assert line["last_visit_on"] == str(date.today()) and line["overdue_actions"] == 1
+        r = await client.post(f"/api/v1/actions/{action['id']}/complete",
+                              json={"note": "Recargados"}, headers=headers)  # fmt: skip
+        assert r.status_code == 200 and r.json()["completed_by"] == "auditor"
+        line = (await client.get("/api/v1/roster/f-fresh", headers=headers)).json()
+        assert set(line["flags"]) == {"unregistered_active"}
+
+        # A visit recorded as done straight away; an unknown facility is refused.
+        r = await client.post(
+            "/api/v1/visits",
+            json={"facility_id": "f-stale", "done_on": str(date.today() - timedelta(days=400)),
+                  "team": ["Lic. Ana Pérez"], "findings": "Sin observaciones."},
+            headers=headers,
+        )  # fmt: skip
+        assert r.status_code == 201
+        line = (await client.get("/api/v1/roster/f-stale", headers=headers)).json()
+        assert "visit_overdue" in line["flags"] and "never_visited" not in line["flags"]
+        r = await client.post(
+            "/api/v1/visits",
+            json={"facility_id": "nope", "planned_for": "2030-01-01", "team": ["Ana"]},
+            headers=headers,
+        )
+        assert r.status_code == 404 and r.json()["error"] == "facility_not_found"
+
+        # Others may not record visits nor read the roster.
+        for role in ("observer", "shelter_coordinator", "prosecutor"):
+            r = await client.get("/api/v1/roster", headers=auth_headers(role))
+            assert r.status_code == 403
+            r = await client.post(
+                "/api/v1/visits",
+                json={"facility_id": "f-fresh", "planned_for": "2030-01-01", "team": ["Ana"]},
+                headers=auth_headers(role),
+            )
+            assert r.status_code == 403
+
+        pdf = await client.get("/api/v1/roster?format=pdf", headers=headers)
+        assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+        text = _pdf_text(pdf.content)
+        assert b"Refugio f-fresh" in text and b"Nunca visitada" in text
+        assert b"Calle Secreta" not in pdf.content
+
+        events = (await client.get("/api/v1/audit/events?type=audit.", headers=headers)).json()
+        types = [e["type"] for e in events["items"]]
+        assert types[:4] == [
+            "audit.visit.planned",
+            "audit.visit.done",
+            "audit.action.added",
+            "audit.action.completed",
+        ]
+        assert "audit.export.made" in types
+        verified = (await client.get("/api/v1/audit/verify", headers=headers)).json()
+        assert verified["ok"] is True, verified
+
+
+def test_roster_rebuilds_from_the_trail(audit_db):
+    _facility("f-1", version=1)
+    _pool("f-1", "p-1", confirmed_hours_ago=2)
+    consume(
+        Event(
+            type="capacity.facility.registration_reviewed",
+            aggregate_type="facility",
+            aggregate_id="f-1",
+            aggregate_version=2,
+            payload={"facility_id": "f-1", "registration_status": "registered", "status": "active"},
+        )
+    )
+    with contextlib.contextmanager(db.session_scope)(write=True) as session:
+        before = roster(session)
+        assert before[0]["registration_status"] == "registered"
+        assert rebuild(session) == 1
+        after = roster(session)
+    assert before == after
