@@ -14,6 +14,7 @@ from frontend.i18n import LANGUAGES, translations
 from frontend.live import router as live_router
 from frontend.prosecutor import router as prosecutor_router
 from frontend.router import router
+from frontend.shelter import router as shelter_router
 from services.app import Runtime, ServiceSpec
 
 log = logging.getLogger("canaliza.frontend")
@@ -40,7 +41,7 @@ def service() -> ServiceSpec:
     return ServiceSpec(
         name="frontend",
         # Pages decide themselves between the sign-in page and content: no bearer token here.
-        public_routers=[router, prosecutor_router, live_router],
+        public_routers=[router, prosecutor_router, shelter_router, live_router],
         database=db,
         on_startup=[_startup],
         description="Interfaz web (español de México primero).",
