@@ -94,7 +94,19 @@ def test_coordinator_admits_with_one_tap_and_answers_a_referral(server, browser)
     page.wait_for_url("**/refugio?aviso=admit**")
     same = page.locator(f'li.pool[data-pool-id="{pool_id}"]')
     expect(same.locator("[data-occupied]")).to_have_text(str(before + 1))
-    expect(page.get_by_role("status").first).to_contain_text("Una cama más está ocupada")
+    expect(page.locator("p.notice")).to_contain_text("Una cama más está ocupada")
+
+    # A change made elsewhere (the API, another device) appears without a reload.
+    expect(page.locator("#live-status")).to_have_attribute("data-state", "live")
+    page.evaluate("window.__notReloaded = true")
+    elsewhere = httpx.post(
+        f"{server}/api/v1/pools/{pool_id}/ledger",
+        json={"kind": "admit", "beds": 1, "reason": "ingreso desde otra terminal"},
+        headers={"Authorization": f"Bearer {api_token(server, 'coordinadora')}"},
+    )
+    assert elsewhere.status_code == 201, elsewhere.text
+    expect(same.locator("[data-occupied]")).to_have_text(str(before + 2))
+    assert page.evaluate("window.__notReloaded") is True
 
     page.get_by_role("link", name="Canalizaciones recibidas").click()
     page.wait_for_url("**/refugio/canalizaciones")
