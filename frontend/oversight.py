@@ -438,8 +438,9 @@ async def review(page: AuditorPage, facility_id: str, request: Request) -> Respo
 
 
 @router.get("/segob/bitacora")
-async def trail(page: AuditorPage, tipo: str | None = None, pagina: int = 1) -> Response:
+async def trail(page: AuditorPage, tipo: str | None = None, pagina: str = "1") -> Response:
     kind = (tipo or "").strip()[:200] or None
+    wanted = int(pagina) if pagina.isdigit() and len(pagina) < 7 else 1
     base = {"type": kind} if kind else {}
     verification, first = await page.api.gather(
         page.api.get("audit", "/api/v1/audit/verify"),
@@ -447,7 +448,7 @@ async def trail(page: AuditorPage, tipo: str | None = None, pagina: int = 1) -> 
     )
     total = int(first["total"])
     pages = max(1, -(-total // TRAIL_PAGE))
-    number = min(max(1, pagina), pages)
+    number = min(max(1, wanted), pages)
     # Newest first: page 1 holds the last TRAIL_PAGE entries of the chain.
     end = total - (number - 1) * TRAIL_PAGE
     start = max(0, end - TRAIL_PAGE)
@@ -585,8 +586,8 @@ async def hsds_directory(page: AuditorPage) -> Response:
 
 
 @router.get("/segob/padron/{facility_id}/informe.pdf")
-async def monthly_report(page: AuditorPage, facility_id: str, anio: int | None = None) -> Response:
-    year = anio if anio and 2000 <= anio <= 2100 else _today().year
+async def monthly_report(page: AuditorPage, facility_id: str, anio: str = "") -> Response:
+    year = int(anio) if anio.isdigit() and 2000 <= int(anio) <= 2100 else _today().year
     return await _download(
         page,
         "audit",

@@ -190,6 +190,23 @@ def test_auditor_filters_the_roster_records_a_visit_and_sees_the_trail_verified(
     expect(page.get_by_text("Colocar señalización de salida")).to_be_visible()
     expect(page.locator('[data-flag="never_visited"]')).to_have_count(0)
 
+    # A visit planned, opened to record, then cancelled (confirmed, with a reason).
+    page.get_by_role("link", name="Programar o registrar una visita").click()
+    planned = page.locator("form:has(input[name=mode][value=planned])")
+    planned.get_by_label("Fecha programada").fill(str(date.today() + timedelta(days=60)))
+    planned.get_by_label("Equipo visitador").fill("Lic. Ana Pérez")
+    planned.get_by_role("button", name="Programar la visita").click()
+    page.wait_for_url("**aviso=visit_planned**")
+    page.get_by_role("link", name="Registrar como realizada").click()
+    check_accessibility(page, "auditor-visit-done")
+    page.get_by_role("link", name="Volver a la instalación").click()
+    page.get_by_role("link", name="Cancelar visita…").click()
+    check_accessibility(page, "auditor-visit-cancel")
+    page.get_by_label("Motivo").fill("Cambio de agenda del equipo")
+    page.get_by_role("button", name="Sí, cancelar la visita").click()
+    page.wait_for_url("**aviso=visit_cancelled**")
+    expect(page.locator('[data-visit-status="cancelled"]')).to_have_count(1)
+
     page.get_by_role("link", name="Bitácora").click()
     page.wait_for_url("**/segob/bitacora")
     expect(page.locator("[data-verified]")).to_have_attribute("data-verified", "true")

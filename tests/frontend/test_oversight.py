@@ -116,6 +116,8 @@ async def test_auditor_reads_the_roster_records_a_visit_reviews_and_verifies(dem
         trail = await client.get("/segob/bitacora")
         assert 'data-verified="true"' in trail.text
         assert "Verificada: la bitácora está íntegra." in trail.text
+        tampered = await client.get("/segob/bitacora?pagina=abc")
+        assert tampered.status_code == 200 and 'data-verified="true"' in tampered.text
         filtered = await client.get("/segob/bitacora?tipo=audit.visit")
         assert "audit.visit" in filtered.text
         stats = await client.get("/segob/estadisticas")
