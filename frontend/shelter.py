@@ -69,7 +69,7 @@ def confirmed_today(pool: dict[str, Any], now: datetime | None = None) -> bool:
     return at.astimezone(TIMEZONE).date() == today
 
 
-async def _her_facilities(page: Page) -> list[dict[str, Any]]:
+async def _facility_list(page: Page) -> list[dict[str, Any]]:
     institution = page.browser.row.institution_id
     if not institution:
         return []
@@ -78,7 +78,12 @@ async def _her_facilities(page: Page) -> list[dict[str, Any]]:
         "/api/v1/facilities",
         params={"operator_institution_id": institution, "limit": 100},
     )
-    facilities: list[dict[str, Any]] = answer["items"]
+    return list(answer["items"])
+
+
+async def _her_facilities(page: Page) -> list[dict[str, Any]]:
+    """Her institution's facilities, each with its pools."""
+    facilities = await _facility_list(page)
     pools = await page.api.gather(
         *(page.api.get("capacity", f"/api/v1/facilities/{f['id']}/pools") for f in facilities)
     )
@@ -166,7 +171,8 @@ async def confirm_pool(page: CoordinatorPage, pool_id: str) -> Response:
 async def confirm_all(page: CoordinatorPage) -> Response:
     facilities = await _her_facilities(page)
     ids = [p["id"] for f in facilities if f["status"] == "active" for p in f["pools"]]
-    await page.api.gather(*(page.api.post("capacity", f"/api/v1/pools/{i}/confirm") for i in ids))
+    for pool_id in ids:  # one after another: each is a short write on the same database
+        await page.api.post("capacity", f"/api/v1/pools/{pool_id}/confirm")
     return page.redirect("/refugio?aviso=confirmed")
 
 
@@ -199,7 +205,7 @@ async def _names(page: Page) -> dict[str, str]:
 
 
 async def _facility_names(page: Page) -> dict[str, str]:
-    return {f["id"]: f["name"] for f in await _her_facilities(page)}
+    return {f["id"]: f["name"] for f in await _facility_list(page)}
 
 
 @router.get("/refugio/canalizaciones")

@@ -122,3 +122,18 @@ async def test_coordinator_changes_occupancy_confirms_and_answers_a_referral(dem
         shown = await client.get(done.headers["location"])
         assert 'data-status="discharged"' in shown.text
         assert CASA_MERCEDES.id
+
+
+def test_capacity_counts_as_confirmed_today_in_mexico_city_time():
+    from datetime import UTC, datetime
+
+    from frontend.shelter import confirmed_today, remaining
+
+    noon = datetime(2026, 11, 23, 18, 0, tzinfo=UTC)  # 12:00 in Mexico City
+    # 05:00 UTC is 23:00 of the day before in Mexico City: the reminder must show.
+    assert not confirmed_today({"last_confirmed_at": "2026-11-23T05:00:00Z"}, now=noon)
+    assert confirmed_today({"last_confirmed_at": "2026-11-23T07:00:00Z"}, now=noon)
+    assert not confirmed_today({"last_confirmed_at": None}, now=noon)
+    assert remaining("2026-11-23T20:00:00Z", now=noon) == 7200
+    assert remaining("2026-11-23T17:00:00Z", now=noon) == -3600
+    assert remaining(None, now=noon) is None
