@@ -11,9 +11,12 @@ from starlette.concurrency import run_in_threadpool
 from frontend import service as sessions
 from frontend.database import db, in_transaction
 from frontend.i18n import LANGUAGES, translations
+from frontend.institution import router as institution_router
 from frontend.live import router as live_router
+from frontend.oversight import router as oversight_router
 from frontend.prosecutor import router as prosecutor_router
 from frontend.router import router
+from frontend.shelter import router as shelter_router
 from services.app import Runtime, ServiceSpec
 
 log = logging.getLogger("canaliza.frontend")
@@ -40,7 +43,14 @@ def service() -> ServiceSpec:
     return ServiceSpec(
         name="frontend",
         # Pages decide themselves between the sign-in page and content: no bearer token here.
-        public_routers=[router, prosecutor_router, live_router],
+        public_routers=[
+            router,
+            prosecutor_router,
+            shelter_router,
+            oversight_router,
+            institution_router,
+            live_router,
+        ],
         database=db,
         on_startup=[_startup],
         description="Interfaz web (español de México primero).",

@@ -19,10 +19,21 @@ class NavEntry:
 
 
 PROSECUTOR = frozenset({"prosecutor", "platform_admin"})
+COORDINATOR = frozenset({"shelter_coordinator"})
+AUDITOR = frozenset({"segob_auditor", "platform_admin"})
+INSTITUTION_ADMIN = frozenset({"institution_admin", "platform_admin"})
 
 NAV: list[NavEntry] = [
     NavEntry("/canalizaciones/nueva", N_("New referral"), PROSECUTOR),
     NavEntry("/canalizaciones", N_("My referrals"), PROSECUTOR),
+    NavEntry("/refugio", N_("Occupancy"), COORDINATOR),
+    NavEntry("/refugio/canalizaciones", N_("Incoming referrals"), COORDINATOR),
+    NavEntry("/segob/padron", N_("Roster"), AUDITOR),
+    NavEntry("/segob/estadisticas", N_("Statistics"), AUDITOR),
+    NavEntry("/segob/bitacora", N_("Audit trail"), AUDITOR),
+    NavEntry("/institucion", N_("My institution"), INSTITUTION_ADMIN),
+    NavEntry("/institucion/usuarios", N_("Users"), INSTITUTION_ADMIN),
+    NavEntry("/institucion/convenios", N_("Agreements"), INSTITUTION_ADMIN),
 ]
 
 

@@ -1,0 +1,80 @@
+"""Shared steps of the coordinator, auditor and institution-admin page tests."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import httpx
+
+from services.demo import CASA_MERCEDES, FGR
+from services.settings import get_settings
+
+
+async def api_headers(client: httpx.AsyncClient, username: str) -> dict[str, str]:
+    """A bearer token for ``username`` (password grant of the demo CLI client)."""
+    resp = await client.post(
+        "/auth/token",
+        data={
+            "grant_type": "password",
+            "username": username,
+            "password": get_settings().demo_password,
+            "client_id": "canaliza-cli",
+        },
+    )
+    assert resp.status_code == 200, resp.text
+    return {"Authorization": f"Bearer {resp.json()['access_token']}"}
+
+
+async def send_referral_to_casa_mercedes(client: httpx.AsyncClient) -> dict[str, Any]:
+    """The prosecutor (through the API) sends a mother and her son to Casa de las Mercedes."""
+    fiscal = await api_headers(client, "fiscal")
+    people = [
+        {"sex": "F", "age": 29, "role": "victim"},
+        {"sex": "M", "age": 4, "role": "accompanying_child"},
+    ]
+    found = await client.post(
+        "/api/v1/availability/search",
+        json={"people": people, "needs": {}, "state": "09"},
+        headers=fiscal,
+    )
+    assert found.status_code == 200, found.text
+    choice = next(
+        r
+        for r in found.json()["results"]
+        if r["facility"]["operator_institution_id"] == CASA_MERCEDES.id
+    )
+    hold = await client.post(
+        "/api/v1/holds",
+        json={
+            "allocations": [{"pool_id": p["pool_id"], "beds": p["beds"]} for p in choice["pools"]]
+        },
+        headers=fiscal,
+    )
+    assert hold.status_code == 201, hold.text
+    created = await client.post(
+        "/api/v1/referrals",
+        json={
+            "sending_institution_id": FGR.id,
+            "receiving_institution_id": CASA_MERCEDES.id,
+            "facility_id": choice["facility"]["id"],
+            "hold_id": hold.json()["id"],
+            "people": [{**p, "nationality": "MEX"} for p in people],
+            "consent": {"given": True},
+            "urgency": "urgent",
+        },
+        headers=fiscal,
+    )
+    assert created.status_code == 201, created.text
+    sent = await client.post(
+        f"/api/v1/referrals/{created.json()['id']}/send", json={}, headers=fiscal
+    )
+    assert sent.status_code == 200, sent.text
+    return dict(sent.json())
+
+
+def form_fields(html: str, action: str) -> dict[str, str]:
+    """The hidden fields of the form posting to ``action``."""
+    found = re.search(rf'<form[^>]*action="{re.escape(action)}"[^>]*>(.*?)</form>', html, re.S)
+    assert found, f"no form posting to {action}"
+    return dict(re.findall(r'type="hidden" name="([^"]+)" value="([^"]*)"', found.group(1)))

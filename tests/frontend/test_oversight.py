@@ -1,0 +1,136 @@
+"""SEGOB's pages through the ASGI app: roster, facility file, visit, review, trail, stats."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, timedelta
+
+import pytest
+
+from services.demo import CASA_MERCEDES
+from tests.conftest import running
+from tests.frontend.conftest import csrf_of, sign_in
+from tests.frontend.ops_helpers import api_headers
+
+pytestmark = pytest.mark.slow
+
+
+async def test_auditor_reads_the_roster_records_a_visit_reviews_and_verifies(demo_app):
+    from services.seed import load_demo_into_app
+
+    report = await load_demo_into_app(demo_app)
+    assert not report.failures, report.failures[:3]
+    async with running(demo_app) as client:
+        await sign_in(client, "auditor")
+        assert (await client.get("/")).headers["location"] == "/segob/padron"
+        roster = await client.get("/segob/padron")
+        assert roster.status_code == 200, roster.text
+        assert "Padrón de instalaciones" in roster.text
+        assert 'data-flag="never_visited"' in roster.text
+        csrf = csrf_of(roster.text)
+
+        # Filters: Mexico City only, then a flag nobody has.
+        cdmx = await client.get("/segob/padron?estado=09")
+        states = set(re.findall(r"<td>([^<]+)<br><span class=\"hint\">", cdmx.text))
+        assert states == {"Ciudad de México"}, states
+        none = await client.get("/segob/padron?bandera=follow_up_overdue")
+        assert "Ninguna instalación coincide con estos filtros." in none.text
+
+        # The operator submits a facility; the auditor reviews it against the checklist.
+        coordinator = await api_headers(client, "coordinadora")
+        facilities = await client.get(
+            f"/api/v1/facilities?operator_institution_id={CASA_MERCEDES.id}", headers=coordinator
+        )
+        facility_id = facilities.json()["items"][0]["id"]
+        submitted = await client.post(
+            f"/api/v1/facilities/{facility_id}/registration/submit",
+            json={"note": "Solicitud inicial"},
+            headers=coordinator,
+        )
+        assert submitted.status_code == 200, submitted.text
+        detail = await client.get(f"/segob/padron/{facility_id}")
+        assert detail.status_code == 200, detail.text
+        assert "Revisar el registro" in detail.text
+        review_url = f"/segob/padron/{facility_id}/registro"
+        review = await client.get(review_url)
+        items = re.findall(r'name="met" value="([^"]+)"', review.text)
+        assert len(items) >= 10
+        # Registering with an unmet item is refused with a sentence, not a stack trace.
+        refused = await client.post(
+            review_url, data={"csrf_token": csrf, "outcome": "registered", "met": items[:-1]}
+        )
+        assert refused.status_code == 422
+        assert "cada requisito" in refused.text
+        done = await client.post(
+            review_url, data={"csrf_token": csrf, "outcome": "registered", "met": items}
+        )
+        assert done.status_code == 303, done.text
+        after = await client.get(done.headers["location"])
+        assert 'data-registration="registered"' in after.text
+
+        # A visit done today, with a follow-up action; a visit planned and then cancelled.
+        visits = f"/segob/padron/{facility_id}/visitas"
+        form = await client.get(visits)
+        assert form.status_code == 200
+        missing = await client.post(
+            visits, data={"csrf_token": csrf, "mode": "done", "done_on": str(date.today())}
+        )
+        assert missing.status_code == 422
+        assert "hallazgos" in missing.text
+        recorded = await client.post(
+            visits,
+            data={
+                "csrf_token": csrf,
+                "mode": "done",
+                "done_on": str(date.today()),
+                "team": "Lic. Ana Pérez\nMtro. Luis Gómez",
+                "findings": "Instalaciones en buen estado; falta señalización de salida.",
+                "action_description": ["Colocar señalización de salida", ""],
+                "action_due_on": [str(date.today() + timedelta(days=30)), ""],
+            },
+        )
+        assert recorded.status_code == 303, recorded.text
+        page = await client.get(recorded.headers["location"])
+        assert "La visita quedó registrada con sus hallazgos." in page.text
+        assert "Colocar señalización de salida" in page.text
+        assert 'data-flag="never_visited"' not in page.text
+
+        planned = await client.post(
+            visits,
+            data={"csrf_token": csrf, "mode": "planned", "team": "Lic. Ana Pérez",
+                  "planned_for": str(date.today() + timedelta(days=60))},
+        )  # fmt: skip
+        assert planned.status_code == 303, planned.text
+        page = await client.get(planned.headers["location"])
+        visit_id = re.search(r'data-visit-id="([^"]+)" data-visit-status="planned"', page.text)[1]
+        confirm = await client.get(f"/segob/visitas/{visit_id}/cancelar")
+        assert "¿Cancelar esta visita?" in confirm.text
+        cancelled = await client.post(
+            f"/segob/visitas/{visit_id}/cancelar", data={"csrf_token": csrf, "reason": "Lluvias"}
+        )
+        assert cancelled.status_code == 303
+        page = await client.get(cancelled.headers["location"])
+        assert f'data-visit-id="{visit_id}" data-visit-status="cancelled"' in page.text
+
+        # The trail verifies; statistics and exports download through the frontend.
+        trail = await client.get("/segob/bitacora")
+        assert 'data-verified="true"' in trail.text
+        assert "Verificada: la bitácora está íntegra." in trail.text
+        tampered = await client.get("/segob/bitacora?pagina=abc")
+        assert tampered.status_code == 200 and 'data-verified="true"' in tampered.text
+        filtered = await client.get("/segob/bitacora?tipo=audit.visit")
+        assert "audit.visit" in filtered.text
+        stats = await client.get("/segob/estadisticas")
+        assert stats.status_code == 200
+        assert stats.text.count("<canvas data-chart=") >= 1
+        assert "/vendor/chart.umd.min.js" in stats.text
+        csv = await client.get("/segob/exportar/occupancy?formato=csv")
+        assert csv.status_code == 200
+        assert csv.headers["content-type"].startswith("text/csv")
+        assert "attachment" in csv.headers["content-disposition"]
+        pdf = await client.get("/segob/padron.pdf")
+        assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+        hsds = await client.get("/segob/directorio-hsds.json")
+        assert hsds.json()["hsds_version"] == "3.0"
+        unknown = await client.get("/segob/exportar/secret?formato=csv")
+        assert unknown.status_code == 404
