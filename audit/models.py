@@ -45,7 +45,7 @@ class Checkpoint(AuditBase, table=True):
     created_at: datetime
 
 
-# --- roster oversight (ADR 0008) -----------------------------------------------------------
+# --- roster oversight (ADR 0010) -----------------------------------------------------------
 
 
 class RosterFacility(AuditBase, table=True):

@@ -129,7 +129,7 @@ def record_event(session: Session, event: Event) -> AuditEntry | None:
     )
     session.add(entry)
     session.flush()
-    # The roster is a projection of the trail, kept in the same transaction (ADR 0008).
+    # The roster is a projection of the trail, kept in the same transaction (ADR 0010).
     project(session, body)
     if position % CHECKPOINT_EVERY == 0:
         make_checkpoint(session)

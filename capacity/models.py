@@ -33,7 +33,7 @@ metadata = reg.metadata
 
 FACILITY_KINDS = ("refugio", "albergue", "casa_de_medio_camino")
 FACILITY_STATUSES = ("registered", "active", "suspended", "closed")
-# SEGOB's roster registration, apart from the lifecycle ``status`` above (ADR 0008).
+# SEGOB's roster registration, apart from the lifecycle ``status`` above (ADR 0010).
 REGISTRATION_STATUSES = ("not_submitted", "submitted", "returned", "registered")
 REGISTRATION_ACTIONS = ("submitted", "registered", "returned")
 SPECIALIZATIONS = ("trafficking", "mixed")
