@@ -248,7 +248,12 @@ class _Follower:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
+            # Python 3.11's wait_for (used inside nats-py) can swallow a cancel that races
+            # with the awaited result (bpo-42130); the follower would then run on and this
+            # await never return. Cancel until the task is really done.
+            while not self._task.done():
+                self._task.cancel()
+                await asyncio.wait({self._task}, timeout=0.1)
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
             self._task = None

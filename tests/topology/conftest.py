@@ -186,6 +186,21 @@ class LiveClient:
         with self._lock:
             return self.pools.get(pool_id)
 
+    def describe(self) -> str:
+        """What the client went through (for a failing assertion's message)."""
+        with self._lock:
+            return repr(
+                {
+                    "connections": self.connections,
+                    "drops": self.drops[-5:],
+                    "errors": self.errors,
+                    "sequence": self.sequence,
+                    "snapshots": self.snapshots,
+                    "resets": self.resets,
+                    "versions": {k: v[-8:] for k, v in self.versions.items()},
+                }
+            )
+
     def close(self) -> None:
         self._stop.set()
         self._thread.join(timeout=20)

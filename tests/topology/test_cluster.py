@@ -50,6 +50,17 @@ def _facility_with_pool(base: str, admin: str, **pool: Any) -> dict[str, Any]:
     return pool_row
 
 
+def _capacity_warnings(cluster: Cluster) -> str:
+    """Capacity's and the gateway's warnings and last lines (for a failing test's message)."""
+    lines = []
+    for name, member in cluster.members.items():
+        if (name.startswith("capacity") or name == "gateway") and member.log_path:
+            text = member.log_path.read_text(errors="replace").splitlines()
+            lines += [f"{name}: {line}" for line in text if '"level": "info"' not in line][-15:]
+            lines += [f"{name} (tail): {line}" for line in text[-6:]]
+    return "\n".join(lines)
+
+
 def test_every_service_is_ready(cluster: Cluster) -> None:
     names = set(cluster.members)
     assert {"auth", "capacity-1", "capacity-2", "gateway"} <= names
@@ -252,12 +263,19 @@ def test_kill_9_of_a_replica_during_holds_loses_nothing_and_grants_no_bed_twice(
 
         # The live clients caught up with the database, without a gap.
         for client in clients:
-            final = wait_until(
-                lambda c=client: (
-                    (p := c.pool(pool["id"])) and p["version"] >= after["version"] and p
-                ),
-                attempts=150,
-            )
+            try:
+                final = wait_until(
+                    lambda c=client: (
+                        (p := c.pool(pool["id"])) and p["version"] >= after["version"] and p
+                    ),
+                    attempts=150,
+                )
+            except AssertionError as exc:
+                logs = _capacity_warnings(cluster)
+                others = [c.describe() for c in clients if c is not client]
+                raise AssertionError(
+                    f"{client.describe()} want {after}\nothers: {others}\n{logs}"
+                ) from exc
             assert final["version"] == after["version"]
             assert (final["held"], final["occupied"], final["available"]) == (
                 after["held"],
