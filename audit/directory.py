@@ -20,17 +20,8 @@ from sqlmodel import Session, col
 
 from audit.models import AuditEntry, RosterFacility
 from services.ids import stable_id
+from services.vocabulary import INSTITUTION_TYPES, STATE_NAMES
 
-STATE_NAMES = {
-    "01": "Aguascalientes", "02": "Baja California", "03": "Baja California Sur",
-    "04": "Campeche", "05": "Coahuila", "06": "Colima", "07": "Chiapas", "08": "Chihuahua",
-    "09": "Ciudad de México", "10": "Durango", "11": "Guanajuato", "12": "Guerrero",
-    "13": "Hidalgo", "14": "Jalisco", "15": "Estado de México", "16": "Michoacán",
-    "17": "Morelos", "18": "Nayarit", "19": "Nuevo León", "20": "Oaxaca", "21": "Puebla",
-    "22": "Querétaro", "23": "Quintana Roo", "24": "San Luis Potosí", "25": "Sinaloa",
-    "26": "Sonora", "27": "Tabasco", "28": "Tamaulipas", "29": "Tlaxcala", "30": "Veracruz",
-    "31": "Yucatán", "32": "Zacatecas",
-}  # fmt: skip
 KIND_LABELS = {
     "refugio": "Refugio",
     "albergue": "Albergue",
@@ -45,20 +36,6 @@ SERVICE_LABELS = {
     "interpretation": "interpretación",
     "employment": "capacitación y empleo",
     "childcare": "cuidado infantil",
-}
-INSTITUTION_TYPES = {
-    "fiscalia_federal": "Fiscalía federal",
-    "fiscalia_estatal": "Fiscalía estatal",
-    "dif_nacional": "Sistema Nacional DIF",
-    "dif_estatal": "DIF estatal",
-    "dif_municipal": "DIF municipal",
-    "inm": "Instituto Nacional de Migración",
-    "ceav": "Comisión Ejecutiva de Atención a Víctimas",
-    "ceeav": "Comisión estatal de atención a víctimas",
-    "segob": "Secretaría de Gobernación",
-    "cndh": "Comisión Nacional de los Derechos Humanos",
-    "sre": "Secretaría de Relaciones Exteriores",
-    "ngo": "Organización de la sociedad civil",
 }
 # Facility lifecycle -> HSDS service status (closed facilities are left out).
 SERVICE_STATUS = {"active": "active", "suspended": "temporarily closed", "registered": "inactive"}

@@ -2,21 +2,6 @@
 
 from __future__ import annotations
 
-INSTITUTION_TYPES: dict[str, str] = {
-    "fiscalia_federal": "Fiscalía federal",
-    "fiscalia_estatal": "Fiscalía estatal",
-    "dif_nacional": "Sistema Nacional DIF",
-    "dif_estatal": "DIF estatal",
-    "dif_municipal": "DIF municipal",
-    "inm": "Instituto Nacional de Migración",
-    "ceav": "Comisión Ejecutiva de Atención a Víctimas",
-    "ceeav": "Comisión estatal de atención a víctimas",
-    "segob": "Secretaría de Gobernación",
-    "cndh": "Comisión Nacional de los Derechos Humanos",
-    "sre": "Secretaría de Relaciones Exteriores",
-    "ngo": "Organización de la sociedad civil",
-}
-
 LEGAL_FORMS = ("A.C.", "I.A.P.")
 
 STATES = tuple(f"{n:02d}" for n in range(1, 33))

@@ -62,7 +62,7 @@ from referral.schemas import (
 from services.clock import as_utc, utcnow
 from services.errors import BadRequest, Conflict, Unprocessable
 from services.tokens import Principal
-from services.vocabulary import cndh_age_band
+from services.vocabulary import INSTITUTION_TYPES, cndh_age_band
 
 # How long the receiver has to answer a sent referral.
 RESPONSE_DEADLINES = {"urgent": timedelta(hours=2), "normal": timedelta(hours=24)}
@@ -118,7 +118,7 @@ def institution_public(session: Session, inst: Institution) -> InstitutionPublic
         id=inst.id,
         name=inst.name,
         type=inst.type,
-        type_label=catalogue.INSTITUTION_TYPES[inst.type],
+        type_label=INSTITUTION_TYPES[inst.type],
         state=inst.state,
         legal_form=inst.legal_form,
         parent_id=inst.parent_id,

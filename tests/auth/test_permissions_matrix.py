@@ -37,23 +37,13 @@ from services.demo import (
     SNDIF,
 )
 from services.launcher import available_packages, build_app, load_spec
+from services.security import ROLES as SECURITY_ROLES
 from services.settings import ROOT, get_settings
 from tests.auth.conftest import websocket_first_reply
 from tests.conftest import running
 
 MATRIX_PATH = ROOT / "docs" / "security" / "permissions.md"
-ROLES = (
-    "platform_admin",
-    "institution_admin",
-    "prosecutor",
-    "shelter_coordinator",
-    "dif_officer",
-    "inm_officer",
-    "ceav_officer",
-    "segob_auditor",
-    "observer",
-    "service",
-)
+ROLES = SECURITY_ROLES  # the matrix's columns: every role the platform knows
 CELLS = frozenset({"yes", "no", "own"})
 
 # Routes that need no token. Keep in step with the list in the matrix document.
