@@ -121,6 +121,23 @@ def auth_headers(make_token: Callable[..., str]) -> Callable[..., dict[str, str]
     return _headers
 
 
+def demo_password_form(username: str, password: str | None = None) -> dict[str, str]:
+    """The contract's demo-mode password grant for ``username`` (CLI client)."""
+    return {
+        "grant_type": "password",
+        "username": username,
+        "password": password or get_settings().demo_password,
+        "client_id": "canaliza-cli",
+    }
+
+
+async def demo_login(client: httpx.AsyncClient, username: str) -> dict[str, str]:
+    """Bearer headers for a demo user, from the app's own token endpoint."""
+    resp = await client.post("/auth/token", data=demo_password_form(username))
+    assert resp.status_code == 200, resp.text
+    return {"Authorization": f"Bearer {resp.json()['access_token']}"}
+
+
 @contextlib.asynccontextmanager
 async def running(app: Any) -> AsyncIterator[httpx.AsyncClient]:
     """Run the app's lifespan and yield an httpx client bound to it through ASGI."""

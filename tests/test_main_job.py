@@ -17,7 +17,7 @@ import pytest
 from services.demo import CASA_MERCEDES, DIF_CDMX, FGR
 from services.launcher import available_packages, build_app, load_spec
 from services.settings import get_settings
-from tests.conftest import running
+from tests.conftest import demo_login, running
 
 pytestmark = pytest.mark.slow
 
@@ -44,18 +44,7 @@ def demo_app(monkeypatch):
             spec.database.dispose()
 
 
-async def _login(client, username: str) -> dict[str, str]:
-    resp = await client.post(
-        "/auth/token",
-        data={
-            "grant_type": "password",
-            "username": username,
-            "password": get_settings().demo_password,
-            "client_id": "canaliza-cli",
-        },
-    )
-    assert resp.status_code == 200, resp.text
-    return {"Authorization": f"Bearer {resp.json()['access_token']}"}
+_login = demo_login
 
 
 async def test_mother_and_two_children_are_referred_admitted_and_counted(demo_app):

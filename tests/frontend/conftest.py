@@ -13,6 +13,7 @@ import pytest
 
 from services.launcher import available_packages, build_app, load_spec
 from services.settings import get_settings
+from tests.conftest import demo_password_form
 
 
 @pytest.fixture
@@ -75,17 +76,9 @@ async def small_world(client: httpx.AsyncClient) -> dict[str, str]:
 
     from services.demo import CASA_MERCEDES, FGR
 
-    token = (
-        await client.post(
-            "/auth/token",
-            data={
-                "grant_type": "password",
-                "username": "admin",
-                "password": get_settings().demo_password,
-                "client_id": "canaliza-cli",
-            },
-        )
-    ).json()["access_token"]
+    token = (await client.post("/auth/token", data=demo_password_form("admin"))).json()[
+        "access_token"
+    ]
     admin = {"Authorization": f"Bearer {token}"}
 
     async def post(path: str, body: dict[str, Any]) -> dict[str, Any]:

@@ -8,22 +8,9 @@ from typing import Any
 import httpx
 
 from services.demo import CASA_MERCEDES, FGR
-from services.settings import get_settings
+from tests.conftest import demo_login
 
-
-async def api_headers(client: httpx.AsyncClient, username: str) -> dict[str, str]:
-    """A bearer token for ``username`` (password grant of the demo CLI client)."""
-    resp = await client.post(
-        "/auth/token",
-        data={
-            "grant_type": "password",
-            "username": username,
-            "password": get_settings().demo_password,
-            "client_id": "canaliza-cli",
-        },
-    )
-    assert resp.status_code == 200, resp.text
-    return {"Authorization": f"Bearer {resp.json()['access_token']}"}
+api_headers = demo_login  # a bearer token for a demo user (password grant, demo mode)
 
 
 async def send_referral_to_casa_mercedes(client: httpx.AsyncClient) -> dict[str, Any]:
