@@ -16,7 +16,11 @@ from services.settings import ROOT
 from tests.conftest import running
 
 BASE = "https://schemas.canaliza.test/hsds-3.0/"
-CANDIDATES = [ROOT.parent / "shared" / "hsds-3.0", ROOT.parent.parent / "shared" / "hsds-3.0"]
+CANDIDATES = [
+    ROOT.parent / "shared" / "hsds-3.0",
+    ROOT.parent.parent / "shared" / "hsds-3.0",
+    Path("/work/shared/hsds-3.0"),  # this machine's copy, for checkouts made elsewhere
+]
 
 
 def _schemas_dir() -> Path:
