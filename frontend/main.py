@@ -15,6 +15,7 @@ from frontend.institution import router as institution_router
 from frontend.live import router as live_router
 from frontend.oversight import router as oversight_router
 from frontend.prosecutor import router as prosecutor_router
+from frontend.registration import router as registration_router
 from frontend.router import router
 from frontend.shelter import router as shelter_router
 from services.app import Runtime, ServiceSpec
@@ -47,6 +48,7 @@ def service() -> ServiceSpec:
             router,
             prosecutor_router,
             shelter_router,
+            registration_router,
             oversight_router,
             institution_router,
             live_router,

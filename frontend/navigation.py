@@ -22,12 +22,14 @@ PROSECUTOR = frozenset({"prosecutor", "platform_admin"})
 COORDINATOR = frozenset({"shelter_coordinator"})
 AUDITOR = frozenset({"segob_auditor", "platform_admin"})
 INSTITUTION_ADMIN = frozenset({"institution_admin", "platform_admin"})
+OPERATOR = frozenset({"shelter_coordinator", "institution_admin"})
 
 NAV: list[NavEntry] = [
     NavEntry("/canalizaciones/nueva", N_("New referral"), PROSECUTOR),
     NavEntry("/canalizaciones", N_("My referrals"), PROSECUTOR),
     NavEntry("/refugio", N_("Occupancy"), COORDINATOR),
     NavEntry("/refugio/canalizaciones", N_("Incoming referrals"), COORDINATOR),
+    NavEntry("/refugio/registro", N_("SEGOB registration"), OPERATOR),
     NavEntry("/segob/padron", N_("Roster"), AUDITOR),
     NavEntry("/segob/estadisticas", N_("Statistics"), AUDITOR),
     NavEntry("/segob/bitacora", N_("Audit trail"), AUDITOR),

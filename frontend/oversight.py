@@ -28,7 +28,7 @@ from frontend.api import ApiError, NotSignedIn, call, raise_for_answer
 from frontend.dependencies import FrontendRoute, Page, error_message, require_role
 from frontend.i18n import N_, STATES, TIMEZONE
 from frontend.prosecutor import KINDS
-from frontend.shelter import OUTCOMES
+from frontend.shelter import OUTCOMES, REGISTRATION
 
 router = APIRouter(route_class=FrontendRoute, include_in_schema=False)
 
@@ -48,12 +48,6 @@ FACILITY_STATUSES = {
     "active": N_("Active"),
     "suspended": N_("Suspended"),
     "closed": N_("Closed"),
-}
-REGISTRATION = {
-    "not_submitted": N_("Not submitted"),
-    "submitted": N_("Submitted, awaiting review"),
-    "returned": N_("Returned with observations"),
-    "registered": N_("Registered"),
 }
 REGISTRATION_ACTIONS = {
     "submitted": N_("Submitted by the operator"),

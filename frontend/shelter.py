@@ -48,6 +48,12 @@ NOTICES = {
     "discharged": N_("Discharge recorded with its outcome."),
 }
 INBOX_STATUSES = ("sent", "accepted", "in_transit", "admitted")
+REGISTRATION = {  # SEGOB registration of a facility (shelter and oversight screens)
+    "not_submitted": N_("Not submitted"),
+    "submitted": N_("Submitted, awaiting review"),
+    "returned": N_("Returned with observations"),
+    "registered": N_("Registered"),
+}
 
 
 def _notice(page: Page, aviso: str | None) -> str | None:
@@ -69,7 +75,7 @@ def confirmed_today(pool: dict[str, Any], now: datetime | None = None) -> bool:
     return at.astimezone(TIMEZONE).date() == today
 
 
-async def _facility_list(page: Page) -> list[dict[str, Any]]:
+async def facility_list(page: Page) -> list[dict[str, Any]]:
     institution = page.browser.row.institution_id
     if not institution:
         return []
@@ -83,7 +89,7 @@ async def _facility_list(page: Page) -> list[dict[str, Any]]:
 
 async def _her_facilities(page: Page) -> list[dict[str, Any]]:
     """Her institution's facilities, each with its pools."""
-    facilities = await _facility_list(page)
+    facilities = await facility_list(page)
     pools = await page.api.gather(
         *(page.api.get("capacity", f"/api/v1/facilities/{f['id']}/pools") for f in facilities)
     )
@@ -110,6 +116,7 @@ async def _pools_page(
         facilities=facilities,
         unconfirmed=len(unconfirmed),
         confirmed_today=confirmed_today,
+        registration_labels=REGISTRATION,
         notice=notice,
         problem=problem,
     )
@@ -205,7 +212,7 @@ async def _names(page: Page) -> dict[str, str]:
 
 
 async def _facility_names(page: Page) -> dict[str, str]:
-    return {f["id"]: f["name"] for f in await _facility_list(page)}
+    return {f["id"]: f["name"] for f in await facility_list(page)}
 
 
 @router.get("/refugio/canalizaciones")
