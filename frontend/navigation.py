@@ -29,13 +29,14 @@ NAV: list[NavEntry] = [
     NavEntry("/canalizaciones", N_("My referrals"), PROSECUTOR),
     NavEntry("/refugio", N_("Occupancy"), COORDINATOR),
     NavEntry("/refugio/canalizaciones", N_("Incoming referrals"), COORDINATOR),
-    NavEntry("/refugio/registro", N_("SEGOB registration"), OPERATOR),
     NavEntry("/segob/padron", N_("Roster"), AUDITOR),
     NavEntry("/segob/estadisticas", N_("Statistics"), AUDITOR),
     NavEntry("/segob/bitacora", N_("Audit trail"), AUDITOR),
     NavEntry("/institucion", N_("My institution"), INSTITUTION_ADMIN),
     NavEntry("/institucion/usuarios", N_("Users"), INSTITUTION_ADMIN),
     NavEntry("/institucion/convenios", N_("Agreements"), INSTITUTION_ADMIN),
+    # Last: an institution admin's first screen stays /institucion.
+    NavEntry("/refugio/registro", N_("SEGOB registration"), OPERATOR),
 ]
 
 

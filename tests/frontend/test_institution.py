@@ -40,6 +40,10 @@ async def test_institution_admin_manages_users_and_an_agreement(demo_app):
         details = await client.get("/institucion")
         assert details.status_code == 200, details.text
         assert "Casa de las Mercedes" in details.text
+        # She also sees SEGOB registration of her facilities (none in this small world).
+        registration = await client.get("/refugio/registro")
+        assert registration.status_code == 200, registration.text
+        assert "Registro de mis instalaciones ante la SEGOB" in registration.text
         users = await client.get("/institucion/usuarios")
         assert 'data-username="coordinadora"' in users.text
         assert 'data-username="fiscal"' not in users.text  # another institution's
