@@ -270,6 +270,7 @@ async def send_referral(page: ProsecutorPage, hold_id: str, request: Request) ->
         "receiving_institution_id": held["operator_institution_id"],
         "facility_id": values["hold"]["facility_id"],
         "hold_id": hold_id,
+        "agreement_id": str(form.get("agreement")),
         "people": people,
         "consent": {"given": True},
         "urgency": urgency,

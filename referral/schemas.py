@@ -176,6 +176,7 @@ class ReferralCreate(Strict):
     receiving_institution_id: Id
     facility_id: Id
     hold_id: Id | None = None
+    agreement_id: Id | None = None
     people: list[PersonIn] = Field(min_length=1, max_length=30)
     consent: ConsentIn
     urgency: Literal["urgent", "normal"]
@@ -243,6 +244,7 @@ class ReferralPublic(BaseModel):
     receiving_institution_id: str
     facility_id: str
     hold_id: str | None
+    agreement_id: str | None = None
     state: str | None
     urgency: str
     status: str

@@ -470,9 +470,31 @@ def verify_detached_signature(content: bytes, signature: bytes) -> tuple[bool, s
 
 
 def _request_hash(data: ReferralCreate) -> str:
+    # Without a chosen agreement the hash is the one bodies had before the field existed.
+    skip = {"agreement_id"} if data.agreement_id is None else None
     return hashlib.sha256(
-        json.dumps(data.model_dump(mode="json"), sort_keys=True).encode()
+        json.dumps(data.model_dump(mode="json", exclude=skip), sort_keys=True).encode()
     ).hexdigest()
+
+
+def _check_chosen_agreement(
+    session: Session, *, agreement_id: str, sender: str, receiver: str, today: date
+) -> None:
+    """The agreement a sender names must be signed, in force and bind both institutions."""
+    agreement = session.get(Agreement, agreement_id)
+    if agreement is None:
+        problem = f"No existe el convenio {agreement_id}."
+    elif not {sender, receiver} <= {p.institution_id for p in _parties(session, agreement.id)}:
+        problem = (
+            f"El convenio {agreement.number} no obliga a la institución remitente y a la receptora."
+        )
+    elif agreement.status != "signed":
+        problem = f"El convenio {agreement.number} no está firmado por todas las partes."
+    elif not agreement.valid_from <= today <= agreement.valid_to:
+        problem = f"El convenio {agreement.number} no está vigente hoy."
+    else:
+        return
+    raise Unprocessable(problem, code="agreement_not_applicable")
 
 
 def get_referral(session: Session, *, referral_id: str) -> Referral:
@@ -579,11 +601,20 @@ def create_referral(
     get_institution(session, institution_id=data.sending_institution_id)
     receiver = get_institution(session, institution_id=data.receiving_institution_id)
     now = utcnow()
+    if data.agreement_id is not None:
+        _check_chosen_agreement(
+            session,
+            agreement_id=data.agreement_id,
+            sender=data.sending_institution_id,
+            receiver=data.receiving_institution_id,
+            today=now.date(),
+        )
     referral = Referral(
         sending_institution_id=data.sending_institution_id,
         receiving_institution_id=data.receiving_institution_id,
         facility_id=data.facility_id,
         hold_id=data.hold_id,
+        agreement_id=data.agreement_id,
         state=data.state or receiver.state,
         urgency=data.urgency,
         case_reference=data.case_reference,
@@ -743,6 +774,7 @@ def referral_public(session: Session, referral: Referral, *, level: str) -> Refe
         receiving_institution_id=referral.receiving_institution_id,
         facility_id=referral.facility_id,
         hold_id=referral.hold_id,
+        agreement_id=referral.agreement_id,
         state=referral.state,
         urgency=referral.urgency,
         status=referral.status,
@@ -829,7 +861,11 @@ def list_referrals(
 def find_binding_agreement(
     session: Session, *, referral: Referral, people: list[ReferralPerson], today: date
 ) -> tuple[Agreement | None, str, str]:
-    """The agreement that lets this referral travel, or (None, missing code, sentence)."""
+    """The agreement that lets this referral travel, or (None, missing code, sentence).
+
+    A referral whose sender chose an agreement travels along that one only; otherwise the
+    first applicable agreement by number is taken (a stable choice).
+    """
     sender, receiver = referral.sending_institution_id, referral.receiving_institution_id
     both = (
         select(AgreementParty.agreement_id)
@@ -837,7 +873,10 @@ def find_binding_agreement(
         .group_by(col(AgreementParty.agreement_id))
         .having(func.count() == 2)
     )
-    candidates = list(session.exec(select(Agreement).where(col(Agreement.id).in_(both))).all())
+    query = select(Agreement).where(col(Agreement.id).in_(both))
+    if referral.agreement_id is not None:
+        query = query.where(col(Agreement.id) == referral.agreement_id)
+    candidates = list(session.exec(query.order_by(col(Agreement.number))).all())
     if not candidates:
         return (
             None,
@@ -1071,6 +1110,7 @@ def apply_action(
                 },
             )
             return ActionResult(referral=referral, refused=sentence)
+        values["agreement_id"] = agreement.id
         values["sent_at"] = now
         values["response_due_at"] = now + RESPONSE_DEADLINES[referral.urgency]
     elif action == "decline":

@@ -216,13 +216,17 @@ class Gateway:
                     404, "not_found", "No existe ese recurso en esta instalación."
                 )(scope, receive, send_status)
                 return
-            body = await self._read_body(receive)
+            declared = headers.get(b"content-length", b"").decode("latin-1").strip()
+            too_long = declared.isdigit() and int(declared) > self.settings.max_body_bytes
+            # A declared length over the limit is refused unread; a body streamed without one
+            # is read only up to the limit.
+            body = None if too_long else await self._read_body(receive)
             if body is None:
                 await error_response(
                     413,
                     "payload_too_large",
                     f"El cuerpo de la petición excede {self.settings.max_body_bytes} bytes.",
-                )(scope, receive, send_status)
+                )(scope, _no_receive, send_status)
                 return
             await self._forward(scope, upstream, body, request_id, send_status)
         finally:
@@ -244,6 +248,7 @@ class Gateway:
             request_id_var.reset(token)
 
     async def _read_body(self, receive: Receive) -> bytes | None:
+        """The whole body, or ``None`` as soon as it grows past ``max_body_bytes``."""
         chunks: list[bytes] = []
         size = 0
         while True:

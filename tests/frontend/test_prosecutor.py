@@ -3,14 +3,46 @@
 from __future__ import annotations
 
 import re
+from datetime import date
 
 import pytest
 
-from services.demo import CASA_MERCEDES
-from tests.conftest import running
+from referral.database import db as referral_db
+from referral.models import Referral
+from services.demo import CASA_MERCEDES, FGR
+from tests.conftest import demo_password_form, running
 from tests.frontend.conftest import csrf_of, sign_in, small_world
 
 pytestmark = pytest.mark.slow
+
+
+async def _second_agreement(client) -> str:
+    """Another signed FGR — Casa de las Mercedes agreement, so the choice matters."""
+    token = (await client.post("/auth/token", data=demo_password_form("admin"))).json()
+    admin = {"Authorization": f"Bearer {token['access_token']}"}
+    today = date.today()
+    made = await client.post(
+        "/api/v1/agreements",
+        json={
+            "number": "PRUEBA-002",
+            "title": "Segundo convenio FGR — Casa de las Mercedes",
+            "party_ids": [FGR.id, CASA_MERCEDES.id],
+            "valid_from": today.replace(year=today.year - 1).isoformat(),
+            "valid_to": today.replace(year=today.year + 1).isoformat(),
+        },
+        headers=admin,
+    )
+    assert made.status_code == 201, made.text
+    agreement_id: str = made.json()["id"]
+    for inst in (FGR, CASA_MERCEDES):
+        signed = await client.post(
+            f"/api/v1/agreements/{agreement_id}/sign",
+            json={"institution_id": inst.id},
+            headers=admin,
+        )
+        assert signed.status_code == 200, signed.text
+    return agreement_id
+
 
 MOTHER_AND_SON = {
     "sex": ["F", "M"],
@@ -22,7 +54,8 @@ MOTHER_AND_SON = {
 
 async def test_search_hold_send_and_follow_a_referral(demo_app):
     async with running(demo_app) as client:
-        await small_world(client)
+        world = await small_world(client)
+        chosen = await _second_agreement(client)
         await sign_in(client, "fiscal")
         new = await client.get("/canalizaciones/nueva")
         assert new.status_code == 200
@@ -54,8 +87,10 @@ async def test_search_hold_send_and_follow_a_referral(demo_app):
         assert held.status_code == 303, held.text
         hold_page = await client.get(held.headers["location"])
         assert hold_page.status_code == 200, hold_page.text
-        agreement = re.search(r'name="agreement" value="([^"]+)"', hold_page.text)
-        assert agreement, "no signed agreement offered"
+        offered = re.findall(r'name="agreement" value="([^"]+)"', hold_page.text)
+        assert set(offered) == {world["agreement_id"], chosen}, "both signed agreements offered"
+        agreement = re.search(f'name="agreement" value="({chosen})"', hold_page.text)
+        assert agreement
 
         refused = await client.post(
             held.headers["location"] + "/enviar",
@@ -84,6 +119,11 @@ async def test_search_hold_send_and_follow_a_referral(demo_app):
         assert 'data-status="sent"' in detail.text
         assert "Protección de niñas, niños y adolescentes (DIF)" in detail.text
         assert "Respuesta a más tardar" in detail.text
+        # The referral travels along the agreement the prosecutor chose, not the first one.
+        referral_id = sent.headers["location"].split("?")[0].rsplit("/", 1)[1]
+        with referral_db.new_session() as session:
+            stored = session.get(Referral, referral_id)
+            assert stored is not None and stored.agreement_id == chosen
 
         listing = await client.get("/canalizaciones?estado=sent")
         assert sent.headers["location"].split("?")[0] in listing.text

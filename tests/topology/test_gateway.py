@@ -18,6 +18,7 @@ from starlette.websockets import WebSocket
 
 from services.cluster import free_port
 from services.gateway import Gateway, Upstream, upstream_close
+from services.settings import Settings
 
 
 async def _echo_http(request: Request) -> JSONResponse:
@@ -236,3 +237,83 @@ def test_docs_with_every_service_down_are_a_clean_503():
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+# --- body size ------------------------------------------------------------------------
+
+
+LIMIT = 64
+
+
+def _small_gateway(port: int) -> Gateway:
+    return Gateway(
+        {"capacity": Upstream("capacity", [f"http://127.0.0.1:{port}"])},
+        settings=Settings(max_body_bytes=LIMIT),
+    )
+
+
+def test_bodies_over_the_limit_are_413_and_a_body_at_it_passes():
+    live, port = free_port(), free_port()
+    servers = [_serve(upstream_app, live), _serve(_small_gateway(live), port)]
+    url = f"http://127.0.0.1:{port}/api/v1/pools/p1/ledger"
+    try:
+        ok = httpx.post(url, content=b"a" * LIMIT)
+        assert ok.status_code == 200, ok.text
+        assert ok.json()["body"] == "a" * LIMIT
+        declared = httpx.post(url, content=b"a" * (LIMIT + 1))
+
+        def chunks() -> Iterator[bytes]:  # no Content-Length: sent chunked
+            for _ in range(10):
+                yield b"b" * 16
+
+        streamed = httpx.post(url, content=chunks())
+        for r in (declared, streamed):
+            assert r.status_code == 413, r.text
+            assert set(r.json()) == {"error", "detail"}
+            assert r.json()["error"] == "payload_too_large"
+            assert f"{LIMIT} bytes" in r.json()["detail"]
+    finally:
+        for server, thread in servers:
+            server.should_exit = True
+            thread.join(timeout=10)
+
+
+async def _drive(gateway: Gateway, headers: list[tuple[bytes, bytes]]) -> tuple[int, list[Any]]:
+    """One POST straight into the ASGI app: an endless stream of 16-byte chunks."""
+    reads = 0
+    sent: list[Any] = []
+
+    async def receive() -> dict[str, Any]:
+        nonlocal reads
+        reads += 1
+        return {"type": "http.request", "body": b"c" * 16, "more_body": True}
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/api/v1/pools/p1/ledger",
+        "query_string": b"",
+        "headers": headers,
+        "scheme": "http",
+    }
+    await gateway(scope, receive, send)
+    return reads, sent
+
+
+async def test_a_streamed_body_is_read_no_further_than_the_limit():
+    gateway = _small_gateway(free_port())  # never reached: nothing is forwarded
+    reads, sent = await _drive(gateway, [])
+    assert sent[0]["status"] == 413
+    assert reads == LIMIT // 16 + 1  # the chunk that crossed the limit, and no more
+    body = b"".join(m.get("body", b"") for m in sent[1:])
+    assert b"payload_too_large" in body
+
+
+async def test_a_declared_length_over_the_limit_is_refused_unread():
+    gateway = _small_gateway(free_port())
+    reads, sent = await _drive(gateway, [(b"content-length", str(LIMIT + 1).encode())])
+    assert sent[0]["status"] == 413
+    assert reads == 0
