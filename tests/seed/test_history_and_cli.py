@@ -90,7 +90,7 @@ def test_load_demo_if_empty_in_this_build(monkeypatch):
         if root not in origin.parents:
             # e.g. an editable install pointing at another checkout: its migrations are not
             # in this one, so the app cannot start here
-            pytest.skip(f"{package} comes from {origin.parent}, not from this checkout")
+            pytest.fail(f"{package} comes from {origin.parent}, not from this checkout")
     monkeypatch.setenv("CANALIZA_DEMO", "1")
     report = load_demo_if_empty()
     if "auth" not in available_packages():
