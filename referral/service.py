@@ -169,6 +169,12 @@ def create_institution(
     session.add(inst)
     session.flush()
     session.add(InstitutionName(institution_id=inst.id, name=data.name, valid_from=now))
+    _institution_created(session, inst, principal)
+    session.flush()
+    return inst
+
+
+def _institution_created(session: Session, inst: Institution, principal: Principal | None) -> None:
     _event(
         session,
         type="referral.institution.created",
@@ -185,8 +191,6 @@ def create_institution(
             "state": inst.state,
         },
     )
-    session.flush()
-    return inst
 
 
 def update_institution(
@@ -1435,33 +1439,18 @@ def load_demo(session: Session) -> int:
     for inst in demo.DEMO_INSTITUTIONS:
         if session.get(Institution, inst.id) is None:
             legal_form = "I.A.P." if inst.type == "ngo" and "I.A.P." in inst.name else None
-            session.add(
-                Institution(
-                    id=inst.id,
-                    name=inst.name,
-                    type=inst.type,
-                    state=inst.state,
-                    legal_form=legal_form,
-                    created_at=now,
-                )
+            row = Institution(
+                id=inst.id,
+                name=inst.name,
+                type=inst.type,
+                state=inst.state,
+                legal_form=legal_form,
+                created_at=now,
             )
+            session.add(row)
             session.flush()
-            session.add(InstitutionName(institution_id=inst.id, name=inst.name, valid_from=now))
-            _event(
-                session,
-                type="referral.institution.created",
-                aggregate_type="institution",
-                aggregate_id=inst.id,
-                version=1,
-                principal=None,
-                payload={
-                    "id": inst.id,
-                    "name": inst.name,
-                    "institution_name": inst.name,
-                    "type": inst.type,
-                    "state": inst.state,
-                },
-            )
+            session.add(InstitutionName(institution_id=row.id, name=row.name, valid_from=now))
+            _institution_created(session, row, None)
             added += 1
     if session.exec(select(Agreement).where(Agreement.number == DEMO_AGREEMENT_NUMBER)).first():
         session.flush()
