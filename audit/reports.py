@@ -28,7 +28,7 @@ from sqlalchemy import select
 from sqlmodel import Session, col
 
 from audit.models import AuditEntry
-from services.clock import as_utc, utcnow
+from services.clock import parse_utc, utcnow
 from services.errors import Unprocessable
 from services.vocabulary import CNDH_AGE_BANDS, NO_INFORMATION, NOT_APPLICABLE
 
@@ -49,18 +49,8 @@ def _events(session: Session, prefix: str) -> list[dict[str, Any]]:
     return [json.loads(r) for r in rows]
 
 
-def _parse(value: Any) -> datetime | None:
-    """An ISO timestamp from an event, or None when absent or unreadable (S.I.)."""
-    if not value:
-        return None
-    try:
-        return as_utc(datetime.fromisoformat(str(value)))
-    except ValueError:
-        return None
-
-
 def _when(body: dict[str, Any]) -> datetime | None:
-    return _parse(body.get("occurred_at"))
+    return parse_utc(body.get("occurred_at"))
 
 
 # --- referrals folded from their events ---------------------------------------------------
@@ -91,7 +81,7 @@ def _fold_imported(folds: dict[str, ReferralFold], event: dict[str, Any]) -> Non
         rid = str(row.get("referral_id"))
         fold = folds.setdefault(rid, ReferralFold(rid))
         fold.payload = row
-        fold.first_at = fold.first_at or _parse(row.get("created_on"))
+        fold.first_at = fold.first_at or parse_utc(row.get("created_on"))
 
 
 def referrals(session: Session) -> list[ReferralFold]:
@@ -130,7 +120,7 @@ def _outcome(ref: ReferralFold, now: datetime) -> str:
         return str(status)
     if status == "expired":
         return "no_information"
-    due = _parse(p.get("response_due_at"))
+    due = parse_utc(p.get("response_due_at"))
     if status == "sent" and due is not None and due < now:
         return "no_information"  # never answered, and the deadline is gone
     return "in_progress"
@@ -296,7 +286,7 @@ def no_information(session: Session, by: list[str]) -> list[dict[str, Any]]:
     for ref in referrals(session):
         if ref.status not in ("sent", "expired"):
             continue  # answered, closed or never sent: not "no information"
-        due = _parse(ref.payload.get("response_due_at"))
+        due = parse_utc(ref.payload.get("response_due_at"))
         if ref.status == "expired" or (due is not None and due < now):
             col_ = "past_deadline"
         elif due is not None:

@@ -19,7 +19,7 @@ from sqlmodel import Session, col
 
 from audit.exceptions import FacilityNotOnRoster, VisitConflict, VisitNotFound
 from audit.models import AuditEntry, FollowUpAction, RosterFacility, RosterPool, Visit
-from services.clock import as_utc, utcnow
+from services.clock import as_utc, parse_utc, utcnow
 from services.errors import NotFound
 from services.events import Event
 from services.settings import get_settings
@@ -43,15 +43,6 @@ ROSTER_IMPORTED = "capacity.roster.imported"
 # --- projection ----------------------------------------------------------------------------
 
 
-def _dt(value: Any) -> datetime | None:
-    if not value:
-        return None
-    try:
-        return as_utc(datetime.fromisoformat(str(value)))
-    except ValueError:
-        return None
-
-
 def _facility_row(session: Session, fid: str, at: datetime) -> RosterFacility:
     row = session.get(RosterFacility, fid)
     if row is None:
@@ -69,7 +60,7 @@ def project(session: Session, body: dict[str, Any]) -> None:
     if not (etype.startswith(FACILITY_PREFIX) or etype == POOL_EVENT):
         return
     p = body.get("payload") or {}
-    at = _dt(body.get("occurred_at")) or utcnow()
+    at = parse_utc(body.get("occurred_at")) or utcnow()
     version = int(body.get("aggregate_version") or 0)
     if etype == POOL_EVENT:
         fid = str(p.get("facility_id") or "")
@@ -94,7 +85,7 @@ def project(session: Session, body: dict[str, Any]) -> None:
         pool.version = version
         pool.total = int(p.get("total") or 0)
         pool.occupied = int(p.get("occupied") or 0)
-        pool.last_confirmed_at = _dt(p.get("last_confirmed_at"))
+        pool.last_confirmed_at = parse_utc(p.get("last_confirmed_at"))
         session.flush()
         return
     fid = str(p.get("facility_id") or body.get("aggregate_id") or "")
@@ -510,6 +501,16 @@ def record_visit_done(
     if team:
         visit.team = team
     visit.findings = findings
+    _save_visit(session, principal, visit, "audit.visit.done")
+    for description, due_on in actions:
+        add_action(
+            session, principal=principal, visit=visit, description=description, due_on=due_on
+        )
+    return visit
+
+
+def _save_visit(session: Session, principal: Principal, visit: Visit, event_type: str) -> None:
+    """A changed visit: a new version, written, and its event on the trail."""
     visit.updated_at = utcnow()
     visit.version += 1
     session.add(visit)
@@ -517,16 +518,11 @@ def record_visit_done(
     _emit(
         session,
         principal,
-        type="audit.visit.done",
+        type=event_type,
         aggregate_id=visit.id,
         version=visit.version,
         payload=_visit_payload(visit),
     )
-    for description, due_on in actions:
-        add_action(
-            session, principal=principal, visit=visit, description=description, due_on=due_on
-        )
-    return visit
 
 
 def cancel_visit(session: Session, *, principal: Principal, visit_id: str, reason: str) -> Visit:
@@ -537,18 +533,7 @@ def cancel_visit(session: Session, *, principal: Principal, visit_id: str, reaso
         )
     visit.status = "cancelled"
     visit.findings = reason
-    visit.updated_at = utcnow()
-    visit.version += 1
-    session.add(visit)
-    session.flush()
-    _emit(
-        session,
-        principal,
-        type="audit.visit.cancelled",
-        aggregate_id=visit.id,
-        version=visit.version,
-        payload=_visit_payload(visit),
-    )
+    _save_visit(session, principal, visit, "audit.visit.cancelled")
     return visit
 
 

@@ -46,6 +46,16 @@ def as_utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+def parse_utc(value: object) -> datetime | None:
+    """An ISO timestamp read from an event payload, in UTC; None when absent or unreadable."""
+    if not value:
+        return None
+    try:
+        return as_utc(datetime.fromisoformat(str(value)))
+    except ValueError:
+        return None
+
+
 UtcDateTime = Annotated[datetime, AfterValidator(as_utc)]
 """A datetime answered with its UTC offset (SQLite gives naive values back), as RFC 3339
 ``date-time`` requires and the OpenAPI promises."""
