@@ -26,6 +26,7 @@ from frontend.api import NotSignedIn
 from frontend.database import in_transaction
 from frontend.dependencies import SESSION_COOKIE, Page
 from frontend.i18n import LANG_COOKIE, Translator, pick_language
+from services.aio import until_first_done
 from services.app import INTERNAL_BASE_URL, Runtime, get_runtime
 
 log = logging.getLogger("canaliza.frontend.live")
@@ -187,19 +188,13 @@ async def live(websocket: WebSocket) -> None:
         await _send_error(websocket, t, "unavailable", 1013)
         return
     await upstream.send(json.dumps({"type": "auth", "token": token}))
-    tasks = [
-        asyncio.ensure_future(_browser_to_upstream(websocket, upstream)),
-        asyncio.ensure_future(_upstream_to_browser(websocket, upstream)),
-        asyncio.ensure_future(_keep_authenticated(page, upstream)),
-    ]
     try:
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        await until_first_done(
+            _browser_to_upstream(websocket, upstream),
+            _upstream_to_browser(websocket, upstream),
+            _keep_authenticated(page, upstream),
+        )
     finally:
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(BaseException):
-                await task
         await upstream.close()
         with contextlib.suppress(Exception):
             await websocket.close()

@@ -29,6 +29,7 @@ import httpx
 from starlette.responses import RedirectResponse
 from starlette.types import Message, Receive, Scope, Send
 
+from services.aio import until_first_done
 from services.apidocs import merge_openapi
 from services.errors import error_response
 from services.observability import IN_FLIGHT, LATENCY, REQUESTS, access_log, request_id_var
@@ -476,18 +477,9 @@ class Gateway:
                     else:
                         await send({"type": "websocket.send", "bytes": data})
 
-        tasks = [
-            asyncio.ensure_future(client_to_remote()),
-            asyncio.ensure_future(remote_to_client()),
-        ]
         try:
-            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            await until_first_done(client_to_remote(), remote_to_client())
         finally:
-            for task in tasks:
-                task.cancel()
-            for task in tasks:
-                with contextlib.suppress(BaseException):
-                    await task
             await remote.close()
         if not client_gone:
             code, reason = upstream_close(remote.close_code, remote.close_reason)
