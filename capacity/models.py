@@ -218,6 +218,8 @@ class LedgerEntry(CapacityBase, table=True):
         CheckConstraint(_in("kind", LEDGER_KINDS), name="kind_allowed"),
         CheckConstraint("beds <> 0", name="beds_non_zero"),
         Index("ix_ledger_entry_pool_seq", "pool_id", "seq"),
+        # A retried write (a referral's discharge) names its key: one entry, ever.
+        UniqueConstraint("pool_id", "idempotency_key"),
     )
 
     seq: int | None = Field(
@@ -233,6 +235,7 @@ class LedgerEntry(CapacityBase, table=True):
     actor: str = Field(max_length=120)
     institution_id: str | None = Field(default=None, max_length=36)
     hold_id: str | None = Field(default=None, max_length=36)
+    idempotency_key: str | None = Field(default=None, max_length=120)
     pool_version: int
     at: datetime = Field(
         default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)

@@ -255,11 +255,27 @@ def update_pool(
 
 @router.post("/pools/{pool_id}/ledger", status_code=201)
 def add_ledger_entry(
-    pool_id: str, body: LedgerCreate, principal: CapacityPrincipal
+    pool_id: str,
+    body: LedgerCreate,
+    principal: CapacityPrincipal,
+    response: Response,
+    idempotency_key: Annotated[str | None, Header(max_length=120)] = None,
 ) -> dict[str, Any]:
-    """Admit, discharge, adjust, or take beds out of / back into service."""
+    """Admit, discharge, adjust, or take beds out of / back into service.
+
+    With ``Idempotency-Key`` a retried entry is written once; the repeat answers 200.
+    """
     with unit_of_work() as session:
-        pool, entry = service.record_entry(session, principal=principal, pool_id=pool_id, data=body)
+        pool, entry, created = service.record_entry(
+            session,
+            principal=principal,
+            pool_id=pool_id,
+            data=body,
+            idempotency_key=idempotency_key,
+        )
+    if not created:
+        response.status_code = 200
+        response.headers["Idempotent-Replayed"] = "true"
     return {
         "entry": LedgerEntryPublic.model_validate(entry, from_attributes=True).model_dump(),
         "pool": PoolPublic(**service.pool_view(pool)).model_dump(),

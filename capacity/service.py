@@ -669,6 +669,7 @@ def _ledger(
     reason: str,
     actor: Principal | None,
     hold_id: str | None,
+    idempotency_key: str | None = None,
 ) -> LedgerEntry:
     entry = LedgerEntry(
         pool_id=pool.id,
@@ -678,6 +679,7 @@ def _ledger(
         actor=actor.sub if actor else SYSTEM_ACTOR,
         institution_id=actor.institution_id if actor else None,
         hold_id=hold_id,
+        idempotency_key=idempotency_key,
         pool_version=pool.version,
         at=utcnow(),
     )
@@ -697,6 +699,7 @@ def _apply(
     hold_id: str | None = None,
     bump_version: bool = True,
     error: type[Exception] = CountsConflict,
+    idempotency_key: str | None = None,
 ) -> None:
     """Compare-and-set the counts, then append the entry; refuses what the counts can't take."""
     if not _cas(session, pool_id=pool.id, kind=kind, beds=beds, rev=rev, bump=bump_version):
@@ -713,21 +716,53 @@ def _apply(
             detail, extra={"pool_id": pool.id, "requested": beds, "available": available_of(pool)}
         )
     session.refresh(pool)
-    _ledger(session, pool=pool, kind=kind, beds=beds, reason=reason, actor=actor, hold_id=hold_id)
+    _ledger(
+        session,
+        pool=pool,
+        kind=kind,
+        beds=beds,
+        reason=reason,
+        actor=actor,
+        hold_id=hold_id,
+        idempotency_key=idempotency_key,
+    )
 
 
 def record_entry(
-    session: Session, *, principal: Principal, pool_id: str, data: LedgerCreate
-) -> tuple[Pool, LedgerEntry]:
-    """A client ledger entry (admit, discharge, adjust, out/back in service)."""
+    session: Session,
+    *,
+    principal: Principal,
+    pool_id: str,
+    data: LedgerCreate,
+    idempotency_key: str | None = None,
+) -> tuple[Pool, LedgerEntry, bool]:
+    """A client ledger entry (admit, discharge, adjust, out/back in service).
+
+    Returns ``(pool, entry, created_now)``: an entry written earlier under the same
+    ``idempotency_key`` is answered again instead of changing the counts twice.
+    """
     pool = get_pool(session, pool_id)
     facility = get_facility(session, pool.facility_id)
     permissions.ensure_write_ledger(principal, facility.operator_institution_id)
+    # Taken first, so that retries with one key queue up and the later find the earlier.
+    rev = bump_revision(session)
+    if idempotency_key:
+        earlier = session.execute(
+            select(LedgerEntry).where(
+                LedgerEntry.pool_id == pool.id, LedgerEntry.idempotency_key == idempotency_key
+            )
+        ).scalar_one_or_none()
+        if earlier is not None:
+            if (earlier.kind, earlier.beds) != (data.kind, data.beds):
+                raise IdempotencyKeyReused(
+                    "Esa clave de idempotencia ya se usó con otro movimiento; use una clave nueva."
+                )
+            session.refresh(pool)
+            return pool, earlier, False
     if data.kind == "admit" and facility.status != "active":
         raise FacilityNotActive(
             f"La instalación está {STATUS_LABELS[facility.status]}; no puede registrar ingresos."
         )
-    rev = bump_revision(session)
     _apply(
         session,
         pool=pool,
@@ -736,6 +771,7 @@ def record_entry(
         reason=data.reason,
         actor=principal,
         rev=rev,
+        idempotency_key=idempotency_key,
     )
     session.flush()
     entry = session.execute(
@@ -745,7 +781,7 @@ def record_entry(
         .limit(1)
     ).scalar_one()
     _emit_pool_changed(session, pool, facility, principal)
-    return pool, entry
+    return pool, entry, True
 
 
 def list_ledger(session: Session, *, pool_id: str, limit: int, offset: int) -> list[LedgerEntry]:

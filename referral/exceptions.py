@@ -25,6 +25,12 @@ class InvalidTransition(Conflict):
     code = "invalid_transition"
 
 
+class ActionInProgress(Conflict):
+    """Another lifecycle action holds the referral's claim, or won the race for it."""
+
+    code = "action_in_progress"
+
+
 class StaleVersion(PreconditionFailed):
     code = "stale_version"
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
+from referral import flows
 from referral import service as referral_service
 from referral.database import db, outbox
 from referral.dependencies import capacity_client, unit_of_work
@@ -22,29 +23,22 @@ EXPIRY_INTERVAL_SECONDS = 60.0
 
 
 async def run_expiry(runtime: Runtime, now: datetime | None = None) -> list[str]:
-    """Expire overdue referrals, then release their holds (after the commit)."""
+    """Expire overdue referrals, release the holds left pending (after the commit), and
+    finish any lifecycle action interrupted between its two steps."""
 
-    def expire() -> list[tuple[str, str]]:
+    def expire() -> list[tuple[str, str, str]]:
         with unit_of_work() as session:
             referral_service.expire_overdue(session, now)
         with unit_of_work(write=False) as session:
             return referral_service.pending_releases(session)
 
-    pending = await run_in_threadpool(expire)
     released = []
-    for referral_id, hold_id in pending:
-        try:
-            await capacity_client(runtime).release_hold(hold_id)
-        except CanalizaError as exc:
-            log.warning("hold %s not released yet: %s", hold_id, exc.detail)
-            continue
-
-        def done(rid: str = referral_id) -> None:
-            with unit_of_work() as session:
-                referral_service.mark_released(session, referral_id=rid)
-
-        await run_in_threadpool(done)
-        released.append(hold_id)
+    for referral_id, hold_id, sender in await run_in_threadpool(expire):
+        if await flows.release_referral_hold(
+            runtime, referral_id=referral_id, hold_id=hold_id, sending_institution_id=sender
+        ):
+            released.append(hold_id)
+    await flows.recover_interrupted_claims(runtime)
     await _offer_next_facilities(runtime)
     return released
 

@@ -130,6 +130,11 @@ class Referral(ReferralBase, table=True):
     outcome: str | None = Field(default=None, max_length=30)
     decline_reason: str | None = Field(default=None, max_length=500)
     hold_release_pending: bool = False
+    # An action whose capacity step runs outside this row's transaction (admit, discharge)
+    # claims the referral first; no other action changes it until the claim is let go.
+    pending_action: str | None = Field(default=None, max_length=16)
+    pending_token: str | None = Field(default=None, max_length=36)
+    pending_since: datetime | None = _ts(nullable=True)
     created_by: str = Field(max_length=200)
     created_at: datetime = _ts()
     updated_at: datetime = _ts()

@@ -10,9 +10,8 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from referral import importer, permissions, service
+from referral import flows, importer, permissions, service
 from referral.dependencies import IfMatchDep, SessionDep, capacity_client, unit_of_work
-from referral.exceptions import NoAgreement
 from referral.schemas import (
     ActionBody,
     AgreementCreate,
@@ -32,9 +31,8 @@ from referral.schemas import (
     SignBody,
 )
 from services.app import get_runtime
-from services.errors import BadRequest, CanalizaError
+from services.errors import BadRequest
 from services.security import PrincipalDep, require_roles
-from services.settings import get_settings
 
 log = logging.getLogger("canaliza.referral")
 
@@ -189,19 +187,19 @@ def outcomes_report(session: SessionDep, principal: PrincipalDep) -> list[Outcom
 
 
 @router.post("/referrals", status_code=201, response_model=ReferralPublic)
-def create_referral(
+async def create_referral(
     body: ReferralCreate,
-    session: SessionDep,
+    request: Request,
     principal: PrincipalDep,
     response: Response,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> ReferralPublic:
-    referral, created = service.create_referral(
-        session, principal=principal, data=body, idempotency_key=idempotency_key
+    public, created = await flows.create_referral(
+        get_runtime(request.app), principal=principal, data=body, idempotency_key=idempotency_key
     )
     if not created:
         response.status_code = 200
-    return service.referral_public(session, referral, level="full")
+    return public
 
 
 @router.post(
@@ -340,80 +338,12 @@ async def act_on_referral(
     if_match: IfMatchDep,
     body: ActionBody | None = None,
 ) -> ReferralPublic:
-    """A lifecycle action. Capacity is called outside the referral's transaction:
-    admission consumes the hold and discharge writes the ledger before the commit;
-    decline and cancel release the hold after it."""
-    body = body or ActionBody()
-
-    def plan() -> service.ActionPlan:
-        with unit_of_work(write=False) as session:
-            return service.plan_action(
-                session,
-                principal=principal,
-                referral_id=referral_id,
-                action=action,
-                body=body,
-                if_match=if_match,
-            )
-
-    the_plan = await run_in_threadpool(plan)
-    capacity = capacity_client(get_runtime(request.app))
-    allocations: list[dict[str, Any]] | None = None
-    if action == "send":
-        facility = await capacity.get_facility(the_plan.facility_id)
-        hold = await capacity.get_hold(the_plan.hold_id) if the_plan.hold_id else None
-        service.check_placement(
-            plan=the_plan,
-            facility_operator_id=facility.operator_institution_id,
-            facility_status=facility.status,
-            hold_status=hold.status if hold else None,
-            hold_facility_id=hold.facility_id if hold else None,
-            facility_registration=facility.registration_status,
-            registered_only=not get_settings().unregistered_may_receive_referrals,
-        )
-    elif action == "accept" and the_plan.hold_id:
-        hold = await capacity.get_hold(the_plan.hold_id)
-        if hold.status != "active":
-            raise service.InvalidTransition(
-                f"La reserva de camas ya no está activa ({hold.status}); no se puede aceptar.",
-                code="hold_not_active",
-            )
-    elif action == "admit" and the_plan.hold_id:
-        hold = await capacity.consume_hold(the_plan.hold_id, reference=referral_id)
-        allocations = [a.model_dump() for a in hold.allocations]
-    elif action == "discharge":
-        for alloc in the_plan.allocations:
-            await capacity.discharge(
-                alloc["pool_id"],
-                beds=int(alloc["beds"]),
-                reason=f"Egreso de la canalización {referral_id}",
-            )
-
-    def apply() -> tuple[service.ActionResult, ReferralPublic]:
-        with unit_of_work() as session:
-            result = service.apply_action(
-                session,
-                principal=principal,
-                referral_id=referral_id,
-                action=action,
-                body=body,
-                if_match=if_match,
-                allocations=allocations,
-            )
-            level = service.visibility(session, principal, result.referral)
-            return result, service.referral_public(session, result.referral, level=level)
-
-    result, public = await run_in_threadpool(apply)
-    if result.refused:
-        raise NoAgreement(result.refused)
-    if result.release_hold:
-        await _release(get_runtime(request.app), referral_id, result.release_hold)
-    return public
-
-
-async def _release(runtime: Any, referral_id: str, hold_id: str) -> None:
-    """Release a hold after commit; if capacity is unreachable the hold's TTL frees it."""
-    try:
-        await capacity_client(runtime).release_hold(hold_id)
-    except CanalizaError as exc:
-        log.warning("hold %s of referral %s not released: %s", hold_id, referral_id, exc.detail)
+    """A lifecycle action; its capacity steps are run by :func:`referral.flows.run_action`."""
+    return await flows.run_action(
+        get_runtime(request.app),
+        principal=principal,
+        referral_id=referral_id,
+        action=action,
+        body=body or ActionBody(),
+        if_match=if_match,
+    )

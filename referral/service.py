@@ -14,12 +14,13 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, update
+from sqlalchemy import case, func, or_, update
 from sqlmodel import Session, col, select
 
 from referral import catalogue, cms, permissions
 from referral.database import outbox
 from referral.exceptions import (
+    ActionInProgress,
     AgreementNotFound,
     IdempotencyMismatch,
     InstitutionNotFound,
@@ -61,6 +62,7 @@ from referral.schemas import (
 )
 from services.clock import as_utc, utcnow
 from services.errors import BadRequest, Conflict, Unprocessable
+from services.ids import new_id
 from services.tokens import Principal
 from services.vocabulary import INSTITUTION_TYPES, cndh_age_band
 
@@ -82,6 +84,13 @@ ACTIONS = tuple(TRANSITIONS)
 DISCLOSED_STATUSES = frozenset({"accepted", "in_transit", "admitted", "discharged"})
 CLOSED_STATUSES = frozenset({"discharged", "declined", "cancelled", "expired"})
 RELEASING_ACTIONS = frozenset({"decline", "cancel"})
+# Actions whose capacity step (consume the hold, discharge the beds) runs outside the
+# referral's transaction: they claim the referral first, so that two racing actions never
+# both reach capacity, and complete (or let go of) the claim afterwards.
+CLAIMED_ACTIONS = frozenset({"admit", "discharge"})
+# A claim older than this was interrupted (a crash between the two steps); the recovery
+# sweep completes it, since the capacity steps are idempotent.
+CLAIM_LEASE = timedelta(seconds=60)
 
 
 def _event(
@@ -604,6 +613,8 @@ def create_referral(
         )
     get_institution(session, institution_id=data.sending_institution_id)
     receiver = get_institution(session, institution_id=data.receiving_institution_id)
+    if data.hold_id:
+        _ensure_hold_unused(session, data.hold_id)
     now = utcnow()
     if data.agreement_id is not None:
         _check_chosen_agreement(
@@ -678,6 +689,19 @@ def create_referral(
     _emit_referral(session, referral, people, "created", principal)
     session.flush()
     return referral, True
+
+
+def _ensure_hold_unused(session: Session, hold_id: str) -> None:
+    """One hold, one live referral: cancelling one must not free another's beds."""
+    other = session.exec(
+        select(Referral.id).where(
+            Referral.hold_id == hold_id, col(Referral.status).not_in(CLOSED_STATUSES)
+        )
+    ).first()
+    if other is not None:
+        raise Conflict(
+            "Esa reserva de camas ya la usa otra canalización en curso.", code="hold_in_use"
+        )
 
 
 def _people_payload(people: list[ReferralPerson]) -> list[dict[str, Any]]:
@@ -948,6 +972,8 @@ class ActionPlan:
     hold_id: str | None
     facility_id: str
     allocations: list[dict[str, Any]] = field(default_factory=list)
+    sending_institution_id: str = ""
+    claim_token: str | None = None  # set when the action claimed the referral
 
 
 def check_placement(
@@ -1002,9 +1028,15 @@ def _check_action(
     action: str,
     body: ActionBody,
     if_match: int | None,
+    claim_token: str | None = None,
 ) -> None:
     if action not in TRANSITIONS:
         raise BadRequest(f"Acción desconocida: {action}.", code="unknown_action")
+    if referral.pending_token is not None and referral.pending_token != claim_token:
+        raise ActionInProgress(
+            "Otra acción sobre esta canalización está en curso; vuelva a consultarla en unos "
+            "segundos."
+        )
     if not principal.has("service"):
         permissions.can_act(
             principal,
@@ -1049,11 +1081,36 @@ def plan_action(
     body: ActionBody,
     if_match: int | None,
 ) -> ActionPlan:
-    """Check an action before any remote call (read-only)."""
+    """Check an action before any remote call; an action in ``CLAIMED_ACTIONS`` also claims
+    the referral (a write: call it in a write unit of work), so that no other action can
+    change it until :func:`apply_action` completes the claim or :func:`let_go` drops it."""
     referral = get_referral(session, referral_id=referral_id)
     _check_action(
         session, principal=principal, referral=referral, action=action, body=body, if_match=if_match
     )
+    token: str | None = None
+    if action in CLAIMED_ACTIONS:
+        token = new_id()
+        claimed = session.execute(
+            update(Referral)
+            .where(
+                col(Referral.id) == referral.id,
+                col(Referral.version) == referral.version,
+                col(Referral.status) == referral.status,
+                col(Referral.pending_token).is_(None),
+            )
+            .values(
+                pending_action=action,
+                pending_token=token,
+                pending_since=utcnow(),
+                # kept with the claim, so that the sweep can finish an interrupted discharge
+                **({"outcome": body.outcome} if action == "discharge" else {}),
+            )
+        )
+        if claimed.rowcount != 1:  # type: ignore[attr-defined]
+            raise ActionInProgress(
+                "Otra persona está cambiando la canalización al mismo tiempo; vuelva a consultarla."
+            )
     return ActionPlan(
         referral_id=referral.id,
         action=action,
@@ -1061,7 +1118,48 @@ def plan_action(
         hold_id=referral.hold_id,
         facility_id=referral.facility_id,
         allocations=list(referral.allocations or []),
+        sending_institution_id=referral.sending_institution_id,
+        claim_token=token,
     )
+
+
+def let_go(session: Session, *, referral_id: str, claim_token: str) -> None:
+    """Drop a claim whose capacity step failed for good: the referral is as it was."""
+    session.execute(
+        update(Referral)
+        .where(col(Referral.id) == referral_id, col(Referral.pending_token) == claim_token)
+        .values(
+            pending_action=None,
+            pending_token=None,
+            pending_since=None,
+            outcome=case(
+                (col(Referral.pending_action) == "discharge", None), else_=col(Referral.outcome)
+            ),
+        )
+    )
+
+
+def interrupted_claims(session: Session, now: datetime | None = None) -> list[ActionPlan]:
+    """Claims older than the lease: their capacity step may or may not have happened."""
+    cutoff = (now or utcnow()) - CLAIM_LEASE
+    rows = session.exec(
+        select(Referral).where(
+            col(Referral.pending_token).is_not(None), col(Referral.pending_since) < cutoff
+        )
+    ).all()
+    return [
+        ActionPlan(
+            referral_id=r.id,
+            action=r.pending_action or "",
+            receiving_institution_id=r.receiving_institution_id,
+            hold_id=r.hold_id,
+            facility_id=r.facility_id,
+            allocations=list(r.allocations or []),
+            sending_institution_id=r.sending_institution_id,
+            claim_token=r.pending_token,
+        )
+        for r in rows
+    ]
 
 
 def apply_action(
@@ -1073,11 +1171,19 @@ def apply_action(
     body: ActionBody,
     if_match: int | None,
     allocations: list[dict[str, Any]] | None = None,
+    claim_token: str | None = None,
 ) -> ActionResult:
-    """Perform a lifecycle transition by compare-and-set on the version."""
+    """Perform a lifecycle transition by compare-and-set on the version (and, for a claimed
+    action, on its claim, which the transition then clears)."""
     referral = get_referral(session, referral_id=referral_id)
     _check_action(
-        session, principal=principal, referral=referral, action=action, body=body, if_match=if_match
+        session,
+        principal=principal,
+        referral=referral,
+        action=action,
+        body=body,
+        if_match=if_match,
+        claim_token=claim_token,
     )
     people = _people(session, referral.id)
     now = utcnow()
@@ -1123,15 +1229,30 @@ def apply_action(
         values["outcome"] = body.outcome
     elif action == "admit" and allocations is not None:
         values["allocations"] = allocations
+    if action in RELEASING_ACTIONS and referral.hold_id:
+        # Released after the commit; until then the expiry sweep retries it.
+        values["hold_release_pending"] = True
     old_version = referral.version
+    claim = (
+        col(Referral.pending_token) == claim_token
+        if claim_token
+        else col(Referral.pending_token).is_(None)
+    )
     result = session.execute(
         update(Referral)
         .where(
             col(Referral.id) == referral.id,
             col(Referral.version) == old_version,
             col(Referral.status) == referral.status,
+            claim,
         )
-        .values(version=old_version + 1, **values)
+        .values(
+            version=old_version + 1,
+            pending_action=None,
+            pending_token=None,
+            pending_since=None,
+            **values,
+        )
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
         raise InvalidTransition(
@@ -1178,7 +1299,11 @@ def expire_overdue(session: Session, now: datetime | None = None) -> list[tuple[
     for referral in overdue:
         result = session.execute(
             update(Referral)
-            .where(col(Referral.id) == referral.id, col(Referral.version) == referral.version)
+            .where(
+                col(Referral.id) == referral.id,
+                col(Referral.version) == referral.version,
+                col(Referral.pending_token).is_(None),
+            )
             .values(
                 status="expired",
                 version=referral.version + 1,
@@ -1224,9 +1349,10 @@ def expire_overdue(session: Session, now: datetime | None = None) -> list[tuple[
     return expired
 
 
-def pending_releases(session: Session) -> list[tuple[str, str]]:
+def pending_releases(session: Session) -> list[tuple[str, str, str]]:
+    """``[(referral_id, hold_id, sending_institution_id)]`` of holds still to release."""
     rows = session.exec(select(Referral).where(col(Referral.hold_release_pending).is_(True)))
-    return [(r.id, r.hold_id) for r in rows if r.hold_id]
+    return [(r.id, r.hold_id, r.sending_institution_id) for r in rows if r.hold_id]
 
 
 def mark_released(session: Session, *, referral_id: str) -> None:

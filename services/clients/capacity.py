@@ -24,6 +24,8 @@ class Hold(BaseModel):
     status: Literal["active", "released", "expired", "consumed"]
     allocations: list[Allocation] = Field(default_factory=list)
     expires_at: datetime | None = None
+    # Who made the hold: only its own institution's referrals may name or release it.
+    institution_id: str | None = None
 
 
 class Facility(BaseModel):
@@ -104,14 +106,14 @@ class CapacityClient(ServiceClient):
             else (await self.get_hold(hold_id))
         )
 
-    async def discharge(self, pool_id: str, *, beds: int, reason: str) -> None:
-        """Write a ``discharge`` ledger entry on a pool."""
+    async def discharge(self, pool_id: str, *, beds: int, reason: str, key: str) -> None:
+        """Write a ``discharge`` ledger entry on a pool, once for ``key`` however often sent."""
         await self._call(
             "POST",
             f"/api/v1/pools/{pool_id}/ledger",
             json=LedgerEntry(kind="discharge", beds=beds, reason=reason).model_dump(),
-            # A ledger entry is not idempotent on the capacity side: never retried.
-            idempotent=False,
+            headers={"Idempotency-Key": key},
+            idempotent=True,
         )
 
     async def get_facility(self, facility_id: str) -> Facility:

@@ -24,7 +24,7 @@ from services.clients.capacity import (
     SearchResult,
 )
 from services.clock import clock
-from services.errors import Conflict
+from services.errors import Conflict, NotFound
 from services.ids import new_id
 from tests.conftest import running
 
@@ -45,18 +45,23 @@ class FakeCapacity:
         self.calls: list[tuple[str, Any]] = []
         self.operators: dict[str, str] = {}
 
-    def new_hold(self, beds: int = 1) -> str:
+    def new_hold(
+        self, beds: int = 1, *, institution_id: str = FGR, facility_id: str = "fac-1"
+    ) -> str:
         hold_id = new_id()
         self.holds[hold_id] = Hold(
             id=hold_id,
-            facility_id="fac-1",
+            facility_id=facility_id,
             status="active",
             allocations=[Allocation(pool_id="pool-1", beds=beds)],
+            institution_id=institution_id,
         )
         return hold_id
 
     async def get_hold(self, hold_id: str) -> Hold:
         self.calls.append(("get_hold", hold_id))
+        if hold_id not in self.holds:
+            raise NotFound("No existe esa reserva.", code="hold_not_found")
         return self.holds[hold_id]
 
     async def release_hold(self, hold_id: str) -> None:
@@ -67,12 +72,14 @@ class FakeCapacity:
     async def consume_hold(self, hold_id: str, *, reference: str | None = None) -> Hold:
         self.calls.append(("consume_hold", hold_id))
         hold = self.holds[hold_id]
+        if hold.status == "consumed":  # as capacity: consuming twice answers the same hold
+            return hold
         if hold.status != "active":
             raise Conflict("La reserva no está activa.", code="hold_not_active")
         hold.status = "consumed"
         return hold
 
-    async def discharge(self, pool_id: str, *, beds: int, reason: str) -> None:
+    async def discharge(self, pool_id: str, *, beds: int, reason: str, key: str) -> None:
         self.calls.append(("discharge", (pool_id, beds)))
 
     async def search(self, *, people: list[dict[str, Any]], state: str | None) -> SearchAnswer:
@@ -157,7 +164,10 @@ class Ctx:
             "sending_institution_id": FGR,
             "receiving_institution_id": NGO,
             "facility_id": "fac-1",
-            "hold_id": self.capacity.new_hold(),
+            "hold_id": self.capacity.new_hold(
+                institution_id=over.get("sending_institution_id", FGR),
+                facility_id=over.get("facility_id", "fac-1"),
+            ),
             "people": [{"sex": "F", "age": 30, "role": "victim", "nationality": "MEX"}],
             "consent": {"given": True},
             "urgency": "normal",
