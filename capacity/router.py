@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Header, Query, Response
 
 from capacity import importer, permissions, registration, service
 from capacity.database import db
-from capacity.dependencies import CapacityPrincipal, SessionDep, SpanishRoute, unit_of_work
+from capacity.dependencies import CapacityPrincipal, SessionDep, unit_of_work
 from capacity.schemas import (
     FacilityCreate,
     FacilityPage,
@@ -43,7 +43,7 @@ from services.settings import get_settings
 from services.tokens import Principal
 from services.vocabulary import cndh_age_band
 
-router = APIRouter(prefix="/api/v1", tags=["capacity"], route_class=SpanishRoute)
+router = APIRouter(prefix="/api/v1", tags=["capacity"])
 
 
 def _facility_answer(

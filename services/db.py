@@ -7,6 +7,7 @@ no service can read another's tables by accident.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -140,6 +141,38 @@ class ServiceDatabase:
                     hook()
 
         return session
+
+    @contextlib.contextmanager
+    def unit_of_work(self, *, write: bool = True) -> Iterator[Session]:
+        """The one way to open a transaction: commit on success, roll back on any error.
+
+        ``write=True`` takes SQLite's write lock when the transaction begins. Open it inside
+        the handler's own thread (a sync handler, or ``run_in_threadpool``), never from a
+        dependency: taken in one thread-pool call and released in another, the lock can
+        starve the pool. ``write=False`` is a read: it never commits.
+        """
+        session = self.new_session(write=write)
+        try:
+            yield session
+            if write:
+                session.commit()
+            else:
+                session.rollback()
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    def read_only(self) -> Iterator[Session]:
+        """FastAPI dependency of GET/HEAD handlers: a read-only session (never commits).
+
+        Use as ``Annotated[Session, Depends(db.read_only, scope="function")]``; a write
+        handler opens its own :meth:`unit_of_work` instead (``tests/test_architecture.py``
+        fails when a non-GET route depends on this).
+        """
+        with self.unit_of_work(write=False) as session:
+            yield session
 
     def session_scope(self, *, write: bool = True) -> Iterator[Session]:
         """One unit of work: commit on success, roll back on any error."""

@@ -149,6 +149,61 @@ def describe_validation_errors(errors: list[Any]) -> tuple[str, list[dict[str, A
     return "Datos inválidos — " + "; ".join(sentences), fields
 
 
+# Pydantic's messages in Spanish, by error type, for every service's 422 answers.
+_MESSAGES: dict[str, str] = {
+    "greater_than_equal": "debe ser mayor o igual a {ge}",
+    "greater_than": "debe ser mayor que {gt}",
+    "less_than_equal": "debe ser menor o igual a {le}",
+    "less_than": "debe ser menor que {lt}",
+    "string_too_long": "admite como máximo {max_length} caracteres",
+    "string_too_short": "debe tener al menos {min_length} caracteres",
+    "too_long": "admite como máximo {max_length} elementos",
+    "too_short": "debe tener al menos {min_length} elementos",
+    "int_parsing": "debe ser un número entero",
+    "int_type": "debe ser un número entero",
+    "int_from_float": "debe ser un número entero, sin decimales",
+    "float_parsing": "debe ser un número",
+    "float_type": "debe ser un número",
+    "bool_parsing": "debe ser verdadero o falso (true/false)",
+    "bool_type": "debe ser verdadero o falso (true/false)",
+    "string_type": "debe ser texto",
+    "list_type": "debe ser una lista",
+    "dict_type": "debe ser un objeto",
+    "model_type": "debe ser un objeto",
+    "model_attributes_type": "debe ser un objeto",
+    "json_invalid": "el cuerpo no es JSON válido",
+    "json_type": "el cuerpo no es JSON válido",
+    "literal_error": "valor no admitido; use uno de: {expected}",
+    "enum": "valor no admitido; use uno de: {expected}",
+    "string_pattern_mismatch": "formato inválido",
+    "finite_number": "debe ser un número finito",
+    "missing": "campo obligatorio",
+    "extra_forbidden": "campo desconocido",
+}
+
+
+def spanish(errors: list[Any]) -> list[dict[str, Any]]:
+    """Pydantic's errors with Spanish messages (custom errors are Spanish already)."""
+    out = []
+    for err in errors:
+        err = dict(err)
+        kind = err.get("type", "")
+        ctx = {k: str(v).replace(" or ", " o ") for k, v in (err.get("ctx") or {}).items()}
+        if kind in _MESSAGES:
+            try:
+                err["msg"] = _MESSAGES[kind].format(**ctx)
+            except (KeyError, IndexError):
+                err["msg"] = _MESSAGES[kind].split(";")[0]
+        elif kind == "value_error":
+            err["msg"] = str(err.get("msg", "")).removeprefix("Value error, ")
+        elif kind.endswith("_type") or kind.endswith("_parsing"):
+            err["msg"] = "tipo de dato inválido"
+        err.pop("ctx", None)
+        err.pop("url", None)
+        out.append(err)
+    return out
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Make every error, expected or not, an answer in the contract's shape."""
 
@@ -158,7 +213,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        detail, fields = describe_validation_errors(list(exc.errors()))
+        detail, fields = describe_validation_errors(spanish(list(exc.errors())))
         return error_response(422, "validation_error", detail, fields=fields)
 
     @app.exception_handler(StarletteHTTPException)

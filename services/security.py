@@ -22,19 +22,10 @@ from services.tokens import (
     RevocationList,
     TokenVerifier,
 )
+from services.vocabulary import UserRole
 
-ROLES = (
-    "platform_admin",
-    "institution_admin",
-    "prosecutor",
-    "shelter_coordinator",
-    "dif_officer",
-    "inm_officer",
-    "ceav_officer",
-    "segob_auditor",
-    "observer",
-    "service",
-)
+# Every role a token may carry: the kernel's vocabulary (services.vocabulary.UserRole).
+ROLES = UserRole.values()
 
 _verifier: TokenVerifier | None = None
 

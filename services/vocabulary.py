@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 # The CNDH's age groups (``003:795``); "unknown" is S.I. (no information), never a zero.
 CNDH_AGE_BANDS = ("0-12", "13-17", "18-59", "60+", "unknown")
 NO_INFORMATION = "S.I."
@@ -46,4 +48,176 @@ INSTITUTION_TYPES: dict[str, str] = {
     "cndh": "Comisión Nacional de los Derechos Humanos",
     "sre": "Secretaría de Relaciones Exteriores",
     "ngo": "Organización de la sociedad civil",
+}
+
+
+# --- one vocabulary: the contract's codes as StrEnums, each with its Spanish label -----------
+
+
+class Vocabulary(StrEnum):
+    """A code of the public contract; ``.label`` is its Spanish (es-MX) name."""
+
+    @property
+    def label(self) -> str:
+        return _LABELS[type(self).__name__][self.value]
+
+    @classmethod
+    def values(cls) -> tuple[str, ...]:
+        return tuple(member.value for member in cls)
+
+    @classmethod
+    def labels(cls) -> dict[str, str]:
+        return {member.value: member.label for member in cls}
+
+
+class Sex(Vocabulary):
+    F = "F"
+    M = "M"
+    X = "X"
+
+
+class PersonRole(Vocabulary):
+    VICTIM = "victim"
+    INDIRECT_VICTIM = "indirect_victim"
+    WITNESS = "witness"
+    ACCOMPANYING_CHILD = "accompanying_child"
+
+
+class UserRole(Vocabulary):
+    PLATFORM_ADMIN = "platform_admin"
+    INSTITUTION_ADMIN = "institution_admin"
+    PROSECUTOR = "prosecutor"
+    SHELTER_COORDINATOR = "shelter_coordinator"
+    DIF_OFFICER = "dif_officer"
+    INM_OFFICER = "inm_officer"
+    CEAV_OFFICER = "ceav_officer"
+    SEGOB_AUDITOR = "segob_auditor"
+    OBSERVER = "observer"
+    SERVICE = "service"
+
+
+class InstitutionType(Vocabulary):
+    FISCALIA_FEDERAL = "fiscalia_federal"
+    FISCALIA_ESTATAL = "fiscalia_estatal"
+    DIF_NACIONAL = "dif_nacional"
+    DIF_ESTATAL = "dif_estatal"
+    DIF_MUNICIPAL = "dif_municipal"
+    INM = "inm"
+    CEAV = "ceav"
+    CEEAV = "ceeav"
+    SEGOB = "segob"
+    CNDH = "cndh"
+    SRE = "sre"
+    NGO = "ngo"
+
+
+class FacilityKind(Vocabulary):
+    REFUGIO = "refugio"
+    ALBERGUE = "albergue"
+    CASA_DE_MEDIO_CAMINO = "casa_de_medio_camino"
+
+
+class FacilityStatus(Vocabulary):
+    REGISTERED = "registered"
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+    CLOSED = "closed"
+
+
+class RegistrationStatus(Vocabulary):
+    NOT_SUBMITTED = "not_submitted"
+    SUBMITTED = "submitted"
+    RETURNED = "returned"
+    REGISTERED = "registered"
+
+
+class ReferralStatus(Vocabulary):
+    DRAFT = "draft"
+    SENT = "sent"
+    ACCEPTED = "accepted"
+    DECLINED = "declined"
+    EXPIRED = "expired"
+    IN_TRANSIT = "in_transit"
+    ADMITTED = "admitted"
+    DISCHARGED = "discharged"
+    CANCELLED = "cancelled"
+
+
+class Outcome(Vocabulary):
+    REINTEGRATED_ORIGIN = "reintegrated_origin"
+    REINTEGRATED_ELSEWHERE = "reintegrated_elsewhere"
+    TRANSFERRED_ONWARD = "transferred_onward"
+    LEFT_VOLUNTARILY = "left_voluntarily"
+    OTHER = "other"
+
+
+class HoldStatus(Vocabulary):
+    ACTIVE = "active"
+    RELEASED = "released"
+    EXPIRED = "expired"
+    CONSUMED = "consumed"
+
+
+_LABELS: dict[str, dict[str, str]] = {
+    "Sex": {"F": "Mujer", "M": "Hombre", "X": "No binaria / otra"},
+    "PersonRole": {
+        "victim": "Víctima directa",
+        "indirect_victim": "Víctima indirecta",
+        "witness": "Testigo",
+        "accompanying_child": "Niña o niño acompañante",
+    },
+    "UserRole": {
+        "platform_admin": "Administración de la plataforma",
+        "institution_admin": "Administración de la institución",
+        "prosecutor": "Agente del Ministerio Público",
+        "shelter_coordinator": "Coordinación de refugio",
+        "dif_officer": "Personal del DIF",
+        "inm_officer": "Personal del INM",
+        "ceav_officer": "Personal de la CEAV",
+        "segob_auditor": "Supervisión de SEGOB",
+        "observer": "Observación (solo estadísticas)",
+        "service": "Servicio interno",
+    },
+    "InstitutionType": INSTITUTION_TYPES,
+    "FacilityKind": {
+        "refugio": "Refugio",
+        "albergue": "Albergue",
+        "casa_de_medio_camino": "Casa de medio camino",
+    },
+    "FacilityStatus": {
+        "registered": "registrada",
+        "active": "activa",
+        "suspended": "suspendida",
+        "closed": "cerrada",
+    },
+    "RegistrationStatus": {
+        "not_submitted": "Sin solicitud",
+        "submitted": "Solicitud en revisión",
+        "returned": "Devuelta con observaciones",
+        "registered": "Registrada en el padrón",
+    },
+    "ReferralStatus": {
+        "draft": "Borrador",
+        "sent": "Enviada",
+        "accepted": "Aceptada",
+        "declined": "Rechazada",
+        "expired": "Vencida sin respuesta",
+        "in_transit": "En traslado",
+        "admitted": "Ingresada",
+        "discharged": "Egresada",
+        "cancelled": "Cancelada",
+    },
+    "Outcome": {
+        "reintegrated_origin": "Reintegración en el lugar de origen",
+        "reintegrated_elsewhere": "Reintegración en otro lugar",
+        "transferred_onward": "Traslado a otra instancia",
+        "left_voluntarily": "Salida voluntaria",
+        "other": "Otro",
+    },
+    "HoldStatus": {
+        "active": "vigente",
+        "released": "liberada",
+        "expired": "vencida",
+        "consumed": "usada en un ingreso",
+    },
 }
