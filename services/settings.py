@@ -74,6 +74,15 @@ class Settings(BaseSettings):
     unregistered_may_receive_referrals: bool = True
     # A facility not visited for this many days is flagged "visit overdue".
     visit_interval_days: int = 365
+    # Audit trail: every signed checkpoint is also appended to this log outside the audit
+    # database (default ``<data_dir>/anchors/audit-<id>.jsonl``, one per database: host,
+    # port and name, not credentials); production sets it, on storage the database's writer
+    # cannot rewrite. Verification fails when more entries than ``audit_max_unsigned_tail``
+    # follow the last anchored checkpoint (one is made every 100 entries, when the audit
+    # service stops, and every ``audit_checkpoint_seconds`` if the chain moved; 0: never).
+    audit_anchor_path: Path | None = None
+    audit_max_unsigned_tail: int = Field(default=200, ge=0)
+    audit_checkpoint_seconds: float = Field(default=300.0, ge=0)
     max_body_bytes: int = 1_048_576
     max_query_bytes: int = 8_192
     # Room for a 64 KiB X-CMS-Signature (signed agreement documents) plus ordinary headers.
