@@ -11,7 +11,7 @@ from audit.database import db, outbox
 from audit.report_router import router as report_router
 from audit.roster_router import router as roster_router
 from audit.router import router
-from audit.service import record_event
+from audit.service import record_event, signing_key
 from services.app import Runtime, ServiceSpec
 from services.events import Event
 
@@ -29,6 +29,9 @@ async def _handler(event: Event) -> None:
 
 
 async def _start(runtime: Runtime) -> None:
+    # The checkpoint key opens with this process's key-encryption key (else no start, rather
+    # than an error at the first checkpoint); a plain one from an older version is encrypted.
+    await run_in_threadpool(signing_key)
     if runtime.bus is None:
         log.warning("no bus: the audit trail will not receive events")
         return
