@@ -13,7 +13,7 @@ from audit.database import db, outbox
 from audit.report_router import router as report_router
 from audit.roster_router import router as roster_router
 from audit.router import router
-from audit.service import checkpoint_head, record_event
+from audit.service import checkpoint_head, record_event, signing_key
 from services.app import Runtime, ServiceSpec
 from services.events import Event
 
@@ -51,6 +51,9 @@ async def _checkpoint_every(seconds: float) -> None:
 
 
 async def _start(runtime: Runtime) -> None:
+    # The checkpoint key opens with this process's key-encryption key (else no start, rather
+    # than an error at the first checkpoint); a plain one from an older version is encrypted.
+    await run_in_threadpool(signing_key)
     log.info("audit checkpoints are anchored in %s", anchor_path(db.url))
     seconds = runtime.settings.audit_checkpoint_seconds
     if seconds > 0:

@@ -7,9 +7,11 @@ verification compares the chain with both, and bounds the entries no anchor cove
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives import serialization
@@ -23,6 +25,7 @@ from sqlmodel import Session, col
 from audit import anchors
 from audit.models import AuditEntry, Checkpoint
 from audit.roster import project
+from services.at_rest import KeyEncryptionError, Keyring, StorageError, keyring, write_private_file
 from services.clock import as_utc, utcnow
 from services.events import Event
 from services.settings import get_settings
@@ -146,28 +149,60 @@ def record_event(session: Session, event: Event) -> AuditEntry | None:
 # --- signing key -------------------------------------------------------------------
 
 
+KEY_SEALING_PURPOSE = "audit.checkpoint_key"
+
+
 def _key_path() -> Any:
     return get_settings().data_dir / "audit-ed25519.pem"
 
 
-def signing_key() -> Ed25519PrivateKey:
-    """The service's Ed25519 key, created on first use in the data directory."""
-    path = _key_path()
-    if path.exists():
-        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
-        assert isinstance(key, Ed25519PrivateKey)
-        return key
-    key = Ed25519PrivateKey.generate()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
+def _pem(key: Ed25519PrivateKey, password: bytes) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(password),
     )
-    path.chmod(0o600)
+
+
+def _load_key_file(path: Path, ring: Keyring) -> Ed25519PrivateKey:
+    """The key in ``path``; a plain PEM (older versions) or one under a former KEK is
+    rewritten encrypted with the current one."""
+    data = path.read_bytes()
+    passwords = ring.passwords(KEY_SEALING_PURPOSE)
+    key: Any = None
+    if b"ENCRYPTED" not in data.split(b"\n", 1)[0]:
+        key, used = serialization.load_pem_private_key(data, password=None), None
+    else:
+        for used in passwords:
+            with contextlib.suppress(ValueError):
+                key = serialization.load_pem_private_key(data, password=used)
+                break
+        if key is None:
+            raise KeyEncryptionError(
+                f"the audit checkpoint key {path} does not open with the key-encryption key "
+                f"{ring.key_id} (from {ring.source}) nor a former one: set "
+                "CANALIZA_KEY_ENCRYPTION_KEY (or _FILE) to the key it was encrypted with"
+            )
+    if not isinstance(key, Ed25519PrivateKey):
+        raise StorageError(f"{path} does not hold an Ed25519 private key")
+    if used != passwords[0]:
+        write_private_file(path, _pem(key, passwords[0]))
     return key
+
+
+def signing_key() -> Ed25519PrivateKey:
+    """The service's Ed25519 key, created on first use in the data directory.
+
+    The file (``0600``) is a PKCS#8 PEM encrypted with a password derived from the
+    key-encryption key (``services.at_rest``).
+    """
+    path = _key_path()
+    ring = keyring()
+    if not path.exists():
+        fresh = Ed25519PrivateKey.generate()
+        # Two processes creating it at once agree on one (the first written).
+        write_private_file(path, _pem(fresh, ring.passwords(KEY_SEALING_PURPOSE)[0]), replace=False)
+    return _load_key_file(path, ring)
 
 
 def public_key_pem() -> str:

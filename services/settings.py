@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,6 +29,13 @@ class Settings(BaseSettings):
     demo: bool = False
     demo_password: str = "canaliza-demo"  # noqa: S105 - documented demo credential
     data_dir: Path = ROOT / "var"
+    # The key-encryption key of the secrets kept at rest (auth's signing keys, audit's
+    # checkpoint key): 32 random bytes in base64, or a file holding them. With neither, one
+    # is generated in <data_dir>/secrets/kek (demo, one machine); production supplies it from
+    # its secret store. Former keys (comma-separated) still decrypt, for a rotation.
+    key_encryption_key: SecretStr | None = None
+    key_encryption_key_file: str = ""
+    key_encryption_key_previous: SecretStr | None = None
 
     database_url: str | None = None
     auth_database_url: str | None = None
