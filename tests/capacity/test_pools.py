@@ -8,8 +8,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from capacity.database import db, outbox
+from capacity.ledger import ledger_counts, replay_ledger
+from capacity.lookups import pool_snapshot_rows
 from capacity.models import LedgerEntry, Pool
-from capacity.service import ledger_counts, pool_snapshot_rows, replay_ledger
 from services.demo import FGR
 
 SNAPSHOT_KEYS = {
@@ -207,7 +208,7 @@ async def test_only_operator_staff_write_ledger(cap):
 
 
 async def test_every_pool_matches_its_ledger_and_a_tampered_one_is_found(cap):
-    from capacity.service import ledger_mismatches
+    from capacity.ledger import ledger_mismatches
 
     fac = await cap.facility()
     a = await cap.pool(fac["id"], total=4)
