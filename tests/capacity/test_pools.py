@@ -145,6 +145,11 @@ async def test_if_match_refuses_stale_edits(cap):
         url, json={"total": 8}, headers={**cap.coordinator(), "If-Match": '"2"'}
     )
     assert r.status_code == 200 and r.json()["total"] == 8 and r.json()["version"] == 3
+    # A malformed If-Match is the platform's one error code (the kernel's dependency).
+    r = await cap.client.patch(
+        url, json={"total": 9}, headers={**cap.coordinator(), "If-Match": "tres"}
+    )
+    assert r.status_code == 422 and r.json()["error"] == "bad_if_match"
     r = await cap.client.patch(url, json={"total": 9}, headers=cap.coordinator(FGR.id))
     assert r.status_code == 403
 
