@@ -29,6 +29,7 @@ from capacity.database import SYSTEM_ACTOR
 from capacity.events import record, roster_imported
 from capacity.ledger import bump_revision
 from capacity.models import Facility, FacilityLocation, FacilityStatusChange, LedgerEntry, Pool
+from capacity.pools import ensure_children_counted
 from capacity.schemas import FacilityImport, PoolImport, RosterImportResult
 from services.clock import utcnow
 from services.errors import Unprocessable
@@ -134,12 +135,11 @@ def _map_present_pools(session: Session, batch: _Batch) -> None:
 def _check_pools(batch: _Batch) -> None:
     for _, item in batch.new:
         for p in item.pools:
-            if p.pool.accepts_children and p.pool.max_children < 1:
-                raise Unprocessable(
-                    f"El grupo de camas {p.key!r} recibe niñas y niños acompañantes: indique "
-                    "cuántos (max_children ≥ 1).",
-                    code="max_children_required",
-                )
+            ensure_children_counted(
+                accepts_children=p.pool.accepts_children,
+                max_children=p.pool.max_children,
+                key=p.key,
+            )
 
 
 def _facility_rows(

@@ -18,13 +18,25 @@ from services.tokens import Principal
 from services.vocabulary import FacilityStatus
 
 
+def ensure_children_counted(
+    *, accepts_children: bool, max_children: int, key: str | None = None
+) -> None:
+    """A pool that takes accompanying children says how many (the one place of this rule;
+    ``key`` names the pool in a roster import)."""
+    if not accepts_children or max_children >= 1:
+        return
+    detail = (
+        f"El grupo de camas {key!r} recibe niñas y niños acompañantes: indique cuántos "
+        "(max_children ≥ 1)."
+        if key is not None
+        else "Si el grupo de camas recibe niñas y niños acompañantes, indique cuántos "
+        "(max_children ≥ 1)."
+    )
+    raise Unprocessable(detail, code="max_children_required")
+
+
 def _check_children(pool: Pool) -> None:
-    if pool.accepts_children and pool.max_children < 1:
-        raise Unprocessable(
-            "Si el grupo de camas recibe niñas y niños acompañantes, indique cuántos "
-            "(max_children ≥ 1).",
-            code="max_children_required",
-        )
+    ensure_children_counted(accepts_children=pool.accepts_children, max_children=pool.max_children)
 
 
 def create_pool(
