@@ -1,4 +1,4 @@
-"""The capacity service's database and outbox."""
+"""The capacity service's database, outbox and the actor of what no person did."""
 
 from __future__ import annotations
 
@@ -8,3 +8,5 @@ from services.events import Outbox, outbox_table
 
 outbox = Outbox(outbox_table(metadata))
 db = ServiceDatabase("capacity", metadata)
+# Who wrote a ledger entry or an event when no caller did (the hold-expiry sweep).
+SYSTEM_ACTOR = "system:capacity"

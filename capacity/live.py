@@ -12,13 +12,8 @@ from typing import Any
 
 from fastapi import APIRouter, WebSocket
 
-from capacity.live_hub import (
-    CLOSE_INTERNAL,
-    LiveHub,
-    LiveOptions,
-    SnapshotProvider,
-    compile_filters,
-)
+from capacity.live_hub import LiveHub
+from capacity.live_protocol import CLOSE_INTERNAL, LiveOptions, SnapshotProvider, compile_filters
 from services.app import Runtime
 
 __all__ = [

@@ -6,7 +6,8 @@ overflows is closed (1013) instead of slowing the others. A connection drops any
 change whose ``version`` it has already sent, so the overlap between a snapshot (or a
 replay) and the live stream never shows the same change twice.
 
-The protocol is documented in ``docs/live-feed.md``.
+The protocol (close codes, filters, encoding) is in ``capacity.live_protocol`` and
+documented in ``docs/live-feed.md``.
 """
 
 from __future__ import annotations
@@ -16,13 +17,33 @@ import contextlib
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
-import orjson
 from starlette.concurrency import run_in_threadpool
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from capacity.live_protocol import (
+    CAPACITY_SUBJECT,
+    CLOSE_FORBIDDEN,
+    CLOSE_GOING_AWAY,
+    CLOSE_INTERNAL,
+    CLOSE_RECONNECT,
+    CLOSE_TOO_BIG,
+    CLOSE_TRY_AGAIN_LATER,
+    CLOSE_UNAUTHORIZED,
+    CLOSE_UNSUPPORTED,
+    FACILITY_EVENT_PREFIX,
+    POOL_EVENT,
+    REFUSED_ROLES,
+    Close,
+    FilterError,
+    Gone,
+    LiveOptions,
+    Malformed,
+    SnapshotProvider,
+    compile_filters,
+    dumps,
+)
 from services.bus import Bus, Subscription
 from services.clock import utcnow
 from services.errors import Unauthorized
@@ -31,148 +52,6 @@ from services.security import authenticate_websocket_token
 from services.tokens import Principal
 
 log = logging.getLogger("canaliza.capacity.live")
-
-POOL_EVENT = "capacity.pool.changed"
-FACILITY_EVENT_PREFIX = "capacity.facility."
-CAPACITY_SUBJECT = "canaliza.capacity.>"
-
-# Close codes (RFC 6455 and the 4000–4999 private range).
-CLOSE_NORMAL = 1000
-CLOSE_GOING_AWAY = 1001
-CLOSE_UNSUPPORTED = 1003
-CLOSE_TOO_BIG = 1009
-CLOSE_INTERNAL = 1011
-CLOSE_TRY_AGAIN_LATER = 1013
-CLOSE_RECONNECT = 4000
-CLOSE_UNAUTHORIZED = 4401
-CLOSE_FORBIDDEN = 4403
-
-# Everyone signed in may watch capacity except observers (aggregated statistics only).
-REFUSED_ROLES = frozenset({"observer"})
-
-SEXES = frozenset({"F", "M", "X"})
-PERSON_ROLES = frozenset({"victim", "indirect_victim", "witness", "accompanying_child"})
-
-SnapshotProvider = Callable[[dict[str, Any]], list[dict[str, Any]]]
-
-
-@dataclass
-class LiveOptions:
-    """Tunables of the feed (tests shorten them)."""
-
-    queue_size: int = 1000
-    heartbeat_seconds: float = 20.0
-    max_lifetime_seconds: float = 3600.0
-    auth_timeout_seconds: float = 5.0
-    max_frame_bytes: int = 64 * 1024
-    replay_timeout_seconds: float = 10.0
-    # How long a close may wait for a slow client's buffers before the connection is dropped.
-    close_timeout_seconds: float = 5.0
-
-
-class FilterError(ValueError):
-    """A subscribe message whose filters cannot be understood."""
-
-
-class _Malformed(Exception):
-    def __init__(self, error: str, detail: str, code: int) -> None:
-        super().__init__(detail)
-        self.error, self.detail, self.code = error, detail, code
-
-
-@dataclass(frozen=True)
-class _Close:
-    code: int
-    reason: str
-
-
-# -- filters ------------------------------------------------------------------------
-
-
-def _profile_matches(pool: dict[str, Any], sex: str | None, age: int | None, role: str) -> bool:
-    if role == "accompanying_child":
-        # Children go with their carer whatever their sex, up to the pool's child age.
-        if not pool.get("accepts_children"):
-            return False
-        max_child_age = pool.get("max_child_age")
-        return age is None or max_child_age is None or age <= max_child_age
-    if role == "witness" and not pool.get("accepts_witnesses"):
-        return False
-    if role == "indirect_victim" and not pool.get("accepts_indirect_victims"):
-        return False
-    if sex is not None and sex not in (pool.get("sexes") or []):
-        return False
-    if age is not None:
-        low, high = pool.get("min_age"), pool.get("max_age")
-        if low is not None and age < low:
-            return False
-        if high is not None and age > high:
-            return False
-    return True
-
-
-def compile_filters(filters: Any) -> Callable[[dict[str, Any]], bool]:
-    """A predicate over pool snapshots from a subscribe message's ``filters``.
-
-    ``state`` and ``facility_id`` match exactly; ``profile`` ``{"sex", "age", "role"}``
-    keeps the pools that could take that person (``age`` ``null`` means unknown). Pools
-    of facilities that are not active never match.
-    """
-    if filters is None:
-        filters = {}
-    if not isinstance(filters, dict):
-        raise FilterError("filters debe ser un objeto.")
-    unknown = set(filters) - {"state", "facility_id", "profile"}
-    if unknown:
-        raise FilterError(f"Filtro desconocido: {', '.join(sorted(unknown))}.")
-    state = filters.get("state")
-    if state is not None and (
-        not isinstance(state, str)
-        or len(state) != 2
-        or not state.isdigit()
-        or not 1 <= int(state) <= 32
-    ):
-        raise FilterError("state debe ser la clave INEGI de dos dígitos, de '01' a '32'.")
-    facility_id = filters.get("facility_id")
-    if facility_id is not None and (not isinstance(facility_id, str) or len(facility_id) > 64):
-        raise FilterError("facility_id debe ser un identificador de instalación.")
-    profile = filters.get("profile")
-    sex: str | None = None
-    age: int | None = None
-    role = "victim"
-    if profile is not None:
-        if not isinstance(profile, dict) or set(profile) - {"sex", "age", "role"}:
-            raise FilterError("profile admite solo sex, age y role.")
-        sex = profile.get("sex")
-        if sex is not None and sex not in SEXES:
-            raise FilterError("sex debe ser 'F', 'M' o 'X'.")
-        age = profile.get("age")
-        if (age is not None and (isinstance(age, bool) or not isinstance(age, int))) or (
-            isinstance(age, int) and not 0 <= age <= 120
-        ):
-            raise FilterError("age debe ser un entero entre 0 y 120, o null si se desconoce.")
-        role = profile.get("role") or "victim"
-        if role not in PERSON_ROLES:
-            raise FilterError(
-                "role debe ser victim, indirect_victim, witness o accompanying_child."
-            )
-
-    def matches(pool: dict[str, Any]) -> bool:
-        # Only active facilities are offered; a suspended or closed one leaves every view.
-        if pool.get("facility_status", "active") != "active":
-            return False
-        if state is not None and pool.get("state") != state:
-            return False
-        if facility_id is not None and pool.get("facility_id") != facility_id:
-            return False
-        return profile is None or _profile_matches(pool, sex, age, role)
-
-    return matches
-
-
-def _dumps(message: dict[str, Any]) -> str:
-    return orjson.dumps(message, default=str).decode()
-
 
 # -- one connection -----------------------------------------------------------------
 
@@ -195,7 +74,7 @@ class LiveConnection:
         self.sent = 0
         self.forced = False
         self.reader: asyncio.Task[Any] | None = None
-        self._queue: asyncio.Queue[tuple[str, bool] | _Close] = asyncio.Queue()
+        self._queue: asyncio.Queue[tuple[str, bool] | Close] = asyncio.Queue()
         self._data_pending = 0
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -229,7 +108,7 @@ class LiveConnection:
                 # It no longer matches (its eligibility changed): tell the client to drop it.
                 del self.versions[pool_id]
                 self.send_data(
-                    _dumps(
+                    dumps(
                         {
                             "type": "pool_removed",
                             "sequence": event.sequence,
@@ -242,7 +121,7 @@ class LiveConnection:
             facility_id = str(event.payload.get("facility_id") or event.aggregate_id)
             if facility_id in self.facilities:
                 self.send_data(
-                    _dumps(
+                    dumps(
                         {
                             "type": "facility",
                             "sequence": event.sequence,
@@ -267,7 +146,7 @@ class LiveConnection:
     def send_control(self, message: dict[str, Any]) -> None:
         """Queue a protocol message (pings, errors); not counted against the bound."""
         if not self.closing:
-            self._queue.put_nowait((_dumps(message), False))
+            self._queue.put_nowait((dumps(message), False))
 
     def overflow(self) -> None:
         log.warning("live client %s too slow; closing", self.principal.sub)
@@ -279,7 +158,7 @@ class LiveConnection:
             return
         if error is not None:
             self.send_control({"type": "error", "error": error, "detail": detail})
-        self._queue.put_nowait(_Close(code, reason))
+        self._queue.put_nowait(Close(code, reason))
         self.closing = True
 
     async def close_now(self, code: int, reason: str) -> None:
@@ -305,7 +184,7 @@ class LiveConnection:
     async def _writer(self) -> None:
         while True:
             item = await self._queue.get()
-            if isinstance(item, _Close):
+            if isinstance(item, Close):
                 await self.close_now(item.code, item.reason)
                 return
             text, is_data = item
@@ -389,7 +268,7 @@ class LiveConnection:
             message: dict[str, Any] = {"type": "snapshot", "sequence": last, "pools": pools}
             if reset:
                 message["reset"] = True
-            self.send_data(_dumps(message))
+            self.send_data(dumps(message))
             position = last
         # Changes that arrived while we were busy: those past the position go out now
         # (the per-pool version check drops what the snapshot already shows).
@@ -439,7 +318,7 @@ class LiveHub:
         """The JSON of one pool change, built once however many clients get it."""
         if self._rendered is not None and self._rendered[0] == event.id:
             return self._rendered[1]
-        text = _dumps({**event.payload, **head()})
+        text = dumps({**event.payload, **head()})
         self._rendered = (event.id, text)
         return text
 
@@ -487,25 +366,25 @@ class LiveHub:
 
     async def serve(self, websocket: WebSocket) -> None:
         """Run the protocol on an accepted WebSocket until it closes."""
-        with contextlib.suppress(WebSocketDisconnect, _Gone):
+        with contextlib.suppress(WebSocketDisconnect, Gone):
             await self._serve(websocket)
 
     async def _receive(self, websocket: WebSocket) -> dict[str, Any]:
         try:
             message = await websocket.receive()
         except RuntimeError as exc:  # receive after a disconnect
-            raise _Gone() from exc
+            raise Gone() from exc
         if message["type"] == "websocket.disconnect":
-            raise _Gone()
+            raise Gone()
         text = message.get("text")
         if text is None:
-            raise _Malformed(
+            raise Malformed(
                 "unsupported_frame", "Solo se aceptan mensajes de texto JSON.", CLOSE_UNSUPPORTED
             )
         if len(text) > self.options.max_frame_bytes or (
             len(text.encode()) > self.options.max_frame_bytes
         ):
-            raise _Malformed(
+            raise Malformed(
                 "frame_too_large",
                 f"El mensaje excede {self.options.max_frame_bytes} bytes.",
                 CLOSE_TOO_BIG,
@@ -513,11 +392,11 @@ class LiveHub:
         try:
             data = json.loads(text)
         except ValueError as exc:
-            raise _Malformed(
+            raise Malformed(
                 "invalid_json", "El mensaje no es JSON válido.", CLOSE_UNSUPPORTED
             ) from exc
         if not isinstance(data, dict) or not isinstance(data.get("type"), str):
-            raise _Malformed(
+            raise Malformed(
                 "invalid_message",
                 'Cada mensaje es un objeto con "type".',
                 CLOSE_UNSUPPORTED,
@@ -528,7 +407,7 @@ class LiveHub:
         self, websocket: WebSocket, code: int, reason: str, error: str, detail: str
     ) -> None:
         with contextlib.suppress(Exception):
-            await websocket.send_text(_dumps({"type": "error", "error": error, "detail": detail}))
+            await websocket.send_text(dumps({"type": "error", "error": error, "detail": detail}))
         with contextlib.suppress(Exception):
             await asyncio.wait_for(
                 websocket.close(code, reason), self.options.close_timeout_seconds
@@ -553,7 +432,7 @@ class LiveHub:
                 "El primer mensaje debe ser {type: auth, token} y llegar a tiempo.",
             )
             return
-        except _Malformed as bad:
+        except Malformed as bad:
             await self._reject(websocket, bad.code, bad.error, bad.error, bad.detail)
             return
         if first.get("type") != "auth":
@@ -600,7 +479,7 @@ class LiveHub:
         while not conn.closing:
             try:
                 data = await self._receive(websocket)
-            except _Malformed as bad:
+            except Malformed as bad:
                 conn.finish(bad.code, bad.error, error=bad.error, detail=bad.detail)
                 break
             kind = data["type"]
@@ -639,7 +518,7 @@ class LiveHub:
                 )
                 break
         # Wait for the close handshake (or the client going away) before forgetting it.
-        with contextlib.suppress(_Gone, _Malformed, WebSocketDisconnect, Exception):
+        with contextlib.suppress(Gone, Malformed, WebSocketDisconnect, Exception):
             while True:
                 await self._receive(websocket)
 
@@ -682,7 +561,3 @@ class LiveHub:
                 error="unavailable",
                 detail="La capacidad en vivo no está disponible; reintente en unos segundos.",
             )
-
-
-class _Gone(Exception):
-    """The client went away."""

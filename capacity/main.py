@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
+from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
 from capacity.database import db, outbox
+from capacity.holds import expire_holds
 from capacity.live import live_router, set_snapshot_provider, start_live, stop_live
+from capacity.lookups import pool_snapshot_rows
 from capacity.router import router
 from capacity.search import read_model
-from capacity.service import expire_holds, pool_snapshot_rows
 from services.app import Runtime, ServiceSpec
 
 log = logging.getLogger("canaliza.capacity")
@@ -22,7 +23,7 @@ EXPIRY_INTERVAL_SECONDS = 15.0
 
 def expire_due_holds() -> list[str]:
     """One pass of the expiry sweep, in its own write transaction."""
-    with contextlib.contextmanager(db.session_scope)(write=True) as session:
+    with db.unit_of_work() as session:
         return expire_holds(session)
 
 
@@ -45,9 +46,9 @@ async def _start(runtime: Runtime) -> None:
     runtime.spawn(_expiry_loop(EXPIRY_INTERVAL_SECONDS), name="capacity-hold-expiry")
 
 
-def live_snapshot(filters: dict) -> list[dict]:
+def live_snapshot(filters: dict[str, Any]) -> list[dict[str, Any]]:
     """Pools for a live-feed snapshot (run in the thread pool by the hub)."""
-    with db.new_session() as session:
+    with db.unit_of_work(write=False) as session:
         return pool_snapshot_rows(
             session, state=filters.get("state"), facility_id=filters.get("facility_id")
         )

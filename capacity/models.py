@@ -27,14 +27,13 @@ from sqlmodel import Field, SQLModel
 from services.clock import utcnow
 from services.db import make_registry
 from services.ids import new_id
+from services.vocabulary import FacilityKind, FacilityStatus, HoldStatus, RegistrationStatus
 
 reg = make_registry()
 metadata = reg.metadata
 
-FACILITY_KINDS = ("refugio", "albergue", "casa_de_medio_camino")
-FACILITY_STATUSES = ("registered", "active", "suspended", "closed")
-# SEGOB's roster registration, apart from the lifecycle ``status`` above (ADR 0010).
-REGISTRATION_STATUSES = ("not_submitted", "submitted", "returned", "registered")
+# Kinds, lifecycle statuses, SEGOB's roster registration (apart from the lifecycle, ADR
+# 0010) and hold statuses are the platform's vocabulary (services.vocabulary).
 REGISTRATION_ACTIONS = ("submitted", "registered", "returned")
 SPECIALIZATIONS = ("trafficking", "mixed")
 SECURITY_LEVELS = ("standard", "high", "maximum")
@@ -47,7 +46,6 @@ LEDGER_KINDS = (
     "out_of_service",
     "back_in_service",
 )
-HOLD_STATUSES = ("active", "released", "expired", "consumed")
 STATE_CODES = tuple(f"{n:02d}" for n in range(1, 33))
 
 
@@ -64,10 +62,11 @@ class Facility(CapacityBase, table=True):
 
     __tablename__ = "facility"
     __table_args__ = (
-        CheckConstraint(_in("kind", FACILITY_KINDS), name="kind_allowed"),
-        CheckConstraint(_in("status", FACILITY_STATUSES), name="status_allowed"),
+        CheckConstraint(_in("kind", FacilityKind.values()), name="kind_allowed"),
+        CheckConstraint(_in("status", FacilityStatus.values()), name="status_allowed"),
         CheckConstraint(
-            _in("registration_status", REGISTRATION_STATUSES), name="registration_status_allowed"
+            _in("registration_status", RegistrationStatus.values()),
+            name="registration_status_allowed",
         ),
         CheckConstraint(_in("specialization", SPECIALIZATIONS), name="specialization_allowed"),
         CheckConstraint(_in("security_level", SECURITY_LEVELS), name="security_level_allowed"),
@@ -200,7 +199,7 @@ class Pool(CapacityBase, table=True):
     held: int = 0
     out_of_service: int = 0
     version: int = 1
-    # The capacity-wide revision of the last change (see ``service.bump_revision``).
+    # The capacity-wide revision of the last change (see ``ledger.bump_revision``).
     revision: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
     last_confirmed_at: datetime | None = Field(
         default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
@@ -256,7 +255,7 @@ class Hold(CapacityBase, table=True):
 
     __tablename__ = "hold"
     __table_args__ = (
-        CheckConstraint(_in("status", HOLD_STATUSES), name="status_allowed"),
+        CheckConstraint(_in("status", HoldStatus.values()), name="status_allowed"),
         UniqueConstraint("created_by", "idempotency_key", name="uq_hold_idempotency"),
         Index("ix_hold_status_expires", "status", "expires_at"),
     )

@@ -17,12 +17,19 @@ from __future__ import annotations
 
 from services.errors import Forbidden
 from services.tokens import Principal
+from services.vocabulary import UserRole
 
-ADMIN = "platform_admin"
-SERVICE = "service"
-STAFF_ROLES = ("institution_admin", "shelter_coordinator")
-PLACING_ROLES = ("prosecutor", "dif_officer", "inm_officer", "ceav_officer")
-ROSTER_ROLES = (ADMIN, SERVICE, *STAFF_ROLES, *PLACING_ROLES, "segob_auditor")
+ADMIN = UserRole.PLATFORM_ADMIN
+SERVICE = UserRole.SERVICE
+SEGOB = UserRole.SEGOB_AUDITOR
+STAFF_ROLES = (UserRole.INSTITUTION_ADMIN, UserRole.SHELTER_COORDINATOR)
+PLACING_ROLES = (
+    UserRole.PROSECUTOR,
+    UserRole.DIF_OFFICER,
+    UserRole.INM_OFFICER,
+    UserRole.CEAV_OFFICER,
+)
+ROSTER_ROLES = (ADMIN, SERVICE, *STAFF_ROLES, *PLACING_ROLES, SEGOB)
 
 
 def _deny(detail: str = "Su rol no permite esta operación.") -> Forbidden:
@@ -83,7 +90,7 @@ def ensure_write_ledger(principal: Principal, operator_institution_id: str) -> N
 
 
 def ensure_read_ledger(principal: Principal, operator_institution_id: str) -> None:
-    if principal.has(ADMIN, SERVICE, "segob_auditor") or is_operator_staff(
+    if principal.has(ADMIN, SERVICE, SEGOB) or is_operator_staff(
         principal, operator_institution_id
     ):
         return
@@ -103,7 +110,7 @@ def ensure_create_hold(principal: Principal) -> None:
         raise _deny("Su rol no permite reservar camas.")
 
 
-def _holder(principal: Principal, created_by: str, institution_id: str | None) -> bool:
+def _is_holder(principal: Principal, created_by: str, institution_id: str | None) -> bool:
     if principal.sub == created_by:
         return True
     return (
@@ -118,7 +125,7 @@ def ensure_read_hold(
 ) -> None:
     if (
         principal.has(ADMIN, SERVICE)
-        or _holder(principal, created_by, institution_id)
+        or _is_holder(principal, created_by, institution_id)
         or is_operator_staff(principal, operator_id)
     ):
         return
@@ -161,13 +168,13 @@ def ensure_submit_registration(principal: Principal, operator_institution_id: st
 
 def ensure_review_registration(principal: Principal) -> None:
     """SEGOB reviews registrations (a platform admin may stand in)."""
-    if not principal.has("segob_auditor", ADMIN):
+    if not principal.has(SEGOB, ADMIN):
         raise _deny("Sólo la auditoría de SEGOB revisa las solicitudes de registro.")
 
 
 def ensure_read_registration(principal: Principal, operator_institution_id: str) -> None:
     """A registration file (with SEGOB's observations): the operator, SEGOB, admins."""
-    if principal.has(ADMIN, SERVICE, "segob_auditor") or is_operator_staff(
+    if principal.has(ADMIN, SERVICE, SEGOB) or is_operator_staff(
         principal, operator_institution_id
     ):
         return

@@ -1,5 +1,3 @@
-# SQLModel columns compared in where() are typed as bool; SQLAlchemy accepts them.
-# mypy: disable-error-code="arg-type,call-overload"
 """Registration of a facility on SEGOB's roster: submission, review against a checklist.
 
 The lifecycle ``status`` (registered, active, suspended, closed) is the operator's; the
@@ -14,16 +12,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select, update
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from capacity import permissions
+from capacity.events import record, registration_reviewed, registration_submitted
 from capacity.exceptions import ChecklistNotMet, RegistrationConflict
-from capacity.models import Facility, FacilityRegistrationStep, Pool
+from capacity.ledger import bump_revision, stamp_pools
+from capacity.models import Facility, FacilityRegistrationStep
 from capacity.schemas import RegistrationReview, RegistrationSubmit
 from services.clock import as_utc, utcnow
 from services.errors import Unprocessable
 from services.tokens import Principal
+from services.vocabulary import FacilityStatus, RegistrationStatus
 
 # (code, Spanish label, source in ../shared/seeds)
 CHECKLIST: tuple[tuple[str, str, str], ...] = (
@@ -118,8 +118,8 @@ def checklist_items() -> list[dict[str, str]]:
 def _attempt(session: Session, facility_id: str) -> int:
     rows = session.execute(
         select(FacilityRegistrationStep.attempt)
-        .where(FacilityRegistrationStep.facility_id == facility_id)
-        .order_by(FacilityRegistrationStep.attempt.desc())  # type: ignore[attr-defined]
+        .where(col(FacilityRegistrationStep.facility_id) == facility_id)
+        .order_by(col(FacilityRegistrationStep.attempt).desc())
         .limit(1)
     ).first()
     return int(rows[0]) if rows else 0
@@ -130,8 +130,8 @@ def steps(session: Session, facility_id: str) -> list[FacilityRegistrationStep]:
     return list(
         session.execute(
             select(FacilityRegistrationStep)
-            .where(FacilityRegistrationStep.facility_id == facility_id)
-            .order_by(FacilityRegistrationStep.at, FacilityRegistrationStep.attempt)  # type: ignore[arg-type]
+            .where(col(FacilityRegistrationStep.facility_id) == facility_id)
+            .order_by(col(FacilityRegistrationStep.at), col(FacilityRegistrationStep.attempt))
         ).scalars()
     )
 
@@ -161,38 +161,22 @@ def view(session: Session, facility: Facility) -> dict[str, Any]:
     }
 
 
-def _event_payload(facility: Facility) -> dict[str, Any]:
-    return {
-        "facility_id": facility.id,
-        "facility_name": facility.name,
-        "kind": facility.kind,
-        "status": facility.status,
-        "registration_status": facility.registration_status,
-        "operator_institution_id": facility.operator_institution_id,
-        "state": facility.state,
-        "municipality": facility.municipality,
-    }
-
-
 def _touch_search(session: Session, facility: Facility) -> None:
     """Make the search read model reload this facility's pools (registration gates them)."""
-    from capacity.service import bump_revision
-
-    rev = bump_revision(session)
-    table = Pool.__table__  # type: ignore[attr-defined]
-    session.execute(update(table).where(table.c.facility_id == facility.id).values(revision=rev))
+    stamp_pools(session, facility_id=facility.id, rev=bump_revision(session))
 
 
 def submit(
     session: Session, *, principal: Principal, facility: Facility, data: RegistrationSubmit
 ) -> Facility:
     """The operator asks SEGOB to register the facility (first time or after a return)."""
-    from capacity.service import _emit
-
     permissions.ensure_submit_registration(principal, facility.operator_institution_id)
-    if facility.status == "closed":
+    if facility.status == FacilityStatus.CLOSED:
         raise RegistrationConflict("Una instalación cerrada no puede solicitar su registro.")
-    if facility.registration_status not in ("not_submitted", "returned"):
+    if facility.registration_status not in (
+        RegistrationStatus.NOT_SUBMITTED,
+        RegistrationStatus.RETURNED,
+    ):
         raise RegistrationConflict(
             "La instalación ya está "
             f"{REGISTRATION_LABELS[facility.registration_status]}; no hay nada que enviar.",
@@ -211,19 +195,17 @@ def submit(
             at=now,
         )
     )
-    facility.registration_status = "submitted"
+    facility.registration_status = RegistrationStatus.SUBMITTED.value
     facility.registration_changed_at = now
     facility.version += 1
     session.add(facility)
     session.flush()
-    _emit(
+    record(
         session,
-        type="capacity.facility.registration_submitted",
-        aggregate_type="facility",
+        registration_submitted(facility, attempt=attempt, note=data.note),
         aggregate_id=facility.id,
         version=facility.version,
         actor=principal,
-        payload={**_event_payload(facility), "attempt": attempt, "note": data.note},
     )
     return facility
 
@@ -232,10 +214,8 @@ def review(
     session: Session, *, principal: Principal, facility: Facility, data: RegistrationReview
 ) -> Facility:
     """SEGOB's verdict: every checklist item answered; registered only if all are met."""
-    from capacity.service import _emit
-
     permissions.ensure_review_registration(principal)
-    if facility.registration_status != "submitted":
+    if facility.registration_status != RegistrationStatus.SUBMITTED:
         raise RegistrationConflict(
             "Sólo se revisa una solicitud enviada; la instalación está "
             f"{REGISTRATION_LABELS[facility.registration_status]}.",
@@ -253,7 +233,7 @@ def review(
             extra={"missing": missing, "unknown": unknown},
         )
     unmet = [c for c in CHECKLIST_CODES if not answers[c].met]
-    if data.outcome == "registered" and unmet:
+    if data.outcome == RegistrationStatus.REGISTERED and unmet:
         raise ChecklistNotMet(
             "No puede registrarse: hay puntos de la lista no cumplidos "
             f"({', '.join(unmet)}). Devuélvala con observaciones.",
@@ -281,19 +261,17 @@ def review(
     session.add(facility)
     session.flush()
     _touch_search(session, facility)
-    _emit(
+    record(
         session,
-        type="capacity.facility.registration_reviewed",
-        aggregate_type="facility",
+        registration_reviewed(
+            facility,
+            outcome=data.outcome,
+            observations=data.observations,
+            unmet=unmet,
+            checklist=checklist,
+        ),
         aggregate_id=facility.id,
         version=facility.version,
         actor=principal,
-        payload={
-            **_event_payload(facility),
-            "outcome": data.outcome,
-            "observations": data.observations,
-            "unmet": unmet,
-            "checklist": [{"item": c["item"], "met": c["met"]} for c in checklist],
-        },
     )
     return facility

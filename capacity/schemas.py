@@ -7,14 +7,19 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
+from capacity.ledger import available_of
 from capacity.models import (
-    FACILITY_KINDS,
-    FACILITY_STATUSES,
     SECURITY_LEVELS,
     SPECIALIZATIONS,
     STATE_CODES,
+    Facility,
+    FacilityLocation,
+    Hold,
+    HoldAllocation,
+    Pool,
 )
-from services.clock import UtcDateTime
+from services import vocabulary
+from services.clock import UtcDateTime, as_utc
 
 SERVICES_OFFERED = (
     "legal",
@@ -26,8 +31,10 @@ SERVICES_OFFERED = (
     "employment",
     "childcare",
 )
-SEXES = ("F", "M", "X")
-PERSON_ROLES = ("victim", "indirect_victim", "witness", "accompanying_child")
+FACILITY_KINDS = vocabulary.FacilityKind.values()
+FACILITY_STATUSES = vocabulary.FacilityStatus.values()
+SEXES = vocabulary.Sex.values()
+PERSON_ROLES = vocabulary.PersonRole.values()
 CLIENT_LEDGER_KINDS = ("admit", "discharge", "adjust", "out_of_service", "back_in_service")
 MAX_BEDS = 10_000
 
@@ -193,6 +200,21 @@ class FacilityWithLocation(FacilityPublic):
     longitude: float | None
 
 
+def facility_answer(
+    facility: Facility, location: FacilityLocation | None, *, with_location: bool
+) -> FacilityPublic | FacilityWithLocation:
+    """The facility as an answer; the location only when the caller may see it."""
+    data = facility.model_dump()
+    data["status_changed_at"] = as_utc(facility.status_changed_at)
+    data["created_at"] = as_utc(facility.created_at)
+    if not with_location:
+        return FacilityPublic(**data)
+    data["address"] = location.address if location else None
+    data["latitude"] = location.latitude if location else None
+    data["longitude"] = location.longitude if location else None
+    return FacilityWithLocation(**data)
+
+
 class FacilityPage(BaseModel):
     items: list[FacilityWithLocation | FacilityPublic]
     total: int
@@ -340,6 +362,15 @@ class PoolPublic(BaseModel):
     version: int
     last_confirmed_at: UtcDateTime | None
 
+    @classmethod
+    def of(cls, pool: Pool) -> PoolPublic:
+        data = pool.model_dump(exclude={"revision", "created_at"})
+        data["available"] = available_of(pool)
+        data["last_confirmed_at"] = (
+            as_utc(pool.last_confirmed_at) if pool.last_confirmed_at is not None else None
+        )
+        return cls(**data)
+
 
 # --- ledger ---------------------------------------------------------------------------
 
@@ -476,6 +507,21 @@ class HoldPublic(BaseModel):
     reference: str | None
     created_by: str
     institution_id: str | None
+
+    @classmethod
+    def of(cls, hold: Hold, allocations: list[HoldAllocation]) -> HoldPublic:
+        return cls(
+            id=hold.id,
+            facility_id=hold.facility_id,
+            status=hold.status,
+            allocations=[AllocationOut(pool_id=a.pool_id, beds=a.beds) for a in allocations],
+            expires_at=as_utc(hold.expires_at),
+            created_at=as_utc(hold.created_at),
+            ended_at=as_utc(hold.ended_at) if hold.ended_at else None,
+            reference=hold.reference,
+            created_by=hold.created_by,
+            institution_id=hold.institution_id,
+        )
 
 
 class ConsumeRequest(Strict):

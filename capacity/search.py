@@ -16,9 +16,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
+from capacity.ledger import current_revision
 from capacity.models import Facility, Pool
-from capacity.service import current_revision
 from services.clock import as_utc
+from services.vocabulary import FacilityStatus, PersonRole, RegistrationStatus
 
 SECURITY_RANK = {"standard": 0, "high": 1, "maximum": 2}
 ADULT_AGE = 18
@@ -31,7 +32,11 @@ SEX_UNKNOWN = {
     "M": "hombres de edad desconocida",
     "X": "personas de sexo X y edad desconocida",
 }
-ROLE_LABEL = {"witness": " testigos", "indirect_victim": " víctimas indirectas", "victim": ""}
+ROLE_LABEL: dict[str, str] = {
+    PersonRole.WITNESS: " testigos",
+    PersonRole.INDIRECT_VICTIM: " víctimas indirectas",
+    PersonRole.VICTIM: "",
+}
 SECURITY_LABEL = {"standard": "estándar", "high": "alta", "maximum": "máxima"}
 
 
@@ -105,7 +110,7 @@ class PersonQ:
 
     @property
     def is_child(self) -> bool:
-        return self.role == "accompanying_child"
+        return self.role == PersonRole.ACCOMPANYING_CHILD
 
     def label(self) -> str:
         if self.age is None:
@@ -179,9 +184,9 @@ def person_fits(pool: PoolView, person: PersonQ) -> bool:
             return False
     elif not (pool.min_age <= person.age <= pool.max_age):
         return False
-    if person.role == "witness" and not pool.accepts_witnesses:
+    if person.role == PersonRole.WITNESS and not pool.accepts_witnesses:
         return False
-    return not (person.role == "indirect_victim" and not pool.accepts_indirect_victims)
+    return not (person.role == PersonRole.INDIRECT_VICTIM and not pool.accepts_indirect_victims)
 
 
 def children_fit(pool: PoolView, children: list[PersonQ]) -> bool:
@@ -323,7 +328,7 @@ class ReadModel:
              langs, avail, confirmed, fname, kind, op, state, muni, spec, svcs, sec, stay,
              status, registration) = tuple(row)  # fmt: skip
             fac = self.facilities.get(fid)
-            if status != "active":
+            if status != FacilityStatus.ACTIVE:
                 if fac is not None:
                     del self.facilities[fid]
                     touched.add(fid)
@@ -427,7 +432,7 @@ def run_search(
         rest = (f for f in model.ordered if f.state != state) if state else iter(model.ordered)
         for group in (first, rest):
             for fac in group:
-                if registered_only and fac.registration_status != "registered":
+                if registered_only and fac.registration_status != RegistrationStatus.REGISTERED:
                     continue
                 placement = place(fac, adults, children, needs)
                 if placement is None:
@@ -449,7 +454,7 @@ def run_search(
                         "last_confirmed_at": confirmed,
                         "same_state": fac.state == state,
                         "available": fac.available,
-                        "unregistered": fac.registration_status != "registered",
+                        "unregistered": fac.registration_status != RegistrationStatus.REGISTERED,
                     }
                 )
                 if len(results) >= limit:

@@ -1,3 +1,217 @@
-"""Typed contracts of the events the capacity service produces (see services.contracts.base)."""
+"""Typed contracts of the events the capacity service produces (see services.contracts.base).
+
+Each payload is built by one function in ``capacity/events.py``; the JSON is what the
+consumers (audit trail, live feed, web UI, statistics) have always read. A facility's
+name is not sensitive; no capacity event carries a facility's address or coordinates
+(those stay in ``facility_location``) nor anyone's identity (people are categories).
+"""
 
 from __future__ import annotations
+
+from pydantic import BaseModel, create_model
+
+from services.contracts.base import EventPayload, contract
+
+# --- pools ------------------------------------------------------------------------------
+
+
+@contract("capacity.pool.changed", aggregate="pool")
+class PoolChanged(EventPayload):
+    """A pool as the live feed sees it (its facility's name and status, never the address)."""
+
+    pool_id: str
+    facility_id: str
+    facility_name: str
+    facility_kind: str
+    facility_status: str
+    operator_institution_id: str
+    state: str
+    municipality: str
+    version: int
+    total: int
+    occupied: int
+    held: int
+    out_of_service: int
+    available: int
+    sexes: list[str]
+    min_age: int
+    max_age: int
+    accepts_children: bool
+    max_child_age: int
+    max_children: int
+    accepts_witnesses: bool
+    accepts_indirect_victims: bool
+    wheelchair_accessible: bool
+    migrants: bool
+    lgbtttiq: bool
+    interpreter_languages: list[str]
+    last_confirmed_at: str | None
+
+
+# --- facilities -------------------------------------------------------------------------
+
+
+class FacilityFields(EventPayload):
+    """What every ``capacity.facility.*`` lifecycle event says about the facility."""
+
+    facility_id: str
+    name: str
+    # The same name again: consumers that drop ``name`` keys still see the facility's.
+    facility_name: str
+    kind: str
+    status: str
+    registration_status: str
+    specialization: str
+    services: list[str]
+    operator_institution_id: str
+    state: str
+    municipality: str
+
+
+@contract("capacity.facility.created", aggregate="facility")
+class FacilityCreated(FacilityFields):
+    pass
+
+
+@contract("capacity.facility.updated", aggregate="facility")
+class FacilityUpdated(FacilityFields):
+    pass
+
+
+# ``from`` is a Python keyword: the field is declared by name so the JSON key stays "from".
+FacilityStatusChanged = contract("capacity.facility.status_changed", aggregate="facility")(
+    create_model(
+        "FacilityStatusChanged",
+        __base__=FacilityFields,
+        __module__=__name__,
+        **{"from": (str | None, None), "reason": (str | None, None)},  # type: ignore[call-overload]
+    )
+)
+
+
+class RegistrationFields(EventPayload):
+    """What the registration events say about the facility."""
+
+    facility_id: str
+    facility_name: str
+    kind: str
+    status: str
+    registration_status: str
+    operator_institution_id: str
+    state: str
+    municipality: str
+
+
+@contract("capacity.facility.registration_submitted", aggregate="facility")
+class RegistrationSubmitted(RegistrationFields):
+    attempt: int
+    note: str | None
+
+
+class ChecklistVerdict(BaseModel):
+    item: str
+    met: bool
+
+
+@contract("capacity.facility.registration_reviewed", aggregate="facility")
+class RegistrationReviewed(RegistrationFields):
+    outcome: str
+    observations: str | None
+    unmet: list[str]
+    checklist: list[ChecklistVerdict]
+
+
+# --- holds ------------------------------------------------------------------------------
+
+
+class Allocation(BaseModel):
+    pool_id: str
+    beds: int
+
+
+class HoldFields(EventPayload):
+    hold_id: str
+    facility_id: str
+    status: str
+    allocations: list[Allocation]
+    expires_at: str | None
+
+
+@contract("capacity.hold.created", aggregate="hold")
+class HoldCreated(HoldFields):
+    pass
+
+
+@contract("capacity.hold.released", aggregate="hold")
+class HoldReleased(HoldFields):
+    pass
+
+
+@contract("capacity.hold.expired", aggregate="hold")
+class HoldExpired(HoldFields):
+    pass
+
+
+@contract("capacity.hold.consumed", aggregate="hold")
+class HoldConsumed(HoldFields):
+    pass
+
+
+# The event of a hold in each status (a hold's event is named after the status it enters).
+HOLD_EVENTS: dict[str, type[HoldFields]] = {
+    "active": HoldCreated,
+    "released": HoldReleased,
+    "expired": HoldExpired,
+    "consumed": HoldConsumed,
+}
+
+
+# --- unmet demand -----------------------------------------------------------------------
+
+
+class UnmetPerson(BaseModel):
+    """One person of a search nobody could answer, by category only."""
+
+    sex: str
+    age_group: str
+    # The CNDH age group (statistics).
+    age_band: str
+    role: str
+
+
+@contract("capacity.search.unmet", aggregate="unmet_request")
+class SearchUnmet(EventPayload):
+    unmet_id: str
+    sex: str
+    age_group: str
+    # The CNDH age group of the person nobody could take (statistics).
+    age_band: str | None
+    state: str | None
+    group_size: int
+    people: list[UnmetPerson]
+    code: str
+    reason: str
+
+
+# --- bulk import of the roster ----------------------------------------------------------
+
+
+class RosterFacility(EventPayload):
+    """A facility as a roster-import batch lists it."""
+
+    facility_id: str
+    name: str
+    facility_name: str
+    kind: str
+    status: str
+    operator_institution_id: str
+    state: str
+    municipality: str
+
+
+@contract("capacity.roster.imported", aggregate="roster")
+class RosterImported(EventPayload):
+    """One batch of the roster: every new facility and every new pool's snapshot."""
+
+    facilities: list[RosterFacility]
+    pools: list[PoolChanged]

@@ -8,9 +8,9 @@ import pytest
 from sqlmodel import Session, select
 
 from capacity.database import db
+from capacity.ledger import ledger_counts
 from capacity.main import service
 from capacity.models import Hold, LedgerEntry, Pool
-from capacity.service import ledger_counts
 from services.app import create_app
 from services.bus import InProcessBus
 from services.settings import get_settings

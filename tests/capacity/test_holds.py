@@ -8,8 +8,9 @@ from datetime import timedelta
 from sqlmodel import Session, select
 
 from capacity.database import db, outbox
+from capacity.holds import expire_holds
+from capacity.ledger import ledger_counts
 from capacity.models import Hold, LedgerEntry, Pool
-from capacity.service import expire_holds, ledger_counts
 from services.clock import clock, utcnow
 from services.demo import FGR
 

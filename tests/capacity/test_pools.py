@@ -8,8 +8,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from capacity.database import db, outbox
+from capacity.ledger import ledger_counts, replay_ledger
+from capacity.lookups import pool_snapshot_rows
 from capacity.models import LedgerEntry, Pool
-from capacity.service import ledger_counts, pool_snapshot_rows, replay_ledger
 from services.demo import FGR
 
 SNAPSHOT_KEYS = {
@@ -144,6 +145,11 @@ async def test_if_match_refuses_stale_edits(cap):
         url, json={"total": 8}, headers={**cap.coordinator(), "If-Match": '"2"'}
     )
     assert r.status_code == 200 and r.json()["total"] == 8 and r.json()["version"] == 3
+    # A malformed If-Match is the platform's one error code (the kernel's dependency).
+    r = await cap.client.patch(
+        url, json={"total": 9}, headers={**cap.coordinator(), "If-Match": "tres"}
+    )
+    assert r.status_code == 422 and r.json()["error"] == "bad_if_match"
     r = await cap.client.patch(url, json={"total": 9}, headers=cap.coordinator(FGR.id))
     assert r.status_code == 403
 
@@ -207,7 +213,7 @@ async def test_only_operator_staff_write_ledger(cap):
 
 
 async def test_every_pool_matches_its_ledger_and_a_tampered_one_is_found(cap):
-    from capacity.service import ledger_mismatches
+    from capacity.ledger import ledger_mismatches
 
     fac = await cap.facility()
     a = await cap.pool(fac["id"], total=4)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from capacity.database import db
+from capacity.ledger import ledger_mismatches
 from capacity.models import Facility, FacilityStatusChange, Pool
-from capacity.service import ledger_mismatches
 from services.demo import CASA_MERCEDES, FGR
 
 PATH = "/api/v1/facilities/import"

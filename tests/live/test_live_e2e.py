@@ -12,8 +12,8 @@ from websockets.asyncio.client import connect
 
 from capacity.database import db
 from capacity.live import live_router, set_snapshot_provider, start_live, stop_live
+from capacity.lookups import pool_snapshot_rows
 from capacity.main import service
-from capacity.service import pool_snapshot_rows
 from services.app import create_app
 from services.bus import InProcessBus
 from services.db import alembic_config

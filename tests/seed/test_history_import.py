@@ -58,8 +58,8 @@ async def _token(client, **form) -> dict[str, str]:
 
 async def test_history_is_imported_counted_and_not_duplicated(demo_app):
     from capacity.database import db as capacity_db
+    from capacity.ledger import ledger_mismatches
     from capacity.models import FacilityLocation, Pool
-    from capacity.service import ledger_mismatches
     from referral.database import db as referral_db
     from referral.models import (
         Obligation,

@@ -29,9 +29,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlmodel import select
 
-from capacity import service as capacity_service
+from capacity import holds as capacity_holds
+from capacity import ledger as capacity_ledger
 from capacity.database import db as capacity_db_handle
-from capacity.models import Hold, HoldAllocation
+from capacity.models import Hold, HoldAllocation, Pool
 from capacity.schemas import CLIENT_LEDGER_KINDS
 from referral import main as referral_main
 from referral import service as referral_service
@@ -113,7 +114,7 @@ capacity_step = st.one_of(
 
 def _check_capacity_invariants() -> None:
     with contextlib.contextmanager(capacity_db_handle.session_scope)(write=False) as session:
-        assert capacity_service.ledger_mismatches(session) == []
+        assert capacity_ledger.ledger_mismatches(session) == []
         held: Counter[str] = Counter()
         rows = session.execute(
             select(HoldAllocation.pool_id, HoldAllocation.beds)
@@ -122,10 +123,10 @@ def _check_capacity_invariants() -> None:
         )
         for pool_id, beds in rows:
             held[pool_id] += beds
-        for pool in session.execute(select(capacity_service.Pool)).scalars():
+        for pool in session.execute(select(Pool)).scalars():
             counts = (pool.total, pool.occupied, pool.held, pool.out_of_service)
             assert min(counts) >= 0, (pool.id, counts)
-            assert capacity_service.available_of(pool) >= 0, (pool.id, counts)
+            assert capacity_ledger.available_of(pool) >= 0, (pool.id, counts)
             assert pool.held == held[pool.id], (pool.id, pool.held, held[pool.id])
 
 
@@ -184,7 +185,7 @@ def _capacity_sequences(runner: asyncio.Runner, cap: Cap) -> None:
             elif kind == "advance":
                 clock.advance(timedelta(minutes=step[1]))
                 with contextlib.contextmanager(capacity_db_handle.session_scope)() as session:
-                    capacity_service.expire_holds(session)
+                    capacity_holds.expire_holds(session)
                 _check_capacity_invariants()
                 continue
             else:

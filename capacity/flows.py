@@ -1,0 +1,235 @@
+"""Capacity's workflows: the steps of one request, each a function the router calls once.
+
+A write handler opens the unit of work and hands its session here; the availability
+search reads its in-memory model and, when nothing fits, records the unmet demand in a
+short write of its own.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from sqlmodel import Session
+
+from capacity import facilities, holds, permissions, registration
+from capacity.database import db
+from capacity.lookups import (
+    get_facility,
+    get_hold,
+    get_location,
+    get_pool,
+    hold_allocations,
+    list_facilities,
+    list_ledger,
+    list_pools,
+    locations_for,
+    status_history,
+)
+from capacity.models import Facility, Hold
+from capacity.schemas import (
+    FacilityCreate,
+    FacilityPublic,
+    FacilityUpdate,
+    FacilityWithLocation,
+    HoldCreate,
+    HoldPublic,
+    LedgerEntryPublic,
+    PoolPublic,
+    RegistrationReview,
+    RegistrationSubmit,
+    SearchRequest,
+    facility_answer,
+)
+from capacity.search import NeedsQ, PersonQ, read_model, run_search
+from capacity.unmet import people_summary, record_unmet
+from services.clock import utcnow
+from services.settings import get_settings
+from services.tokens import Principal
+
+# --- facilities -----------------------------------------------------------------------
+
+
+def _facility_answer(
+    session: Session, principal: Principal, facility: Facility
+) -> FacilityPublic | FacilityWithLocation:
+    allowed = permissions.can_see_address(principal, facility.operator_institution_id)
+    location = get_location(session, facility.id) if allowed else None
+    return facility_answer(facility, location, with_location=allowed)
+
+
+def roster_page(
+    session: Session, principal: Principal, *, limit: int, offset: int, **filters: Any
+) -> dict[str, Any]:
+    """A page of the roster (addresses only for those allowed to see them)."""
+    rows, total = list_facilities(session, limit=limit, offset=offset, **filters)
+    visible = {
+        f.id for f in rows if permissions.can_see_address(principal, f.operator_institution_id)
+    }
+    locations = locations_for(session, [f.id for f in rows if f.id in visible])
+    items = [facility_answer(f, locations.get(f.id), with_location=f.id in visible) for f in rows]
+    return {"items": items, "total": total, "limit": limit, "offset": offset}
+
+
+def facility(
+    session: Session, principal: Principal, facility_id: str
+) -> FacilityPublic | FacilityWithLocation:
+    return _facility_answer(session, principal, get_facility(session, facility_id))
+
+
+def create_facility(
+    session: Session, principal: Principal, data: FacilityCreate
+) -> FacilityPublic | FacilityWithLocation:
+    created = facilities.create_facility(session, principal=principal, data=data)
+    return _facility_answer(session, principal, created)
+
+
+def update_facility(
+    session: Session, principal: Principal, facility_id: str, data: FacilityUpdate
+) -> FacilityPublic | FacilityWithLocation:
+    updated = facilities.update_facility(
+        session, principal=principal, facility_id=facility_id, data=data
+    )
+    return _facility_answer(session, principal, updated)
+
+
+def facility_status_history(session: Session, facility_id: str) -> list[dict[str, Any]]:
+    get_facility(session, facility_id)
+    return [
+        {"from_status": c.from_status, "to_status": c.to_status, "reason": c.reason, "at": c.at}
+        for c in status_history(session, facility_id)
+    ]
+
+
+# --- registration on SEGOB's roster -----------------------------------------------------
+
+
+def registration_file(session: Session, principal: Principal, facility_id: str) -> dict[str, Any]:
+    found = get_facility(session, facility_id)
+    permissions.ensure_read_registration(principal, found.operator_institution_id)
+    return registration.view(session, found)
+
+
+def submit_registration(
+    session: Session, principal: Principal, facility_id: str, data: RegistrationSubmit
+) -> dict[str, Any]:
+    found = get_facility(session, facility_id)
+    registration.submit(session, principal=principal, facility=found, data=data)
+    return registration.view(session, found)
+
+
+def review_registration(
+    session: Session, principal: Principal, facility_id: str, data: RegistrationReview
+) -> dict[str, Any]:
+    found = get_facility(session, facility_id)
+    registration.review(session, principal=principal, facility=found, data=data)
+    return registration.view(session, found)
+
+
+# --- pools and the ledger -------------------------------------------------------------
+
+
+def pools_of(session: Session, facility_id: str) -> list[PoolPublic]:
+    get_facility(session, facility_id)
+    return [PoolPublic.of(p) for p in list_pools(session, facility_id=facility_id)]
+
+
+def ledger_page(
+    session: Session, principal: Principal, pool_id: str, *, limit: int, offset: int
+) -> dict[str, Any]:
+    pool = get_pool(session, pool_id)
+    permissions.ensure_read_ledger(
+        principal, get_facility(session, pool.facility_id).operator_institution_id
+    )
+    entries = list_ledger(session, pool_id=pool_id, limit=limit, offset=offset)
+    return {
+        "items": [LedgerEntryPublic.model_validate(e, from_attributes=True) for e in entries],
+        "pool": PoolPublic.of(pool),
+    }
+
+
+# --- search ---------------------------------------------------------------------------
+
+
+def search_availability(principal: Principal, body: SearchRequest) -> dict[str, Any]:
+    """Facilities that can take the whole group together now, best first; or why not (the
+    unmet demand is recorded, by category, in a short write of its own)."""
+    settings = get_settings()
+    people = [PersonQ(i, p.sex, p.age, p.role) for i, p in enumerate(body.people)]
+    needs = NeedsQ(
+        wheelchair=body.needs.wheelchair,
+        interpreter_language=(body.needs.interpreter_language or "").lower() or None,
+        security=body.needs.security,
+        migrant=body.needs.migrant,
+        lgbtttiq=body.needs.lgbtttiq,
+        specialised=body.needs.specialised,
+    )
+    with read_model.lock:
+        with db.engine.connect() as conn:
+            read_model.refresh(conn)
+        outcome = run_search(
+            read_model,
+            people=people,
+            needs=needs,
+            state=body.state,
+            limit=body.limit,
+            now=utcnow(),
+            stale_after=timedelta(hours=settings.stale_after_hours),
+            registered_only=not settings.unregistered_may_receive_referrals,
+        )
+    unmet = outcome.unmet
+    if unmet is not None:
+        with db.unit_of_work() as session:
+            row = record_unmet(
+                session,
+                principal=principal,
+                people=people_summary(people),
+                state=body.state,
+                code=unmet["code"],
+                reason=unmet["reason"],
+                focus=unmet,
+            )
+        unmet = {**unmet, "unmet_id": row.id, "warnings": outcome.warnings}
+    return {"results": outcome.results, "unmet": unmet, "warnings": outcome.warnings}
+
+
+# --- holds ----------------------------------------------------------------------------
+
+
+def _hold_answer(session: Session, hold: Hold) -> HoldPublic:
+    return HoldPublic.of(hold, hold_allocations(session, hold.id))
+
+
+def create_hold(
+    session: Session, principal: Principal, data: HoldCreate, idempotency_key: str | None
+) -> tuple[HoldPublic, bool]:
+    """Hold beds; returns the hold's answer and whether it was created just now."""
+    settings = get_settings()
+    hold, created = holds.create_hold(
+        session,
+        principal=principal,
+        data=data,
+        idempotency_key=idempotency_key,
+        default_ttl_minutes=settings.hold_ttl_minutes,
+        registered_only=not settings.unregistered_may_receive_referrals,
+    )
+    return _hold_answer(session, hold), created
+
+
+def hold(session: Session, principal: Principal, hold_id: str) -> HoldPublic:
+    found = get_hold(session, hold_id)
+    permissions.ensure_read_hold(
+        principal,
+        created_by=found.created_by,
+        institution_id=found.institution_id,
+        operator_id=get_facility(session, found.facility_id).operator_institution_id,
+    )
+    return _hold_answer(session, found)
+
+
+def release_hold(session: Session, principal: Principal, hold_id: str) -> HoldPublic:
+    return _hold_answer(session, holds.release_hold(session, principal=principal, hold_id=hold_id))
+
+
+def consume_hold(session: Session, principal: Principal, hold_id: str) -> HoldPublic:
+    return _hold_answer(session, holds.consume_hold(session, principal=principal, hold_id=hold_id))

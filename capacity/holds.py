@@ -1,0 +1,280 @@
+"""Holds: beds set aside for a referral, in one facility, all or nothing, for a while."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from sqlmodel import Session, col, select
+
+from capacity import permissions
+from capacity.events import emit_pool_changed, hold_event, record
+from capacity.exceptions import (
+    BedsUnavailable,
+    FacilityNotActive,
+    FacilityNotRegistered,
+    HoldNotActive,
+    IdempotencyKeyReused,
+    PoolNotFound,
+)
+from capacity.ledger import apply, bump_revision
+from capacity.lookups import (
+    active_holds,
+    get_facility,
+    get_hold,
+    get_pool,
+    hold_allocations,
+    hold_by_key,
+    pools_by_id,
+)
+from capacity.models import Facility, Hold, HoldAllocation
+from capacity.schemas import HoldCreate
+from services.clock import as_utc, utcnow
+from services.errors import Unprocessable
+from services.tokens import Principal
+from services.vocabulary import FacilityStatus, HoldStatus, RegistrationStatus
+
+# How the ledger names the end of a hold.
+_END_LABELS = {
+    HoldStatus.RELEASED: "liberada",
+    HoldStatus.EXPIRED: "vencida",
+    HoldStatus.CONSUMED: "ingreso",
+}
+
+
+def _request_hash(data: HoldCreate) -> str:
+    body = json.dumps(data.model_dump(mode="json"), sort_keys=True)
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+def _emit_hold(
+    session: Session, hold: Hold, allocations: Sequence[tuple[str, int]], actor: Principal | None
+) -> None:
+    record(
+        session,
+        hold_event(hold, allocations),
+        aggregate_id=hold.id,
+        version=hold.version,
+        actor=actor,
+    )
+
+
+def _holdable_facility(
+    session: Session, facility_ids: set[str], *, registered_only: bool
+) -> Facility:
+    """The one facility of a hold's pools, if it may be held now."""
+    if len(facility_ids) != 1:
+        raise Unprocessable(
+            "Todas las camas de una reserva deben estar en una misma instalación: "
+            "la familia no se separa.",
+            code="allocations_span_facilities",
+        )
+    facility = get_facility(session, facility_ids.pop())
+    if facility.status != FacilityStatus.ACTIVE:
+        raise FacilityNotActive(
+            f"La instalación «{facility.name}» está {FacilityStatus(facility.status).label}; "
+            "no se pueden reservar camas en ella.",
+            extra={"facility_status": facility.status},
+        )
+    if registered_only and facility.registration_status != RegistrationStatus.REGISTERED:
+        raise FacilityNotRegistered(
+            f"La instalación «{facility.name}» no está registrada en el padrón de SEGOB; "
+            "no puede recibir canalizaciones.",
+            extra={"registration_status": facility.registration_status},
+        )
+    return facility
+
+
+def create_hold(
+    session: Session,
+    *,
+    principal: Principal,
+    data: HoldCreate,
+    idempotency_key: str | None,
+    default_ttl_minutes: int,
+    registered_only: bool = False,
+) -> tuple[Hold, bool]:
+    """Hold beds in one facility, all or nothing. Returns (hold, created_now).
+
+    With ``registered_only`` (``CANALIZA_UNREGISTERED_MAY_RECEIVE_REFERRALS=0``) a facility
+    not registered on SEGOB's roster cannot be held, so it cannot receive a referral.
+    """
+    digest = _request_hash(data)
+    # Taken first so that concurrent requests with one Idempotency-Key queue up here and
+    # the later ones find the earlier one's hold instead of creating a second.
+    rev = bump_revision(session)
+    if idempotency_key:
+        existing = hold_by_key(session, created_by=principal.sub, idempotency_key=idempotency_key)
+        if existing is not None:
+            if existing.request_hash != digest:
+                raise IdempotencyKeyReused(
+                    "Esa clave de idempotencia ya se usó con otra petición; use una clave nueva."
+                )
+            return existing, False
+    wanted: dict[str, int] = {}
+    for alloc in data.allocations:
+        wanted[alloc.pool_id] = wanted.get(alloc.pool_id, 0) + alloc.beds
+    pools = pools_by_id(session, wanted)
+    if any(pid not in pools for pid in wanted):
+        raise PoolNotFound()
+    facility = _holdable_facility(
+        session, {p.facility_id for p in pools.values()}, registered_only=registered_only
+    )
+    now = utcnow()
+    ttl = data.ttl_minutes or default_ttl_minutes
+    hold = Hold(
+        facility_id=facility.id,
+        reference=data.reference,
+        created_by=principal.sub,
+        institution_id=principal.institution_id,
+        idempotency_key=idempotency_key,
+        request_hash=digest,
+        expires_at=now + timedelta(minutes=ttl),
+        created_at=now,
+    )
+    session.add(hold)
+    session.flush()
+    ordered = sorted(wanted.items())
+    for pool_id, beds in ordered:
+        apply(
+            session,
+            pool=pools[pool_id],
+            kind="hold",
+            beds=beds,
+            reason=f"reserva {hold.id}",
+            actor=principal,
+            rev=rev,
+            hold_id=hold.id,
+            error=BedsUnavailable,
+        )
+        session.add(HoldAllocation(hold_id=hold.id, pool_id=pool_id, beds=beds))
+    session.flush()
+    for pool_id, _ in ordered:
+        emit_pool_changed(session, pools[pool_id], facility, principal)
+    _emit_hold(session, hold, ordered, principal)
+    return hold, True
+
+
+def end_hold(
+    session: Session,
+    *,
+    hold: Hold,
+    status: HoldStatus,
+    actor: Principal | None,
+    rev: int,
+    emit_pools: bool = True,
+) -> None:
+    """Release (released/expired) or admit (consumed) a hold's beds."""
+    facility = get_facility(session, hold.facility_id)
+    allocations = hold_allocations(session, hold.id)
+    for alloc in allocations:
+        pool = get_pool(session, alloc.pool_id)
+        apply(
+            session,
+            pool=pool,
+            kind="release",
+            beds=alloc.beds,
+            reason=f"reserva {hold.id} {_END_LABELS[status]}",
+            actor=actor,
+            rev=rev,
+            hold_id=hold.id,
+        )
+        if status == HoldStatus.CONSUMED:
+            apply(
+                session,
+                pool=pool,
+                kind="admit",
+                beds=alloc.beds,
+                reason=f"ingreso por la reserva {hold.id}",
+                actor=actor,
+                rev=rev,
+                hold_id=hold.id,
+                bump_version=False,
+            )
+        if emit_pools:
+            emit_pool_changed(session, pool, facility, actor)
+    hold.status = status.value
+    hold.ended_at = utcnow()
+    hold.version += 1
+    session.add(hold)
+    session.flush()
+    _emit_hold(session, hold, [(a.pool_id, a.beds) for a in allocations], actor)
+
+
+def release_hold(session: Session, *, principal: Principal, hold_id: str) -> Hold:
+    """Give a hold's beds back (idempotent: an ended hold is returned as it is)."""
+    hold = get_hold(session, hold_id)
+    facility = get_facility(session, hold.facility_id)
+    permissions.ensure_release_hold(
+        principal,
+        created_by=hold.created_by,
+        institution_id=hold.institution_id,
+        operator_id=facility.operator_institution_id,
+    )
+    if hold.status != HoldStatus.ACTIVE:
+        return hold
+    rev = bump_revision(session)
+    session.refresh(hold)
+    if hold.status == HoldStatus.ACTIVE:
+        end_hold(session, hold=hold, status=HoldStatus.RELEASED, actor=principal, rev=rev)
+    return hold
+
+
+def release_facility_holds(
+    session: Session, *, facility_id: str, actor: Principal, rev: int
+) -> None:
+    """A closing facility gives back every bed still held in it (its pools are told after)."""
+    for hold in active_holds(session, facility_id=facility_id):
+        end_hold(
+            session, hold=hold, status=HoldStatus.RELEASED, actor=actor, rev=rev, emit_pools=False
+        )
+
+
+def consume_hold(session: Session, *, principal: Principal, hold_id: str) -> Hold:
+    """Turn held beds into occupancy (the admission)."""
+    hold = get_hold(session, hold_id)
+    facility = get_facility(session, hold.facility_id)
+    permissions.ensure_consume_hold(principal, operator_id=facility.operator_institution_id)
+    rev = bump_revision(session)
+    session.refresh(hold)  # under the revision lock: a concurrent release is visible now
+    if hold.status == HoldStatus.CONSUMED:
+        return hold
+    if hold.status != HoldStatus.ACTIVE:
+        raise HoldNotActive(
+            f"La reserva ya no está vigente (estado: {hold.status}); no puede registrarse el "
+            "ingreso con ella.",
+            extra={"status": hold.status},
+        )
+    if as_utc(hold.expires_at) <= utcnow():
+        raise HoldNotActive(
+            "La reserva venció; haga una nueva reserva para registrar el ingreso.",
+            extra={"status": "expired"},
+        )
+    end_hold(session, hold=hold, status=HoldStatus.CONSUMED, actor=principal, rev=rev)
+    return hold
+
+
+def expire_holds(session: Session, now: datetime | None = None) -> list[str]:
+    """Release every active hold whose time is up; returns their ids."""
+    now = now or utcnow()
+    due = list(
+        session.execute(
+            select(Hold)
+            .where(col(Hold.status) == HoldStatus.ACTIVE.value, col(Hold.expires_at) <= now)
+            .order_by(col(Hold.expires_at))
+            .limit(500)
+        ).scalars()
+    )
+    if not due:
+        return []
+    rev = bump_revision(session)
+    expired = []
+    for hold in due:
+        session.refresh(hold)
+        if hold.status != HoldStatus.ACTIVE:
+            continue
+        end_hold(session, hold=hold, status=HoldStatus.EXPIRED, actor=None, rev=rev)
+        expired.append(hold.id)
+    return expired
