@@ -39,8 +39,9 @@ lint:
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
+## mypy: strict on the production packages, the [tool.mypy] overrides for tests and bench
 typecheck:
-	$(VENV)/bin/mypy $$(ls -d services capacity referral auth audit frontend 2>/dev/null)
+	$(VENV)/bin/mypy $$(ls -d services canaliza capacity referral auth audit frontend 2>/dev/null)
 
 pytest:
 	$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)

@@ -16,8 +16,8 @@ from typing import Any
 import httpx
 import pytest
 
-from services.demo import CASA_MERCEDES, FGR, INM
-from services.launcher import available_packages, build_app, load_spec
+from canaliza.composition import available_packages, build_app, load_spec
+from canaliza.demo import CASA_MERCEDES, FGR, INM
 from services.settings import get_settings
 from tests.conftest import demo_login, running
 

@@ -25,8 +25,8 @@ import pytest
 from fastapi.routing import iter_route_contexts
 from starlette.routing import Mount, WebSocketRoute
 
-from capacity.registration import CHECKLIST_CODES
-from services.demo import (
+from canaliza.composition import available_packages, build_app, load_spec
+from canaliza.demo import (
     CASA_MERCEDES,
     CEAV,
     CNDH,
@@ -36,7 +36,7 @@ from services.demo import (
     INM,
     SNDIF,
 )
-from services.launcher import available_packages, build_app, load_spec
+from capacity.registration import CHECKLIST_CODES
 from services.security import ROLES as SECURITY_ROLES
 from services.settings import ROOT, get_settings
 from tests.auth.conftest import websocket_first_reply

@@ -10,12 +10,12 @@ from typing import Any
 import httpx
 import pytest
 
+from canaliza.demo import CASA_MERCEDES, FGR, PLATFORM
 from capacity.database import db
 from capacity.main import service
 from services.app import create_app
 from services.bus import InProcessBus
 from services.db import alembic_config
-from services.demo import CASA_MERCEDES, FGR, PLATFORM
 from services.settings import get_settings
 from tests.conftest import running
 

@@ -7,11 +7,11 @@ from datetime import timedelta
 
 from sqlmodel import Session, select
 
+from canaliza.demo import FGR
 from capacity.database import db, outbox
 from capacity.models import Hold, LedgerEntry, Pool
 from capacity.service import expire_holds, ledger_counts
 from services.clock import clock, utcnow
-from services.demo import FGR
 
 
 async def _pool_state(cap, pool_id):

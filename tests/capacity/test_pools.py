@@ -7,10 +7,10 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
+from canaliza.demo import FGR
 from capacity.database import db, outbox
 from capacity.models import LedgerEntry, Pool
 from capacity.service import ledger_counts, pool_snapshot_rows, replay_ledger
-from services.demo import FGR
 
 SNAPSHOT_KEYS = {
     "pool_id", "facility_id", "facility_name", "facility_kind", "facility_status",

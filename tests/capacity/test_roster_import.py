@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from canaliza.demo import CASA_MERCEDES, FGR
 from capacity.database import db
 from capacity.models import Facility, FacilityStatusChange, Pool
 from capacity.service import ledger_mismatches
-from services.demo import CASA_MERCEDES, FGR
 
 PATH = "/api/v1/facilities/import"
 

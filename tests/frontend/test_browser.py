@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from services.demo import CASA_MERCEDES
+from canaliza.demo import CASA_MERCEDES
 from tests.conftest import ON_CI
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -80,7 +80,7 @@ def server(tmp_path_factory) -> Iterator[str]:
     )
     log = (data / "server.log").open("wb")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "services.launcher", "demo", "--port", str(port)],
+        [sys.executable, "-m", "canaliza.launcher", "demo", "--port", str(port)],
         cwd=ROOT,
         env=env,
         stdout=log,

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from services.demo import CASA_MERCEDES, FGR
+from canaliza.demo import CASA_MERCEDES, FGR
 from tests.conftest import running
 from tests.frontend.conftest import csrf_of, sign_in
 from tests.frontend.ops_helpers import api_headers, form_fields

@@ -231,7 +231,7 @@ def test_static_files_and_the_live_proxy(demo_app):
 
 def _one_pool_in_mexico_city(client) -> str:
     """An active facility with one pool, created by the platform admin through the API."""
-    from services.demo import CASA_MERCEDES
+    from canaliza.demo import CASA_MERCEDES
 
     token = client.post(
         "/auth/token",
@@ -306,8 +306,8 @@ async def test_a_user_with_a_second_factor_is_asked_for_it_on_the_way_in(demo_ap
 
 
 async def test_the_frontend_runs_as_its_own_service_behind_the_gateway():
-    from services.gateway import service_for
-    from services.launcher import build_app, load_spec
+    from canaliza.composition import build_app, load_spec
+    from canaliza.gateway import service_for
 
     for path in ("/", "/entrar", "/callback", "/live", "/static/app.css", "/canalizaciones"):
         assert service_for(path) == "frontend", path

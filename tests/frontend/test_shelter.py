@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from services.demo import CASA_MERCEDES
+from canaliza.demo import CASA_MERCEDES
 from tests.conftest import running
 from tests.frontend.conftest import csrf_of, sign_in
 from tests.frontend.ops_helpers import api_headers, form_fields, send_referral_to_casa_mercedes
@@ -15,7 +15,7 @@ pytestmark = pytest.mark.slow
 
 
 async def test_coordinator_changes_occupancy_confirms_and_answers_a_referral(demo_app):
-    from services.seed import load_demo_into_app
+    from canaliza.seed import load_demo_into_app
 
     report = await load_demo_into_app(demo_app)
     assert not report.failures, report.failures[:3]

@@ -9,11 +9,11 @@ from datetime import datetime
 
 import pytest
 
-from services import demo
+from canaliza import demo
+from canaliza.seed import figures as fig
+from canaliza.seed.generator import Dataset, generate, pool_admits
+from canaliza.seed.states import STATE_CODES
 from services.ids import stable_id
-from services.seed import figures as fig
-from services.seed.generator import Dataset, generate, pool_admits
-from services.seed.states import STATE_CODES
 
 KINDS = {"refugio", "albergue", "casa_de_medio_camino"}
 PERSON_ROLES = {"victim", "indirect_victim", "witness", "accompanying_child"}
@@ -470,7 +470,7 @@ def test_same_seed_gives_the_same_bytes_in_another_process():
     import sys
 
     code = (
-        "import hashlib, sys; from services.seed.generator import generate; "
+        "import hashlib, sys; from canaliza.seed.generator import generate; "
         "sys.stdout.write(hashlib.sha256(generate('demo', 5).to_json()).hexdigest())"
     )
     digests = {

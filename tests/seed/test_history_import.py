@@ -10,10 +10,10 @@ from collections import Counter
 import pytest
 from sqlalchemy import func, select
 
-from services.launcher import available_packages, build_app, load_spec
-from services.seed import Credentials, generate, import_history, load_demo_into_app
-from services.seed import figures as fig
-from services.seed.history import HISTORY_EVENT, referral_rows
+from canaliza.composition import available_packages, build_app, load_spec
+from canaliza.seed import Credentials, generate, import_history, load_demo_into_app
+from canaliza.seed import figures as fig
+from canaliza.seed.history import HISTORY_EVENT, referral_rows
 from services.settings import get_settings
 from tests.conftest import running
 

@@ -16,8 +16,8 @@ from starlette.responses import HTMLResponse, JSONResponse
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
-from services.cluster import free_port
-from services.gateway import Gateway, Upstream, upstream_close
+from canaliza.cluster import free_port
+from canaliza.gateway import Gateway, Upstream, upstream_close
 from services.settings import Settings
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from services.cluster import free_port
+from canaliza.cluster import free_port
 from tests.conftest import ON_CI
 
 NATS_SERVER = shutil.which("nats-server") or "/usr/sbin/nats-server"

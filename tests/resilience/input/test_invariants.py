@@ -29,6 +29,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlmodel import select
 
+from canaliza.demo import CASA_MERCEDES
 from capacity import service as capacity_service
 from capacity.database import db as capacity_db_handle
 from capacity.models import Hold, HoldAllocation
@@ -40,7 +41,6 @@ from referral.dependencies import CAPACITY_CLIENT_KEY
 from services.app import create_app
 from services.bus import InProcessBus
 from services.clock import clock
-from services.demo import CASA_MERCEDES
 from tests.capacity.conftest import (  # noqa: F401 - fixtures used by name
     Cap,
     bus,

@@ -24,8 +24,8 @@ import httpx
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from services.demo import DEMO_CLI_CLIENT_ID
-from services.seed.generator import Dataset
+from canaliza.demo import DEMO_CLI_CLIENT_ID
+from canaliza.seed.generator import Dataset
 
 API = "/api/v1"
 INTERNAL_BASE_URL = "http://canaliza.internal"

@@ -21,10 +21,10 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from services import demo
+from canaliza import demo
+from canaliza.seed import figures as fig
+from canaliza.seed.states import STATE_BY_CODE, STATE_CODES, STATES
 from services.ids import stable_id
-from services.seed import figures as fig
-from services.seed.states import STATE_BY_CODE, STATE_CODES, STATES
 
 REFERENCE_DATE = date(2026, 1, 1)
 """Default reference date: the history ends here and agreements are valid around it."""

@@ -11,6 +11,7 @@ it for client-credentials tokens.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import os
 import secrets
@@ -24,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import sqlalchemy as sa
 
 from services.settings import ROOT
 
@@ -43,8 +45,6 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 def _has_service(package: str) -> bool:
-    import importlib.util
-
     try:
         return importlib.util.find_spec(f"{package}.main") is not None
     except ModuleNotFoundError:
@@ -52,8 +52,6 @@ def _has_service(package: str) -> bool:
 
 
 def _nats_bus_available() -> bool:
-    import importlib.util
-
     return importlib.util.find_spec("services.bus_nats") is not None
 
 
@@ -168,7 +166,7 @@ class Cluster:
                 members.append(
                     Member(
                         label,
-                        [py, "-m", "services.launcher", "serve", name, "--port", str(port)],
+                        [py, "-m", "canaliza.launcher", "serve", name, "--port", str(port)],
                         port,
                         env,
                     )
@@ -181,7 +179,7 @@ class Cluster:
         members.append(
             Member(
                 "gateway",
-                [py, "-m", "services.launcher", "gateway", "--port", str(self.gateway_port)],
+                [py, "-m", "canaliza.launcher", "gateway", "--port", str(self.gateway_port)],
                 self.gateway_port,
                 gw_env,
             )
@@ -193,8 +191,6 @@ class Cluster:
 
     def create_database(self) -> None:
         """Create the database if it does not exist yet."""
-        import sqlalchemy as sa
-
         admin = sa.create_engine(self.pg_admin_url, isolation_level="AUTOCOMMIT")
         try:
             with admin.connect() as conn:
@@ -212,7 +208,7 @@ class Cluster:
         """Apply every service's migrations once, before any replica starts."""
         env = self.base_env()
         result = subprocess.run(  # noqa: S603 - our own interpreter and arguments
-            [sys.executable, "-m", "services.launcher", "migrate", *self.services()],
+            [sys.executable, "-m", "canaliza.launcher", "migrate", *self.services()],
             env=env,
             cwd=ROOT,
             capture_output=True,

@@ -13,9 +13,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from services.seed.generator import SCALES, SCENARIOS, Dataset, generate
-from services.seed.history import export_history, import_history, load_history
-from services.seed.loader import Credentials, LoadReport, load_dataset
+from canaliza.composition import build_app
+from canaliza.seed import service_credentials
+from canaliza.seed.generator import SCALES, SCENARIOS, Dataset, generate
+from canaliza.seed.history import export_history, import_history, load_history
+from canaliza.seed.loader import Credentials, LoadReport, load_dataset
 from services.settings import get_settings
 
 console = Console(stderr=True)
@@ -62,9 +64,6 @@ async def _load_in_process(
     dataset: Dataset, credentials: Credentials, concurrency: int, *, bulk: bool = True
 ) -> LoadReport:
     """Load the roster and import the history into the all-services app of this process."""
-    from services.launcher import build_app  # composer: the launcher knows the services
-    from services.seed import service_credentials
-
     get_settings().data_dir.mkdir(parents=True, exist_ok=True)  # SQLite files live there
     started = time.perf_counter()
     app = build_app("all")
