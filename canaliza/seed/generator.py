@@ -3,7 +3,7 @@
 Everything comes from one ``random.Random(seed)`` and a reference date passed in; nothing
 reads the clock or the global random state, so the same ``(scale, seed, reference)`` gives
 byte-identical data on every machine. Records are plain dicts shaped like the public
-contract's request bodies (``/work/shared/CONTRACT.md``), plus the few fields the loader
+contract's request bodies (``docs/contract.md``), plus the few fields the loader
 needs (intended status, initial occupancy, which parties sign). No person is real: every
 person carries a generated pseudonym, and every address is ``Calle Ficticia …``.
 """

@@ -22,7 +22,7 @@ import httpx
 import pytest
 
 from canaliza.demo import CASA_MERCEDES
-from tests.conftest import ON_CI
+from tests.conftest import unavailable
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -47,10 +47,7 @@ def require_browser() -> None:
     """Skip (locally) or fail (on CI) without Chromium or the npm packages."""
     missing = [str(p) for p in (Path(CHROMIUM), AXE) if not p.exists()]
     if missing:
-        message = f"browser test needs {', '.join(missing)} (run `make setup`)"
-        if ON_CI:
-            pytest.fail(message + " (on CI this test must run)")
-        pytest.skip(message)
+        unavailable(f"browser test needs {', '.join(missing)} (run `make setup`)")
 
 
 def _free_port() -> int:
