@@ -39,9 +39,10 @@ lint:
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-## mypy: strict on the production packages, the [tool.mypy] overrides for tests and bench
+## mypy: strict on the production packages; tests and bench with the [tool.mypy] override
 typecheck:
 	$(VENV)/bin/mypy $$(ls -d services canaliza capacity referral auth audit frontend 2>/dev/null)
+	$(VENV)/bin/mypy tests bench
 
 pytest:
 	$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)

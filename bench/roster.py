@@ -66,7 +66,7 @@ def build(path: Path, n: int) -> None:
             (FollowUpAction, actions),
         ):
             for start in range(0, len(rows), 5000):
-                conn.execute(insert(model.__table__), rows[start : start + 5000])  # type: ignore[attr-defined]
+                conn.execute(insert(model.__table__), rows[start : start + 5000])  # type: ignore[union-attr]
 
 
 def timed(fn, repeat: int) -> float:

@@ -114,8 +114,10 @@ def import_edges() -> tuple[Edge, ...]:
         for node in ast.walk(tree):
             if isinstance(node, ast.Import | ast.ImportFrom):
                 targets = set(_targets(node, module, path))
-            else:
+            elif isinstance(node, ast.Call):
                 targets = _dynamic_target(node)
+            else:
+                continue
             edges.extend(Edge(module, t, node.lineno) for t in sorted(targets) if t != module)
     return tuple(edges)
 

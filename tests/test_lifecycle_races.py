@@ -130,7 +130,7 @@ class World:
     async def pool(self) -> dict[str, Any]:
         r = await self.client.get(f"/api/v1/pools/{self.pool_id}", headers=self.h["admin"])
         assert r.status_code == 200, r.text
-        return r.json()  # type: ignore[no-any-return]
+        return r.json()
 
     async def hold(self, user: str = "fiscal") -> dict[str, Any]:
         r = await self.client.post(
@@ -139,7 +139,7 @@ class World:
             headers=self.h[user],
         )
         assert r.status_code == 201, r.text
-        return r.json()  # type: ignore[no-any-return]
+        return r.json()
 
     async def referral_at(self, step: int) -> tuple[str, str]:
         """A referral with ``step`` actions of the happy path done: (referral id, hold id)."""
@@ -180,7 +180,7 @@ class World:
             f"/api/v1/pools/{self.pool_id}/ledger?limit=1000", headers=self.h["coordinadora"]
         )
         assert r.status_code == 200, r.text
-        return r.json()["items"]  # type: ignore[no-any-return]
+        return r.json()["items"]
 
 
 # What a referral's status says of its hold and of its bed.

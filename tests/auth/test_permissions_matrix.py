@@ -108,11 +108,12 @@ def app_routes(app: Any) -> Iterator[Key]:
         route = ctx.original_route
         if isinstance(route, Mount):  # static files, never data
             continue
+        path = ctx.path or ""
         if ctx.methods:
             for method in sorted(ctx.methods - {"HEAD"}):
-                yield method, ctx.path
+                yield method, path
         elif isinstance(route, WebSocketRoute) or "WebSocket" in type(route).__name__:
-            yield "WS", ctx.path
+            yield "WS", path
 
 
 # Web UI pages anyone may open (the sign-in page, its callback, language, sign-out, assets).
@@ -389,9 +390,9 @@ class World:
             own["obligation_id"] = obligations[kind]
             # An obligation is owed by one institution (the state DIF for a minor in its
             # state): that institution's user of the role acts on it.
-            token = self.by_institution.get((role, owed_by[kind]))
-            if token:
-                self.obligation_tokens[role] = token
+            owed_token = self.by_institution.get((role, owed_by[kind]))
+            if owed_token:
+                self.obligation_tokens[role] = owed_token
         await self._build_foreign(obligations)
 
     async def _build_foreign(self, obligations: dict[str, str]) -> None:

@@ -52,6 +52,7 @@ async def test_pool_counts_and_ledger_replay(cap):
                      "back_in_service", "adjust"]  # fmt: skip
     with Session(db.engine) as s:
         row = s.get(Pool, pool["id"])
+        assert row is not None
         replayed = ledger_counts(s, pool_id=pool["id"])
         assert (replayed.total, replayed.occupied, replayed.held, replayed.out_of_service) == (
             row.total, row.occupied, row.held, row.out_of_service,

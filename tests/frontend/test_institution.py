@@ -92,7 +92,9 @@ async def test_institution_admin_manages_users_and_an_agreement(demo_app):
         assert signed.status_code == 303, signed.text
         page = await client.get(signed.headers["location"])
         assert "Firmó el convenio" in page.text
-        ours = re.search(rf'data-party="{CASA_MERCEDES.id}">(.*?)</tr>', page.text, re.S)[1]
+        found = re.search(rf'data-party="{CASA_MERCEDES.id}">(.*?)</tr>', page.text, re.S)
+        assert found is not None
+        ours = found[1]
         assert "firmado el" in ours
 
         not_pdf = await client.post(

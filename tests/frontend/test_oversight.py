@@ -102,7 +102,9 @@ async def test_auditor_reads_the_roster_records_a_visit_reviews_and_verifies(dem
         )  # fmt: skip
         assert planned.status_code == 303, planned.text
         page = await client.get(planned.headers["location"])
-        visit_id = re.search(r'data-visit-id="([^"]+)" data-visit-status="planned"', page.text)[1]
+        found = re.search(r'data-visit-id="([^"]+)" data-visit-status="planned"', page.text)
+        assert found is not None
+        visit_id = found[1]
         confirm = await client.get(f"/segob/visitas/{visit_id}/cancelar")
         assert "¿Cancelar esta visita?" in confirm.text
         cancelled = await client.post(

@@ -30,7 +30,9 @@ async def test_coordinator_changes_occupancy_confirms_and_answers_a_referral(dem
         assert "Refugio Casa de las Mercedes" in page.text
         csrf = csrf_of(page.text)
 
-        pool_id = re.search(r'data-pool-id="([^"]+)"', page.text).group(1)
+        found = re.search(r'data-pool-id="([^"]+)"', page.text)
+        assert found is not None
+        pool_id = found.group(1)
         coordinator = await api_headers(client, "coordinadora")
         before = (await client.get(f"/api/v1/pools/{pool_id}", headers=coordinator)).json()
         action = f"/refugio/cupos/{pool_id}/movimiento"

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import CheckConstraint, update
 from sqlmodel import Field as SQLField
-from sqlmodel import Session, SQLModel
+from sqlmodel import Session, SQLModel, col
 
 from services.app import ServiceSpec
 from services.db import ServiceDatabase, make_registry
@@ -54,7 +54,7 @@ async def whoami(principal: PrincipalDep) -> dict:
 def decrement(counter_id: int, body: Decrement, session: SessionDep) -> dict:
     result = session.execute(
         update(Counter)
-        .where(Counter.id == counter_id, Counter.value >= body.by)
+        .where(col(Counter.id) == counter_id, col(Counter.value) >= body.by)
         .values(value=Counter.value - body.by)
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]

@@ -299,6 +299,7 @@ def test_referral_invariants_hold(scale, demo_dataset, national_dataset):
         assert sorted(agreement["signed_by"]) == sorted(parties)
         assert {r["sending_institution_id"], r["receiving_institution_id"]} <= set(parties)
         created = _ts(r["created_at"])
+        assert created is not None
         assert (
             agreement["body"]["valid_from"] <= r["created_at"][:10] <= agreement["body"]["valid_to"]
         )
@@ -306,7 +307,7 @@ def test_referral_invariants_hold(scale, demo_dataset, national_dataset):
         # the outcome agrees with the timestamps
         sent, answered = _ts(r["sent_at"]), _ts(r["answered_at"])
         admitted, discharged = _ts(r["admitted_at"]), _ts(r["discharged_at"])
-        assert created <= sent
+        assert sent is not None and created <= sent
         status = r["status"]
         assert (answered is not None) == (
             status in ("accepted", "declined", "admitted", "discharged")

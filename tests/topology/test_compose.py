@@ -31,7 +31,7 @@ def _apps(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
 def test_every_service_of_the_topology_is_there(compose):
     services = compose["services"]
     assert {"postgres", "nats", "migrate", "gateway"} <= set(services)
-    served = {}
+    served: dict[str, list[str]] = {}
     for name, svc in _apps(compose).items():
         command = svc["command"]
         if command[1] == "serve":

@@ -51,7 +51,7 @@ upstream_app = Starlette(
 )
 
 
-def _serve(app: object, port: int) -> tuple[uvicorn.Server, threading.Thread]:
+def _serve(app: Any, port: int) -> tuple[uvicorn.Server, threading.Thread]:
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     )
