@@ -1,4 +1,5 @@
-"""The ``canaliza`` command: composes the services (the only module that knows them all).
+"""The ``canaliza`` command (also ``python -m canaliza``): serves, migrates and seeds the
+services that :mod:`canaliza.composition` finds.
 
     canaliza serve all            # every service in one process (embedded default)
     canaliza serve capacity       # one service on its own (Postgres + NATS in production)
@@ -248,9 +249,7 @@ def demo(host: str | None = typer.Option(None), port: int | None = typer.Option(
 
 
 def _register_subcommands() -> None:
-    """The seed command, and the command groups the domain packages present bring."""
-    for name, sub in SEED_COMMANDS.items():
-        cli.command(name)(sub)
+    """The command groups the domain packages present bring, then ``seed``."""
     for package in DOMAIN_PACKAGES:
         if has_module(f"{package}.cli"):
             module = importlib.import_module(f"{package}.cli")
@@ -258,6 +257,8 @@ def _register_subcommands() -> None:
                 cli.command(name)(sub)
             if hasattr(module, "app"):
                 cli.add_typer(module.app, name=package)
+    for name, sub in SEED_COMMANDS.items():
+        cli.command(name)(sub)
 
 
 def main() -> None:

@@ -15,7 +15,7 @@ Layers (docs/adr/0018-one-shape-for-every-service.md):
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -218,8 +218,12 @@ def test_the_analysis_sees_every_kind_of_import() -> None:
         "    importlib.import_module('canaliza.launcher')\n"
     )
     path = modules["canaliza.seed"]
-    found = {t for node in ast.walk(source) if isinstance(node, ast.Import | ast.ImportFrom)
-             for t in _targets(node, "canaliza.seed", path)}  # fmt: skip
+    found = {
+        t
+        for node in ast.walk(source)
+        if isinstance(node, ast.Import | ast.ImportFrom)
+        for t in _targets(node, "canaliza.seed", path)
+    }
     found |= {t for node in ast.walk(source) for t in _dynamic_target(node)}
     assert found == {
         "canaliza.launcher",
@@ -248,43 +252,34 @@ def test_no_import_cycle_among_production_modules() -> None:
     assert cycles == [], "import cycles:\n" + "\n".join(cycles)
 
 
+def _offending(forbidden: Callable[[str, str], bool]) -> list[str]:
+    """Every import ``source → target`` (dotted names) that ``forbidden`` refuses."""
+    return [str(e) for e in import_edges() if forbidden(e.source, e.target)]
+
+
 def test_kernel_imports_no_domain_package_and_not_the_composition_root() -> None:
-    offenders = [
-        str(e)
-        for e in import_edges()
-        if _top(e.source) == KERNEL and _top(e.target) in {*DOMAIN, COMPOSITION_ROOT}
-    ]
-    assert offenders == []
+    outside = {*DOMAIN, COMPOSITION_ROOT}
+    assert _offending(lambda src, dst: _top(src) == KERNEL and _top(dst) in outside) == []
 
 
 def test_domain_packages_import_the_kernel_never_each_other() -> None:
-    offenders = [
-        str(e)
-        for e in import_edges()
-        if _top(e.source) in DOMAIN
-        and _top(e.target) in DOMAIN
-        and _top(e.source) != _top(e.target)
-    ]
-    assert offenders == []
+    def across_domains(src: str, dst: str) -> bool:
+        return {_top(src), _top(dst)} <= set(DOMAIN) and _top(src) != _top(dst)
+
+    assert _offending(across_domains) == []
 
 
 def test_only_the_composition_root_knows_them_all() -> None:
     """Domain packages take from the composition root only its shared leaves."""
-    offenders = [
-        str(e)
-        for e in import_edges()
-        if _top(e.source) in DOMAIN
-        and _top(e.target) == COMPOSITION_ROOT
-        and e.target not in SHARED_LEAVES
-    ]
-    assert offenders == []
+
+    def up_to_the_root(src: str, dst: str) -> bool:
+        return _top(src) in DOMAIN and _top(dst) == COMPOSITION_ROOT and dst not in SHARED_LEAVES
+
+    assert _offending(up_to_the_root) == []
 
 
 def test_shared_leaves_import_the_kernel_only() -> None:
-    offenders = [
-        str(e) for e in import_edges() if e.source in SHARED_LEAVES and _top(e.target) != KERNEL
-    ]
-    assert offenders == []
+    assert _offending(lambda src, dst: src in SHARED_LEAVES and _top(dst) != KERNEL) == []
 
 
 # --- read-only sessions -------------------------------------------------------------------
