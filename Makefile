@@ -39,8 +39,10 @@ lint:
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
+## mypy: strict on the production packages; tests and bench with the [tool.mypy] override
 typecheck:
-	$(VENV)/bin/mypy $$(ls -d services capacity referral auth audit frontend 2>/dev/null)
+	$(VENV)/bin/mypy $$(ls -d services canaliza capacity referral auth audit frontend 2>/dev/null)
+	$(VENV)/bin/mypy tests bench
 
 pytest:
 	$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
@@ -62,6 +64,15 @@ resilience: setup
 	fi; \
 	$(PY) bench/resilience_summary.py --check || status=1; \
 	exit $$status
+
+## Every benchmark of bench/ at small sizes (a few minutes): each prints its figures.
+## The full-size runs and what they measure: README, "Benchmarks".
+bench: setup
+	$(PY) bench/capacity_search.py --seconds 1 --sizes 200,2000
+	$(PY) -m bench.live_feed --clients 50 --rate 10 --seconds 2
+	$(PY) bench/roster.py --repeat 1 --sizes 200,2000
+	$(PY) bench/seed_national.py --scale demo --baseline-facilities 5 --baseline-referrals 20
+	$(PY) -m bench.load_mixed --targets embedded --users 20 --seconds 5 --baseline-seconds 2
 
 ## Re-pin dependencies after editing pyproject.toml
 lock:

@@ -25,8 +25,8 @@ from auth.database import outbox
 from auth.exceptions import ClientExists, InvalidTotp, UsernameTaken, UserNotFound
 from auth.keys import ensure_signing_key, seal_signing_keys
 from auth.models import AuthorizationCode, OAuthClient, RefreshToken, RevokedAccessToken, User
+from canaliza.demo import DEMO_CLI_CLIENT_ID, DEMO_USERS
 from services.clock import as_utc, utcnow
-from services.demo import DEMO_CLI_CLIENT_ID, DEMO_USERS
 from services.errors import CanalizaError
 from services.events import Event
 from services.ids import new_id, stable_id

@@ -44,8 +44,8 @@ from typing import Any
 import httpx
 from websockets.asyncio.client import connect
 
-from services.cluster import Cluster, free_port, unique_name
-from services.demo import CASA_MERCEDES, FGR
+from canaliza.cluster import Cluster, free_port, unique_name
+from canaliza.demo import CASA_MERCEDES, FGR
 from services.settings import ROOT
 
 RESULTS_DIR = Path(os.environ.get("CANALIZA_RESILIENCE_DIR", ROOT / "var" / "resilience"))
@@ -517,7 +517,7 @@ def embedded() -> Iterator[str]:
         log = Path(tmp) / "server.log"
         with log.open("ab") as out:
             proc = subprocess.Popen(  # our own interpreter and arguments
-                [sys.executable, "-m", "services.launcher", "serve", "all", "--port", str(port)],
+                [sys.executable, "-m", "canaliza.launcher", "serve", "all", "--port", str(port)],
                 env=env,
                 cwd=ROOT,
                 stdout=out,

@@ -66,7 +66,7 @@ def build(path: Path, n: int) -> None:
             (FollowUpAction, actions),
         ):
             for start in range(0, len(rows), 5000):
-                conn.execute(insert(model.__table__), rows[start : start + 5000])  # type: ignore[attr-defined]
+                conn.execute(insert(model.__table__), rows[start : start + 5000])  # type: ignore[union-attr]
 
 
 def timed(fn, repeat: int) -> float:
@@ -81,6 +81,7 @@ def timed(fn, repeat: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--sizes", default="200,2000,20000", help="facility counts")
     args = parser.parse_args()
 
     from sqlalchemy import select
@@ -93,7 +94,7 @@ def main() -> None:
 
     columns = list(RosterFacility.__table__.c)  # type: ignore[attr-defined]
     print("facilities  baseline_ms  roster_ms  ratio  flagged_never_visited  hsds_ms")
-    for n in (200, 2_000, 20_000):
+    for n in (int(x) for x in args.sizes.split(",")):
         with tempfile.TemporaryDirectory() as tmp:
             build(Path(tmp) / "audit.db", n)
             with Session(db.engine) as s:

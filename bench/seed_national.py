@@ -49,9 +49,9 @@ def _args() -> argparse.Namespace:
 
 
 async def _run(args: argparse.Namespace) -> None:
-    from services.launcher import build_app
-    from services.seed import Credentials, generate, import_history, load_dataset
-    from services.seed import service_credentials as service_creds
+    from canaliza.composition import build_app
+    from canaliza.seed import Credentials, generate, import_history, load_dataset
+    from canaliza.seed import service_credentials as service_creds
     from services.settings import get_settings
 
     phases: dict[str, float] = {}

@@ -1558,7 +1558,7 @@ def load_demo(session: Session) -> int:
 
     Idempotent (stable ids; existing rows are kept); returns how many rows it added.
     """
-    from services import demo
+    from canaliza import demo
 
     now = utcnow()
     added = 0

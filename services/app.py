@@ -23,7 +23,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.at_rest import protect_data_dir
-from services.bus import Bus, create_bus
+from services.bus import Bus
+from services.bus_factory import create_bus
 from services.db import ServiceDatabase
 from services.errors import error_response, install_error_handlers
 from services.events import Event, Outbox

@@ -3,6 +3,9 @@
 Publishing is idempotent by event id. A subscription receives events in stream order;
 ``deliver_from`` replays from a stream sequence (for resuming clients). Handlers run on
 their own task per subscription, so a slow consumer never blocks the publisher.
+
+This module is the interface and the in-process bus; :mod:`services.bus_nats` is the
+NATS bus, and :mod:`services.bus_factory` picks one from the configuration.
 """
 
 from __future__ import annotations
@@ -156,14 +159,3 @@ class InProcessBus(Bus):
         for task in list(self._tasks):
             task.cancel()
         self._tasks.clear()
-
-
-def create_bus(kind: str, **options: object) -> Bus:
-    """The bus named by configuration (``inprocess`` or ``nats``)."""
-    if kind == "inprocess":
-        return InProcessBus()
-    if kind == "nats":
-        from services.bus_nats import NatsBus  # imported lazily: only production needs it
-
-        return NatsBus(**options)  # type: ignore[arg-type]
-    raise ValueError(f"unknown bus {kind!r}")

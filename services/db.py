@@ -14,6 +14,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from alembic import command
+from alembic.config import Config
 from fastapi import Request
 from sqlalchemy import MetaData, event, text
 from sqlalchemy.engine import Connection, Engine, make_url
@@ -222,16 +224,12 @@ class ServiceDatabase:
 
     def migrate(self, revision: str = "head") -> None:
         """Run this service's Alembic migrations up to ``revision``."""
-        from alembic import command
-
         prepare_sqlite_file(self.url)
         command.upgrade(alembic_config(self.service, self.url, self.metadata), revision)
 
 
-def alembic_config(service: str, url: str, metadata: MetaData | None = None) -> Any:
+def alembic_config(service: str, url: str, metadata: MetaData | None = None) -> Config:
     """The Alembic configuration of one service (its own version location)."""
-    from alembic.config import Config
-
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     cfg.set_main_option("path_separator", "os")

@@ -17,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 
 from services.bus import Bus
 from services.db import ServiceDatabase
-from services.events import Outbox
+from services.events import Event, Outbox
 
 log = logging.getLogger("canaliza.relay")
 
@@ -85,7 +85,7 @@ class OutboxRelay:
                 total += len(done)
                 self.published += len(done)
 
-    def _read_batch(self) -> list:
+    def _read_batch(self) -> list[tuple[int, Event]]:
         with self.db.engine.connect() as conn:
             return self.outbox.pending(conn)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-# The CNDH's age groups (``003:795``); "unknown" is S.I. (no information), never a zero.
+# The CNDH's age groups (``003:795``, see docs/sources.md); "unknown" is S.I. (no information), never a zero.
 CNDH_AGE_BANDS = ("0-12", "13-17", "18-59", "60+", "unknown")
 NO_INFORMATION = "S.I."
 NOT_APPLICABLE = "N/A"

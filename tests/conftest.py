@@ -1,26 +1,34 @@
-"""Shared fixtures: isolated settings, test-signed tokens, real PostgreSQL and NATS.
+"""Shared fixtures and helpers: isolated settings, test-signed tokens, migrated SQLite
+templates, real PostgreSQL and NATS.
 
-Tests about PostgreSQL or NATS use the machine's servers. Outside CI a missing server
-skips those tests; with ``CI=true`` it fails them, because there they must run.
+Tests about PostgreSQL or NATS use the machine's servers. Outside CI a missing server (or
+binary, or browser) skips those tests; with ``CI=true`` it fails them, because there they
+must run (:func:`unavailable`, the one place that decides).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import socket
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
-from typing import Any
+from pathlib import Path
+from typing import Any, NoReturn
 
 import httpx
 import pytest
+import sqlalchemy as sa
+from alembic import command
 from joserfc import jwt
 from joserfc.jwk import ECKey, KeySet
+from sqlalchemy import MetaData
 
 from services import security
 from services.clock import clock
+from services.db import ServiceDatabase, alembic_config
 from services.settings import get_settings
 from services.tokens import StaticKeySource, TokenVerifier
 
@@ -32,16 +40,44 @@ NATS_URL = os.environ.get("CANALIZA_TEST_NATS", "nats://127.0.0.1:4222")
 ON_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
+def unavailable(message: str) -> NoReturn:
+    """What a test does without a server, binary or browser it needs: skip it locally,
+    fail it on CI (where it must run)."""
+    if ON_CI:
+        pytest.fail(message + " (on CI this test must run)")
+    pytest.skip(message)
+
+
 def require_service(name: str, host: str, port: int) -> None:
     """Skip (locally) or fail (on CI) when a real server the test needs is down."""
     try:
         with socket.create_connection((host, port), timeout=2):
             return
     except OSError:
-        message = f"{name} is not reachable at {host}:{port}"
-        if ON_CI:
-            pytest.fail(message + " (on CI this test must run)")
-        pytest.skip(message)
+        unavailable(f"{name} is not reachable at {host}:{port}")
+
+
+def migrate_template(
+    tmp_path_factory: pytest.TempPathFactory, service: str, metadata: MetaData
+) -> str:
+    """A SQLite file with ``service``'s migrations applied, for a session-scoped fixture:
+    migrate once, every test copies it (fast, and still built by the migrations)."""
+    path = tmp_path_factory.mktemp(f"{service}-template") / f"{service}.db"
+    command.upgrade(alembic_config(service, f"sqlite:///{path}", metadata), "head")
+    return str(path)
+
+
+@contextlib.contextmanager
+def database_copy(template: str, tmp_path: Path, db: ServiceDatabase) -> Iterator[str]:
+    """``db`` configured on a fresh copy of ``template`` (its URL), disposed afterwards."""
+    target = tmp_path / Path(template).name
+    shutil.copy(template, target)
+    url = f"sqlite:///{target}"
+    db.configure(url)
+    try:
+        yield url
+    finally:
+        db.dispose()
 
 
 @pytest.fixture(autouse=True)
@@ -151,8 +187,6 @@ async def running(app: Any) -> AsyncIterator[httpx.AsyncClient]:
 def pg_url() -> Iterator[str]:
     """A fresh, empty PostgreSQL database on the machine's server, dropped afterwards."""
     require_service("PostgreSQL", "127.0.0.1", 5432)
-    import sqlalchemy as sa
-
     name = f"canaliza_test_{uuid.uuid4().hex[:12]}"
     admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:

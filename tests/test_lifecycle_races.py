@@ -16,8 +16,8 @@ from typing import Any
 import httpx
 import pytest
 
-from services.demo import CASA_MERCEDES, FGR, INM
-from services.launcher import available_packages, build_app, load_spec
+from canaliza.composition import available_packages, build_app, load_spec
+from canaliza.demo import CASA_MERCEDES, FGR, INM
 from services.settings import get_settings
 from tests.conftest import demo_login, running
 
@@ -130,7 +130,7 @@ class World:
     async def pool(self) -> dict[str, Any]:
         r = await self.client.get(f"/api/v1/pools/{self.pool_id}", headers=self.h["admin"])
         assert r.status_code == 200, r.text
-        return r.json()  # type: ignore[no-any-return]
+        return r.json()
 
     async def hold(self, user: str = "fiscal") -> dict[str, Any]:
         r = await self.client.post(
@@ -139,7 +139,7 @@ class World:
             headers=self.h[user],
         )
         assert r.status_code == 201, r.text
-        return r.json()  # type: ignore[no-any-return]
+        return r.json()
 
     async def referral_at(self, step: int) -> tuple[str, str]:
         """A referral with ``step`` actions of the happy path done: (referral id, hold id)."""
@@ -180,7 +180,7 @@ class World:
             f"/api/v1/pools/{self.pool_id}/ledger?limit=1000", headers=self.h["coordinadora"]
         )
         assert r.status_code == 200, r.text
-        return r.json()["items"]  # type: ignore[no-any-return]
+        return r.json()["items"]
 
 
 # What a referral's status says of its hold and of its bed.

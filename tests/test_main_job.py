@@ -14,8 +14,8 @@ from datetime import date, timedelta
 
 import pytest
 
-from services.demo import CASA_MERCEDES, DIF_CDMX, FGR
-from services.launcher import available_packages, build_app, load_spec
+from canaliza.composition import available_packages, build_app, load_spec
+from canaliza.demo import CASA_MERCEDES, DIF_CDMX, FGR
 from services.settings import get_settings
 from tests.conftest import demo_login, running
 
@@ -48,7 +48,7 @@ _login = demo_login
 
 
 async def test_mother_and_two_children_are_referred_admitted_and_counted(demo_app):
-    from services.seed import load_demo_into_app
+    from canaliza.seed import load_demo_into_app
 
     report = await load_demo_into_app(demo_app)
     assert not report.failures, report.failures[:5]
@@ -310,7 +310,7 @@ async def test_a_girl_of_16_and_her_baby_are_taken_in_together_at_2_am(demo_app)
     """The mission's example: at 2 a.m. a FEVIMTRA prosecutor rescues a 16-year-old girl
     and her baby; the first place Mexico City offers takes both, under a signed agreement,
     and the state DIF of CDMX (not the national one) answers for the child protection."""
-    from services.seed import load_demo_into_app
+    from canaliza.seed import load_demo_into_app
 
     report = await load_demo_into_app(demo_app)
     assert not report.failures, report.failures[:5]

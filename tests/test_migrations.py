@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from alembic import command
 
+from canaliza.composition import available_packages, load_spec
 from services.db import alembic_config
-from services.launcher import available_packages, load_spec
 
 SERVICES = [name for name in available_packages() if (spec := load_spec(name)).database is not None]
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import shutil
+from collections.abc import Iterator
 
 import pytest
 
@@ -10,27 +10,19 @@ from audit.database import db
 from audit.main import service
 from services.app import create_app
 from services.bus import InProcessBus
-from services.db import alembic_config
 from services.settings import get_settings
+from tests.conftest import database_copy, migrate_template
 
 
 @pytest.fixture(scope="session")
 def audit_template(tmp_path_factory) -> str:
-    from alembic import command
-
-    path = tmp_path_factory.mktemp("audit-template") / "audit.db"
-    command.upgrade(alembic_config("audit", f"sqlite:///{path}", db.metadata), "head")
-    return str(path)
+    return migrate_template(tmp_path_factory, "audit", db.metadata)
 
 
 @pytest.fixture
-def audit_db(tmp_path, audit_template) -> str:
-    target = tmp_path / "audit.db"
-    shutil.copy(audit_template, target)
-    url = f"sqlite:///{target}"
-    db.configure(url)
-    yield url
-    db.dispose()
+def audit_db(tmp_path, audit_template) -> Iterator[str]:
+    with database_copy(audit_template, tmp_path, db) as url:
+        yield url
 
 
 @pytest.fixture

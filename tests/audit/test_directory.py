@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
-import pytest
 from jsonschema import Draft202012Validator, FormatChecker
 from referencing import Registry, Resource
 
@@ -16,20 +14,12 @@ from services.settings import ROOT
 from tests.conftest import running
 
 BASE = "https://schemas.canaliza.test/hsds-3.0/"
-CANDIDATES = [
-    ROOT.parent / "shared" / "hsds-3.0",
-    ROOT.parent.parent / "shared" / "hsds-3.0",
-    Path("/work/shared/hsds-3.0"),  # this machine's copy, for checkouts made elsewhere
-]
+# Open Referral's HSDS 3.0 schemas, kept in the repository (CC BY-SA 4.0; see its README).
+SCHEMAS = ROOT / "docs" / "standards" / "hsds-3.0"
 
 
 def _schemas_dir() -> Path:
-    for path in [Path(p) for p in [os.environ.get("CANALIZA_HSDS_DIR", "")] if p] + CANDIDATES:
-        if (path / "service.json").exists():
-            return path
-    if os.environ.get("CI") == "true":
-        pytest.fail("HSDS 3.0 schemas not found (set CANALIZA_HSDS_DIR)")
-    pytest.skip("HSDS 3.0 schemas not found next to the repository")
+    return SCHEMAS
 
 
 def _validators() -> dict[str, Draft202012Validator]:

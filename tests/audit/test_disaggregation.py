@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from audit.main import consume
 from services.events import Event
@@ -66,7 +67,9 @@ async def test_variables_with_si_and_na_and_totals(audit_app, auth_headers):
             "/api/v1/reports/people", params={"by": "nationality,state_of_origin"}, headers=h
         )
         assert r.status_code == 200, r.text
-        rows = {(x["nationality"], x["state_of_origin"]): x["referred"] for x in r.json()["rows"]}
+        rows: dict[Any, Any] = {
+            (x["nationality"], x["state_of_origin"]): x["referred"] for x in r.json()["rows"]
+        }
         # Foreigners have no Mexican state of origin (N/A); an unrecorded one is S.I.
         assert rows == {("GTM", "N/A"): 2, ("HND", "N/A"): 1, ("MEX", "07"): 3}
         assert r.json()["totals"]["referred"] == 6

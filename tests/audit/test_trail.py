@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -17,8 +18,8 @@ from services.events import Event
 from tests.conftest import running
 
 
-def _event(i: int, **kw) -> Event:
-    base = dict(
+def _event(i: int, **kw: Any) -> Event:
+    base: dict[str, Any] = dict(
         type="capacity.pool.changed",
         aggregate_type="pool",
         aggregate_id=f"pool-{i}",

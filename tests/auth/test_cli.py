@@ -12,7 +12,7 @@ from auth.cli import app
 from auth.database import db
 from auth.keys import current_key
 from auth.models import OAuthClient
-from services.demo import FGR
+from canaliza.demo import FGR
 from tests.auth.conftest import event_types
 
 

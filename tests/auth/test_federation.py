@@ -26,8 +26,8 @@ import pytest
 from auth import service
 from auth.federation import FederationConfigError, load_providers, map_roles
 from auth.models import metadata
+from canaliza.demo import FGR
 from services.db import ServiceDatabase
-from services.demo import FGR
 from services.settings import ROOT
 from tests.auth.conftest import events, pkce_pair
 from tests.conftest import running
@@ -62,7 +62,7 @@ def idp(tmp_path) -> Iterator[str]:
     log = (tmp_path / "idp.log").open("wb")
     proc = subprocess.Popen(
         [
-            *(sys.executable, "-m", "uvicorn", "--factory", "services.launcher:app_all"),
+            *(sys.executable, "-m", "uvicorn", "--factory", "canaliza.launcher:app_all"),
             *("--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"),
         ],
         cwd=ROOT,

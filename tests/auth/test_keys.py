@@ -149,6 +149,7 @@ async def test_forged_tokens_are_refused_through_the_real_jwks(make_app, forge):
             clock.advance(timedelta(seconds=900 + 31))
             forged = good
         else:
+            assert token is not None
             forged = token()
         with pytest.raises(Unauthorized):
             await verifier.verify(forged)

@@ -12,8 +12,8 @@ from sqlmodel import Session
 from auth import service
 from auth.database import db
 from auth.models import OAuthClient
+from canaliza.demo import FGR
 from services.clock import clock
-from services.demo import FGR
 from tests.auth.conftest import event_types, events, password_form, pkce_pair
 from tests.conftest import running
 

@@ -25,8 +25,8 @@ import pytest
 from fastapi.routing import iter_route_contexts
 from starlette.routing import Mount, WebSocketRoute
 
-from capacity.registration import CHECKLIST_CODES
-from services.demo import (
+from canaliza.composition import available_packages, build_app, load_spec
+from canaliza.demo import (
     CASA_MERCEDES,
     CEAV,
     CNDH,
@@ -36,7 +36,7 @@ from services.demo import (
     INM,
     SNDIF,
 )
-from services.launcher import available_packages, build_app, load_spec
+from capacity.registration import CHECKLIST_CODES
 from services.security import ROLES as SECURITY_ROLES
 from services.settings import ROOT, get_settings
 from tests.auth.conftest import websocket_first_reply
@@ -108,11 +108,12 @@ def app_routes(app: Any) -> Iterator[Key]:
         route = ctx.original_route
         if isinstance(route, Mount):  # static files, never data
             continue
+        path = ctx.path or ""
         if ctx.methods:
             for method in sorted(ctx.methods - {"HEAD"}):
-                yield method, ctx.path
+                yield method, path
         elif isinstance(route, WebSocketRoute) or "WebSocket" in type(route).__name__:
-            yield "WS", ctx.path
+            yield "WS", path
 
 
 # Web UI pages anyone may open (the sign-in page, its callback, language, sign-out, assets).
@@ -389,9 +390,9 @@ class World:
             own["obligation_id"] = obligations[kind]
             # An obligation is owed by one institution (the state DIF for a minor in its
             # state): that institution's user of the role acts on it.
-            token = self.by_institution.get((role, owed_by[kind]))
-            if token:
-                self.obligation_tokens[role] = token
+            owed_token = self.by_institution.get((role, owed_by[kind]))
+            if owed_token:
+                self.obligation_tokens[role] = owed_token
         await self._build_foreign(obligations)
 
     async def _build_foreign(self, obligations: dict[str, str]) -> None:

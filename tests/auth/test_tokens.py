@@ -9,7 +9,7 @@ from sqlmodel import Session, select
 
 from auth.database import db
 from auth.models import User
-from services.demo import DEMO_USERS
+from canaliza.demo import DEMO_USERS
 from services.settings import get_settings
 from tests.auth.conftest import event_types, events, password_form
 from tests.conftest import running

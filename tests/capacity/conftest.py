@@ -2,44 +2,33 @@
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
 
+from canaliza.demo import CASA_MERCEDES, FGR, PLATFORM
 from capacity.database import db
 from capacity.main import service
 from services.app import create_app
 from services.bus import InProcessBus
-from services.db import alembic_config
-from services.demo import CASA_MERCEDES, FGR, PLATFORM
 from services.settings import get_settings
-from tests.conftest import running
+from tests.conftest import database_copy, migrate_template, running
 
 ADMIN = ("platform_admin",)
 
 
 @pytest.fixture(scope="session")
 def migrated_template(tmp_path_factory) -> str:
-    """Migrate once; every test copies the file (fast, and still built by the migrations)."""
-    from alembic import command
-
-    path = tmp_path_factory.mktemp("capacity-template") / "capacity.db"
-    command.upgrade(alembic_config("capacity", f"sqlite:///{path}", db.metadata), "head")
-    return str(path)
+    return migrate_template(tmp_path_factory, "capacity", db.metadata)
 
 
 @pytest.fixture
-def capacity_db(tmp_path, migrated_template) -> str:
-    target = tmp_path / "capacity.db"
-    shutil.copy(migrated_template, target)
-    url = f"sqlite:///{target}"
-    db.configure(url)
-    yield url
-    db.dispose()
+def capacity_db(tmp_path, migrated_template) -> Iterator[str]:
+    with database_copy(migrated_template, tmp_path, db) as url:
+        yield url
 
 
 @pytest.fixture

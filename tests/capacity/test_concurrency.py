@@ -39,7 +39,7 @@ async def _race_for_the_last_bed(cap: Cap) -> None:
     assert {r.json()["error"] for r in answers if r.status_code == 409} == {"beds_unavailable"}
     with Session(db.engine) as s:
         row = s.get(Pool, pool["id"])
-        assert (row.occupied, row.held, row.total) == (2, 1, 3)
+        assert row is not None and (row.occupied, row.held, row.total) == (2, 1, 3)
         holds = s.exec(select(Hold)).all()
         assert len(holds) == 1 and holds[0].status == "active"
         entries = s.exec(select(LedgerEntry).where(LedgerEntry.kind == "hold")).all()

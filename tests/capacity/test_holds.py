@@ -5,14 +5,14 @@ from __future__ import annotations
 import contextlib
 from datetime import timedelta
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
+from canaliza.demo import FGR
 from capacity.database import db, outbox
 from capacity.holds import expire_holds
 from capacity.ledger import ledger_counts
 from capacity.models import Hold, LedgerEntry, Pool
 from services.clock import clock, utcnow
-from services.demo import FGR
 
 
 async def _pool_state(cap, pool_id):
@@ -143,9 +143,10 @@ async def test_consume_turns_held_beds_into_occupancy(cap):
     state = await _pool_state(cap, pool["id"])
     assert (state["occupied"], state["held"], state["available"]) == (2, 0, 1)
     with Session(db.engine) as s:
-        kinds = [e.kind for e in s.exec(select(LedgerEntry).order_by(LedgerEntry.seq)).all()]
+        kinds = [e.kind for e in s.exec(select(LedgerEntry).order_by(col(LedgerEntry.seq))).all()]
         assert kinds == ["adjust", "hold", "release", "admit"]
         row = s.get(Pool, pool["id"])
+        assert row is not None
         counts = ledger_counts(s, pool_id=pool["id"])
         assert (counts.occupied, counts.held, counts.total) == (row.occupied, row.held, row.total)
     assert "capacity.hold.consumed" in _event_types()

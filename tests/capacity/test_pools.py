@@ -7,11 +7,11 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
+from canaliza.demo import FGR
 from capacity.database import db, outbox
 from capacity.ledger import ledger_counts, replay_ledger
 from capacity.lookups import pool_snapshot_rows
 from capacity.models import LedgerEntry, Pool
-from services.demo import FGR
 
 SNAPSHOT_KEYS = {
     "pool_id", "facility_id", "facility_name", "facility_kind", "facility_status",
@@ -53,6 +53,7 @@ async def test_pool_counts_and_ledger_replay(cap):
                      "back_in_service", "adjust"]  # fmt: skip
     with Session(db.engine) as s:
         row = s.get(Pool, pool["id"])
+        assert row is not None
         replayed = ledger_counts(s, pool_id=pool["id"])
         assert (replayed.total, replayed.occupied, replayed.held, replayed.out_of_service) == (
             row.total, row.occupied, row.held, row.out_of_service,

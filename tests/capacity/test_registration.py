@@ -6,9 +6,9 @@ from typing import Any
 
 from sqlalchemy import select
 
+from canaliza.demo import FGR, SEGOB
 from capacity.database import db, outbox
 from capacity.registration import CHECKLIST_CODES
-from services.demo import FGR, SEGOB
 from services.settings import get_settings
 
 MOTHER = [{"sex": "F", "age": 30, "role": "victim"}]

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from sqlmodel import Session, func, select
 
+from canaliza.demo import CASA_MERCEDES, FGR, SEGOB
 from capacity.database import db
 from capacity.models import Facility, FacilityStatusChange
-from services.demo import CASA_MERCEDES, FGR, SEGOB
 
 
 async def test_create_read_and_address_only_for_allowed_roles(cap):

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from sqlalchemy import select
+from sqlmodel import col
 
+from canaliza.demo import CASA_MERCEDES, FGR
 from capacity.database import db
 from capacity.ledger import ledger_mismatches
 from capacity.models import Facility, FacilityStatusChange, Pool
-from services.demo import CASA_MERCEDES, FGR
 
 PATH = "/api/v1/facilities/import"
 
@@ -90,8 +91,8 @@ async def test_imported_roster_is_searchable_and_its_ledger_replays(cap):
             c.to_status
             for c in session.execute(
                 select(FacilityStatusChange)
-                .where(FacilityStatusChange.facility_id == closed.id)
-                .order_by(FacilityStatusChange.at, FacilityStatusChange.id)
+                .where(col(FacilityStatusChange.facility_id) == closed.id)
+                .order_by(col(FacilityStatusChange.at), col(FacilityStatusChange.id))
             ).scalars()
         ]
         assert sorted(steps) == sorted(["registered", "active", "closed"])

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from services.launcher import available_packages, build_app, load_spec
+from canaliza.composition import available_packages, build_app, load_spec
 from services.settings import get_settings
 from tests.conftest import demo_password_form
 
@@ -74,7 +74,7 @@ async def small_world(client: httpx.AsyncClient) -> dict[str, str]:
     Mexico City with a pool for women with children. Much faster than the demo dataset."""
     from datetime import date
 
-    from services.demo import CASA_MERCEDES, FGR
+    from canaliza.demo import CASA_MERCEDES, FGR
 
     token = (await client.post("/auth/token", data=demo_password_form("admin"))).json()[
         "access_token"

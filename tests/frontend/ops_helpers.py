@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 
-from services.demo import CASA_MERCEDES, FGR
+from canaliza.demo import CASA_MERCEDES, FGR
 from tests.conftest import demo_login
 
 api_headers = demo_login  # a bearer token for a demo user (password grant, demo mode)

@@ -21,8 +21,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from services.demo import CASA_MERCEDES
-from tests.conftest import ON_CI
+from canaliza.demo import CASA_MERCEDES
+from tests.conftest import unavailable
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -47,10 +47,7 @@ def require_browser() -> None:
     """Skip (locally) or fail (on CI) without Chromium or the npm packages."""
     missing = [str(p) for p in (Path(CHROMIUM), AXE) if not p.exists()]
     if missing:
-        message = f"browser test needs {', '.join(missing)} (run `make setup`)"
-        if ON_CI:
-            pytest.fail(message + " (on CI this test must run)")
-        pytest.skip(message)
+        unavailable(f"browser test needs {', '.join(missing)} (run `make setup`)")
 
 
 def _free_port() -> int:
@@ -80,7 +77,7 @@ def server(tmp_path_factory) -> Iterator[str]:
     )
     log = (data / "server.log").open("wb")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "services.launcher", "demo", "--port", str(port)],
+        [sys.executable, "-m", "canaliza.launcher", "demo", "--port", str(port)],
         cwd=ROOT,
         env=env,
         stdout=log,

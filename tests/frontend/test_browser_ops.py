@@ -15,7 +15,7 @@ from datetime import date, timedelta
 import httpx
 import pytest
 
-from services.demo import CASA_MERCEDES, FGR
+from canaliza.demo import CASA_MERCEDES, FGR
 from tests.frontend import test_browser as launch
 from tests.frontend.test_browser import PASSWORD, api_token, check_accessibility
 

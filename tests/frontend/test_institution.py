@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from services.demo import CASA_MERCEDES, FGR
+from canaliza.demo import CASA_MERCEDES, FGR
 from tests.conftest import running
 from tests.frontend.conftest import csrf_of, sign_in
 from tests.frontend.ops_helpers import api_headers, form_fields
@@ -92,7 +92,9 @@ async def test_institution_admin_manages_users_and_an_agreement(demo_app):
         assert signed.status_code == 303, signed.text
         page = await client.get(signed.headers["location"])
         assert "Firmó el convenio" in page.text
-        ours = re.search(rf'data-party="{CASA_MERCEDES.id}">(.*?)</tr>', page.text, re.S)[1]
+        found = re.search(rf'data-party="{CASA_MERCEDES.id}">(.*?)</tr>', page.text, re.S)
+        assert found is not None
+        ours = found[1]
         assert "firmado el" in ours
 
         not_pdf = await client.post(

@@ -7,7 +7,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from services.demo import CASA_MERCEDES
+from canaliza.demo import CASA_MERCEDES
 from tests.conftest import running
 from tests.frontend.conftest import csrf_of, sign_in
 from tests.frontend.ops_helpers import api_headers
@@ -16,7 +16,7 @@ pytestmark = pytest.mark.slow
 
 
 async def test_auditor_reads_the_roster_records_a_visit_reviews_and_verifies(demo_app):
-    from services.seed import load_demo_into_app
+    from canaliza.seed import load_demo_into_app
 
     report = await load_demo_into_app(demo_app)
     assert not report.failures, report.failures[:3]
@@ -102,7 +102,9 @@ async def test_auditor_reads_the_roster_records_a_visit_reviews_and_verifies(dem
         )  # fmt: skip
         assert planned.status_code == 303, planned.text
         page = await client.get(planned.headers["location"])
-        visit_id = re.search(r'data-visit-id="([^"]+)" data-visit-status="planned"', page.text)[1]
+        found = re.search(r'data-visit-id="([^"]+)" data-visit-status="planned"', page.text)
+        assert found is not None
+        visit_id = found[1]
         confirm = await client.get(f"/segob/visitas/{visit_id}/cancelar")
         assert "¿Cancelar esta visita?" in confirm.text
         cancelled = await client.post(

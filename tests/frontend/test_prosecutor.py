@@ -7,9 +7,9 @@ from datetime import date
 
 import pytest
 
+from canaliza.demo import CASA_MERCEDES, FGR
 from referral.database import db as referral_db
 from referral.models import Referral
-from services.demo import CASA_MERCEDES, FGR
 from tests.conftest import demo_password_form, running
 from tests.frontend.conftest import csrf_of, sign_in, small_world
 

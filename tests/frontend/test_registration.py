@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from canaliza.demo import CASA_MERCEDES
 from capacity.registration import CHECKLIST_CODES
-from services.demo import CASA_MERCEDES
 from tests.conftest import running
 from tests.frontend.conftest import csrf_of, sign_in
 from tests.frontend.ops_helpers import api_headers, form_fields
@@ -21,7 +21,7 @@ def _section(html: str, facility_id: str) -> str:
 
 
 async def test_coordinator_requests_registration_sees_the_return_and_resubmits(demo_app):
-    from services.seed import load_demo_into_app
+    from canaliza.seed import load_demo_into_app
 
     report = await load_demo_into_app(demo_app)
     assert not report.failures, report.failures[:3]

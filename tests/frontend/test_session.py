@@ -146,13 +146,18 @@ async def test_sign_out_revokes_and_an_expiring_token_is_refreshed_server_side(d
         await sign_in(client, "fiscal")
         raw = client.cookies[SESSION_COOKIE]
 
+        def loaded(session):
+            found = service.load(session, raw)
+            assert found is not None
+            return found
+
         def tokens():
-            return in_transaction(lambda s: service.load(s, raw).tokens(), write=False)
+            return in_transaction(lambda s: loaded(s).tokens(), write=False)
 
         first = tokens()
 
         def expire(session):
-            found = service.load(session, raw)
+            found = loaded(session)
             service.store_tokens(session, found, {**found.tokens(), "expires_at": time.time()})
 
         in_transaction(expire)
@@ -231,7 +236,7 @@ def test_static_files_and_the_live_proxy(demo_app):
 
 def _one_pool_in_mexico_city(client) -> str:
     """An active facility with one pool, created by the platform admin through the API."""
-    from services.demo import CASA_MERCEDES
+    from canaliza.demo import CASA_MERCEDES
 
     token = client.post(
         "/auth/token",
@@ -286,6 +291,7 @@ async def test_a_user_with_a_second_factor_is_asked_for_it_on_the_way_in(demo_ap
         auth = {"Authorization": f"Bearer {token}"}
         uri = (await client.post("/auth/mfa/enroll", headers=auth)).json()["otpauth_uri"]
         totp = pyotp.parse_uri(uri)
+        assert isinstance(totp, pyotp.TOTP)
         confirmed = await client.post("/auth/mfa/confirm", json={"code": totp.now()}, headers=auth)
         assert confirmed.status_code == 200, confirmed.text
         get_settings().demo = False  # outside demo mode, prosecutors must use their second factor
@@ -306,14 +312,16 @@ async def test_a_user_with_a_second_factor_is_asked_for_it_on_the_way_in(demo_ap
 
 
 async def test_the_frontend_runs_as_its_own_service_behind_the_gateway():
-    from services.gateway import service_for
-    from services.launcher import build_app, load_spec
+    from canaliza.composition import build_app, load_spec
+    from canaliza.gateway import service_for
 
     for path in ("/", "/entrar", "/callback", "/live", "/static/app.css", "/canalizaciones"):
         assert service_for(path) == "frontend", path
     assert service_for("/auth/authorize") == "auth"
 
-    load_spec("frontend").database.configure()
+    database = load_spec("frontend").database
+    assert database is not None
+    database.configure()
     try:
         app = build_app("frontend")
         async with running(app) as client:
@@ -327,4 +335,4 @@ async def test_the_frontend_runs_as_its_own_service_behind_the_gateway():
             assert failed.status_code == 400
             assert "Traceback" not in failed.text and "Este enlace de acceso expiró" in failed.text
     finally:
-        load_spec("frontend").database.dispose()
+        database.dispose()

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from services.demo import CASA_MERCEDES
+from canaliza.demo import CASA_MERCEDES
 from tests.conftest import running
 from tests.frontend.conftest import csrf_of, sign_in
 from tests.frontend.ops_helpers import api_headers, form_fields, send_referral_to_casa_mercedes
@@ -15,7 +15,7 @@ pytestmark = pytest.mark.slow
 
 
 async def test_coordinator_changes_occupancy_confirms_and_answers_a_referral(demo_app):
-    from services.seed import load_demo_into_app
+    from canaliza.seed import load_demo_into_app
 
     report = await load_demo_into_app(demo_app)
     assert not report.failures, report.failures[:3]
@@ -30,7 +30,9 @@ async def test_coordinator_changes_occupancy_confirms_and_answers_a_referral(dem
         assert "Refugio Casa de las Mercedes" in page.text
         csrf = csrf_of(page.text)
 
-        pool_id = re.search(r'data-pool-id="([^"]+)"', page.text).group(1)
+        found = re.search(r'data-pool-id="([^"]+)"', page.text)
+        assert found is not None
+        pool_id = found.group(1)
         coordinator = await api_headers(client, "coordinadora")
         before = (await client.get(f"/api/v1/pools/{pool_id}", headers=coordinator)).json()
         action = f"/refugio/cupos/{pool_id}/movimiento"

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import CheckConstraint, update
 from sqlmodel import Field as SQLField
-from sqlmodel import Session, SQLModel
+from sqlmodel import SQLModel, col
 
 from services.app import ServiceSpec
 from services.db import ServiceDatabase, make_registry
@@ -32,7 +30,6 @@ class Counter(SampleBase, table=True):
 
 outbox = Outbox(outbox_table(reg.metadata))
 db = ServiceDatabase("sample", reg.metadata)
-SessionDep = Annotated[Session, Depends(db.request_session, scope="function")]
 
 
 class Decrement(BaseModel):
@@ -51,23 +48,24 @@ async def whoami(principal: PrincipalDep) -> dict:
 @router.post(
     "/counters/{counter_id}/decrement", dependencies=[Depends(require_roles("prosecutor"))]
 )
-def decrement(counter_id: int, body: Decrement, session: SessionDep) -> dict:
-    result = session.execute(
-        update(Counter)
-        .where(Counter.id == counter_id, Counter.value >= body.by)
-        .values(value=Counter.value - body.by)
-    )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
-        raise Conflict("No queda suficiente.", code="exhausted")
-    outbox.add(
-        session,
-        Event(
-            type="sample.counter.decremented",
-            aggregate_type="counter",
-            aggregate_id=str(counter_id),
-            payload={"by": body.by},
-        ),
-    )
+def decrement(counter_id: int, body: Decrement) -> dict:
+    with db.unit_of_work() as session:
+        result = session.execute(
+            update(Counter)
+            .where(col(Counter.id) == counter_id, col(Counter.value) >= body.by)
+            .values(value=Counter.value - body.by)
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            raise Conflict("No queda suficiente.", code="exhausted")
+        outbox.add(
+            session,
+            Event(
+                type="sample.counter.decremented",
+                aggregate_type="counter",
+                aggregate_id=str(counter_id),
+                payload={"by": body.by},
+            ),
+        )
     return {"ok": True}
 
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from services import launcher
+from canaliza import launcher
 from services.settings import get_settings
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from services.launcher import build_app
+from canaliza.composition import build_app
 
 
 def test_openapi_documents_the_error_body_not_fastapis() -> None:

@@ -10,6 +10,7 @@ import httpx
 from alembic import command
 from websockets.asyncio.client import connect
 
+from canaliza.demo import CASA_MERCEDES, FGR, PLATFORM
 from capacity.database import db
 from capacity.live import live_router, set_snapshot_provider, start_live, stop_live
 from capacity.lookups import pool_snapshot_rows
@@ -17,7 +18,6 @@ from capacity.main import service
 from services.app import create_app
 from services.bus import InProcessBus
 from services.db import alembic_config
-from services.demo import CASA_MERCEDES, FGR, PLATFORM
 from services.settings import get_settings
 from tests.live.conftest import ServerThread
 

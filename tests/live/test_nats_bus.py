@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from services.bus import create_bus
+from services.bus_factory import create_bus
 from services.bus_nats import BusUnavailable, NatsBus
 from services.events import Event
 

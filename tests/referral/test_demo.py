@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from canaliza.demo import CASA_MERCEDES, DEMO_INSTITUTIONS, FGR
 from referral import service
 from referral.database import db
-from services.demo import CASA_MERCEDES, DEMO_INSTITUTIONS, FGR
 
 
 async def test_demo_seed_is_idempotent_and_lets_the_demo_prosecutor_send(ctx):

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from canaliza.demo import CASA_MERCEDES, FGR
 from capacity import main as capacity_main
 from capacity.database import db as capacity_db
 from referral import main as referral_main
@@ -14,7 +15,6 @@ from referral.database import db as referral_db
 from services.app import create_app
 from services.bus import InProcessBus
 from services.clients import ClientCredentials
-from services.demo import CASA_MERCEDES, FGR
 from tests.conftest import running
 
 

@@ -7,12 +7,12 @@ import json
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
+from canaliza.demo import CASA_MERCEDES, FGR
+from canaliza.seed import generate
 from referral import service
 from referral.cli import app
 from referral.database import db
 from referral.models import Referral, ReferralHistory
-from services.demo import CASA_MERCEDES, FGR
-from services.seed import generate
 
 
 def _rows() -> list[dict]:

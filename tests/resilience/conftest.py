@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from services.demo import DEMO_CLI_CLIENT_ID, DEMO_USERS
-from services.launcher import available_packages, build_app, load_spec
+from canaliza.composition import available_packages, build_app, load_spec
+from canaliza.demo import DEMO_CLI_CLIENT_ID, DEMO_USERS
 from services.settings import ROOT, get_settings
 
 
@@ -52,7 +52,7 @@ def _dispose_databases() -> None:
 @pytest.fixture
 def demo_app(monkeypatch) -> Iterator[Any]:
     """The all-services app on this test's SQLite files, demo mode, demo data loaded."""
-    from services.seed import load_demo_into_app
+    from canaliza.seed import load_demo_into_app
 
     monkeypatch.setenv("CANALIZA_DEMO", "1")
     get_settings.cache_clear()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.seed.generator import Dataset, generate
+from canaliza.seed.generator import Dataset, generate
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,4 @@
-"""A small in-memory stand-in for Canaliza's public contract (CONTRACT.md), so the loader
+"""A small in-memory stand-in for Canaliza's public contract (docs/contract.md), so the loader
 can be tested before the real services are merged. It is strict where the contract is:
 bearer token on every /api/v1 path, unknown fields refused with 422 on facilities, counts
 that may never exceed a pool's total (409), and a password grant only for ``admin``."""

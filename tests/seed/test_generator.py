@@ -9,11 +9,11 @@ from datetime import datetime
 
 import pytest
 
-from services import demo
+from canaliza import demo
+from canaliza.seed import figures as fig
+from canaliza.seed.generator import Dataset, generate, pool_admits
+from canaliza.seed.states import STATE_CODES
 from services.ids import stable_id
-from services.seed import figures as fig
-from services.seed.generator import Dataset, generate, pool_admits
-from services.seed.states import STATE_CODES
 
 KINDS = {"refugio", "albergue", "casa_de_medio_camino"}
 PERSON_ROLES = {"victim", "indirect_victim", "witness", "accompanying_child"}
@@ -299,6 +299,7 @@ def test_referral_invariants_hold(scale, demo_dataset, national_dataset):
         assert sorted(agreement["signed_by"]) == sorted(parties)
         assert {r["sending_institution_id"], r["receiving_institution_id"]} <= set(parties)
         created = _ts(r["created_at"])
+        assert created is not None
         assert (
             agreement["body"]["valid_from"] <= r["created_at"][:10] <= agreement["body"]["valid_to"]
         )
@@ -306,7 +307,7 @@ def test_referral_invariants_hold(scale, demo_dataset, national_dataset):
         # the outcome agrees with the timestamps
         sent, answered = _ts(r["sent_at"]), _ts(r["answered_at"])
         admitted, discharged = _ts(r["admitted_at"]), _ts(r["discharged_at"])
-        assert created <= sent
+        assert sent is not None and created <= sent
         status = r["status"]
         assert (answered is not None) == (
             status in ("accepted", "declined", "admitted", "discharged")
@@ -470,7 +471,7 @@ def test_same_seed_gives_the_same_bytes_in_another_process():
     import sys
 
     code = (
-        "import hashlib, sys; from services.seed.generator import generate; "
+        "import hashlib, sys; from canaliza.seed.generator import generate; "
         "sys.stdout.write(hashlib.sha256(generate('demo', 5).to_json()).hexdigest())"
     )
     digests = {

@@ -9,9 +9,9 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from services.seed import load_demo_if_empty
-from services.seed.cli import COMMANDS
-from services.seed.history import export_history, load_history, read_history
+from canaliza.seed import load_demo_if_empty
+from canaliza.seed.cli import COMMANDS
+from canaliza.seed.history import export_history, load_history, read_history
 
 
 def test_history_export_round_trips(demo_dataset, tmp_path):
@@ -82,7 +82,7 @@ def test_load_demo_if_empty_in_this_build(monkeypatch):
     import importlib
     from pathlib import Path
 
-    from services.launcher import available_packages
+    from canaliza.composition import available_packages
 
     root = Path(__file__).resolve().parents[2]
     for package in available_packages():

@@ -9,11 +9,12 @@ from collections import Counter
 
 import pytest
 from sqlalchemy import func, select
+from sqlmodel import col
 
-from services.launcher import available_packages, build_app, load_spec
-from services.seed import Credentials, generate, import_history, load_demo_into_app
-from services.seed import figures as fig
-from services.seed.history import HISTORY_EVENT, referral_rows
+from canaliza.composition import available_packages, build_app, load_spec
+from canaliza.seed import Credentials, generate, import_history, load_demo_into_app
+from canaliza.seed import figures as fig
+from canaliza.seed.history import HISTORY_EVENT, referral_rows
 from services.settings import get_settings
 from tests.conftest import running
 
@@ -83,13 +84,13 @@ async def test_history_is_imported_counted_and_not_duplicated(demo_app):
     with referral_db.new_session(write=False) as session:
         stored = {r.id: r for r in session.execute(select(Referral)).scalars()}
         steps = Counter(
-            rid for rid in session.execute(select(ReferralHistory.referral_id)).scalars()
+            rid for rid in session.execute(select(col(ReferralHistory.referral_id))).scalars()
         )
         people = session.execute(select(func.count()).select_from(ReferralPerson)).scalar_one()
         dif = session.execute(
             select(func.count())
             .select_from(Obligation)
-            .where(Obligation.kind == "dif_child_protection")
+            .where(col(Obligation.kind) == "dif_child_protection")
         ).scalar_one()
     assert set(stored) == {r["id"] for r in dataset.referrals}
     assert people == dataset.counts()["people"]
@@ -109,7 +110,9 @@ async def test_history_is_imported_counted_and_not_duplicated(demo_app):
     # about 3.5 standard errors; the national-scale generator test is tight) and are no one
     with referral_db.new_session(write=False) as session:
         victims = list(
-            session.execute(select(ReferralPerson).where(ReferralPerson.role == "victim")).scalars()
+            session.execute(
+                select(ReferralPerson).where(col(ReferralPerson.role) == "victim")
+            ).scalars()
         )
         names = session.execute(select(func.count()).select_from(PersonIdentity)).scalar_one()
     n = len(victims)
@@ -140,7 +143,7 @@ async def test_history_is_imported_counted_and_not_duplicated(demo_app):
         rows = body["rows"] if isinstance(body, dict) else body
         referred = sum(int(r["referred"]) for r in rows)
         assert referred == dataset.counts()["people"]
-        by_sex = Counter()
+        by_sex: Counter[str] = Counter()
         for r in rows:
             by_sex[r["sex"]] += int(r["referred"])
         assert by_sex["F"] == sum(p["sex"] == "F" for r in dataset.referrals for p in r["people"])
@@ -214,6 +217,6 @@ async def test_history_is_imported_counted_and_not_duplicated(demo_app):
         assert p.total - p.occupied - p.held - p.out_of_service >= 0
     assert sum(p.occupied for p in pools) == sum(p["occupied"] for p in dataset.pools)
     with capacity_db.new_session(write=False) as session:
-        addresses = list(session.execute(select(FacilityLocation.address)).scalars())
+        addresses = list(session.execute(select(col(FacilityLocation.address))).scalars())
     assert len(addresses) == len(dataset.facilities)
     assert all(a.startswith("Calle Ficticia ") for a in addresses)  # no real address

@@ -6,10 +6,10 @@ from collections import Counter
 
 import pytest
 
-from services import demo
-from services.seed import Credentials, load_dataset, load_demo_into_app
-from services.seed.generator import Dataset, generate
-from services.seed.loader import LoadError
+from canaliza import demo
+from canaliza.seed import Credentials, load_dataset, load_demo_into_app
+from canaliza.seed.generator import Dataset, generate
+from canaliza.seed.loader import LoadError
 from tests.seed.fake_canaliza import PASSWORD, create_fake
 
 CREDS = Credentials(username="admin", password=PASSWORD)

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from services.cluster import Cluster, free_port, unique_name
+from canaliza.cluster import Cluster, free_port, unique_name
 from tests.conftest import NATS_URL, PG_ADMIN_URL, require_service
 
 DEMO_PASSWORD = "canaliza-demo"

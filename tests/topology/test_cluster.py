@@ -9,8 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
-from services.cluster import Cluster
-from services.demo import CASA_MERCEDES
+from canaliza.cluster import Cluster
+from canaliza.demo import CASA_MERCEDES
 from tests.topology.conftest import (
     FACILITY,
     POOL,

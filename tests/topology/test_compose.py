@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import yaml
 
-from services.launcher import DOMAIN_PACKAGES, _has_module
+from canaliza.composition import DOMAIN_PACKAGES, has_module
 from services.settings import SERVICE_NAMES, Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,7 +31,7 @@ def _apps(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
 def test_every_service_of_the_topology_is_there(compose):
     services = compose["services"]
     assert {"postgres", "nats", "migrate", "gateway"} <= set(services)
-    served = {}
+    served: dict[str, list[str]] = {}
     for name, svc in _apps(compose).items():
         command = svc["command"]
         if command[1] == "serve":
@@ -47,7 +47,7 @@ def test_every_service_of_the_topology_is_there(compose):
 
 def test_every_variable_set_is_a_setting(compose):
     fields = {f"CANALIZA_{name.upper()}" for name in Settings.model_fields}
-    if not _has_module("frontend.main"):
+    if not has_module("frontend.main"):
         # The web UI's settings come with the frontend package (built apart, merged later).
         fields.add("CANALIZA_FRONTEND_CLIENT_SECRET")
     for name, svc in _apps(compose).items():

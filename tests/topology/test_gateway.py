@@ -16,8 +16,8 @@ from starlette.responses import HTMLResponse, JSONResponse
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
-from services.cluster import free_port
-from services.gateway import Gateway, Upstream, upstream_close
+from canaliza.cluster import free_port
+from canaliza.gateway import Gateway, Upstream, upstream_close
 from services.settings import Settings
 
 
@@ -51,7 +51,7 @@ upstream_app = Starlette(
 )
 
 
-def _serve(app: object, port: int) -> tuple[uvicorn.Server, threading.Thread]:
+def _serve(app: Any, port: int) -> tuple[uvicorn.Server, threading.Thread]:
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     )

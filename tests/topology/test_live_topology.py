@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from services.cluster import Cluster
+from canaliza.cluster import Cluster
 from tests.topology.conftest import LiveClient, bearer, password_token, wait_until
 from tests.topology.test_cluster import _facility_with_pool
 

@@ -10,10 +10,10 @@ import httpx
 import pytest
 from fastapi import APIRouter
 
+from canaliza.gateway import service_for
 from services.app import ServiceSpec, create_app, get_runtime
 from services.bus import InProcessBus
 from services.clients import ServiceClient
-from services.gateway import service_for
 from services.observability import JsonFormatter, current_request_id
 from tests.conftest import running
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from services import cluster as cluster_module
-from services.cluster import Cluster
+from canaliza import cluster as cluster_module
+from canaliza.cluster import Cluster
 
 
 def _plan(monkeypatch: pytest.MonkeyPatch, *, frontend: bool) -> dict[str, cluster_module.Member]:

@@ -13,8 +13,8 @@ from typing import Any
 import httpx
 import pytest
 
-from services.cluster import Cluster
-from services.demo import CASA_MERCEDES, FGR
+from canaliza.cluster import Cluster
+from canaliza.demo import CASA_MERCEDES, FGR
 from tests.topology.conftest import FACILITY, POOL, bearer, password_token, wait_until
 
 pytestmark = [pytest.mark.postgres, pytest.mark.nats, pytest.mark.slow]

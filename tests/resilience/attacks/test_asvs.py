@@ -14,9 +14,9 @@ import pytest
 from fastapi import APIRouter
 from starlette.testclient import TestClient
 
+from canaliza.composition import build_app
+from canaliza.demo import CASA_MERCEDES
 from services.app import ServiceSpec, create_app
-from services.demo import CASA_MERCEDES
-from services.launcher import build_app
 from services.settings import get_settings
 from tests.conftest import running
 from tests.resilience.attacks.test_leaks import VICTIM_NAMES, Session, _lifecycle

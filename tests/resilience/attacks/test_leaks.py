@@ -1,7 +1,7 @@
 """Leak scan: a full demo session for every role, every response body (and every log line)
 searched for the seeded confidential strings.
 
-Secrets seeded: every demo facility's exact address (``services.seed.generate``), and the
+Secrets seeded: every demo facility's exact address (``canaliza.seed.generate``), and the
 full names of the people of a referral created here. Who may see them:
 
 - an address: the platform admin; staff of the facility's operator institution
@@ -25,8 +25,8 @@ from typing import Any
 
 from starlette.testclient import TestClient
 
-from services.demo import CASA_MERCEDES, DEMO_USERS, FGR
-from services.seed import DEMO_SEED, generate
+from canaliza.demo import CASA_MERCEDES, DEMO_USERS, FGR
+from canaliza.seed import DEMO_SEED, generate
 from services.settings import get_settings
 from tests.resilience.conftest import DEMO_USERNAMES, password_grant_form, write_result
 

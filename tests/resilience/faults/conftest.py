@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from services.demo import CASA_MERCEDES, FGR, PLATFORM
+from canaliza.demo import CASA_MERCEDES, FGR, PLATFORM
 from tests.resilience.faults.servers import OwnNats, OwnPostgres
 
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 
-from services.cluster import free_port
+from canaliza.cluster import free_port
 from services.settings import ROOT
 
 
@@ -61,7 +61,7 @@ class CapacityProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, **extra_env: str) -> None:
-        args = [sys.executable, "-m", "services.launcher", "serve", "capacity"]
+        args = [sys.executable, "-m", "canaliza.launcher", "serve", "capacity"]
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(
                 [*args, "--port", str(self.port)],

@@ -18,10 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
-import pytest
-
-from services.cluster import free_port
-from tests.conftest import ON_CI
+from canaliza.cluster import free_port
+from tests.conftest import unavailable
 
 NATS_SERVER = shutil.which("nats-server") or "/usr/sbin/nats-server"
 
@@ -35,10 +33,7 @@ def require_binary(name: str, path: Path | str | None) -> None:
     """Skip (locally) or fail (on CI) when a server binary a fault test starts is absent."""
     if path is not None and Path(path).exists():
         return
-    message = f"{name} binary not found ({path or 'not installed'})"
-    if ON_CI:
-        pytest.fail(message + " (on CI this test must run)")
-    pytest.skip(message)
+    unavailable(f"{name} binary not found ({path or 'not installed'})")
 
 
 def _wait_port(port: int, *, up: bool, attempts: int = 300) -> None:

@@ -19,8 +19,8 @@ from typing import Any
 import httpx
 import pytest
 
+from canaliza.cluster import free_port
 from services.bus_nats import NatsBus
-from services.cluster import free_port
 from services.events import Event
 from services.relay import KILL_BEFORE_PUBLISH_ENV
 from tests.resilience.faults.conftest import FACILITY, POOL, Actors

@@ -19,10 +19,10 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import Session
 
+from canaliza.cluster import free_port
 from capacity.database import db
 from capacity.ledger import ledger_counts
 from capacity.models import Pool
-from services.cluster import free_port
 from tests.resilience.faults.conftest import Actors, facility_with_pools, is_error_body
 from tests.resilience.faults.process import CapacityProcess, capacity_env, jwks_server
 from tests.resilience.faults.record import record_fault

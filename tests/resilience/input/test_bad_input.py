@@ -2,7 +2,7 @@
 bounded by the configured limits, never by the size of what the client sends.
 
 HTTP cases run in-process (ASGI); WebSocket frames go over a real socket to uvicorn with
-the launcher's own limits (``services.launcher.uvicorn_limits``), because frames are the
+the launcher's own limits (``canaliza.launcher.uvicorn_limits``), because frames are the
 server's business before they are the app's. Figures go to ``var/resilience/badinput.json``.
 """
 
@@ -24,7 +24,8 @@ import httpx
 import pytest
 import uvicorn
 
-from services.launcher import build_app, uvicorn_limits
+from canaliza.composition import build_app
+from canaliza.launcher import uvicorn_limits
 from services.settings import get_settings
 from tests.conftest import running
 from tests.resilience.conftest import (

@@ -31,6 +31,7 @@ from sqlmodel import select
 
 from capacity import holds as capacity_holds
 from capacity import ledger as capacity_ledger
+from canaliza.demo import CASA_MERCEDES
 from capacity.database import db as capacity_db_handle
 from capacity.models import Hold, HoldAllocation, Pool
 from capacity.schemas import CLIENT_LEDGER_KINDS
@@ -41,7 +42,6 @@ from referral.dependencies import CAPACITY_CLIENT_KEY
 from services.app import create_app
 from services.bus import InProcessBus
 from services.clock import clock
-from services.demo import CASA_MERCEDES
 from tests.capacity.conftest import (  # noqa: F401 - fixtures used by name
     Cap,
     bus,

@@ -20,8 +20,8 @@ from typing import Any
 
 import httpx
 
-from services.seed.generator import Dataset
-from services.seed.loader import API, INTERNAL_BASE_URL, Credentials, SeedLoader
+from canaliza.seed.generator import Dataset
+from canaliza.seed.loader import API, INTERNAL_BASE_URL, Credentials, SeedLoader
 from services.settings import get_settings
 
 PERSON_COLUMNS = (

@@ -26,8 +26,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+from fastapi.openapi.docs import get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.responses import RedirectResponse
 from starlette.types import Message, Receive, Scope, Send
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
+from websockets.typing import Origin
 
 from services.aio import until_first_done
 from services.apidocs import merge_openapi
@@ -332,10 +338,6 @@ class Gateway:
         )(scope, _no_receive, send)
 
     async def _own(self, path: str, scope: Scope, receive: Receive, send: Send) -> None:
-        from fastapi.openapi.docs import get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
-        from fastapi.responses import JSONResponse, Response
-        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-
         if path == "/metrics":
             await Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)(scope, receive, send)
             return
@@ -430,9 +432,6 @@ class Gateway:
     # --- WebSocket -------------------------------------------------------------------
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
-        from websockets.asyncio.client import connect
-        from websockets.exceptions import ConnectionClosed
-
         upstream = self.upstreams.get(service_for(scope["path"]) or "")
         first = await receive()  # websocket.connect
         if first["type"] != "websocket.connect" or upstream is None:
@@ -505,8 +504,6 @@ def upstream_close(code: int | None, reason: str | None) -> tuple[int, str]:
 
 def _websocket_forward_headers(scope: Scope) -> tuple[Any, list[tuple[str, str]]]:
     """What the upstream needs to judge a browser's WebSocket: its Origin, cookies, host."""
-    from websockets.typing import Origin
-
     raw = {k.lower(): v.decode("latin-1") for k, v in scope.get("headers") or []}
     headers = [(name, raw[name]) for name in ("cookie", "user-agent") if name in raw]
     if "host" in raw:

@@ -1,8 +1,8 @@
 """The documented figures the synthetic data is calibrated to.
 
-References are ``file:line`` in ``/work/shared/seeds/`` (DOMAIN.md cites the same way):
-``003`` is the CNDH diagnosis on trafficking in persons (2012–2017), ``002`` the PROTEJA
-quarterly report on the four NGO shelters (2007). Where the sources give no figure, the
+References are ``NNN:line`` — line ``line`` of source document ``NNN``, as listed in
+``docs/sources.md``: ``003`` is the CNDH diagnosis on trafficking in persons (2019, figures
+of 2012–2017), ``002`` the PROTEJA quarterly report on the four NGO shelters (2007). Where the sources give no figure, the
 choice is marked *assumed* with the reason.
 """
 

@@ -5,8 +5,9 @@ running Canaliza through the public API; ``import_history`` exports the historic
 referrals and imports them in bulk into the referral service (the audit trail follows);
 ``load_demo_if_empty`` is what ``canaliza demo`` calls before serving.
 
-This package is a composer (like the launcher): it may import ``services.launcher`` to
-build the all-services app, but never a domain package directly.
+Part of the composition root: it builds the all-services app through
+:mod:`canaliza.composition`, and never imports a domain package directly (the data goes
+through the public API).
 """
 
 from __future__ import annotations
@@ -15,14 +16,15 @@ import asyncio
 import logging
 from typing import Any
 
-from services.seed.generator import REFERENCE_DATE, SCALES, Dataset, generate, pool_admits
-from services.seed.history import (
+from canaliza.composition import available_packages, build_app
+from canaliza.seed.generator import REFERENCE_DATE, SCALES, Dataset, generate, pool_admits
+from canaliza.seed.history import (
     HistoryImportReport,
     export_history,
     import_history,
     load_history,
 )
-from services.seed.loader import Credentials, LoadError, LoadReport, load_dataset
+from canaliza.seed.loader import Credentials, LoadError, LoadReport, load_dataset
 from services.settings import get_settings
 
 __all__ = [
@@ -104,9 +106,6 @@ def load_demo_if_empty(seed: int = DEMO_SEED) -> LoadReport | None:
     Returns the report, or ``None`` when the app cannot take it yet (no auth service, so
     no token). Called by ``canaliza demo`` before it starts serving.
     """
-    # composer: the launcher knows the services
-    from services.launcher import available_packages, build_app
-
     if "auth" not in available_packages():
         log.warning("seed: no auth service in this build; demo data not loaded")
         return None

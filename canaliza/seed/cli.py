@@ -7,15 +7,17 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from services.seed.generator import SCALES, SCENARIOS, Dataset, generate
-from services.seed.history import export_history, import_history, load_history
-from services.seed.loader import Credentials, LoadReport, load_dataset
+from canaliza.composition import build_app
+from canaliza.seed import service_credentials
+from canaliza.seed.generator import SCALES, SCENARIOS, Dataset, generate
+from canaliza.seed.history import export_history, import_history, load_history
+from canaliza.seed.loader import Credentials, LoadReport, load_dataset
 from services.settings import get_settings
 
 console = Console(stderr=True)
@@ -58,40 +60,62 @@ def _report_table(report: LoadReport) -> Table:
     return table
 
 
+async def _load_and_import(
+    dataset: Dataset,
+    credentials: Credentials,
+    service: Credentials | None,
+    concurrency: int,
+    *,
+    bulk: bool,
+    without_service: str,
+    app: Any = None,
+    base_url: str | None = None,
+) -> LoadReport:
+    """Load the roster into ``app`` or ``base_url``, then import the history with the
+    service token (without one the history is only exported: ``without_service`` says so)."""
+    target: dict[str, Any] = {"app": app} if app is not None else {"base_url": base_url}
+    report = await load_dataset(
+        dataset,
+        credentials=credentials,
+        concurrency=concurrency,
+        bulk_credentials=service if bulk else None,
+        **target,
+    )
+    if service is None:
+        report.warnings.append(without_service)
+        await load_history(dataset, facility_ids=report.ids)
+        return report
+    with console.status(f"Importando {len(dataset.referrals):,} canalizaciones históricas…"):
+        _, report.history = await import_history(
+            dataset,
+            credentials=service,
+            audit_credentials=credentials,
+            facility_ids=report.ids,
+            **target,
+        )
+    report.failures.extend(report.history.failures)
+    return report
+
+
 async def _load_in_process(
     dataset: Dataset, credentials: Credentials, concurrency: int, *, bulk: bool = True
 ) -> LoadReport:
     """Load the roster and import the history into the all-services app of this process."""
-    from services.launcher import build_app  # composer: the launcher knows the services
-    from services.seed import service_credentials
-
     get_settings().data_dir.mkdir(parents=True, exist_ok=True)  # SQLite files live there
     started = time.perf_counter()
     app = build_app("all")
     async with app.router.lifespan_context(app):
         startup = time.perf_counter() - started  # migrations, keys, demo users
-        service = service_credentials()
-        report = await load_dataset(
+        report = await _load_and_import(
             dataset,
+            credentials,
+            service_credentials(),
+            concurrency,
+            bulk=bulk,
+            without_service="sin credenciales de servicio: el historial solo se exporta",
             app=app,
-            credentials=credentials,
-            concurrency=concurrency,
-            bulk_credentials=service if bulk else None,
         )
-        report.phase_seconds = {"startup": startup, **report.phase_seconds}
-        if service is None:
-            report.warnings.append("sin credenciales de servicio: el historial solo se exporta")
-            await load_history(dataset, facility_ids=report.ids)
-            return report
-        with console.status(f"Importando {len(dataset.referrals):,} canalizaciones históricas…"):
-            _, report.history = await import_history(
-                dataset,
-                app=app,
-                credentials=service,
-                audit_credentials=credentials,
-                facility_ids=report.ids,
-            )
-        report.failures.extend(report.history.failures)
+    report.phase_seconds = {"startup": startup, **report.phase_seconds}
     return report
 
 
@@ -104,30 +128,18 @@ async def _load_remote(
     *,
     bulk: bool = True,
 ) -> LoadReport:
-    report = await load_dataset(
+    return await _load_and_import(
         dataset,
-        base_url=url,
-        credentials=credentials,
-        concurrency=concurrency,
-        bulk_credentials=service if bulk else None,
-    )
-    if service is None:
-        report.warnings.append(
+        credentials,
+        service,
+        concurrency,
+        bulk=bulk,
+        without_service=(
             "el historial solo se exporta: importarlo requiere un token de servicio "
             "(--client-id/--client-secret o --token)"
-        )
-        await load_history(dataset, facility_ids=report.ids)
-        return report
-    with console.status(f"Importando {len(dataset.referrals):,} canalizaciones históricas…"):
-        _, report.history = await import_history(
-            dataset,
-            base_url=url,
-            credentials=service,
-            audit_credentials=credentials,
-            facility_ids=report.ids,
-        )
-    report.failures.extend(report.history.failures)
-    return report
+        ),
+        base_url=url,
+    )
 
 
 def _phases_table(phases: dict[str, float]) -> Table:

@@ -1,6 +1,6 @@
 """Load a generated dataset into a running Canaliza through its public HTTP API.
 
-Only the contract's paths are used (``/work/shared/CONTRACT.md``): institutions, facilities
+Only the contract's paths are used (``docs/contract.md``): institutions, facilities
 (and their status), pools, ledger entries, agreements and signatures. The target is either
 an app in this process (``httpx.ASGITransport``) or a base URL. Loading is idempotent:
 institutions already present (by id), facilities already present (by name and operator)
@@ -24,8 +24,8 @@ import httpx
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from services.demo import DEMO_CLI_CLIENT_ID
-from services.seed.generator import Dataset
+from canaliza.demo import DEMO_CLI_CLIENT_ID
+from canaliza.seed.generator import Dataset
 
 API = "/api/v1"
 INTERNAL_BASE_URL = "http://canaliza.internal"
@@ -40,7 +40,7 @@ MINIMAL_FIELDS: dict[str, tuple[str, ...]] = {
     ),
     "agreement": ("number", "title", "party_ids", "valid_from", "valid_to"),
 }  # fmt: skip
-"""The contract's minimal bodies ("Minimal bodies" in CONTRACT.md)."""
+"""The contract's minimal bodies ("Minimal bodies" in docs/contract.md)."""
 
 RETRY_STATUS = {502, 503, 504}
 ROSTER_IMPORT_PATH = f"{API}/facilities/import"

@@ -1,4 +1,5 @@
-"""The ``canaliza`` command: composes the services (the only module that knows them all).
+"""The ``canaliza`` command (also ``python -m canaliza``): serves, migrates and seeds the
+services that :mod:`canaliza.composition` finds.
 
     canaliza serve all            # every service in one process (embedded default)
     canaliza serve capacity       # one service on its own (Postgres + NATS in production)
@@ -10,20 +11,34 @@ Domain packages may add command groups through a ``cli.py`` exposing ``app`` (Ty
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import os
-from collections.abc import Callable
+import signal
+import tempfile
+import time
 from typing import Any
 
 import typer
+import uvicorn
+from alembic import command
+from fastapi import FastAPI
 from rich.console import Console
 
-from services.app import ServiceSpec, create_app
+from canaliza import seed
+from canaliza.cluster import Cluster, ClusterError, stop_recorded
+from canaliza.composition import (
+    DOMAIN_PACKAGES,
+    available_packages,
+    build_app,
+    has_module,
+    load_spec,
+    load_specs,
+)
+from canaliza.gateway import Gateway, create_gateway
+from canaliza.seed.cli import COMMANDS as SEED_COMMANDS
 from services.at_rest import restrict_umask
+from services.db import alembic_config
+from services.observability import configure_logging
 from services.settings import Settings, get_settings
-
-# Only the launcher knows the domain packages. The frontend is not a data service.
-DOMAIN_PACKAGES = ("auth", "capacity", "referral", "audit", "frontend")
 
 # How long an idle keep-alive connection stays open. Longer than the idle expiry of the
 # gateway's upstream pool and of common clients, so that the client, not the server, is
@@ -37,53 +52,15 @@ cli = typer.Typer(
 )
 
 
-def _has_module(name: str) -> bool:
-    try:
-        return importlib.util.find_spec(name) is not None
-    except ModuleNotFoundError:  # the parent package does not exist
-        return False
-
-
-def available_packages() -> list[str]:
-    """Domain packages present in this checkout that define a service."""
-    return [p for p in DOMAIN_PACKAGES if _has_module(f"{p}.main")]
-
-
-def load_spec(package: str) -> ServiceSpec:
-    module = importlib.import_module(f"{package}.main")
-    factory: Callable[[], ServiceSpec] = module.service
-    return factory()
-
-
-def load_specs(names: list[str]) -> list[ServiceSpec]:
-    return [load_spec(n) for n in names]
-
-
-def build_app(target: str = "all") -> Any:
-    """The ASGI app for ``target`` (``all`` or one package name)."""
-    names = available_packages() if target == "all" else [target]
-    unknown = [n for n in names if n not in DOMAIN_PACKAGES]
-    if unknown:
-        raise typer.BadParameter(f"unknown service {unknown[0]!r}")
-    return create_app(
-        load_specs(names), title="Canaliza" if target == "all" else f"Canaliza — {target}"
-    )
-
-
-def app_all() -> Any:
-    """uvicorn factory: ``uvicorn --factory services.launcher:app_all``."""
-    from services.observability import configure_logging
-
+def app_all() -> FastAPI:
+    """uvicorn factory: ``uvicorn --factory canaliza.launcher:app_all``."""
     target = os.environ.get("CANALIZA_SERVE", "all")
     configure_logging(target)
     return build_app(target)
 
 
-def app_gateway() -> Any:
+def app_gateway() -> Gateway:
     """uvicorn factory of the gateway (reverse proxy in front of separate services)."""
-    from services.gateway import create_gateway
-    from services.observability import configure_logging
-
     configure_logging("gateway")
     return create_gateway()
 
@@ -126,13 +103,11 @@ def serve(
     workers: int = typer.Option(1, help="uvicorn worker processes"),
 ) -> None:
     """Serve ``all`` services in one process, or a single one."""
-    import uvicorn
-
     settings = listen_on(host, port)
     os.environ["CANALIZA_SERVE"] = target
     console.print(f"[bold]Canaliza[/bold] {target} → {settings.base_url()}")
     uvicorn.run(
-        "services.launcher:app_all",
+        "canaliza.launcher:app_all",
         factory=True,
         host=settings.host,
         port=settings.port,
@@ -151,11 +126,9 @@ def gateway(
     port: int | None = typer.Option(None, help="Default CANALIZA_PORT or 8000"),
 ) -> None:
     """Serve the gateway: one public port routing to services given by CANALIZA_<SERVICE>_URL."""
-    import uvicorn
-
     settings = listen_on(host, port)
     uvicorn.run(
-        "services.launcher:app_gateway",
+        "canaliza.launcher:app_gateway",
         factory=True,
         host=settings.host,
         port=settings.port,
@@ -190,11 +163,6 @@ def cluster_up(
     ),
 ) -> None:
     """Start auth, capacity ×N, referral, audit, frontend (if any), gateway; Ctrl-C stops all."""
-    import signal
-    import time
-
-    from services.cluster import Cluster, ClusterError
-
     cluster = Cluster(
         database=database,
         pg_admin_url=pg_admin_url,
@@ -212,8 +180,7 @@ def cluster_up(
         raise typer.Exit(1) from exc
     for member in cluster.members.values():
         console.print(f"  {member.name:<12} {member.url}  (log {member.log_path})")
-    if demo and _has_module("services.seed"):
-        seed = importlib.import_module("services.seed")
+    if demo:
         with console.status("loading the demo data through the gateway…"):
             report = seed.load_demo_at(cluster.gateway_url)
         console.print(
@@ -243,8 +210,6 @@ def cluster_up(
 @cluster_cli.command("down")
 def cluster_down() -> None:
     """Stop the processes of a detached ``cluster up``."""
-    from services.cluster import stop_recorded
-
     stopped = stop_recorded()
     console.print(f"stopped: {', '.join(stopped) or 'nothing was running'}")
 
@@ -265,12 +230,6 @@ def makemigration(
     message: str = typer.Option(..., "-m", "--message"),
 ) -> None:
     """Autogenerate a revision for one service against a scratch SQLite database."""
-    import tempfile
-
-    from alembic import command
-
-    from services.db import alembic_config
-
     spec = load_spec(service)
     assert spec.database is not None
     with tempfile.TemporaryDirectory() as tmp:
@@ -286,20 +245,21 @@ def demo(host: str | None = typer.Option(None), port: int | None = typer.Option(
     os.environ["CANALIZA_DEMO"] = "1"
     listen_on(host, port)  # the demo data is loaded under the issuer it will be served as
     migrate(services=[])
-    if _has_module("services.seed"):
-        seed = importlib.import_module("services.seed")
-        seed.load_demo_if_empty()
+    seed.load_demo_if_empty()
     serve(target="all", host=host, port=port, workers=1)
 
 
 def _register_subcommands() -> None:
-    for package in (*DOMAIN_PACKAGES, "services.seed"):
-        if _has_module(f"{package}.cli"):
+    """The command groups the domain packages present bring, then ``seed``."""
+    for package in DOMAIN_PACKAGES:
+        if has_module(f"{package}.cli"):
             module = importlib.import_module(f"{package}.cli")
             for name, sub in getattr(module, "COMMANDS", {}).items():
                 cli.command(name)(sub)
             if hasattr(module, "app"):
-                cli.add_typer(module.app, name=package.rsplit(".", 1)[-1])
+                cli.add_typer(module.app, name=package)
+    for name, sub in SEED_COMMANDS.items():
+        cli.command(name)(sub)
 
 
 def main() -> None:

@@ -11,6 +11,7 @@ it for client-credentials tokens.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import os
 import secrets
@@ -24,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import sqlalchemy as sa
 
 from services.at_rest import (
     KEK_ENV,
@@ -55,8 +57,6 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 def _has_service(package: str) -> bool:
-    import importlib.util
-
     try:
         return importlib.util.find_spec(f"{package}.main") is not None
     except ModuleNotFoundError:
@@ -64,8 +64,6 @@ def _has_service(package: str) -> bool:
 
 
 def _nats_bus_available() -> bool:
-    import importlib.util
-
     return importlib.util.find_spec("services.bus_nats") is not None
 
 
@@ -182,7 +180,7 @@ class Cluster:
                 members.append(
                     Member(
                         label,
-                        [py, "-m", "services.launcher", "serve", name, "--port", str(port)],
+                        [py, "-m", "canaliza.launcher", "serve", name, "--port", str(port)],
                         port,
                         env,
                     )
@@ -195,7 +193,7 @@ class Cluster:
         members.append(
             Member(
                 "gateway",
-                [py, "-m", "services.launcher", "gateway", "--port", str(self.gateway_port)],
+                [py, "-m", "canaliza.launcher", "gateway", "--port", str(self.gateway_port)],
                 self.gateway_port,
                 gw_env,
             )
@@ -207,8 +205,6 @@ class Cluster:
 
     def create_database(self) -> None:
         """Create the database if it does not exist yet."""
-        import sqlalchemy as sa
-
         admin = sa.create_engine(self.pg_admin_url, isolation_level="AUTOCOMMIT")
         try:
             with admin.connect() as conn:
@@ -226,7 +222,7 @@ class Cluster:
         """Apply every service's migrations once, before any replica starts."""
         env = self.base_env()
         result = subprocess.run(  # noqa: S603 - our own interpreter and arguments
-            [sys.executable, "-m", "services.launcher", "migrate", *self.services()],
+            [sys.executable, "-m", "canaliza.launcher", "migrate", *self.services()],
             env=env,
             cwd=ROOT,
             capture_output=True,

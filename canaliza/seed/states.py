@@ -1,7 +1,7 @@
 """The 32 entidades federativas (INEGI codes) with a few municipalities each.
 
 Municipality names are public geography; the generator never produces a real address
-(see ``generator.fictitious_address``). ``population`` is the 2020 census in millions,
+(see ``draws.fictitious_address``). ``population`` is the 2020 census in millions,
 rounded, used only to weight where facilities and referrals fall.
 """
 
