@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 
 from starlette.concurrency import run_in_threadpool
 
+from audit.anchors import anchor_path
 from audit.database import db, outbox
 from audit.report_router import router as report_router
 from audit.roster_router import router as roster_router
 from audit.router import router
-from audit.service import record_event
+from audit.service import checkpoint_head, record_event, signing_key
 from services.app import Runtime, ServiceSpec
 from services.events import Event
 
@@ -28,7 +30,34 @@ async def _handler(event: Event) -> None:
     await run_in_threadpool(consume, event)
 
 
+def checkpoint() -> None:
+    """Sign and anchor the chain's head if entries came since the last checkpoint."""
+    with contextlib.contextmanager(db.session_scope)(write=True) as session:
+        checkpoint_head(session)
+
+
+async def _checkpoint_now() -> None:
+    try:
+        await run_in_threadpool(checkpoint)
+    except Exception:
+        log.exception("could not checkpoint the audit trail")
+
+
+async def _checkpoint_every(seconds: float) -> None:
+    # A quiet trail's last entries are anchored too, not only every CHECKPOINT_EVERY entries.
+    while True:
+        await asyncio.sleep(seconds)
+        await _checkpoint_now()
+
+
 async def _start(runtime: Runtime) -> None:
+    # The checkpoint key opens with this process's key-encryption key (else no start, rather
+    # than an error at the first checkpoint); a plain one from an older version is encrypted.
+    await run_in_threadpool(signing_key)
+    log.info("audit checkpoints are anchored in %s", anchor_path(db.url))
+    seconds = runtime.settings.audit_checkpoint_seconds
+    if seconds > 0:
+        runtime.spawn(_checkpoint_every(seconds), "audit-checkpoints")
     if runtime.bus is None:
         log.warning("no bus: the audit trail will not receive events")
         return
@@ -40,6 +69,7 @@ async def _stop(runtime: Runtime) -> None:
     sub = runtime.state.pop("audit_subscription", None)
     if sub is not None:
         await sub.close()
+    await _checkpoint_now()  # the tail is anchored while the service is down
 
 
 def service() -> ServiceSpec:

@@ -1,11 +1,17 @@
-"""Audit logic: append events to the hash chain, sign checkpoints, verify the chain."""
+"""Audit logic: append events to the hash chain, sign checkpoints, verify the chain.
+
+Checkpoints are signed in the database and anchored outside it (``audit.anchors``):
+verification compares the chain with both, and bounds the entries no anchor covers yet.
+"""
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives import serialization
@@ -16,14 +22,18 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 from sqlalchemy import func, select
 from sqlmodel import Session, col
 
+from audit import anchors
 from audit.models import AuditEntry, Checkpoint
 from audit.roster import project
+from services.at_rest import KeyEncryptionError, Keyring, StorageError, keyring, write_private_file
 from services.clock import as_utc, utcnow
 from services.events import Event
 from services.settings import get_settings
 from services.tokens import Principal
 
 GENESIS = "0" * 64
+# A checkpoint every this many entries (and when the service stops, and periodically), so
+# the unsigned tail stays under ``CANALIZA_AUDIT_MAX_UNSIGNED_TAIL`` (default twice this).
 CHECKPOINT_EVERY = 100
 # Keys that could carry a victim's identity or a refuge's address: never stored.
 SENSITIVE_KEYS = frozenset(
@@ -139,28 +149,60 @@ def record_event(session: Session, event: Event) -> AuditEntry | None:
 # --- signing key -------------------------------------------------------------------
 
 
+KEY_SEALING_PURPOSE = "audit.checkpoint_key"
+
+
 def _key_path() -> Any:
     return get_settings().data_dir / "audit-ed25519.pem"
 
 
-def signing_key() -> Ed25519PrivateKey:
-    """The service's Ed25519 key, created on first use in the data directory."""
-    path = _key_path()
-    if path.exists():
-        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
-        assert isinstance(key, Ed25519PrivateKey)
-        return key
-    key = Ed25519PrivateKey.generate()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
+def _pem(key: Ed25519PrivateKey, password: bytes) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(password),
     )
-    path.chmod(0o600)
+
+
+def _load_key_file(path: Path, ring: Keyring) -> Ed25519PrivateKey:
+    """The key in ``path``; a plain PEM (older versions) or one under a former KEK is
+    rewritten encrypted with the current one."""
+    data = path.read_bytes()
+    passwords = ring.passwords(KEY_SEALING_PURPOSE)
+    key: Any = None
+    if b"ENCRYPTED" not in data.split(b"\n", 1)[0]:
+        key, used = serialization.load_pem_private_key(data, password=None), None
+    else:
+        for used in passwords:
+            with contextlib.suppress(ValueError):
+                key = serialization.load_pem_private_key(data, password=used)
+                break
+        if key is None:
+            raise KeyEncryptionError(
+                f"the audit checkpoint key {path} does not open with the key-encryption key "
+                f"{ring.key_id} (from {ring.source}) nor a former one: set "
+                "CANALIZA_KEY_ENCRYPTION_KEY (or _FILE) to the key it was encrypted with"
+            )
+    if not isinstance(key, Ed25519PrivateKey):
+        raise StorageError(f"{path} does not hold an Ed25519 private key")
+    if used != passwords[0]:
+        write_private_file(path, _pem(key, passwords[0]))
     return key
+
+
+def signing_key() -> Ed25519PrivateKey:
+    """The service's Ed25519 key, created on first use in the data directory.
+
+    The file (``0600``) is a PKCS#8 PEM encrypted with a password derived from the
+    key-encryption key (``services.at_rest``).
+    """
+    path = _key_path()
+    ring = keyring()
+    if not path.exists():
+        fresh = Ed25519PrivateKey.generate()
+        # Two processes creating it at once agree on one (the first written).
+        write_private_file(path, _pem(fresh, ring.passwords(KEY_SEALING_PURPOSE)[0]), replace=False)
+    return _load_key_file(path, ring)
 
 
 def public_key_pem() -> str:
@@ -178,7 +220,11 @@ def _message(position: int, hash_: str) -> bytes:
 
 
 def make_checkpoint(session: Session) -> Checkpoint | None:
-    """Sign the chain's current head; ``None`` when the trail is empty."""
+    """Sign the chain's current head; ``None`` when the trail is empty.
+
+    The checkpoint is a row of this transaction and, once it commits, a line of the anchor
+    log outside the database.
+    """
     last = session.execute(
         select(col(AuditEntry.position), col(AuditEntry.hash))
         .order_by(col(AuditEntry.position).desc())
@@ -186,7 +232,8 @@ def make_checkpoint(session: Session) -> Checkpoint | None:
     ).first()
     if not last:
         return None
-    sig = signing_key().sign(_message(last[0], last[1]))
+    key = signing_key()
+    sig = key.sign(_message(last[0], last[1]))
     cp = Checkpoint(
         position=last[0],
         hash=last[1],
@@ -195,14 +242,42 @@ def make_checkpoint(session: Session) -> Checkpoint | None:
     )
     session.add(cp)
     session.flush()
+    anchors.append_after_commit(
+        session,
+        anchors.anchor_path(session.get_bind().engine.url),
+        anchors.sign(key, cp.position, cp.hash, _iso(cp.created_at)),
+    )
     return cp
+
+
+def checkpoint_head(session: Session) -> Checkpoint | None:
+    """Sign the head unless the last checkpoint already covers it (periodic and at stop)."""
+    head = session.execute(select(func.max(col(AuditEntry.position)))).scalar()
+    if not head:
+        return None
+    signed = session.execute(select(func.max(col(Checkpoint.position)))).scalar()
+    if signed is not None and signed >= head:
+        return None
+    return make_checkpoint(session)
 
 
 # --- verification ------------------------------------------------------------------
 
 
 def verify(session: Session) -> dict[str, Any]:
-    """Walk the chain; report every edited, deleted, inserted or reordered entry."""
+    """Walk the chain; report every edited, deleted, inserted or reordered entry.
+
+    Then compare it with the signed checkpoints in the database and the anchored ones
+    outside it: an anchored checkpoint the database lost (``checkpoint_missing``), a chain
+    that ends before the last anchor (``truncated``), or more entries after the last anchor
+    than ``CANALIZA_AUDIT_MAX_UNSIGNED_TAIL`` (``unsigned_tail_too_long``) fail too.
+    """
+    # Anchors, then checkpoints, then entries: a line is appended only after its checkpoint
+    # committed, and a checkpoint commits with its entries, so whatever is read first is
+    # covered by what is read next even while events keep arriving.
+    public: Ed25519PublicKey = signing_key().public_key()
+    anchored = anchors.read(anchors.anchor_path(session.get_bind().engine.url), public)
+    cps = list(session.execute(select(Checkpoint).order_by(col(Checkpoint.position))).scalars())
     rows = list(session.execute(select(AuditEntry).order_by(col(AuditEntry.position))).scalars())
     problems: list[dict[str, Any]] = []
     expected = 1
@@ -259,7 +334,7 @@ def verify(session: Session) -> dict[str, Any]:
             )
         by_position[row.position] = row.hash
         expected = row.position + 1
-    checkpoints = _verify_checkpoints(session, by_position, problems)
+    checkpoints = _verify_checkpoints(public, cps, anchored, by_position, problems)
     return {
         "ok": not problems,
         "entries": len(rows),
@@ -269,10 +344,31 @@ def verify(session: Session) -> dict[str, Any]:
 
 
 def _verify_checkpoints(
-    session: Session, by_position: dict[int, str], problems: list[dict[str, Any]]
+    public: Ed25519PublicKey,
+    cps: list[Checkpoint],
+    anchored_read: tuple[list[anchors.Anchor], list[dict[str, Any]]],
+    by_position: dict[int, str],
+    problems: list[dict[str, Any]],
 ) -> dict[str, Any]:
-    public: Ed25519PublicKey = signing_key().public_key()
-    cps = list(session.execute(select(Checkpoint).order_by(col(Checkpoint.position))).scalars())
+    head = max(by_position, default=0)
+    mismatched: set[int] = set()
+
+    def compare(position: int, hash_: str) -> bool:
+        """Does the chain hold ``hash_`` at ``position``? Report it once if not."""
+        if by_position.get(position) == hash_:
+            return True
+        if position not in mismatched:
+            mismatched.add(position)
+            problems.append(
+                {
+                    "position": position,
+                    "kind": "deleted" if position not in by_position else "edited",
+                    "detail": "La cadena no coincide con el punto de control firmado.",
+                }
+            )
+        return False
+
+    signed: set[tuple[int, str]] = set()
     valid = 0
     last_position = 0
     for cp in cps:
@@ -287,23 +383,65 @@ def _verify_checkpoints(
                 }
             )
             continue
-        if by_position.get(cp.position) != cp.hash:
-            kind = "deleted" if cp.position not in by_position else "edited"
-            problems.append(
-                {
-                    "position": cp.position,
-                    "kind": kind,
-                    "detail": "La cadena no coincide con el punto de control firmado.",
-                }
-            )
+        signed.add((cp.position, cp.hash))
+        if not compare(cp.position, cp.hash):
             continue
         valid += 1
         last_position = max(last_position, cp.position)
+
+    # The anchors outside the database: what rewriting the database cannot change.
+    anchored, anchor_problems = anchored_read
+    problems.extend(anchor_problems)
+    last_anchored = 0
+    missing: set[int] = set()
+    for anchor in anchored:
+        if compare(anchor.position, anchor.hash):
+            last_anchored = max(last_anchored, anchor.position)
+        if (anchor.position, anchor.hash) not in signed and anchor.position not in missing:
+            missing.add(anchor.position)
+            problems.append(
+                {
+                    "position": anchor.position,
+                    "kind": "checkpoint_missing",
+                    "detail": (
+                        f"Falta el punto de control firmado de la entrada {anchor.position}, "
+                        "registrado en el anclaje externo."
+                    ),
+                }
+            )
+    top = max((a.position for a in anchored), default=0)
+    if top > head + 1:  # the anchored position itself is reported above, as deleted
+        problems.append(
+            {
+                "position": head + 1,
+                "kind": "truncated",
+                "detail": (
+                    f"La bitácora termina en la entrada {head}, pero el anclaje externo llega "
+                    f"a la {top}: faltan las entradas {head + 1} a {top}."
+                ),
+            }
+        )
+    bound = get_settings().audit_max_unsigned_tail
+    tail = max(0, head - last_anchored)
+    if tail > bound:
+        problems.append(
+            {
+                "position": last_anchored + 1,
+                "kind": "unsigned_tail_too_long",
+                "detail": (
+                    f"{tail} entradas siguen al último punto de control anclado (máximo "
+                    f"{bound}): pudieron reescribirse sin dejar rastro."
+                ),
+            }
+        )
     return {
         "count": len(cps),
         "valid": valid,
         "last_signed_position": last_position,
-        "unsigned_tail": max(0, max(by_position, default=0) - last_position),
+        "unsigned_tail": tail,
+        "anchored": len(anchored),
+        "last_anchored_position": last_anchored,
+        "max_unsigned_tail": bound,
     }
 
 

@@ -11,11 +11,13 @@ import secrets
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from sqlmodel import Session
 
 from auth import service
 from auth.database import db
-from auth.keys import rotate_signing_key
+from auth.keys import rotate_signing_key, seal_signing_keys
+from services.at_rest import StorageError
 from services.errors import CanalizaError
 
 app = typer.Typer(help="Identidad: usuarios, clientes OAuth y llaves de firma.")
@@ -118,8 +120,17 @@ def create_client(
 
 @app.command("rotate-key")
 def rotate_key() -> None:
-    """Start signing with a new key; the old one stays published until its tokens expire."""
-    with _session() as session:
-        key = rotate_signing_key(session)
-        kid = key.kid
+    """Start signing with a new key; the old one stays published until its tokens expire.
+
+    Needs the service's key-encryption key: the existing keys must open with it (else
+    nothing changes), and the new one is encrypted with it.
+    """
+    try:
+        with _session() as session:
+            seal_signing_keys(session)
+            key = rotate_signing_key(session)
+            kid = key.kid
+    except StorageError as exc:
+        console.print(f"[red]key_encryption_key[/red]: {escape(str(exc))}")
+        raise typer.Exit(1) from exc
     console.print(f"nueva llave de firma: {kid}")

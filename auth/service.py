@@ -23,7 +23,7 @@ from sqlmodel import Session, col, select
 from auth.config import auth_settings
 from auth.database import outbox
 from auth.exceptions import ClientExists, InvalidTotp, UsernameTaken, UserNotFound
-from auth.keys import ensure_signing_key
+from auth.keys import ensure_signing_key, seal_signing_keys
 from auth.models import AuthorizationCode, OAuthClient, RefreshToken, RevokedAccessToken, User
 from services.clock import as_utc, utcnow
 from services.demo import DEMO_CLI_CLIENT_ID, DEMO_USERS
@@ -502,12 +502,14 @@ def find_authorization_code(
 
 
 def bootstrap(session: Session, *, settings: Settings) -> None:
-    """Idempotent start-up: a signing key, the internal service client, the demo data.
+    """Idempotent start-up: the signing keys encrypted, a current one, the internal service
+    client, the demo data.
 
     When no service secret is configured one is generated for this process and set on
     ``settings`` (the kernel's client-credentials helper reads it from there); only its
     hash is stored, so each process that generates one replaces the previous hash.
     """
+    seal_signing_keys(session)  # KeyEncryptionError: a wrong key-encryption key, no start
     ensure_signing_key(session)
     if not settings.service_client_id:
         settings.service_client_id = SERVICE_CLIENT_DEFAULT_ID

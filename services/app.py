@@ -22,6 +22,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from services.at_rest import protect_data_dir
 from services.bus import Bus, create_bus
 from services.db import ServiceDatabase
 from services.errors import error_response, install_error_handlers
@@ -330,6 +331,9 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime: Runtime = app.state.runtime
+        # umask 077; the data directory and every file in it (an older installation's too)
+        # readable by this user only, before any database or key file is opened.
+        await run_in_threadpool(protect_data_dir, settings)
         if settings.auto_migrate:
             for spec in specs:
                 if spec.database is not None:

@@ -25,10 +25,22 @@ from pathlib import Path
 
 import httpx
 
+from services.at_rest import (
+    KEK_ENV,
+    KEK_FILE_ENV,
+    KEK_PREVIOUS_ENV,
+    PRIVATE_FILE_MODE,
+    private_dir,
+    write_private_file,
+)
 from services.settings import ROOT
 
 DEFAULT_PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 CLUSTER_SERVICES = ("auth", "capacity", "referral", "audit")
+# The services keeping private keys at rest, and only they, get the key-encryption key of
+# the environment (without one they share the generated ``var/secrets/kek``).
+KEY_HOLDERS = ("auth", "audit")
+KEK_VARIABLES = (KEK_ENV, KEK_FILE_ENV, KEK_PREVIOUS_ENV)
 
 
 class ClusterError(RuntimeError):
@@ -165,6 +177,8 @@ class Cluster:
                 env = dict(common, CANALIZA_PORT=str(port), CANALIZA_HOST=self.host)
                 if name == "auth":
                     env.pop("CANALIZA_JWKS_URL", None)  # auth checks its own keys in-process
+                if name in KEY_HOLDERS:  # the operator's key-encryption key, if set
+                    env.update({k: os.environ[k] for k in KEK_VARIABLES if k in os.environ})
                 members.append(
                     Member(
                         label,
@@ -222,10 +236,15 @@ class Cluster:
             raise ClusterError("migration failed:\n" + result.stderr.decode(errors="replace"))
 
     def start_member(self, member: Member) -> None:
-        """Start (or restart) one process; its output goes to ``<log_dir>/<name>.log``."""
-        self.log_dir.mkdir(parents=True, exist_ok=True)
+        """Start (or restart) one process; its output goes to ``<log_dir>/<name>.log``.
+
+        The directory is ``0700`` and each log ``0600``: logs are for the operator only.
+        """
+        private_dir(self.log_dir)
         member.log_path = self.log_dir / f"{member.name}.log"
-        log = member.log_path.open("ab")
+        fd = os.open(member.log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, PRIVATE_FILE_MODE)
+        os.fchmod(fd, PRIVATE_FILE_MODE)  # a log an older version left readable
+        log = os.fdopen(fd, "ab")
         try:
             member.process = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
                 member.args,
@@ -306,7 +325,7 @@ class Cluster:
             "database": self.database,
             "pids": {m.name: m.process.pid for m in self.members.values() if m.process},
         }
-        self.state_path().write_text(json.dumps(state, indent=2))
+        write_private_file(self.state_path(), json.dumps(state, indent=2).encode())
 
     def __enter__(self) -> Cluster:
         self.start()

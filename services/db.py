@@ -1,6 +1,7 @@
 """Database engines, sessions and migrations, one database per service.
 
-Embedded mode: each service has its own SQLite file (WAL). Production: one PostgreSQL
+Embedded mode: each service has its own SQLite file (WAL), ``0600`` like its WAL and
+shared-memory files (``services.at_rest``). Production: one PostgreSQL
 database where each service owns a schema (``search_path`` is set per connection), so
 no service can read another's tables by accident.
 """
@@ -19,6 +20,7 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.orm import registry
 from sqlmodel import Session, create_engine
 
+from services.at_rest import protect_sqlite_file
 from services.settings import ROOT, get_settings
 
 NAMING_CONVENTION = {
@@ -39,6 +41,23 @@ def make_registry() -> registry:
 
 def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The database file of a SQLite URL (None: in memory, or not SQLite)."""
+    if not is_sqlite(url):
+        return None
+    path = make_url(url).database
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return None
+    return Path(path)
+
+
+def prepare_sqlite_file(url: str) -> None:
+    """Before SQLite opens it: the file exists, private (its WAL/SHM inherit its mode)."""
+    path = sqlite_file(url)
+    if path is not None:  # a fresh machine has no var/ yet
+        protect_sqlite_file(path)
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -104,9 +123,7 @@ class ServiceDatabase:
 
     def _create_engine(self, url: str, **kw: Any) -> Engine:
         if is_sqlite(url):
-            path = make_url(url).database
-            if path and path != ":memory:":
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            prepare_sqlite_file(url)
             kw.setdefault("connect_args", {"check_same_thread": False, "timeout": 30})
             kw.setdefault("pool_size", 20)
             kw.setdefault("max_overflow", 40)
@@ -207,10 +224,7 @@ class ServiceDatabase:
         """Run this service's Alembic migrations up to ``revision``."""
         from alembic import command
 
-        if is_sqlite(self.url):
-            path = make_url(self.url).database
-            if path and path != ":memory:":  # a fresh machine has no var/ yet
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
+        prepare_sqlite_file(self.url)
         command.upgrade(alembic_config(self.service, self.url, self.metadata), revision)
 
 

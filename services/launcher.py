@@ -19,6 +19,7 @@ import typer
 from rich.console import Console
 
 from services.app import ServiceSpec, create_app
+from services.at_rest import restrict_umask
 from services.settings import Settings, get_settings
 
 # Only the launcher knows the domain packages. The frontend is not a data service.
@@ -302,6 +303,7 @@ def _register_subcommands() -> None:
 
 
 def main() -> None:
+    restrict_umask()  # every file a command writes (databases, keys, exports) is private
     _register_subcommands()
     cli()
 

@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,6 +29,13 @@ class Settings(BaseSettings):
     demo: bool = False
     demo_password: str = "canaliza-demo"  # noqa: S105 - documented demo credential
     data_dir: Path = ROOT / "var"
+    # The key-encryption key of the secrets kept at rest (auth's signing keys, audit's
+    # checkpoint key): 32 random bytes in base64, or a file holding them. With neither, one
+    # is generated in <data_dir>/secrets/kek (demo, one machine); production supplies it from
+    # its secret store. Former keys (comma-separated) still decrypt, for a rotation.
+    key_encryption_key: SecretStr | None = None
+    key_encryption_key_file: str = ""
+    key_encryption_key_previous: SecretStr | None = None
 
     database_url: str | None = None
     auth_database_url: str | None = None
@@ -74,6 +81,15 @@ class Settings(BaseSettings):
     unregistered_may_receive_referrals: bool = True
     # A facility not visited for this many days is flagged "visit overdue".
     visit_interval_days: int = 365
+    # Audit trail: every signed checkpoint is also appended to this log outside the audit
+    # database (default ``<data_dir>/anchors/audit-<id>.jsonl``, one per database: host,
+    # port and name, not credentials); production sets it, on storage the database's writer
+    # cannot rewrite. Verification fails when more entries than ``audit_max_unsigned_tail``
+    # follow the last anchored checkpoint (one is made every 100 entries, when the audit
+    # service stops, and every ``audit_checkpoint_seconds`` if the chain moved; 0: never).
+    audit_anchor_path: Path | None = None
+    audit_max_unsigned_tail: int = Field(default=200, ge=0)
+    audit_checkpoint_seconds: float = Field(default=300.0, ge=0)
     max_body_bytes: int = 1_048_576
     max_query_bytes: int = 8_192
     # Room for a 64 KiB X-CMS-Signature (signed agreement documents) plus ordinary headers.

@@ -89,6 +89,17 @@ def test_each_service_gets_what_it_needs(compose):
                     assert port == "8000"
 
 
+def test_the_key_encryption_key_comes_from_outside_for_the_services_keeping_keys(compose):
+    """Auth (signing keys in PostgreSQL) and audit (checkpoint key) get the KEK from the
+    operator's environment, required; no other service receives it."""
+    for name, svc in _apps(compose).items():
+        kek = svc["environment"].get("CANALIZA_KEY_ENCRYPTION_KEY")
+        if name in ("auth", "audit"):
+            assert kek and kek.startswith("${CANALIZA_KEY_ENCRYPTION_KEY:?"), name
+        else:
+            assert kek is None, name
+
+
 def test_start_order_and_health_checks(compose):
     services = compose["services"]
     for name, svc in _apps(compose).items():

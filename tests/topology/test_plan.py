@@ -40,3 +40,18 @@ def test_without_the_frontend_package_the_gateway_has_no_ui(monkeypatch):
     assert "CANALIZA_FRONTEND_URL" not in members["gateway"].env
     replicas = members["gateway"].env["CANALIZA_CAPACITY_URL"].split(",")
     assert replicas == [members["capacity-1"].url, members["capacity-2"].url]
+
+
+def test_the_key_encryption_key_reaches_auth_and_audit_only(monkeypatch):
+    monkeypatch.setenv("CANALIZA_KEY_ENCRYPTION_KEY", "a-key-from-the-secret-store")
+    monkeypatch.setenv("CANALIZA_KEY_ENCRYPTION_KEY_PREVIOUS", "a-former-key")
+    members = _plan(monkeypatch, frontend=True)
+    for name, member in members.items():
+        got = {k: v for k, v in member.env.items() if k.startswith("CANALIZA_KEY_ENCRYPTION")}
+        if name in ("auth", "audit"):
+            assert got == {
+                "CANALIZA_KEY_ENCRYPTION_KEY": "a-key-from-the-secret-store",
+                "CANALIZA_KEY_ENCRYPTION_KEY_PREVIOUS": "a-former-key",
+            }, name
+        else:
+            assert got == {}, name
