@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
+from audit.roster import FLAGS
 from services.clock import utcnow
 
 _REPLACE = {"—": "-", "–": "-", "“": '"', "”": '"', "‘": "'", "’": "'", "…": "...", "≥": ">="}
@@ -80,8 +81,6 @@ def _table(pdf: Any, headers: list[str], widths: list[float], rows: list[list[An
 
 def roster_pdf(items: list[dict[str, Any]], counts: dict[str, int]) -> bytes:
     """The roster as SEGOB prints it: one line per facility, flags spelled out."""
-    from audit.roster import FLAGS
-
     pdf = _new(
         "Padrón de refugios, albergues y casas de medio camino",
         f"Canaliza - SEGOB. Generado {utcnow():%Y-%m-%d %H:%M} UTC. "

@@ -140,14 +140,15 @@ async def test_language_switch_and_state_names(demo_app):
 
 async def test_sign_out_revokes_and_an_expiring_token_is_refreshed_server_side(demo_app):
     from frontend import service
-    from frontend.database import in_transaction
+    from frontend.database import db
 
     async with running(demo_app) as client:
         await sign_in(client, "fiscal")
         raw = client.cookies[SESSION_COOKIE]
 
         def tokens():
-            return in_transaction(lambda s: service.load(s, raw).tokens(), write=False)
+            with db.unit_of_work(write=False) as s:
+                return service.load(s, raw).tokens()
 
         first = tokens()
 
@@ -155,7 +156,8 @@ async def test_sign_out_revokes_and_an_expiring_token_is_refreshed_server_side(d
             found = service.load(session, raw)
             service.store_tokens(session, found, {**found.tokens(), "expires_at": time.time()})
 
-        in_transaction(expire)
+        with db.unit_of_work() as s:
+            expire(s)
         page = await client.get("/canalizaciones")
         assert page.status_code == 200, page.text
         second = tokens()
