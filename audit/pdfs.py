@@ -11,6 +11,7 @@ from typing import Any
 
 from audit.roster import FLAGS
 from services.clock import utcnow
+from services.vocabulary import FacilityKind, FacilityStatus
 
 _REPLACE = {"—": "-", "–": "-", "“": '"', "”": '"', "‘": "'", "’": "'", "…": "...", "≥": ">="}
 
@@ -29,17 +30,9 @@ def latin1(value: Any) -> str:
     return text.encode("latin-1", "replace").decode("latin-1")
 
 
-KIND_LABELS = {
-    "refugio": "Refugio",
-    "albergue": "Albergue",
-    "casa_de_medio_camino": "Casa de medio camino",
-}
-STATUS_LABELS = {
-    "registered": "Registrada",
-    "active": "Activa",
-    "suspended": "Suspendida",
-    "closed": "Cerrada",
-}
+KIND_LABELS = FacilityKind.labels()
+# The roster prints a facility's status capitalised, as a column value.
+STATUS_LABELS = {code: label.capitalize() for code, label in FacilityStatus.labels().items()}
 REGISTRATION_LABELS = {
     "not_submitted": "Sin solicitud",
     "submitted": "En revisión",

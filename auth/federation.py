@@ -34,8 +34,9 @@ from auth.config import MFA_ROLES
 from auth.models import User
 from services.ids import stable_id
 from services.security import ROLES
+from services.vocabulary import UserRole
 
-NEVER_FEDERATED = frozenset({"platform_admin", "service"})
+NEVER_FEDERATED = frozenset({UserRole.PLATFORM_ADMIN, UserRole.SERVICE})
 FEDERATION_KEY = "auth_federation"  # runtime.state key of the app's Federation
 PENDING_KEY = "canaliza_authorize"  # the Canaliza authorization request being served
 

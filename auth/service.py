@@ -34,6 +34,7 @@ from services.errors import CanalizaError
 from services.ids import new_id, stable_id
 from services.security import ROLES
 from services.settings import Settings, get_settings
+from services.vocabulary import UserRole
 
 log = logging.getLogger("canaliza.auth")
 
@@ -509,7 +510,7 @@ def bootstrap(session: Session, *, settings: Settings) -> None:
             client_id=settings.service_client_id,
             name="Servicios internos de Canaliza",
             grant_types=["client_credentials"],
-            roles=["service"],
+            roles=[UserRole.SERVICE],
             secret=settings.service_client_secret,
         )
     elif not check_client_secret(client, settings.service_client_secret):

@@ -16,7 +16,10 @@ from frontend.database import db
 def load_session(raw: str | None) -> service.BrowserSession | None:
     """The browser session of a cookie value (None: unknown or expired), read only."""
     with db.unit_of_work(write=False) as session:
-        return service.load(session, raw)
+        found = service.load(session, raw)
+        # Detached as read: the read's rollback would expire it, and it is used afterwards.
+        session.expunge_all()
+        return found
 
 
 def open_session(raw: str | None, idle_minutes: int) -> service.BrowserSession:
