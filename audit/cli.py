@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 
 import typer
 
 from audit.database import db
+from audit.projection import rebuild
 from audit.service import make_checkpoint, verify
 
 app = typer.Typer(help="Auditoría: verificación de la bitácora encadenada.")
@@ -16,7 +16,7 @@ app = typer.Typer(help="Auditoría: verificación de la bitácora encadenada.")
 @app.command("verify")
 def verify_command() -> None:
     """Check the whole chain and its signed checkpoints; exit 1 on any tampering."""
-    with contextlib.contextmanager(db.session_scope)(write=False) as session:
+    with db.unit_of_work(write=False) as session:
         result = verify(session)
     typer.echo(json.dumps(result, ensure_ascii=False, indent=2))
     if not result["ok"]:
@@ -26,7 +26,7 @@ def verify_command() -> None:
 @app.command("checkpoint")
 def checkpoint_command() -> None:
     """Sign the chain's current head."""
-    with contextlib.contextmanager(db.session_scope)(write=True) as session:
+    with db.unit_of_work() as session:
         cp = make_checkpoint(session)
     typer.echo(f"Punto de control en la posición {cp.position if cp else 0}.")
 
@@ -34,8 +34,6 @@ def checkpoint_command() -> None:
 @app.command("rebuild-roster")
 def rebuild_roster_command() -> None:
     """Rebuild SEGOB's roster projection from the trail (visits are kept)."""
-    from audit.roster import rebuild
-
-    with contextlib.contextmanager(db.session_scope)(write=True) as session:
+    with db.unit_of_work() as session:
         n = rebuild(session)
     typer.echo(f"Padrón reconstruido desde la bitácora: {n} instalaciones.")

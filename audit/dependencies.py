@@ -12,7 +12,8 @@ from audit.database import db
 from services.security import PrincipalDep
 from services.tokens import Principal
 
-SessionDep = Annotated[Session, Depends(db.request_session, scope="function")]
+# GET/HEAD handlers read; a write handler opens ``db.unit_of_work()`` in its own thread.
+ReadSessionDep = Annotated[Session, Depends(db.read_only, scope="function")]
 
 
 async def trail_reader(principal: PrincipalDep) -> Principal:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
 from starlette.concurrency import run_in_threadpool
@@ -22,7 +21,7 @@ log = logging.getLogger("canaliza.audit")
 
 def consume(event: Event) -> None:
     """Record one event in its own write transaction (duplicates are ignored)."""
-    with contextlib.contextmanager(db.session_scope)(write=True) as session:
+    with db.unit_of_work() as session:
         record_event(session, event)
 
 
@@ -32,7 +31,7 @@ async def _handler(event: Event) -> None:
 
 def checkpoint() -> None:
     """Sign and anchor the chain's head if entries came since the last checkpoint."""
-    with contextlib.contextmanager(db.session_scope)(write=True) as session:
+    with db.unit_of_work() as session:
         checkpoint_head(session)
 
 

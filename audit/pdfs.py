@@ -9,7 +9,9 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
+from audit.roster import FLAGS
 from services.clock import utcnow
+from services.vocabulary import FacilityKind, FacilityStatus
 
 _REPLACE = {"—": "-", "–": "-", "“": '"', "”": '"', "‘": "'", "’": "'", "…": "...", "≥": ">="}
 
@@ -28,17 +30,9 @@ def latin1(value: Any) -> str:
     return text.encode("latin-1", "replace").decode("latin-1")
 
 
-KIND_LABELS = {
-    "refugio": "Refugio",
-    "albergue": "Albergue",
-    "casa_de_medio_camino": "Casa de medio camino",
-}
-STATUS_LABELS = {
-    "registered": "Registrada",
-    "active": "Activa",
-    "suspended": "Suspendida",
-    "closed": "Cerrada",
-}
+KIND_LABELS = FacilityKind.labels()
+# The roster prints a facility's status capitalised, as a column value.
+STATUS_LABELS = {code: label.capitalize() for code, label in FacilityStatus.labels().items()}
 REGISTRATION_LABELS = {
     "not_submitted": "Sin solicitud",
     "submitted": "En revisión",
@@ -80,8 +74,6 @@ def _table(pdf: Any, headers: list[str], widths: list[float], rows: list[list[An
 
 def roster_pdf(items: list[dict[str, Any]], counts: dict[str, int]) -> bytes:
     """The roster as SEGOB prints it: one line per facility, flags spelled out."""
-    from audit.roster import FLAGS
-
     pdf = _new(
         "Padrón de refugios, albergues y casas de medio camino",
         f"Canaliza - SEGOB. Generado {utcnow():%Y-%m-%d %H:%M} UTC. "

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from services.errors import Forbidden
 from services.tokens import Principal
+from services.vocabulary import UserRole
 
-TRAIL_READERS = frozenset({"segob_auditor", "platform_admin"})
+TRAIL_READERS = frozenset({UserRole.SEGOB_AUDITOR, UserRole.PLATFORM_ADMIN})
 
 
 def ensure_trail_reader(principal: Principal) -> None:
@@ -17,7 +18,7 @@ def ensure_trail_reader(principal: Principal) -> None:
         )
 
 
-REPORT_READERS = TRAIL_READERS | {"observer"}
+REPORT_READERS = TRAIL_READERS | {UserRole.OBSERVER}
 
 
 def ensure_report_reader(principal: Principal) -> None:
@@ -26,7 +27,7 @@ def ensure_report_reader(principal: Principal) -> None:
         raise Forbidden("Su rol no permite consultar estadísticas.", code="forbidden_role")
 
 
-def sees_suppressed_only(principal: Principal) -> bool:
+def is_suppressed_only(principal: Principal) -> bool:
     """Observers see aggregates with small counts suppressed."""
     return not (set(principal.roles) & TRAIL_READERS)
 

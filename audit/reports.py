@@ -28,6 +28,7 @@ from sqlalchemy import select
 from sqlmodel import Session, col
 
 from audit.models import AuditEntry
+from audit.pdfs import latin1
 from services.clock import parse_utc, utcnow
 from services.errors import Unprocessable
 from services.vocabulary import CNDH_AGE_BANDS, NO_INFORMATION, NOT_APPLICABLE
@@ -555,8 +556,6 @@ def to_xlsx(name: str, rows: list[dict[str, Any]], by: list[str] | None = None) 
 def to_pdf(name: str, rows: list[dict[str, Any]], by: list[str] | None = None) -> bytes:
     """A plain table, one line per row."""
     from fpdf import FPDF
-
-    from audit.pdfs import latin1
 
     pdf = FPDF(orientation="L")
     pdf.add_page()

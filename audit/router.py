@@ -7,12 +7,10 @@ from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Query
-from sqlalchemy import func, select
-from sqlmodel import col
 
 from audit import service
-from audit.dependencies import SessionDep, TrailReader
-from audit.models import AuditEntry
+from audit.database import db
+from audit.dependencies import ReadSessionDep, TrailReader
 from audit.schemas import EntryOut, EntryPage, PublicKeyOut
 from services.clock import as_utc
 
@@ -21,7 +19,7 @@ router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
 
 @router.get("/events", response_model=EntryPage)
 def list_events(
-    session: SessionDep,
+    session: ReadSessionDep,
     _: TrailReader,
     actor: str | None = Query(default=None, max_length=200),
     institution_id: str | None = Query(default=None, max_length=64),
@@ -33,27 +31,17 @@ def list_events(
     offset: int = Query(default=0, ge=0),
 ) -> Any:
     """The trail, filtered (``type`` is a prefix) and paginated, in chain order."""
-    conds: list[Any] = []
-    if actor:
-        conds.append(AuditEntry.actor == actor)
-    if institution_id:
-        conds.append(AuditEntry.institution_id == institution_id)
-    if facility_id:
-        conds.append(AuditEntry.facility_id == facility_id)
-    if type:
-        conds.append(col(AuditEntry.type).startswith(type, autoescape=True))
-    if since:
-        conds.append(AuditEntry.occurred_at >= as_utc(since))
-    if until:
-        conds.append(AuditEntry.occurred_at < as_utc(until))
-    total = session.execute(select(func.count()).select_from(AuditEntry).where(*conds)).scalar_one()
-    rows = session.execute(
-        select(AuditEntry)
-        .where(*conds)
-        .order_by(col(AuditEntry.position))
-        .limit(limit)
-        .offset(offset)
-    ).scalars()
+    total, rows = service.search_entries(
+        session,
+        actor=actor,
+        institution_id=institution_id,
+        facility_id=facility_id,
+        type=type,
+        since=since,
+        until=until,
+        limit=limit,
+        offset=offset,
+    )
     items = [
         EntryOut(
             position=r.position,
@@ -72,15 +60,16 @@ def list_events(
 
 
 @router.get("/verify")
-def verify_trail(session: SessionDep, _: TrailReader) -> dict[str, Any]:
+def verify_trail(session: ReadSessionDep, _: TrailReader) -> dict[str, Any]:
     """Check the whole chain and every signed checkpoint."""
     return service.verify(session)
 
 
 @router.post("/checkpoints")
-def checkpoint(session: SessionDep, _: TrailReader) -> dict[str, Any]:
+def checkpoint(_: TrailReader) -> dict[str, Any]:
     """Sign the chain's current head now."""
-    cp = service.make_checkpoint(session)
+    with db.unit_of_work() as session:
+        cp = service.make_checkpoint(session)
     if cp is None:
         return {"position": 0}
     return {"position": cp.position, "hash": cp.hash, "signature": cp.signature}

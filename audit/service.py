@@ -10,6 +10,7 @@ import base64
 import contextlib
 import hashlib
 import json
+import logging
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -19,23 +20,30 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PrivateKey,
     Ed25519PublicKey,
 )
+from pydantic import ValidationError
 from sqlalchemy import func, select
 from sqlmodel import Session, col
 
 from audit import anchors
+from audit.database import outbox
 from audit.models import AuditEntry, Checkpoint
-from audit.roster import project
+from audit.projection import project
+from services import contracts
 from services.at_rest import KeyEncryptionError, Keyring, StorageError, keyring, write_private_file
 from services.clock import as_utc, utcnow
+from services.contracts.audit import ExportMade
 from services.events import Event
 from services.settings import get_settings
 from services.tokens import Principal
+
+log = logging.getLogger("canaliza.audit")
 
 GENESIS = "0" * 64
 # A checkpoint every this many entries (and when the service stops, and periodically), so
 # the unsigned tail stays under ``CANALIZA_AUDIT_MAX_UNSIGNED_TAIL`` (default twice this).
 CHECKPOINT_EVERY = 100
-# Keys that could carry a victim's identity or a refuge's address: never stored.
+# TEMPORARY until every producer declares its contracts: the key names stripped from the
+# payload of an event type that has no contract yet (see ``trail_payload``).
 SENSITIVE_KEYS = frozenset(
     {
         "name",
@@ -66,7 +74,11 @@ SENSITIVE_KEYS = frozenset(
 
 
 def strip_sensitive(value: Any) -> Any:
-    """A copy of ``value`` without any key that may identify a person or locate a refuge."""
+    """A copy of ``value`` without any key that may identify a person or locate a refuge.
+
+    TEMPORARY until every producer declares its contracts (then ``trail_payload`` keeps
+    nothing of an undeclared event type).
+    """
     if isinstance(value, dict):
         return {
             k: strip_sensitive(v) for k, v in value.items() if str(k).lower() not in SENSITIVE_KEYS
@@ -74,6 +86,24 @@ def strip_sensitive(value: Any) -> Any:
     if isinstance(value, list):
         return [strip_sensitive(v) for v in value]
     return value
+
+
+def trail_payload(event: Event) -> dict[str, Any]:
+    """What the trail keeps of an event's payload: its contract's non-sensitive fields.
+
+    A payload its contract does not read keeps nothing (what is not declared is not
+    trusted), like an event type without a contract.
+    """
+    try:
+        payload = contracts.redact_payload(event.type, event.payload)
+    except ValidationError:
+        log.warning("event %s (%s) does not match its contract: payload not kept", event.id,
+                    event.type)  # fmt: skip
+        return {}
+    if payload is None:
+        # TEMPORARY until every producer declares its contracts
+        return dict(strip_sensitive(event.payload))
+    return payload
 
 
 def canonical_json(data: dict[str, Any]) -> str:
@@ -110,8 +140,9 @@ def record_event(session: Session, event: Event) -> AuditEntry | None:
     ).first()
     position = (last[0] + 1) if last else 1
     prev = last[1] if last else GENESIS
-    payload = strip_sensitive(event.payload)
-    body = {
+    payload = trail_payload(event)
+    facility_id = _facility_of(payload)
+    body: dict[str, Any] = {
         "position": position,
         "event_id": event.id,
         "type": event.type,
@@ -120,7 +151,7 @@ def record_event(session: Session, event: Event) -> AuditEntry | None:
         "aggregate_version": event.aggregate_version,
         "actor": event.actor,
         "institution_id": event.institution_id,
-        "facility_id": _facility_of(payload),
+        "facility_id": facility_id,
         "occurred_at": _iso(event.occurred_at),
         "payload": payload,
     }
@@ -131,7 +162,7 @@ def record_event(session: Session, event: Event) -> AuditEntry | None:
         type=event.type,
         actor=event.actor,
         institution_id=event.institution_id,
-        facility_id=body["facility_id"],
+        facility_id=facility_id,
         occurred_at=as_utc(event.occurred_at),
         canonical=canonical,
         prev_hash=prev,
@@ -450,17 +481,45 @@ def count_entries(session: Session) -> int:
     return int(session.execute(select(func.count()).select_from(AuditEntry)).scalar_one())
 
 
+def search_entries(
+    session: Session,
+    *,
+    actor: str | None,
+    institution_id: str | None,
+    facility_id: str | None,
+    type: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    limit: int,
+    offset: int,
+) -> tuple[int, list[AuditEntry]]:
+    """The trail, filtered (``type`` is a prefix) and paginated in chain order; the total."""
+    conds: list[Any] = []
+    if actor:
+        conds.append(AuditEntry.actor == actor)
+    if institution_id:
+        conds.append(AuditEntry.institution_id == institution_id)
+    if facility_id:
+        conds.append(AuditEntry.facility_id == facility_id)
+    if type:
+        conds.append(col(AuditEntry.type).startswith(type, autoescape=True))
+    if since:
+        conds.append(AuditEntry.occurred_at >= as_utc(since))
+    if until:
+        conds.append(AuditEntry.occurred_at < as_utc(until))
+    total = session.execute(select(func.count()).select_from(AuditEntry).where(*conds)).scalar_one()
+    rows = session.execute(
+        select(AuditEntry)
+        .where(*conds)
+        .order_by(col(AuditEntry.position))
+        .limit(limit)
+        .offset(offset)
+    ).scalars()
+    return int(total), list(rows)
+
+
 def record_export(session: Session, principal: Principal, *, name: str, fmt: str) -> None:
     """Write the trail entry (and the outbox event) for a report export."""
-    from audit.database import outbox
-
-    event = Event(
-        type="audit.export.made",
-        aggregate_type="report",
-        aggregate_id=name,
-        actor=principal.sub,
-        institution_id=principal.institution_id,
-        payload={"report": name, "format": fmt},
-    )
-    outbox.add(session, event)
-    record_event(session, event)
+    payload = ExportMade(report=name, format=fmt)
+    record_event(session, contracts.emit(outbox, session, payload, aggregate_id=name,
+                                         principal=principal))  # fmt: skip

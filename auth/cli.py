@@ -26,7 +26,7 @@ console = Console()
 
 def _session() -> contextlib.AbstractContextManager[Session]:
     db.migrate()
-    return contextlib.contextmanager(db.session_scope)(write=True)
+    return db.unit_of_work()
 
 
 def _fail(exc: CanalizaError) -> typer.Exit:

@@ -4,8 +4,16 @@ from __future__ import annotations
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services.vocabulary import UserRole
+
 MFA_ROLES = frozenset(
-    {"prosecutor", "shelter_coordinator", "dif_officer", "inm_officer", "ceav_officer"}
+    {
+        UserRole.PROSECUTOR,
+        UserRole.SHELTER_COORDINATOR,
+        UserRole.DIF_OFFICER,
+        UserRole.INM_OFFICER,
+        UserRole.CEAV_OFFICER,
+    }
 )
 
 

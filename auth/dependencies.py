@@ -9,4 +9,5 @@ from sqlmodel import Session
 
 from auth.database import db
 
-SessionDep = Annotated[Session, Depends(db.request_session, scope="function")]
+# GET/HEAD handlers read; a write handler opens ``db.unit_of_work()`` in its own thread.
+ReadSessionDep = Annotated[Session, Depends(db.read_only, scope="function")]

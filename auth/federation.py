@@ -34,8 +34,9 @@ from auth.config import MFA_ROLES
 from auth.models import User
 from services.ids import stable_id
 from services.security import ROLES
+from services.vocabulary import UserRole
 
-NEVER_FEDERATED = frozenset({"platform_admin", "service"})
+NEVER_FEDERATED = frozenset({UserRole.PLATFORM_ADMIN, UserRole.SERVICE})
 FEDERATION_KEY = "auth_federation"  # runtime.state key of the app's Federation
 PENDING_KEY = "canaliza_authorize"  # the Canaliza authorization request being served
 
@@ -248,25 +249,21 @@ def provision_user(
         user.display_name = display
         user.institution_id = provider.institution_id
         session.add(user)
-    service.emit(
+    service.record(
         session,
-        type="auth.login.succeeded",
-        aggregate_type="user",
+        service.login_succeeded(mfa=provider.mfa_by_idp, federated=provider.key, roles=roles),
         aggregate_id=user.id,
         actor=user.id,
         institution_id=user.institution_id,
-        payload={"federated": provider.key, "mfa": provider.mfa_by_idp, "roles": roles},
     )
     return user
 
 
 def _record_failure(session: Session, provider: Provider, username: str, reason: str) -> None:
-    service.emit(
+    service.record(
         session,
-        type="auth.login.failed",
-        aggregate_type="user",
+        service.login_failed(username, f"federation_{reason}"),
         aggregate_id=stable_id("username", username),
         actor=None,
         institution_id=provider.institution_id,
-        payload={"username": username[:80], "reason": f"federation_{reason}"},
     )

@@ -23,7 +23,7 @@ from services.settings import get_settings
 
 async def _startup(runtime: Runtime) -> None:
     def _run() -> None:
-        for session in db.session_scope(write=True):
+        with db.unit_of_work() as session:
             bootstrap(session, settings=runtime.settings)
 
     await run_in_threadpool(_run)

@@ -1,3 +1,5 @@
+# Authlib ships no type information: its grant and endpoint classes are Any to mypy.
+# mypy: allow-subclassing-any
 """Authlib's OAuth 2 authorization server, adapted to Starlette and this service's tables.
 
 Authlib ships no Starlette *server* integration, so this module implements the generic
@@ -35,6 +37,7 @@ from auth.models import AuthorizationCode, OAuthClient, RefreshToken, User
 from services.clock import as_utc, utcnow
 from services.ids import new_id
 from services.settings import Settings
+from services.vocabulary import UserRole
 
 # Authlib logs every issued token (access and refresh, in full) at DEBUG: a process run with
 # debug logging would write bearer credentials to its logs. Its records stop at INFO.
@@ -252,7 +255,7 @@ class PasswordGrant(grants.ResourceOwnerPasswordCredentialsGrant):
             err = InvalidGrantError(
                 description="account_locked" if exc.reason == "locked" else "invalid_credentials"
             )
-            err.detail = exc.detail  # type: ignore[attr-defined]
+            err.detail = exc.detail
             raise err from None
 
 
@@ -446,7 +449,7 @@ class CanalizaAuthorizationServer(AuthorizationServer):
     ) -> dict[str, Any]:
         scope = client.get_allowed_scope(scope)
         if user is None:
-            roles = sorted({"service", *client.row.roles.split()})
+            roles = sorted({UserRole.SERVICE, *client.row.roles.split()})
             sub, institution, extra = client.client_id, client.row.institution_id, {}
         else:
             roles, sub, institution = user.role_list, user.id, user.institution_id

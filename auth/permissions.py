@@ -5,16 +5,19 @@ from __future__ import annotations
 from auth.exceptions import InstitutionScopeForbidden
 from services.errors import Forbidden
 from services.tokens import Principal
+from services.vocabulary import UserRole
 
 # Roles an institution admin may not hand out.
-PLATFORM_ONLY_ROLES = frozenset({"platform_admin", "service", "segob_auditor", "observer"})
+PLATFORM_ONLY_ROLES = frozenset(
+    {UserRole.PLATFORM_ADMIN, UserRole.SERVICE, UserRole.SEGOB_AUDITOR, UserRole.OBSERVER}
+)
 
 
-def check_can_manage_users(principal: Principal, *, institution_id: str | None) -> None:
+def ensure_can_manage_users(principal: Principal, *, institution_id: str | None) -> None:
     """Platform admins manage every user; institution admins only their institution's."""
-    if principal.has("platform_admin"):
+    if principal.has(UserRole.PLATFORM_ADMIN):
         return
-    if principal.has("institution_admin"):
+    if principal.has(UserRole.INSTITUTION_ADMIN):
         if institution_id is None or institution_id != principal.institution_id:
             raise InstitutionScopeForbidden(
                 "Solo puede administrar usuarios de su propia institución."
@@ -23,9 +26,9 @@ def check_can_manage_users(principal: Principal, *, institution_id: str | None) 
     raise Forbidden("Su rol no permite administrar usuarios.", code="forbidden_role")
 
 
-def check_can_grant_roles(principal: Principal, roles: list[str]) -> None:
+def ensure_can_grant_roles(principal: Principal, roles: list[str]) -> None:
     """Institution admins cannot create platform-wide or oversight roles."""
-    if principal.has("platform_admin"):
+    if principal.has(UserRole.PLATFORM_ADMIN):
         return
     if set(roles) & PLATFORM_ONLY_ROLES:
         raise Forbidden(

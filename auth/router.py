@@ -7,33 +7,20 @@ import secrets
 from typing import Any
 
 import httpx
+from authlib.integrations.base_client import OAuthError
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from joserfc.errors import JoseError
 from sqlmodel import Session, col, select
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import Headers
 
-from auth import permissions, service
+from auth import flows, permissions, service
 from auth.database import db
-from auth.dependencies import SessionDep
-from auth.federation import (
-    FEDERATION_KEY,
-    PENDING_KEY,
-    Federation,
-    FederationRefused,
-    Provider,
-    provision_user,
-)
+from auth.dependencies import ReadSessionDep
+from auth.federation import FEDERATION_KEY, PENDING_KEY, Federation
 from auth.keys import public_jwks
 from auth.models import User
-from auth.oauth import (
-    SUPPORTED_SCOPES,
-    CanalizaAuthorizationServer,
-    StarletteOAuth2Request,
-    require_pkce,
-)
-from auth.oauth import Response as OAuthResponse
+from auth.oauth import SUPPORTED_SCOPES, StarletteOAuth2Request
 from auth.pages import OAUTH_PARAMS, error_page, login_page
 from auth.ratelimit import RATE_LIMITER_KEY, RateLimiter, client_address
 from auth.schemas import TotpConfirm, TotpEnrolment, UserCreate, UserInfo, UserPublic
@@ -41,12 +28,12 @@ from services.app import get_runtime
 from services.errors import Forbidden
 from services.security import PrincipalDep
 from services.settings import get_settings
+from services.vocabulary import UserRole
 
 public_router = APIRouter(tags=["auth"])
 router = APIRouter(tags=["auth"])
 
 CSRF_COOKIE = "canaliza_csrf"
-NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 MAX_FIELD = 4096
 
 
@@ -64,13 +51,6 @@ async def _oauth_request(request: Request) -> StarletteOAuth2Request:
     )
 
 
-def _render(result: OAuthResponse) -> Response:
-    headers = {k: v for k, v in result.headers if k.lower() != "content-type"}
-    if result.status == 302:
-        return RedirectResponse(headers.pop("Location"), status_code=302, headers=headers)
-    return JSONResponse(result.body, result.status, headers={**headers, **NO_STORE})
-
-
 def throttle(request: Request) -> None:
     """Per-address rate limit of the credential endpoints (429 with Retry-After)."""
     limiter = get_runtime(request.app).state.get(RATE_LIMITER_KEY)
@@ -79,10 +59,6 @@ def throttle(request: Request) -> None:
 
 
 Throttled = [Depends(throttle)]
-
-
-def _server(session: Session) -> CanalizaAuthorizationServer:
-    return CanalizaAuthorizationServer(session, get_settings())
 
 
 @public_router.get("/.well-known/openid-configuration", summary="OpenID Connect discovery")
@@ -137,60 +113,36 @@ async def openid_configuration() -> dict[str, Any]:
 
 
 @public_router.get("/auth/jwks", summary="Public signing keys (JWKS)")
-def jwks(session: SessionDep) -> JSONResponse:
+def jwks(session: ReadSessionDep) -> JSONResponse:
     return JSONResponse(public_jwks(session), headers={"Cache-Control": "public, max-age=60"})
 
 
 @public_router.post(
     "/auth/token", summary="OAuth 2 token endpoint (form-encoded)", dependencies=Throttled
 )
-async def token(request: Request, session: SessionDep) -> Response:
+async def token(request: Request) -> Response:
     oauth_request = await _oauth_request(request)
-    result = await run_in_threadpool(_server(session).create_token_response, oauth_request)
-    return _render(result)
+    return await run_in_threadpool(flows.token_response, oauth_request)
 
 
 @public_router.post("/auth/revoke", summary="Token revocation (RFC 7009)")
-async def revoke(request: Request, session: SessionDep) -> Response:
+async def revoke(request: Request) -> Response:
     oauth_request = await _oauth_request(request)
-    result = await run_in_threadpool(
-        _server(session).create_endpoint_response, "revocation", oauth_request
-    )
-    return _render(result)
+    return await run_in_threadpool(flows.endpoint_response, "revocation", oauth_request)
 
 
 @public_router.post("/auth/introspect", summary="Token introspection (RFC 7662)")
-async def introspect(request: Request, session: SessionDep) -> Response:
+async def introspect(request: Request) -> Response:
     oauth_request = await _oauth_request(request)
-    result = await run_in_threadpool(
-        _server(session).create_endpoint_response, "introspection", oauth_request
-    )
-    return _render(result)
-
-
-def _validate_authorization(session: Session, oauth_request: StarletteOAuth2Request) -> Any:
-    server = _server(session)
-    grant = server.get_consent_grant(oauth_request)
-    require_pkce(oauth_request)
-    return grant
-
-
-def _authorize_error(exc: Exception) -> Response:
-    description = getattr(exc, "description", "") or "solicitud inválida"
-    return HTMLResponse(
-        error_page(f"La solicitud de autorización no es válida ({description})."), 400
-    )
+    return await run_in_threadpool(flows.endpoint_response, "introspection", oauth_request)
 
 
 @public_router.get("/auth/authorize", summary="Authorization endpoint: the sign-in page")
-async def authorize_page(request: Request, session: SessionDep) -> Response:
-    from authlib.oauth2.rfc6749 import OAuth2Error
-
+async def authorize_page(request: Request) -> Response:
     oauth_request = await _oauth_request(request)
-    try:
-        await run_in_threadpool(_validate_authorization, session, oauth_request)
-    except OAuth2Error as exc:
-        return _authorize_error(exc)
+    refused = await run_in_threadpool(flows.check_authorization, oauth_request)
+    if refused is not None:
+        return refused
     csrf = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(24)
     providers = [(p.key, p.name) for p in _federation(request).providers.values()]
     page = login_page(params=oauth_request.payload.data, csrf=csrf, providers=providers)
@@ -208,41 +160,12 @@ async def authorize_page(request: Request, session: SessionDep) -> Response:
     return resp
 
 
-def _sign_in(session: Session, oauth_request: StarletteOAuth2Request) -> Response:
-    from authlib.oauth2.rfc6749 import OAuth2Error
-
-    try:
-        grant = _validate_authorization(session, oauth_request)
-    except OAuth2Error as exc:
-        return _authorize_error(exc)
-    form = oauth_request.form
-    params = {k: v for k, v in oauth_request.payload.data.items() if k in OAUTH_PARAMS}
-    params["username"] = form.get("username", "")
-    try:
-        user = service.authenticate_password(
-            session,
-            username=form.get("username", ""),
-            password=form.get("password", ""),
-            totp_code=form.get("totp") or None,
-            demo=get_settings().demo,
-        )
-    except service.LoginFailed as exc:
-        ask_totp = exc.reason in ("mfa_required", "invalid_totp")
-        page = login_page(
-            params=params, csrf=form.get("csrf_token", ""), error=exc.detail, ask_totp=ask_totp
-        )
-        return HTMLResponse(page, 200 if exc.reason == "mfa_required" else 401)
-    server = _server(session)
-    result = server.create_authorization_response(oauth_request, grant_user=user, grant=grant)
-    return _render(result)
-
-
 @public_router.post(
     "/auth/authorize",
     summary="Sign in and return to the client with a code",
     dependencies=Throttled,
 )
-async def authorize_submit(request: Request, session: SessionDep) -> Response:
+async def authorize_submit(request: Request) -> Response:
     oauth_request = await _oauth_request(request)
     cookie = request.cookies.get(CSRF_COOKIE, "")
     sent = oauth_request.form.get("csrf_token", "")
@@ -251,26 +174,14 @@ async def authorize_submit(request: Request, session: SessionDep) -> Response:
             error_page("La sesión del formulario expiró; vuelva a abrir la página de acceso."),
             403,
         )
-    return await run_in_threadpool(_sign_in, session, oauth_request)
+    return await run_in_threadpool(flows.sign_in, oauth_request)
 
 
 # --- private routes (a Bearer token is required; the app factory adds it) -------------
 
 
-def _public(user: User) -> UserPublic:
-    return UserPublic(
-        id=user.id,
-        username=user.username,
-        display_name=user.display_name,
-        roles=user.role_list,
-        institution_id=user.institution_id,
-        active=user.active,
-        mfa_enrolled=bool(user.totp_secret),
-    )
-
-
 @router.get("/auth/userinfo", summary="OpenID Connect UserInfo", response_model=UserInfo)
-def userinfo(principal: PrincipalDep, session: SessionDep) -> UserInfo:
+def userinfo(principal: PrincipalDep, session: ReadSessionDep) -> UserInfo:
     user = session.get(User, principal.sub)
     return UserInfo(
         sub=principal.sub,
@@ -292,41 +203,46 @@ def _own_user(session: Session, principal: PrincipalDep) -> User:
 
 
 @router.post("/auth/mfa/enroll", summary="Start TOTP enrolment", response_model=TotpEnrolment)
-def mfa_enroll(principal: PrincipalDep, session: SessionDep) -> TotpEnrolment:
-    uri = service.start_totp_enrolment(session, user=_own_user(session, principal))
+def mfa_enroll(principal: PrincipalDep) -> TotpEnrolment:
+    with db.unit_of_work() as session:
+        uri = service.start_totp_enrolment(session, user=_own_user(session, principal))
     return TotpEnrolment(otpauth_uri=uri)
 
 
 @router.post("/auth/mfa/confirm", summary="Confirm TOTP enrolment with a first code")
-def mfa_confirm(body: TotpConfirm, principal: PrincipalDep, session: SessionDep) -> dict[str, bool]:
-    service.confirm_totp_enrolment(session, user=_own_user(session, principal), code=body.code)
+def mfa_confirm(body: TotpConfirm, principal: PrincipalDep) -> dict[str, bool]:
+    with db.unit_of_work() as session:
+        service.confirm_totp_enrolment(session, user=_own_user(session, principal), code=body.code)
     return {"mfa_enrolled": True}
 
 
 @router.get("/api/v1/auth/users", summary="Users", response_model=list[UserPublic])
-def list_users(principal: PrincipalDep, session: SessionDep) -> list[UserPublic]:
-    if principal.has("platform_admin"):
+def list_users(principal: PrincipalDep, session: ReadSessionDep) -> list[UserPublic]:
+    if principal.has(UserRole.PLATFORM_ADMIN):
         query = select(User)
     else:
-        permissions.check_can_manage_users(principal, institution_id=principal.institution_id)
+        permissions.ensure_can_manage_users(principal, institution_id=principal.institution_id)
         query = select(User).where(User.institution_id == principal.institution_id)
-    return [_public(u) for u in session.exec(query.order_by(col(User.username)).limit(1000))]
+    return [
+        flows.public_user(u) for u in session.exec(query.order_by(col(User.username)).limit(1000))
+    ]
 
 
 @router.post("/api/v1/auth/users", status_code=201, response_model=UserPublic)
-def create_user(body: UserCreate, principal: PrincipalDep, session: SessionDep) -> UserPublic:
-    permissions.check_can_manage_users(principal, institution_id=body.institution_id)
-    permissions.check_can_grant_roles(principal, body.roles)
-    user = service.create_user(
-        session,
-        username=body.username,
-        display_name=body.display_name,
-        password=body.password,
-        roles=body.roles,
-        institution_id=body.institution_id,
-        actor=principal.sub,
-    )
-    return _public(user)
+def create_user(body: UserCreate, principal: PrincipalDep) -> UserPublic:
+    permissions.ensure_can_manage_users(principal, institution_id=body.institution_id)
+    permissions.ensure_can_grant_roles(principal, body.roles)
+    with db.unit_of_work() as session:
+        user = service.create_user(
+            session,
+            username=body.username,
+            display_name=body.display_name,
+            password=body.password,
+            roles=body.roles,
+            institution_id=body.institution_id,
+            actor=principal.sub,
+        )
+        return flows.public_user(user)
 
 
 # --- federation: an institution's own OIDC provider (public: the sign-in itself) ---------
@@ -337,27 +253,20 @@ def _federation(request: Request) -> Federation:
     return federation if isinstance(federation, Federation) else Federation({})
 
 
-def _federation_page(detail: str, status: int) -> HTMLResponse:
-    return HTMLResponse(error_page(detail), status, headers={"Cache-Control": "no-store"})
-
-
 @public_router.get(
     "/auth/federation/{institution_key}/login",
     summary="Sign in through the institution's own OpenID provider",
 )
-async def federation_login(institution_key: str, request: Request, session: SessionDep) -> Response:
+async def federation_login(institution_key: str, request: Request) -> Response:
     """Takes the Canaliza authorization request (same query as ``/auth/authorize``)."""
-    from authlib.oauth2.rfc6749 import OAuth2Error
-
     federation = _federation(request)
     provider = federation.providers.get(institution_key)
     if provider is None:
-        return _federation_page("Esa institución no tiene un proveedor de identidad.", 404)
+        return flows.federation_page("Esa institución no tiene un proveedor de identidad.", 404)
     oauth_request = await _oauth_request(request)
-    try:
-        await run_in_threadpool(_validate_authorization, session, oauth_request)
-    except OAuth2Error as exc:
-        return _authorize_error(exc)
+    refused = await run_in_threadpool(flows.check_authorization, oauth_request)
+    if refused is not None:
+        return refused
     params = {k: v for k, v in oauth_request.payload.data.items() if k in OAUTH_PARAMS}
     request.session[PENDING_KEY] = {"provider": provider.key, "params": params}
     callback = f"{get_settings().base_url()}/auth/federation/{provider.key}/callback"
@@ -366,47 +275,10 @@ async def federation_login(institution_key: str, request: Request, session: Sess
             request, callback
         )
     except (httpx.HTTPError, ValueError, KeyError, RuntimeError):
-        return _federation_page(
+        return flows.federation_page(
             "El proveedor de identidad de la institución no responde; intente más tarde.", 502
         )
     return response
-
-
-def _finish_federated_sign_in(
-    provider: Provider, claims: dict[str, Any], params: dict[str, str]
-) -> Response:
-    """Provision the local account and answer the Canaliza client with a code."""
-    from authlib.oauth2.rfc6749 import OAuth2Error
-
-    base = get_settings().base_url()
-    answer: Response | None = None
-    # Not returning from inside the loop: session_scope commits only when resumed.
-    for session in db.session_scope(write=True):
-        try:
-            user = provision_user(
-                session, provider=provider, claims=claims, demo=get_settings().demo
-            )
-        except FederationRefused as exc:
-            answer = _federation_page(exc.detail, 403)  # the failure event is committed
-            continue
-        oauth_request = StarletteOAuth2Request(
-            method="POST",
-            url=f"{base}/auth/authorize",
-            headers=Headers(),
-            query=[],
-            form=list(params.items()),
-        )
-        try:
-            grant = _validate_authorization(session, oauth_request)
-        except OAuth2Error as exc:
-            answer = _authorize_error(exc)
-            continue
-        result = _server(session).create_authorization_response(
-            oauth_request, grant_user=user, grant=grant
-        )
-        answer = _render(result)
-    assert answer is not None
-    return answer
 
 
 @public_router.get(
@@ -414,13 +286,11 @@ def _finish_federated_sign_in(
     summary="Return from the institution's OpenID provider",
 )
 async def federation_callback(institution_key: str, request: Request) -> Response:
-    from authlib.integrations.base_client import OAuthError
-
     federation = _federation(request)
     provider = federation.providers.get(institution_key)
     pending = request.session.pop(PENDING_KEY, None)
     if provider is None or not isinstance(pending, dict) or pending.get("provider") != provider.key:
-        return _federation_page(
+        return flows.federation_page(
             "La sesión de acceso expiró o no corresponde; vuelva a iniciar sesión.", 400
         )
     client = federation.client(provider.key)
@@ -436,7 +306,9 @@ async def federation_callback(institution_key: str, request: Request) -> Respons
             claims = {**extra, **claims}
     except (OAuthError, JoseError, httpx.HTTPError, ValueError, KeyError) as exc:
         description = getattr(exc, "description", None) or type(exc).__name__
-        return _federation_page(
+        return flows.federation_page(
             f"El proveedor de identidad no confirmó la sesión ({description}).", 403
         )
-    return await run_in_threadpool(_finish_federated_sign_in, provider, claims, pending["params"])
+    return await run_in_threadpool(
+        flows.finish_federated_sign_in, provider, claims, pending["params"]
+    )

@@ -23,15 +23,18 @@ from sqlmodel import Session, col, select
 from auth.config import auth_settings
 from auth.database import outbox
 from auth.exceptions import ClientExists, InvalidTotp, UsernameTaken, UserNotFound
-from auth.keys import ensure_signing_key, seal_signing_keys
+from auth.keys import ensure_signing_key, expires_at, seal_signing_keys
 from auth.models import AuthorizationCode, OAuthClient, RefreshToken, RevokedAccessToken, User
 from canaliza.demo import DEMO_CLI_CLIENT_ID, DEMO_USERS
+from services import contracts
 from services.clock import as_utc, utcnow
+from services.contracts import EventPayload
+from services.contracts import auth as auth_events
 from services.errors import CanalizaError
-from services.events import Event
 from services.ids import new_id, stable_id
 from services.security import ROLES
 from services.settings import Settings, get_settings
+from services.vocabulary import UserRole
 
 log = logging.getLogger("canaliza.auth")
 
@@ -76,28 +79,40 @@ def token_hash(value: str) -> str:
 # --- events --------------------------------------------------------------------------
 
 
-def emit(
+def record(
     session: Session,
+    payload: EventPayload,
     *,
-    type: str,
-    aggregate_type: str,
     aggregate_id: str,
     actor: str | None,
     institution_id: str | None = None,
-    payload: dict[str, Any] | None = None,
 ) -> None:
-    """Record an auth event in the outbox (same transaction)."""
-    outbox.add(
+    """Record an auth event in the outbox (same transaction).
+
+    ``actor`` is who caused it (None: nobody, e.g. a lockout) and ``institution_id`` the
+    institution of the account concerned, which need not be the actor's.
+    """
+    contracts.emit(
+        outbox,
         session,
-        Event(
-            type=type,
-            aggregate_type=aggregate_type,
-            aggregate_id=aggregate_id,
-            actor=actor,
-            institution_id=institution_id,
-            payload=payload or {},
-        ),
+        payload,
+        aggregate_id=aggregate_id,
+        principal=None,
+        system_actor=actor,
+        institution_id=institution_id,
     )
+
+
+def login_failed(username: str, reason: str) -> auth_events.LoginFailed:
+    """The one builder of a failed sign-in's event (password or federated)."""
+    return auth_events.LoginFailed(username=username[:80], reason=reason)
+
+
+def login_succeeded(
+    *, mfa: bool, federated: str | None = None, roles: list[str] | None = None
+) -> auth_events.LoginSucceeded:
+    """The one builder of a sign-in's event (a federated one names provider and roles)."""
+    return auth_events.LoginSucceeded(mfa=mfa, federated=federated, roles=roles)
 
 
 # --- users ---------------------------------------------------------------------------
@@ -139,14 +154,12 @@ def create_user(
     )
     session.add(user)
     session.flush()
-    emit(
+    record(
         session,
-        type="auth.user.created",
-        aggregate_type="user",
+        auth_events.UserCreated(roles=user.role_list),
         aggregate_id=user.id,
         actor=actor,
         institution_id=institution_id,
-        payload={"roles": user.role_list},
     )
     return user
 
@@ -169,10 +182,9 @@ def set_password(session: Session, *, user: User, password: str, actor: str | No
     user.locked_until = None
     user.updated_at = utcnow()
     session.add(user)
-    emit(
+    record(
         session,
-        type="auth.user.password_reset",
-        aggregate_type="user",
+        auth_events.PasswordReset(),
         aggregate_id=user.id,
         actor=actor,
         institution_id=user.institution_id,
@@ -194,24 +206,21 @@ def _fail(session: Session, user: User | None, username: str, reason: str) -> Lo
             user.failed_logins = 0
             locked_now = True
         session.add(user)
-    emit(
+    record(
         session,
-        type="auth.login.failed",
-        aggregate_type="user",
+        login_failed(username, reason),
         aggregate_id=user.id if user else stable_id("username", username),
         actor=user.id if user else None,
         institution_id=user.institution_id if user else None,
-        payload={"username": username[:80], "reason": reason},
     )
     if locked_now and user is not None:
-        emit(
+        until = user.locked_until.isoformat() if user.locked_until else None
+        record(
             session,
-            type="auth.user.locked",
-            aggregate_type="user",
+            auth_events.UserLocked(until=until),
             aggregate_id=user.id,
             actor=None,
             institution_id=user.institution_id,
-            payload={"until": user.locked_until.isoformat() if user.locked_until else None},
         )
     if reason == "locked" or locked_now:
         return LoginFailed(
@@ -267,14 +276,12 @@ def authenticate_password(
     user.failed_logins = 0
     user.locked_until = None
     session.add(user)
-    emit(
+    record(
         session,
-        type="auth.login.succeeded",
-        aggregate_type="user",
+        login_succeeded(mfa=mfa_required(user, demo=demo)),
         aggregate_id=user.id,
         actor=user.id,
         institution_id=user.institution_id,
-        payload={"mfa": mfa_required(user, demo=demo)},
     )
     return user
 
@@ -299,10 +306,9 @@ def confirm_totp_enrolment(session: Session, *, user: User, code: str) -> None:
     user.totp_pending_secret = None
     user.updated_at = utcnow()
     session.add(user)
-    emit(
+    record(
         session,
-        type="auth.mfa.enrolled",
-        aggregate_type="user",
+        auth_events.MfaEnrolled(),
         aggregate_id=user.id,
         actor=user.id,
         institution_id=user.institution_id,
@@ -393,19 +399,8 @@ def revoke_family(session: Session, *, family_id: str, actor: str | None, reason
     )
     # Access tokens of the family carry it as ``sid``; none issued before now outlives this.
     until = utcnow() + timedelta(seconds=get_settings().access_token_ttl_seconds)
-    emit(
-        session,
-        type="auth.token.revoked",
-        aggregate_type="refresh_token_family",
-        aggregate_id=family_id,
-        actor=actor,
-        payload={
-            "token_type": "refresh_token",
-            "reason": reason,
-            "sid": family_id,
-            "until": int(until.timestamp()),
-        },
-    )
+    revoked = auth_events.FamilyRevoked(reason=reason, sid=family_id, until=int(until.timestamp()))
+    record(session, revoked, aggregate_id=family_id, actor=actor)
 
 
 def use_refresh_token(session: Session, *, raw: str, client_id: str) -> RefreshToken | None:
@@ -437,20 +432,13 @@ def use_refresh_token(session: Session, *, raw: str, client_id: str) -> RefreshT
 
 def revoke_access_token(session: Session, *, claims: dict[str, Any], actor: str | None) -> None:
     """Add an access token's ``jti`` to the revocation list (introspection reports it)."""
-    from auth.keys import expires_at
-
     jti = str(claims["jti"])
     if session.get(RevokedAccessToken, jti) is None:
         session.add(RevokedAccessToken(jti=jti, expires_at=expires_at(claims)))
-    emit(
-        session,
-        type="auth.token.revoked",
-        aggregate_type="access_token",
-        aggregate_id=jti,
-        actor=actor,
-        institution_id=claims.get("institution_id"),
-        # Services keep the jti in their deny-list until then (services/tokens.py).
-        payload={"token_type": "access_token", "exp": int(claims["exp"])},
+    # Services keep the jti in their deny-list until then (services/tokens.py).
+    revoked = auth_events.AccessTokenRevoked(exp=int(claims["exp"]))
+    record(
+        session, revoked, aggregate_id=jti, actor=actor, institution_id=claims.get("institution_id")
     )
 
 
@@ -522,7 +510,7 @@ def bootstrap(session: Session, *, settings: Settings) -> None:
             client_id=settings.service_client_id,
             name="Servicios internos de Canaliza",
             grant_types=["client_credentials"],
-            roles=["service"],
+            roles=[UserRole.SERVICE],
             secret=settings.service_client_secret,
         )
     elif not check_client_secret(client, settings.service_client_secret):

@@ -22,12 +22,10 @@ from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
-from frontend import service
+from frontend import flows, service
 from frontend.api import Api, ApiError, NotSignedIn, call, raise_for_answer
-from frontend.database import in_transaction
 from frontend.i18n import LANG_COOKIE, Translator, pick_language
 from frontend.navigation import nav_for
 from services.app import Runtime, get_runtime
@@ -153,29 +151,13 @@ class Page:
             return str(new["access_token"])
 
     def _reload_tokens(self) -> dict[str, Any] | None:
-        found = in_transaction(lambda s: service.load(s, self.browser.raw), write=False)
-        if found is None:
-            return None
-        self.browser.row = found.row
-        return found.tokens()
+        return flows.reload_tokens(self.browser)
 
     def _save_tokens(self, tokens: dict[str, Any]) -> None:
-        def work(session: Session) -> None:
-            found = service.load(session, self.browser.raw)
-            if found is not None:
-                service.store_tokens(session, found, tokens)
-                self.browser.row = found.row
-
-        in_transaction(work)
+        flows.save_tokens(self.browser, tokens)
 
     def save_draft(self, draft: dict[str, Any] | None) -> Coroutine[Any, Any, None]:
-        def work(session: Session) -> None:
-            found = service.load(session, self.browser.raw)
-            if found is not None:
-                service.set_draft(session, found, draft)
-                self.browser.row.draft = found.row.draft
-
-        return run_in_threadpool(in_transaction, work)
+        return run_in_threadpool(flows.save_draft, self.browser, draft)
 
     def draft(self) -> dict[str, Any] | None:
         return service.get_draft(self.browser)
@@ -258,14 +240,7 @@ async def token_request(runtime: Runtime, form: dict[str, str]) -> dict[str, Any
 
 
 def _open_session(raw: str | None, idle_minutes: int) -> service.BrowserSession:
-    def work(session: Session) -> service.BrowserSession:
-        browser = service.load(session, raw)
-        if browser is None:
-            return service.create(session)
-        service.touch(session, browser, idle_minutes=idle_minutes)
-        return browser
-
-    return in_transaction(work)
+    return flows.open_session(raw, idle_minutes)
 
 
 async def get_page(request: Request) -> Page:

@@ -26,27 +26,28 @@ from starlette.datastructures import UploadFile
 from frontend.api import ApiError
 from frontend.dependencies import FrontendRoute, Page, error_message, require_role
 from frontend.i18n import N_
+from services.vocabulary import UserRole
 
 router = APIRouter(route_class=FrontendRoute, include_in_schema=False)
 
-ADMIN_ROLES = ("institution_admin", "platform_admin")
+ADMIN_ROLES = (UserRole.INSTITUTION_ADMIN, UserRole.PLATFORM_ADMIN)
 AdminPage = Annotated[Page, Depends(require_role(*ADMIN_ROLES))]
 
 # Roles an institution admin may hand out (auth refuses platform-wide and oversight roles).
-GRANTABLE = {
-    "prosecutor": N_("Prosecutor"),
-    "shelter_coordinator": N_("Shelter coordinator"),
-    "dif_officer": N_("DIF officer"),
-    "inm_officer": N_("INM officer"),
-    "ceav_officer": N_("CEAV officer"),
-    "institution_admin": N_("Institution administrator"),
+GRANTABLE: dict[str, str] = {
+    UserRole.PROSECUTOR: N_("Prosecutor"),
+    UserRole.SHELTER_COORDINATOR: N_("Shelter coordinator"),
+    UserRole.DIF_OFFICER: N_("DIF officer"),
+    UserRole.INM_OFFICER: N_("INM officer"),
+    UserRole.CEAV_OFFICER: N_("CEAV officer"),
+    UserRole.INSTITUTION_ADMIN: N_("Institution administrator"),
 }
-ROLE_LABELS = {
+ROLE_LABELS: dict[str, str] = {
     **GRANTABLE,
-    "platform_admin": N_("Platform administrator"),
-    "segob_auditor": N_("SEGOB auditor"),
-    "observer": N_("Observer"),
-    "service": N_("Service account"),
+    UserRole.PLATFORM_ADMIN: N_("Platform administrator"),
+    UserRole.SEGOB_AUDITOR: N_("SEGOB auditor"),
+    UserRole.OBSERVER: N_("Observer"),
+    UserRole.SERVICE: N_("Service account"),
 }
 AGREEMENT_STATUSES = {
     "draft": N_("Draft"),
@@ -183,7 +184,9 @@ async def user_create(
 async def agreements(page: AdminPage, aviso: str | None = None) -> Response:
     institution_id = _institution_id(page)
     found = await page.api.get("referral", "/api/v1/agreements")
-    mine = [a for a in found if institution_id in a["party_ids"] or page.has("platform_admin")]
+    mine = [
+        a for a in found if institution_id in a["party_ids"] or page.has(UserRole.PLATFORM_ADMIN)
+    ]
     mine.sort(key=lambda a: (a["status"] != "ready_for_signature", a["number"]))
     return page.render(
         "institution/agreements.html",

@@ -21,9 +21,8 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from starlette.concurrency import run_in_threadpool
 from starlette.types import Message
 
-from frontend import service
+from frontend import flows, service
 from frontend.api import NotSignedIn
-from frontend.database import in_transaction
 from frontend.dependencies import SESSION_COOKIE, Page
 from frontend.i18n import LANG_COOKIE, Translator, pick_language
 from services.aio import until_first_done
@@ -163,7 +162,7 @@ def origin_allowed(websocket: WebSocket, runtime: Runtime) -> bool:
 
 
 def _load(raw: str | None) -> service.BrowserSession | None:
-    return in_transaction(lambda session: service.load(session, raw), write=False)
+    return flows.load_session(raw)
 
 
 @router.websocket("/live")

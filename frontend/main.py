@@ -8,8 +8,8 @@ import logging
 
 from starlette.concurrency import run_in_threadpool
 
-from frontend import service as sessions
-from frontend.database import db, in_transaction
+from frontend import flows
+from frontend.database import db
 from frontend.i18n import LANGUAGES, translations
 from frontend.institution import router as institution_router
 from frontend.live import router as live_router
@@ -33,7 +33,7 @@ async def _startup(runtime: Runtime) -> None:
 async def _purge_loop() -> None:
     while True:
         with contextlib.suppress(Exception):
-            purged = await run_in_threadpool(in_transaction, sessions.purge_expired)
+            purged = await run_in_threadpool(flows.purge_expired)
             if purged:
                 log.info("purged %d expired browser sessions", purged)
         await asyncio.sleep(PURGE_EVERY_SECONDS)

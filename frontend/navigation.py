@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from frontend.i18n import N_
+from services.vocabulary import UserRole
 
 
 @dataclass(frozen=True)
@@ -18,11 +19,11 @@ class NavEntry:
     roles: frozenset[str]
 
 
-PROSECUTOR = frozenset({"prosecutor", "platform_admin"})
-COORDINATOR = frozenset({"shelter_coordinator"})
-AUDITOR = frozenset({"segob_auditor", "platform_admin"})
-INSTITUTION_ADMIN = frozenset({"institution_admin", "platform_admin"})
-OPERATOR = frozenset({"shelter_coordinator", "institution_admin"})
+PROSECUTOR = frozenset({UserRole.PROSECUTOR, UserRole.PLATFORM_ADMIN})
+COORDINATOR = frozenset({UserRole.SHELTER_COORDINATOR})
+AUDITOR = frozenset({UserRole.SEGOB_AUDITOR, UserRole.PLATFORM_ADMIN})
+INSTITUTION_ADMIN = frozenset({UserRole.INSTITUTION_ADMIN, UserRole.PLATFORM_ADMIN})
+OPERATOR = frozenset({UserRole.SHELTER_COORDINATOR, UserRole.INSTITUTION_ADMIN})
 
 NAV: list[NavEntry] = [
     NavEntry("/canalizaciones/nueva", N_("New referral"), PROSECUTOR),

@@ -29,10 +29,11 @@ from frontend.dependencies import FrontendRoute, Page, error_message, require_ro
 from frontend.i18n import N_, STATES, TIMEZONE
 from frontend.prosecutor import KINDS
 from frontend.shelter import OUTCOMES, REGISTRATION
+from services.vocabulary import UserRole
 
 router = APIRouter(route_class=FrontendRoute, include_in_schema=False)
 
-AUDITOR_ROLES = ("segob_auditor", "platform_admin")
+AUDITOR_ROLES = (UserRole.SEGOB_AUDITOR, UserRole.PLATFORM_ADMIN)
 AuditorPage = Annotated[Page, Depends(require_role(*AUDITOR_ROLES))]
 
 FLAGS = {

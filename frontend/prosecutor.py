@@ -24,18 +24,21 @@ from fastapi.responses import Response
 from frontend.api import ApiError
 from frontend.dependencies import FrontendRoute, Page, require_role
 from frontend.i18n import COUNTRIES, N_, STATES
+from services.vocabulary import FacilityKind, PersonRole, ReferralStatus, Sex, UserRole
 
 router = APIRouter(route_class=FrontendRoute, include_in_schema=False)
 
-ProsecutorPage = Annotated[Page, Depends(require_role("prosecutor", "platform_admin"))]
+ProsecutorPage = Annotated[
+    Page, Depends(require_role(UserRole.PROSECUTOR, UserRole.PLATFORM_ADMIN))
+]
 
 MAX_PEOPLE = 20
-SEXES = {"F": N_("Female"), "M": N_("Male"), "X": N_("Non-binary / other")}
-ROLES = {
-    "victim": N_("Victim"),
-    "indirect_victim": N_("Indirect victim"),
-    "witness": N_("Witness"),
-    "accompanying_child": N_("Accompanying child"),
+SEXES: dict[str, str] = {Sex.F: N_("Female"), Sex.M: N_("Male"), Sex.X: N_("Non-binary / other")}
+ROLES: dict[str, str] = {
+    PersonRole.VICTIM: N_("Victim"),
+    PersonRole.INDIRECT_VICTIM: N_("Indirect victim"),
+    PersonRole.WITNESS: N_("Witness"),
+    PersonRole.ACCOMPANYING_CHILD: N_("Accompanying child"),
 }
 NEEDS = {
     "wheelchair": N_("Wheelchair access"),
@@ -44,21 +47,21 @@ NEEDS = {
     "specialised": N_("Specialised in trafficking"),
 }
 SECURITY = {"standard": N_("Standard"), "high": N_("High"), "maximum": N_("Maximum")}
-KINDS = {
-    "refugio": N_("Refuge"),
-    "albergue": N_("Shelter"),
-    "casa_de_medio_camino": N_("Half-way house"),
+KINDS: dict[str, str] = {
+    FacilityKind.REFUGIO: N_("Refuge"),
+    FacilityKind.ALBERGUE: N_("Shelter"),
+    FacilityKind.CASA_DE_MEDIO_CAMINO: N_("Half-way house"),
 }
-STATUSES = {
-    "sent": N_("Sent"),
-    "accepted": N_("Accepted"),
-    "in_transit": N_("In transit"),
-    "admitted": N_("Admitted"),
-    "declined": N_("Declined"),
-    "expired": N_("Expired without answer"),
-    "discharged": N_("Discharged"),
-    "cancelled": N_("Cancelled"),
-    "draft": N_("Draft"),
+STATUSES: dict[str, str] = {
+    ReferralStatus.SENT: N_("Sent"),
+    ReferralStatus.ACCEPTED: N_("Accepted"),
+    ReferralStatus.IN_TRANSIT: N_("In transit"),
+    ReferralStatus.ADMITTED: N_("Admitted"),
+    ReferralStatus.DECLINED: N_("Declined"),
+    ReferralStatus.EXPIRED: N_("Expired without answer"),
+    ReferralStatus.DISCHARGED: N_("Discharged"),
+    ReferralStatus.CANCELLED: N_("Cancelled"),
+    ReferralStatus.DRAFT: N_("Draft"),
 }
 ACTIONS = {
     "create": N_("Created"),
@@ -79,9 +82,9 @@ OBLIGATIONS = {
 }
 OBLIGATION_STATUSES = {"pending": N_("Pending"), "fulfilled": N_("Fulfilled")}
 NOTICES = {
-    "sent": N_("The referral was sent. The shelter has until the deadline to answer."),
+    ReferralStatus.SENT: N_("The referral was sent. The shelter has until the deadline to answer."),
     "released": N_("The beds were released."),
-    "cancelled": N_("The referral was cancelled."),
+    ReferralStatus.CANCELLED: N_("The referral was cancelled."),
 }
 OPEN_STATUSES = ("sent", "accepted", "in_transit")
 ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")

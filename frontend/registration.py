@@ -18,10 +18,11 @@ from frontend.api import ApiError
 from frontend.dependencies import FrontendRoute, Page, error_message, require_role
 from frontend.i18n import N_
 from frontend.shelter import REGISTRATION, facility_list
+from services.vocabulary import UserRole
 
 router = APIRouter(route_class=FrontendRoute, include_in_schema=False)
 
-OPERATOR_ROLES = ("shelter_coordinator", "institution_admin")
+OPERATOR_ROLES = (UserRole.SHELTER_COORDINATOR, UserRole.INSTITUTION_ADMIN)
 OperatorPage = Annotated[Page, Depends(require_role(*OPERATOR_ROLES))]
 
 SUBMITTABLE = frozenset({"not_submitted", "returned"})

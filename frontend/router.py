@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import contextlib
+from functools import partial
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlencode, urlsplit
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
-from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
-from frontend import service
+from frontend import flows, service
 from frontend.api import ApiError, call
-from frontend.database import in_transaction
 from frontend.dependencies import (
     SESSION_COOKIE,
     FrontendRoute,
@@ -100,13 +99,9 @@ async def sign_in(page: PageDep, request: Request, next: str | None = None) -> R
     if page.user is not None:
         return page.redirect(safe_next(next))
 
-    def work(session: Session) -> service.LoginStart:
-        found = service.load(session, page.browser.raw) or page.browser
-        start = service.start_login(session, found, return_to=safe_next(next))
-        page.browser.row = found.row
-        return start
-
-    start = await run_in_threadpool(in_transaction, work)
+    start = await run_in_threadpool(
+        partial(flows.start_login, page.browser, return_to=safe_next(next))
+    )
     query = urlencode(
         {
             "response_type": "code",
@@ -158,17 +153,15 @@ async def callback(
         return page.render("error.html", status=400, message=message, code="login_failed")
     return_to = safe_next(page.browser.row.return_to)
 
-    def work(session: Session) -> service.BrowserSession:
-        found = service.load(session, page.browser.raw) or page.browser
-        return service.sign_in(
-            session,
-            found,
+    fresh = await run_in_threadpool(
+        partial(
+            flows.sign_in,
+            page.browser,
             tokens=service.token_set(answer),
             user=info.json(),
             idle_minutes=page.settings.session_idle_minutes,
         )
-
-    fresh = await run_in_threadpool(in_transaction, work)
+    )
     response = RedirectResponse(return_to, status_code=303)
     set_session_cookie(response, fresh.raw, page.settings)
     response.headers["Cache-Control"] = "no-store"
@@ -182,7 +175,7 @@ async def sign_out(page: PageDep) -> Response:
     if tokens and tokens.get("refresh_token"):
         await _revoke(page, str(tokens["refresh_token"]))
 
-    await run_in_threadpool(in_transaction, lambda s: service.destroy(s, page.browser))
+    await run_in_threadpool(flows.sign_out, page.browser)
     response = RedirectResponse("/?aviso=signed_out", status_code=303)
     response.delete_cookie(
         SESSION_COOKIE, path="/", secure=cookie_secure(page.settings), httponly=True

@@ -24,19 +24,20 @@ from frontend.api import ApiError
 from frontend.dependencies import FrontendRoute, Page, require_role
 from frontend.i18n import N_, TIMEZONE
 from frontend.prosecutor import ROLES, SEXES, STATUSES
+from services.vocabulary import Outcome, UserRole
 
 router = APIRouter(route_class=FrontendRoute, include_in_schema=False)
 
-COORDINATOR_ROLES = ("shelter_coordinator",)
+COORDINATOR_ROLES = (UserRole.SHELTER_COORDINATOR,)
 CoordinatorPage = Annotated[Page, Depends(require_role(*COORDINATOR_ROLES))]
 
 MOVES = {"admit": N_("Admission"), "discharge": N_("Discharge")}
-OUTCOMES = {
-    "reintegrated_origin": N_("Reintegrated in her place of origin"),
-    "reintegrated_elsewhere": N_("Reintegrated elsewhere"),
-    "transferred_onward": N_("Transferred to another place"),
-    "left_voluntarily": N_("Left voluntarily"),
-    "other": N_("Other"),
+OUTCOMES: dict[str, str] = {
+    Outcome.REINTEGRATED_ORIGIN: N_("Reintegrated in her place of origin"),
+    Outcome.REINTEGRATED_ELSEWHERE: N_("Reintegrated elsewhere"),
+    Outcome.TRANSFERRED_ONWARD: N_("Transferred to another place"),
+    Outcome.LEFT_VOLUNTARILY: N_("Left voluntarily"),
+    Outcome.OTHER: N_("Other"),
 }
 NOTICES = {
     "admit": N_("One more bed is now occupied."),

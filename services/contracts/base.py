@@ -55,10 +55,12 @@ def is_sensitive(model: type[BaseModel], field: str) -> bool:
 
 def _redact(value: Any) -> Any:
     if isinstance(value, BaseModel):
+        # The fields its JSON carries (a model may leave some out), minus the sensitive.
+        carried = value.model_dump(mode="json")
         return {
             name: _redact(getattr(value, name))
             for name in type(value).model_fields
-            if not is_sensitive(type(value), name)
+            if name in carried and not is_sensitive(type(value), name)
         }
     if isinstance(value, list | tuple):
         return [_redact(v) for v in value]
@@ -89,18 +91,25 @@ def emit(
     aggregate_id: str,
     principal: Principal | None,
     version: int = 0,
-    system_actor: str = "system",
+    system_actor: str | None = "system",
+    institution_id: str | None = None,
 ) -> Event:
-    """Record ``payload`` as its contract's event, in the session's transaction."""
+    """Record ``payload`` as its contract's event, in the session's transaction.
+
+    The event's actor and institution are the principal's; without one, ``system_actor``
+    (None: nobody, e.g. a lockout) and ``institution_id`` (the institution concerned).
+    """
     if not payload.TYPE:
         raise TypeError(f"{type(payload).__name__} is not a registered event contract")
-    return outbox.emit(
+    return outbox.add(
         session,
-        type=payload.TYPE,
-        aggregate_type=payload.AGGREGATE,
-        aggregate_id=aggregate_id,
-        version=version,
-        principal=principal,
-        payload=payload.model_dump(mode="json"),
-        system_actor=system_actor,
+        Event(
+            type=payload.TYPE,
+            aggregate_type=payload.AGGREGATE,
+            aggregate_id=aggregate_id,
+            aggregate_version=version,
+            actor=principal.sub if principal else system_actor,
+            institution_id=principal.institution_id if principal else institution_id,
+            payload=payload.model_dump(mode="json"),
+        ),
     )

@@ -8,7 +8,8 @@ from datetime import date, timedelta
 
 from audit.database import db
 from audit.main import consume
-from audit.roster import rebuild, roster
+from audit.projection import rebuild
+from audit.roster import roster
 from services.clock import utcnow
 from services.events import Event
 from tests.conftest import running

@@ -140,7 +140,7 @@ async def test_language_switch_and_state_names(demo_app):
 
 async def test_sign_out_revokes_and_an_expiring_token_is_refreshed_server_side(demo_app):
     from frontend import service
-    from frontend.database import in_transaction
+    from frontend.database import db
 
     async with running(demo_app) as client:
         await sign_in(client, "fiscal")
@@ -152,7 +152,8 @@ async def test_sign_out_revokes_and_an_expiring_token_is_refreshed_server_side(d
             return found
 
         def tokens():
-            return in_transaction(lambda s: loaded(s).tokens(), write=False)
+            with db.unit_of_work(write=False) as s:
+                return loaded(s).tokens()
 
         first = tokens()
 
@@ -160,7 +161,8 @@ async def test_sign_out_revokes_and_an_expiring_token_is_refreshed_server_side(d
             found = loaded(session)
             service.store_tokens(session, found, {**found.tokens(), "expires_at": time.time()})
 
-        in_transaction(expire)
+        with db.unit_of_work() as s:
+            expire(s)
         page = await client.get("/canalizaciones")
         assert page.status_code == 200, page.text
         second = tokens()

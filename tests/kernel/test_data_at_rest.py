@@ -22,10 +22,10 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from services import at_rest
-from services.at_rest import KeyEncryptionError, keyring, new_kek
 from canaliza.cluster import Cluster, Member
 from canaliza.composition import available_packages, build_app, load_specs
+from services import at_rest
+from services.at_rest import KeyEncryptionError, keyring, new_kek
 from services.settings import get_settings
 from tests.conftest import ON_CI, demo_login, running
 

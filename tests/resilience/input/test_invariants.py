@@ -29,9 +29,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlmodel import select
 
+from canaliza.demo import CASA_MERCEDES
 from capacity import holds as capacity_holds
 from capacity import ledger as capacity_ledger
-from canaliza.demo import CASA_MERCEDES
 from capacity.database import db as capacity_db_handle
 from capacity.models import Hold, HoldAllocation, Pool
 from capacity.schemas import CLIENT_LEDGER_KINDS

@@ -1,0 +1,146 @@
+# SQLModel columns compared in where() are typed as bool; SQLAlchemy accepts them.
+# mypy: disable-error-code="arg-type,call-overload"
+"""SEGOB's roster projection: capacity's facility events folded into roster tables.
+
+Written in the same transaction that appends an event to the trail (``audit.service``) and
+rebuilt from the trail alone (``rebuild``). It never holds an address: capacity's events
+carry none and the trail keeps only what their contracts declare non-sensitive.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlmodel import Session, col
+
+from audit.exceptions import FacilityNotOnRoster
+from audit.models import AuditEntry, RosterFacility, RosterPool
+from services.clock import parse_utc, utcnow
+from services.vocabulary import RegistrationStatus
+
+REGISTRATION_STATUSES = tuple(RegistrationStatus.values())
+FACILITY_PREFIX = "capacity.facility."
+POOL_EVENT = "capacity.pool.changed"
+# One entry of capacity's bulk roster import: many facilities and pool snapshots at once.
+ROSTER_IMPORTED = "capacity.roster.imported"
+
+
+def _facility_row(session: Session, fid: str, at: datetime) -> RosterFacility:
+    row = session.get(RosterFacility, fid)
+    if row is None:
+        row = RosterFacility(facility_id=fid, first_seen_at=at)
+        session.add(row)
+    return row
+
+
+def project(session: Session, body: dict[str, Any]) -> None:
+    """Fold one trail entry (its canonical body) into the roster tables."""
+    etype = str(body.get("type") or "")
+    if etype == ROSTER_IMPORTED:
+        _project_import(session, body)
+        return
+    if not (etype.startswith(FACILITY_PREFIX) or etype == POOL_EVENT):
+        return
+    p = body.get("payload") or {}
+    at = parse_utc(body.get("occurred_at")) or utcnow()
+    version = int(body.get("aggregate_version") or 0)
+    if etype == POOL_EVENT:
+        fid = str(p.get("facility_id") or "")
+        pid = str(p.get("pool_id") or body.get("aggregate_id") or "")
+        if not fid or not pid:
+            return
+        fac = _facility_row(session, fid, at)
+        fac.name = fac.name or p.get("facility_name")
+        fac.kind = fac.kind or p.get("facility_kind")
+        fac.state = fac.state or p.get("state")
+        fac.municipality = fac.municipality or p.get("municipality")
+        fac.operator_institution_id = fac.operator_institution_id or p.get(
+            "operator_institution_id"
+        )
+        fac.status = fac.status or p.get("facility_status")
+        pool = session.get(RosterPool, pid)
+        if pool is None:
+            pool = RosterPool(pool_id=pid, facility_id=fid)
+            session.add(pool)
+        elif pool.version > version:
+            return
+        pool.version = version
+        pool.total = int(p.get("total") or 0)
+        pool.occupied = int(p.get("occupied") or 0)
+        pool.last_confirmed_at = parse_utc(p.get("last_confirmed_at"))
+        session.flush()
+        return
+    fid = str(p.get("facility_id") or body.get("aggregate_id") or "")
+    if not fid:
+        return
+    fac = _facility_row(session, fid, at)
+    if fac.version > version:
+        return
+    fac.version = version
+    for key, attr in (
+        ("facility_name", "name"),
+        ("kind", "kind"),
+        ("operator_institution_id", "operator_institution_id"),
+        ("state", "state"),
+        ("municipality", "municipality"),
+        ("specialization", "specialization"),
+    ):
+        if p.get(key):
+            setattr(fac, attr, p[key])
+    if isinstance(p.get("services"), list):
+        fac.services = [str(s) for s in p["services"]]
+    if p.get("status") and (p["status"] != fac.status or fac.status_changed_at is None):
+        fac.status = p["status"]
+        fac.status_changed_at = at
+    reg = p.get("registration_status")
+    if reg in REGISTRATION_STATUSES and reg != fac.registration_status:
+        fac.registration_status = reg
+        fac.registration_changed_at = at
+    session.flush()
+
+
+def _project_import(session: Session, body: dict[str, Any]) -> None:
+    """Unfold a bulk roster import into the facility and pool entries it stands for."""
+    payload = body.get("payload") or {}
+    for f in payload.get("facilities") or []:
+        facility = {**f, "facility_name": f.get("facility_name") or f.get("name")}
+        project(
+            session,
+            {**body, "type": f"{FACILITY_PREFIX}imported", "payload": facility,
+             "aggregate_id": f.get("facility_id"), "aggregate_version": 1},
+        )  # fmt: skip
+    for pool in payload.get("pools") or []:
+        project(
+            session,
+            {**body, "type": POOL_EVENT, "payload": pool, "aggregate_id": pool.get("pool_id"),
+             "aggregate_version": pool.get("version") or 1},
+        )  # fmt: skip
+
+
+def rebuild(session: Session) -> int:
+    """Rebuild the projection from the trail; how many facilities it holds."""
+    session.execute(delete(RosterPool))
+    session.execute(delete(RosterFacility))
+    session.flush()
+    stmt = (
+        select(col(AuditEntry.canonical))
+        .where(
+            col(AuditEntry.type).startswith(FACILITY_PREFIX, autoescape=True)
+            | (col(AuditEntry.type) == POOL_EVENT)
+            | (col(AuditEntry.type) == ROSTER_IMPORTED)
+        )
+        .order_by(col(AuditEntry.position))
+    )
+    for canonical in session.execute(stmt).scalars():
+        project(session, json.loads(canonical))
+    return len(list(session.execute(select(RosterFacility.facility_id)).scalars()))
+
+
+def get_roster_facility(session: Session, facility_id: str) -> RosterFacility:
+    fac = session.get(RosterFacility, facility_id)
+    if fac is None:
+        raise FacilityNotOnRoster()
+    return fac
