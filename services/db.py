@@ -175,12 +175,12 @@ class ServiceDatabase:
             yield session
             if write:
                 session.commit()
-            else:
-                session.rollback()
         except BaseException:
             session.rollback()
             raise
         finally:
+            # A read ends by closing: its connection's transaction is rolled back, and the
+            # objects it loaded stay readable (detached, not expired as a rollback would).
             session.close()
 
     def read_only(self) -> Iterator[Session]:
