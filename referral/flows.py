@@ -27,7 +27,7 @@ from referral import (
 )
 from referral.database import db
 from referral.dependencies import capacity_client
-from referral.exceptions import HoldOfAnotherInstitution, NoAgreement
+from referral.exceptions import NoAgreement
 from referral.lifecycle import ActionPlan, ActionResult
 from referral.schemas import (
     ActionBody,
@@ -40,8 +40,8 @@ from referral.schemas import (
 )
 from referral.states import CLAIMED_ACTIONS
 from services.app import Runtime
-from services.clients.capacity import CapacityClient, Hold
-from services.errors import CanalizaError, Unprocessable
+from services.clients.capacity import CapacityClient
+from services.errors import CanalizaError
 from services.settings import get_settings
 from services.tokens import Principal
 from services.vocabulary import UserRole
@@ -50,17 +50,6 @@ log = logging.getLogger("canaliza.referral")
 
 # Who completes an interrupted claim: the recovery sweep, not a person.
 SYSTEM = Principal(sub="system", roles=frozenset({UserRole.SERVICE}))
-
-
-def ensure_hold_fits(hold: Hold, *, sending_institution_id: str, facility_id: str) -> None:
-    """A referral may name only a hold its own (sending) institution made, for its facility."""
-    if hold.institution_id != sending_institution_id:
-        raise HoldOfAnotherInstitution(
-            "La reserva de camas indicada no es de la institución remitente; solo pueden "
-            "usarse reservas propias."
-        )
-    if hold.facility_id and hold.facility_id != facility_id:
-        raise Unprocessable("La reserva de camas es de otro lugar.", code="hold_for_other_facility")
 
 
 # --- creation and lifecycle -----------------------------------------------------------------
@@ -77,7 +66,7 @@ async def create_referral(
     if data.hold_id:
         permissions.ensure_can_create_referral(principal, data.sending_institution_id)
         hold = await capacity_client(runtime).get_hold(data.hold_id)
-        ensure_hold_fits(
+        lifecycle.ensure_hold_fits(
             hold,
             sending_institution_id=data.sending_institution_id,
             facility_id=data.facility_id,
@@ -157,19 +146,10 @@ async def run_action(
 async def _check_placement(capacity: CapacityClient, plan: ActionPlan) -> None:
     facility = await capacity.get_facility(plan.facility_id)
     hold = await capacity.get_hold(plan.hold_id) if plan.hold_id else None
-    if hold is not None:
-        ensure_hold_fits(
-            hold,
-            sending_institution_id=plan.sending_institution_id,
-            facility_id=plan.facility_id,
-        )
     lifecycle.check_placement(
         plan=plan,
-        facility_operator_id=facility.operator_institution_id,
-        facility_status=facility.status,
-        hold_status=hold.status if hold else None,
-        hold_facility_id=hold.facility_id if hold else None,
-        facility_registration=facility.registration_status,
+        facility=facility,
+        hold=hold,
         registered_only=not get_settings().unregistered_may_receive_referrals,
     )
 

@@ -16,7 +16,13 @@ from sqlmodel import Session, col, select
 from referral import events, permissions
 from referral.agreements import find_binding_agreement
 from referral.database import outbox
-from referral.exceptions import ActionInProgress, HoldNotActive, InvalidTransition, StaleVersion
+from referral.exceptions import (
+    ActionInProgress,
+    HoldNotActive,
+    HoldOfAnotherInstitution,
+    InvalidTransition,
+    StaleVersion,
+)
 from referral.models import Referral, ReferralHistory, RefusedAttempt
 from referral.records import get_referral, people_of
 from referral.schemas import ActionBody
@@ -27,6 +33,7 @@ from referral.states import (
     RESPONSE_DEADLINES,
     TRANSITIONS,
 )
+from services.clients.capacity import Facility, Hold
 from services.clock import as_utc, utcnow
 from services.contracts import emit
 from services.errors import BadRequest, Conflict, Unprocessable
@@ -69,18 +76,28 @@ def ensure_hold_active(hold_status: str | None, *, otherwise: str) -> None:
         raise HoldNotActive(f"La reserva de camas ya no está activa ({hold_status}); {otherwise}.")
 
 
+def ensure_hold_fits(hold: Hold, *, sending_institution_id: str, facility_id: str) -> None:
+    """A referral may name only a hold its own (sending) institution made, for its facility."""
+    if hold.institution_id != sending_institution_id:
+        raise HoldOfAnotherInstitution(
+            "La reserva de camas indicada no es de la institución remitente; solo pueden "
+            "usarse reservas propias."
+        )
+    if hold.facility_id and hold.facility_id != facility_id:
+        raise Unprocessable("La reserva de camas es de otro lugar.", code="hold_for_other_facility")
+
+
 def check_placement(
-    *,
-    plan: ActionPlan,
-    facility_operator_id: str | None,
-    facility_status: str | None,
-    hold_status: str | None,
-    hold_facility_id: str | None,
-    facility_registration: str | None = "registered",
-    registered_only: bool = False,
+    *, plan: ActionPlan, facility: Facility, hold: Hold | None, registered_only: bool
 ) -> None:
-    """Before sending: the facility is active and run by the receiver; the hold is live;
-    and, when unregistered facilities may not receive referrals, it is on SEGOB's roster."""
+    """Before sending: the hold is the sender's own, for this facility, and live; the
+    facility is active and run by the receiver; and, when unregistered facilities may not
+    receive referrals, it is on SEGOB's roster."""
+    if hold is not None:
+        ensure_hold_fits(
+            hold, sending_institution_id=plan.sending_institution_id, facility_id=plan.facility_id
+        )
+    facility_operator_id, facility_status = facility.operator_institution_id, facility.status
     if facility_operator_id and facility_operator_id != plan.receiving_institution_id:
         raise Unprocessable(
             "El lugar indicado no lo opera la institución receptora.",
@@ -91,15 +108,13 @@ def check_placement(
             f"El lugar indicado no está activo ({facility_status}); no recibe canalizaciones.",
             code="facility_not_active",
         )
-    if registered_only and facility_registration != RegistrationStatus.REGISTERED:
+    if registered_only and facility.registration_status != RegistrationStatus.REGISTERED:
         raise Conflict(
             "El lugar indicado no está registrado en el padrón de SEGOB; no recibe "
             "canalizaciones mientras no lo esté.",
             code="facility_not_registered",
         )
-    ensure_hold_active(hold_status, otherwise="reserve de nuevo")
-    if hold_facility_id and hold_facility_id != plan.facility_id:
-        raise Unprocessable("La reserva de camas es de otro lugar.", code="hold_for_other_facility")
+    ensure_hold_active(hold.status if hold else None, otherwise="reserve de nuevo")
 
 
 def _check_action(
