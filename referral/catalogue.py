@@ -1,16 +1,15 @@
-"""Reference vocabularies of the referral service, with their Spanish labels."""
+"""Reference vocabularies of the referral service only, with their Spanish labels.
+
+The vocabulary every service shares (sexes, person roles, referral statuses, outcomes,
+institution types, user roles) is in ``services.vocabulary``.
+"""
 
 from __future__ import annotations
 
 LEGAL_FORMS = ("A.C.", "I.A.P.")
 
-STATES = tuple(f"{n:02d}" for n in range(1, 33))
-
-SEXES = ("F", "M", "X")
 AGE_GROUPS: dict[str, str] = {"minors": "Personas menores de 18 años", "adults": "Personas adultas"}
 ADULT_AGE = 18
-
-PERSON_ROLES = ("victim", "indirect_victim", "witness", "accompanying_child")
 
 VULNERABLE_GROUPS: dict[str, str] = {
     "indigenous": "Persona indígena",
@@ -44,26 +43,6 @@ OFFENCES: dict[str, str] = {
     # Related offences of arts. 11–36 keep their own codes; the CNDH diagnosis reports
     # victims of art. 32 (003:155).
     "art32": "Conductas sancionadas por el artículo 32 de la Ley General",
-}
-
-OUTCOMES: dict[str, str] = {
-    "reintegrated_origin": "Reintegración en el lugar de origen",
-    "reintegrated_elsewhere": "Reintegración en otro lugar",
-    "transferred_onward": "Traslado a otra instancia",
-    "left_voluntarily": "Salida voluntaria",
-    "other": "Otro",
-}
-
-REFERRAL_STATUSES: dict[str, str] = {
-    "draft": "Borrador",
-    "sent": "Enviada",
-    "accepted": "Aceptada",
-    "declined": "Rechazada",
-    "expired": "Vencida sin respuesta",
-    "in_transit": "En traslado",
-    "admitted": "Ingresada",
-    "discharged": "Egresada",
-    "cancelled": "Cancelada",
 }
 
 AGREEMENT_STATUSES: dict[str, str] = {

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import time
 from collections.abc import Iterator
@@ -12,22 +11,23 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 
-from referral import importer, service
+from referral import demo, importer
 from referral.database import db
 from referral.schemas import HistoricalReferral
 from services.tokens import Principal
+from services.vocabulary import UserRole
 
 app = typer.Typer(help="Servicio de canalización: instituciones, convenios, canalizaciones.")
 
-CLI_PRINCIPAL = Principal(sub="canaliza-cli:import-history", roles=frozenset({"service"}))
+CLI_PRINCIPAL = Principal(sub="canaliza-cli:import-history", roles=frozenset({UserRole.SERVICE}))
 
 
 @app.command("seed-demo")
 def seed_demo() -> None:
     """Load the demo institutions and the signed demo agreement (idempotent)."""
     db.migrate()
-    with contextlib.contextmanager(db.session_scope)(write=True) as session:
-        added = service.load_demo(session)
+    with db.unit_of_work() as session:
+        added = demo.load_demo(session)
     typer.echo(f"referral: {added} registros de demostración añadidos")
 
 
@@ -65,7 +65,7 @@ def import_history(
     started = time.perf_counter()
     totals = {"imported": 0, "already_present": 0, "expired": 0}
     for batch in _batches(file, batch_size):
-        with contextlib.contextmanager(db.session_scope)(write=True) as session:
+        with db.unit_of_work() as session:
             result = importer.import_history(session, principal=CLI_PRINCIPAL, referrals=batch)
         for key in totals:
             totals[key] += getattr(result, key)

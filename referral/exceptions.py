@@ -25,6 +25,16 @@ class InvalidTransition(Conflict):
     code = "invalid_transition"
 
 
+class HoldNotActive(Conflict):
+    """The hold a referral names was released, expired or used."""
+
+    code = "hold_not_active"
+
+
+class HoldOfAnotherInstitution(Forbidden):
+    code = "hold_of_another_institution"
+
+
 class ActionInProgress(Conflict):
     """Another lifecycle action holds the referral's claim, or won the race for it."""
 

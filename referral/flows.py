@@ -1,49 +1,58 @@
-"""Referral workflows that span services: each step's remote calls around its transactions.
+"""Referral workflows: each step's remote calls around its own transactions.
 
 A router calls one function here. Capacity is never called inside a referral transaction
 (ADR 0006); where an action's capacity step *writes* (admission consumes the hold,
 discharge frees the beds), the action first claims the referral in its own transaction,
 so that of two racing actions only one ever reaches capacity, then runs the capacity step
 (idempotent: retried safely) and completes the claim by compare-and-set (ADR 0017).
+Every transaction is a ``db.unit_of_work`` opened in the thread that uses it.
 """
 
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
-from referral import permissions, service
-from referral.dependencies import capacity_client, unit_of_work
+from referral import (
+    agreements,
+    deadlines,
+    disclosure,
+    lifecycle,
+    obligations,
+    permissions,
+    referrals,
+)
+from referral.database import db
+from referral.dependencies import capacity_client
 from referral.exceptions import NoAgreement
-from referral.models import Referral
-from referral.schemas import ActionBody, ReferralCreate, ReferralPublic
+from referral.lifecycle import ActionPlan, ActionResult
+from referral.schemas import (
+    ActionBody,
+    AgreementPublic,
+    FulfilBody,
+    IdentityPublic,
+    ObligationPublic,
+    ReferralCreate,
+    ReferralPublic,
+)
+from referral.states import CLAIMED_ACTIONS
 from services.app import Runtime
-from services.clients.capacity import CapacityClient, Hold
-from services.errors import CanalizaError, Forbidden, Unprocessable
+from services.clients.capacity import CapacityClient
+from services.errors import CanalizaError
 from services.settings import get_settings
 from services.tokens import Principal
+from services.vocabulary import UserRole
 
 log = logging.getLogger("canaliza.referral")
 
 # Who completes an interrupted claim: the recovery sweep, not a person.
-SYSTEM = Principal(sub="system", roles=frozenset({"service"}))
+SYSTEM = Principal(sub="system", roles=frozenset({UserRole.SERVICE}))
 
 
-class HoldOfAnotherInstitution(Forbidden):
-    code = "hold_of_another_institution"
-
-
-def ensure_hold_fits(hold: Hold, *, sending_institution_id: str, facility_id: str) -> None:
-    """A referral may name only a hold its own (sending) institution made, for its facility."""
-    if hold.institution_id != sending_institution_id:
-        raise HoldOfAnotherInstitution(
-            "La reserva de camas indicada no es de la institución remitente; solo pueden "
-            "usarse reservas propias."
-        )
-    if hold.facility_id and hold.facility_id != facility_id:
-        raise Unprocessable("La reserva de camas es de otro lugar.", code="hold_for_other_facility")
+# --- creation and lifecycle -----------------------------------------------------------------
 
 
 async def create_referral(
@@ -55,20 +64,20 @@ async def create_referral(
 ) -> tuple[ReferralPublic, bool]:
     """A draft referral; the hold it names must be its sending institution's own."""
     if data.hold_id:
-        permissions.can_create_referral(principal, data.sending_institution_id)
+        permissions.ensure_can_create_referral(principal, data.sending_institution_id)
         hold = await capacity_client(runtime).get_hold(data.hold_id)
-        ensure_hold_fits(
+        lifecycle.ensure_hold_fits(
             hold,
             sending_institution_id=data.sending_institution_id,
             facility_id=data.facility_id,
         )
 
     def write() -> tuple[ReferralPublic, bool]:
-        with unit_of_work() as session:
-            referral, created = service.create_referral(
+        with db.unit_of_work() as session:
+            referral, created = referrals.create_referral(
                 session, principal=principal, data=data, idempotency_key=idempotency_key
             )
-            return service.referral_public(session, referral, level="full"), created
+            return referrals.referral_public(session, referral, level=referrals.FULL), created
 
     return await run_in_threadpool(write)
 
@@ -84,9 +93,9 @@ async def run_action(
 ) -> ReferralPublic:
     """A lifecycle action with its capacity steps; see the module's docstring."""
 
-    def plan() -> service.ActionPlan:
-        with unit_of_work(write=action in service.CLAIMED_ACTIONS) as session:
-            return service.plan_action(
+    def plan() -> ActionPlan:
+        with db.unit_of_work(write=action in CLAIMED_ACTIONS) as session:
+            return lifecycle.plan_action(
                 session,
                 principal=principal,
                 referral_id=referral_id,
@@ -102,17 +111,13 @@ async def run_action(
         await _check_placement(capacity, the_plan)
     elif action == "accept" and the_plan.hold_id:
         hold = await capacity.get_hold(the_plan.hold_id)
-        if hold.status != "active":
-            raise service.InvalidTransition(
-                f"La reserva de camas ya no está activa ({hold.status}); no se puede aceptar.",
-                code="hold_not_active",
-            )
+        lifecycle.ensure_hold_active(hold.status, otherwise="no se puede aceptar")
     elif the_plan.claim_token is not None:
         allocations = await _claimed_step(capacity, the_plan)
 
-    def apply() -> tuple[service.ActionResult, ReferralPublic]:
-        with unit_of_work() as session:
-            result = service.apply_action(
+    def apply() -> tuple[ActionResult, ReferralPublic]:
+        with db.unit_of_work() as session:
+            result = lifecycle.apply_action(
                 session,
                 principal=principal,
                 referral_id=referral_id,
@@ -122,8 +127,8 @@ async def run_action(
                 allocations=allocations,
                 claim_token=the_plan.claim_token,
             )
-            level = service.visibility(session, principal, result.referral)
-            return result, service.referral_public(session, result.referral, level=level)
+            level = referrals.visibility(session, principal, result.referral)
+            return result, referrals.referral_public(session, result.referral, level=level)
 
     result, public = await run_in_threadpool(apply)
     if result.refused:
@@ -138,29 +143,18 @@ async def run_action(
     return public
 
 
-async def _check_placement(capacity: CapacityClient, plan: service.ActionPlan) -> None:
+async def _check_placement(capacity: CapacityClient, plan: ActionPlan) -> None:
     facility = await capacity.get_facility(plan.facility_id)
     hold = await capacity.get_hold(plan.hold_id) if plan.hold_id else None
-    if hold is not None:
-        ensure_hold_fits(
-            hold,
-            sending_institution_id=plan.sending_institution_id,
-            facility_id=plan.facility_id,
-        )
-    service.check_placement(
+    lifecycle.check_placement(
         plan=plan,
-        facility_operator_id=facility.operator_institution_id,
-        facility_status=facility.status,
-        hold_status=hold.status if hold else None,
-        hold_facility_id=hold.facility_id if hold else None,
-        facility_registration=facility.registration_status,
+        facility=facility,
+        hold=hold,
         registered_only=not get_settings().unregistered_may_receive_referrals,
     )
 
 
-async def _claimed_step(
-    capacity: CapacityClient, plan: service.ActionPlan
-) -> list[dict[str, Any]] | None:
+async def _claimed_step(capacity: CapacityClient, plan: ActionPlan) -> list[dict[str, Any]] | None:
     """The capacity write of a claimed action. When capacity refuses (4xx) the claim is let
     go and the referral stays as it was; when it cannot be reached the claim stays, and the
     recovery sweep finishes the action once the lease is over."""
@@ -171,15 +165,15 @@ async def _claimed_step(
             token = plan.claim_token
 
             def drop() -> None:
-                with unit_of_work() as session:
-                    service.let_go(session, referral_id=plan.referral_id, claim_token=token)
+                with db.unit_of_work() as session:
+                    lifecycle.let_go(session, referral_id=plan.referral_id, claim_token=token)
 
             await run_in_threadpool(drop)
         raise
 
 
 async def _capacity_write(
-    capacity: CapacityClient, plan: service.ActionPlan
+    capacity: CapacityClient, plan: ActionPlan
 ) -> list[dict[str, Any]] | None:
     """Idempotent: the hold is consumed once; each pool's discharge is keyed by the referral."""
     if plan.action == "admit" and plan.hold_id:
@@ -218,8 +212,8 @@ async def release_referral_hold(
             return False
 
     def done() -> None:
-        with unit_of_work() as session:
-            service.mark_released(session, referral_id=referral_id)
+        with db.unit_of_work() as session:
+            deadlines.mark_released(session, referral_id=referral_id)
 
     await run_in_threadpool(done)
     return True
@@ -229,9 +223,9 @@ async def recover_interrupted_claims(runtime: Runtime) -> list[str]:
     """Finish every claimed action interrupted between its two steps (its capacity step is
     idempotent, so it is run again); drop the claims capacity now refuses."""
 
-    def stale() -> list[service.ActionPlan]:
-        with unit_of_work(write=False) as session:
-            return service.interrupted_claims(session)
+    def stale() -> list[ActionPlan]:
+        with db.unit_of_work(write=False) as session:
+            return lifecycle.interrupted_claims(session)
 
     finished: list[str] = []
     capacity = capacity_client(runtime)
@@ -242,16 +236,16 @@ async def recover_interrupted_claims(runtime: Runtime) -> list[str]:
             log.warning("claimed %s of %s not finished: %s", plan.action, plan.referral_id, exc)
             continue
 
-        def complete(p: service.ActionPlan = plan, a: Any = allocations) -> None:
-            with unit_of_work() as session:
-                service.apply_action(
+        def complete(p: ActionPlan = plan, a: list[dict[str, Any]] | None = allocations) -> None:
+            with db.unit_of_work() as session:
+                lifecycle.apply_action(
                     session,
                     principal=SYSTEM,
                     referral_id=p.referral_id,
                     action=p.action,
                     body=ActionBody(
                         reason="Completada tras una interrupción.",
-                        outcome=_recorded_outcome(session, p.referral_id),
+                        outcome=lifecycle.claimed_outcome(session, referral_id=p.referral_id),
                     ),
                     if_match=None,
                     allocations=a,
@@ -263,7 +257,142 @@ async def recover_interrupted_claims(runtime: Runtime) -> list[str]:
     return finished
 
 
-def _recorded_outcome(session: Any, referral_id: str) -> Any:
-    """The outcome an interrupted discharge was claimed with."""
-    referral = session.get(Referral, referral_id)
-    return referral.outcome if referral and referral.outcome else "other"
+# --- deadlines ------------------------------------------------------------------------------
+
+
+async def run_expiry(runtime: Runtime, now: datetime | None = None) -> list[str]:
+    """One round of the deadline sweep: expire overdue referrals, release the holds left
+    pending (after the commit), finish any lifecycle action interrupted between its two
+    steps, and offer the next facilities to the senders of expired referrals."""
+
+    def expire() -> list[tuple[str, str, str]]:
+        with db.unit_of_work() as session:
+            deadlines.expire_overdue(session, now)
+        with db.unit_of_work(write=False) as session:
+            return deadlines.pending_releases(session)
+
+    released = []
+    for referral_id, hold_id, sender in await run_in_threadpool(expire):
+        if await release_referral_hold(
+            runtime, referral_id=referral_id, hold_id=hold_id, sending_institution_id=sender
+        ):
+            released.append(hold_id)
+    await recover_interrupted_claims(runtime)
+    await offer_next_facilities(runtime)
+    return released
+
+
+async def offer_next_facilities(runtime: Runtime) -> None:
+    """Look up the next eligible facility for each new escalation (best effort)."""
+
+    def awaiting() -> list[tuple[int, dict[str, Any]]]:
+        with db.unit_of_work(write=False) as session:
+            return deadlines.escalations_awaiting_offer(session)
+
+    for escalation_id, offer in await run_in_threadpool(awaiting):
+        search = offer.get("search") or {}
+        try:
+            answer = await capacity_client(runtime).search(
+                people=search.get("people") or [], state=search.get("state")
+            )
+        except CanalizaError as exc:
+            log.info("no facility search for escalation %s: %s", escalation_id, exc.detail)
+            continue
+        found = [
+            {
+                "facility_id": r.facility.id,
+                "name": r.facility.name,
+                "operator_institution_id": r.facility.operator_institution_id,
+                "state": r.facility.state,
+                "available": r.available,
+            }
+            for r in answer.results
+        ]
+        candidates = deadlines.next_candidates(offer, found)
+
+        def store(eid: int = escalation_id, chosen: list[dict[str, Any]] = candidates) -> None:
+            with db.unit_of_work() as session:
+                deadlines.record_offer(session, escalation_id=eid, candidates=chosen)
+
+        await run_in_threadpool(store)
+
+
+# --- disclosure, documents, obligations ------------------------------------------------------
+
+
+async def disclose_address(
+    runtime: Runtime, *, principal: Principal, referral_id: str
+) -> dict[str, Any]:
+    """The facility's exact address, from capacity, to the sender after acceptance: checked
+    before the call, checked again and audited after it."""
+
+    def check() -> str:
+        with db.unit_of_work(write=False) as session:
+            referral = disclosure.check_address_disclosure(
+                session, principal=principal, referral_id=referral_id
+            )
+            return referral.facility_id
+
+    facility_id = await run_in_threadpool(check)
+    facility = await capacity_client(runtime).get_facility(facility_id)
+
+    def record() -> None:
+        with db.unit_of_work() as session:
+            disclosure.record_address_disclosure(
+                session, principal=principal, referral_id=referral_id
+            )
+
+    await run_in_threadpool(record)
+    return {
+        "referral_id": referral_id,
+        "facility_id": facility.id,
+        "name": facility.name,
+        "state": facility.state,
+        "address": facility.address,
+    }
+
+
+async def disclose_identities(*, principal: Principal, referral_id: str) -> list[IdentityPublic]:
+    """The people's names to the receiver after acceptance; the disclosure is audited."""
+
+    def work() -> list[IdentityPublic]:
+        with db.unit_of_work() as session:
+            return disclosure.disclose_identities(
+                session, principal=principal, referral_id=referral_id
+            )
+
+    return await run_in_threadpool(work)
+
+
+async def store_document(
+    *, principal: Principal, agreement_id: str, pdf: bytes, signature: bytes | None
+) -> AgreementPublic:
+    """Keep an agreement's signed PDF (and check its detached signature) off the loop."""
+
+    def work() -> AgreementPublic:
+        with db.unit_of_work() as session:
+            agreement = agreements.store_document(
+                session,
+                principal=principal,
+                agreement_id=agreement_id,
+                pdf=pdf,
+                signature=signature,
+            )
+            return agreements.agreement_public(session, agreement)
+
+    return await run_in_threadpool(work)
+
+
+def fulfil_obligation(
+    *, principal: Principal, referral_id: str, obligation_id: str, body: FulfilBody
+) -> ObligationPublic:
+    """An institution attends its obligation (call from a sync handler's thread)."""
+    with db.unit_of_work() as session:
+        obligation = obligations.fulfil_obligation(
+            session,
+            principal=principal,
+            referral_id=referral_id,
+            obligation_id=obligation_id,
+            body=body,
+        )
+        return ObligationPublic.of(obligation)

@@ -23,8 +23,9 @@ from typing import Any
 from sqlalchemy import insert
 from sqlmodel import Session, col, select
 
-from referral import catalogue, permissions
+from referral import catalogue, events, permissions
 from referral.database import outbox
+from referral.institutions import first_institution
 from referral.models import (
     Agreement,
     AgreementParty,
@@ -34,15 +35,18 @@ from referral.models import (
     ReferralHistory,
     ReferralPerson,
 )
+from referral.obligations import CEAV_TYPES, DIF_TYPES, INM_TYPES
 from referral.schemas import HistoricalReferral, HistoryImportResult
-from referral.service import RESPONSE_DEADLINES, _first_institution
+from referral.states import RESPONSE_DEADLINES
 from services.clock import utcnow
+from services.contracts import emit
+from services.contracts.referral import HistoryImported, ImportedReferral
 from services.errors import Unprocessable
 from services.ids import new_id
 from services.tokens import Principal
-from services.vocabulary import cndh_age_band
+from services.vocabulary import PersonRole
 
-EVENT_TYPE = "referral.history.imported"
+EVENT_TYPE = HistoryImported.TYPE
 IMPORT_NOTE = "Registro histórico importado"
 
 
@@ -159,34 +163,6 @@ def consent(r: HistoricalReferral) -> dict[str, Any]:
     }
 
 
-def event_row(
-    referral_id: str, status: str, r: HistoricalReferral, outcome: str | None
-) -> dict[str, Any]:
-    """One imported referral as the audit trail sees it (the lifecycle events' fields)."""
-    row: dict[str, Any] = {
-        "referral_id": referral_id,
-        "status": status,
-        "sending_institution_id": r.sending_institution_id,
-        "receiving_institution_id": r.receiving_institution_id,
-        "facility_id": r.facility_id,
-        "urgency": r.urgency,
-        "created_on": r.created_at.date().isoformat(),
-        "people": [
-            {
-                "sex": p.sex,
-                "age_group": catalogue.age_group(p.age),
-                "age_band": cndh_age_band(p.age),
-                "nationality": p.nationality,
-                "role": p.role,
-            }
-            for p in r.people
-        ],
-    }
-    if outcome is not None:
-        row["outcome"] = outcome
-    return row
-
-
 def import_history(
     session: Session,
     *,
@@ -195,7 +171,7 @@ def import_history(
     now: datetime | None = None,
 ) -> HistoryImportResult:
     """Store one batch of historical referrals in the caller's transaction."""
-    permissions.can_import_history(principal)
+    permissions.ensure_can_import_history(principal)
     now = now or utcnow()
     batch: dict[str, HistoricalReferral] = {}
     for r in referrals:
@@ -217,19 +193,15 @@ def import_history(
     def obliged_institution(kind: str, state: str | None) -> str | None:
         key = (kind, state)
         if key not in obliged:
-            types = {
-                "dif": ("dif_estatal", "dif_nacional"),
-                "inm": ("inm",),
-                "ceav": ("ceav",),
-            }[kind]
-            obliged[key] = _first_institution(session, *types, state=state)
+            types = {"dif": DIF_TYPES, "inm": INM_TYPES, "ceav": CEAV_TYPES}[kind]
+            obliged[key] = first_institution(session, *types, state=state)
         return obliged[key]
 
     referral_rows: list[dict[str, Any]] = []
     person_rows: list[dict[str, Any]] = []
     history_rows: list[dict[str, Any]] = []
     obligation_rows: list[dict[str, Any]] = []
-    events: list[dict[str, Any]] = []
+    announced: list[ImportedReferral] = []
     expired = 0
     actor = principal.sub
     for r in rows:
@@ -299,13 +271,13 @@ def import_history(
                     "at": at,
                 }
             )
-        # the obligations the law brings in (as in service._derive_obligations), attended
+        # the obligations the law brings in (as in obligations.derive_obligations), attended
         kinds: list[tuple[str, str | None, str | None]] = []
         if any(catalogue.age_group(p.age) == "minors" for p in r.people):
             kinds.append(("dif_child_protection", obliged_institution("dif", state), None))
         if any(p.nationality != "MEX" for p in r.people):
             kinds.append(("inm_migration_status", obliged_institution("inm", None), "not_started"))
-        if any(p.role == "victim" for p in r.people):
+        if any(p.role == PersonRole.VICTIM.value for p in r.people):
             kinds.append(("ceav_registration", obliged_institution("ceav", None), None))
         for kind, institution_id, visa in kinds:
             obligation_rows.append(
@@ -322,7 +294,7 @@ def import_history(
                     "fulfilled_by": actor,
                 }
             )
-        events.append(event_row(r.id, status, r, r.outcome))
+        announced.append(events.imported_referral(r.id, status, r, r.outcome))
     for table, values in (
         (Referral, referral_rows),
         (ReferralPerson, person_rows),
@@ -331,13 +303,12 @@ def import_history(
     ):
         if values:
             session.execute(insert(table.__table__), values)  # type: ignore[union-attr]
-    event = outbox.emit(
+    event = emit(
+        outbox,
         session,
-        type=EVENT_TYPE,
-        aggregate_type="referral_history",
+        events.history_imported(announced),
         aggregate_id=min(r.id for r in rows),
         principal=principal,
-        payload={"referrals": events},
     )
     return HistoryImportResult(
         received=received,

@@ -1,58 +1,67 @@
-"""Who may do what in the referral service — decided here and nowhere else."""
+"""Who may do what in the referral service — decided here and nowhere else.
+
+``ensure_*`` raises :class:`~referral.exceptions.NotPermitted`; ``is_*``/``sees_*`` answer.
+"""
 
 from __future__ import annotations
 
+from typing import NoReturn
+
 from referral.exceptions import NotPermitted
 from services.tokens import Principal
+from services.vocabulary import UserRole
 
-SENDER_ROLES = ("prosecutor", "dif_officer", "inm_officer", "ceav_officer")
-RECEIVER_ROLES = ("shelter_coordinator", "institution_admin")
+R = UserRole
+SENDER_ROLES = (R.PROSECUTOR, R.DIF_OFFICER, R.INM_OFFICER, R.CEAV_OFFICER)
+RECEIVER_ROLES = (R.SHELTER_COORDINATOR, R.INSTITUTION_ADMIN)
 # Which institution officer acknowledges which obligation.
-OBLIGATION_ROLES = {
-    "dif_child_protection": ("dif_officer",),
-    "inm_migration_status": ("inm_officer",),
-    "ceav_registration": ("ceav_officer",),
-    "witness_protection": ("prosecutor",),
+OBLIGATION_ROLES: dict[str, tuple[UserRole, ...]] = {
+    "dif_child_protection": (R.DIF_OFFICER,),
+    "inm_migration_status": (R.INM_OFFICER,),
+    "ceav_registration": (R.CEAV_OFFICER,),
+    "witness_protection": (R.PROSECUTOR,),
 }
+RECEIVER_ACTIONS = frozenset({"accept", "decline", "admit", "discharge"})
+EITHER_SIDE_ACTIONS = frozenset({"in_transit", "cancel"})
 
 
-def _deny(detail: str) -> None:
+def _deny(detail: str) -> NoReturn:
     raise NotPermitted(detail)
 
 
-def can_read_reference(principal: Principal) -> None:
+def ensure_can_read_reference(principal: Principal) -> None:
     """Institutions and agreements: any authenticated role except observers."""
-    if principal.has("observer") and len(principal.roles) == 1:
+    if principal.has(R.OBSERVER) and len(principal.roles) == 1:
         _deny("Las personas observadoras solo consultan estadísticas agregadas.")
 
 
-def can_create_institution(principal: Principal) -> None:
-    if not principal.has("platform_admin"):
+def ensure_can_create_institution(principal: Principal) -> None:
+    if not principal.has(R.PLATFORM_ADMIN):
         _deny("Solo la administración de la plataforma registra instituciones.")
 
 
-def can_create_agreement(principal: Principal, party_ids: list[str]) -> None:
-    if principal.has("platform_admin"):
+def ensure_can_create_agreement(principal: Principal, party_ids: list[str]) -> None:
+    if principal.has(R.PLATFORM_ADMIN):
         return
-    if principal.has("institution_admin") and principal.institution_id in party_ids:
+    if principal.has(R.INSTITUTION_ADMIN) and principal.institution_id in party_ids:
         return
     _deny("Solo la administración de una institución parte puede registrar el convenio.")
 
 
-def can_sign_agreement(principal: Principal, institution_id: str) -> None:
-    if principal.has("platform_admin"):
+def ensure_can_sign_agreement(principal: Principal, institution_id: str) -> None:
+    if principal.has(R.PLATFORM_ADMIN):
         return
-    if principal.has("institution_admin") and principal.institution_id == institution_id:
+    if principal.has(R.INSTITUTION_ADMIN) and principal.institution_id == institution_id:
         return
     _deny("Solo la administración de la institución parte firma en su nombre.")
 
 
-def can_manage_agreement(principal: Principal, party_ids: list[str]) -> None:
-    can_create_agreement(principal, party_ids)
+def ensure_can_manage_agreement(principal: Principal, party_ids: list[str]) -> None:
+    ensure_can_create_agreement(principal, party_ids)
 
 
-def can_create_referral(principal: Principal, sending_institution_id: str) -> None:
-    if principal.has(*SENDER_ROLES) and principal.institution_id == sending_institution_id:
+def ensure_can_create_referral(principal: Principal, sending_institution_id: str) -> None:
+    if is_sender(principal, sending_institution_id):
         return
     _deny(
         "Solo personal ministerial o de DIF, INM o CEAV de la institución remitente crea "
@@ -70,43 +79,48 @@ def is_receiver(principal: Principal, receiving_institution_id: str) -> bool:
 
 def can_act(
     principal: Principal, action: str, *, sending_institution_id: str, receiving_institution_id: str
-) -> None:
+) -> bool:
     """Whether ``principal`` may perform a lifecycle ``action`` on a referral."""
-    if action == "send" and is_sender(principal, sending_institution_id):
-        return
-    if action in ("accept", "decline", "admit", "discharge") and is_receiver(
-        principal, receiving_institution_id
-    ):
-        return
-    if action == "in_transit" and (
-        is_sender(principal, sending_institution_id)
-        or is_receiver(principal, receiving_institution_id)
-    ):
-        return
-    if action == "cancel" and (
-        is_sender(principal, sending_institution_id)
-        or is_receiver(principal, receiving_institution_id)
+    sender = is_sender(principal, sending_institution_id)
+    receiver = is_receiver(principal, receiving_institution_id)
+    if action == "send":
+        return sender
+    if action in RECEIVER_ACTIONS:
+        return receiver
+    if action in EITHER_SIDE_ACTIONS:
+        return sender or receiver
+    return False
+
+
+def ensure_can_act(
+    principal: Principal, action: str, *, sending_institution_id: str, receiving_institution_id: str
+) -> None:
+    if can_act(
+        principal,
+        action,
+        sending_institution_id=sending_institution_id,
+        receiving_institution_id=receiving_institution_id,
     ):
         return
     side = "remitente" if action in ("send",) else "receptora"
-    if action in ("cancel", "in_transit"):
+    if action in EITHER_SIDE_ACTIONS:
         side = "remitente o receptora"
     _deny(f"Su rol o institución no permite «{action}»: corresponde a la institución {side}.")
 
 
-def can_list_referrals(principal: Principal) -> None:
-    if principal.has("observer") and not principal.has(
-        "segob_auditor", "service", "platform_admin", *SENDER_ROLES, *RECEIVER_ROLES
+def ensure_can_list_referrals(principal: Principal) -> None:
+    if principal.has(R.OBSERVER) and not principal.has(
+        R.SEGOB_AUDITOR, R.SERVICE, R.PLATFORM_ADMIN, *SENDER_ROLES, *RECEIVER_ROLES
     ):
         _deny("Las personas observadoras solo consultan estadísticas agregadas.")
 
 
 def sees_all_deidentified(principal: Principal) -> bool:
-    return principal.has("segob_auditor", "platform_admin")
+    return principal.has(R.SEGOB_AUDITOR, R.PLATFORM_ADMIN)
 
 
-def can_fulfil(principal: Principal, kind: str, institution_id: str | None) -> None:
-    if principal.has("platform_admin"):
+def ensure_can_fulfil(principal: Principal, kind: str, institution_id: str | None) -> None:
+    if principal.has(R.PLATFORM_ADMIN):
         return
     roles = OBLIGATION_ROLES.get(kind, ())
     if principal.has(*roles) and (
@@ -116,12 +130,12 @@ def can_fulfil(principal: Principal, kind: str, institution_id: str | None) -> N
     _deny("Esta obligación la atiende otra institución.")
 
 
-def can_read_report(principal: Principal) -> None:
-    if not principal.has("segob_auditor", "platform_admin", "observer", "service"):
+def ensure_can_read_report(principal: Principal) -> None:
+    if not principal.has(R.SEGOB_AUDITOR, R.PLATFORM_ADMIN, R.OBSERVER, R.SERVICE):
         _deny("El informe de desenlaces es para SEGOB, CNDH y la administración.")
 
 
-def can_import_history(principal: Principal) -> None:
+def ensure_can_import_history(principal: Principal) -> None:
     """Writing the past (final states, old timestamps) is for internal services only."""
-    if not principal.has("service"):
+    if not principal.has(R.SERVICE):
         _deny("Solo un servicio interno (token de cliente) importa el historial de canalizaciones.")

@@ -1,17 +1,25 @@
-"""HTTP routes of the referral service (thin: parse, authorise, call the service)."""
+"""HTTP routes of the referral service (thin: parse, authorise, call one function, answer)."""
 
 from __future__ import annotations
 
 import base64
 import binascii
-import logging
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
-from starlette.concurrency import run_in_threadpool
 
-from referral import flows, importer, permissions, service
-from referral.dependencies import IfMatchDep, SessionDep, capacity_client, unit_of_work
+from referral import (
+    agreements,
+    deadlines,
+    flows,
+    importer,
+    institutions,
+    permissions,
+    referrals,
+    reports,
+)
+from referral.database import db
+from referral.dependencies import ReadSessionDep
 from referral.schemas import (
     ActionBody,
     AgreementCreate,
@@ -31,10 +39,10 @@ from referral.schemas import (
     SignBody,
 )
 from services.app import get_runtime
+from services.dependencies import IfMatchDep
 from services.errors import BadRequest
 from services.security import PrincipalDep, require_roles
-
-log = logging.getLogger("canaliza.referral")
+from services.vocabulary import UserRole
 
 router = APIRouter(prefix="/api/v1", tags=["referral"])
 
@@ -46,101 +54,100 @@ Action = Literal["send", "accept", "decline", "in_transit", "admit", "discharge"
 
 @router.get("/institutions", response_model=list[InstitutionPublic])
 def list_institutions(
-    session: SessionDep,
+    session: ReadSessionDep,
     principal: PrincipalDep,
     type: Annotated[str | None, Query(max_length=20)] = None,
 ) -> list[InstitutionPublic]:
-    permissions.can_read_reference(principal)
+    permissions.ensure_can_read_reference(principal)
     return [
-        service.institution_public(session, i)
-        for i in service.list_institutions(session, type=type)
+        institutions.institution_public(session, i)
+        for i in institutions.list_institutions(session, type=type)
     ]
 
 
 @router.post("/institutions", status_code=201, response_model=InstitutionPublic)
-def create_institution(
-    body: InstitutionCreate, session: SessionDep, principal: PrincipalDep
-) -> InstitutionPublic:
-    inst = service.create_institution(session, principal=principal, data=body)
-    return service.institution_public(session, inst)
+def create_institution(body: InstitutionCreate, principal: PrincipalDep) -> InstitutionPublic:
+    with db.unit_of_work() as session:
+        inst = institutions.create_institution(session, principal=principal, data=body)
+        return institutions.institution_public(session, inst)
 
 
 @router.get("/institutions/{institution_id}", response_model=InstitutionPublic)
 def get_institution(
-    institution_id: str, session: SessionDep, principal: PrincipalDep
+    institution_id: str, session: ReadSessionDep, principal: PrincipalDep
 ) -> InstitutionPublic:
-    permissions.can_read_reference(principal)
-    return service.institution_public(
-        session, service.get_institution(session, institution_id=institution_id)
-    )
+    permissions.ensure_can_read_reference(principal)
+    inst = institutions.get_institution(session, institution_id=institution_id)
+    return institutions.institution_public(session, inst)
 
 
 @router.patch("/institutions/{institution_id}", response_model=InstitutionPublic)
 def update_institution(
-    institution_id: str, body: InstitutionUpdate, session: SessionDep, principal: PrincipalDep
+    institution_id: str, body: InstitutionUpdate, principal: PrincipalDep
 ) -> InstitutionPublic:
-    inst = service.update_institution(
-        session, principal=principal, institution_id=institution_id, data=body
-    )
-    return service.institution_public(session, inst)
+    with db.unit_of_work() as session:
+        inst = institutions.update_institution(
+            session, principal=principal, institution_id=institution_id, data=body
+        )
+        return institutions.institution_public(session, inst)
 
 
 # --- agreements -----------------------------------------------------------------------------
 
 
 @router.get("/agreements", response_model=list[AgreementPublic])
-def list_agreements(session: SessionDep, principal: PrincipalDep) -> list[AgreementPublic]:
-    permissions.can_read_reference(principal)
-    return [service.agreement_public(session, a) for a in service.list_agreements(session)]
+def list_agreements(session: ReadSessionDep, principal: PrincipalDep) -> list[AgreementPublic]:
+    permissions.ensure_can_read_reference(principal)
+    return [agreements.agreement_public(session, a) for a in agreements.list_agreements(session)]
 
 
 @router.post("/agreements", status_code=201, response_model=AgreementPublic)
-def create_agreement(
-    body: AgreementCreate, session: SessionDep, principal: PrincipalDep
-) -> AgreementPublic:
-    agreement = service.create_agreement(session, principal=principal, data=body)
-    return service.agreement_public(session, agreement)
+def create_agreement(body: AgreementCreate, principal: PrincipalDep) -> AgreementPublic:
+    with db.unit_of_work() as session:
+        agreement = agreements.create_agreement(session, principal=principal, data=body)
+        return agreements.agreement_public(session, agreement)
 
 
 @router.get("/agreements/{agreement_id}", response_model=AgreementPublic)
 def get_agreement(
-    agreement_id: str, session: SessionDep, principal: PrincipalDep
+    agreement_id: str, session: ReadSessionDep, principal: PrincipalDep
 ) -> AgreementPublic:
-    permissions.can_read_reference(principal)
-    return service.agreement_public(
-        session, service.get_agreement(session, agreement_id=agreement_id)
-    )
+    permissions.ensure_can_read_reference(principal)
+    agreement = agreements.get_agreement(session, agreement_id=agreement_id)
+    return agreements.agreement_public(session, agreement)
 
 
 @router.post("/agreements/{agreement_id}/ready", response_model=AgreementPublic)
-def ready_agreement(
-    agreement_id: str, session: SessionDep, principal: PrincipalDep
-) -> AgreementPublic:
-    agreement = service.mark_ready(session, principal=principal, agreement_id=agreement_id)
-    return service.agreement_public(session, agreement)
+def ready_agreement(agreement_id: str, principal: PrincipalDep) -> AgreementPublic:
+    with db.unit_of_work() as session:
+        agreement = agreements.mark_ready(session, principal=principal, agreement_id=agreement_id)
+        return agreements.agreement_public(session, agreement)
 
 
 @router.post("/agreements/{agreement_id}/sign", response_model=AgreementPublic)
-def sign_agreement(
-    agreement_id: str, body: SignBody, session: SessionDep, principal: PrincipalDep
-) -> AgreementPublic:
-    agreement = service.sign_agreement(
-        session, principal=principal, agreement_id=agreement_id, institution_id=body.institution_id
-    )
-    return service.agreement_public(session, agreement)
+def sign_agreement(agreement_id: str, body: SignBody, principal: PrincipalDep) -> AgreementPublic:
+    with db.unit_of_work() as session:
+        agreement = agreements.sign_agreement(
+            session,
+            principal=principal,
+            agreement_id=agreement_id,
+            institution_id=body.institution_id,
+        )
+        return agreements.agreement_public(session, agreement)
 
 
 @router.post("/agreements/{agreement_id}/revoke", response_model=AgreementPublic)
 def revoke_agreement(
-    agreement_id: str, session: SessionDep, principal: PrincipalDep, body: ReasonBody | None = None
+    agreement_id: str, principal: PrincipalDep, body: ReasonBody | None = None
 ) -> AgreementPublic:
-    agreement = service.revoke_agreement(
-        session,
-        principal=principal,
-        agreement_id=agreement_id,
-        reason=body.reason if body else None,
-    )
-    return service.agreement_public(session, agreement)
+    with db.unit_of_work() as session:
+        agreement = agreements.revoke_agreement(
+            session,
+            principal=principal,
+            agreement_id=agreement_id,
+            reason=body.reason if body else None,
+        )
+        return agreements.agreement_public(session, agreement)
 
 
 @router.post(
@@ -162,19 +169,9 @@ async def upload_document(
             signature = base64.b64decode(x_cms_signature, validate=True)
         except (binascii.Error, ValueError) as exc:
             raise BadRequest("X-CMS-Signature no es base64.", code="bad_signature") from exc
-
-    def work() -> AgreementPublic:
-        with unit_of_work() as session:
-            agreement = service.store_document(
-                session,
-                principal=principal,
-                agreement_id=agreement_id,
-                pdf=pdf,
-                signature=signature,
-            )
-            return service.agreement_public(session, agreement)
-
-    return await run_in_threadpool(work)
+    return await flows.store_document(
+        principal=principal, agreement_id=agreement_id, pdf=pdf, signature=signature
+    )
 
 
 # --- referrals ------------------------------------------------------------------------------
@@ -182,8 +179,8 @@ async def upload_document(
 
 # The statistics service owns /reports/{name}; this is the referral service's own view.
 @router.get("/referrals/reports/outcomes", response_model=list[OutcomeLine])
-def outcomes_report(session: SessionDep, principal: PrincipalDep) -> list[OutcomeLine]:
-    return service.outcomes_report(session, principal=principal)
+def outcomes_report(session: ReadSessionDep, principal: PrincipalDep) -> list[OutcomeLine]:
+    return reports.outcomes_report(session, principal=principal)
 
 
 @router.post("/referrals", status_code=201, response_model=ReferralPublic)
@@ -206,60 +203,45 @@ async def create_referral(
     "/referrals/import",
     response_model=HistoryImportResult,
     # refuse other callers before reading a batch of up to 2,000 referrals
-    dependencies=[Depends(require_roles("service"))],
+    dependencies=[Depends(require_roles(UserRole.SERVICE))],
 )
-def import_history(
-    body: HistoryImport, session: SessionDep, principal: PrincipalDep
-) -> HistoryImportResult:
+def import_history(body: HistoryImport, principal: PrincipalDep) -> HistoryImportResult:
     """Historical referrals in their final states, in one transaction (service token only).
 
     Idempotent: referrals already stored are counted, not written again.
     """
-    return importer.import_history(session, principal=principal, referrals=body.referrals)
+    with db.unit_of_work() as session:
+        return importer.import_history(session, principal=principal, referrals=body.referrals)
 
 
 @router.get("/referrals", response_model=list[ReferralPublic])
 def list_referrals(
-    session: SessionDep,
+    session: ReadSessionDep,
     principal: PrincipalDep,
     status: Annotated[str | None, Query(max_length=16)] = None,
 ) -> list[ReferralPublic]:
-    return [
-        service.referral_public(session, r, level=level)
-        for r, level in service.list_referrals(session, principal=principal, status=status)
-    ]
+    return referrals.list_referrals(session, principal=principal, status=status)
 
 
 @router.get("/referrals/{referral_id}", response_model=ReferralPublic)
-def get_referral(referral_id: str, session: SessionDep, principal: PrincipalDep) -> ReferralPublic:
-    referral = service.get_referral(session, referral_id=referral_id)
-    level = service.visibility(session, principal, referral)
-    return service.referral_public(session, referral, level=level)
+def get_referral(
+    referral_id: str, session: ReadSessionDep, principal: PrincipalDep
+) -> ReferralPublic:
+    return referrals.referral_view(session, principal=principal, referral_id=referral_id)
 
 
 @router.get("/referrals/{referral_id}/escalations")
 def list_escalations(
-    referral_id: str, session: SessionDep, principal: PrincipalDep
+    referral_id: str, session: ReadSessionDep, principal: PrincipalDep
 ) -> list[dict[str, Any]]:
-    referral = service.get_referral(session, referral_id=referral_id)
-    service.visibility(session, principal, referral)
-    return [
-        {"kind": e.kind, "offer": e.offer, "at": e.at}
-        for e in service.escalations(session, referral_id=referral.id)
-    ]
+    referral = referrals.visible_referral(session, principal=principal, referral_id=referral_id)
+    return deadlines.escalations(session, referral_id=referral.id)
 
 
 @router.get("/referrals/{referral_id}/identities", response_model=list[IdentityPublic])
 async def disclose_identities(referral_id: str, principal: PrincipalDep) -> list[IdentityPublic]:
     """Names of the people: to the receiving institution, after acceptance (audited)."""
-
-    def work() -> list[IdentityPublic]:
-        with unit_of_work() as session:
-            return service.disclose_identities(
-                session, principal=principal, referral_id=referral_id
-            )
-
-    return await run_in_threadpool(work)
+    return await flows.disclose_identities(principal=principal, referral_id=referral_id)
 
 
 @router.get("/referrals/{referral_id}/facility-address")
@@ -267,34 +249,9 @@ async def disclose_address(
     referral_id: str, request: Request, principal: PrincipalDep
 ) -> dict[str, Any]:
     """The facility's exact address: to the sender, after acceptance (audited)."""
-
-    def check() -> tuple[str, int]:
-        with unit_of_work(write=False) as session:
-            r = service.check_address_disclosure(
-                session, principal=principal, referral_id=referral_id
-            )
-            return r.facility_id, r.version
-
-    facility_id, _ = await run_in_threadpool(check)
-    facility = await capacity_client(get_runtime(request.app)).get_facility(facility_id)
-
-    def record() -> None:
-        with unit_of_work() as session:
-            referral = service.check_address_disclosure(
-                session, principal=principal, referral_id=referral_id
-            )
-            service.record_disclosure(
-                session, principal=principal, referral=referral, what="address"
-            )
-
-    await run_in_threadpool(record)
-    return {
-        "referral_id": referral_id,
-        "facility_id": facility.id,
-        "name": facility.name,
-        "state": facility.state,
-        "address": facility.address,
-    }
+    return await flows.disclose_address(
+        get_runtime(request.app), principal=principal, referral_id=referral_id
+    )
 
 
 @router.post(
@@ -304,28 +261,14 @@ async def disclose_address(
 def fulfil_obligation(
     referral_id: str,
     obligation_id: str,
-    session: SessionDep,
     principal: PrincipalDep,
     body: FulfilBody | None = None,
 ) -> ObligationPublic:
-    from referral import catalogue
-
-    o = service.fulfil_obligation(
-        session,
+    return flows.fulfil_obligation(
         principal=principal,
         referral_id=referral_id,
         obligation_id=obligation_id,
         body=body or FulfilBody(),
-    )
-    return ObligationPublic(
-        id=o.id,
-        kind=o.kind,
-        label=catalogue.OBLIGATIONS[o.kind],
-        institution_id=o.institution_id,
-        status=o.status,
-        humanitarian_visa_status=o.humanitarian_visa_status,
-        note=o.note,
-        fulfilled_at=o.fulfilled_at,
     )
 
 

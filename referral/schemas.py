@@ -1,12 +1,26 @@
-"""Request and response bodies of the referral service."""
+"""Request and response bodies of the referral service; the public views are built here
+(``*.of(rows)``), from rows the topic modules have loaded."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from referral import catalogue
+from referral.models import (
+    Agreement,
+    AgreementParty,
+    Institution,
+    InstitutionName,
+    Obligation,
+    Referral,
+    ReferralHistory,
+    ReferralPerson,
+)
+from services import vocabulary
 from services.clock import UtcDateTime
 
 Str200 = Annotated[str, Field(min_length=1, max_length=200)]
@@ -62,6 +76,10 @@ class NameRecord(BaseModel):
     valid_from: UtcDateTime
     valid_to: UtcDateTime | None
 
+    @classmethod
+    def of(cls, row: InstitutionName) -> NameRecord:
+        return cls(name=row.name, valid_from=row.valid_from, valid_to=row.valid_to)
+
 
 class InstitutionPublic(BaseModel):
     id: str
@@ -73,6 +91,20 @@ class InstitutionPublic(BaseModel):
     parent_id: str | None
     version: int
     names: list[NameRecord]
+
+    @classmethod
+    def of(cls, inst: Institution, names: Sequence[InstitutionName]) -> InstitutionPublic:
+        return cls(
+            id=inst.id,
+            name=inst.name,
+            type=inst.type,
+            type_label=vocabulary.InstitutionType(inst.type).label,
+            state=inst.state,
+            legal_form=inst.legal_form,
+            parent_id=inst.parent_id,
+            version=inst.version,
+            names=[NameRecord.of(n) for n in names],
+        )
 
 
 # --- agreements -----------------------------------------------------------------------------
@@ -124,6 +156,15 @@ class PartyPublic(BaseModel):
     signed_by: str | None
     signed_at: UtcDateTime | None
 
+    @classmethod
+    def of(cls, party: AgreementParty) -> PartyPublic:
+        return cls(
+            institution_id=party.institution_id,
+            signed=party.signed_at is not None,
+            signed_by=party.signed_by,
+            signed_at=party.signed_at,
+        )
+
 
 class AgreementPublic(BaseModel):
     id: str
@@ -143,6 +184,31 @@ class AgreementPublic(BaseModel):
     document_sha256: str | None
     signature_verified: bool | None
     signature_detail: str | None
+
+    @classmethod
+    def of(
+        cls, agreement: Agreement, parties: Sequence[AgreementParty], *, status: str
+    ) -> AgreementPublic:
+        """``status`` is the effective one (a signed agreement past its end is expired)."""
+        return cls(
+            id=agreement.id,
+            number=agreement.number,
+            title=agreement.title,
+            party_ids=[p.institution_id for p in parties],
+            parties=[PartyPublic.of(p) for p in parties],
+            valid_from=agreement.valid_from,
+            valid_to=agreement.valid_to,
+            populations={"sexes": agreement.scope_sexes, "age_groups": agreement.scope_age_groups},
+            services=agreement.scope_services,
+            states=agreement.scope_states,
+            status=status,
+            status_label=catalogue.AGREEMENT_STATUSES[status],
+            version=agreement.version,
+            signed_at=agreement.signed_at,
+            document_sha256=agreement.document_sha256,
+            signature_verified=agreement.signature_verified,
+            signature_detail=agreement.signature_detail,
+        )
 
 
 # --- referrals ------------------------------------------------------------------------------
@@ -215,6 +281,21 @@ class PersonPublic(BaseModel):
     vulnerable_groups: list[str] = Field(default_factory=list)
     offences: list[str] = Field(default_factory=list)
 
+    @classmethod
+    def of(cls, p: ReferralPerson, *, deidentified: bool) -> PersonPublic:
+        return cls(
+            sex=p.sex,
+            age=None if deidentified else p.age,
+            age_group=catalogue.age_group(p.age),
+            role=p.role,
+            nationality=p.nationality,
+            pseudonym=None if deidentified else p.pseudonym,
+            state_of_origin=None if deidentified else p.state_of_origin,
+            languages=p.languages,
+            vulnerable_groups=p.vulnerable_groups,
+            offences=p.offences,
+        )
+
 
 class ObligationPublic(BaseModel):
     id: str
@@ -226,6 +307,19 @@ class ObligationPublic(BaseModel):
     note: str | None
     fulfilled_at: UtcDateTime | None
 
+    @classmethod
+    def of(cls, o: Obligation) -> ObligationPublic:
+        return cls(
+            id=o.id,
+            kind=o.kind,
+            label=catalogue.OBLIGATIONS[o.kind],
+            institution_id=o.institution_id,
+            status=o.status,
+            humanitarian_visa_status=o.humanitarian_visa_status,
+            note=o.note,
+            fulfilled_at=o.fulfilled_at,
+        )
+
 
 class HistoryPublic(BaseModel):
     action: str
@@ -236,6 +330,19 @@ class HistoryPublic(BaseModel):
     institution_id: str | None
     reason: str | None
     at: UtcDateTime
+
+    @classmethod
+    def of(cls, h: ReferralHistory) -> HistoryPublic:
+        return cls(
+            action=h.action,
+            from_status=h.from_status,
+            to_status=h.to_status,
+            version=h.version,
+            actor=h.actor,
+            institution_id=h.institution_id,
+            reason=h.reason,
+            at=h.at,
+        )
 
 
 class ReferralPublic(BaseModel):
@@ -263,6 +370,46 @@ class ReferralPublic(BaseModel):
     response_due_at: UtcDateTime | None
     created_at: UtcDateTime
     history: list[HistoryPublic]
+
+    @classmethod
+    def of(
+        cls,
+        referral: Referral,
+        *,
+        people: Sequence[ReferralPerson],
+        obligations: Sequence[Obligation],
+        history: Sequence[ReferralHistory],
+        deidentified: bool,
+    ) -> ReferralPublic:
+        """The referral as one caller sees it: de-identified, no age, pseudonym, origin,
+        case reference or consent."""
+        deid = deidentified
+        return cls(
+            id=referral.id,
+            sending_institution_id=referral.sending_institution_id,
+            receiving_institution_id=referral.receiving_institution_id,
+            facility_id=referral.facility_id,
+            hold_id=referral.hold_id,
+            agreement_id=referral.agreement_id,
+            state=referral.state,
+            urgency=referral.urgency,
+            status=referral.status,
+            status_label=vocabulary.ReferralStatus(referral.status).label,
+            version=referral.version,
+            deidentified=deid,
+            case_reference=None if deid else referral.case_reference,
+            services=referral.services,
+            witness_protection=referral.witness_protection,
+            consent=None if deid else referral.consent,
+            people=[PersonPublic.of(p, deidentified=deid) for p in people],
+            obligations=[ObligationPublic.of(o) for o in obligations],
+            outcome=referral.outcome,
+            decline_reason=referral.decline_reason,
+            sent_at=referral.sent_at,
+            response_due_at=referral.response_due_at,
+            created_at=referral.created_at,
+            history=[HistoryPublic.of(h) for h in history],
+        )
 
 
 class IdentityPublic(BaseModel):

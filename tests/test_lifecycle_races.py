@@ -333,6 +333,6 @@ def test_every_pair_of_claimed_actions_is_raced():
 
 def _can_race(a: str, b: str) -> bool:
     """Two actions can race on one referral when some status allows both."""
-    from referral.service import TRANSITIONS
+    from referral.states import TRANSITIONS
 
     return bool(TRANSITIONS[a][0] & TRANSITIONS[b][0])

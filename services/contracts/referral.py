@@ -1,3 +1,228 @@
-"""Typed contracts of the events the referral service produces (see services.contracts.base)."""
+"""Typed contracts of the events the referral service produces (see services.contracts.base).
+
+Each payload is built by one function of ``referral.events``; the history importer uses the
+same builders as the live lifecycle. No referral payload names a person or locates a refuge
+(people travel as de-identified facts, facilities by id), so no field is ``Sensitive``. An
+institution's name is not a person's: today the payload repeats it as ``institution_name``
+because the audit trail used to strip keys called ``name``; both keys stay, neither is
+sensitive.
+"""
 
 from __future__ import annotations
+
+from typing import Any
+
+from pydantic import SerializerFunctionWrapHandler, model_serializer
+
+from services.contracts.base import EventPayload, contract
+from services.vocabulary import InstitutionType, Outcome, PersonRole, ReferralStatus, Sex
+
+# --- institutions ---------------------------------------------------------------------------
+
+
+@contract("referral.institution.created", aggregate="institution")
+class InstitutionCreated(EventPayload):
+    id: str
+    name: str
+    institution_name: str
+    type: InstitutionType
+    state: str
+
+
+@contract("referral.institution.updated", aggregate="institution")
+class InstitutionUpdated(EventPayload):
+    id: str
+    name: str
+    institution_name: str
+
+
+# --- agreements -----------------------------------------------------------------------------
+
+
+@contract("referral.agreement.created", aggregate="agreement")
+class AgreementCreated(EventPayload):
+    id: str
+    number: str
+    party_ids: list[str]
+
+
+class _AgreementSignature(EventPayload):
+    id: str
+    institution_id: str
+    status: str
+
+
+@contract("referral.agreement.party_signed", aggregate="agreement")
+class AgreementPartySigned(_AgreementSignature):
+    """One party signed; others have not yet."""
+
+
+@contract("referral.agreement.signed", aggregate="agreement")
+class AgreementSigned(_AgreementSignature):
+    """The last party signed: the agreement is in force within its validity."""
+
+
+@contract("referral.agreement.revoked", aggregate="agreement")
+class AgreementRevoked(EventPayload):
+    id: str
+    status: str
+
+
+@contract("referral.agreement.refused", aggregate="referral")
+class AgreementRefused(EventPayload):
+    """A send refused for want of an applicable agreement (``missing``: what was lacking)."""
+
+    referral_id: str
+    sending_institution_id: str
+    receiving_institution_id: str
+    missing: str
+
+
+# --- referrals ------------------------------------------------------------------------------
+
+
+class PersonFacts(EventPayload):
+    """The de-identified facts of one person that every referral event carries."""
+
+    sex: Sex
+    age_group: str
+    age_band: str
+    nationality: str
+    role: PersonRole
+
+
+class ReferralPersonFacts(PersonFacts):
+    state_of_origin: str | None
+    vulnerable_groups: list[str]
+    offences: list[str]
+
+
+class ReferralChanged(EventPayload):
+    """A referral was created or moved along its lifecycle (the type says which step)."""
+
+    referral_id: str
+    status: ReferralStatus
+    sending_institution_id: str
+    receiving_institution_id: str
+    facility_id: str
+    urgency: str
+    state: str
+    services: list[str]
+    sent_at: str | None
+    # The answer deadline: statistics count "no information" outcomes against it.
+    response_due_at: str | None
+    people: list[ReferralPersonFacts]
+
+
+@contract("referral.referral.created", aggregate="referral")
+class ReferralCreated(ReferralChanged):
+    pass
+
+
+@contract("referral.referral.send", aggregate="referral")
+class ReferralSent(ReferralChanged):
+    pass
+
+
+@contract("referral.referral.accept", aggregate="referral")
+class ReferralAccepted(ReferralChanged):
+    pass
+
+
+@contract("referral.referral.decline", aggregate="referral")
+class ReferralDeclined(ReferralChanged):
+    pass
+
+
+@contract("referral.referral.in_transit", aggregate="referral")
+class ReferralInTransit(ReferralChanged):
+    pass
+
+
+@contract("referral.referral.admit", aggregate="referral")
+class ReferralAdmitted(ReferralChanged):
+    pass
+
+
+@contract("referral.referral.discharge", aggregate="referral")
+class ReferralDischarged(ReferralChanged):
+    outcome: Outcome | None
+
+
+@contract("referral.referral.cancel", aggregate="referral")
+class ReferralCancelled(ReferralChanged):
+    pass
+
+
+@contract("referral.referral.expired", aggregate="referral")
+class ReferralExpired(ReferralChanged):
+    pass
+
+
+REFERRAL_CHANGES: dict[str, type[ReferralChanged]] = {
+    "created": ReferralCreated,
+    "send": ReferralSent,
+    "accept": ReferralAccepted,
+    "decline": ReferralDeclined,
+    "in_transit": ReferralInTransit,
+    "admit": ReferralAdmitted,
+    "discharge": ReferralDischarged,
+    "cancel": ReferralCancelled,
+    "expired": ReferralExpired,
+}
+"""The contract of each step (``referral.referral.<step>``)."""
+
+
+@contract("referral.obligation.fulfilled", aggregate="referral")
+class ObligationFulfilled(EventPayload):
+    referral_id: str
+    obligation_id: str
+    kind: str
+
+
+class _Disclosure(EventPayload):
+    """Who learnt what about a referral, never the secret itself."""
+
+    referral_id: str
+    disclosed_to_institution_id: str | None
+    facility_id: str
+
+
+@contract("referral.disclosure.address", aggregate="referral")
+class AddressDisclosed(_Disclosure):
+    pass
+
+
+@contract("referral.disclosure.identity", aggregate="referral")
+class IdentityDisclosed(_Disclosure):
+    pass
+
+
+# --- the history importer -------------------------------------------------------------------
+
+
+class ImportedReferral(EventPayload):
+    """One imported referral as the audit trail sees it (the lifecycle events' fields)."""
+
+    referral_id: str
+    status: ReferralStatus
+    sending_institution_id: str
+    receiving_institution_id: str
+    facility_id: str
+    urgency: str
+    created_on: str
+    people: list[PersonFacts]
+    outcome: Outcome | None = None
+
+    @model_serializer(mode="wrap")
+    def _without_absent_outcome(self, handler: SerializerFunctionWrapHandler) -> Any:
+        # A referral without an outcome has no "outcome" key at all (as always).
+        data = handler(self)
+        if isinstance(data, dict) and data.get("outcome") is None:
+            data.pop("outcome", None)
+        return data
+
+
+@contract("referral.history.imported", aggregate="referral_history")
+class HistoryImported(EventPayload):
+    referrals: list[ImportedReferral]

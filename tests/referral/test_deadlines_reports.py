@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from referral import service
+from referral import deadlines
 from referral.database import db
 from referral.main import run_expiry
 from services.clock import clock
@@ -47,8 +47,8 @@ async def test_expire_overdue_is_a_plain_function(ctx):
     await ctx.agreement()
     ref = await ctx.sent_referral(urgency="normal")
     with db.new_session(write=True) as session:
-        assert service.expire_overdue(session, clock.now() + timedelta(hours=23)) == []
-        expired = service.expire_overdue(session, clock.now() + timedelta(hours=25))
+        assert deadlines.expire_overdue(session, clock.now() + timedelta(hours=23)) == []
+        expired = deadlines.expire_overdue(session, clock.now() + timedelta(hours=25))
         session.commit()
     assert expired == [(ref["id"], ref["hold_id"])]
 

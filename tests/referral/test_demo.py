@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from canaliza.demo import CASA_MERCEDES, DEMO_INSTITUTIONS, FGR
-from referral import service
+from referral import demo
 from referral.database import db
 
 
 async def test_demo_seed_is_idempotent_and_lets_the_demo_prosecutor_send(ctx):
     with db.new_session(write=True) as session:
-        first = service.load_demo(session)
+        first = demo.load_demo(session)
         session.commit()
     with db.new_session(write=True) as session:
-        assert service.load_demo(session) == 0
+        assert demo.load_demo(session) == 0
         session.commit()
     assert first == len(DEMO_INSTITUTIONS) + 1
     fiscal = ctx.h("prosecutor", institution_id=FGR.id, sub="fiscal")

@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from canaliza.demo import CASA_MERCEDES, FGR
 from canaliza.seed import generate
-from referral import service
+from referral import demo
 from referral.cli import app
 from referral.database import db
 from referral.models import Referral, ReferralHistory
@@ -34,7 +34,7 @@ def _count(model) -> int:
 
 async def test_import_history_file_is_idempotent_and_refuses_a_bad_line(ctx, tmp_path):
     with db.new_session(write=True) as session:
-        service.load_demo(session)
+        demo.load_demo(session)
         session.commit()
     rows = _rows()
     assert len(rows) >= 20

@@ -145,7 +145,7 @@ def _signed(doc: bytes, key_kind: str = "ec") -> tuple[bytes, bytes]:
 
 @pytest.mark.parametrize("key_kind", ["ec", "rsa"])
 def test_detached_cms_signature_is_verified(key_kind):
-    from referral.service import verify_detached_signature
+    from referral.agreements import verify_detached_signature
 
     doc = b"%PDF-1.4 convenio firmado"
     _, sig = _signed(doc, key_kind)

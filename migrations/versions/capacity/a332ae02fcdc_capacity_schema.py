@@ -28,7 +28,7 @@ def upgrade() -> None:
         sa.Column("revision", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_capacity_revision")),
     )
-    # The single revision row every capacity write bumps (see capacity.service).
+    # The single revision row every capacity write bumps (see capacity.ledger).
     op.execute(sa.text("INSERT INTO capacity_revision (id, revision) VALUES (1, 0)"))
     op.create_table(
         "facility",

@@ -6,9 +6,9 @@ full names of the people of a referral created here. Who may see them:
 
 - an address: the platform admin; staff of the facility's operator institution
   (``capacity.permissions.can_see_address``); the sender of a referral to that facility,
-  through ``/facility-address`` once accepted (``referral.service.check_address_disclosure``);
+  through ``/facility-address`` once accepted (``referral.disclosure.check_address_disclosure``);
 - a name: only the receiving institution, through ``/identities`` once accepted
-  (``referral.service.disclose_identities``) — never the sender's answers, never an auditor.
+  (``referral.disclosure.disclose_identities``) — never the sender's answers, never an auditor.
 
 Nothing secret may appear in any log record, nor may an access token or a password.
 Figures go to ``var/resilience/leaks.json``.

@@ -6,7 +6,7 @@ available beds ≥ 0, the held beds equal to the active holds' allocations, and 
 equal to the replay of the ledger.
 
 Referral: any sequence of lifecycle actions, by any of the parties, with deadlines passing,
-moves a referral only along ``referral.service.TRANSITIONS`` (or the expiry of a sent
+moves a referral only along ``referral.states.TRANSITIONS`` (or the expiry of a sent
 referral); a refused action changes nothing; a closed referral never moves again.
 
 ``CANALIZA_INVARIANT_EXAMPLES`` sets the number of sequences (``make resilience`` runs more).
@@ -35,8 +35,9 @@ from capacity import ledger as capacity_ledger
 from capacity.database import db as capacity_db_handle
 from capacity.models import Hold, HoldAllocation, Pool
 from capacity.schemas import CLIENT_LEDGER_KINDS
+from referral import deadlines as referral_deadlines
 from referral import main as referral_main
-from referral import service as referral_service
+from referral import states as referral_states
 from referral.database import db as referral_db_handle
 from referral.dependencies import CAPACITY_CLIENT_KEY
 from services.app import create_app
@@ -213,7 +214,7 @@ SENDER_ACTIONS = ("send", "cancel")
 referral_step = st.one_of(
     st.tuples(
         st.just("act"),
-        st.sampled_from((*referral_service.ACTIONS, "expire", "next", "next", "next")),
+        st.sampled_from((*referral_states.ACTIONS, "expire", "next", "next", "next")),
         st.sampled_from(ACTORS),
         st.sampled_from((True, True, False)),  # give a reason / an outcome
     ),
@@ -229,7 +230,7 @@ HAPPY_PATH = {
 }
 ALLOWED_MOVES = {
     (source, target)
-    for sources, target in referral_service.TRANSITIONS.values()
+    for sources, target in referral_states.TRANSITIONS.values()
     for source in sources
 } | {("sent", "expired")}
 
@@ -281,8 +282,8 @@ def _referral_sequences(runner: asyncio.Runner, ctx: Ctx) -> None:
         for step in steps:
             if step[0] == "advance":
                 clock.advance(timedelta(hours=step[1]))
-                with contextlib.contextmanager(referral_db_handle.session_scope)() as session:
-                    referral_service.expire_overdue(session)
+                with referral_db_handle.unit_of_work() as session:
+                    referral_deadlines.expire_overdue(session)
             else:
                 _, action, actor, with_body = step
                 if action == "next":  # by the party it belongs to
@@ -304,7 +305,7 @@ def _referral_sequences(runner: asyncio.Runner, ctx: Ctx) -> None:
             new_status, new_version = now.json()["status"], now.json()["version"]
             if new_status != status:
                 assert (status, new_status) in ALLOWED_MOVES, (status, new_status, step)
-                assert status not in referral_service.CLOSED_STATUSES
+                assert status not in referral_states.CLOSED_STATUSES
                 assert new_version > version
                 moves[f"{status}->{new_status}"] += 1
             elif step[0] == "act" and resp.status_code >= 400:

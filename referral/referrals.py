@@ -1,0 +1,238 @@
+"""Referrals: creation (idempotent), who sees what, the public view and the listing."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from sqlalchemy import or_
+from sqlmodel import Session, col, select
+
+from referral import events, permissions
+from referral.agreements import check_chosen_agreement
+from referral.database import outbox
+from referral.exceptions import IdempotencyMismatch, ReferralNotFound
+from referral.institutions import get_institution
+from referral.models import (
+    IdempotencyRecord,
+    Obligation,
+    PersonIdentity,
+    Referral,
+    ReferralHistory,
+    ReferralPerson,
+)
+from referral.obligations import derive_obligations
+from referral.records import (
+    get_referral,
+    history_of,
+    obligation_institutions,
+    obligations_of,
+    people_of,
+)
+from referral.schemas import ReferralCreate, ReferralPublic
+from referral.states import CLOSED_STATUSES, DISCLOSED_STATUSES
+from services.clock import utcnow
+from services.contracts import emit
+from services.errors import Conflict, Unprocessable
+from services.tokens import Principal
+from services.vocabulary import ReferralStatus, UserRole
+
+FULL = "full"
+DEIDENTIFIED = "deidentified"
+
+
+def _request_hash(data: ReferralCreate) -> str:
+    # Without a chosen agreement the hash is the one bodies had before the field existed.
+    skip = {"agreement_id"} if data.agreement_id is None else None
+    return hashlib.sha256(
+        json.dumps(data.model_dump(mode="json", exclude=skip), sort_keys=True).encode()
+    ).hexdigest()
+
+
+def ensure_hold_unused(session: Session, hold_id: str) -> None:
+    """One hold, one live referral: cancelling one must not free another's beds."""
+    other = session.exec(
+        select(Referral.id).where(
+            Referral.hold_id == hold_id, col(Referral.status).not_in(CLOSED_STATUSES)
+        )
+    ).first()
+    if other is not None:
+        raise Conflict(
+            "Esa reserva de camas ya la usa otra canalización en curso.", code="hold_in_use"
+        )
+
+
+def create_referral(
+    session: Session,
+    *,
+    principal: Principal,
+    data: ReferralCreate,
+    idempotency_key: str | None = None,
+) -> tuple[Referral, bool]:
+    """A draft referral; ``(referral, created)`` — the same key answers the same referral."""
+    permissions.ensure_can_create_referral(principal, data.sending_institution_id)
+    digest = _request_hash(data)
+    if idempotency_key:
+        record = session.get(IdempotencyRecord, (principal.sub, idempotency_key))
+        if record is not None:
+            if record.request_hash != digest:
+                raise IdempotencyMismatch(
+                    "Esa Idempotency-Key ya se usó con otro contenido.",
+                )
+            return get_referral(session, referral_id=record.referral_id), False
+    if data.sending_institution_id == data.receiving_institution_id:
+        raise Unprocessable(
+            "La institución remitente y la receptora deben ser distintas.",
+            code="same_institution",
+        )
+    get_institution(session, institution_id=data.sending_institution_id)
+    receiver = get_institution(session, institution_id=data.receiving_institution_id)
+    if data.hold_id:
+        ensure_hold_unused(session, data.hold_id)
+    now = utcnow()
+    if data.agreement_id is not None:
+        check_chosen_agreement(
+            session,
+            agreement_id=data.agreement_id,
+            sender=data.sending_institution_id,
+            receiver=data.receiving_institution_id,
+            today=now.date(),
+        )
+    referral = Referral(
+        sending_institution_id=data.sending_institution_id,
+        receiving_institution_id=data.receiving_institution_id,
+        facility_id=data.facility_id,
+        hold_id=data.hold_id,
+        agreement_id=data.agreement_id,
+        state=data.state or receiver.state,
+        urgency=data.urgency,
+        case_reference=data.case_reference,
+        services=list(dict.fromkeys(data.services)),
+        witness_protection=data.witness_protection,
+        consent=data.consent.model_dump(mode="json"),
+        created_by=principal.sub,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(referral)
+    session.flush()
+    people: list[ReferralPerson] = []
+    for position, person in enumerate(data.people):
+        row = ReferralPerson(
+            referral_id=referral.id,
+            position=position,
+            sex=person.sex,
+            age=person.age,
+            role=person.role,
+            nationality=person.nationality,
+            pseudonym=person.pseudonym,
+            state_of_origin=person.state_of_origin,
+            languages=person.languages,
+            vulnerable_groups=list(dict.fromkeys(person.vulnerable_groups)),
+            offences=list(dict.fromkeys(person.offences)),
+        )
+        session.add(row)
+        people.append(row)
+        if person.name:
+            session.flush()
+            session.add(PersonIdentity(person_id=row.id, full_name=person.name))
+    for obligation in derive_obligations(session, referral, people):
+        session.add(obligation)
+    session.add(
+        ReferralHistory(
+            referral_id=referral.id,
+            action="create",
+            from_status=None,
+            to_status=ReferralStatus.DRAFT,
+            version=1,
+            actor=principal.sub,
+            institution_id=principal.institution_id,
+            at=now,
+        )
+    )
+    if idempotency_key:
+        session.add(
+            IdempotencyRecord(
+                actor=principal.sub,
+                key=idempotency_key,
+                request_hash=digest,
+                referral_id=referral.id,
+                created_at=now,
+            )
+        )
+    emit(
+        outbox,
+        session,
+        events.referral_changed(referral, people, "created"),
+        aggregate_id=referral.id,
+        version=referral.version,
+        principal=principal,
+    )
+    session.flush()
+    return referral, True
+
+
+def visibility(session: Session, principal: Principal, referral: Referral) -> str:
+    """``full`` (no names), ``deidentified``, or raise when the caller may not see it."""
+    inst = principal.institution_id
+    observer = principal.has(UserRole.OBSERVER)
+    if principal.has(UserRole.SERVICE):
+        return FULL
+    if inst and inst == referral.sending_institution_id and not observer:
+        return FULL
+    if inst and inst == referral.receiving_institution_id and not observer:
+        return FULL if referral.status in DISCLOSED_STATUSES else DEIDENTIFIED
+    if permissions.sees_all_deidentified(principal):
+        return DEIDENTIFIED
+    if inst and inst in obligation_institutions(session, referral.id):
+        return DEIDENTIFIED
+    if observer:
+        permissions.ensure_can_list_referrals(principal)
+    raise ReferralNotFound(f"No existe la canalización {referral.id}.")
+
+
+def referral_public(session: Session, referral: Referral, *, level: str) -> ReferralPublic:
+    return ReferralPublic.of(
+        referral,
+        people=people_of(session, referral.id),
+        obligations=obligations_of(session, referral.id),
+        history=history_of(session, referral.id),
+        deidentified=level != FULL,
+    )
+
+
+def visible_referral(session: Session, *, principal: Principal, referral_id: str) -> Referral:
+    """The referral, when the caller may see it (else as if it did not exist)."""
+    referral = get_referral(session, referral_id=referral_id)
+    visibility(session, principal, referral)
+    return referral
+
+
+def referral_view(session: Session, *, principal: Principal, referral_id: str) -> ReferralPublic:
+    """The referral as the caller may see it."""
+    referral = get_referral(session, referral_id=referral_id)
+    return referral_public(session, referral, level=visibility(session, principal, referral))
+
+
+def list_referrals(
+    session: Session, *, principal: Principal, status: str | None = None, limit: int = 200
+) -> list[ReferralPublic]:
+    """Referrals the caller may see, newest first, each as the caller may see it."""
+    permissions.ensure_can_list_referrals(principal)
+    query = select(Referral).order_by(col(Referral.created_at).desc()).limit(limit)
+    if status:
+        query = query.where(Referral.status == status)
+    if not (principal.has(UserRole.SERVICE) or permissions.sees_all_deidentified(principal)):
+        inst = principal.institution_id or ""
+        obliged = select(Obligation.referral_id).where(Obligation.institution_id == inst)
+        query = query.where(
+            or_(
+                col(Referral.sending_institution_id) == inst,
+                col(Referral.receiving_institution_id) == inst,
+                col(Referral.id).in_(obliged),
+            )
+        )
+    return [
+        referral_public(session, r, level=visibility(session, principal, r))
+        for r in session.exec(query).all()
+    ]
