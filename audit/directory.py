@@ -56,7 +56,12 @@ def institutions(session: Session) -> dict[str, dict[str, Any]]:
         if not iid:
             continue
         row = out.setdefault(iid, {})
-        for key in ("institution_name", "type", "state"):
+        # Trail entries written before the trail stripped by declaration carry the name
+        # as ``institution_name`` (their ``name`` was stripped by key).
+        name = p.get("name") or p.get("institution_name")
+        if name:
+            row["institution_name"] = name
+        for key in ("type", "state"):
             if p.get(key):
                 row[key] = p[key]
     return out

@@ -42,50 +42,6 @@ GENESIS = "0" * 64
 # A checkpoint every this many entries (and when the service stops, and periodically), so
 # the unsigned tail stays under ``CANALIZA_AUDIT_MAX_UNSIGNED_TAIL`` (default twice this).
 CHECKPOINT_EVERY = 100
-# TEMPORARY until every producer declares its contracts: the key names stripped from the
-# payload of an event type that has no contract yet (see ``trail_payload``).
-SENSITIVE_KEYS = frozenset(
-    {
-        "name",
-        "full_name",
-        "first_name",
-        "last_name",
-        "surname",
-        "names",
-        "address",
-        "street",
-        "street_address",
-        "address_1",
-        "address_2",
-        "postal_code",
-        "latitude",
-        "longitude",
-        "curp",
-        "rfc",
-        "phone",
-        "email",
-        "date_of_birth",
-        "birth_date",
-        "identity",
-        "document_number",
-        "passport",
-    }
-)
-
-
-def strip_sensitive(value: Any) -> Any:
-    """A copy of ``value`` without any key that may identify a person or locate a refuge.
-
-    TEMPORARY until every producer declares its contracts (then ``trail_payload`` keeps
-    nothing of an undeclared event type).
-    """
-    if isinstance(value, dict):
-        return {
-            k: strip_sensitive(v) for k, v in value.items() if str(k).lower() not in SENSITIVE_KEYS
-        }
-    if isinstance(value, list):
-        return [strip_sensitive(v) for v in value]
-    return value
 
 
 def trail_payload(event: Event) -> dict[str, Any]:
@@ -101,8 +57,8 @@ def trail_payload(event: Event) -> dict[str, Any]:
                     event.type)  # fmt: skip
         return {}
     if payload is None:
-        # TEMPORARY until every producer declares its contracts
-        return dict(strip_sensitive(event.payload))
+        log.warning("event %s has no contract (%s): payload not kept", event.id, event.type)
+        return {}
     return payload
 
 

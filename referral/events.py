@@ -34,7 +34,7 @@ from services.contracts.referral import (
     ReferralPersonFacts,
 )
 from services.tokens import Principal
-from services.vocabulary import cndh_age_band
+from services.vocabulary import InstitutionType, Outcome, ReferralStatus, cndh_age_band
 
 
 class Person(Protocol):
@@ -57,14 +57,13 @@ def institution_created(inst: Institution) -> InstitutionCreated:
     return InstitutionCreated(
         id=inst.id,
         name=inst.name,
-        institution_name=inst.name,
-        type=inst.type,
+        type=InstitutionType(inst.type),
         state=inst.state,
     )
 
 
 def institution_updated(inst: Institution) -> InstitutionUpdated:
-    return InstitutionUpdated(id=inst.id, name=inst.name, institution_name=inst.name)
+    return InstitutionUpdated(id=inst.id, name=inst.name)
 
 
 # --- agreements -----------------------------------------------------------------------------
@@ -191,14 +190,14 @@ def imported_referral(
     """One imported referral as the audit trail sees it (the lifecycle events' fields)."""
     return ImportedReferral(
         referral_id=referral_id,
-        status=status,
+        status=ReferralStatus(status),
         sending_institution_id=r.sending_institution_id,
         receiving_institution_id=r.receiving_institution_id,
         facility_id=r.facility_id,
         urgency=r.urgency,
         created_on=r.created_at.date().isoformat(),
         people=[person_facts(p) for p in r.people],
-        outcome=outcome,
+        outcome=Outcome(outcome) if outcome else None,
     )
 
 

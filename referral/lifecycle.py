@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import case, update
 from sqlmodel import Session, col, select
@@ -26,6 +26,7 @@ from referral.exceptions import (
 from referral.models import Referral, ReferralHistory, RefusedAttempt
 from referral.records import get_referral, people_of
 from referral.schemas import ActionBody
+from referral.schemas import Outcome as OutcomeCode
 from referral.states import (
     CLAIM_LEASE,
     CLAIMED_ACTIONS,
@@ -250,10 +251,11 @@ def interrupted_claims(session: Session, now: datetime | None = None) -> list[Ac
     return [_plan_of(r, r.pending_action or "", r.pending_token) for r in rows]
 
 
-def claimed_outcome(session: Session, *, referral_id: str) -> str:
+def claimed_outcome(session: Session, *, referral_id: str) -> OutcomeCode:
     """The outcome an interrupted discharge was claimed with."""
     referral = session.get(Referral, referral_id)
-    return referral.outcome if referral and referral.outcome else "other"
+    outcome = referral.outcome if referral and referral.outcome else "other"
+    return cast(OutcomeCode, outcome)
 
 
 def apply_action(

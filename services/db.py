@@ -16,7 +16,6 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from fastapi import Request
 from sqlalchemy import MetaData, event, text
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.orm import registry
@@ -192,30 +191,6 @@ class ServiceDatabase:
         """
         with self.unit_of_work(write=False) as session:
             yield session
-
-    def session_scope(self, *, write: bool = True) -> Iterator[Session]:
-        """One unit of work: commit on success, roll back on any error."""
-        session = self.new_session(write=write)
-        try:
-            yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
-        finally:
-            session.close()
-
-    def request_session(self, request: Request) -> Iterator[Session]:
-        """FastAPI dependency: the request's one commit point.
-
-        Use with ``Depends(db.request_session, scope="function")`` so the commit happens
-        before the answer is sent. Requests other than GET/HEAD are write transactions.
-        """
-        yield from self.session_scope(write=request.method not in ("GET", "HEAD"))
-
-    def read_session(self) -> Iterator[Session]:
-        """FastAPI dependency for POST routes that only read (and may append a record)."""
-        yield from self.session_scope(write=False)
 
     def ping(self) -> None:
         """Raise if the database cannot be reached."""

@@ -3,9 +3,7 @@
 Each payload is built by one function of ``referral.events``; the history importer uses the
 same builders as the live lifecycle. No referral payload names a person or locates a refuge
 (people travel as de-identified facts, facilities by id), so no field is ``Sensitive``. An
-institution's name is not a person's: today the payload repeats it as ``institution_name``
-because the audit trail used to strip keys called ``name``; both keys stay, neither is
-sensitive.
+institution's name is not a person's: it travels as ``name`` and the trail keeps it.
 """
 
 from __future__ import annotations
@@ -24,7 +22,6 @@ from services.vocabulary import InstitutionType, Outcome, PersonRole, ReferralSt
 class InstitutionCreated(EventPayload):
     id: str
     name: str
-    institution_name: str
     type: InstitutionType
     state: str
 
@@ -33,7 +30,6 @@ class InstitutionCreated(EventPayload):
 class InstitutionUpdated(EventPayload):
     id: str
     name: str
-    institution_name: str
 
 
 # --- agreements -----------------------------------------------------------------------------

@@ -202,7 +202,7 @@ def test_roster_rebuilds_from_the_trail(audit_db):
             payload={"facility_id": "f-1", "registration_status": "registered", "status": "active"},
         )
     )
-    with contextlib.contextmanager(db.session_scope)(write=True) as session:
+    with db.unit_of_work(write=True) as session:
         before = roster(session)
         assert before[0]["registration_status"] == "registered"
         assert rebuild(session) == 1
@@ -232,7 +232,7 @@ def test_bulk_roster_import_lands_on_the_roster(audit_db):
             payload={"facilities": facilities, "pools": pools},
         )
     )
-    with contextlib.contextmanager(db.session_scope)(write=True) as session:
+    with db.unit_of_work(write=True) as session:
         lines = {line["facility_id"]: line for line in roster(session)}
         assert set(lines) == {"imp-0", "imp-1", "imp-2"}
         assert lines["imp-2"]["name"] == "Albergue 2"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from typing import Any
 
 import pytest
@@ -37,7 +36,7 @@ def _fill(n: int = 5) -> None:
 
 
 def _verify() -> dict:
-    with contextlib.contextmanager(db.session_scope)(write=False) as s:
+    with db.unit_of_work(write=False) as s:
         return verify(s)
 
 
@@ -116,7 +115,7 @@ def test_swapped_rows_detected(audit_db):
 
 def test_signed_checkpoint_catches_truncated_tail(audit_db):
     _fill()
-    with contextlib.contextmanager(db.session_scope)(write=True) as s:
+    with db.unit_of_work(write=True) as s:
         assert make_checkpoint(s) is not None
     assert _verify()["checkpoints"]["valid"] == 1
     _sql("DELETE FROM audit_entry WHERE position = 5")

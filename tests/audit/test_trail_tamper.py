@@ -11,7 +11,6 @@ anchored checkpoint are bounded (``CANALIZA_AUDIT_MAX_UNSIGNED_TAIL``), so each 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import stat
 from pathlib import Path
@@ -47,7 +46,7 @@ def _fill(n: int, start: int = 0) -> None:
 
 
 def _verify() -> dict:
-    with contextlib.contextmanager(db.session_scope)(write=False) as s:
+    with db.unit_of_work(write=False) as s:
         return verify(s)
 
 
@@ -177,7 +176,7 @@ def test_deleting_the_whole_trail_fails(audit_db):
 
 def test_deleting_the_last_entries_after_a_manual_checkpoint_fails(audit_db):
     _fill(30)
-    with contextlib.contextmanager(db.session_scope)(write=True) as s:
+    with db.unit_of_work(write=True) as s:
         make_checkpoint(s)
     _sql("DELETE FROM audit_entry WHERE position > 20")
     _sql("DELETE FROM audit_checkpoint")
@@ -197,7 +196,7 @@ def test_an_unsigned_tail_longer_than_the_bound_fails(audit_db, small_tail):
     assert _kinds(result) == [(1, "unsigned_tail_too_long")]
     assert result["checkpoints"]["unsigned_tail"] == small_tail + 1
     assert result["checkpoints"]["max_unsigned_tail"] == small_tail
-    with contextlib.contextmanager(db.session_scope)(write=True) as s:
+    with db.unit_of_work(write=True) as s:
         make_checkpoint(s)
     assert _verify()["ok"]
 
@@ -271,7 +270,7 @@ async def test_a_quiet_tail_is_anchored_periodically(quick_checkpoints, audit_ap
 
 def test_a_forged_anchor_line_is_reported(audit_db):
     _fill(5)
-    with contextlib.contextmanager(db.session_scope)(write=True) as s:
+    with db.unit_of_work(write=True) as s:
         cp = make_checkpoint(s)
     assert cp is not None and _verify()["ok"]
     path = _anchor_file()
@@ -331,7 +330,7 @@ def test_each_database_has_its_own_default_anchor_log(audit_db, audit_template, 
 
 def test_a_checkpoint_rolled_back_is_not_anchored(audit_db):
     _fill(5)
-    scope = contextlib.contextmanager(db.session_scope)
+    scope = db.unit_of_work
     with pytest.raises(RuntimeError), scope(write=True) as s:
         assert make_checkpoint(s) is not None
         raise RuntimeError("the transaction fails after the checkpoint")
@@ -341,7 +340,7 @@ def test_a_checkpoint_rolled_back_is_not_anchored(audit_db):
 
 def test_a_checkpoint_in_a_savepoint_is_anchored_only_when_the_transaction_commits(audit_db):
     _fill(5)
-    scope = contextlib.contextmanager(db.session_scope)
+    scope = db.unit_of_work
     with pytest.raises(RuntimeError), scope(write=True) as s:
         with s.begin_nested():
             assert make_checkpoint(s) is not None

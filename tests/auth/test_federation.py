@@ -83,7 +83,7 @@ def idp(tmp_path) -> Iterator[str]:
             pytest.fail("the provider did not start:\n" + (tmp_path / "idp.log").read_text())
         idp_db = ServiceDatabase("auth", metadata)
         idp_db.configure(database_url)  # migrated by the provider at start-up
-        for session in idp_db.session_scope():
+        with idp_db.unit_of_work() as session:
             service.create_client(
                 session,
                 client_id="canaliza-federation",

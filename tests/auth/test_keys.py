@@ -114,8 +114,10 @@ async def test_forged_tokens_are_refused_through_the_real_jwks(make_app, forge):
         claims = _claims(good)
         jwk = (await client.get("/auth/jwks")).json()["keys"][0]
         intruder = ECKey.generate_key("P-256", parameters={"kid": header["kid"]}, private=True)
-        for session in db.session_scope():
-            real_key = private_key(current_key(session))
+        with db.unit_of_work() as session:
+            key = current_key(session)
+            assert key is not None
+            real_key = private_key(key)
         # Properly signed, but valid only from an hour on.
         early = {**claims, "nbf": claims["iat"] + 3600, "exp": claims["iat"] + 7200}
 
@@ -170,7 +172,7 @@ async def test_key_rotation_keeps_old_tokens_valid_until_they_expire(make_app):
         await verifier.verify(old)  # caches the JWKS with only the old key
         old_kid = json.loads(base64.urlsafe_b64decode(old.split(".")[0] + "=="))["kid"]
 
-        for session in db.session_scope():
+        with db.unit_of_work() as session:
             new_key = rotate_signing_key(session)
         assert new_key.kid != old_kid
 
@@ -218,8 +220,10 @@ async def test_the_signing_key_is_stored_encrypted_and_tokens_still_verify(make_
         rows = _stored_rows(tmp_path / "auth.db")
         assert len(rows) == 1
         _assert_no_private_jwk(rows[0][1])
-        for session in db.session_scope():
-            private_d = private_key(current_key(session)).as_dict(private=True)["d"]
+        with db.unit_of_work() as session:
+            key = current_key(session)
+            assert key is not None
+            private_d = str(private_key(key).as_dict(private=True)["d"])
         # The private scalar is nowhere in the files (database and WAL), in no encoding.
         raw = b"".join(p.read_bytes() for p in tmp_path.glob("auth.db*"))
         assert private_d.encode() not in raw
@@ -263,8 +267,9 @@ async def test_a_plaintext_key_of_an_old_installation_is_encrypted_on_start(
         # Stored in the clear, the old key may have been copied: a new key signs from now on.
         new_kid = json.loads(base64.urlsafe_b64decode(token["access_token"].split(".")[0] + "=="))
         assert new_kid["kid"] != old.thumbprint()
-        for session in db.session_scope():
-            assert current_key(session).kid == new_kid["kid"]
+        with db.unit_of_work() as session:
+            current = current_key(session)
+            assert current is not None and current.kid == new_kid["kid"]
             retired = session.get(SigningKey, old.thumbprint())
             assert retired is not None and retired.retired_at is not None
             assert private_key(retired).as_dict(private=True)["d"] == old_jwk["d"]

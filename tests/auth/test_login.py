@@ -133,7 +133,7 @@ async def test_authorization_requests_without_s256_pkce_or_with_foreign_redirect
 async def test_totp_is_required_outside_demo_for_operational_roles(make_app):
     app = make_app(demo=False)
     async with running(app) as client:
-        for session in db.session_scope():
+        with db.unit_of_work() as session:
             user = service.create_user(
                 session,
                 username="fiscal2",
@@ -158,12 +158,16 @@ async def test_totp_is_required_outside_demo_for_operational_roles(make_app):
         r = await client.post("/auth/authorize", data=form)
         assert r.status_code == 401 and "segundo factor" in r.text
 
-        for session in db.session_scope():
-            user = session.get(type(user), user.id)
+        with db.unit_of_work() as session:
+            found = session.get(type(user), user.id)
+            assert found is not None
+            user = found
             uri = service.start_totp_enrolment(session, user=user)
         secret = parse_qs(urlsplit(uri).query)["secret"][0]
-        for session in db.session_scope():
-            user = session.get(type(user), user.id)
+        with db.unit_of_work() as session:
+            found = session.get(type(user), user.id)
+            assert found is not None
+            user = found
             service.confirm_totp_enrolment(session, user=user, code=pyotp.TOTP(secret).now())
         assert "auth.mfa.enrolled" in event_types()
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 from datetime import timedelta
 
 from sqlmodel import Session, col, select
@@ -115,10 +114,10 @@ async def test_expired_holds_release_themselves(cap):
     short = (await cap.hold([{"pool_id": pool["id"], "beds": 1}], ttl_minutes=5)).json()
     long = (await cap.hold([{"pool_id": pool["id"], "beds": 1}])).json()  # default TTL
     assert (await _pool_state(cap, pool["id"]))["available"] == 0
-    with contextlib.contextmanager(db.session_scope)() as s:
+    with db.unit_of_work() as s:
         assert expire_holds(s, utcnow() + timedelta(minutes=4)) == []
     clock.advance(timedelta(minutes=6))
-    with contextlib.contextmanager(db.session_scope)() as s:
+    with db.unit_of_work() as s:
         assert expire_holds(s, utcnow()) == [short["id"]]
     got = (await cap.client.get(f"/api/v1/holds/{short['id']}", headers=cap.prosecutor())).json()
     assert got["status"] == "expired"
@@ -127,7 +126,7 @@ async def test_expired_holds_release_themselves(cap):
     clock.advance(timedelta(minutes=200))
     r = await cap.client.post(f"/api/v1/holds/{long['id']}/consume", headers=cap.service())
     assert r.status_code == 409 and "venció" in r.json()["detail"]
-    with contextlib.contextmanager(db.session_scope)() as s:
+    with db.unit_of_work() as s:
         assert expire_holds(s, utcnow()) == [long["id"]]
         assert ledger_counts(s, pool_id=pool["id"]).available == 2
 

@@ -326,6 +326,6 @@ def test_a_data_dir_that_cannot_be_made_private_stops_the_start(tmp_path, monkey
     root = tmp_path / "var"
     root.mkdir(mode=0o755)
     root.chmod(0o755)
-    monkeypatch.setattr(at_rest.os, "chmod", refuse)
+    monkeypatch.setattr(os, "chmod", refuse)
     with pytest.raises(at_rest.StorageError, match="private"):
         at_rest.make_tree_private(root)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from referral.main import run_expiry
+from referral.flows import run_expiry
 from services.clock import clock
 from services.errors import ServiceUnavailable
 

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from referral import deadlines
 from referral.database import db
-from referral.main import run_expiry
+from referral.flows import run_expiry
 from services.clock import clock
 from tests.referral.conftest import FGR
 

@@ -114,7 +114,7 @@ capacity_step = st.one_of(
 
 
 def _check_capacity_invariants() -> None:
-    with contextlib.contextmanager(capacity_db_handle.session_scope)(write=False) as session:
+    with capacity_db_handle.unit_of_work(write=False) as session:
         assert capacity_ledger.ledger_mismatches(session) == []
         held: Counter[str] = Counter()
         rows = session.execute(
@@ -185,7 +185,7 @@ def _capacity_sequences(runner: asyncio.Runner, cap: Cap) -> None:
                     )
             elif kind == "advance":
                 clock.advance(timedelta(minutes=step[1]))
-                with contextlib.contextmanager(capacity_db_handle.session_scope)() as session:
+                with capacity_db_handle.unit_of_work() as session:
                     capacity_holds.expire_holds(session)
                 _check_capacity_invariants()
                 continue
