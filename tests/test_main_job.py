@@ -10,12 +10,15 @@ service (password grant, demo mode).
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import date, timedelta
 
 import pytest
+import sqlalchemy as sa
 
 from canaliza.composition import available_packages, build_app, load_spec
 from canaliza.demo import CASA_MERCEDES, DIF_CDMX, FGR
+from services.contracts import CONTRACTS
 from services.settings import get_settings
 from tests.conftest import demo_login, running
 
@@ -163,6 +166,26 @@ async def test_mother_and_two_children_are_referred_admitted_and_counted(demo_ap
             "institution_id": FGR.id,
         }
         await _auditor_sees_no_address(client, demo_app, auditor, coordinadora, ids)
+    _every_event_has_its_contract()
+
+
+def _every_event_has_its_contract() -> None:
+    """Every event the demo and the story wrote to an outbox is a declared, valid contract,
+    and the trail keeps exactly its contract's redacted payload (ADR 0018)."""
+    seen: set[str] = set()
+    for name in available_packages():
+        spec = load_spec(name)
+        if spec.database is None or "outbox" not in spec.database.metadata.tables:
+            continue
+        with spec.database.engine.connect() as conn:
+            rows = conn.execute(sa.text("SELECT type, body FROM outbox")).all()
+        for type_, body in rows:
+            assert type_ in CONTRACTS, f"{type_} has no contract"
+            payload = body if isinstance(body, dict) else json.loads(body)
+            CONTRACTS[type_].model_validate(payload["payload"])
+            seen.add(type_)
+    # The story above emits events of every service that produces any.
+    assert {t.split(".", 1)[0] for t in seen} >= {"auth", "capacity", "referral"}, seen
 
 
 async def _eventually(client, path: str, headers: dict[str, str], ok) -> dict:
