@@ -1,5 +1,3 @@
-# SQLModel columns compared in where() are typed as bool; SQLAlchemy accepts them.
-# mypy: disable-error-code="arg-type,call-overload"
 """The public directory in the Open Referral HSDS 3.0 shape (non-confidential data only).
 
 An organization per operator institution, a service per facility programme, a location per

@@ -1,5 +1,3 @@
-# SQLModel columns compared in where() are typed as bool; SQLAlchemy accepts them.
-# mypy: disable-error-code="arg-type,call-overload"
 """SEGOB's roster projection: capacity's facility events folded into roster tables.
 
 Written in the same transaction that appends an event to the trail (``audit.service``) and
@@ -80,8 +78,11 @@ def project(session: Session, body: dict[str, Any]) -> None:
     if fac.version > version:
         return
     fac.version = version
+    # Entries written before the trail stripped by declaration lost ``name``: they carry the
+    # facility's name as ``facility_name``.
+    if p.get("name") or p.get("facility_name"):
+        fac.name = p.get("name") or p.get("facility_name")
     for key, attr in (
-        ("facility_name", "name"),
         ("kind", "kind"),
         ("operator_institution_id", "operator_institution_id"),
         ("state", "state"),
@@ -106,7 +107,7 @@ def _project_import(session: Session, body: dict[str, Any]) -> None:
     """Unfold a bulk roster import into the facility and pool entries it stands for."""
     payload = body.get("payload") or {}
     for f in payload.get("facilities") or []:
-        facility = {**f, "facility_name": f.get("facility_name") or f.get("name")}
+        facility = {**f, "name": f.get("name") or f.get("facility_name")}
         project(
             session,
             {**body, "type": f"{FACILITY_PREFIX}imported", "payload": facility,
@@ -136,7 +137,7 @@ def rebuild(session: Session) -> int:
     )
     for canonical in session.execute(stmt).scalars():
         project(session, json.loads(canonical))
-    return len(list(session.execute(select(RosterFacility.facility_id)).scalars()))
+    return len(list(session.execute(select(col(RosterFacility.facility_id))).scalars()))
 
 
 def get_roster_facility(session: Session, facility_id: str) -> RosterFacility:

@@ -1,5 +1,3 @@
-# SQLModel columns compared in where() are typed as bool; SQLAlchemy accepts them.
-# mypy: disable-error-code="arg-type,call-overload"
 """SEGOB's roster: every facility of the projection (``audit.projection``) with its flags.
 
 Flags are computed on read, from the facility, its pools, visits and follow-up actions;
@@ -10,10 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from audit.models import FollowUpAction, RosterFacility, RosterPool, Visit
 from audit.projection import get_roster_facility
@@ -108,16 +106,18 @@ def roster(
     # Plain rows (attribute access, no ORM identity map): the roster reads every facility.
     stmt = select(*_columns(RosterFacility))
     if state:
-        stmt = stmt.where(RosterFacility.state == state)
+        stmt = stmt.where(col(RosterFacility.state) == state)
     if kind:
-        stmt = stmt.where(RosterFacility.kind == kind)
+        stmt = stmt.where(col(RosterFacility.kind) == kind)
     if status:
-        stmt = stmt.where(RosterFacility.status == status)
+        stmt = stmt.where(col(RosterFacility.status) == status)
     if registration_status:
-        stmt = stmt.where(RosterFacility.registration_status == registration_status)
+        stmt = stmt.where(col(RosterFacility.registration_status) == registration_status)
     facs = list(
         session.execute(
-            stmt.order_by(RosterFacility.state, RosterFacility.name, RosterFacility.facility_id)
+            stmt.order_by(
+                col(RosterFacility.state), col(RosterFacility.name), col(RosterFacility.facility_id)
+            )
         )
     )
     pools = _by_facility(list(session.execute(select(*_columns(RosterPool)))))
@@ -127,7 +127,7 @@ def roster(
     for fac in facs:
         fid = fac.facility_id
         entry = roster_entry(
-            fac,
+            cast(RosterFacility, fac),  # a plain row with the same attributes
             pools.get(fid, []),
             visits.get(fid, []),
             actions.get(fid, []),
@@ -187,12 +187,14 @@ def facility_detail(session: Session, facility_id: str) -> dict[str, Any]:
     """A roster line with its visits and their follow-up actions."""
     fac = get_roster_facility(session, facility_id)
     pools = list(
-        session.execute(select(RosterPool).where(RosterPool.facility_id == facility_id)).scalars()
+        session.execute(
+            select(RosterPool).where(col(RosterPool.facility_id) == facility_id)
+        ).scalars()
     )
     visits = list_visits(session, facility_id=facility_id)
     actions = list(
         session.execute(
-            select(FollowUpAction).where(FollowUpAction.facility_id == facility_id)
+            select(FollowUpAction).where(col(FollowUpAction.facility_id) == facility_id)
         ).scalars()
     )
     entry = roster_entry(fac, pools, visits, actions, now=utcnow(), policy=Policy.from_settings())

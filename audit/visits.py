@@ -1,5 +1,3 @@
-# SQLModel columns compared in where() are typed as bool; SQLAlchemy accepts them.
-# mypy: disable-error-code="arg-type,call-overload"
 """SEGOB's visits to facilities and the follow-up actions they leave.
 
 Every change is an event of the audit service (``services.contracts.audit``): written to
@@ -12,7 +10,7 @@ from datetime import date
 from typing import Any
 
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from audit.database import outbox
 from audit.exceptions import VisitConflict, VisitNotFound
@@ -62,11 +60,13 @@ def list_visits(
 ) -> list[Visit]:
     stmt = select(Visit)
     if facility_id:
-        stmt = stmt.where(Visit.facility_id == facility_id)
+        stmt = stmt.where(col(Visit.facility_id) == facility_id)
     if status:
-        stmt = stmt.where(Visit.status == status)
+        stmt = stmt.where(col(Visit.status) == status)
     return list(
-        session.execute(stmt.order_by(Visit.facility_id, Visit.created_at, Visit.id)).scalars()
+        session.execute(
+            stmt.order_by(col(Visit.facility_id), col(Visit.created_at), col(Visit.id))
+        ).scalars()
     )
 
 
@@ -81,8 +81,8 @@ def actions_of(session: Session, visit_id: str) -> list[FollowUpAction]:
     return list(
         session.execute(
             select(FollowUpAction)
-            .where(FollowUpAction.visit_id == visit_id)
-            .order_by(FollowUpAction.due_on, FollowUpAction.created_at)
+            .where(col(FollowUpAction.visit_id) == visit_id)
+            .order_by(col(FollowUpAction.due_on), col(FollowUpAction.created_at))
         ).scalars()
     )
 

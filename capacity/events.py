@@ -125,7 +125,6 @@ def _facility_fields(facility: Facility) -> dict[str, Any]:
     return FacilityFields(
         facility_id=facility.id,
         name=facility.name,
-        facility_name=facility.name,
         kind=facility.kind,
         status=facility.status,
         registration_status=facility.registration_status,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar, get_args
 
 from pydantic import BaseModel, ConfigDict
 from pydantic_core import to_jsonable_python
@@ -74,13 +74,42 @@ def redacted(payload: EventPayload) -> dict[str, Any]:
     return to_jsonable_python(_redact(payload))  # type: ignore[no-any-return]
 
 
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The payload model an annotation holds (``M``, ``list[M]``, ``M | None``), if any."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _declared(model: type[BaseModel], data: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, field in model.model_fields.items():
+        key = field.alias or name
+        if key not in data or is_sensitive(model, name):
+            continue
+        value, inner = data[key], _model_in(field.annotation)
+        if inner is not None and isinstance(value, dict):
+            value = _declared(inner, value)
+        elif inner is not None and isinstance(value, list):
+            value = [_declared(inner, v) if isinstance(v, dict) else v for v in value]
+        out[key] = value
+    return out
+
+
 def redact_payload(event_type: str, payload: dict[str, Any]) -> dict[str, Any] | None:
-    """A received payload, parsed by its contract and redacted; None for an unknown type
-    (nothing of it is kept: what is not declared is not trusted)."""
+    """What a consumer may keep of a received payload: the fields its contract declares and
+    does not mark ``Sensitive`` (nested models alike), whatever else the payload carries;
+    None for a type without a contract (nothing of it is kept: what is not declared is not
+    trusted). Not validated: an event of an older producer that lacks a newer field is
+    still kept, by the same declaration."""
     model = CONTRACTS.get(event_type)
     if model is None:
         return None
-    return redacted(model.model_validate(payload))
+    return _declared(model, payload)
 
 
 def emit(

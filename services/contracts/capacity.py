@@ -56,8 +56,6 @@ class FacilityFields(EventPayload):
 
     facility_id: str
     name: str
-    # The same name again: consumers that drop ``name`` keys still see the facility's.
-    facility_name: str
     kind: str
     status: str
     registration_status: str

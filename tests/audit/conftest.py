@@ -34,3 +34,18 @@ def bus() -> InProcessBus:
 def audit_app(test_verifier, audit_db, bus):
     get_settings().auto_migrate = False
     return create_app([service()], bus=bus)
+
+
+# The referral event that leaves a referral in each status (``referral.referral.<action>``),
+# for fixtures that stand in for the referral service.
+EVENT_OF_STATUS = {
+    "draft": "created",
+    "sent": "send",
+    "accepted": "accept",
+    "declined": "decline",
+    "in_transit": "in_transit",
+    "admitted": "admit",
+    "discharged": "discharge",
+    "cancelled": "cancel",
+    "expired": "expired",
+}

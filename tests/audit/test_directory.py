@@ -63,7 +63,7 @@ def _fixture() -> None:
                 aggregate_version=1,
                 payload={
                     "facility_id": fid,
-                    "facility_name": f"Casa {fid}",
+                    "name": f"Casa {fid}",
                     "kind": kind,
                     "status": status,
                     "operator_institution_id": "casa-mercedes",

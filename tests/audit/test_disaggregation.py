@@ -9,6 +9,7 @@ from typing import Any
 
 from audit.main import consume
 from services.events import Event
+from tests.audit.conftest import EVENT_OF_STATUS
 from tests.conftest import running
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -17,7 +18,7 @@ T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 def _ref(rid: str, status: str, people: list[dict], *, at: datetime = T0, **extra) -> None:
     consume(
         Event(
-            type=f"referral.referral.{status}",
+            type=f"referral.referral.{EVENT_OF_STATUS[status]}",
             aggregate_type="referral",
             aggregate_id=rid,
             occurred_at=at,

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 from audit.main import consume
 from services.events import Event
+from tests.audit.conftest import EVENT_OF_STATUS
 from tests.audit.test_roster import _pdf_text
 from tests.conftest import running
 
@@ -17,7 +18,7 @@ def _facility() -> None:
             aggregate_type="facility",
             aggregate_id="fac-1",
             aggregate_version=1,
-            payload={"facility_id": "fac-1", "facility_name": "Casa Esperanza",
+            payload={"facility_id": "fac-1", "name": "Casa Esperanza",
                      "kind": "albergue", "status": "active", "state": "09"},
         )
     )  # fmt: skip
@@ -27,7 +28,7 @@ def _event(rid: str, status: str, day: tuple[int, int], people: list[dict], *,
            facility: str = "fac-1", **extra) -> None:  # fmt: skip
     consume(
         Event(
-            type=f"referral.referral.{status}",
+            type=f"referral.referral.{EVENT_OF_STATUS[status]}",
             aggregate_type="referral",
             aggregate_id=rid,
             occurred_at=datetime(2026, day[0], day[1], 12, tzinfo=UTC),

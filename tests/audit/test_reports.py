@@ -7,6 +7,7 @@ import io
 
 from audit.main import consume
 from services.events import Event
+from tests.audit.conftest import EVENT_OF_STATUS
 from tests.conftest import running
 
 INM = "inst-inm"
@@ -28,7 +29,7 @@ def _inst(iid: str, kind: str) -> None:
 def _referral(rid: str, people: list[tuple[str, str]], status: str, receiver: str) -> None:
     consume(
         Event(
-            type=f"referral.referral.{status}",
+            type=f"referral.referral.{EVENT_OF_STATUS[status]}",
             aggregate_type="referral",
             aggregate_id=rid,
             payload={

@@ -159,7 +159,9 @@ async def test_bus_events_recorded_filtered_and_private(audit_app, bus, auth_hea
         body = r.json()
         assert body["total"] == 2
         assert "Calle Secreta" not in r.text and "X Y" not in r.text and '"Z"' not in r.text
-        assert body["items"][0]["entry"]["payload"]["person"] == {"sex": "female"}
+        # The trail keeps what the event's contract declares and does not mark sensitive:
+        # the facility, never an address, a name, or an undeclared field.
+        assert body["items"][0]["entry"]["payload"] == {"facility_id": "fac-9"}
         r = await client.get(
             "/api/v1/audit/events", params={"type": "referral.", "facility_id": "fac-9"}, headers=h
         )
