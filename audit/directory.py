@@ -2,7 +2,7 @@
 
 An organization per operator institution, a service per facility programme, a location per
 facility, and the service-at-location links. No street address, postal code or coordinates
-for any facility: the law keeps refuges' locations secret (``003:527``) and DOMAIN.md keeps
+for any facility: the law keeps refuges' locations secret (``003:527``) and the domain rules keep
 every exact address secret (traffickers and relatives look for victims, ``004:903, 987``),
 so in doubt every kind is published without one. A refuge's location does not even name
 its municipality, only its state. Closed facilities are not published.

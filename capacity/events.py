@@ -156,7 +156,9 @@ def facility_status_changed(
 def registration_submitted(
     facility: Facility, *, attempt: int, note: str | None
 ) -> RegistrationSubmitted:
-    return RegistrationSubmitted(**_facility_fields(facility), attempt=attempt, note=note)
+    return RegistrationSubmitted(
+        **_facility_fields(facility), facility_name=facility.name, attempt=attempt, note=note
+    )
 
 
 def registration_reviewed(
@@ -169,6 +171,7 @@ def registration_reviewed(
 ) -> RegistrationReviewed:
     return RegistrationReviewed(
         **_facility_fields(facility),
+        facility_name=facility.name,
         outcome=outcome,
         observations=observations,
         unmet=unmet,

@@ -25,7 +25,7 @@ from services.errors import Unprocessable
 from services.tokens import Principal
 from services.vocabulary import FacilityStatus, RegistrationStatus
 
-# (code, Spanish label, source in ../shared/seeds)
+# (code, Spanish label, source document and line as cited in docs/sources.md)
 CHECKLIST: tuple[tuple[str, str, str], ...] = (
     (
         "not_a_detention_place",

@@ -199,7 +199,6 @@ class RosterFacility(EventPayload):
 
     facility_id: str
     name: str
-    facility_name: str
     kind: str
     status: str
     operator_institution_id: str

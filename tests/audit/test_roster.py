@@ -214,7 +214,7 @@ def test_bulk_roster_import_lands_on_the_roster(audit_db):
     """A national seed imports facilities in one trail entry per batch: each facility and
     pool of it is on SEGOB's roster, exactly as if it had been created one by one."""
     facilities = [
-        {"facility_id": f"imp-{n}", "facility_name": f"Albergue {n}", "kind": "albergue",
+        {"facility_id": f"imp-{n}", "name": f"Albergue {n}", "kind": "albergue",
          "status": "active", "operator_institution_id": "dif-09", "state": "09",
          "municipality": "Coyoacán"}
         for n in range(3)
