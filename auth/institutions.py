@@ -7,6 +7,11 @@ and replays what the stream holds, as the revocation deny-list does) and, in dem
 the demo's reference identities (``canaliza.demo``), which exist before the demo loader
 creates them in the referral service. A user naming an institution auth has not learned of
 is refused (``institution_not_found``); platform-wide roles need no institution.
+
+The bus is eventually consistent (an institution created a moment ago, or before an
+upgrade that added this registry, may not have reached auth yet), so the API, on a miss,
+asks the referral service once through its typed client and learns the answer
+(:func:`learn_if_unknown`). The CLI, which has no running services, uses the registry alone.
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ from auth.database import db
 from auth.exceptions import InstitutionUnknown, RoleNotAllowedForInstitution
 from auth.models import KnownInstitution
 from canaliza.demo import DemoInstitution
+from services.app import Runtime
+from services.clients.referral import ReferralClient
 from services.clock import utcnow
 from services.events import Event
 from services.vocabulary import (
@@ -87,6 +94,26 @@ def event_handler() -> Callable[[Event], Awaitable[None]]:
             log.exception("could not learn institution from event %s", event.id)
 
     return handle
+
+
+async def learn_if_unknown(runtime: Runtime, institution_id: str) -> None:
+    """If auth has not learned of ``institution_id`` yet, ask the referral service."""
+
+    def _known() -> bool:
+        with db.unit_of_work(write=False) as session:
+            return session.get(KnownInstitution, institution_id) is not None
+
+    if await run_in_threadpool(_known):
+        return
+    found = await ReferralClient(runtime).institution(institution_id)
+    if found is None:
+        return  # create_user refuses it: institution_not_found
+
+    def _learn() -> None:
+        with db.unit_of_work() as session:
+            learn(session, id=found.id, name=found.name, type=found.type, state=found.state)
+
+    await run_in_threadpool(_learn)
 
 
 def _text(value: object) -> str | None:

@@ -12,6 +12,8 @@ from typing import Any
 import httpx
 import pytest
 
+from auth import institutions
+from auth.exceptions import InstitutionUnknown, RoleNotAllowedForInstitution
 from canaliza.composition import available_packages, build_app, load_spec
 from canaliza.demo import CASA_MERCEDES, FGR
 from services.settings import get_settings
@@ -83,13 +85,9 @@ async def test_an_ngo_admin_cannot_mint_officers_of_other_institution_types(demo
         )
         assert made.status_code == 201, made.text
         ngo = made.json()["id"]
-        created = await _until(
-            lambda: client.post(
-                "/api/v1/auth/users",
-                json=_user("dir.nuevo", "institution_admin", ngo),
-                headers=admin,
-            ),
-            lambda r: r.json().get("error") != "institution_not_found",
+        # At once: on a miss auth asks the referral service rather than wait for the bus.
+        created = await client.post(
+            "/api/v1/auth/users", json=_user("dir.nuevo", "institution_admin", ngo), headers=admin
         )
         assert created.status_code == 201, created.text
         ngo_admin = await _sign_in(client, "dir.nuevo")
@@ -125,6 +123,23 @@ async def test_an_ngo_admin_cannot_mint_officers_of_other_institution_types(demo
             headers=ngo_admin,
         )
         assert r.status_code == 201, r.text
+        # An institution the bus has not brought (yet, or before an upgrade added the
+        # registry): auth asks the referral service once and learns it.
+        from auth.database import db
+        from auth.models import KnownInstitution
+
+        with db.unit_of_work() as session:
+            known = session.get(KnownInstitution, ngo)
+            assert known is not None
+            session.delete(known)
+        r = await client.post(
+            "/api/v1/auth/users",
+            json=_user("coord.mercedes2", "shelter_coordinator", ngo),
+            headers=admin,
+        )
+        assert r.status_code == 201, r.text
+        with db.unit_of_work(write=False) as session:
+            assert session.get(KnownInstitution, ngo) is not None
         users = (await client.get("/api/v1/auth/users", headers=admin)).json()
         assert not [u for u in users if u["username"].startswith("falso")]
         # The demo's users were created (their institutions are seeded with them).
@@ -208,3 +223,44 @@ def test_the_documented_table_is_the_code_s():
     code = {k.value: {r.value for r in v} for k, v in INSTITUTION_ROLES.items()}
     assert documented == code
     assert set(code) == set(InstitutionType.values())
+
+
+async def test_auth_learns_institutions_from_the_referral_service_s_events(tmp_path):
+    from auth.database import db
+    from auth.models import KnownInstitution
+    from services.contracts.referral import InstitutionCreated, InstitutionUpdated
+    from services.events import Event
+    from services.vocabulary import InstitutionType
+
+    db.configure(f"sqlite:///{tmp_path}/auth.db")
+    db.migrate()
+    try:
+        handle = institutions.event_handler()
+        inst = "11111111-2222-3333-4444-555555555555"
+        created = InstitutionCreated(id=inst, name="Fiscalía de Prueba", type=InstitutionType.FISCALIA_ESTATAL,
+                                     state="14")  # fmt: skip
+        for payload in (created, InstitutionUpdated(id=inst, name="Fiscalía de Jalisco")):
+            await handle(
+                Event(
+                    type=payload.TYPE,
+                    aggregate_type="institution",
+                    aggregate_id=inst,
+                    payload=payload.model_dump(mode="json"),
+                )
+            )
+        with db.unit_of_work(write=False) as session:
+            known = session.get(KnownInstitution, inst)
+            assert known is not None
+            assert (known.name, known.type, known.state) == (
+                "Fiscalía de Jalisco", "fiscalia_estatal", "14"
+            )  # fmt: skip
+        with db.unit_of_work() as session:
+            institutions.ensure_roles_fit(session, roles=["prosecutor"], institution_id=inst)
+            with pytest.raises(RoleNotAllowedForInstitution):
+                institutions.ensure_roles_fit(session, roles=["inm_officer"], institution_id=inst)
+            with pytest.raises(InstitutionUnknown):
+                institutions.ensure_roles_fit(session, roles=["prosecutor"], institution_id="x")
+            # Platform-wide roles are the platform's to grant, to any institution.
+            institutions.ensure_roles_fit(session, roles=["platform_admin"], institution_id=inst)
+    finally:
+        db.dispose()
