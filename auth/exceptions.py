@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from services.errors import BadRequest, Conflict, Forbidden, NotFound
+from services.errors import BadRequest, Conflict, Forbidden, NotFound, Unprocessable
 
 
 class UserNotFound(NotFound):
@@ -23,3 +23,15 @@ class InstitutionScopeForbidden(Forbidden):
 
 class InvalidTotp(BadRequest):
     code = "invalid_totp"
+
+
+class InstitutionUnknown(Unprocessable):
+    """A user named an institution the platform does not know."""
+
+    code = "institution_not_found"
+
+
+class RoleNotAllowedForInstitution(Unprocessable):
+    """A role the institution's type does not allow (an NGO's prosecutor, say)."""
+
+    code = "role_not_allowed_for_institution"

@@ -240,6 +240,7 @@ def provision_user(
             roles=roles,
             institution_id=provider.institution_id,
             actor=None,
+            check_institution=False,
         )
     elif not user.active:
         _record_failure(session, provider, username, "inactive")

@@ -6,6 +6,7 @@ import secrets
 
 from starlette.concurrency import run_in_threadpool
 
+from auth import institutions
 from auth.config import auth_settings
 from auth.database import db, outbox
 from auth.federation import (
@@ -27,11 +28,24 @@ async def _startup(runtime: Runtime) -> None:
             bootstrap(session, settings=runtime.settings)
 
     await run_in_threadpool(_run)
+    if runtime.bus is not None:
+        # Learn the referral service's institutions, replaying what the stream still holds.
+        runtime.state["auth_institution_feed"] = await runtime.bus.subscribe(
+            institutions.INSTITUTION_SUBJECT,
+            institutions.event_handler(),
+            deliver_from=await runtime.bus.first_sequence(),
+        )
     runtime.state[FEDERATION_KEY] = Federation(load_providers(auth_settings().federation_file))
     cfg = auth_settings()
     runtime.state[RATE_LIMITER_KEY] = RateLimiter(
         per_minute=cfg.rate_limit_per_minute, burst=cfg.rate_limit_burst
     )
+
+
+async def _shutdown(runtime: Runtime) -> None:
+    feed = runtime.state.pop("auth_institution_feed", None)
+    if feed is not None:
+        await feed.close()
 
 
 def service() -> ServiceSpec:
@@ -52,6 +66,7 @@ def service() -> ServiceSpec:
         database=db,
         outbox=outbox,
         on_startup=[_startup],
+        on_shutdown=[_shutdown],
         description="Identidad: usuarios, clientes OAuth, llaves de firma.",
         middleware=[(FederationSessionMiddleware, session_cookie)],
     )

@@ -122,3 +122,17 @@ class AuthorizationCode(AuthBase, table=True):
     code_challenge_method: str = Field(default="S256", max_length=10)
     nonce: str | None = Field(default=None, max_length=200)
     expires_at: datetime = Field(sa_type=DateTime(timezone=True))
+
+
+class KnownInstitution(AuthBase, table=True):
+    """An institution as the auth service knows it: learned from the referral service's
+    ``referral.institution.created/updated`` events (and the demo's reference identities),
+    so a user's roles can be checked against the institution's type."""
+
+    __tablename__ = "known_institutions"
+
+    id: str = Field(primary_key=True, max_length=36)
+    name: str = Field(max_length=300)
+    type: str = Field(max_length=40)
+    state: str = Field(max_length=2)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))

@@ -14,7 +14,7 @@ from joserfc.errors import JoseError
 from sqlmodel import Session, col, select
 from starlette.concurrency import run_in_threadpool
 
-from auth import flows, permissions, service
+from auth import flows, institutions, permissions, service
 from auth.database import db
 from auth.dependencies import ReadSessionDep
 from auth.federation import FEDERATION_KEY, PENDING_KEY, Federation
@@ -229,20 +229,27 @@ def list_users(principal: PrincipalDep, session: ReadSessionDep) -> list[UserPub
 
 
 @router.post("/api/v1/auth/users", status_code=201, response_model=UserPublic)
-def create_user(body: UserCreate, principal: PrincipalDep) -> UserPublic:
+async def create_user(body: UserCreate, principal: PrincipalDep, request: Request) -> UserPublic:
     permissions.ensure_can_manage_users(principal, institution_id=body.institution_id)
     permissions.ensure_can_grant_roles(principal, body.roles)
-    with db.unit_of_work() as session:
-        user = service.create_user(
-            session,
-            username=body.username,
-            display_name=body.display_name,
-            password=body.password,
-            roles=body.roles,
-            institution_id=body.institution_id,
-            actor=principal.sub,
-        )
-        return flows.public_user(user)
+    if body.institution_id:
+        # The roles must fit the institution's type: make sure auth knows the institution.
+        await institutions.learn_if_unknown(get_runtime(request.app), body.institution_id)
+
+    def _create() -> UserPublic:
+        with db.unit_of_work() as session:
+            user = service.create_user(
+                session,
+                username=body.username,
+                display_name=body.display_name,
+                password=body.password,
+                roles=body.roles,
+                institution_id=body.institution_id,
+                actor=principal.sub,
+            )
+            return flows.public_user(user)
+
+    return await run_in_threadpool(_create)
 
 
 # --- federation: an institution's own OIDC provider (public: the sign-in itself) ---------

@@ -20,12 +20,13 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
+from auth import institutions
 from auth.config import auth_settings
 from auth.database import outbox
 from auth.exceptions import ClientExists, InvalidTotp, UsernameTaken, UserNotFound
 from auth.keys import ensure_signing_key, expires_at, seal_signing_keys
 from auth.models import AuthorizationCode, OAuthClient, RefreshToken, RevokedAccessToken, User
-from canaliza.demo import DEMO_CLI_CLIENT_ID, DEMO_USERS
+from canaliza.demo import DEMO_CLI_CLIENT_ID, DEMO_INSTITUTIONS, DEMO_USERS
 from services import contracts
 from services.clock import as_utc, utcnow
 from services.contracts import EventPayload
@@ -139,9 +140,15 @@ def create_user(
     actor: str | None,
     user_id: str | None = None,
     password_hash: str | None = None,
+    check_institution: bool = True,
 ) -> User:
-    """Create a user; the username must be free."""
+    """Create a user; the username must be free, the institution known (when named) and
+    every role one its type allows (``check_institution=False``: federation, whose roles
+    and institution come from the operator's configuration)."""
     username = username.strip().lower()
+    roles = _check_roles(roles)
+    if check_institution:
+        institutions.ensure_roles_fit(session, roles=roles, institution_id=institution_id)
     if session.exec(select(User).where(User.username == username)).first():
         raise UsernameTaken(f"El usuario {username!r} ya existe.")
     user = User(
@@ -150,7 +157,7 @@ def create_user(
         display_name=display_name,
         password_hash=password_hash or hash_password(password),
         institution_id=institution_id,
-        roles=" ".join(_check_roles(roles)),
+        roles=" ".join(roles),
     )
     session.add(user)
     session.flush()
@@ -554,6 +561,9 @@ def ensure_web_client(session: Session, *, settings: Settings) -> None:
 def seed_demo(session: Session, *, password: str) -> None:
     """The demo users of the public contract and the public ``canaliza-cli`` client."""
     shared_hash: str | None = None
+    # The demo users' institutions exist before the demo loader creates them in the
+    # referral service (whose events then only confirm them).
+    institutions.learn_demo(session, DEMO_INSTITUTIONS)
     for username, (role, institution) in DEMO_USERS.items():
         if find_user(session, username) is not None:
             continue

@@ -27,6 +27,7 @@ from services.contracts.capacity import (
     FacilityFields,
     FacilityStatusChanged,
     FacilityUpdated,
+    HoldConcentrationAlert,
     HoldFields,
     PoolChanged,
     RegistrationReviewed,
@@ -204,6 +205,21 @@ def hold_event(hold: Hold, allocations: Sequence[tuple[str, int]]) -> HoldFields
         status=hold.status,
         allocations=[Allocation(pool_id=p, beds=b) for p, b in allocations],
         expires_at=iso(hold.expires_at),
+    )
+
+
+def hold_concentration_alert(
+    *, institution_id: str, state: str, held: int, capacity: int, threshold: float, hold_id: str
+) -> HoldConcentrationAlert:
+    """SEGOB's alert: one institution holds more than ``threshold`` of a state's beds."""
+    return HoldConcentrationAlert(
+        institution_id=institution_id,
+        state=state,
+        held=held,
+        capacity=capacity,
+        share=round(held / capacity, 4),
+        threshold=threshold,
+        hold_id=hold_id,
     )
 
 

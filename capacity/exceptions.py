@@ -91,3 +91,15 @@ class FacilityNotRegistered(Conflict):
     """Holds refused on unregistered facilities when the setting forbids them."""
 
     code = "facility_not_registered"
+
+
+class HoldQuotaExceeded(Conflict):
+    """One institution would hold more beds at once than ``CANALIZA_HOLD_QUOTA_BEDS``."""
+
+    code = "hold_quota_exceeded"
+
+
+class HoldTtlTooLong(Unprocessable):
+    """A hold asked to last longer than ``CANALIZA_HOLD_MAX_TTL_MINUTES``."""
+
+    code = "hold_ttl_too_long"

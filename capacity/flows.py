@@ -212,6 +212,11 @@ def create_hold(
         idempotency_key=idempotency_key,
         default_ttl_minutes=settings.hold_ttl_minutes,
         registered_only=not settings.unregistered_may_receive_referrals,
+        limits=holds.HoldLimits(
+            max_ttl_minutes=settings.hold_max_ttl_minutes,
+            quota_beds=settings.hold_quota_beds,
+            alert_share=settings.hold_alert_share,
+        ),
     )
     return _hold_answer(session, hold), created
 

@@ -5,17 +5,22 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
+from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from capacity import permissions
-from capacity.events import emit_pool_changed, hold_event, record
+from capacity.events import emit_pool_changed, hold_concentration_alert, hold_event, record
 from capacity.exceptions import (
     BedsUnavailable,
     FacilityNotActive,
     FacilityNotRegistered,
     HoldNotActive,
+    HoldQuotaExceeded,
+    HoldTtlTooLong,
     IdempotencyKeyReused,
     PoolNotFound,
 )
@@ -29,7 +34,7 @@ from capacity.lookups import (
     hold_by_key,
     pools_by_id,
 )
-from capacity.models import Facility, Hold, HoldAllocation
+from capacity.models import Facility, Hold, HoldAllocation, Pool
 from capacity.schemas import HoldCreate
 from services.clock import as_utc, utcnow
 from services.errors import Unprocessable
@@ -87,6 +92,101 @@ def _holdable_facility(
     return facility
 
 
+@dataclass(frozen=True)
+class HoldLimits:
+    """Resource capture (issue 20): how long a hold may last, how many beds one institution
+    may hold at once, and the share of a state's beds that alerts SEGOB."""
+
+    max_ttl_minutes: int = 240
+    quota_beds: int = 20
+    alert_share: float = 0.5
+
+
+def _holder_filter(principal: Principal) -> Any:
+    """Whose holds count toward the quota: the institution's, else the account's own."""
+    if principal.institution_id:
+        return col(Hold.institution_id) == principal.institution_id
+    return col(Hold.created_by) == principal.sub
+
+
+def _beds_held(session: Session, principal: Principal, *, now: datetime, state: str | None) -> int:
+    """Beds the principal's institution holds now (active, unexpired holds), in ``state``."""
+    query = (
+        select(func.coalesce(func.sum(HoldAllocation.beds), 0))
+        .join(Hold, col(Hold.id) == col(HoldAllocation.hold_id))
+        .where(
+            _holder_filter(principal),
+            col(Hold.status) == HoldStatus.ACTIVE.value,
+            col(Hold.expires_at) > now,
+        )
+    )
+    if state is not None:
+        query = query.join(Facility, col(Facility.id) == col(Hold.facility_id)).where(
+            col(Facility.state) == state
+        )
+    return int(session.exec(query).one())
+
+
+def _state_beds(session: Session, state: str) -> int:
+    """Free and held beds of a state's active facilities (what a holder could take)."""
+    query = (
+        select(func.coalesce(func.sum(Pool.total - Pool.occupied - Pool.out_of_service), 0))
+        .join(Facility, col(Facility.id) == col(Pool.facility_id))
+        .where(col(Facility.state) == state, col(Facility.status) == FacilityStatus.ACTIVE.value)
+    )
+    return int(session.exec(query).one())
+
+
+def _check_ttl(data: HoldCreate, *, default_ttl_minutes: int, limits: HoldLimits) -> int:
+    if data.ttl_minutes is not None and data.ttl_minutes > limits.max_ttl_minutes:
+        raise HoldTtlTooLong(
+            f"Una reserva puede durar como máximo {limits.max_ttl_minutes} minutos; se pidieron "
+            f"{data.ttl_minutes}. Renueve la reserva si el traslado tarda más.",
+            extra={"max_ttl_minutes": limits.max_ttl_minutes},
+        )
+    return min(data.ttl_minutes or default_ttl_minutes, limits.max_ttl_minutes)
+
+
+def _check_quota(
+    session: Session, principal: Principal, *, beds: int, now: datetime, limits: HoldLimits
+) -> None:
+    held = _beds_held(session, principal, now=now, state=None)
+    if held + beds > limits.quota_beds:
+        raise HoldQuotaExceeded(
+            f"Su institución ya tiene {held} camas reservadas y el límite es {limits.quota_beds} "
+            f"a la vez; esta reserva pide {beds}. Libere reservas que no vaya a usar o pida a "
+            "la plataforma ampliar el límite (operativos de rescate).",
+            extra={"held": held, "quota": limits.quota_beds, "requested": beds},
+        )
+
+
+def _alert_on_concentration(
+    session: Session, principal: Principal, hold: Hold, facility: Facility, *, beds: int,
+    now: datetime, limits: HoldLimits,
+) -> None:  # fmt: skip
+    """Tell SEGOB when this hold takes its institution over the alert share of the state."""
+    capacity = _state_beds(session, facility.state)
+    if capacity <= 0:
+        return
+    held = _beds_held(session, principal, now=now, state=facility.state)
+    before, after = (held - beds) / capacity, held / capacity
+    if before <= limits.alert_share < after:
+        record(
+            session,
+            hold_concentration_alert(
+                institution_id=principal.institution_id or f"cuenta:{principal.sub}",
+                state=facility.state,
+                held=held,
+                capacity=capacity,
+                threshold=limits.alert_share,
+                hold_id=hold.id,
+            ),
+            aggregate_id=principal.institution_id or principal.sub,
+            version=hold.version,
+            actor=principal,
+        )
+
+
 def create_hold(
     session: Session,
     *,
@@ -95,12 +195,17 @@ def create_hold(
     idempotency_key: str | None,
     default_ttl_minutes: int,
     registered_only: bool = False,
+    limits: HoldLimits | None = None,
 ) -> tuple[Hold, bool]:
     """Hold beds in one facility, all or nothing. Returns (hold, created_now).
 
     With ``registered_only`` (``CANALIZA_UNREGISTERED_MAY_RECEIVE_REFERRALS=0``) a facility
     not registered on SEGOB's roster cannot be held, so it cannot receive a referral.
+    ``limits`` bound the hold's life and the institution's beds held at once (checked
+    under the revision lock, so concurrent holds cannot pass the quota together).
     """
+    limits = limits or HoldLimits()
+    ttl = _check_ttl(data, default_ttl_minutes=default_ttl_minutes, limits=limits)
     digest = _request_hash(data)
     # Taken first so that concurrent requests with one Idempotency-Key queue up here and
     # the later ones find the earlier one's hold instead of creating a second.
@@ -123,7 +228,8 @@ def create_hold(
         session, {p.facility_id for p in pools.values()}, registered_only=registered_only
     )
     now = utcnow()
-    ttl = data.ttl_minutes or default_ttl_minutes
+    beds_wanted = sum(wanted.values())
+    _check_quota(session, principal, beds=beds_wanted, now=now, limits=limits)
     hold = Hold(
         facility_id=facility.id,
         reference=data.reference,
@@ -154,6 +260,9 @@ def create_hold(
     for pool_id, _ in ordered:
         emit_pool_changed(session, pools[pool_id], facility, principal)
     _emit_hold(session, hold, ordered, principal)
+    _alert_on_concentration(
+        session, principal, hold, facility, beds=beds_wanted, now=now, limits=limits
+    )
     return hold, True
 
 

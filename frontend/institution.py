@@ -26,7 +26,7 @@ from starlette.datastructures import UploadFile
 from frontend.api import ApiError
 from frontend.dependencies import FrontendRoute, Page, error_message, require_role
 from frontend.i18n import N_
-from services.vocabulary import UserRole
+from services.vocabulary import INSTITUTION_ROLES, InstitutionType, UserRole
 
 router = APIRouter(route_class=FrontendRoute, include_in_schema=False)
 
@@ -119,7 +119,17 @@ async def users(page: AdminPage, aviso: str | None = None) -> Response:
     )
 
 
-def _user_form(
+async def _grantable(page: Page) -> dict[str, str]:
+    """The roles this admin may hand out: those of GRANTABLE the institution's type allows."""
+    institution = await page.api.get("referral", f"/api/v1/institutions/{_institution_id(page)}")
+    kind = institution.get("type")
+    if kind not in InstitutionType.values():
+        return {}
+    allowed = INSTITUTION_ROLES[InstitutionType(kind)]
+    return {code: label for code, label in GRANTABLE.items() if code in allowed}
+
+
+async def _user_form(
     page: Page, *, problems: Sequence[str] = (), form: Any = None, status: int = 200
 ) -> Response:
     return page.render(
@@ -127,13 +137,13 @@ def _user_form(
         status=status,
         problems=list(problems),
         form=form or {},
-        grantable=GRANTABLE,
+        grantable=await _grantable(page),
     )
 
 
 @router.get("/institucion/usuarios/nuevo")
 async def user_new(page: AdminPage) -> Response:
-    return _user_form(page)
+    return await _user_form(page)
 
 
 @router.post("/institucion/usuarios/nuevo")
@@ -157,10 +167,10 @@ async def user_create(
         problems.append(N_("The password needs at least 12 characters."))
     elif password != password_again:
         problems.append(N_("The two passwords are not the same."))
-    if role not in GRANTABLE:
+    if role not in await _grantable(page):
         problems.append(N_("Choose the person's role."))
     if problems:
-        return _user_form(page, problems=problems, form=form, status=422)
+        return await _user_form(page, problems=problems, form=form, status=422)
     body = {
         "username": username.strip(),
         "display_name": display_name.strip(),
@@ -173,7 +183,9 @@ async def user_create(
     except ApiError as exc:
         if exc.status not in (409, 422):
             raise
-        return _user_form(page, problems=[error_message(page.t, exc)], form=form, status=exc.status)
+        return await _user_form(
+            page, problems=[error_message(page.t, exc)], form=form, status=exc.status
+        )
     return page.redirect("/institucion/usuarios?aviso=user_created")
 
 

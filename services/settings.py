@@ -75,7 +75,14 @@ class Settings(BaseSettings):
     session_idle_minutes: int = 8 * 60
     cookie_secure: bool | None = None
 
-    hold_ttl_minutes: int = 120
+    hold_ttl_minutes: int = Field(default=120, ge=1)
+    # Resource capture (issue 20): no hold may last longer than this, nor may one institution
+    # hold more than ``hold_quota_beds`` beds at once (a rescue operation may need more: raise
+    # it); SEGOB is alerted when one institution holds more than ``hold_alert_share`` of a
+    # state's free and held beds.
+    hold_max_ttl_minutes: int = Field(default=240, ge=1)
+    hold_quota_beds: int = Field(default=20, ge=1)
+    hold_alert_share: float = Field(default=0.5, gt=0, le=1)
     stale_after_hours: int = 24
     # SEGOB roster: may a facility not (yet) registered receive referrals? If so, flagged.
     unregistered_may_receive_referrals: bool = True

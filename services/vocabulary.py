@@ -111,6 +111,41 @@ class InstitutionType(Vocabulary):
     NGO = "ngo"
 
 
+# Resource capture (issue 20): the roles a user of each type of institution may hold. An NGO
+# cannot mint prosecutors, nor a prosecution office INM officers. ``platform_admin`` and
+# ``service`` are no institution's: only the platform grants them. docs/security/permissions.md.
+INSTITUTION_ROLES: dict[InstitutionType, frozenset[UserRole]] = {
+    InstitutionType.FISCALIA_FEDERAL: frozenset(
+        {UserRole.PROSECUTOR, UserRole.SHELTER_COORDINATOR, UserRole.INSTITUTION_ADMIN}
+    ),
+    InstitutionType.FISCALIA_ESTATAL: frozenset(
+        {UserRole.PROSECUTOR, UserRole.SHELTER_COORDINATOR, UserRole.INSTITUTION_ADMIN}
+    ),
+    InstitutionType.DIF_NACIONAL: frozenset(
+        {UserRole.DIF_OFFICER, UserRole.SHELTER_COORDINATOR, UserRole.INSTITUTION_ADMIN}
+    ),
+    InstitutionType.DIF_ESTATAL: frozenset(
+        {UserRole.DIF_OFFICER, UserRole.SHELTER_COORDINATOR, UserRole.INSTITUTION_ADMIN}
+    ),
+    InstitutionType.DIF_MUNICIPAL: frozenset(
+        {UserRole.DIF_OFFICER, UserRole.SHELTER_COORDINATOR, UserRole.INSTITUTION_ADMIN}
+    ),
+    InstitutionType.INM: frozenset({UserRole.INM_OFFICER, UserRole.INSTITUTION_ADMIN}),
+    InstitutionType.CEAV: frozenset(
+        {UserRole.CEAV_OFFICER, UserRole.SHELTER_COORDINATOR, UserRole.INSTITUTION_ADMIN}
+    ),
+    InstitutionType.CEEAV: frozenset(
+        {UserRole.CEAV_OFFICER, UserRole.SHELTER_COORDINATOR, UserRole.INSTITUTION_ADMIN}
+    ),
+    InstitutionType.SEGOB: frozenset({UserRole.SEGOB_AUDITOR, UserRole.INSTITUTION_ADMIN}),
+    InstitutionType.CNDH: frozenset({UserRole.OBSERVER, UserRole.INSTITUTION_ADMIN}),
+    InstitutionType.SRE: frozenset({UserRole.OBSERVER, UserRole.INSTITUTION_ADMIN}),
+    InstitutionType.NGO: frozenset({UserRole.SHELTER_COORDINATOR, UserRole.INSTITUTION_ADMIN}),
+}
+# Roles of no institution type: granted by the platform alone, to any institution or none.
+PLATFORM_WIDE_ROLES = frozenset({UserRole.PLATFORM_ADMIN, UserRole.SERVICE})
+
+
 class FacilityKind(Vocabulary):
     REFUGIO = "refugio"
     ALBERGUE = "albergue"

@@ -164,6 +164,22 @@ HOLD_EVENTS: dict[str, type[HoldFields]] = {
 }
 
 
+@contract("capacity.hold.concentration_alert", aggregate="institution")
+class HoldConcentrationAlert(EventPayload):
+    """For SEGOB: one institution now holds more than ``threshold`` of a state's free and
+    held beds (emitted once per crossing, by the hold that crossed it). Resource capture
+    (issue 20): an account holding a state's refuges empty keeps victims out of them."""
+
+    institution_id: str
+    state: str
+    held: int
+    # Free + held beds of the state's active facilities, after the hold.
+    capacity: int
+    share: float
+    threshold: float
+    hold_id: str
+
+
 # --- unmet demand -----------------------------------------------------------------------
 
 

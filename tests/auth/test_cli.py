@@ -7,12 +7,12 @@ import re
 from sqlmodel import Session
 from typer.testing import CliRunner
 
-from auth import service
+from auth import institutions, service
 from auth.cli import app
 from auth.database import db
 from auth.keys import current_key
 from auth.models import OAuthClient
-from canaliza.demo import FGR
+from canaliza.demo import CASA_MERCEDES, FGR
 from tests.auth.conftest import event_types
 
 
@@ -20,6 +20,19 @@ def test_operator_commands(tmp_path):
     db.configure(f"sqlite:///{tmp_path}/auth.db")
     runner = CliRunner()
     try:
+        # Issue 20: an institution auth has not learned of is refused, and so is a role its
+        # type does not allow (an NGO's prosecutor).
+        unknown = runner.invoke(
+            app, ["create-user", "mp.garcia", "--role", "prosecutor", "--institution-id", FGR.id]
+        )
+        assert unknown.exit_code == 1 and "institution_not_found" in unknown.output
+        with db.unit_of_work() as session:
+            institutions.learn_demo(session, [FGR, CASA_MERCEDES])
+        misfit = runner.invoke(
+            app,
+            ["create-user", "falso", "--role", "prosecutor", "--institution-id", CASA_MERCEDES.id],
+        )
+        assert misfit.exit_code == 1 and "role_not_allowed_for_institution" in misfit.output
         result = runner.invoke(
             app, ["create-user", "mp.garcia", "--role", "prosecutor", "--institution-id", FGR.id]
         )

@@ -9,7 +9,7 @@ from urllib.parse import parse_qs, urlsplit
 import pyotp
 from sqlmodel import Session
 
-from auth import service
+from auth import institutions, service
 from auth.database import db
 from auth.models import OAuthClient
 from canaliza.demo import FGR
@@ -134,6 +134,7 @@ async def test_totp_is_required_outside_demo_for_operational_roles(make_app):
     app = make_app(demo=False)
     async with running(app) as client:
         with db.unit_of_work() as session:
+            institutions.learn_demo(session, [FGR])  # no demo: nothing seeded it
             user = service.create_user(
                 session,
                 username="fiscal2",

@@ -60,6 +60,16 @@ async def test_institution_admin_manages_users_and_an_agreement(demo_app):
             data={**new_user, "role": "segob_auditor", "password_again": PASSWORD},
         )
         assert oversight.status_code == 422
+        # Issue 20: an NGO's form offers only the roles an NGO may have, and refuses others.
+        form_page = await client.get("/institucion/usuarios/nuevo")
+        assert 'value="shelter_coordinator"' in form_page.text
+        assert 'value="prosecutor"' not in form_page.text
+        assert 'value="inm_officer"' not in form_page.text
+        minted = await client.post(
+            "/institucion/usuarios/nuevo",
+            data={**new_user, "role": "prosecutor", "password_again": PASSWORD},
+        )
+        assert minted.status_code == 422
         created = await client.post(
             "/institucion/usuarios/nuevo", data={**new_user, "password_again": PASSWORD}
         )
