@@ -8,8 +8,10 @@ figures - cells and totals of any reports and disaggregations - gives the 1-4 be
 and because every figure stands for five values aligned the same way (zero included: a zero
 would tell "<5" cells apart), even bounding "this cell is at most that total minus the other
 cells' lower ends" across queries leaves several values possible (issue 20, item 6;
-tests/audit/test_differencing.py). Figures that are not counts (medians) are withheld ("*")
-where their count is under 5, since "N/A" there would show the count is zero.
+tests/audit/test_differencing.py). A row whose every count is "<5" is not listed (its being
+listed would tell that someone is in it); a combination not listed stands for 0-4 in every
+count. Figures that are not counts (medians) are withheld ("*") where their count is under
+5, since "N/A" there would show the count is zero.
 "No information" (S.I.) and "not applicable" (N/A) are values of their own, never zero:
 S.I. when a variable was not recorded, N/A when it cannot apply (a state of origin for a
 foreign national, an offence for an accompanying child, a time for nothing answered).
@@ -510,6 +512,9 @@ def present(
         line.update({v: shown[v] for v in spec.values})
         if spec.row_total:
             line["total"] = shown_as(sum(cells.values()))
+        published = [line[c] for c in counts] + ([line["total"]] if spec.row_total else [])
+        if suppress and all(v == SUPPRESSED for v in published):
+            continue  # listing it would tell that someone is there: unlisted means 0-4 each
         out.append(line)
     return out
 

@@ -62,12 +62,19 @@ def queries(name: str, *, pairs: bool = True) -> list[list[str] | None]:
 
 
 class Attacker:
-    def __init__(self, *, banded: bool) -> None:
+    """``banded``: the rule that publishes counts in bands of five and lists a row only when
+    one of its counts is 5 or more (an unlisted combination stands for 0-4 in every count);
+    otherwise the old rule, which lists every row someone is in (an unlisted one is 0).
+    ``domain``: every value each variable takes (the attacker is told them all)."""
+
+    def __init__(self, *, banded: bool, domain: dict[str, set[str]] | None = None) -> None:
         self.banded = banded
+        self.domain = {d: set(v) for d, v in (domain or {}).items()}
         self.bounds: dict[Key, tuple[int, int]] = {}
         self.small: set[Key] = set()  # the cells published as "<5"
         self.equations: list[tuple[Key, list[Key]]] = []
-        self.rows: dict[tuple[str, tuple[str, ...]], list[dict[str, Any]]] = {}
+        self.rows: dict[tuple[str, frozenset[str]], tuple[tuple[str, ...], list[dict[str, Any]]]]
+        self.rows = {}
 
     def _see(self, key: Key, value: Any) -> None:
         lo, hi = interval(value, banded=self.banded)
@@ -81,21 +88,25 @@ class Attacker:
             name, column = "people", "referred"  # the same people, counted twice
         return (name, column, frozenset((d, str(row[d])) for d in by))
 
-    def _total(self, name: str, column: str, by: tuple[str, ...]) -> Key:
+    def _total(self, name: str, column: str, by: Iterable[str]) -> Key:
         if name == "referral-outcomes" and column == "total":
             name, column = "people", "referred"
         if set(by) & MULTI_VALUED:
             return (name, column, ("entries", *by))  # counts entries, not people
         return (name, column, frozenset())
 
+    def _columns(self, name: str) -> list[str]:
+        return _counts(name) + (["total"] if REPORTS[name].row_total else [])
+
     def read(self, name: str, body: dict[str, Any]) -> None:
         by = tuple(body["by"])
-        columns = _counts(name) + (["total"] if REPORTS[name].row_total else [])
-        self.rows[(name, by)] = body["rows"]
+        self.rows[(name, frozenset(by))] = (by, body["rows"])
         for row in body["rows"]:
-            for c in columns:
+            for d in by:
+                self.domain.setdefault(d, set()).add(str(row[d]))
+            for c in self._columns(name):
                 self._see(self._cell(name, c, row, by), row[c])
-            if name in PRESENT:  # a row is listed only when someone is in it
+            if name in PRESENT and not self.banded:  # a row is listed when someone is in it
                 key = self._cell(name, PRESENT[name], row, by)
                 lo, hi = self.bounds[key]
                 self.bounds[key] = (max(lo, 1), hi)
@@ -105,15 +116,28 @@ class Attacker:
                 self.equations.append(
                     (self._cell("people", "admitted", row, by), parts[:2])
                 )  # admitted or discharged: they reached a shelter
-        for c in columns:
-            whole = self._total(name, c, by)
-            self._see(whole, body["totals"][c])
-            self.equations.append((whole, [self._cell(name, c, r, by) for r in body["rows"]]))
+        for c in self._columns(name):
+            self._see(self._total(name, c, by), body["totals"][c])
+            if not self.banded:
+                parts = [self._cell(name, c, r, by) for r in body["rows"]]
+                self.equations.append((self._total(name, c, by), parts))
+            elif len(by) == 1:
+                self.equations.append((self._total(name, c, by), self._split(name, c, {}, by[0])))
+
+    def _split(self, name: str, column: str, group: dict[str, str], d: str) -> list[Key]:
+        """The cells refining ``group`` by ``d``: every value of ``d``; one not listed is 0-4."""
+        by = [*group, d]
+        parts = []
+        for v in sorted(self.domain.get(d, set())):
+            key = self._cell(name, column, {**group, d: v}, by)
+            if key not in self.bounds:
+                self.bounds[key] = (0, 4)
+            parts.append(key)
+        return parts
 
     def link(self) -> None:
         """Each query's cells are the sums of a finer query's cells (single-valued split)."""
-        for (name, fine), rows in self.rows.items():
-            columns = _counts(name) + (["total"] if REPORTS[name].row_total else [])
+        for (name, _), (fine, rows) in list(self.rows.items()):
             for d in fine:
                 if d in MULTI_VALUED:
                     continue
@@ -121,14 +145,20 @@ class Attacker:
                 groups: dict[frozenset[tuple[str, str]], list[dict[str, Any]]] = {}
                 for r in rows:
                     groups.setdefault(frozenset((x, str(r[x])) for x in coarse), []).append(r)
-                for c in columns:
+                if self.banded and coarse and (name, frozenset(coarse)) in self.rows:
+                    for r in self.rows[(name, frozenset(coarse))][1]:
+                        groups.setdefault(frozenset((x, str(r[x])) for x in coarse), [])
+                for c in self._columns(name):
                     for group, members in groups.items():
                         whole = (
                             self._cell(name, c, dict(group), coarse)
                             if coarse
                             else self._total(name, c, coarse)
                         )
-                        parts = [self._cell(name, c, r, fine) for r in members]
+                        if self.banded:
+                            parts = self._split(name, c, dict(group), d)
+                        else:
+                            parts = [self._cell(name, c, r, fine) for r in members]
                         self.equations.append((whole, parts))
 
     def propagate(self) -> None:
@@ -163,8 +193,10 @@ class Attacker:
         return {k: self.bounds[k][0] for k in self.small if self.bounds[k][0] == self.bounds[k][1]}
 
 
-def attack(fetch: Fetch, plan: Plan, *, banded: bool) -> Attacker:
-    attacker = Attacker(banded=banded)
+def attack(
+    fetch: Fetch, plan: Plan, *, banded: bool, domain: dict[str, set[str]] | None = None
+) -> Attacker:
+    attacker = Attacker(banded=banded, domain=domain)
     for name, by in plan:
         attacker.read(name, fetch(name, by))
     attacker.link()
@@ -179,3 +211,13 @@ def full_plan(*, pairs: bool = True) -> list[tuple[str, list[str] | None]]:
 
 
 REPORTED = [("people", ["sex"]), ("people", ["sex", "sending_institution_id"])]
+
+
+def domain_of(bodies: Iterable[dict[str, Any]]) -> dict[str, set[str]]:
+    """Every value each variable takes, from exact (unsuppressed) answers."""
+    out: dict[str, set[str]] = {}
+    for body in bodies:
+        for row in body["rows"]:
+            for d in body["by"]:
+                out.setdefault(d, set()).add(str(row[d]))
+    return out

@@ -10,9 +10,12 @@ What is asserted, precisely:
 
 1. every published count is "<5" or a multiple of 5, so any sum or difference of published
    numbers is a multiple of 5 and never the 1-4 behind a "<5" (plain differencing, the
-   reported attack, recovers nothing);
+   reported attack, recovers nothing); and no listed row is all "<5";
 2. after bounds propagation across all those queries, no "<5" cell is narrowed to a single
-   value from 1 to 4 (the only cells it pins are zeros of groups nobody is in);
+   value from 1 to 4 (the only cells it pins are zeros of groups nobody is in) - the
+   attacker knowing every value each variable takes, and that a combination not listed
+   stands for 0-4 in each count (a row of nothing but "<5" is not listed: its listing
+   would tell that someone is in it);
 3. the attacker is sound: the exact figures (as a SEGOB auditor reads them) lie inside every
    range it derived, so "nothing recovered" is not a broken attacker;
 4. the same attacker, fed the old rule's output (exact counts, "<5" for 1-4, "*" for a total
@@ -30,7 +33,7 @@ from typing import Any
 from audit import reports
 from audit.main import consume
 from services.events import Event
-from tests.audit.differencing import REPORTED, Attacker, attack, full_plan
+from tests.audit.differencing import REPORTED, Attacker, attack, domain_of, full_plan
 from tests.conftest import running
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
@@ -182,10 +185,11 @@ def _old_rule(body: dict[str, Any], name: str) -> dict[str, Any]:
 
 
 def _assert_sound(attacker: Attacker, exact: Attacker) -> None:
-    """Every exact figure lies inside the range the attacker derived for it."""
-    for key, (lo, hi) in exact.bounds.items():
-        if lo == hi and key in attacker.bounds:
-            a_lo, a_hi = attacker.bounds[key]
+    """Every exact figure lies inside the range the attacker derived for it (a combination
+    nobody is in, which the exact answers do not list, is 0)."""
+    for key, (a_lo, a_hi) in attacker.bounds.items():
+        lo, hi = exact.bounds.get(key, (0, 0))
+        if lo == hi:
             assert a_lo <= lo <= a_hi, (key, lo, (a_lo, a_hi))
 
 
@@ -215,20 +219,24 @@ async def test_no_suppressed_cell_is_recovered_by_differencing(audit_app, auth_h
                 v = line[c]
                 assert v == "<5" or (isinstance(v, int) and v % 5 == 0), (name, c, v)
                 small += v == "<5"
+        # No row of nothing but "<5": its listing would tell that someone is in it.
+        assert all(any(line[c] != "<5" for c in counts) for line in body["rows"]), name
     assert small > 500  # the fixture is made of small groups
 
-    # 2. Bounds propagation over every query recovers no "<5" cell.
-    attacker = attack(_fetcher(seen), full_plan(), banded=True)
+    # 2. Bounds propagation over every query recovers no "<5" cell (the attacker is told
+    # every value each variable takes, so an unlisted combination is a 0-4 it can bound).
+    domain = domain_of(exact.values())
+    attacker = attack(_fetcher(seen), full_plan(), banded=True, domain=domain)
     assert len(attacker.small) > 500
     assert attacker.recovered() == {}
     # The reported pair: people by sex, and by sex and sending institution.
-    assert attack(_fetcher(seen), REPORTED, banded=True).recovered() == {}
+    assert attack(_fetcher(seen), REPORTED, banded=True, domain=domain).recovered() == {}
 
     # 3. The attacker is sound: the exact figures are inside its ranges.
     truth = attack(_fetcher(exact), full_plan(), banded=False)
     _assert_sound(attacker, truth)
     for key, value in attacker.pinned().items():
-        assert truth.bounds[key] == (value, value) == (0, 0)
+        assert truth.bounds.get(key, (0, 0)) == (value, value) == (0, 0)
 
     # 4. The same attacker against the old rule's output recovers cells of this data.
     old = {k: _old_rule(body, k[0]) for k, body in exact.items()}
