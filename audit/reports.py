@@ -1,8 +1,17 @@
 """Statistics folded from the audit trail's events (never from other services' tables).
 
-Small-count rule: a count from 1 to 4 is shown as "<5" in every export and to observers.
-A total is computed from its rows; when any cell it sums was suppressed, the total is
-withheld too ("*"), so one suppressed cell can never be recovered as total minus the rest.
+Small-count rule (every export, and observers): counts are published in bands of five.
+A count from 0 to 4 is shown as "<5"; any other count as the lower end of its band (5-9 -> 5,
+10-14 -> 10, 137 -> 135). Totals are computed from the exact data, then banded the same way.
+Every published count is then "<5" or a multiple of 5, so no sum or difference of published
+figures - cells and totals of any reports and disaggregations - gives the 1-4 behind a "<5";
+and because every figure stands for five values aligned the same way (zero included: a zero
+would tell "<5" cells apart), even bounding "this cell is at most that total minus the other
+cells' lower ends" across queries leaves several values possible (issue 20, item 6;
+tests/audit/test_differencing.py). A row whose every count is "<5" is not listed (its being
+listed would tell that someone is in it); a combination not listed stands for 0-4 in every
+count. Figures that are not counts (medians) are withheld ("*") where their count is under
+5, since "N/A" there would show the count is zero.
 "No information" (S.I.) and "not applicable" (N/A) are values of their own, never zero:
 S.I. when a variable was not recorded, N/A when it cannot apply (a state of origin for a
 foreign national, an offence for an accompanying child, a time for nothing answered).
@@ -468,31 +477,44 @@ def _counts(name: str) -> list[str]:
     return [v for v in spec.values if v not in derived]
 
 
-def _small(v: Any) -> bool:
-    return isinstance(v, int) and 1 <= v <= 4
+BAND = 5
+
+
+def banded(v: Any) -> Any:
+    """A count as a suppressed view publishes it: 0-4 as "<5", any other count as the lower
+    end of its band of five (5-9 -> 5, 10-14 -> 10). Figures that are not counts pass."""
+    if not isinstance(v, int) or isinstance(v, bool):
+        return v
+    return SUPPRESSED if v < BAND else BAND * (v // BAND)
+
+
+def _hidden(count: Any) -> bool:
+    """A count whose derived figures (medians) a suppressed view does not get."""
+    return isinstance(count, int) and count < BAND
 
 
 def present(
     name: str, rows: list[dict[str, Any]], *, suppress: bool, by: list[str] | None = None
 ) -> list[dict[str, Any]]:
-    """Rows with a computed total; small counts suppressed when asked."""
+    """Rows with a computed total; counts banded (0-4 as "<5") when asked."""
     spec = REPORTS[name]
     keys = by or list(spec.keys)
     suppress = suppress and name not in UNSUPPRESSED
+    shown_as = banded if suppress else (lambda v: v)
     counts = _counts(name)
     out = []
     for r in rows:
         cells = {c: r[c] for c in counts}
-        hidden = suppress and any(_small(v) for v in cells.values())
-        shown: dict[str, Any] = {
-            c: (SUPPRESSED if suppress and _small(v) else v) for c, v in cells.items()
-        }
+        shown: dict[str, Any] = {c: shown_as(v) for c, v in cells.items()}
         for figure, count in spec.derived:
-            shown[figure] = WITHHELD if suppress and _small(r[count]) else r[figure]
+            shown[figure] = WITHHELD if suppress and _hidden(r[count]) else r[figure]
         line = {k: r[k] for k in keys}
         line.update({v: shown[v] for v in spec.values})
         if spec.row_total:
-            line["total"] = WITHHELD if hidden else sum(cells.values())
+            line["total"] = shown_as(sum(cells.values()))
+        published = [line[c] for c in counts] + ([line["total"]] if spec.row_total else [])
+        if suppress and all(v == SUPPRESSED for v in published):
+            continue  # listing it would tell that someone is there: unlisted means 0-4 each
         out.append(line)
     return out
 
@@ -500,7 +522,7 @@ def present(
 def totals(
     name: str, rows: list[dict[str, Any]], *, suppress: bool, by: list[str] | None = None
 ) -> dict[str, Any]:
-    """The column totals, computed from the raw rows; withheld where a cell was suppressed.
+    """The column totals, computed from the exact rows (then banded when asked).
 
     For multi-valued variables (offence, vulnerable group) a person may sit in several rows:
     the totals then count entries, not people.
@@ -508,14 +530,13 @@ def totals(
     spec = REPORTS[name]
     keys = by or list(spec.keys)
     suppress = suppress and name not in UNSUPPRESSED
+    shown_as = banded if suppress else (lambda v: v)
     out: dict[str, Any] = {k: ("Total" if i == 0 else "") for i, k in enumerate(keys)}
     counts = _counts(name)
     for c in counts:
-        cells = [r[c] for r in rows]
-        out[c] = WITHHELD if suppress and any(_small(v) for v in cells) else sum(cells)
+        out[c] = shown_as(sum(r[c] for r in rows))
     if spec.row_total:
-        small = suppress and any(_small(r[v]) for r in rows for v in counts)
-        out["total"] = WITHHELD if small else sum(r[v] for r in rows for v in counts)
+        out["total"] = shown_as(sum(r[v] for r in rows for v in counts))
     for figure, _ in spec.derived:
         out[figure] = ""
     return out

@@ -94,8 +94,10 @@ async def test_small_counts_suppressed_in_csv_and_for_observers(audit_app, auth_
     async with running(audit_app) as client:
         r = await client.get("/api/v1/reports/referral-outcomes", headers=auth_headers("observer"))
         (row,) = r.json()["rows"]
-        assert row["civil_society"] == "<5" and row["no_information"] == 7
-        assert row["total"] == "*"  # 3 would be total - 7: withheld
+        # Counts in bands of five (issue 20, item 6): 3 -> "<5", 7 -> 5, the total 10 -> 10;
+        # no total needs withholding, since 10 - 5 leaves 0-9, not the 3.
+        assert row["civil_society"] == "<5" and row["no_information"] == 5
+        assert row["total"] == 10
         r = await client.get(
             "/api/v1/reports/referral-outcomes",
             params={"format": "csv"},
@@ -103,10 +105,10 @@ async def test_small_counts_suppressed_in_csv_and_for_observers(audit_app, auth_
         )
         assert r.headers["content-type"].startswith("text/csv")
         line, total = list(csv.DictReader(io.StringIO(r.text)))
-        assert total["sending_institution_id"] == "Total" and total["total"] == "*"
-        assert total["no_information"] == "7" and total["civil_society"] == "*"
-        assert line["civil_society"] == "<5" and line["government"] == "0"
-        assert line["total"] == "*"
+        assert total["sending_institution_id"] == "Total" and total["total"] == "10"
+        assert total["no_information"] == "5" and total["civil_society"] == "<5"
+        assert line["civil_society"] == "<5" and line["government"] == "<5"  # 0 is in 0-4
+        assert line["total"] == "10"
         r = await client.get(
             "/api/v1/reports/referral-outcomes", headers=auth_headers("segob_auditor")
         )
@@ -165,7 +167,9 @@ async def test_unmet_demand_and_every_format(audit_app, auth_headers):
             assert r.headers["content-type"] == "application/pdf", r.text
             assert r.content.startswith(b"%PDF")
         r = await client.get("/api/v1/reports/unmet-demand", params={"format": "csv"}, headers=h)
-        assert "female,13-17,S.I.,<5,<5\r\n" in r.text
+        # A row of nothing but "<5" is not listed in an export (its listing would tell that
+        # someone is there); the six men are banded to 5.
+        assert "female,13-17" not in r.text and "male,18-59,CHP,5,5\r\n" in r.text
         r = await client.get("/api/v1/audit/events", params={"type": "audit.export"}, headers=h)
         assert r.json()["total"] == 5
         assert {i["entry"]["payload"]["format"] for i in r.json()["items"]} == {
@@ -196,10 +200,11 @@ async def test_agreements_refused_counted_per_pair(audit_app, auth_headers):
         )
     async with running(audit_app) as client:
         r = await client.get("/api/v1/reports/agreements-refused", headers=auth_headers("observer"))
+        # The pair with 2 refusals is all "<5", so it is not listed to an observer.
         assert r.json()["rows"] == [
-            {"sending_institution_id": INM, "receiving_institution_id": GOV, "refusals": "<5"},
             {"sending_institution_id": INM, "receiving_institution_id": OSC, "refusals": 5},
         ]
+        assert r.json()["totals"]["refusals"] == 5  # the exact 7, banded
 
 
 async def test_occupancy_uses_each_pools_last_snapshot_per_month(audit_app, auth_headers):
