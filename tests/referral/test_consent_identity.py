@@ -220,3 +220,17 @@ def test_migration_moves_the_consent_giver_into_the_vault(tmp_path):
 @pytest.mark.postgres
 def test_migration_moves_the_consent_giver_into_the_vault_on_postgres(pg_url):
     _migrate_and_check(pg_url)
+
+
+def test_a_row_still_holding_a_name_never_shows_it():
+    """Defence in depth: a consent stored before the migration is shown without the name."""
+    from referral.schemas import consent_view
+
+    assert consent_view({"given": True, "given_by": NAME}) == {
+        "given": True,
+        "given_by_recorded": True,
+    }
+    assert consent_view({"given": True, "given_by_recorded": False}) == {
+        "given": True,
+        "given_by_recorded": False,
+    }
