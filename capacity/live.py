@@ -51,7 +51,7 @@ async def start_live(runtime: Runtime) -> None:
     if runtime.bus is None:
         raise RuntimeError("the live feed needs the runtime's bus")
     options = runtime.state.get(OPTIONS_KEY) or LiveOptions()
-    hub = LiveHub(runtime.bus, _snapshot, options)
+    hub = LiveHub(runtime.bus, _snapshot, options, revocations=runtime.revocations)
     await hub.start()
     runtime.state[HUB_KEY] = hub
 

@@ -49,7 +49,7 @@ from services.clock import utcnow
 from services.errors import Unauthorized
 from services.events import Event
 from services.security import authenticate_websocket_token
-from services.tokens import Principal
+from services.tokens import Principal, RevocationList
 
 log = logging.getLogger("canaliza.capacity.live")
 
@@ -181,6 +181,38 @@ class LiveConnection:
                 self.forced = True
                 self.reader.cancel()
 
+    def holds(self, kind: str, value: str) -> bool:
+        """Whether this connection is authenticated with the token ``jti`` (or from the
+        refresh-token family ``sid``) the auth service just revoked."""
+        return self.principal.claims.get(kind) == value
+
+    async def revoke(self) -> None:
+        """The token was revoked: drop what is queued, say why, and close (4401) at once."""
+        if self.close_code is not None:
+            return
+        self.closing = True
+        current = asyncio.current_task()
+        pending = [task for task in self._tasks if task is not current]
+        for task in pending:
+            task.cancel()
+        for task in pending:  # the writer is never mid-frame when the error goes out
+            with contextlib.suppress(BaseException):
+                await task
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(
+                self.websocket.send_text(
+                    dumps(
+                        {
+                            "type": "error",
+                            "error": "token_revoked",
+                            "detail": "El token fue revocado; vuelva a iniciar sesión.",
+                        }
+                    )
+                ),
+                self.hub.options.close_timeout_seconds,
+            )
+        await self.close_now(CLOSE_UNAUTHORIZED, "token revocado")
+
     async def _writer(self) -> None:
         while True:
             item = await self._queue.get()
@@ -286,11 +318,17 @@ class LiveHub:
     """Feeds every live connection of this process from one bus subscription."""
 
     def __init__(
-        self, bus: Bus, snapshot: SnapshotProvider, options: LiveOptions | None = None
+        self,
+        bus: Bus,
+        snapshot: SnapshotProvider,
+        options: LiveOptions | None = None,
+        revocations: RevocationList | None = None,
     ) -> None:
         self.bus = bus
         self.snapshot_rows = snapshot
         self.options = options or LiveOptions()
+        self.revocations = revocations
+        self._stop_listening: Callable[[], None] | None = None
         self.connections: set[LiveConnection] = set()
         self._subscription: Subscription | None = None
         self._background: set[asyncio.Task[Any]] = set()
@@ -299,8 +337,24 @@ class LiveHub:
 
     async def start(self) -> None:
         self._subscription = await self.bus.subscribe(CAPACITY_SUBJECT, self._on_event)
+        if self.revocations is not None:
+            # The app's deny-list is fed by ``auth.token.revoked`` events; it tells the hub
+            # right after recording one, so a socket opened with that token closes then,
+            # not when the token would have expired.
+            self._stop_listening = self.revocations.on_revoke(self.revoked)
+
+    def revoked(self, kind: str, value: str) -> None:
+        """Close every connection authenticated with the revoked token (or family)."""
+        for conn in list(self.connections):
+            if conn.holds(kind, value):
+                log.info("live client %s: token revoked; closing", conn.principal.sub)
+                conn.closing = True  # nothing more is queued for it from now on
+                self.spawn(conn.revoke())
 
     async def stop(self) -> None:
+        if self._stop_listening is not None:
+            self._stop_listening()
+            self._stop_listening = None
         if self._subscription is not None:
             await self._subscription.close()
             self._subscription = None

@@ -39,6 +39,9 @@ REAUTH_CHECK_SECONDS = 30
 
 
 class Upstream(Protocol):
+    close_code: int | None
+    close_reason: str
+
     async def send(self, text: str) -> None: ...
     async def recv(self) -> str | None: ...
     async def close(self) -> None: ...
@@ -54,6 +57,8 @@ class InProcessUpstream:
         self.outbox: asyncio.Queue[Message] = asyncio.Queue()
         self.task: asyncio.Task[None] | None = None
         self.closed = False
+        self.close_code: int | None = None
+        self.close_reason = ""
 
     async def open(self) -> None:
         host = urlsplit(INTERNAL_BASE_URL).netloc
@@ -92,6 +97,8 @@ class InProcessUpstream:
                 continue
             if message["type"] == "websocket.close":
                 self.closed = True
+                self.close_code = int(message.get("code") or 1000)
+                self.close_reason = str(message.get("reason") or "")
                 return None
 
     async def close(self) -> None:
@@ -111,6 +118,8 @@ class RemoteUpstream:
     def __init__(self, url: str) -> None:
         self.url = url
         self.conn: Any = None
+        self.close_code: int | None = None
+        self.close_reason = ""
 
     async def open(self) -> None:
         from websockets.asyncio.client import connect
@@ -125,7 +134,9 @@ class RemoteUpstream:
 
         try:
             data = await self.conn.recv()
-        except ConnectionClosed:
+        except ConnectionClosed as closed:
+            if closed.rcvd is not None:
+                self.close_code, self.close_reason = closed.rcvd.code, closed.rcvd.reason
             return None
         return data if isinstance(data, str) else data.decode()
 
@@ -196,7 +207,20 @@ async def live(websocket: WebSocket) -> None:
     finally:
         await upstream.close()
         with contextlib.suppress(Exception):
-            await websocket.close()
+            await websocket.close(**_close_of(upstream))
+
+
+# Capacity's own close codes reach the browser as they are (4401: the token expired or was
+# revoked, 4403, 4000 reconnect, 1013 try later…); anything else closes normally.
+PROPAGATED_CLOSE = frozenset({1001, 1003, 1009, 1011, 1013}) | frozenset(range(4000, 5000))
+
+
+def _close_of(upstream: Upstream) -> dict[str, Any]:
+    """How to close the browser's socket after capacity closed (or did not close) ours."""
+    code = upstream.close_code
+    if code is None or code not in PROPAGATED_CLOSE:
+        return {"code": 1000}
+    return {"code": code, "reason": upstream.close_reason[:120]}
 
 
 async def _send_error(websocket: WebSocket, t: Translator, code: str, close: int) -> None:

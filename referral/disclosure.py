@@ -8,7 +8,7 @@ from sqlmodel import Session
 from referral import events, permissions
 from referral.database import outbox
 from referral.exceptions import InvalidTransition, NotPermitted
-from referral.models import PersonIdentity, Referral
+from referral.models import ConsentIdentity, PersonIdentity, Referral
 from referral.records import get_referral, people_of
 from referral.schemas import IdentityPublic
 from referral.states import DISCLOSED_STATUSES
@@ -55,7 +55,8 @@ def record_address_disclosure(session: Session, *, principal: Principal, referra
 def disclose_identities(
     session: Session, *, principal: Principal, referral_id: str
 ) -> list[IdentityPublic]:
-    """Names of the people, only to the receiver after acceptance, never under protection."""
+    """Names of the people (and of who gave the consent), only to the receiver after
+    acceptance, never under witness protection; the disclosure is audited."""
     referral = get_referral(session, referral_id=referral_id)
     if not permissions.is_receiver(principal, referral.receiving_institution_id):
         raise NotPermitted("Las identidades solo se revelan a la institución receptora.")
@@ -75,6 +76,13 @@ def disclose_identities(
                 position=person.position,
                 pseudonym=person.pseudonym,
                 name=identity.full_name if identity else None,
+            )
+        )
+    giver = session.get(ConsentIdentity, referral.id)
+    if giver is not None:
+        out.append(
+            IdentityPublic(
+                kind="consent_given_by", position=None, pseudonym=None, name=giver.given_by
             )
         )
     record_disclosure(session, principal=principal, referral=referral, what="identity")

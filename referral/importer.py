@@ -29,6 +29,7 @@ from referral.institutions import first_institution
 from referral.models import (
     Agreement,
     AgreementParty,
+    ConsentIdentity,
     Institution,
     Obligation,
     Referral,
@@ -36,7 +37,7 @@ from referral.models import (
     ReferralPerson,
 )
 from referral.obligations import CEAV_TYPES, DIF_TYPES, INM_TYPES
-from referral.schemas import HistoricalReferral, HistoryImportResult
+from referral.schemas import HistoricalReferral, HistoryImportResult, consent_record
 from referral.states import RESPONSE_DEADLINES
 from services.clock import utcnow
 from services.contracts import emit
@@ -151,18 +152,6 @@ def _steps(
     return status, steps, due
 
 
-def consent(r: HistoricalReferral) -> dict[str, Any]:
-    """The consent record as stored (built by hand: a pydantic dump per row is slow)."""
-    c = r.consent
-    return {
-        "given": c.given,
-        "given_by": c.given_by,
-        "given_at": c.given_at.isoformat() if c.given_at else None,
-        "scope": c.scope,
-        "legal_basis_for_minors": c.legal_basis_for_minors,
-    }
-
-
 def import_history(
     session: Session,
     *,
@@ -201,6 +190,7 @@ def import_history(
     person_rows: list[dict[str, Any]] = []
     history_rows: list[dict[str, Any]] = []
     obligation_rows: list[dict[str, Any]] = []
+    consent_rows: list[dict[str, Any]] = []
     announced: list[ImportedReferral] = []
     expired = 0
     actor = principal.sub
@@ -223,7 +213,7 @@ def import_history(
                 "case_reference": None,
                 "services": [],
                 "witness_protection": False,
-                "consent": consent(r),
+                "consent": consent_record(r.consent),
                 "allocations": [],
                 "outcome": r.outcome,
                 "decline_reason": r.reason if status == "declined" else None,
@@ -235,6 +225,8 @@ def import_history(
                 "response_due_at": due,
             }
         )
+        if r.consent.given_by:  # a name: kept with the identities, never in the row
+            consent_rows.append({"referral_id": r.id, "given_by": r.consent.given_by})
         for position, p in enumerate(r.people):
             person_rows.append(
                 {
@@ -300,6 +292,7 @@ def import_history(
         (ReferralPerson, person_rows),
         (ReferralHistory, history_rows),
         (Obligation, obligation_rows),
+        (ConsentIdentity, consent_rows),
     ):
         if values:
             session.execute(insert(table.__table__), values)  # type: ignore[union-attr]

@@ -168,6 +168,17 @@ class PersonIdentity(ReferralBase, table=True):
     full_name: str = Field(max_length=200)
 
 
+class ConsentIdentity(ReferralBase, table=True):
+    """Who gave a referral's informed consent: a person's name, kept with the names above.
+
+    The referral's ``consent`` JSON only says ``given_by_recorded``; the name itself leaves
+    the service like the people's names, through the audited identities disclosure."""
+
+    __tablename__ = "consent_identity"
+    referral_id: str = Field(foreign_key="referral.id", primary_key=True, max_length=36)
+    given_by: str = Field(max_length=200)
+
+
 class ReferralHistory(ReferralBase, table=True):
     __tablename__ = "referral_history"
     id: int | None = Field(default=None, primary_key=True)

@@ -14,6 +14,7 @@ from referral.database import outbox
 from referral.exceptions import IdempotencyMismatch, ReferralNotFound
 from referral.institutions import get_institution
 from referral.models import (
+    ConsentIdentity,
     IdempotencyRecord,
     Obligation,
     PersonIdentity,
@@ -29,7 +30,7 @@ from referral.records import (
     obligations_of,
     people_of,
 )
-from referral.schemas import ReferralCreate, ReferralPublic
+from referral.schemas import ReferralCreate, ReferralPublic, consent_record
 from referral.states import CLOSED_STATUSES, DISCLOSED_STATUSES
 from services.clock import utcnow
 from services.contracts import emit
@@ -109,13 +110,15 @@ def create_referral(
         case_reference=data.case_reference,
         services=list(dict.fromkeys(data.services)),
         witness_protection=data.witness_protection,
-        consent=data.consent.model_dump(mode="json"),
+        consent=consent_record(data.consent),
         created_by=principal.sub,
         created_at=now,
         updated_at=now,
     )
     session.add(referral)
     session.flush()
+    if data.consent.given_by:
+        session.add(ConsentIdentity(referral_id=referral.id, given_by=data.consent.given_by))
     people: list[ReferralPerson] = []
     for position, person in enumerate(data.people):
         row = ReferralPerson(

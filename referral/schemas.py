@@ -237,6 +237,25 @@ class ConsentIn(Strict):
     legal_basis_for_minors: Annotated[str, Field(max_length=500)] | None = None
 
 
+def consent_record(consent: ConsentIn) -> dict[str, Any]:
+    """The consent as the referral row keeps it: never the name of who gave it (that is
+    identity, kept in ``ConsentIdentity``), only whether one was recorded."""
+    return {
+        "given": consent.given,
+        "given_by_recorded": bool(consent.given_by),
+        "given_at": consent.given_at.isoformat() if consent.given_at else None,
+        "scope": consent.scope,
+        "legal_basis_for_minors": consent.legal_basis_for_minors,
+    }
+
+
+def consent_view(stored: dict[str, Any]) -> dict[str, Any]:
+    """The stored consent as a caller sees it: a name is never in it, whatever the row holds."""
+    view = {k: v for k, v in stored.items() if k != "given_by"}
+    view.setdefault("given_by_recorded", bool(stored.get("given_by")))
+    return view
+
+
 class ReferralCreate(Strict):
     sending_institution_id: Id
     receiving_institution_id: Id
@@ -400,7 +419,7 @@ class ReferralPublic(BaseModel):
             case_reference=None if deid else referral.case_reference,
             services=referral.services,
             witness_protection=referral.witness_protection,
-            consent=None if deid else referral.consent,
+            consent=None if deid else consent_view(referral.consent),
             people=[PersonPublic.of(p, deidentified=deid) for p in people],
             obligations=[ObligationPublic.of(o) for o in obligations],
             outcome=referral.outcome,
@@ -413,7 +432,11 @@ class ReferralPublic(BaseModel):
 
 
 class IdentityPublic(BaseModel):
-    position: int
+    """A name disclosed to the receiver: a person of the referral (``kind`` ``person``, with
+    its position) or who gave the informed consent (``kind`` ``consent_given_by``)."""
+
+    kind: Literal["person", "consent_given_by"] = "person"
+    position: int | None
     pseudonym: str | None
     name: str | None
 

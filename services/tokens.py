@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -22,6 +24,8 @@ from joserfc.jwk import KeySet
 
 from services.clock import utcnow
 from services.errors import Unauthorized
+
+log = logging.getLogger("canaliza.tokens")
 
 ACCESS_TOKEN_TYPES = frozenset({"at+jwt", "application/at+jwt"})
 LEEWAY_SECONDS = 30
@@ -61,6 +65,21 @@ class RevocationList:
     def __init__(self) -> None:
         self._until: dict[tuple[str, str], int] = {}
         self._next_purge = 0
+        self._listeners: list[Callable[[str, str], None]] = []
+
+    def on_revoke(self, listener: Callable[[str, str], None]) -> Callable[[], None]:
+        """Call ``listener(kind, value)`` (``kind`` ``jti`` or ``sid``) on every revocation,
+        right after the entry is recorded; returns the function that stops the calls.
+
+        Long-lived connections (the live feed) use it to close what a revoked token opened:
+        the deny-list alone only refuses a token the next time it is presented."""
+        self._listeners.append(listener)
+
+        def remove() -> None:
+            with contextlib.suppress(ValueError):
+                self._listeners.remove(listener)
+
+        return remove
 
     def add(self, jti: str, exp: int | None) -> None:
         """Deny the access token ``jti`` until its ``exp`` (default: one day)."""
@@ -78,6 +97,12 @@ class RevocationList:
         if now >= self._next_purge:
             self._until = {k: v for k, v in self._until.items() if v > now}
             self._next_purge = now + 60
+        if until > now:
+            for listener in list(self._listeners):
+                try:
+                    listener(*key)
+                except Exception:  # one listener's failure never stops the deny-list
+                    log.exception("revocation listener failed")
 
     def is_revoked(self, jti: object, sid: object = None) -> bool:
         now = int(utcnow().timestamp())
