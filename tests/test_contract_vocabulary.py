@@ -42,7 +42,7 @@ def _models(annotation: Any, seen: set[type[BaseModel]]) -> None:
 def _request_bodies() -> list[type[BaseModel]]:
     seen: set[type[BaseModel]] = set()
     for route in _routes(build_app("all").routes):
-        if not route.methods & {"POST", "PATCH", "PUT"}:
+        if not (route.methods or set()) & {"POST", "PATCH", "PUT"}:
             continue
         for param in route.dependant.body_params:
             _models(param.field_info.annotation, seen)
