@@ -175,3 +175,21 @@ async def test_search_hold_send_and_follow_a_referral(demo_app):
         # Ids from the URL never reach an API path unchecked.
         assert (await client.get("/canalizaciones/..%2F..%2Fagreements")).status_code == 404
         assert (await client.get("/canalizaciones/apartados/a.b")).status_code == 404
+
+
+def test_sin_informacion_sex_is_sent_as_null_and_junk_is_a_problem() -> None:
+    """The new-referral form: "Sin información" is null, never a silent "F"."""
+    from starlette.datastructures import FormData
+
+    from frontend.prosecutor import NO_INFORMATION, parse_search
+
+    form = FormData([("sex", NO_INFORMATION), ("age", ""), ("role", "victim"),
+                     ("sex", "M"), ("age", "4"), ("role", "accompanying_child")])  # fmt: skip
+    body, problems = parse_search(form)
+    assert problems == []
+    assert body["people"] == [
+        {"sex": None, "age": None, "role": "victim"},
+        {"sex": "M", "age": 4, "role": "accompanying_child"},
+    ]
+    body, problems = parse_search(FormData([("sex", "Q"), ("age", "30"), ("role", "victim")]))
+    assert "Choose the sex of each person, or No information." in problems
