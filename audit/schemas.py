@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
+from services.bodies import RequestBody
 from services.clock import UtcDateTime, utcnow
 
 
@@ -47,7 +48,7 @@ Team = Annotated[list[TeamMember], Field(min_length=1, max_length=20)]
 Findings = Annotated[str, Field(min_length=3, max_length=5000)]
 
 
-class _Strict(BaseModel):
+class _Strict(RequestBody):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 

@@ -295,7 +295,7 @@ class UnmetRequest(CapacityBase, table=True):
     __tablename__ = "unmet_request"
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
-    sex: str = Field(max_length=1)
+    sex: str | None = Field(default=None, max_length=1)  # None: not recorded (S.I.)
     age_group: str = Field(max_length=16)
     state: str | None = Field(default=None, max_length=2, index=True)
     group_size: int

@@ -19,6 +19,7 @@ from capacity.models import (
     Pool,
 )
 from services import vocabulary
+from services.bodies import RequestBody
 from services.clock import UtcDateTime, as_utc
 
 SERVICES_OFFERED = (
@@ -113,7 +114,7 @@ ChildAge = Annotated[int, Field(ge=0, le=17)]
 Count = Annotated[int, Field(ge=0, le=MAX_BEDS)]
 
 
-class Strict(BaseModel):
+class Strict(RequestBody):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
@@ -418,7 +419,9 @@ class LedgerPage(BaseModel):
 
 
 class Person(Strict):
-    sex: Sex
+    """A person to place; ``sex`` ``null`` (not recorded) matches only pools open to every sex."""
+
+    sex: Sex | None
     age: Age | None = None
     role: PersonRole = "victim"
 

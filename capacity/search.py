@@ -32,6 +32,11 @@ SEX_UNKNOWN = {
     "M": "hombres de edad desconocida",
     "X": "personas de sexo X y edad desconocida",
 }
+# A person whose sex is not recorded (S.I.), by age (None: unknown).
+NO_SEX_ADULT = "personas adultas sin sexo registrado"
+NO_SEX_MINOR = "menores sin sexo registrado"
+NO_SEX_UNKNOWN = "personas sin sexo ni edad registrados"
+EVERY_SEX = frozenset({"F", "M", "X"})
 ROLE_LABEL: dict[str, str] = {
     PersonRole.WITNESS: " testigos",
     PersonRole.INDIRECT_VICTIM: " víctimas indirectas",
@@ -104,7 +109,7 @@ class FacilityView:
 @dataclass(frozen=True, slots=True)
 class PersonQ:
     index: int
-    sex: str
+    sex: str | None
     age: int | None
     role: str
 
@@ -114,11 +119,11 @@ class PersonQ:
 
     def label(self) -> str:
         if self.age is None:
-            base = SEX_UNKNOWN[self.sex]
+            base = NO_SEX_UNKNOWN if self.sex is None else SEX_UNKNOWN[self.sex]
         elif self.age >= ADULT_AGE:
-            base = SEX_ADULT[self.sex]
+            base = NO_SEX_ADULT if self.sex is None else SEX_ADULT[self.sex]
         else:
-            base = f"{SEX_MINOR[self.sex]} de {self.age} años"
+            base = f"{NO_SEX_MINOR if self.sex is None else SEX_MINOR[self.sex]} de {self.age} años"
         return base + ROLE_LABEL.get(self.role, "")
 
     def age_group(self) -> str:
@@ -175,8 +180,15 @@ class NeedsQ:
 
 
 def person_fits(pool: PoolView, person: PersonQ) -> bool:
-    """Whether a (non-child) person is eligible for a pool, capacity aside."""
-    if person.sex not in pool.sexes:
+    """Whether a (non-child) person is eligible for a pool, capacity aside.
+
+    Not recorded is never a guess: a person without a recorded sex fits only a pool open to
+    every sex (F, M and X); of unknown age, only a pool taking both minors and adults.
+    """
+    if person.sex is None:
+        if not pool.sexes >= EVERY_SEX:
+            return False
+    elif person.sex not in pool.sexes:
         return False
     if person.age is None:
         # Unknown age must never land in an adults-only or children-only pool.
@@ -393,6 +405,11 @@ def _warnings(people: list[PersonQ]) -> list[str]:
     out = []
     for p in people:
         n = p.index + 1
+        if p.sex is None:
+            out.append(
+                f"El sexo de la persona {n} no está registrado (S.I.): sólo se ofrecen lugares "
+                "que reciben a personas de todo sexo (F, M y X)."
+            )
         if p.age is None and p.is_child:
             out.append(
                 f"Falta la edad de la persona {n} (niña o niño acompañante): se necesita al "
@@ -509,8 +526,13 @@ def diagnose(
     for person in adults:
         if not any(person_fits(pool, person) for _, pool in pools):
             extra = ""
+            if person.sex is None:
+                extra += (
+                    " (sexo no registrado: sólo se ofrecen lugares que reciben a personas de "
+                    "todo sexo, F, M y X; registre su sexo si la persona lo manifiesta)"
+                )
             if person.age is None:
-                extra = (
+                extra += (
                     " (con edad desconocida sólo se ofrecen lugares que reciben tanto a menores "
                     "como a adultos; registre su edad o una estimación)"
                 )

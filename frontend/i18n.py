@@ -23,6 +23,8 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_decimal
 
+from services.countries import ISO_3166_1, STATELESS, collation_key
+
 LOCALE_DIR = Path(__file__).resolve().parent / "locale"
 LANGUAGES = {"es-MX": "es_MX", "en": "en"}
 DEFAULT_LANGUAGE = "es-MX"
@@ -99,10 +101,18 @@ class Translator:
         return self.gettext(name) if name else code
 
     def country(self, iso3: str | None) -> str:
-        iso2 = COUNTRIES.get(iso3 or "")
+        if iso3 is None:
+            return self.gettext(NO_INFORMATION_ID)
+        if iso3 == STATELESS:
+            return self.gettext(STATELESS_ID)
+        iso2 = COUNTRIES.get(iso3)
         if not iso2:
-            return iso3 or ""
+            return iso3
         return str(self.babel_locale.territories.get(iso2, iso3))
+
+    def countries(self) -> list[str]:
+        """Every country code, by its name in this language (accents ignored)."""
+        return sorted(COUNTRIES, key=lambda code: collation_key(self.country(code)))
 
 
 # INEGI codes of the entidades federativas; ids are the English forms where they differ.
@@ -142,21 +152,8 @@ STATES: dict[str, str] = {
 }
 
 # Nationalities offered first in forms (ISO 3166 alpha-3 → alpha-2 for Babel's names).
-COUNTRIES: dict[str, str] = {
-    "MEX": "MX",
-    "GTM": "GT",
-    "HND": "HN",
-    "SLV": "SV",
-    "NIC": "NI",
-    "CRI": "CR",
-    "PAN": "PA",
-    "COL": "CO",
-    "VEN": "VE",
-    "ECU": "EC",
-    "PER": "PE",
-    "CUB": "CU",
-    "HTI": "HT",
-    "DOM": "DO",
-    "USA": "US",
-    "CHN": "CN",
-}
+# Every ISO 3166-1 country (alpha-3 → alpha-2, the key of Babel's territory names), plus
+# stateless (XXA); a form also offers "No information" (NO_INFORMATION, sent as null).
+COUNTRIES: dict[str, str] = {c.alpha_3: c.alpha_2 for c in ISO_3166_1}
+STATELESS_ID = N_("Stateless")
+NO_INFORMATION_ID = N_("No information")

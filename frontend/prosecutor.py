@@ -24,6 +24,7 @@ from fastapi.responses import Response
 from frontend.api import ApiError
 from frontend.dependencies import FrontendRoute, Page, require_role
 from frontend.i18n import COUNTRIES, N_, STATES
+from services.countries import STATELESS
 from services.vocabulary import FacilityKind, PersonRole, ReferralStatus, Sex, UserRole
 
 router = APIRouter(route_class=FrontendRoute, include_in_schema=False)
@@ -34,6 +35,8 @@ ProsecutorPage = Annotated[
 
 MAX_PEOPLE = 20
 SEXES: dict[str, str] = {Sex.F: N_("Female"), Sex.M: N_("Male"), Sex.X: N_("Non-binary / other")}
+# The form's value for "No information" (S.I.): sent to the API as null, never guessed.
+NO_INFORMATION = "SI"
 ROLES: dict[str, str] = {
     PersonRole.VICTIM: N_("Victim"),
     PersonRole.INDIRECT_VICTIM: N_("Indirect victim"),
@@ -79,6 +82,7 @@ OBLIGATIONS = {
     "inm_migration_status": N_("Migration status and humanitarian visa (INM)"),
     "ceav_registration": N_("Registration in the National Victims Registry (CEAV)"),
     "witness_protection": N_("Witness protection: identity withheld"),
+    "nationality_unconfirmed": N_("Nationality to be confirmed (no information: INM not notified)"),
 }
 OBLIGATION_STATUSES = {"pending": N_("Pending"), "fulfilled": N_("Fulfilled")}
 NOTICES = {
@@ -105,7 +109,9 @@ def _choices(page: Page) -> dict[str, Any]:
         "needs_labels": NEEDS,
         "security_levels": SECURITY,
         "states": sorted(STATES, key=lambda code: t.state(code)),
-        "countries": COUNTRIES,
+        "countries": t.countries(),
+        "stateless": STATELESS,
+        "no_information": NO_INFORMATION,
         "kinds": KINDS,
     }
 
@@ -130,7 +136,13 @@ def parse_search(form: Any) -> tuple[dict[str, Any], list[str]]:
                 problems.append(N_("Ages are whole years between 0 and 120, or left empty."))
                 continue
             age = int(raw_age)
-        sex = sexes[i] if sexes[i] in SEXES else "F"
+        if sexes[i] in SEXES:
+            sex: str | None = sexes[i]
+        elif sexes[i] == NO_INFORMATION:
+            sex = None
+        else:
+            problems.append(N_("Choose the sex of each person, or No information."))
+            continue
         role = roles[i] if roles[i] in ROLES else "victim"
         people.append({"sex": sex, "age": age, "role": role})
     if not people:
@@ -255,9 +267,15 @@ async def send_referral(page: ProsecutorPage, hold_id: str, request: Request) ->
     nationalities = form.getlist("nationality")
     people = []
     for i, person in enumerate(values["people"]):
-        nationality = str(nationalities[i] if i < len(nationalities) else "MEX")
-        if nationality not in COUNTRIES:
-            nationality = "MEX"
+        chosen = str(nationalities[i] if i < len(nationalities) else "")
+        # Never a default country: a nationality is chosen, stateless, or "No information".
+        if chosen == NO_INFORMATION:
+            nationality: str | None = None
+        elif chosen in COUNTRIES or chosen == STATELESS:
+            nationality = chosen
+        else:
+            problems.append(N_("Choose the nationality of each person, or No information."))
+            break
         people.append({**person, "nationality": nationality})
     if not people:
         problems.append(N_("The people of this referral were lost; start a new search."))

@@ -285,12 +285,15 @@ def find_binding_agreement(
             "validity",
             "El convenio firmado entre las instituciones no está vigente hoy.",
         )
-    sexes = {p.sex for p in people}
+    # A person whose sex is not recorded is covered only by an agreement open to every sex.
+    sexes = {s for p in people for s in ((p.sex,) if p.sex is not None else catalogue.EVERY_SEX)}
     groups = {catalogue.age_group(p.age) for p in people}
     last = ("scope", "")
     for agreement in in_force:
         if not sexes <= set(agreement.scope_sexes):
             missing = ", ".join(sorted(sexes - set(agreement.scope_sexes)))
+            if any(p.sex is None for p in people):
+                missing += " (una persona sin sexo registrado requiere un convenio para F, M y X)"
             last = ("population", f"El convenio vigente no cubre a personas de sexo {missing}.")
             continue
         if not groups <= set(agreement.scope_age_groups):

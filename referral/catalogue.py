@@ -53,14 +53,23 @@ AGREEMENT_STATUSES: dict[str, str] = {
     "revoked": "Revocado",
 }
 
+MEXICAN_NATIONALITY = "MEX"
+EVERY_SEX = ("F", "M", "X")
+
 OBLIGATIONS: dict[str, str] = {
     "dif_child_protection": "Protección de niñas, niños y adolescentes (DIF)",
     "inm_migration_status": "Situación migratoria y visa humanitaria (INM)",
     "ceav_registration": "Inscripción en el Registro Nacional de Víctimas (CEAV)",
     "witness_protection": "Protección de testigos: identidad reservada",
+    "nationality_unconfirmed": "Nacionalidad por confirmar (sin información: aún no se avisa al INM)",
 }
 
 HUMANITARIAN_VISA_STATUSES = ("not_started", "requested", "granted", "denied")
+
+
+def is_recorded_foreign(nationality: str | None) -> bool:
+    """A nationality recorded and not Mexican (stateless included): the INM is brought in."""
+    return nationality is not None and nationality != MEXICAN_NATIONALITY
 
 
 def age_group(age: int | None) -> str:

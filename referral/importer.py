@@ -267,7 +267,7 @@ def import_history(
         kinds: list[tuple[str, str | None, str | None]] = []
         if any(catalogue.age_group(p.age) == "minors" for p in r.people):
             kinds.append(("dif_child_protection", obliged_institution("dif", state), None))
-        if any(p.nationality != "MEX" for p in r.people):
+        if any(catalogue.is_recorded_foreign(p.nationality) for p in r.people):
             kinds.append(("inm_migration_status", obliged_institution("inm", None), "not_started"))
         if any(p.role == PersonRole.VICTIM.value for p in r.people):
             kinds.append(("ceav_registration", obliged_institution("ceav", None), None))

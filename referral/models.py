@@ -149,10 +149,10 @@ class ReferralPerson(ReferralBase, table=True):
     id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
     referral_id: str = Field(foreign_key="referral.id", index=True, max_length=36)
     position: int
-    sex: str = Field(max_length=1)
+    sex: str | None = Field(default=None, max_length=1)  # None: not recorded (S.I.)
     age: int | None = None
     role: str = Field(max_length=20)
-    nationality: str = Field(max_length=3)
+    nationality: str | None = Field(default=None, max_length=3)  # None: not recorded (S.I.)
     pseudonym: str | None = Field(default=None, max_length=80)
     state_of_origin: str | None = Field(default=None, max_length=2)
     languages: list[str] = _json()

@@ -40,13 +40,23 @@ def derive_obligations(
                 created_at=now,
             )
         )
-    if any(p.nationality != "MEX" for p in people):
+    if any(catalogue.is_recorded_foreign(p.nationality) for p in people):
         obligations.append(
             Obligation(
                 referral_id=referral.id,
                 kind="inm_migration_status",
                 institution_id=first_institution(session, *INM_TYPES),
                 humanitarian_visa_status="not_started",
+                created_at=now,
+            )
+        )
+    if any(p.nationality is None for p in people):
+        # Not recorded is not Mexican: the sender confirms it before anyone tells the INM.
+        obligations.append(
+            Obligation(
+                referral_id=referral.id,
+                kind="nationality_unconfirmed",
+                institution_id=referral.sending_institution_id,
                 created_at=now,
             )
         )

@@ -20,6 +20,7 @@ OBLIGATION_ROLES: dict[str, tuple[UserRole, ...]] = {
     "inm_migration_status": (R.INM_OFFICER,),
     "ceav_registration": (R.CEAV_OFFICER,),
     "witness_protection": (R.PROSECUTOR,),
+    "nationality_unconfirmed": (R.PROSECUTOR,),
 }
 RECEIVER_ACTIONS = frozenset({"accept", "decline", "admit", "discharge"})
 EITHER_SIDE_ACTIONS = frozenset({"in_transit", "cancel"})

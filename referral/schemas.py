@@ -7,7 +7,8 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from referral import catalogue
 from referral.models import (
@@ -21,7 +22,9 @@ from referral.models import (
     ReferralPerson,
 )
 from services import vocabulary
+from services.bodies import RequestBody
 from services.clock import UtcDateTime
+from services.countries import normalise_nationality
 
 Str200 = Annotated[str, Field(min_length=1, max_length=200)]
 Id = Annotated[str, Field(min_length=1, max_length=36)]
@@ -49,7 +52,19 @@ Outcome = Literal[
 ]  # fmt: skip
 
 
-class Strict(BaseModel):
+def _nationality(value: str | None) -> str | None:
+    return None if value is None else normalise_nationality(value)
+
+
+# ISO 3166-1 alpha-3 (alpha-2 accepted and normalised), XXA stateless, null not recorded.
+Nationality = Annotated[
+    Annotated[str, Field(min_length=2, max_length=3)] | None,
+    AfterValidator(_nationality),
+    Field(json_schema_extra={"examples": ["MEX", "HND", "MX", "XXA", None]}),
+]
+
+
+class Strict(RequestBody):
     model_config = ConfigDict(extra="forbid")
 
 
@@ -215,10 +230,12 @@ class AgreementPublic(BaseModel):
 
 
 class PersonIn(Strict):
-    sex: Sex
+    """A person of a referral; ``sex`` and ``nationality`` are stated, ``null`` if not recorded."""
+
+    sex: Sex | None
     age: Annotated[int, Field(ge=0, le=120)] | None = None
     role: Role
-    nationality: Annotated[str, Field(pattern=r"^[A-Z]{3}$", max_length=3)]
+    nationality: Nationality
     pseudonym: Annotated[str, Field(max_length=80)] | None = None
     name: Annotated[str, Field(max_length=200)] | None = None
     state_of_origin: StateCode | None = None
@@ -227,6 +244,16 @@ class PersonIn(Strict):
     )
     vulnerable_groups: list[VulnerableGroup] = Field(default_factory=list, max_length=4)
     offences: list[Offence] = Field(default_factory=list, max_length=11)
+
+    @model_validator(mode="after")
+    def _child_age_recorded(self) -> PersonIn:
+        if self.role == "accompanying_child" and self.age is None:
+            raise PydanticCustomError(
+                "child_age_required",
+                "age: la edad de una niña o niño acompañante es obligatoria (al menos una "
+                "estimación): de ella depende que pueda quedarse con su madre o padre.",
+            )
+        return self
 
 
 class ConsentIn(Strict):
@@ -289,11 +316,11 @@ class FulfilBody(Strict):
 
 
 class PersonPublic(BaseModel):
-    sex: str
+    sex: str | None
     age: int | None = None
     age_group: str
     role: str
-    nationality: str
+    nationality: str | None
     pseudonym: str | None = None
     state_of_origin: str | None = None
     languages: list[str] = Field(default_factory=list)
@@ -458,10 +485,10 @@ HistoricalStatus = Literal[
 class HistoricalPerson(Strict):
     """A person of a historical referral: the CNDH minimum variables, never a name."""
 
-    sex: Sex
+    sex: Sex | None
     age: Annotated[int, Field(ge=0, le=120)] | None = None
     role: Role
-    nationality: Annotated[str, Field(pattern=r"^[A-Z]{3}$", max_length=3)]
+    nationality: Nationality
     pseudonym: Annotated[str, Field(max_length=80)] | None = None
     state_of_origin: StateCode | None = None
     languages: list[Annotated[str, Field(max_length=40)]] = Field(

@@ -186,7 +186,7 @@ class HoldConcentrationAlert(EventPayload):
 class UnmetPerson(BaseModel):
     """One person of a search nobody could answer, by category only."""
 
-    sex: str
+    sex: str | None  # None: not recorded (S.I.)
     age_group: str
     # The CNDH age group (statistics).
     age_band: str
@@ -196,7 +196,7 @@ class UnmetPerson(BaseModel):
 @contract("capacity.search.unmet", aggregate="unmet_request")
 class SearchUnmet(EventPayload):
     unmet_id: str
-    sex: str
+    sex: str | None  # None: not recorded (S.I.)
     age_group: str
     # The CNDH age group of the person nobody could take (statistics).
     age_band: str | None

@@ -80,10 +80,10 @@ class AgreementRefused(EventPayload):
 class PersonFacts(EventPayload):
     """The de-identified facts of one person that every referral event carries."""
 
-    sex: Sex
+    sex: Sex | None  # None: not recorded (S.I.)
     age_group: str
     age_band: str
-    nationality: str
+    nationality: str | None  # ISO 3166-1 alpha-3 or XXA (stateless); None: not recorded (S.I.)
     role: PersonRole
 
 

@@ -225,12 +225,20 @@ def test_prosecutor_sends_a_referral_while_capacity_updates_live(server, browser
     ).first.get_by_role("button", name="Apartar estas camas").click()
     page.wait_for_url("**/canalizaciones/apartados/**")
     check_accessibility(page, "hold")
+    # Never a default country: each nationality is chosen, "Sin información" among them.
+    nationalities = page.locator('select[name="nationality"]')
+    expect(nationalities).to_have_count(2)
+    assert nationalities.first.input_value() == ""
+    assert nationalities.first.locator("option").count() == 249 + 3  # + choose, S.I., stateless
+    nationalities.first.select_option(label="México")
+    nationalities.nth(1).select_option(label="Sin información")
     page.locator('input[name="agreement"]').first.check()
     page.get_by_label("Las personas dieron su consentimiento informado").check()
     page.get_by_role("button", name="Enviar canalización").click()
     page.wait_for_url("**/canalizaciones/*?aviso=sent")
     expect(page.locator("[data-status]")).to_have_attribute("data-status", "sent")
     expect(page.get_by_text("Protección de niñas, niños y adolescentes (DIF)")).to_be_visible()
+    expect(page.get_by_text("Nacionalidad por confirmar", exact=False)).to_be_visible()
     check_accessibility(page, "referral-detail")
 
     page.get_by_role("link", name="Volver a mis canalizaciones").click()

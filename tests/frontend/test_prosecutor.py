@@ -6,10 +6,11 @@ import re
 from datetime import date
 
 import pytest
+from sqlmodel import select
 
 from canaliza.demo import CASA_MERCEDES, FGR
 from referral.database import db as referral_db
-from referral.models import Referral
+from referral.models import Referral, ReferralPerson
 from tests.conftest import demo_password_form, running
 from tests.frontend.conftest import csrf_of, sign_in, small_world
 
@@ -92,6 +93,23 @@ async def test_search_hold_send_and_follow_a_referral(demo_app):
         agreement = re.search(f'name="agreement" value="({chosen})"', hold_page.text)
         assert agreement
 
+        # Every country, stateless and "Sin información"; none chosen for her.
+        assert hold_page.text.count('name="nationality" required') == 2
+        assert (
+            '<option value="" selected disabled>Elija una nacionalidad</option>' in hold_page.text
+        )
+        assert '<option value="SI">Sin información</option>' in hold_page.text
+        assert '<option value="XXA">Apátrida</option>' in hold_page.text
+        assert '<option value="HND">Honduras</option>' in hold_page.text
+        assert not re.search(r'<option value="[A-Z]{3}" selected', hold_page.text)
+        unchosen = await client.post(
+            held.headers["location"] + "/enviar",
+            data={"agreement": agreement.group(1), "consent": "on", "csrf_token": csrf,
+                  "nationality": ["MEX", ""]},
+        )  # fmt: skip
+        assert unchosen.status_code == 422, "never a default country"
+        assert "Elija la nacionalidad de cada persona" in unchosen.text
+
         refused = await client.post(
             held.headers["location"] + "/enviar",
             data={
@@ -109,7 +127,7 @@ async def test_search_hold_send_and_follow_a_referral(demo_app):
                 "agreement": agreement.group(1),
                 "consent": "on",
                 "urgency": "urgent",
-                "nationality": ["MEX", "MEX"],
+                "nationality": ["MEX", "SI"],
                 "csrf_token": csrf,
             },
         )
@@ -124,6 +142,14 @@ async def test_search_hold_send_and_follow_a_referral(demo_app):
         with referral_db.new_session() as session:
             stored = session.get(Referral, referral_id)
             assert stored is not None and stored.agreement_id == chosen
+            nationalities = [
+                p.nationality
+                for p in session.exec(
+                    select(ReferralPerson).where(ReferralPerson.referral_id == referral_id)
+                ).all()
+            ]
+            assert sorted(nationalities, key=str) == ["MEX", None], "Sin información is null"
+        assert "Nacionalidad por confirmar" in detail.text
 
         listing = await client.get("/canalizaciones?estado=sent")
         assert sent.headers["location"].split("?")[0] in listing.text
@@ -149,3 +175,21 @@ async def test_search_hold_send_and_follow_a_referral(demo_app):
         # Ids from the URL never reach an API path unchecked.
         assert (await client.get("/canalizaciones/..%2F..%2Fagreements")).status_code == 404
         assert (await client.get("/canalizaciones/apartados/a.b")).status_code == 404
+
+
+def test_sin_informacion_sex_is_sent_as_null_and_junk_is_a_problem() -> None:
+    """The new-referral form: "Sin información" is null, never a silent "F"."""
+    from starlette.datastructures import FormData
+
+    from frontend.prosecutor import NO_INFORMATION, parse_search
+
+    form = FormData([("sex", NO_INFORMATION), ("age", ""), ("role", "victim"),
+                     ("sex", "M"), ("age", "4"), ("role", "accompanying_child")])  # fmt: skip
+    body, problems = parse_search(form)
+    assert problems == []
+    assert body["people"] == [
+        {"sex": None, "age": None, "role": "victim"},
+        {"sex": "M", "age": 4, "role": "accompanying_child"},
+    ]
+    body, problems = parse_search(FormData([("sex", "Q"), ("age", "30"), ("role", "victim")]))
+    assert "Choose the sex of each person, or No information." in problems

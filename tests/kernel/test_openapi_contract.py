@@ -33,5 +33,8 @@ def test_enumerated_fields_are_enumerated_in_the_openapi() -> None:
         "back_in_service",
     }
     person = schemas["Person"]["properties"]
-    assert person["sex"]["enum"] == ["F", "M", "X"]
+    # sex is one of F, M, X, or null when not recorded (contract, "Vocabulary used in bodies").
+    sex_options = person["sex"]["anyOf"]
+    assert {"type": "null"} in sex_options
+    assert [o["enum"] for o in sex_options if "enum" in o] == [["F", "M", "X"]]
     assert "victim" in person["role"]["enum"]
