@@ -138,12 +138,20 @@ class Client(ClientMixin):
         if redirect_uri in self.redirect_uris:
             return True
         # RFC 8252 §7.3: native apps on the loopback interface may use any port.
-        asked = urlsplit(redirect_uri)
+        if "\\" in redirect_uri or not redirect_uri.isprintable() or not redirect_uri.isascii():
+            return False
+        try:
+            asked = urlsplit(redirect_uri)
+            asked.port  # noqa: B018 (raises on a port that is not a number in range)
+        except ValueError:
+            return False
         for allowed in map(urlsplit, self.redirect_uris):
             if (
                 allowed.hostname in ("127.0.0.1", "localhost", "::1")
                 and asked.scheme == allowed.scheme == "http"
                 and asked.hostname == allowed.hostname
+                and asked.username is None
+                and asked.password is None
                 and asked.path == allowed.path
                 and not asked.query
                 and not asked.fragment
