@@ -13,6 +13,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from canaliza.demo import CASA_MERCEDES, FGR
+from tests.resilience.attacks.test_asvs import _other_ngo_coordinator
 from tests.resilience.attacks.test_asvs import plain_app  # noqa: F401 (fixture)
 from tests.resilience.attacks.test_leaks import Session, _lifecycle
 from tests.resilience.conftest import DEMO_USERNAMES, password_grant_form
@@ -185,3 +186,175 @@ def test_live_refuses_a_forged_forwarded_host(plain_app, monkeypatch) -> None:
     monkeypatch.setenv("CANALIZA_TRUST_FORWARDED_HOST", "1")
     get_settings.cache_clear()
     assert _live_close_code(build_app("all"), FORGED) == 4401
+
+
+# --- 3, 6, 7, 8: one demo session with an accepted referral ------------------------------
+
+BIDI_AND_NUL = ["\u202e", "\u202a", "\u202b", "\u202c", "\u202d", "\u2066", "\u2069", "\x00"]
+ACTIONS = ("send", "accept", "decline", "cancel", "admit", "discharge")
+
+
+def _same_answer(a: Any, b: Any, rid: str, other: str) -> None:
+    assert a.status_code == b.status_code == 404, (a.request.url, a.text, b.text)
+    assert a.json()["error"] == b.json()["error"] == "referral_not_found", (a.text, b.text)
+    assert a.json()["detail"].replace(rid, "X") == b.json()["detail"].replace(other, "X")
+
+
+def _draft(**over: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "sending_institution_id": FGR.id,
+        "receiving_institution_id": CASA_MERCEDES.id,
+        "facility_id": over.pop("facility_id"),
+        "people": [{"sex": "F", "age": 30, "role": "victim", "nationality": "MEX"}],
+        "consent": {"given": True},
+        "urgency": "normal",
+    }
+    body.update(over)
+    return body
+
+
+def test_referral_oracles_references_types_and_text(demo_app) -> None:
+    with TestClient(demo_app) as client:
+        s = _session(client)
+        rid, hold_id = _lifecycle(s)
+        facility_id = s.call("fiscal", "GET", f"/api/v1/referrals/{rid}").json()["facility_id"]
+        _other_ngo_coordinator(s)
+        nobody = "00000000-0000-4000-8000-000000000000"
+
+        # 3. a caller who may not see the referral: one answer, existing or not.
+        for role in ("otra", "inm"):  # (DIF of Mexico City has an obligation: it sees it)
+            for suffix in ("identities", "facility-address", "escalations", ""):
+                path = f"/api/v1/referrals/{{}}/{suffix}".rstrip("/")
+                a = s.call(role, "GET", path.format(rid))
+                b = s.call(role, "GET", path.format(nobody))
+                _same_answer(a, b, rid, nobody)
+            for action in ACTIONS:
+                a = s.call(role, "POST", f"/api/v1/referrals/{rid}/{action}", json={})
+                b = s.call(role, "POST", f"/api/v1/referrals/{nobody}/{action}", json={})
+                _same_answer(a, b, rid, nobody)
+            a = s.call(role, "POST", f"/api/v1/referrals/{rid}/obligations/{nobody}/fulfil")
+            b = s.call(role, "POST", f"/api/v1/referrals/{nobody}/obligations/{nobody}/fulfil")
+            _same_answer(a, b, rid, nobody)
+        # ...while the receiver still learns the names and the sender the address.
+        assert s.call("coordinadora", "GET", f"/api/v1/referrals/{rid}/identities").status_code == 200
+        assert s.call("fiscal", "GET", f"/api/v1/referrals/{rid}/facility-address").status_code == 200
+
+        before = len(s.call("fiscal", "GET", "/api/v1/referrals").json())
+
+        # 6. a draft naming a facility or a hold that does not exist: 422, nothing written.
+        resp = s.call("fiscal", "POST", "/api/v1/referrals", json=_draft(facility_id=nobody))
+        assert resp.status_code == 422, resp.text
+        assert resp.json()["error"] == "facility_not_found"
+        assert "No existe la instalación" in resp.json()["detail"]
+        resp = s.call(
+            "fiscal",
+            "POST",
+            "/api/v1/referrals",
+            json=_draft(facility_id=facility_id, hold_id=nobody),
+        )
+        assert resp.status_code == 422, resp.text
+        assert resp.json()["error"] == "hold_not_found"
+        assert "No existe la reserva" in resp.json()["detail"]
+
+        # 7. numbers and booleans as sent, never coerced.
+        search = "/api/v1/availability/search"
+        for age in (True, "30", 30.0, "treinta"):
+            person = {"sex": "F", "age": age, "role": "victim"}
+            resp = s.call("fiscal", "POST", search, json={"people": [person]})
+            assert resp.status_code == 422, (age, resp.text)
+            assert resp.json()["error"] == "validation_error"
+            body = _draft(facility_id=facility_id)
+            body["people"][0]["age"] = age
+            resp = s.call("fiscal", "POST", "/api/v1/referrals", json=body)
+            assert resp.status_code == 422, (age, resp.text)
+        people = [{"sex": "F", "age": 30, "role": "victim"}]
+        assert s.call("fiscal", "POST", search, json={"people": people}).status_code == 200
+        pool = _pool_id(s)
+        wrong_types: list[tuple[str, str, str, dict[str, Any]]] = [
+            ("fiscal", "POST", search, {"people": people, "needs": {"wheelchair": "true"}}),
+            ("fiscal", "POST", search, {"people": people, "limit": "5"}),
+            ("fiscal", "POST", "/api/v1/holds", {"allocations": [{"pool_id": pool, "beds": "1"}]}),
+            ("fiscal", "POST", "/api/v1/holds", {"allocations": [{"pool_id": pool, "beds": True}]}),
+            (
+                "coordinadora",
+                "POST",
+                f"/api/v1/pools/{pool}/ledger",
+                {"kind": "admit", "beds": "1", "reason": "ingreso de prueba"},
+            ),
+            (
+                "coordinadora",
+                "PATCH",
+                f"/api/v1/pools/{pool}",
+                {"accepts_children": 1},
+            ),
+            (
+                "fiscal",
+                "POST",
+                "/api/v1/referrals",
+                _draft(facility_id=facility_id, consent={"given": "true"}),
+            ),
+            (
+                "fiscal",
+                "POST",
+                "/api/v1/referrals",
+                _draft(facility_id=facility_id, witness_protection=0),
+            ),
+        ]
+        for role, method, path, body in wrong_types:
+            resp = s.call(role, method, path, json=body)
+            assert resp.status_code == 422, (path, body, resp.text)
+
+        # 8. NUL and the bidirectional controls in names and free text.
+        for char in BIDI_AND_NUL:
+            evil = f"Ana{char}Pérez"
+            cases: list[tuple[str, str, str, dict[str, Any]]] = [
+                (
+                    "fiscal",
+                    "POST",
+                    "/api/v1/referrals",
+                    _draft(
+                        facility_id=facility_id,
+                        people=[
+                            {
+                                "sex": "F",
+                                "age": 30,
+                                "role": "victim",
+                                "nationality": "MEX",
+                                "name": evil,
+                            }
+                        ],
+                    ),
+                ),
+                (
+                    "fiscal",
+                    "POST",
+                    "/api/v1/referrals",
+                    _draft(facility_id=facility_id, case_reference=f"FED/{char}/2026"),
+                ),
+                (
+                    "coordinadora",
+                    "POST",
+                    f"/api/v1/pools/{pool}/ledger",
+                    {"kind": "admit", "beds": 1, "reason": f"motivo {char} falso"},
+                ),
+                (
+                    "admin",
+                    "POST",
+                    "/api/v1/institutions",
+                    {"name": evil, "type": "ngo", "state": "09"},
+                ),
+                ("fiscal", "POST", f"/api/v1/referrals/{rid}/cancel", {"reason": evil}),
+            ]
+            for role, method, path, body in cases:
+                resp = s.call(role, method, path, json=body)
+                assert resp.status_code == 422, (char, path, resp.text)
+                assert "carácter no permitido" in resp.json()["detail"], resp.text
+        # Accents, ñ and line breaks in free text are still text.
+        resp = s.call(
+            "coordinadora",
+            "POST",
+            f"/api/v1/pools/{pool}/ledger",
+            json={"kind": "admit", "beds": 1, "reason": "Ingresó Begoña\nañadido"},
+        )
+        assert resp.status_code == 201, resp.text
+        assert len(s.call("fiscal", "GET", "/api/v1/referrals").json()) == before
