@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
 from services.clock import UtcDateTime, utcnow
-from services.validation import SafeText
+from services.validation import SAFE_TEXT
 
 
 class EntryOut(BaseModel):
@@ -43,9 +43,9 @@ class PublicKeyOut(BaseModel):
 
 # --- roster and visits ---------------------------------------------------------------------
 
-TeamMember = Annotated[SafeText, Field(min_length=2, max_length=200)]
+TeamMember = Annotated[str, Field(min_length=2, max_length=200), SAFE_TEXT]
 Team = Annotated[list[TeamMember], Field(min_length=1, max_length=20)]
-Findings = Annotated[SafeText, Field(min_length=3, max_length=5000)]
+Findings = Annotated[str, Field(min_length=3, max_length=5000), SAFE_TEXT]
 
 
 class _Strict(BaseModel):
@@ -53,7 +53,7 @@ class _Strict(BaseModel):
 
 
 class ActionCreate(_Strict):
-    description: Annotated[SafeText, Field(min_length=3, max_length=1000)]
+    description: Annotated[str, Field(min_length=3, max_length=1000), SAFE_TEXT]
     due_on: date
 
 
@@ -108,11 +108,11 @@ class VisitDone(_Strict):
 
 
 class VisitCancel(_Strict):
-    reason: Annotated[SafeText, Field(min_length=3, max_length=500)]
+    reason: Annotated[str, Field(min_length=3, max_length=500), SAFE_TEXT]
 
 
 class ActionComplete(_Strict):
-    note: Annotated[SafeText, Field(min_length=1, max_length=1000)] | None = None
+    note: Annotated[str, Field(min_length=1, max_length=1000), SAFE_TEXT] | None = None
 
 
 class ActionOut(BaseModel):

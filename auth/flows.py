@@ -113,6 +113,7 @@ def sign_in(oauth_request: StarletteOAuth2Request) -> Response:
                 password=form.get("password", ""),
                 totp_code=form.get("totp") or None,
                 demo=get_settings().demo,
+                address=oauth_request.client_host,
             )
         except service.LoginFailed as exc:
             # The failure's counters and events are committed with the error page.

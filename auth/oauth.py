@@ -92,6 +92,7 @@ class StarletteOAuth2Request(OAuth2Request):
         headers: Any,
         query: list[tuple[str, str]],
         form: list[tuple[str, str]],
+        client_host: str | None = None,
     ) -> None:
         # TLS ends at the reverse proxy in front of the app (and in-process calls use an
         # internal http URL); transport security is a deployment concern, not Authlib's.
@@ -99,6 +100,7 @@ class StarletteOAuth2Request(OAuth2Request):
         super().__init__(
             method=method, uri=parts._replace(scheme="https").geturl(), headers=headers
         )
+        self.client_host = client_host or "unknown"
         self._query = dict(query)
         self._form = dict(form)
         self.payload = FormPayload(query + form)
@@ -256,13 +258,16 @@ class PasswordGrant(grants.ResourceOwnerPasswordCredentialsGrant):
     def authenticate_user(self, username: str, password: str) -> User:
         try:
             return service.authenticate_password(
-                _session(self), username=username, password=password, demo=True
+                _session(self),
+                username=username,
+                password=password,
+                demo=True,
+                address=getattr(self.request, "client_host", "unknown"),
             )
         except service.LoginFailed as exc:
-            # The description is the same for unknown users and bad passwords on purpose.
-            err = InvalidGrantError(
-                description="account_locked" if exc.reason == "locked" else "invalid_credentials"
-            )
+            # The same description for unknown users, bad passwords and locked accounts on
+            # purpose: the answer never tells whether a username exists or is locked.
+            err = InvalidGrantError(description="invalid_credentials")
             err.detail = exc.detail
             raise err from None
 

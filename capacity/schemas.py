@@ -20,7 +20,7 @@ from capacity.models import (
 )
 from services import vocabulary
 from services.clock import UtcDateTime, as_utc
-from services.validation import SafeText, StrictBool, StrictFloat, StrictInt
+from services.validation import SAFE_TEXT, StrictBool, StrictFloat, StrictInt
 
 SERVICES_OFFERED = (
     "legal",
@@ -106,8 +106,8 @@ LedgerKind = Annotated[
     ),
 ]
 Language = Annotated[str, Field(min_length=2, max_length=40)]
-Text200 = Annotated[SafeText, Field(min_length=1, max_length=200)]
-Reason = Annotated[SafeText, Field(min_length=3, max_length=500)]
+Text200 = Annotated[str, Field(min_length=1, max_length=200), SAFE_TEXT]
+Reason = Annotated[str, Field(min_length=3, max_length=500), SAFE_TEXT]
 Id = Annotated[str, Field(min_length=1, max_length=36)]
 Age = Annotated[StrictInt, Field(ge=0, le=130)]
 ChildAge = Annotated[StrictInt, Field(ge=0, le=17)]
@@ -130,8 +130,8 @@ class FacilityCreate(Strict):
     kind: Kind
     operator_institution_id: Id
     state: StateCode
-    municipality: Annotated[SafeText, Field(min_length=1, max_length=120)]
-    address: Annotated[SafeText, Field(min_length=3, max_length=500)] | None = None
+    municipality: Annotated[str, Field(min_length=1, max_length=120), SAFE_TEXT]
+    address: Annotated[str, Field(min_length=3, max_length=500), SAFE_TEXT] | None = None
     latitude: Annotated[StrictFloat, Field(ge=14.0, le=33.0)] | None = None
     longitude: Annotated[StrictFloat, Field(ge=-119.0, le=-86.0)] | None = None
     specialization: Specialization = "trafficking"
@@ -152,8 +152,8 @@ class FacilityUpdate(Strict):
     """Any subset; ``status`` needs a ``reason``."""
 
     name: Text200 | None = None
-    municipality: Annotated[SafeText, Field(min_length=1, max_length=120)] | None = None
-    address: Annotated[SafeText, Field(min_length=3, max_length=500)] | None = None
+    municipality: Annotated[str, Field(min_length=1, max_length=120), SAFE_TEXT] | None = None
+    address: Annotated[str, Field(min_length=3, max_length=500), SAFE_TEXT] | None = None
     latitude: Annotated[StrictFloat, Field(ge=14.0, le=33.0)] | None = None
     longitude: Annotated[StrictFloat, Field(ge=-119.0, le=-86.0)] | None = None
     specialization: Specialization | None = None
@@ -225,7 +225,7 @@ class FacilityPage(BaseModel):
 
 # --- registration on SEGOB's roster -----------------------------------------------------
 
-Note = Annotated[SafeText, Field(min_length=3, max_length=2000)]
+Note = Annotated[str, Field(min_length=3, max_length=2000), SAFE_TEXT]
 
 
 class RegistrationSubmit(Strict):
@@ -235,7 +235,7 @@ class RegistrationSubmit(Strict):
 class ChecklistAnswer(Strict):
     item: Annotated[str, Field(min_length=1, max_length=40)]
     met: StrictBool
-    note: Annotated[SafeText, Field(max_length=500)] | None = None
+    note: Annotated[str, Field(max_length=500), SAFE_TEXT] | None = None
 
 
 class RegistrationReview(Strict):
@@ -489,7 +489,7 @@ class AllocationIn(Strict):
 class HoldCreate(Strict):
     allocations: Annotated[list[AllocationIn], Field(min_length=1, max_length=20)]
     ttl_minutes: Annotated[StrictInt, Field(ge=1, le=7 * 24 * 60)] | None = None
-    reference: Annotated[SafeText, Field(max_length=120)] | None = None
+    reference: Annotated[str, Field(max_length=120), SAFE_TEXT] | None = None
 
 
 class AllocationOut(BaseModel):
@@ -553,7 +553,7 @@ class FacilityImport(Strict):
     key: Annotated[str, Field(min_length=1, max_length=120)]
     facility: FacilityCreate
     status: Status
-    status_reason: Annotated[SafeText, Field(min_length=3, max_length=500)] | None = None
+    status_reason: Annotated[str, Field(min_length=3, max_length=500), SAFE_TEXT] | None = None
     pools: list[PoolImport] = Field(default_factory=list, max_length=200)
 
     @model_validator(mode="after")

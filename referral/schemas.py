@@ -22,9 +22,9 @@ from referral.models import (
 )
 from services import vocabulary
 from services.clock import UtcDateTime
-from services.validation import SafeText, StrictBool, StrictInt
+from services.validation import SAFE_TEXT, StrictBool, StrictInt
 
-Str200 = Annotated[SafeText, Field(min_length=1, max_length=200)]
+Str200 = Annotated[str, Field(min_length=1, max_length=200), SAFE_TEXT]
 Id = Annotated[str, Field(min_length=1, max_length=36)]
 StateCode = Literal[
     "01", "02", "03", "04", "05", "06", "07", "08", "09", "10", "11", "12", "13", "14", "15",
@@ -126,7 +126,7 @@ class Populations(Strict):
 
 class AgreementCreate(Strict):
     number: Annotated[str, Field(min_length=1, max_length=80)]
-    title: Annotated[SafeText, Field(min_length=1, max_length=300)]
+    title: Annotated[str, Field(min_length=1, max_length=300), SAFE_TEXT]
     party_ids: list[Id] = Field(min_length=2, max_length=20)
     valid_from: date
     valid_to: date
@@ -148,7 +148,7 @@ class SignBody(Strict):
 
 
 class ReasonBody(Strict):
-    reason: Annotated[SafeText, Field(max_length=500)] | None = None
+    reason: Annotated[str, Field(max_length=500), SAFE_TEXT] | None = None
 
 
 class PartyPublic(BaseModel):
@@ -220,8 +220,8 @@ class PersonIn(Strict):
     age: Annotated[StrictInt, Field(ge=0, le=120)] | None = None
     role: Role
     nationality: Annotated[str, Field(pattern=r"^[A-Z]{3}$", max_length=3)]
-    pseudonym: Annotated[SafeText, Field(max_length=80)] | None = None
-    name: Annotated[SafeText, Field(max_length=200)] | None = None
+    pseudonym: Annotated[str, Field(max_length=80), SAFE_TEXT] | None = None
+    name: Annotated[str, Field(max_length=200), SAFE_TEXT] | None = None
     state_of_origin: StateCode | None = None
     languages: list[Annotated[str, Field(max_length=40)]] = Field(
         default_factory=list, max_length=10
@@ -232,10 +232,10 @@ class PersonIn(Strict):
 
 class ConsentIn(Strict):
     given: StrictBool
-    given_by: Annotated[SafeText, Field(max_length=200)] | None = None
+    given_by: Annotated[str, Field(max_length=200), SAFE_TEXT] | None = None
     given_at: datetime | None = None
-    scope: Annotated[SafeText, Field(max_length=500)] | None = None
-    legal_basis_for_minors: Annotated[SafeText, Field(max_length=500)] | None = None
+    scope: Annotated[str, Field(max_length=500), SAFE_TEXT] | None = None
+    legal_basis_for_minors: Annotated[str, Field(max_length=500), SAFE_TEXT] | None = None
 
 
 class ReferralCreate(Strict):
@@ -248,7 +248,7 @@ class ReferralCreate(Strict):
     consent: ConsentIn
     urgency: Literal["urgent", "normal"]
     state: StateCode | None = None
-    case_reference: Annotated[SafeText, Field(max_length=100)] | None = None
+    case_reference: Annotated[str, Field(max_length=100), SAFE_TEXT] | None = None
     services: list[Service] = Field(default_factory=list, max_length=10)
     witness_protection: StrictBool = False
 
@@ -261,12 +261,12 @@ class ReferralCreate(Strict):
 
 
 class ActionBody(Strict):
-    reason: Annotated[SafeText, Field(max_length=500)] | None = None
+    reason: Annotated[str, Field(max_length=500), SAFE_TEXT] | None = None
     outcome: Outcome | None = None
 
 
 class FulfilBody(Strict):
-    note: Annotated[SafeText, Field(max_length=500)] | None = None
+    note: Annotated[str, Field(max_length=500), SAFE_TEXT] | None = None
     humanitarian_visa_status: Literal["not_started", "requested", "granted", "denied"] | None = None
 
 
@@ -440,7 +440,7 @@ class HistoricalPerson(Strict):
     age: Annotated[StrictInt, Field(ge=0, le=120)] | None = None
     role: Role
     nationality: Annotated[str, Field(pattern=r"^[A-Z]{3}$", max_length=3)]
-    pseudonym: Annotated[SafeText, Field(max_length=80)] | None = None
+    pseudonym: Annotated[str, Field(max_length=80), SAFE_TEXT] | None = None
     state_of_origin: StateCode | None = None
     languages: list[Annotated[str, Field(max_length=40)]] = Field(
         default_factory=list, max_length=10
@@ -467,7 +467,7 @@ class HistoricalReferral(Strict):
     consent: ConsentIn
     status: HistoricalStatus
     outcome: Outcome | None = None
-    reason: Annotated[SafeText, Field(max_length=500)] | None = None
+    reason: Annotated[str, Field(max_length=500), SAFE_TEXT] | None = None
     created_at: datetime
     sent_at: datetime
     answered_at: datetime | None = None

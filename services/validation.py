@@ -4,7 +4,7 @@
   64-bit integer, which the databases cannot bind) the answer is a 422, never a 500.
 - ``StrictInt`` / ``StrictBool``: JSON numbers and booleans as sent, never coerced
   (``true`` is not an age, ``"30"`` is not a number).
-- ``SafeText``: free text and names without NUL, other control characters or the Unicode
+- ``SAFE_TEXT`` (``SafeText``): free text and names without NUL, other control characters or the Unicode
   bidirectional controls (U+202A–U+202E, U+2066–U+2069, U+200E/U+200F, U+061C) that make
   a name or a reason display as something other than what was stored.
 """
@@ -43,4 +43,7 @@ def check_safe_text(value: str) -> str:
     return value
 
 
-SafeText = Annotated[str, AfterValidator(check_safe_text)]
+# Put it after the length bounds (``Annotated[str, Field(max_length=…), SAFE_TEXT]``) so that
+# their errors stay pydantic's own ("como máximo 200 caracteres").
+SAFE_TEXT = AfterValidator(check_safe_text)
+SafeText = Annotated[str, SAFE_TEXT]

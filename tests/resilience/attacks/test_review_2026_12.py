@@ -14,11 +14,28 @@ from starlette.testclient import TestClient
 
 from canaliza.demo import CASA_MERCEDES, FGR
 from tests.resilience.attacks.test_asvs import _other_ngo_coordinator
-from tests.resilience.attacks.test_asvs import plain_app  # noqa: F401 (fixture)
 from tests.resilience.attacks.test_leaks import Session, _lifecycle
-from tests.resilience.conftest import DEMO_USERNAMES, password_grant_form
+from tests.resilience.conftest import (
+    DEMO_USERNAMES,
+    _configure_databases,
+    _dispose_databases,
+    password_grant_form,
+)
 
 HUGE = "99999999999999999999"
+
+
+@pytest.fixture
+def plain_app(monkeypatch) -> Any:
+    """The all-services app in demo mode (demo users and clients, no demo data)."""
+    from canaliza.composition import build_app
+    from services.settings import get_settings
+
+    monkeypatch.setenv("CANALIZA_DEMO", "1")
+    get_settings.cache_clear()
+    _configure_databases()
+    yield build_app("all")
+    _dispose_databases()
 
 
 def _session(client: TestClient, *roles: str) -> Session:
@@ -158,12 +175,12 @@ async def test_the_server_log_drops_query_strings(caplog) -> None:
 def _live_close_code(app: Any, headers: dict[str, str]) -> int:
     from starlette.websockets import WebSocketDisconnect
 
-    with TestClient(app, base_url="http://testserver") as client:
-        with (
-            pytest.raises(WebSocketDisconnect) as closed,
-            client.websocket_connect("/live", headers=headers) as ws,
-        ):
-            ws.receive_text()
+    with (
+        TestClient(app, base_url="http://testserver") as client,
+        pytest.raises(WebSocketDisconnect) as closed,
+        client.websocket_connect("/live", headers=headers) as ws,
+    ):
+        ws.receive_text()
     return closed.value.code
 
 
@@ -216,7 +233,7 @@ def _draft(**over: Any) -> dict[str, Any]:
 def test_referral_oracles_references_types_and_text(demo_app) -> None:
     with TestClient(demo_app) as client:
         s = _session(client)
-        rid, hold_id = _lifecycle(s)
+        rid, _hold = _lifecycle(s)
         facility_id = s.call("fiscal", "GET", f"/api/v1/referrals/{rid}").json()["facility_id"]
         _other_ngo_coordinator(s)
         nobody = "00000000-0000-4000-8000-000000000000"
@@ -236,8 +253,12 @@ def test_referral_oracles_references_types_and_text(demo_app) -> None:
             b = s.call(role, "POST", f"/api/v1/referrals/{nobody}/obligations/{nobody}/fulfil")
             _same_answer(a, b, rid, nobody)
         # ...while the receiver still learns the names and the sender the address.
-        assert s.call("coordinadora", "GET", f"/api/v1/referrals/{rid}/identities").status_code == 200
-        assert s.call("fiscal", "GET", f"/api/v1/referrals/{rid}/facility-address").status_code == 200
+        assert (
+            s.call("coordinadora", "GET", f"/api/v1/referrals/{rid}/identities").status_code == 200
+        )
+        assert (
+            s.call("fiscal", "GET", f"/api/v1/referrals/{rid}/facility-address").status_code == 200
+        )
 
         before = len(s.call("fiscal", "GET", "/api/v1/referrals").json())
 
@@ -358,3 +379,34 @@ def test_referral_oracles_references_types_and_text(demo_app) -> None:
         )
         assert resp.status_code == 201, resp.text
         assert len(s.call("fiscal", "GET", "/api/v1/referrals").json()) == before
+
+
+# --- 4. lockout reveals nothing and locks out only the guessing address -----------------
+
+
+def test_lockout_is_no_oracle_and_no_denial_of_service(plain_app) -> None:
+    from services.clock import clock
+
+    clock.freeze()
+    try:
+        with (
+            TestClient(plain_app, client=("203.0.113.9", 5000)) as attacker,
+            TestClient(plain_app, client=("198.51.100.7", 5000)) as victim,
+        ):
+
+            def attempt(c: TestClient, user: str, password: str) -> Any:
+                form = {**password_grant_form(user), "password": password}
+                return c.post("/auth/token", data=form)
+
+            unknown = attempt(attacker, "no-existe-nadie", "adivinanza")
+            for _ in range(8):  # well past the default limit of 5
+                wrong = attempt(attacker, "fiscal", "adivinanza")
+            locked = attempt(attacker, "fiscal", password_grant_form("fiscal")["password"])
+            for resp in (unknown, wrong, locked):
+                assert resp.status_code == 400, resp.text
+                assert resp.json() == unknown.json(), (resp.json(), unknown.json())
+            assert unknown.json()["error_description"] == "invalid_credentials"
+            # The real person, from her own address, still signs in.
+            assert victim.post("/auth/token", data=password_grant_form("fiscal")).status_code == 200
+    finally:
+        clock.unfreeze()
