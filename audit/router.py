@@ -13,6 +13,7 @@ from audit.database import db
 from audit.dependencies import ReadSessionDep, TrailReader
 from audit.schemas import EntryOut, EntryPage, PublicKeyOut
 from services.clock import as_utc
+from services.validation import MAX_OFFSET
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
 
@@ -28,7 +29,7 @@ def list_events(
     since: datetime | None = None,
     until: datetime | None = None,
     limit: int = Query(default=100, ge=1, le=1000),
-    offset: int = Query(default=0, ge=0),
+    offset: int = Query(default=0, ge=0, le=MAX_OFFSET),
 ) -> Any:
     """The trail, filtered (``type`` is a prefix) and paginated, in chain order."""
     total, rows = service.search_entries(

@@ -10,6 +10,7 @@ from pydantic_core import PydanticCustomError
 
 from services.bodies import RequestBody
 from services.clock import UtcDateTime, utcnow
+from services.validation import SAFE_TEXT
 
 
 class EntryOut(BaseModel):
@@ -43,9 +44,9 @@ class PublicKeyOut(BaseModel):
 
 # --- roster and visits ---------------------------------------------------------------------
 
-TeamMember = Annotated[str, Field(min_length=2, max_length=200)]
+TeamMember = Annotated[str, Field(min_length=2, max_length=200), SAFE_TEXT]
 Team = Annotated[list[TeamMember], Field(min_length=1, max_length=20)]
-Findings = Annotated[str, Field(min_length=3, max_length=5000)]
+Findings = Annotated[str, Field(min_length=3, max_length=5000), SAFE_TEXT]
 
 
 class _Strict(RequestBody):
@@ -53,7 +54,7 @@ class _Strict(RequestBody):
 
 
 class ActionCreate(_Strict):
-    description: Annotated[str, Field(min_length=3, max_length=1000)]
+    description: Annotated[str, Field(min_length=3, max_length=1000), SAFE_TEXT]
     due_on: date
 
 
@@ -108,11 +109,11 @@ class VisitDone(_Strict):
 
 
 class VisitCancel(_Strict):
-    reason: Annotated[str, Field(min_length=3, max_length=500)]
+    reason: Annotated[str, Field(min_length=3, max_length=500), SAFE_TEXT]
 
 
 class ActionComplete(_Strict):
-    note: Annotated[str, Field(min_length=1, max_length=1000)] | None = None
+    note: Annotated[str, Field(min_length=1, max_length=1000), SAFE_TEXT] | None = None
 
 
 class ActionOut(BaseModel):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from authlib.oauth2.rfc6749 import OAuth2Error
+from authlib.oauth2.rfc6749 import InvalidRequestError, OAuth2Error
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from sqlmodel import Session
 from starlette.datastructures import Headers
@@ -63,7 +63,13 @@ def _server(session: Session) -> CanalizaAuthorizationServer:
 
 def validate_authorization(session: Session, oauth_request: StarletteOAuth2Request) -> Any:
     """The consent grant of an authorization request (raises OAuth2Error; PKCE required)."""
-    grant = _server(session).get_consent_grant(oauth_request)
+    try:
+        grant = _server(session).get_consent_grant(oauth_request)
+    except ValueError as exc:
+        # A redirect_uri the URL parser refuses, or whose text authlib will not put in an
+        # error description (a backslash, a quote): the same 400 page as any other refusal,
+        # and never a redirect to it.
+        raise InvalidRequestError("redirect_uri no valida") from exc
     require_pkce(oauth_request)
     return grant
 
@@ -107,6 +113,7 @@ def sign_in(oauth_request: StarletteOAuth2Request) -> Response:
                 password=form.get("password", ""),
                 totp_code=form.get("totp") or None,
                 demo=get_settings().demo,
+                address=oauth_request.client_host,
             )
         except service.LoginFailed as exc:
             # The failure's counters and events are committed with the error page.

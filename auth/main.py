@@ -15,7 +15,7 @@ from auth.federation import (
     FederationSessionMiddleware,
     load_providers,
 )
-from auth.ratelimit import RATE_LIMITER_KEY, RateLimiter
+from auth.ratelimit import LOCKOUTS, RATE_LIMITER_KEY, RateLimiter
 from auth.router import public_router, router
 from auth.service import bootstrap
 from services.app import Runtime, ServiceSpec
@@ -37,6 +37,7 @@ async def _startup(runtime: Runtime) -> None:
         )
     runtime.state[FEDERATION_KEY] = Federation(load_providers(auth_settings().federation_file))
     cfg = auth_settings()
+    LOCKOUTS.clear()  # a new app starts with no lock (tests build one per case)
     runtime.state[RATE_LIMITER_KEY] = RateLimiter(
         per_minute=cfg.rate_limit_per_minute, burst=cfg.rate_limit_burst
     )

@@ -92,6 +92,7 @@ class StarletteOAuth2Request(OAuth2Request):
         headers: Any,
         query: list[tuple[str, str]],
         form: list[tuple[str, str]],
+        client_host: str | None = None,
     ) -> None:
         # TLS ends at the reverse proxy in front of the app (and in-process calls use an
         # internal http URL); transport security is a deployment concern, not Authlib's.
@@ -99,6 +100,7 @@ class StarletteOAuth2Request(OAuth2Request):
         super().__init__(
             method=method, uri=parts._replace(scheme="https").geturl(), headers=headers
         )
+        self.client_host = client_host or "unknown"
         self._query = dict(query)
         self._form = dict(form)
         self.payload = FormPayload(query + form)
@@ -138,12 +140,20 @@ class Client(ClientMixin):
         if redirect_uri in self.redirect_uris:
             return True
         # RFC 8252 §7.3: native apps on the loopback interface may use any port.
-        asked = urlsplit(redirect_uri)
+        if "\\" in redirect_uri or not redirect_uri.isprintable() or not redirect_uri.isascii():
+            return False
+        try:
+            asked = urlsplit(redirect_uri)
+            asked.port  # noqa: B018 (raises on a port that is not a number in range)
+        except ValueError:
+            return False
         for allowed in map(urlsplit, self.redirect_uris):
             if (
                 allowed.hostname in ("127.0.0.1", "localhost", "::1")
                 and asked.scheme == allowed.scheme == "http"
                 and asked.hostname == allowed.hostname
+                and asked.username is None
+                and asked.password is None
                 and asked.path == allowed.path
                 and not asked.query
                 and not asked.fragment
@@ -248,13 +258,16 @@ class PasswordGrant(grants.ResourceOwnerPasswordCredentialsGrant):
     def authenticate_user(self, username: str, password: str) -> User:
         try:
             return service.authenticate_password(
-                _session(self), username=username, password=password, demo=True
+                _session(self),
+                username=username,
+                password=password,
+                demo=True,
+                address=getattr(self.request, "client_host", "unknown"),
             )
         except service.LoginFailed as exc:
-            # The description is the same for unknown users and bad passwords on purpose.
-            err = InvalidGrantError(
-                description="account_locked" if exc.reason == "locked" else "invalid_credentials"
-            )
+            # The same description for unknown users, bad passwords and locked accounts on
+            # purpose: the answer never tells whether a username exists or is locked.
+            err = InvalidGrantError(description="invalid_credentials")
             err.detail = exc.detail
             raise err from None
 

@@ -74,3 +74,59 @@ class RateLimiter:
 def client_address(host: str | None) -> str:
     """The key of the caller (uvicorn already applied a trusted ``X-Forwarded-For``)."""
     return host or "unknown"
+
+
+@dataclass
+class _Failures:
+    count: int
+    locked_until: float | None
+
+
+class LoginLockouts:
+    """Account lockout per (username, client address), kept in the process.
+
+    A lock closes the account to the address that guessed, not to everyone: whoever can
+    reach the sign-in page cannot lock a real person out by typing her username, and the
+    person herself (from her own address) signs in as before. The per-address rate limit
+    above bounds how fast one address guesses over many accounts. Like that limit, each
+    auth replica counts on its own (N replicas: N times the attempts, still bounded).
+    """
+
+    def __init__(self, max_keys: int = 100_000) -> None:
+        self.max_keys = max_keys
+        self._entries: OrderedDict[tuple[str, str], _Failures] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+    def is_locked(self, username: str, address: str) -> bool:
+        now = utcnow().timestamp()
+        with self._lock:
+            entry = self._entries.get((username, address))
+            return bool(entry and entry.locked_until and entry.locked_until > now)
+
+    def failed(self, username: str, address: str, *, limit: int, lock_seconds: float) -> bool:
+        """Count a failure; True when it locks the pair now."""
+        now = utcnow().timestamp()
+        with self._lock:
+            key = (username, address)
+            entry = self._entries.pop(key, None) or _Failures(0, None)
+            if entry.locked_until and entry.locked_until <= now:
+                entry = _Failures(0, None)
+            entry.count += 1
+            locked_now = entry.count >= limit
+            if locked_now:
+                entry = _Failures(0, now + lock_seconds)
+            self._entries[key] = entry
+            while len(self._entries) > self.max_keys:
+                self._entries.popitem(last=False)
+            return locked_now
+
+    def succeeded(self, username: str, address: str) -> None:
+        with self._lock:
+            self._entries.pop((username, address), None)
+
+
+LOCKOUTS = LoginLockouts()

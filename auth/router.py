@@ -48,6 +48,7 @@ async def _oauth_request(request: Request) -> StarletteOAuth2Request:
         headers=request.headers,  # case-insensitive, as Authlib expects
         query=[(k, v[:MAX_FIELD]) for k, v in request.query_params.multi_items()],
         form=form,
+        client_host=client_address(request.client.host if request.client else None),
     )
 
 

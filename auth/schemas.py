@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.security import ROLES
+from services.validation import SAFE_TEXT
 
 RoleName = str
 
@@ -13,7 +16,7 @@ class UserCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     username: str = Field(min_length=3, max_length=80, pattern=r"^[a-zA-Z0-9._-]+$")
-    display_name: str = Field(min_length=1, max_length=200)
+    display_name: Annotated[str, Field(min_length=1, max_length=200), SAFE_TEXT]
     password: str = Field(min_length=12, max_length=200)
     roles: list[str] = Field(min_length=1, max_length=len(ROLES))
     institution_id: str | None = Field(default=None, max_length=36)

@@ -26,6 +26,7 @@ from auth.database import outbox
 from auth.exceptions import ClientExists, InvalidTotp, UsernameTaken, UserNotFound
 from auth.keys import ensure_signing_key, expires_at, seal_signing_keys
 from auth.models import AuthorizationCode, OAuthClient, RefreshToken, RevokedAccessToken, User
+from auth.ratelimit import LOCKOUTS
 from canaliza.demo import DEMO_CLI_CLIENT_ID, DEMO_INSTITUTIONS, DEMO_USERS
 from services import contracts
 from services.clock import as_utc, utcnow
@@ -203,16 +204,24 @@ def mfa_required(user: User, *, demo: bool) -> bool:
     return not demo and bool(set(user.role_list) & set(auth_settings().mfa_roles))
 
 
-def _fail(session: Session, user: User | None, username: str, reason: str) -> LoginFailed:
+GENERIC_FAILURE = "Usuario o contraseña incorrectos."
+
+
+def _fail(
+    session: Session, user: User | None, username: str, reason: str, *, address: str
+) -> LoginFailed:
+    """Count and audit a failed sign-in. The caller learns nothing more than "wrong
+    credentials" for an unknown user, a wrong password, an inactive or a locked account:
+    the reason (and the lock) is in the audit trail only."""
     cfg = auth_settings()
     locked_now = False
-    if user is not None and reason != "locked":
-        user.failed_logins += 1
-        if user.failed_logins >= cfg.max_failed_logins:
-            user.locked_until = utcnow() + timedelta(minutes=cfg.lockout_minutes)
-            user.failed_logins = 0
-            locked_now = True
-        session.add(user)
+    if reason != "locked":
+        locked_now = LOCKOUTS.failed(
+            username,
+            address,
+            limit=cfg.max_failed_logins,
+            lock_seconds=cfg.lockout_minutes * 60,
+        )
     record(
         session,
         login_failed(username, reason),
@@ -221,18 +230,13 @@ def _fail(session: Session, user: User | None, username: str, reason: str) -> Lo
         institution_id=user.institution_id if user else None,
     )
     if locked_now and user is not None:
-        until = user.locked_until.isoformat() if user.locked_until else None
+        until = (utcnow() + timedelta(minutes=cfg.lockout_minutes)).isoformat()
         record(
             session,
             auth_events.UserLocked(until=until),
             aggregate_id=user.id,
             actor=None,
             institution_id=user.institution_id,
-        )
-    if reason == "locked" or locked_now:
-        return LoginFailed(
-            "La cuenta está bloqueada temporalmente por intentos fallidos; intente más tarde.",
-            reason="locked",
         )
     if reason == "mfa_required":
         return LoginFailed("Se requiere el código de verificación (TOTP).", reason=reason)
@@ -244,7 +248,7 @@ def _fail(session: Session, user: User | None, username: str, reason: str) -> Lo
         )
     if reason == "invalid_totp":
         return LoginFailed("El código de verificación no es válido.", reason=reason)
-    return LoginFailed("Usuario o contraseña incorrectos.", reason=reason)
+    return LoginFailed(GENERIC_FAILURE, reason=reason)
 
 
 def authenticate_password(
@@ -254,23 +258,28 @@ def authenticate_password(
     password: str,
     totp_code: str | None = None,
     demo: bool,
+    address: str = "unknown",
 ) -> User:
     """The user whose credentials these are; records success, failure and lockout.
 
-    Raises :class:`LoginFailed`. The caller must still commit (the counters and the audit
-    events are part of the answer), so return an error answer instead of re-raising.
+    Lockout is per (username, client ``address``) (see :class:`auth.ratelimit.LoginLockouts`);
+    while locked, even the right password from that address gets the generic refusal.
+    Raises :class:`LoginFailed`. The caller must still commit (the audit events are part
+    of the answer), so return an error answer instead of re-raising.
     """
     username = username.strip().lower()[:80]
     user = find_user(session, username)
-    if user is not None and user.locked_until and as_utc(user.locked_until) > utcnow():
-        raise _fail(session, user, username, "locked")
+    if LOCKOUTS.is_locked(username, address):
+        raise _fail(session, user, username, "locked", address=address)
     if not verify_password(user.password_hash if user else None, password) or user is None:
-        raise _fail(session, user, username, "bad_password" if user else "unknown_user")
+        raise _fail(
+            session, user, username, "bad_password" if user else "unknown_user", address=address
+        )
     if not user.active:
-        raise _fail(session, user, username, "inactive")
+        raise _fail(session, user, username, "inactive", address=address)
     if mfa_required(user, demo=demo):
         if not user.totp_secret:
-            raise _fail(session, user, username, "mfa_not_enrolled")
+            raise _fail(session, user, username, "mfa_not_enrolled", address=address)
         if not totp_code:
             # Not a failed attempt: the form asks for the code next.
             raise LoginFailed(
@@ -279,7 +288,8 @@ def authenticate_password(
         if not pyotp.TOTP(user.totp_secret).verify(
             totp_code.strip(), for_time=utcnow(), valid_window=1
         ):
-            raise _fail(session, user, username, "invalid_totp")
+            raise _fail(session, user, username, "invalid_totp", address=address)
+    LOCKOUTS.succeeded(username, address)
     user.failed_logins = 0
     user.locked_until = None
     session.add(user)

@@ -42,6 +42,7 @@ from capacity.schemas import (
 )
 from services.dependencies import IfMatchDep
 from services.security import require_roles
+from services.validation import MAX_OFFSET
 from services.vocabulary import UserRole
 
 router = APIRouter(prefix="/api/v1", tags=["capacity"])
@@ -69,7 +70,7 @@ def list_facilities(
         Literal["not_submitted", "submitted", "returned", "registered"] | None, Query()
     ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> Any:
     """The roster (addresses only for those allowed to see them)."""
     return flows.roster_page(
@@ -258,7 +259,7 @@ def list_ledger(
     principal: CapacityPrincipal,
     session: ReadSessionDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> Any:
     return flows.ledger_page(session, principal, pool_id, limit=limit, offset=offset)
 

@@ -21,6 +21,7 @@ from capacity.models import (
 from services import vocabulary
 from services.bodies import RequestBody
 from services.clock import UtcDateTime, as_utc
+from services.validation import SAFE_TEXT, StrictBool, StrictFloat, StrictInt
 
 SERVICES_OFFERED = (
     "legal",
@@ -106,12 +107,12 @@ LedgerKind = Annotated[
     ),
 ]
 Language = Annotated[str, Field(min_length=2, max_length=40)]
-Text200 = Annotated[str, Field(min_length=1, max_length=200)]
-Reason = Annotated[str, Field(min_length=3, max_length=500)]
+Text200 = Annotated[str, Field(min_length=1, max_length=200), SAFE_TEXT]
+Reason = Annotated[str, Field(min_length=3, max_length=500), SAFE_TEXT]
 Id = Annotated[str, Field(min_length=1, max_length=36)]
-Age = Annotated[int, Field(ge=0, le=130)]
-ChildAge = Annotated[int, Field(ge=0, le=17)]
-Count = Annotated[int, Field(ge=0, le=MAX_BEDS)]
+Age = Annotated[StrictInt, Field(ge=0, le=130)]
+ChildAge = Annotated[StrictInt, Field(ge=0, le=17)]
+Count = Annotated[StrictInt, Field(ge=0, le=MAX_BEDS)]
 
 
 class Strict(RequestBody):
@@ -130,14 +131,14 @@ class FacilityCreate(Strict):
     kind: Kind
     operator_institution_id: Id
     state: StateCode
-    municipality: Annotated[str, Field(min_length=1, max_length=120)]
-    address: Annotated[str, Field(min_length=3, max_length=500)] | None = None
-    latitude: Annotated[float, Field(ge=14.0, le=33.0)] | None = None
-    longitude: Annotated[float, Field(ge=-119.0, le=-86.0)] | None = None
+    municipality: Annotated[str, Field(min_length=1, max_length=120), SAFE_TEXT]
+    address: Annotated[str, Field(min_length=3, max_length=500), SAFE_TEXT] | None = None
+    latitude: Annotated[StrictFloat, Field(ge=14.0, le=33.0)] | None = None
+    longitude: Annotated[StrictFloat, Field(ge=-119.0, le=-86.0)] | None = None
     specialization: Specialization = "trafficking"
     services: Annotated[list[ServiceOffered], Field(max_length=len(SERVICES_OFFERED))] = []
     security_level: SecurityLevel = "standard"
-    max_stay_days: Annotated[int, Field(ge=1, le=3650)] | None = None
+    max_stay_days: Annotated[StrictInt, Field(ge=1, le=3650)] | None = None
     status: Annotated[
         str, Field(max_length=16), _one_of(("registered", "active"), "un estado inicial")
     ] = "registered"
@@ -152,14 +153,14 @@ class FacilityUpdate(Strict):
     """Any subset; ``status`` needs a ``reason``."""
 
     name: Text200 | None = None
-    municipality: Annotated[str, Field(min_length=1, max_length=120)] | None = None
-    address: Annotated[str, Field(min_length=3, max_length=500)] | None = None
-    latitude: Annotated[float, Field(ge=14.0, le=33.0)] | None = None
-    longitude: Annotated[float, Field(ge=-119.0, le=-86.0)] | None = None
+    municipality: Annotated[str, Field(min_length=1, max_length=120), SAFE_TEXT] | None = None
+    address: Annotated[str, Field(min_length=3, max_length=500), SAFE_TEXT] | None = None
+    latitude: Annotated[StrictFloat, Field(ge=14.0, le=33.0)] | None = None
+    longitude: Annotated[StrictFloat, Field(ge=-119.0, le=-86.0)] | None = None
     specialization: Specialization | None = None
     services: Annotated[list[ServiceOffered], Field(max_length=len(SERVICES_OFFERED))] | None = None
     security_level: SecurityLevel | None = None
-    max_stay_days: Annotated[int, Field(ge=1, le=3650)] | None = None
+    max_stay_days: Annotated[StrictInt, Field(ge=1, le=3650)] | None = None
     operator_institution_id: Id | None = None
     status: Status | None = None
     reason: Reason | None = None
@@ -225,7 +226,7 @@ class FacilityPage(BaseModel):
 
 # --- registration on SEGOB's roster -----------------------------------------------------
 
-Note = Annotated[str, Field(min_length=3, max_length=2000)]
+Note = Annotated[str, Field(min_length=3, max_length=2000), SAFE_TEXT]
 
 
 class RegistrationSubmit(Strict):
@@ -234,8 +235,8 @@ class RegistrationSubmit(Strict):
 
 class ChecklistAnswer(Strict):
     item: Annotated[str, Field(min_length=1, max_length=40)]
-    met: bool
-    note: Annotated[str, Field(max_length=500)] | None = None
+    met: StrictBool
+    note: Annotated[str, Field(max_length=500), SAFE_TEXT] | None = None
 
 
 class RegistrationReview(Strict):
@@ -308,14 +309,14 @@ class PoolCreate(_Eligibility):
     min_age: Age = 18
     max_age: Age = 120
     total: Count
-    accepts_children: bool = False
+    accepts_children: StrictBool = False
     max_child_age: ChildAge = 0
     max_children: Annotated[int, Field(ge=0, le=20)] = 0
-    accepts_witnesses: bool = False
-    accepts_indirect_victims: bool = False
-    wheelchair_accessible: bool = False
-    migrants: bool = False
-    lgbtttiq: bool = False
+    accepts_witnesses: StrictBool = False
+    accepts_indirect_victims: StrictBool = False
+    wheelchair_accessible: StrictBool = False
+    migrants: StrictBool = False
+    lgbtttiq: StrictBool = False
     interpreter_languages: Annotated[list[Language], Field(max_length=20)] = []
 
 
@@ -327,14 +328,14 @@ class PoolUpdate(_Eligibility):
     min_age: Age | None = None
     max_age: Age | None = None
     total: Count | None = None
-    accepts_children: bool | None = None
+    accepts_children: StrictBool | None = None
     max_child_age: ChildAge | None = None
     max_children: Annotated[int, Field(ge=0, le=20)] | None = None
-    accepts_witnesses: bool | None = None
-    accepts_indirect_victims: bool | None = None
-    wheelchair_accessible: bool | None = None
-    migrants: bool | None = None
-    lgbtttiq: bool | None = None
+    accepts_witnesses: StrictBool | None = None
+    accepts_indirect_victims: StrictBool | None = None
+    wheelchair_accessible: StrictBool | None = None
+    migrants: StrictBool | None = None
+    lgbtttiq: StrictBool | None = None
     interpreter_languages: Annotated[list[Language], Field(max_length=20)] | None = None
     reason: Reason | None = None
 
@@ -378,7 +379,7 @@ class PoolPublic(BaseModel):
 
 class LedgerCreate(Strict):
     kind: LedgerKind
-    beds: Annotated[int, Field(ge=-MAX_BEDS, le=MAX_BEDS)]
+    beds: Annotated[StrictInt, Field(ge=-MAX_BEDS, le=MAX_BEDS)]
     reason: Reason
 
     @model_validator(mode="after")
@@ -427,19 +428,19 @@ class Person(Strict):
 
 
 class Needs(Strict):
-    wheelchair: bool = False
+    wheelchair: StrictBool = False
     interpreter_language: Language | None = None
     security: SecurityLevel | None = None
-    migrant: bool = False
-    lgbtttiq: bool = False
-    specialised: bool = False
+    migrant: StrictBool = False
+    lgbtttiq: StrictBool = False
+    specialised: StrictBool = False
 
 
 class SearchRequest(Strict):
     people: Annotated[list[Person], Field(min_length=1, max_length=20)]
     needs: Needs = Needs()
     state: StateCode | None = None
-    limit: Annotated[int, Field(ge=1, le=50)] = 10
+    limit: Annotated[StrictInt, Field(ge=1, le=50)] = 10
 
 
 class PoolAllocation(BaseModel):
@@ -485,13 +486,13 @@ class SearchAnswer(BaseModel):
 
 class AllocationIn(Strict):
     pool_id: Id
-    beds: Annotated[int, Field(ge=1, le=100)]
+    beds: Annotated[StrictInt, Field(ge=1, le=100)]
 
 
 class HoldCreate(Strict):
     allocations: Annotated[list[AllocationIn], Field(min_length=1, max_length=20)]
-    ttl_minutes: Annotated[int, Field(ge=1, le=7 * 24 * 60)] | None = None
-    reference: Annotated[str, Field(max_length=120)] | None = None
+    ttl_minutes: Annotated[StrictInt, Field(ge=1, le=7 * 24 * 60)] | None = None
+    reference: Annotated[str, Field(max_length=120), SAFE_TEXT] | None = None
 
 
 class AllocationOut(BaseModel):
@@ -555,7 +556,7 @@ class FacilityImport(Strict):
     key: Annotated[str, Field(min_length=1, max_length=120)]
     facility: FacilityCreate
     status: Status
-    status_reason: Annotated[str, Field(min_length=3, max_length=500)] | None = None
+    status_reason: Annotated[str, Field(min_length=3, max_length=500), SAFE_TEXT] | None = None
     pools: list[PoolImport] = Field(default_factory=list, max_length=200)
 
     @model_validator(mode="after")

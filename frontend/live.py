@@ -161,13 +161,15 @@ def origin_allowed(websocket: WebSocket, runtime: Runtime) -> bool:
     origin = websocket.headers.get("origin")
     if not origin:
         return False
-    allowed = {runtime.settings.base_url().rstrip("/")}
-    host = websocket.headers.get("x-forwarded-host") or websocket.headers.get("host")
+    settings = runtime.settings
+    allowed = {settings.base_url().rstrip("/")}
+    host = websocket.headers.get("host")
+    secure = websocket.url.scheme == "wss"
+    if settings.trust_forwarded_host:
+        # Only a proxy that overwrites these headers may speak for the browser.
+        host = websocket.headers.get("x-forwarded-host") or host
+        secure = secure or websocket.headers.get("x-forwarded-proto") in ("https", "wss")
     if host:
-        secure = websocket.url.scheme == "wss" or websocket.headers.get("x-forwarded-proto") in (
-            "https",
-            "wss",
-        )
         allowed.add(f"{'https' if secure else 'http'}://{host}")
     return origin.rstrip("/") in allowed
 

@@ -10,7 +10,9 @@ Every transaction is a ``db.unit_of_work`` opened in the thread that uses it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
@@ -41,7 +43,7 @@ from referral.schemas import (
 from referral.states import CLAIMED_ACTIONS
 from services.app import Runtime
 from services.clients.capacity import CapacityClient
-from services.errors import CanalizaError
+from services.errors import CanalizaError, Unprocessable
 from services.settings import get_settings
 from services.tokens import Principal
 from services.vocabulary import UserRole
@@ -55,6 +57,17 @@ SYSTEM = Principal(sub="system", roles=frozenset({UserRole.SERVICE}))
 # --- creation and lifecycle -----------------------------------------------------------------
 
 
+@contextlib.asynccontextmanager
+async def _missing_is_unprocessable(code: str, detail: str) -> AsyncIterator[None]:
+    """Capacity's 404 for something a request body names becomes that request's 422."""
+    try:
+        yield
+    except CanalizaError as exc:
+        if exc.status_code != 404:
+            raise
+        raise Unprocessable(detail, code=code) from exc
+
+
 async def create_referral(
     runtime: Runtime,
     *,
@@ -62,10 +75,19 @@ async def create_referral(
     data: ReferralCreate,
     idempotency_key: str | None,
 ) -> tuple[ReferralPublic, bool]:
-    """A draft referral; the hold it names must be its sending institution's own."""
+    """A draft referral; the facility it names must exist, the hold it names must be its
+    sending institution's own (a missing one is a 422 of this request, not capacity's 404)."""
+    permissions.ensure_can_create_referral(principal, data.sending_institution_id)
+    capacity = capacity_client(runtime)
+    async with _missing_is_unprocessable(
+        "facility_not_found", f"No existe la instalación {data.facility_id}."
+    ):
+        await capacity.get_facility(data.facility_id)
     if data.hold_id:
-        permissions.ensure_can_create_referral(principal, data.sending_institution_id)
-        hold = await capacity_client(runtime).get_hold(data.hold_id)
+        async with _missing_is_unprocessable(
+            "hold_not_found", f"No existe la reserva {data.hold_id}."
+        ):
+            hold = await capacity.get_hold(data.hold_id)
         lifecycle.ensure_hold_fits(
             hold,
             sending_institution_id=data.sending_institution_id,
@@ -95,6 +117,8 @@ async def run_action(
 
     def plan() -> ActionPlan:
         with db.unit_of_work(write=action in CLAIMED_ACTIONS) as session:
+            # One answer (404) for a referral the caller may not see and for none at all.
+            referrals.visible_referral(session, principal=principal, referral_id=referral_id)
             return lifecycle.plan_action(
                 session,
                 principal=principal,
@@ -328,6 +352,7 @@ async def disclose_address(
 
     def check() -> str:
         with db.unit_of_work(write=False) as session:
+            referrals.visible_referral(session, principal=principal, referral_id=referral_id)
             referral = disclosure.check_address_disclosure(
                 session, principal=principal, referral_id=referral_id
             )
@@ -357,6 +382,7 @@ async def disclose_identities(*, principal: Principal, referral_id: str) -> list
 
     def work() -> list[IdentityPublic]:
         with db.unit_of_work() as session:
+            referrals.visible_referral(session, principal=principal, referral_id=referral_id)
             return disclosure.disclose_identities(
                 session, principal=principal, referral_id=referral_id
             )
@@ -388,6 +414,7 @@ def fulfil_obligation(
 ) -> ObligationPublic:
     """An institution attends its obligation (call from a sync handler's thread)."""
     with db.unit_of_work() as session:
+        referrals.visible_referral(session, principal=principal, referral_id=referral_id)
         obligation = obligations.fulfil_obligation(
             session,
             principal=principal,

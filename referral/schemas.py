@@ -25,8 +25,9 @@ from services import vocabulary
 from services.bodies import RequestBody
 from services.clock import UtcDateTime
 from services.countries import normalise_nationality
+from services.validation import SAFE_TEXT, StrictBool, StrictInt
 
-Str200 = Annotated[str, Field(min_length=1, max_length=200)]
+Str200 = Annotated[str, Field(min_length=1, max_length=200), SAFE_TEXT]
 Id = Annotated[str, Field(min_length=1, max_length=36)]
 StateCode = Literal[
     "01", "02", "03", "04", "05", "06", "07", "08", "09", "10", "11", "12", "13", "14", "15",
@@ -140,7 +141,7 @@ class Populations(Strict):
 
 class AgreementCreate(Strict):
     number: Annotated[str, Field(min_length=1, max_length=80)]
-    title: Annotated[str, Field(min_length=1, max_length=300)]
+    title: Annotated[str, Field(min_length=1, max_length=300), SAFE_TEXT]
     party_ids: list[Id] = Field(min_length=2, max_length=20)
     valid_from: date
     valid_to: date
@@ -162,7 +163,7 @@ class SignBody(Strict):
 
 
 class ReasonBody(Strict):
-    reason: Annotated[str, Field(max_length=500)] | None = None
+    reason: Annotated[str, Field(max_length=500), SAFE_TEXT] | None = None
 
 
 class PartyPublic(BaseModel):
@@ -233,11 +234,11 @@ class PersonIn(Strict):
     """A person of a referral; ``sex`` and ``nationality`` are stated, ``null`` if not recorded."""
 
     sex: Sex | None
-    age: Annotated[int, Field(ge=0, le=120)] | None = None
+    age: Annotated[StrictInt, Field(ge=0, le=120)] | None = None
     role: Role
     nationality: Nationality
-    pseudonym: Annotated[str, Field(max_length=80)] | None = None
-    name: Annotated[str, Field(max_length=200)] | None = None
+    pseudonym: Annotated[str, Field(max_length=80), SAFE_TEXT] | None = None
+    name: Annotated[str, Field(max_length=200), SAFE_TEXT] | None = None
     state_of_origin: StateCode | None = None
     languages: list[Annotated[str, Field(max_length=40)]] = Field(
         default_factory=list, max_length=10
@@ -257,11 +258,11 @@ class PersonIn(Strict):
 
 
 class ConsentIn(Strict):
-    given: bool
-    given_by: Annotated[str, Field(max_length=200)] | None = None
+    given: StrictBool
+    given_by: Annotated[str, Field(max_length=200), SAFE_TEXT] | None = None
     given_at: datetime | None = None
-    scope: Annotated[str, Field(max_length=500)] | None = None
-    legal_basis_for_minors: Annotated[str, Field(max_length=500)] | None = None
+    scope: Annotated[str, Field(max_length=500), SAFE_TEXT] | None = None
+    legal_basis_for_minors: Annotated[str, Field(max_length=500), SAFE_TEXT] | None = None
 
 
 def consent_record(consent: ConsentIn) -> dict[str, Any]:
@@ -293,9 +294,9 @@ class ReferralCreate(Strict):
     consent: ConsentIn
     urgency: Literal["urgent", "normal"]
     state: StateCode | None = None
-    case_reference: Annotated[str, Field(max_length=100)] | None = None
+    case_reference: Annotated[str, Field(max_length=100), SAFE_TEXT] | None = None
     services: list[Service] = Field(default_factory=list, max_length=10)
-    witness_protection: bool = False
+    witness_protection: StrictBool = False
 
     @field_validator("consent")
     @classmethod
@@ -306,12 +307,12 @@ class ReferralCreate(Strict):
 
 
 class ActionBody(Strict):
-    reason: Annotated[str, Field(max_length=500)] | None = None
+    reason: Annotated[str, Field(max_length=500), SAFE_TEXT] | None = None
     outcome: Outcome | None = None
 
 
 class FulfilBody(Strict):
-    note: Annotated[str, Field(max_length=500)] | None = None
+    note: Annotated[str, Field(max_length=500), SAFE_TEXT] | None = None
     humanitarian_visa_status: Literal["not_started", "requested", "granted", "denied"] | None = None
 
 
@@ -486,10 +487,10 @@ class HistoricalPerson(Strict):
     """A person of a historical referral: the CNDH minimum variables, never a name."""
 
     sex: Sex | None
-    age: Annotated[int, Field(ge=0, le=120)] | None = None
+    age: Annotated[StrictInt, Field(ge=0, le=120)] | None = None
     role: Role
     nationality: Nationality
-    pseudonym: Annotated[str, Field(max_length=80)] | None = None
+    pseudonym: Annotated[str, Field(max_length=80), SAFE_TEXT] | None = None
     state_of_origin: StateCode | None = None
     languages: list[Annotated[str, Field(max_length=40)]] = Field(
         default_factory=list, max_length=10
@@ -516,7 +517,7 @@ class HistoricalReferral(Strict):
     consent: ConsentIn
     status: HistoricalStatus
     outcome: Outcome | None = None
-    reason: Annotated[str, Field(max_length=500)] | None = None
+    reason: Annotated[str, Field(max_length=500), SAFE_TEXT] | None = None
     created_at: datetime
     sent_at: datetime
     answered_at: datetime | None = None

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
+import re
 import sys
 import time
 from datetime import UTC, datetime
@@ -151,8 +152,34 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str, ensure_ascii=False)
 
 
+# A path's query string, inside a log message ("GET /x?token=…", "WebSocket /live?…").
+_QUERY = re.compile(r"(/[^\s\"'?]*)\?[^\s\"']*")
+SERVER_LOGGERS = ("uvicorn.error", "uvicorn.access")
+
+
+def strip_query_strings(text: str) -> str:
+    """``text`` with every URL's query string dropped (it may carry a token)."""
+    return _QUERY.sub(r"\1", text)
+
+
+class DropQueryStrings(logging.Filter):
+    """Rewrites a server log record without query strings (uvicorn logs a WebSocket's path
+    with its query, and an access line's too): a token in a URL never reaches the log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "?" in message:
+            record.msg, record.args = strip_query_strings(message), None
+        return True
+
+
 def configure_logging(service: str, level: int = logging.INFO) -> None:
-    """Send every ``canaliza.*`` log record to stderr as JSON lines (idempotent)."""
+    """Send every ``canaliza.*`` log record to stderr as JSON lines (idempotent); the
+    server's own loggers drop query strings."""
+    for name in SERVER_LOGGERS:
+        server_logger = logging.getLogger(name)
+        if not any(isinstance(f, DropQueryStrings) for f in server_logger.filters):
+            server_logger.addFilter(DropQueryStrings())
     logger = logging.getLogger("canaliza")
     logger.setLevel(level)
     for handler in list(logger.handlers):

@@ -53,6 +53,10 @@ class Settings(BaseSettings):
     nats_subject_prefix: str = "canaliza"
 
     public_url: str = ""
+    # Whether ``X-Forwarded-Host`` / ``X-Forwarded-Proto`` name the browser's origin (only
+    # behind a proxy that overwrites them, such as Canaliza's gateway); off, the live feed's
+    # Origin check trusts the public URL and the request's own Host only.
+    trust_forwarded_host: bool = False
     issuer: str = ""
     audience: str = "canaliza"
     jwks_url: str | None = None

@@ -6,6 +6,7 @@ import re
 from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
+import httpx
 import pyotp
 from sqlmodel import Session
 
@@ -21,17 +22,25 @@ REDIRECT = "http://127.0.0.1:53682/callback"
 
 
 async def test_lockout_after_configured_failures_then_unlock_after_the_window(make_app):
+    """Lockout is per (username, client address) and never announced: a locked pair gets
+    the same answer as a wrong password; another address is not locked out."""
     app = make_app(CANALIZA_AUTH_MAX_FAILED_LOGINS="3", CANALIZA_AUTH_LOCKOUT_MINUTES="10")
     clock.freeze()
+    generic = {"error": "invalid_grant", "error_description": "invalid_credentials"}
     async with running(app) as client:
         for _ in range(3):
             r = await client.post("/auth/token", data=password_form("fiscal", "mala"))
             assert r.status_code == 400
-        assert "bloqueada" in r.json()["detail"]
-        assert r.json()["error_description"] == "account_locked"
-        # The right password does not help while the account is locked.
-        r = await client.post("/auth/token", data=password_form("fiscal"))
-        assert r.status_code == 400 and "bloqueada" in r.json()["detail"]
+            assert {k: r.json()[k] for k in generic} == generic
+        assert r.json()["detail"] == "Usuario o contraseña incorrectos."
+        # The right password does not help this address while the pair is locked, and the
+        # answer is the generic one (the caller cannot tell a lock from a wrong password).
+        locked = await client.post("/auth/token", data=password_form("fiscal"))
+        assert locked.status_code == 400 and locked.json() == r.json()
+        # The person herself, from her own address, is not locked out.
+        other = httpx.ASGITransport(app=app, client=("10.9.8.7", 4000))
+        async with httpx.AsyncClient(transport=other, base_url="http://testserver") as own:
+            assert (await own.post("/auth/token", data=password_form("fiscal"))).status_code == 200
         clock.advance(timedelta(minutes=11))
         r = await client.post("/auth/token", data=password_form("fiscal"))
         assert r.status_code == 200

@@ -165,7 +165,8 @@ async def test_decline_releases_the_hold_in_capacity(both):
     assert (await _pool(client, h, pool))["available"] == 3
 
 
-async def test_send_refuses_an_unknown_facility(both):
+async def test_a_draft_naming_an_unknown_facility_is_refused(both):
+    """Checked when the draft is created (review 2026-12): a 422, not capacity's 404."""
     client, h, _, _ = both
     fiscal = h("prosecutor", institution_id=FGR.id, sub="fiscal")
     r = await client.post(
@@ -180,5 +181,6 @@ async def test_send_refuses_an_unknown_facility(both):
         },
         headers=fiscal,
     )
-    r = await client.post(f"/api/v1/referrals/{r.json()['id']}/send", headers=fiscal)
-    assert r.status_code == 404
+    assert r.status_code == 422, r.text
+    assert r.json()["error"] == "facility_not_found"
+    assert (await client.get("/api/v1/referrals", headers=fiscal)).json() == []
