@@ -54,6 +54,9 @@ PG_ADMIN_URL = os.environ.get(
     "CANALIZA_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
 NATS_URL = os.environ.get("CANALIZA_TEST_NATS", "nats://127.0.0.1:4222")
+# Hundreds of simulated prosecutors of one demo institution hold beds at once: a load test
+# raises the per-institution hold quota (CANALIZA_HOLD_QUOTA_BEDS), as a rescue operation would.
+LOAD_SETTINGS = {"CANALIZA_HOLD_QUOTA_BEDS": "1000000", "CANALIZA_HOLD_ALERT_SHARE": "1.0"}
 
 PERSONAS = (
     "search",
@@ -513,6 +516,7 @@ def embedded() -> Iterator[str]:
             CANALIZA_DEMO="1",
             CANALIZA_PUBLIC_URL=base,
             PYTHONUNBUFFERED="1",
+            **LOAD_SETTINGS,
         )
         log = Path(tmp) / "server.log"
         with log.open("ab") as out:
@@ -549,6 +553,7 @@ def topology() -> Iterator[str]:
             gateway_port=free_port(),
             log_dir=logs,
             demo=True,
+            extra_env=dict(LOAD_SETTINGS),
         )
         try:
             cluster.start(timeout=180)

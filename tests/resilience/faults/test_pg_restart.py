@@ -100,7 +100,14 @@ async def test_postgres_crash_during_writes_is_clean_and_loses_nothing(
     coordinator = actors.coordinator()
     prosecutor = actors.prosecutor()
     with jwks_server({"keys": [signing_key.as_dict(private=False)]}) as jwks_url:
-        env = capacity_env(tmp_path, jwks_url, test_verifier.issuer, CANALIZA_DATABASE_URL=url)
+        env = capacity_env(
+            tmp_path,
+            jwks_url,
+            test_verifier.issuer,
+            CANALIZA_DATABASE_URL=url,
+            # writers of one institution hold beds all through the crash: no quota in the way
+            CANALIZA_HOLD_QUOTA_BEDS="1000000",
+        )
         proc = CapacityProcess(env, free_port(), tmp_path / "capacity.log")
         proc.start()
         try:
