@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -126,3 +127,19 @@ class Cap:
 async def cap(capacity_app, auth_headers) -> AsyncIterator[Cap]:
     async with running(capacity_app) as client:
         yield Cap(client, auth_headers)
+
+
+@contextlib.asynccontextmanager
+async def capacity_on_postgres(
+    pg_url: str, auth_headers: Callable[..., dict[str, str]], *, pool_size: int
+) -> AsyncIterator[Cap]:
+    """The capacity service on a fresh PostgreSQL database, for the concurrency tests."""
+    db.configure(pg_url, pool_size=pool_size, max_overflow=10)
+    try:
+        get_settings().auto_migrate = True
+        app = create_app([service()], bus=InProcessBus())
+        async with running(app) as client:
+            assert db.engine.dialect.name == "postgresql"
+            yield Cap(client, auth_headers)
+    finally:
+        db.dispose()

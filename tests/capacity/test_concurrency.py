@@ -9,13 +9,8 @@ from sqlmodel import Session, select
 
 from capacity.database import db
 from capacity.ledger import ledger_counts
-from capacity.main import service
 from capacity.models import Hold, LedgerEntry, Pool
-from services.app import create_app
-from services.bus import InProcessBus
-from services.settings import get_settings
-from tests.capacity.conftest import Cap
-from tests.conftest import running
+from tests.capacity.conftest import Cap, capacity_on_postgres
 
 RACERS = 50
 
@@ -60,12 +55,5 @@ async def test_fifty_concurrent_holds_for_the_last_bed_sqlite(cap):
 async def test_fifty_concurrent_holds_for_the_last_bed_postgres(
     pg_url, test_verifier, auth_headers
 ):
-    db.configure(pg_url, pool_size=RACERS, max_overflow=10)
-    try:
-        get_settings().auto_migrate = True
-        app = create_app([service()], bus=InProcessBus())
-        async with running(app) as client:
-            assert db.engine.dialect.name == "postgresql"
-            await _race_for_the_last_bed(Cap(client, auth_headers))
-    finally:
-        db.dispose()
+    async with capacity_on_postgres(pg_url, auth_headers, pool_size=RACERS) as cap:
+        await _race_for_the_last_bed(cap)

@@ -14,13 +14,9 @@ from sqlmodel import Session
 
 from canaliza.demo import FGR, SNDIF
 from capacity.database import db, outbox
-from capacity.main import service
 from capacity.models import Pool
-from services.app import create_app
-from services.bus import InProcessBus
 from services.settings import get_settings
-from tests.capacity.conftest import Cap
-from tests.conftest import running
+from tests.capacity.conftest import Cap, capacity_on_postgres
 
 ALERT = "capacity.hold.concentration_alert"
 RACERS = 30
@@ -148,12 +144,5 @@ async def test_concurrent_holds_cannot_pass_the_quota_together_sqlite(cap):
 async def test_concurrent_holds_cannot_pass_the_quota_together_postgres(
     pg_url, test_verifier, auth_headers
 ):
-    db.configure(pg_url, pool_size=RACERS, max_overflow=10)
-    try:
-        get_settings().auto_migrate = True
-        app = create_app([service()], bus=InProcessBus())
-        async with running(app) as client:
-            assert db.engine.dialect.name == "postgresql"
-            await _race_for_the_quota(Cap(client, auth_headers))
-    finally:
-        db.dispose()
+    async with capacity_on_postgres(pg_url, auth_headers, pool_size=RACERS) as cap:
+        await _race_for_the_quota(cap)

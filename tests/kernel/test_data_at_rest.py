@@ -27,7 +27,7 @@ from canaliza.composition import available_packages, build_app, load_specs
 from services import at_rest
 from services.at_rest import KeyEncryptionError, keyring, new_kek
 from services.settings import get_settings
-from tests.conftest import ON_CI, demo_login, running
+from tests.conftest import demo_login, running, unavailable
 
 SECRET_NAME = "María Canario Testigo"  # stands for a victim's name in referral.db
 
@@ -105,10 +105,7 @@ def _require_other_user() -> None:
     """Reading as ``nobody`` needs root and ``setpriv``: skip locally, fail on CI."""
     if os.geteuid() == 0 and shutil.which("setpriv"):
         return
-    message = "reading the files as `nobody` needs root and setpriv (util-linux)"
-    if ON_CI:
-        pytest.fail(message + " (on CI this test must run)")
-    pytest.skip(message)
+    unavailable("reading the files as `nobody` needs root and setpriv (util-linux)")
 
 
 def _as_nobody(*argv: str) -> subprocess.CompletedProcess[str]:
