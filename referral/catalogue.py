@@ -62,6 +62,7 @@ OBLIGATIONS: dict[str, str] = {
     "ceav_registration": "Inscripción en el Registro Nacional de Víctimas (CEAV)",
     "witness_protection": "Protección de testigos: identidad reservada",
     "nationality_unconfirmed": "Nacionalidad por confirmar (sin información: aún no se avisa al INM)",
+    "inm_child_protection": "Oficiales de protección a la infancia del INM (menor extranjero)",
 }
 
 HUMANITARIAN_VISA_STATUSES = ("not_started", "requested", "granted", "denied")
@@ -75,3 +76,42 @@ def is_recorded_foreign(nationality: str | None) -> bool:
 def age_group(age: int | None) -> str:
     """``minors`` for under 18 or unknown age (treated as a minor until assessed)."""
     return "adults" if age is not None and age >= ADULT_AGE else "minors"
+
+
+# --- a foreign person's migration route (ADR 0022; 003:535, 004:864, 872, 914) --------------
+
+MIGRATION_ROUTES: dict[str, str] = {
+    "humanitarian_regularisation": "Regularización por razones humanitarias",
+    "complementary_protection": "Protección complementaria",
+    "asylum": "Reconocimiento de la condición de refugiada (COMAR, con ACNUR)",
+    "assisted_return": "Retorno asistido",
+}
+MIGRATION_ROUTE_STATUSES: dict[str, str] = {
+    "requested": "Solicitado",
+    "in_process": "En trámite",
+    "granted": "Concedido",
+    "denied": "Negado",
+    "completed": "Concluido",
+}
+
+# --- stays, follow-up and services provided (002:384, 397-415; 003:563) ----------------------
+
+EXTENSION_REASONS: dict[str, str] = {
+    "risk": "Persiste el riesgo",
+    "physical_instability": "Inestabilidad física",
+    "psychological_instability": "Inestabilidad psicológica",
+    "other": "Otro motivo",
+}
+FOLLOW_UP_RESULTS: dict[str, str] = {
+    "stable": "Localizada, estable",
+    "needs_support": "Localizada, requiere apoyo",
+    "not_reached": "No localizada",
+    "declined": "No desea seguimiento",
+}
+SERVICES_PROVIDED: dict[str, str] = {
+    "legal": "Asesoría jurídica",
+    "psychological": "Atención psicológica",
+    "medical": "Atención médica",
+    "education": "Educación",
+    "job_training": "Capacitación para el trabajo",
+}

@@ -12,7 +12,17 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from referral.catalogue import age_group
-from referral.models import Agreement, Institution, Obligation, Referral, ReferralPerson
+from referral.models import (
+    Agreement,
+    FollowUp,
+    Institution,
+    MigrationRoute,
+    Obligation,
+    Referral,
+    ReferralPerson,
+    ServiceProvided,
+    StayExtension,
+)
 from services.clock import as_utc
 from services.contracts.referral import (
     REFERRAL_CHANGES,
@@ -22,19 +32,23 @@ from services.contracts.referral import (
     AgreementRefused,
     AgreementRevoked,
     AgreementSigned,
+    FollowUpRecorded,
     HistoryImported,
     IdentityDisclosed,
     ImportedReferral,
     InstitutionCreated,
     InstitutionUpdated,
+    MigrationRouteRecorded,
     ObligationFulfilled,
     PersonFacts,
     ReferralChanged,
     ReferralDischarged,
     ReferralPersonFacts,
+    ServiceProvidedRecorded,
+    StayExtended,
 )
 from services.tokens import Principal
-from services.vocabulary import InstitutionType, Outcome, ReferralStatus, cndh_age_band
+from services.vocabulary import InstitutionType, Outcome, ReferralStatus, Sex, cndh_age_band
 
 
 class Person(Protocol):
@@ -145,12 +159,62 @@ def referral_changed(
     }
     if model is ReferralDischarged:
         fields["outcome"] = referral.outcome
+        fields["outcome_country"] = referral.outcome_country
     return model(**fields)
 
 
 def obligation_fulfilled(referral: Referral, obligation: Obligation) -> ObligationFulfilled:
     return ObligationFulfilled(
         referral_id=referral.id, obligation_id=obligation.id, kind=obligation.kind
+    )
+
+
+def migration_route_recorded(
+    referral: Referral, person: ReferralPerson, route: MigrationRoute
+) -> MigrationRouteRecorded:
+    return MigrationRouteRecorded(
+        referral_id=referral.id,
+        person_id=person.id,
+        route=route.route,
+        status=route.status,
+        nationality=person.nationality,
+        sex=Sex(person.sex) if person.sex else None,
+        age_group=age_group(person.age),
+        state=referral.state,
+        institution_id=route.institution_id,
+        humanitarian_visa_issued=bool(route.humanitarian_visa_number),
+        consular_contact_consent=route.consular_contact_consent,
+        migration_station_days=route.migration_station_days,
+        return_country=route.return_country,
+        risk_assessment_recorded=route.risk_assessment_on is not None,
+    )
+
+
+def stay_extended(referral: Referral, extension: StayExtension) -> StayExtended:
+    return StayExtended(
+        referral_id=referral.id,
+        facility_id=referral.facility_id,
+        days=extension.days,
+        reason=extension.reason,
+    )
+
+
+def follow_up_recorded(referral: Referral, follow_up: FollowUp) -> FollowUpRecorded:
+    return FollowUpRecorded(
+        referral_id=referral.id,
+        facility_id=referral.facility_id,
+        due_on=follow_up.due_on.isoformat(),
+        done_on=follow_up.done_on.isoformat() if follow_up.done_on else None,
+        result=follow_up.result,
+    )
+
+
+def service_provided(referral: Referral, service: ServiceProvided) -> ServiceProvidedRecorded:
+    return ServiceProvidedRecorded(
+        referral_id=referral.id,
+        facility_id=referral.facility_id,
+        service=service.service,
+        provided_on=service.provided_on.isoformat(),
     )
 
 

@@ -26,6 +26,7 @@ from referral import (
     obligations,
     permissions,
     referrals,
+    stays,
 )
 from referral.database import db
 from referral.dependencies import capacity_client
@@ -39,6 +40,7 @@ from referral.schemas import (
     ObligationPublic,
     ReferralCreate,
     ReferralPublic,
+    StayPublic,
 )
 from referral.states import CLAIMED_ACTIONS
 from services.app import Runtime
@@ -423,3 +425,35 @@ def fulfil_obligation(
             body=body,
         )
         return ObligationPublic.of(obligation)
+
+
+# --- stays (ADR 0022) ---------------------------------------------------------------------------
+
+
+async def stay(runtime: Runtime, *, principal: Principal, referral_id: str) -> StayPublic:
+    """A referral's stay against its facility's maximum (read from capacity, outside any
+    transaction)."""
+
+    def load() -> str:
+        with db.unit_of_work(write=False) as session:
+            referral = referrals.visible_referral(
+                session, principal=principal, referral_id=referral_id
+            )
+            return referral.facility_id
+
+    facility_id = await run_in_threadpool(load)
+    try:
+        max_stay_days = (await capacity_client(runtime).get_facility(facility_id)).max_stay_days
+    except CanalizaError as exc:
+        if exc.status_code != 404:
+            raise
+        max_stay_days = None  # a facility gone from the roster: the counter without a limit
+
+    def view() -> StayPublic:
+        with db.unit_of_work(write=False) as session:
+            referral = referrals.visible_referral(
+                session, principal=principal, referral_id=referral_id
+            )
+            return stays.stay_view(session, referral, max_stay_days=max_stay_days)
+
+    return await run_in_threadpool(view)

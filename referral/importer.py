@@ -36,7 +36,7 @@ from referral.models import (
     ReferralHistory,
     ReferralPerson,
 )
-from referral.obligations import CEAV_TYPES, DIF_TYPES, INM_TYPES
+from referral.obligations import CEAV_ROLES, CEAV_TYPES, DIF_TYPES, inm_office
 from referral.schemas import HistoricalReferral, HistoryImportResult, consent_record
 from referral.states import RESPONSE_DEADLINES
 from services.clock import utcnow
@@ -45,7 +45,6 @@ from services.contracts.referral import HistoryImported, ImportedReferral
 from services.errors import Unprocessable
 from services.ids import new_id
 from services.tokens import Principal
-from services.vocabulary import PersonRole
 
 EVENT_TYPE = HistoryImported.TYPE
 IMPORT_NOTE = "Registro histórico importado"
@@ -182,8 +181,11 @@ def import_history(
     def obliged_institution(kind: str, state: str | None) -> str | None:
         key = (kind, state)
         if key not in obliged:
-            types = {"dif": DIF_TYPES, "inm": INM_TYPES, "ceav": CEAV_TYPES}[kind]
-            obliged[key] = first_institution(session, *types, state=state)
+            if kind == "inm":
+                obliged[key] = inm_office(session, state)
+            else:
+                types = {"dif": DIF_TYPES, "ceav": CEAV_TYPES}[kind]
+                obliged[key] = first_institution(session, *types, state=state)
         return obliged[key]
 
     referral_rows: list[dict[str, Any]] = []
@@ -267,10 +269,14 @@ def import_history(
         kinds: list[tuple[str, str | None, str | None]] = []
         if any(catalogue.age_group(p.age) == "minors" for p in r.people):
             kinds.append(("dif_child_protection", obliged_institution("dif", state), None))
-        if any(catalogue.is_recorded_foreign(p.nationality) for p in r.people):
-            kinds.append(("inm_migration_status", obliged_institution("inm", None), "not_started"))
-        if any(p.role == PersonRole.VICTIM.value for p in r.people):
-            kinds.append(("ceav_registration", obliged_institution("ceav", None), None))
+        foreign = [p for p in r.people if catalogue.is_recorded_foreign(p.nationality)]
+        if foreign:
+            inm = obliged_institution("inm", state)
+            kinds.append(("inm_migration_status", inm, "not_started"))
+            if any(catalogue.age_group(p.age) == "minors" for p in foreign):
+                kinds.append(("inm_child_protection", inm, None))
+        if any(p.role in CEAV_ROLES for p in r.people):
+            kinds.append(("ceav_registration", obliged_institution("ceav", state), None))
         for kind, institution_id, visa in kinds:
             obligation_rows.append(
                 {

@@ -13,7 +13,7 @@ from typing import Any, cast
 from sqlalchemy import case, update
 from sqlmodel import Session, col, select
 
-from referral import events, permissions
+from referral import events, migration, permissions
 from referral.agreements import find_binding_agreement
 from referral.database import outbox
 from referral.exceptions import (
@@ -198,6 +198,8 @@ def plan_action(
     _check_action(
         principal=principal, referral=referral, action=action, body=body, if_match=if_match
     )
+    if action == "discharge":
+        migration.ensure_return_allowed(session, referral, body)
     token: str | None = None
     if action in CLAIMED_ACTIONS:
         token = new_id()
@@ -214,7 +216,11 @@ def plan_action(
                 pending_token=token,
                 pending_since=utcnow(),
                 # kept with the claim, so that the sweep can finish an interrupted discharge
-                **({"outcome": body.outcome} if action == "discharge" else {}),
+                **(
+                    {"outcome": body.outcome, "outcome_country": body.outcome_country}
+                    if action == "discharge"
+                    else {}
+                ),
             )
         )
         if claimed.rowcount != 1:  # type: ignore[attr-defined]
@@ -235,6 +241,10 @@ def let_go(session: Session, *, referral_id: str, claim_token: str) -> None:
             pending_since=None,
             outcome=case(
                 (col(Referral.pending_action) == "discharge", None), else_=col(Referral.outcome)
+            ),
+            outcome_country=case(
+                (col(Referral.pending_action) == "discharge", None),
+                else_=col(Referral.outcome_country),
             ),
         )
     )
@@ -316,6 +326,8 @@ def apply_action(
         values["decline_reason"] = body.reason
     elif action == "discharge":
         values["outcome"] = body.outcome
+        # kept with the claim: the sweep completing an interrupted discharge does not know it
+        values["outcome_country"] = body.outcome_country or referral.outcome_country
     elif action == "admit" and allocations is not None:
         values["allocations"] = allocations
     if action in RELEASING_ACTIONS and referral.hold_id:

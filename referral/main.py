@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from referral.care_router import router as care_router
 from referral.database import db, outbox
 from referral.flows import run_expiry
 from referral.router import router
@@ -32,7 +33,7 @@ def service() -> ServiceSpec:
     """The referral service's contribution to an app."""
     return ServiceSpec(
         name="referral",
-        routers=[router],
+        routers=[router, care_router],
         database=db,
         outbox=outbox,
         on_startup=[_start_expiry],

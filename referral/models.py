@@ -128,6 +128,8 @@ class Referral(ReferralBase, table=True):
     consent: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     allocations: list[dict[str, Any]] = _json()
     outcome: str | None = Field(default=None, max_length=30)
+    # The country of an assisted return (ISO 3166-1 alpha-3), with ``outcome`` assisted_return.
+    outcome_country: str | None = Field(default=None, max_length=3)
     decline_reason: str | None = Field(default=None, max_length=500)
     hold_release_pending: bool = False
     # An action whose capacity step runs outside this row's transaction (admit, discharge)
@@ -202,6 +204,8 @@ class Obligation(ReferralBase, table=True):
     institution_id: str | None = Field(default=None, max_length=36)
     status: str = Field(default="pending", max_length=12)
     humanitarian_visa_status: str | None = Field(default=None, max_length=20)
+    # The victim's folio in the national victims registry (RENAVI), when the CEAV/CEEAV gives it.
+    renavi_folio: str | None = Field(default=None, max_length=40)
     note: str | None = Field(default=None, max_length=500)
     created_at: datetime = _ts()
     fulfilled_at: datetime | None = _ts(nullable=True)
@@ -238,3 +242,108 @@ class IdempotencyRecord(ReferralBase, table=True):
     request_hash: str = Field(max_length=64)
     referral_id: str = Field(foreign_key="referral.id", max_length=36)
     created_at: datetime = _ts()
+
+
+class MigrationRoute(ReferralBase, table=True):
+    """A foreign person's migration route (ADR 0022): one per person, never with identity.
+
+    The humanitarian visa number is a document of the person; it is shown beside the
+    person's position and nationality only, never beside a name or pseudonym."""
+
+    __tablename__ = "migration_route"
+    __table_args__ = (
+        CheckConstraint(
+            "route IN ('humanitarian_regularisation','complementary_protection',"
+            "'asylum','assisted_return')",
+            name="route_known",
+        ),
+        CheckConstraint(
+            "status IN ('requested','in_process','granted','denied','completed')",
+            name="status_known",
+        ),
+        CheckConstraint(
+            "migration_station_days IS NULL OR migration_station_days >= 0",
+            name="station_days_not_negative",
+        ),
+    )
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    referral_id: str = Field(foreign_key="referral.id", index=True, max_length=36)
+    person_id: str = Field(foreign_key="referral_person.id", unique=True, max_length=36)
+    # The INM office that attends it: the regional office of the referral's state, or the
+    # national INM where no regional office is registered.
+    institution_id: str | None = Field(default=None, max_length=36)
+    route: str = Field(max_length=30)
+    status: str = Field(max_length=12)
+    started_on: date
+    resolved_on: date | None = None
+    humanitarian_visa_number: str | None = Field(default=None, max_length=40)
+    consular_contact_consent: bool | None = None
+    consular_contact_on: date | None = None
+    migration_station_days: int | None = None
+    return_country: str | None = Field(default=None, max_length=3)
+    risk_assessment_on: date | None = None
+    risk_assessment_summary: str | None = Field(default=None, max_length=1000)
+    risk_assessment_by: str | None = Field(default=None, max_length=200)
+    version: int = 1
+    updated_by: str = Field(max_length=200)
+    updated_at: datetime = _ts()
+
+
+class StayExtension(ReferralBase, table=True):
+    """Days added to a stay beyond the facility's maximum, with why and who approved."""
+
+    __tablename__ = "stay_extension"
+    __table_args__ = (
+        CheckConstraint("days > 0", name="days_positive"),
+        CheckConstraint(
+            "reason IN ('risk','physical_instability','psychological_instability','other')",
+            name="reason_known",
+        ),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    referral_id: str = Field(foreign_key="referral.id", index=True, max_length=36)
+    days: int
+    reason: str = Field(max_length=30)
+    detail: str = Field(max_length=500)
+    approved_by: str = Field(max_length=200)
+    recorded_by: str = Field(max_length=200)
+    at: datetime = _ts()
+
+
+class FollowUp(ReferralBase, table=True):
+    """A contact after discharge: planned for a day, then done with its result."""
+
+    __tablename__ = "follow_up"
+    __table_args__ = (
+        CheckConstraint(
+            "result IS NULL OR result IN ('stable','needs_support','not_reached','declined')",
+            name="result_known",
+        ),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    referral_id: str = Field(foreign_key="referral.id", index=True, max_length=36)
+    due_on: date
+    done_on: date | None = None
+    result: str | None = Field(default=None, max_length=20)
+    note: str | None = Field(default=None, max_length=500)
+    recorded_by: str = Field(max_length=200)
+    at: datetime = _ts()
+
+
+class ServiceProvided(ReferralBase, table=True):
+    """A service given to one admitted person (counted in the monthly per-facility report)."""
+
+    __tablename__ = "service_provided"
+    __table_args__ = (
+        CheckConstraint(
+            "service IN ('legal','psychological','medical','education','job_training')",
+            name="service_known",
+        ),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    referral_id: str = Field(foreign_key="referral.id", index=True, max_length=36)
+    person_id: str = Field(foreign_key="referral_person.id", index=True, max_length=36)
+    service: str = Field(max_length=20)
+    provided_on: date
+    recorded_by: str = Field(max_length=200)
+    at: datetime = _ts()

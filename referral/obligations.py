@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from referral import catalogue, events, permissions
 from referral.database import outbox
 from referral.exceptions import ReferralNotFound
 from referral.institutions import first_institution
-from referral.models import Obligation, Referral, ReferralPerson
+from referral.models import Institution, Obligation, Referral, ReferralPerson
 from referral.records import get_referral
 from referral.schemas import FulfilBody
 from services.clock import utcnow
@@ -21,8 +21,28 @@ from services.vocabulary import InstitutionType, PersonRole
 
 # Which institution (by type, first found) attends each obligation.
 DIF_TYPES = (InstitutionType.DIF_ESTATAL, InstitutionType.DIF_NACIONAL)
-INM_TYPES = (InstitutionType.INM,)
-CEAV_TYPES = (InstitutionType.CEAV,)
+# The state commission (CEEAV) of the referral's state where one exists, else the CEAV.
+CEAV_TYPES = (InstitutionType.CEEAV, InstitutionType.CEAV)
+# Victims the CEAV/CEEAV registers and attends: direct and indirect (003:175, 203).
+CEAV_ROLES = (PersonRole.VICTIM, PersonRole.INDIRECT_VICTIM)
+
+
+def inm_office(session: Session, state: str | None) -> str | None:
+    """The INM office that attends a referral: the regional office (an ``inm`` institution
+    under another, ``parent_id`` set) of the referral's state, else the national INM."""
+    offices = select(Institution).where(Institution.type == InstitutionType.INM)
+    if state:
+        regional = session.exec(
+            offices.where(
+                Institution.state == state, col(Institution.parent_id).is_not(None)
+            ).order_by(col(Institution.created_at))
+        ).first()
+        if regional is not None:
+            return regional.id
+    national = session.exec(
+        offices.where(col(Institution.parent_id).is_(None)).order_by(col(Institution.created_at))
+    ).first()
+    return national.id if national else first_institution(session, InstitutionType.INM)
 
 
 def derive_obligations(
@@ -40,16 +60,28 @@ def derive_obligations(
                 created_at=now,
             )
         )
-    if any(catalogue.is_recorded_foreign(p.nationality) for p in people):
+    foreign = [p for p in people if catalogue.is_recorded_foreign(p.nationality)]
+    if foreign:
+        inm = inm_office(session, referral.state)
         obligations.append(
             Obligation(
                 referral_id=referral.id,
                 kind="inm_migration_status",
-                institution_id=first_institution(session, *INM_TYPES),
+                institution_id=inm,
                 humanitarian_visa_status="not_started",
                 created_at=now,
             )
         )
+        if any(catalogue.age_group(p.age) == "minors" for p in foreign):
+            # The office's child protection officers attend a foreign minor (004:844).
+            obligations.append(
+                Obligation(
+                    referral_id=referral.id,
+                    kind="inm_child_protection",
+                    institution_id=inm,
+                    created_at=now,
+                )
+            )
     if any(p.nationality is None for p in people):
         # Not recorded is not Mexican: the sender confirms it before anyone tells the INM.
         obligations.append(
@@ -60,12 +92,12 @@ def derive_obligations(
                 created_at=now,
             )
         )
-    if any(p.role == PersonRole.VICTIM for p in people):
+    if any(p.role in CEAV_ROLES for p in people):
         obligations.append(
             Obligation(
                 referral_id=referral.id,
                 kind="ceav_registration",
-                institution_id=first_institution(session, *CEAV_TYPES),
+                institution_id=first_institution(session, *CEAV_TYPES, state=referral.state),
                 created_at=now,
             )
         )
@@ -100,10 +132,19 @@ def fulfil_obligation(
             "El estado de visa humanitaria solo aplica a la obligación del INM.",
             code="not_applicable",
         )
-    if obligation.status == "fulfilled" and not body.humanitarian_visa_status:
+    if body.renavi_folio and obligation.kind != "ceav_registration":
+        raise Unprocessable(
+            "El folio del Registro Nacional de Víctimas (renavi_folio) solo aplica a la "
+            "obligación de la CEAV o la comisión estatal.",
+            code="not_applicable",
+        )
+    amends = bool(body.humanitarian_visa_status or body.renavi_folio)
+    if obligation.status == "fulfilled" and not amends:
         raise Conflict("La obligación ya está atendida.", code="already_fulfilled")
     if body.humanitarian_visa_status:
         obligation.humanitarian_visa_status = body.humanitarian_visa_status
+    if body.renavi_folio:
+        obligation.renavi_folio = body.renavi_folio
     obligation.status = "fulfilled"
     obligation.fulfilled_at = utcnow()
     obligation.fulfilled_by = principal.sub

@@ -21,6 +21,7 @@ OBLIGATION_ROLES: dict[str, tuple[UserRole, ...]] = {
     "ceav_registration": (R.CEAV_OFFICER,),
     "witness_protection": (R.PROSECUTOR,),
     "nationality_unconfirmed": (R.PROSECUTOR,),
+    "inm_child_protection": (R.INM_OFFICER,),
 }
 RECEIVER_ACTIONS = frozenset({"accept", "decline", "admit", "discharge"})
 EITHER_SIDE_ACTIONS = frozenset({"in_transit", "cancel"})
@@ -140,3 +141,31 @@ def ensure_can_import_history(principal: Principal) -> None:
     """Writing the past (final states, old timestamps) is for internal services only."""
     if not principal.has(R.SERVICE):
         _deny("Solo un servicio interno (token de cliente) importa el historial de canalizaciones.")
+
+
+# --- migration routes, stays and aftercare (ADR 0022) --------------------------------------
+
+
+def is_migration_office(principal: Principal, inm_institution_id: str | None) -> bool:
+    """An INM officer of the office the referral's migration obligation is addressed to."""
+    return (
+        principal.has(R.INM_OFFICER)
+        and inm_institution_id is not None
+        and principal.institution_id == inm_institution_id
+    )
+
+
+def ensure_can_record_migration_route(principal: Principal, inm_institution_id: str | None) -> None:
+    if principal.has(R.PLATFORM_ADMIN) or is_migration_office(principal, inm_institution_id):
+        return
+    _deny("La ruta migratoria la registra el personal de la oficina del INM que la atiende.")
+
+
+def ensure_can_record_stay(principal: Principal, receiving_institution_id: str) -> None:
+    """Extensions, follow-ups and services provided: the receiving institution's staff."""
+    if is_receiver(principal, receiving_institution_id):
+        return
+    _deny(
+        "La estancia, sus prórrogas, el seguimiento y los servicios los registra la "
+        "institución receptora."
+    )

@@ -7,19 +7,31 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from referral import catalogue
 from referral.models import (
     Agreement,
     AgreementParty,
+    FollowUp,
     Institution,
     InstitutionName,
+    MigrationRoute,
     Obligation,
     Referral,
     ReferralHistory,
     ReferralPerson,
+    ServiceProvided,
+    StayExtension,
 )
 from services import vocabulary
 from services.bodies import RequestBody
@@ -47,9 +59,13 @@ Offence = Literal[
     "art10-I", "art10-II", "art10-III", "art10-IV", "art10-V", "art10-VI", "art10-VII",
     "art10-VIII", "art10-IX", "art10-X", "art10-XI", "art32",
 ]  # fmt: skip
-Outcome = Literal[
-    "reintegrated_origin", "reintegrated_elsewhere", "transferred_onward", "left_voluntarily",
-    "other",
+Outcome = Annotated[
+    Literal[
+        "reintegrated_origin", "reintegrated_elsewhere", "transferred_onward", "left_voluntarily",
+        "assisted_return", "other",
+    ],
+    # Old data said "repatriated": it reads as an assisted return (ADR 0022).
+    BeforeValidator(lambda v: vocabulary.LEGACY_OUTCOMES.get(v, v) if isinstance(v, str) else v),
 ]  # fmt: skip
 
 
@@ -309,11 +325,15 @@ class ReferralCreate(Strict):
 class ActionBody(Strict):
     reason: Annotated[str, Field(max_length=500), SAFE_TEXT] | None = None
     outcome: Outcome | None = None
+    # With outcome ``assisted_return``: the country returned to (ISO 3166-1 alpha-3).
+    outcome_country: Nationality = None
 
 
 class FulfilBody(Strict):
     note: Annotated[str, Field(max_length=500), SAFE_TEXT] | None = None
     humanitarian_visa_status: Literal["not_started", "requested", "granted", "denied"] | None = None
+    # The RENAVI folio, when the CEAV/CEEAV gives it (ADR 0022).
+    renavi_folio: Annotated[str, Field(min_length=1, max_length=40), SAFE_TEXT] | None = None
 
 
 class PersonPublic(BaseModel):
@@ -351,6 +371,7 @@ class ObligationPublic(BaseModel):
     institution_id: str | None
     status: str
     humanitarian_visa_status: str | None
+    renavi_folio: str | None = None
     note: str | None
     fulfilled_at: UtcDateTime | None
 
@@ -363,6 +384,7 @@ class ObligationPublic(BaseModel):
             institution_id=o.institution_id,
             status=o.status,
             humanitarian_visa_status=o.humanitarian_visa_status,
+            renavi_folio=o.renavi_folio,
             note=o.note,
             fulfilled_at=o.fulfilled_at,
         )
@@ -412,6 +434,7 @@ class ReferralPublic(BaseModel):
     people: list[PersonPublic]
     obligations: list[ObligationPublic]
     outcome: str | None
+    outcome_country: str | None = None
     decline_reason: str | None
     sent_at: UtcDateTime | None
     response_due_at: UtcDateTime | None
@@ -451,6 +474,7 @@ class ReferralPublic(BaseModel):
             people=[PersonPublic.of(p, deidentified=deid) for p in people],
             obligations=[ObligationPublic.of(o) for o in obligations],
             outcome=referral.outcome,
+            outcome_country=referral.outcome_country,
             decline_reason=referral.decline_reason,
             sent_at=referral.sent_at,
             response_due_at=referral.response_due_at,
@@ -577,3 +601,216 @@ class HistoryImportResult(BaseModel):
     already_present: int
     expired: int
     event_id: str | None
+
+
+# --- a foreign person's migration route (ADR 0022) -----------------------------------------
+
+MigrationRouteCode = Literal[
+    "humanitarian_regularisation", "complementary_protection", "asylum", "assisted_return"
+]  # fmt: skip
+MigrationRouteStatus = Literal["requested", "in_process", "granted", "denied", "completed"]
+
+
+class RiskAssessmentIn(Strict):
+    """The recorded assessment of the risk of revictimisation (a foreign minor's return)."""
+
+    assessed_on: date
+    summary: Annotated[str, Field(min_length=1, max_length=1000), SAFE_TEXT]
+
+
+class MigrationRouteIn(Strict):
+    """The route chosen for one foreign person, and where it stands."""
+
+    route: MigrationRouteCode
+    status: MigrationRouteStatus
+    started_on: date
+    resolved_on: date | None = None
+    humanitarian_visa_number: Annotated[str, Field(min_length=1, max_length=40), SAFE_TEXT] | None = None  # fmt: skip
+    consular_contact_consent: StrictBool | None = None
+    consular_contact_on: date | None = None
+    migration_station_days: Annotated[StrictInt, Field(ge=0, le=3650)] | None = None
+    return_country: Nationality = None
+    risk_assessment: RiskAssessmentIn | None = None
+
+    @model_validator(mode="after")
+    def _dates_in_order(self) -> MigrationRouteIn:
+        if self.resolved_on is not None and self.resolved_on < self.started_on:
+            raise ValueError("resolved_on no puede ser anterior a started_on")
+        return self
+
+
+class MigrationRoutePublic(BaseModel):
+    """One foreign person's route: by position and nationality, never with a name."""
+
+    person_id: str
+    position: int
+    nationality: str | None
+    age_group: str
+    route: str | None
+    route_label: str | None
+    status: str | None
+    status_label: str | None
+    institution_id: str | None
+    started_on: date | None = None
+    resolved_on: date | None = None
+    humanitarian_visa_number: str | None = None
+    consular_contact_consent: bool | None = None
+    consular_contact_on: date | None = None
+    migration_station_days: int | None = None
+    return_country: str | None = None
+    risk_assessment_on: date | None = None
+    risk_assessment_summary: str | None = None
+    risk_assessment_required: bool
+    version: int | None = None
+
+    @classmethod
+    def of(
+        cls, person: ReferralPerson, route: MigrationRoute | None, *, documents: bool
+    ) -> MigrationRoutePublic:
+        minor = catalogue.age_group(person.age) == "minors"
+        base = cls(
+            person_id=person.id,
+            position=person.position,
+            nationality=person.nationality,
+            age_group=catalogue.age_group(person.age),
+            route=None,
+            route_label=None,
+            status=None,
+            status_label=None,
+            institution_id=None,
+            risk_assessment_required=minor,
+        )
+        if route is None:
+            return base
+        return base.model_copy(
+            update={
+                "route": route.route,
+                "route_label": catalogue.MIGRATION_ROUTES[route.route],
+                "status": route.status,
+                "status_label": catalogue.MIGRATION_ROUTE_STATUSES[route.status],
+                "institution_id": route.institution_id,
+                "started_on": route.started_on,
+                "resolved_on": route.resolved_on,
+                "humanitarian_visa_number": route.humanitarian_visa_number if documents else None,
+                "consular_contact_consent": route.consular_contact_consent,
+                "consular_contact_on": route.consular_contact_on,
+                "migration_station_days": route.migration_station_days,
+                "return_country": route.return_country,
+                "risk_assessment_on": route.risk_assessment_on,
+                "risk_assessment_summary": (route.risk_assessment_summary if documents else None),
+                "version": route.version,
+            }
+        )
+
+
+# --- stays, follow-up and services provided (ADR 0022) -------------------------------------
+
+ExtensionReason = Literal["risk", "physical_instability", "psychological_instability", "other"]
+FollowUpResult = Literal["stable", "needs_support", "not_reached", "declined"]
+ServiceProvidedCode = Literal["legal", "psychological", "medical", "education", "job_training"]
+
+
+class ExtensionIn(Strict):
+    days: Annotated[StrictInt, Field(ge=1, le=365)]
+    reason: ExtensionReason | None = None
+    detail: Annotated[str, Field(max_length=500), SAFE_TEXT] | None = None
+    approved_by: Annotated[str, Field(max_length=200), SAFE_TEXT] | None = None
+
+
+class ExtensionPublic(BaseModel):
+    days: int
+    reason: str
+    reason_label: str
+    detail: str
+    approved_by: str
+    recorded_by: str
+    at: UtcDateTime
+
+    @classmethod
+    def of(cls, e: StayExtension) -> ExtensionPublic:
+        return cls(
+            days=e.days,
+            reason=e.reason,
+            reason_label=catalogue.EXTENSION_REASONS[e.reason],
+            detail=e.detail,
+            approved_by=e.approved_by,
+            recorded_by=e.recorded_by,
+            at=e.at,
+        )
+
+
+class FollowUpPlan(Strict):
+    due_on: date
+
+
+class FollowUpResultIn(Strict):
+    done_on: date
+    result: FollowUpResult
+    note: Annotated[str, Field(max_length=500), SAFE_TEXT] | None = None
+
+
+class FollowUpPublic(BaseModel):
+    id: int
+    due_on: date
+    done_on: date | None
+    result: str | None
+    result_label: str | None
+    note: str | None
+    overdue: bool
+
+    @classmethod
+    def of(cls, f: FollowUp, today: date) -> FollowUpPublic:
+        assert f.id is not None
+        return cls(
+            id=f.id,
+            due_on=f.due_on,
+            done_on=f.done_on,
+            result=f.result,
+            result_label=catalogue.FOLLOW_UP_RESULTS[f.result] if f.result else None,
+            note=f.note,
+            overdue=f.done_on is None and f.due_on < today,
+        )
+
+
+class ServiceProvidedIn(Strict):
+    person_id: Id
+    service: ServiceProvidedCode
+    provided_on: date
+
+
+class ServiceProvidedPublic(BaseModel):
+    person_id: str
+    position: int
+    service: str
+    service_label: str
+    provided_on: date
+
+    @classmethod
+    def of(cls, s: ServiceProvided, position: int) -> ServiceProvidedPublic:
+        return cls(
+            person_id=s.person_id,
+            position=position,
+            service=s.service,
+            service_label=catalogue.SERVICES_PROVIDED[s.service],
+            provided_on=s.provided_on,
+        )
+
+
+class StayPublic(BaseModel):
+    """A referral's stay: days since admission against the facility's maximum (plus the
+    extensions), the alert, and its follow-ups and services."""
+
+    referral_id: str
+    status: str
+    admitted_at: UtcDateTime | None
+    discharged_at: UtcDateTime | None
+    days: int | None
+    max_stay_days: int | None
+    extended_days: int
+    limit_days: int | None
+    days_left: int | None
+    alert: Literal["none", "approaching", "reached", "exceeded"]
+    alert_label: str
+    extensions: list[ExtensionPublic]
+    follow_ups: list[FollowUpPublic]
+    services: list[ServiceProvidedPublic]

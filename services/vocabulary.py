@@ -183,7 +183,13 @@ class Outcome(Vocabulary):
     REINTEGRATED_ELSEWHERE = "reintegrated_elsewhere"
     TRANSFERRED_ONWARD = "transferred_onward"
     LEFT_VOLUNTARILY = "left_voluntarily"
+    # A foreign victim's return to her country, assisted (ADR 0022); never "repatriated".
+    ASSISTED_RETURN = "assisted_return"
     OTHER = "other"
+
+
+# Outcomes once written under another code, read as today's (ADR 0022).
+LEGACY_OUTCOMES = {"repatriated": Outcome.ASSISTED_RETURN.value}
 
 
 class HoldStatus(Vocabulary):
@@ -247,6 +253,7 @@ _LABELS: dict[str, dict[str, str]] = {
         "reintegrated_elsewhere": "Reintegración en otro lugar",
         "transferred_onward": "Traslado a otra instancia",
         "left_voluntarily": "Salida voluntaria",
+        "assisted_return": "Retorno asistido al país de origen",
         "other": "Otro",
     },
     "HoldStatus": {

@@ -143,6 +143,8 @@ class ReferralAdmitted(ReferralChanged):
 @contract("referral.referral.discharge", aggregate="referral")
 class ReferralDischarged(ReferralChanged):
     outcome: Outcome | None
+    # The country of an assisted return (ADR 0022); None for any other outcome.
+    outcome_country: str | None = None
 
 
 @contract("referral.referral.cancel", aggregate="referral")
@@ -174,6 +176,57 @@ class ObligationFulfilled(EventPayload):
     referral_id: str
     obligation_id: str
     kind: str
+
+
+@contract("referral.migration_route.recorded", aggregate="referral")
+class MigrationRouteRecorded(EventPayload):
+    """A foreign person's migration route chosen or moved on (ADR 0022). Never the visa
+    number nor the assessment's text: whether a visa was issued, whether an assessment was
+    recorded."""
+
+    referral_id: str
+    person_id: str
+    route: str
+    status: str
+    nationality: str | None
+    sex: Sex | None
+    age_group: str
+    state: str | None
+    institution_id: str | None
+    humanitarian_visa_issued: bool
+    consular_contact_consent: bool | None
+    migration_station_days: int | None
+    return_country: str | None
+    risk_assessment_recorded: bool
+
+
+@contract("referral.stay.extended", aggregate="referral")
+class StayExtended(EventPayload):
+    referral_id: str
+    facility_id: str
+    days: int
+    reason: str
+
+
+@contract("referral.follow_up.recorded", aggregate="referral")
+class FollowUpRecorded(EventPayload):
+    """A follow-up contact after discharge planned (no result yet) or done."""
+
+    referral_id: str
+    facility_id: str
+    due_on: str
+    done_on: str | None
+    result: str | None
+
+
+@contract("referral.service.provided", aggregate="referral")
+class ServiceProvidedRecorded(EventPayload):
+    """A service given to an admitted person: the monthly per-facility report counts it."""
+
+    referral_id: str
+    facility_id: str
+    service: str
+    provided_on: str
 
 
 class _Disclosure(EventPayload):

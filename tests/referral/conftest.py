@@ -44,6 +44,7 @@ class FakeCapacity:
         self.holds: dict[str, Hold] = {}
         self.calls: list[tuple[str, Any]] = []
         self.operators: dict[str, str] = {}
+        self.max_stay_days: dict[str, int] = {}
 
     def new_hold(
         self, beds: int = 1, *, institution_id: str = FGR, facility_id: str = "fac-1"
@@ -103,6 +104,7 @@ class FakeCapacity:
             status="active",
             operator_institution_id=self.operators.get(facility_id, NGO),
             address="Calle Secreta 1",
+            max_stay_days=self.max_stay_days.get(facility_id),
         )
 
 

@@ -291,7 +291,13 @@ async def test_obligations_for_minor_foreigner_and_victim(ctx):
         ]
     )
     kinds = {o["kind"]: o for o in ref["obligations"]}
-    assert set(kinds) == {"dif_child_protection", "inm_migration_status", "ceav_registration"}
+    assert set(kinds) == {
+        "dif_child_protection",
+        "inm_migration_status",
+        "inm_child_protection",
+        "ceav_registration",
+    }
+    assert kinds["inm_child_protection"]["institution_id"] == INM
     assert kinds["dif_child_protection"]["institution_id"] == DIF
     assert kinds["inm_migration_status"]["institution_id"] == INM
     assert kinds["inm_migration_status"]["humanitarian_visa_status"] == "not_started"
