@@ -14,7 +14,6 @@ import sqlalchemy as sa
 import sqlmodel.sql.sqltypes
 from alembic import op
 
-
 revision: str = "272c4becf904"
 down_revision: str | None = "d8b4f2c6a1e9"
 branch_labels: str | Sequence[str] | None = None
