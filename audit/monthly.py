@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlmodel import Session
 
-from audit.reports import SI, SUPPRESSED, WITHHELD, ReferralFold, referrals
+from audit.reports import SI, SUPPRESSED, WITHHELD, ReferralFold, referrals, trail_events
 
 DIRECT_ROLES = frozenset({"victim", "witness", "direct"})
 REINTEGRATED = frozenset({"reintegrated_origin", "reintegrated_elsewhere"})
@@ -36,6 +36,15 @@ OFFENCE_LABELS = {
     "art10-IX": "Matrimonio forzoso o servil",
     "art10-X": "Tráfico de órganos",
     "art10-XI": "Experimentación biomédica ilícita",
+}
+# Services given to a person and recorded by the shelter (``referral.service.provided``).
+SERVICE_PROVIDED = "referral.service.provided"
+PROVIDED_LABELS = {
+    "legal": "Asesoría jurídica",
+    "psychological": "Atención psicológica",
+    "medical": "Atención médica",
+    "education": "Educación",
+    "job_training": "Capacitación para el trabajo",
 }
 SERVICE_LABELS = {
     "legal": "Asesoría jurídica",
@@ -89,6 +98,7 @@ def build(session: Session, *, facility_id: str, year: int, months: list[int]) -
         "offence": {},
         "origin": {},
         "services": {},
+        "provided": {},
     }
 
     def add(section: str, label: str, i: int, n: int = 1) -> None:
@@ -120,6 +130,13 @@ def build(session: Session, *, facility_id: str, year: int, months: list[int]) -
                     add("reintegrated", kind, i)
                 if left_now and outcome == "transferred_onward":
                     add("transferred", kind, i)
+    for event in trail_events(session, SERVICE_PROVIDED):
+        given = event["payload"]
+        when = str(given.get("provided_on") or "")
+        if given.get("facility_id") != facility_id or when[:7] not in columns:
+            continue
+        service = str(given.get("service"))
+        add("provided", PROVIDED_LABELS.get(service, service), columns.index(when[:7]))
     return {
         "facility_id": facility_id,
         "year": year,
@@ -157,6 +174,12 @@ def build(session: Session, *, facility_id: str, year: int, months: list[int]) -
                 None,
                 len(months),
                 with_total=False,
+            ),
+            _section(
+                "Servicios proporcionados, por tipo",
+                sections["provided"],
+                None,
+                len(months),
             ),
         ],
     }

@@ -59,6 +59,11 @@ def _events(session: Session, prefix: str) -> list[dict[str, Any]]:
     return [json.loads(r) for r in rows]
 
 
+def trail_events(session: Session, prefix: str) -> list[dict[str, Any]]:
+    """The trail's events whose type starts with ``prefix``, oldest first (canonical bodies)."""
+    return _events(session, prefix)
+
+
 def _when(body: dict[str, Any]) -> datetime | None:
     return parse_utc(body.get("occurred_at"))
 
@@ -383,6 +388,93 @@ def occupancy(session: Session, by: list[str]) -> list[dict[str, Any]]:
     ]
 
 
+# --- each foreign person's migration route (ADR 0022; 003:535) -----------------------------
+
+MIGRATION_ROUTE_RECORDED = "referral.migration_route.recorded"
+MIGRATION_DIMENSIONS = (
+    "route",
+    "status",
+    "nationality",
+    "sex",
+    "age_group",
+    "state",
+    "institution_id",
+    "period",
+)
+
+
+def _migration_routes(session: Session) -> dict[str, tuple[dict[str, Any], datetime | None]]:
+    """Each person's latest route (by person), with when her route was first recorded."""
+    latest: dict[str, tuple[dict[str, Any], datetime | None]] = {}
+    for e in _events(session, MIGRATION_ROUTE_RECORDED):
+        p = e["payload"]
+        key = str(p.get("person_id"))
+        first = latest[key][1] if key in latest else _when(e)
+        latest[key] = (p, first)
+    return latest
+
+
+def migration_routes(session: Session, by: list[str]) -> list[dict[str, Any]]:
+    """Foreign people by the route chosen and where it stands; visas issued, consular contact
+    consented, and people who had been held in a migration station."""
+    table: dict[tuple[str, ...], dict[str, int]] = {}
+    values = ("people", "visas_issued", "consular_consent", "held_in_station")
+    for p, first in _migration_routes(session).values():
+        dims = {
+            "route": str(p.get("route") or SI),
+            "status": str(p.get("status") or SI),
+            "nationality": str(p.get("nationality") or SI),
+            "sex": str(p.get("sex") or SI),
+            "age_group": CNDH_AGE_GROUP.get(str(p.get("age_group")), SI),
+            "state": str(p.get("state") or SI),
+            "institution_id": str(p.get("institution_id") or SI),
+            "period": first.strftime("%Y-%m") if first else SI,
+        }
+        row = table.setdefault(tuple(dims[d] for d in by), dict.fromkeys(values, 0))
+        row["people"] += 1
+        row["visas_issued"] += int(bool(p.get("humanitarian_visa_issued")))
+        row["consular_consent"] += int(p.get("consular_contact_consent") is True)
+        row["held_in_station"] += int((p.get("migration_station_days") or 0) > 0)
+    return [{**dict(zip(by, k, strict=True)), **v} for k, v in sorted(table.items())]
+
+
+# The route's event carries the referral's two age groups, not the CNDH bands.
+CNDH_AGE_GROUP = {"minors": "minors", "adults": "adults"}
+
+
+def humanitarian_visas(session: Session, by: list[str]) -> list[dict[str, Any]]:
+    """As the INM's table (003:535): foreign victims identified (referred), and of them how
+    many have a route recorded and a humanitarian visa issued, by nationality."""
+    routes = _migration_routes(session)
+    by_referral: dict[str, list[dict[str, Any]]] = {}
+    for p, _ in routes.values():
+        by_referral.setdefault(str(p.get("referral_id")), []).append(p)
+    now = utcnow()
+    table: dict[tuple[str, ...], dict[str, int]] = {}
+    values = ("victims_identified", "routes_recorded", "visas_issued")
+    for ref in referrals(session):
+        recorded = by_referral.get(ref.id, [])
+        for person in ref.payload.get("people") or []:
+            nationality = person.get("nationality")
+            if not nationality or nationality == "MEX" or person.get("role") != "victim":
+                continue
+            dims = _person_dims(ref, person, now)
+            row = table.setdefault(tuple(dims[d][0] for d in by), dict.fromkeys(values, 0))
+            row["victims_identified"] += 1
+        for p in recorded:
+            if p.get("nationality") in (None, "MEX"):
+                continue
+            dims = {
+                **_person_dims(ref, {}, now),
+                "nationality": [str(p.get("nationality"))],
+                "sex": [str(p.get("sex") or SI)],
+            }
+            row = table.setdefault(tuple(dims[d][0] for d in by), dict.fromkeys(values, 0))
+            row["routes_recorded"] += 1
+            row["visas_issued"] += int(bool(p.get("humanitarian_visa_issued")))
+    return [{**dict(zip(by, k, strict=True)), **v} for k, v in sorted(table.items())]
+
+
 @dataclass(frozen=True)
 class ReportSpec:
     builder: Callable[[Session, list[str]], list[dict[str, Any]]]
@@ -433,6 +525,18 @@ REPORTS: dict[str, ReportSpec] = {
         ("sent", "answered", "admitted", "median_hours_to_answer", "median_hours_to_admission"),
         ("sending_institution_id", "receiving_institution_id", "state", "period"),
         derived=(("median_hours_to_answer", "answered"), ("median_hours_to_admission", "admitted")),
+    ),
+    "migration-routes": ReportSpec(
+        migration_routes,
+        ("route", "status"),
+        ("people", "visas_issued", "consular_consent", "held_in_station"),
+        MIGRATION_DIMENSIONS,
+    ),
+    "humanitarian-visas": ReportSpec(
+        humanitarian_visas,
+        ("nationality",),
+        ("victims_identified", "routes_recorded", "visas_issued"),
+        ("nationality", "sex", "state", "period", "receiving_institution_id"),
     ),
     "no-information": ReportSpec(
         no_information,

@@ -72,7 +72,10 @@ async def test_monthly_report_by_hand_and_pdf(audit_app, auth_headers):
         assert r.status_code == 200, r.text
         body = r.json()
         assert body["columns"][0] == "2026-01" and len(body["columns"]) == 12
-        served, new, reintegrated, transferred, offence, origin, services = body["sections"]
+        served, new, reintegrated, transferred, offence, origin, services, provided = body[
+            "sections"
+        ]
+        assert provided["title"] == "Servicios proporcionados, por tipo" and provided["rows"] == []
         direct, secondary = "Víctimas directas", "Víctimas secundarias (hijas e hijos, indirectas)"
         assert _rows(served) == {direct: [1, 7, 6], secondary: [1, 1, 1]}
         # rE's five women stay on to December: 1 + 7 + 6 + 5 x 7 months = 49 (the annex's
