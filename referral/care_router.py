@@ -7,7 +7,9 @@ that the lifecycle's ``POST /referrals/{id}/{action}`` never takes them.
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Request
 
 from referral import flows, migration, stays
 from referral.database import db
@@ -71,7 +73,10 @@ def plan_follow_up(referral_id: str, body: FollowUpPlan, principal: PrincipalDep
 
 @router.post("/{referral_id}/stay/follow-ups/{follow_up_id}/result", response_model=FollowUpPublic)
 def record_follow_up(
-    referral_id: str, follow_up_id: int, body: FollowUpResultIn, principal: PrincipalDep
+    referral_id: str,
+    follow_up_id: Annotated[str, Path(max_length=36)],
+    body: FollowUpResultIn,
+    principal: PrincipalDep,
 ) -> FollowUpPublic:
     with db.unit_of_work() as session:
         return stays.record_follow_up(

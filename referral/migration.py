@@ -17,7 +17,7 @@ from referral.database import outbox
 from referral.exceptions import ReferralNotFound
 from referral.models import MigrationRoute, Obligation, Referral, ReferralPerson
 from referral.records import get_referral, people_of
-from referral.referrals import FULL, visibility
+from referral.referrals import FULL, visibility, visible_referral
 from referral.schemas import ActionBody, MigrationRouteIn, MigrationRoutePublic
 from services.clock import utcnow
 from services.contracts import emit
@@ -110,12 +110,13 @@ def record_route(
     body: MigrationRouteIn,
 ) -> MigrationRoutePublic:
     """Choose or move on one foreign person's route (the attending INM office only)."""
-    referral = get_referral(session, referral_id=referral_id)
+    permissions.ensure_can_record_migration_routes(principal)
+    referral = visible_referral(session, principal=principal, referral_id=referral_id)
+    inm = inm_institution(session, referral.id)
+    permissions.ensure_can_record_migration_route(principal, inm)
     person = session.get(ReferralPerson, person_id)
     if person is None or person.referral_id != referral.id:
         raise ReferralNotFound("No existe esa persona en la canalización.")
-    inm = inm_institution(session, referral.id)
-    permissions.ensure_can_record_migration_route(principal, inm)
     if not catalogue.is_recorded_foreign(person.nationality):
         raise Unprocessable(
             "La ruta migratoria solo aplica a una persona de nacionalidad extranjera "

@@ -155,17 +155,35 @@ def is_migration_office(principal: Principal, inm_institution_id: str | None) ->
     )
 
 
+MIGRATION_ROUTE_DENIED = (
+    "La ruta migratoria la registra el personal de la oficina del INM que la atiende."
+)
+STAY_DENIED = (
+    "La estancia, sus prórrogas, el seguimiento y los servicios los registra la "
+    "institución receptora."
+)
+
+
+def ensure_can_record_migration_routes(principal: Principal) -> None:
+    """By role, before any referral is looked up (no existence oracle)."""
+    if not principal.has(R.PLATFORM_ADMIN, R.INM_OFFICER):
+        _deny(MIGRATION_ROUTE_DENIED)
+
+
 def ensure_can_record_migration_route(principal: Principal, inm_institution_id: str | None) -> None:
     if principal.has(R.PLATFORM_ADMIN) or is_migration_office(principal, inm_institution_id):
         return
-    _deny("La ruta migratoria la registra el personal de la oficina del INM que la atiende.")
+    _deny(MIGRATION_ROUTE_DENIED)
+
+
+def ensure_can_record_stays(principal: Principal) -> None:
+    """By role, before any referral is looked up (no existence oracle)."""
+    if not principal.has(*RECEIVER_ROLES):
+        _deny(STAY_DENIED)
 
 
 def ensure_can_record_stay(principal: Principal, receiving_institution_id: str) -> None:
     """Extensions, follow-ups and services provided: the receiving institution's staff."""
     if is_receiver(principal, receiving_institution_id):
         return
-    _deny(
-        "La estancia, sus prórrogas, el seguimiento y los servicios los registra la "
-        "institución receptora."
-    )
+    _deny(STAY_DENIED)

@@ -25,7 +25,7 @@ from referral.models import (
     ServiceProvided,
     StayExtension,
 )
-from referral.records import get_referral
+from referral.referrals import visible_referral
 from referral.schemas import (
     ExtensionIn,
     ExtensionPublic,
@@ -134,7 +134,8 @@ def stay_view(
 def _receiver_referral(
     session: Session, principal: Principal, referral_id: str, *, status: str, doing: str
 ) -> Referral:
-    referral = get_referral(session, referral_id=referral_id)
+    permissions.ensure_can_record_stays(principal)
+    referral = visible_referral(session, principal=principal, referral_id=referral_id)
     permissions.ensure_can_record_stay(principal, referral.receiving_institution_id)
     if referral.status != status:
         label = ReferralStatus(referral.status).label.lower()
@@ -225,14 +226,14 @@ def record_follow_up(
     *,
     principal: Principal,
     referral_id: str,
-    follow_up_id: int,
+    follow_up_id: str,
     body: FollowUpResultIn,
 ) -> FollowUpPublic:
     """The result of a planned follow-up contact."""
     referral = _receiver_referral(
         session, principal, referral_id, status=ReferralStatus.DISCHARGED, doing="El seguimiento"
     )
-    follow_up = session.get(FollowUp, follow_up_id)
+    follow_up = session.get(FollowUp, int(follow_up_id)) if follow_up_id.isdigit() else None
     if follow_up is None or follow_up.referral_id != referral.id:
         raise ReferralNotFound("No existe ese seguimiento en la canalización.")
     today = utcnow().date()

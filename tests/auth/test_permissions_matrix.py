@@ -615,6 +615,30 @@ class World:
                     "description": "Seguimiento",
                     "due_on": "2030-01-01",
                 },
+                # migration routes, stays and aftercare (ADR 0022)
+                ("PUT", "/api/v1/referrals/{referral_id}/people/{person_id}/migration-route"): {
+                    "route": "humanitarian_regularisation",
+                    "status": "requested",
+                    "started_on": str(date.today()),
+                },
+                ("POST", "/api/v1/referrals/{referral_id}/stay/extensions"): {
+                    "days": 30,
+                    "reason": "risk",
+                    "detail": "Persiste el riesgo.",
+                    "approved_by": "Dirección del refugio",
+                },
+                ("POST", "/api/v1/referrals/{referral_id}/stay/follow-ups"): {
+                    "due_on": "2030-01-01",
+                },
+                ("POST", "/api/v1/referrals/{referral_id}/stay/follow-ups/{follow_up_id}/result"): {
+                    "done_on": str(date.today()),
+                    "result": "stable",
+                },
+                ("POST", "/api/v1/referrals/{referral_id}/stay/services"): {
+                    "person_id": NIL_ID,
+                    "service": "legal",
+                    "provided_on": str(date.today()),
+                },
             }
         )
         if (method, path) == ("POST", "/api/v1/agreements/{agreement_id}/document"):
