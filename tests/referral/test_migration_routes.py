@@ -117,8 +117,10 @@ async def test_route_per_person_recorded_by_the_attending_inm_office(ctx):
                   consular_contact_consent=False, migration_station_days=12)  # fmt: skip
     # another INM office, or the prosecutor, may not record it
     await _institution(ctx, INM_JALISCO, "INM Jalisco", "inm", "14", parent_id=INM)
-    for headers in (_inm(ctx, INM_JALISCO), ctx.fiscal):
-        assert (await ctx.client.put(url, json=body, headers=headers)).status_code == 403
+    # (another office does not even see the referral: 404, no existence oracle)
+    r = await ctx.client.put(url, json=body, headers=_inm(ctx, INM_JALISCO))
+    assert r.status_code == 404
+    assert (await ctx.client.put(url, json=body, headers=ctx.fiscal)).status_code == 403
     r = await ctx.client.put(url, json=body, headers=inm)
     assert r.status_code == 200, r.text
     got = r.json()
