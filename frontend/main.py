@@ -9,6 +9,7 @@ import logging
 from starlette.concurrency import run_in_threadpool
 
 from frontend import flows
+from frontend.aftercare import router as aftercare_router
 from frontend.database import db
 from frontend.i18n import LANGUAGES, translations
 from frontend.institution import router as institution_router
@@ -48,6 +49,7 @@ def service() -> ServiceSpec:
             router,
             prosecutor_router,
             shelter_router,
+            aftercare_router,
             registration_router,
             oversight_router,
             institution_router,

@@ -20,8 +20,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Form
 from fastapi.responses import Response
 
+from frontend.aftercare import ALERTS as STAY_ALERTS
 from frontend.api import ApiError
-from frontend.dependencies import FrontendRoute, Page, require_role
+from frontend.dependencies import FrontendRoute, Page, error_message, require_role
 from frontend.i18n import N_, TIMEZONE
 from frontend.prosecutor import ROLES, SEXES, STATUSES
 from services.vocabulary import Outcome, UserRole
@@ -37,6 +38,7 @@ OUTCOMES: dict[str, str] = {
     Outcome.REINTEGRATED_ELSEWHERE: N_("Reintegrated elsewhere"),
     Outcome.TRANSFERRED_ONWARD: N_("Transferred to another place"),
     Outcome.LEFT_VOLUNTARILY: N_("Left voluntarily"),
+    Outcome.ASSISTED_RETURN: N_("Assisted return to her country"),
     Outcome.OTHER: N_("Other"),
 }
 NOTICES = {
@@ -49,6 +51,7 @@ NOTICES = {
     "discharged": N_("Discharge recorded with its outcome."),
 }
 INBOX_STATUSES = ("sent", "accepted", "in_transit", "admitted")
+STAY_STATUSES = ("admitted", "discharged")
 REGISTRATION = {  # SEGOB registration of a facility (shelter and oversight screens)
     "not_submitted": N_("Not submitted"),
     "submitted": N_("Submitted, awaiting review"),
@@ -264,6 +267,11 @@ async def referral_detail(
     page: CoordinatorPage, referral_id: str, aviso: str | None = None
 ) -> Response:
     values = await _referral_values(page, referral_id)
+    values["stay"] = None
+    if values["referral"]["status"] in STAY_STATUSES:  # the stay counter (ADR 0022)
+        rid = values["referral"]["id"]
+        values["stay"] = await page.api.get("referral", f"/api/v1/referrals/{rid}/stay")
+        values["alerts"] = STAY_ALERTS
     return page.render("shelter/referral.html", notice=_notice(page, aviso), **values)
 
 
@@ -331,6 +339,7 @@ async def discharge(
     outcome: Annotated[str, Form(max_length=40)] = "",
     reason: Annotated[str, Form(max_length=500)] = "",
     version: Annotated[str, Form(max_length=12)] = "",
+    outcome_country: Annotated[str, Form(max_length=3)] = "",
 ) -> Response:
     rid = referral_id[:36]
     if outcome not in OUTCOMES:
@@ -340,5 +349,14 @@ async def discharge(
     body: dict[str, Any] = {"outcome": outcome}
     if reason.strip():
         body["reason"] = reason.strip()
-    await _act(page, rid, "discharge", version, body)
+    if outcome == Outcome.ASSISTED_RETURN and outcome_country.strip():
+        body["outcome_country"] = outcome_country.strip().upper()
+    try:
+        await _act(page, rid, "discharge", version, body)
+    except ApiError as exc:
+        if exc.status != 422:
+            raise
+        values = await _referral_values(page, rid)
+        problems = [error_message(page.t, exc)]
+        return page.render("shelter/discharge.html", status=422, problems=problems, **values)
     return page.redirect(f"/refugio/canalizaciones/{rid}?aviso=discharged")

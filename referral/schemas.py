@@ -796,6 +796,14 @@ class ServiceProvidedPublic(BaseModel):
         )
 
 
+class StayPerson(BaseModel):
+    """A person of the stay, by position (services are recorded per person)."""
+
+    person_id: str
+    position: int
+    role: str
+
+
 class StayPublic(BaseModel):
     """A referral's stay: days since admission against the facility's maximum (plus the
     extensions), the alert, and its follow-ups and services."""
@@ -811,6 +819,7 @@ class StayPublic(BaseModel):
     days_left: int | None
     alert: Literal["none", "approaching", "reached", "exceeded"]
     alert_label: str
+    people: list[StayPerson]
     extensions: list[ExtensionPublic]
     follow_ups: list[FollowUpPublic]
     services: list[ServiceProvidedPublic]

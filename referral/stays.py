@@ -34,6 +34,7 @@ from referral.schemas import (
     FollowUpResultIn,
     ServiceProvidedIn,
     ServiceProvidedPublic,
+    StayPerson,
     StayPublic,
 )
 from services.clock import as_utc, utcnow
@@ -102,12 +103,12 @@ def stay_view(
         .where(FollowUp.referral_id == referral.id)
         .order_by(col(FollowUp.due_on), col(FollowUp.id))
     ).all()
-    positions = {
-        p.id: p.position
-        for p in session.exec(
-            select(ReferralPerson).where(ReferralPerson.referral_id == referral.id)
-        ).all()
-    }
+    people = session.exec(
+        select(ReferralPerson)
+        .where(ReferralPerson.referral_id == referral.id)
+        .order_by(col(ReferralPerson.position))
+    ).all()
+    positions = {p.id: p.position for p in people}
     services = session.exec(
         select(ServiceProvided)
         .where(ServiceProvided.referral_id == referral.id)
@@ -125,6 +126,7 @@ def stay_view(
         days_left=limit - days if limit is not None and days is not None and in_care else None,
         alert=alert,  # type: ignore[arg-type]
         alert_label=ALERT_LABELS[alert],
+        people=[StayPerson(person_id=p.id, position=p.position, role=p.role) for p in people],
         extensions=[ExtensionPublic.of(e) for e in extensions],
         follow_ups=[FollowUpPublic.of(f, now.date()) for f in follow_ups],
         services=[ServiceProvidedPublic.of(s, positions.get(s.person_id, 0)) for s in services],

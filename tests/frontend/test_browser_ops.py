@@ -11,6 +11,7 @@ critical violation on any of these pages.
 from __future__ import annotations
 
 from datetime import date, timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -39,12 +40,17 @@ def enter(page, base: str, username: str, password: str = PASSWORD) -> None:
     page.get_by_role("button", name="Entrar").click()
 
 
-def send_referral(base: str) -> str:
-    """The prosecutor sends a mother and her son to Casa de las Mercedes (through the API)."""
+def send_referral(base: str, people: list[dict[str, Any]] = MOTHER_AND_SON) -> str:
+    """The prosecutor sends a mother and her son to Casa de las Mercedes (through the API);
+    Mexican unless ``people`` say otherwise."""
     fiscal = {"Authorization": f"Bearer {api_token(base, 'fiscal')}"}
     found = httpx.post(
         f"{base}/api/v1/availability/search",
-        json={"people": MOTHER_AND_SON, "needs": {}, "state": "09"},
+        json={
+            "people": [{k: v for k, v in p.items() if k != "nationality"} for p in people],
+            "needs": {},
+            "state": "09",
+        },
         headers=fiscal,
     ).json()
     choice = next(
@@ -60,7 +66,7 @@ def send_referral(base: str) -> str:
             "receiving_institution_id": CASA_MERCEDES.id,
             "facility_id": choice["facility"]["id"],
             "hold_id": hold.json()["id"],
-            "people": [{**p, "nationality": "MEX"} for p in MOTHER_AND_SON],
+            "people": [{"nationality": "MEX", **p} for p in people],
             "consent": {"given": True},
             "urgency": "urgent",
         },

@@ -10,7 +10,6 @@ from sqlmodel import select
 from referral import stays
 from referral.database import db
 from referral.models import FollowUp, Referral, ServiceProvided, StayExtension
-from referral.records import people_of
 from services.clock import utcnow
 from tests.referral.conftest import OTHER_NGO
 
@@ -138,8 +137,8 @@ async def test_services_provided_per_person_during_the_stay(ctx):
     url = f"/api/v1/referrals/{ref['id']}/stay/services"
     stay = await _stay(ctx, ref["id"])
     assert stay["services"] == []
-    with db.new_session() as s:
-        ids = [p.id for p in people_of(s, ref["id"])]
+    ids = [p["person_id"] for p in stay["people"]]
+    assert [p["role"] for p in stay["people"]] == ["victim", "accompanying_child"]
     today = str(utcnow().date())
     for person, service in ((ids[0], "legal"), (ids[0], "psychological"), (ids[1], "education")):
         r = await ctx.client.post(
