@@ -70,6 +70,19 @@ class RosterFacility(AuditBase, table=True):
     )
     version: int = 0
     first_seen_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    max_stay_days: int | None = None
+
+
+class RosterStay(AuditBase, table=True):
+    """A stay as the roster knows it (ADR 0022): when the referral was admitted, whether it
+    is still open and the days its extensions added; folded from referral events."""
+
+    __tablename__ = "roster_stay"
+    referral_id: str = Field(primary_key=True, max_length=64)
+    facility_id: str = Field(max_length=64, index=True)
+    admitted_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    open: bool = True
+    extended_days: int = 0
 
 
 class RosterPool(AuditBase, table=True):

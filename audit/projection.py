@@ -15,7 +15,7 @@ from sqlalchemy import delete, select
 from sqlmodel import Session, col
 
 from audit.exceptions import FacilityNotOnRoster
-from audit.models import AuditEntry, RosterFacility, RosterPool
+from audit.models import AuditEntry, RosterFacility, RosterPool, RosterStay
 from services.clock import parse_utc, utcnow
 from services.vocabulary import RegistrationStatus
 
@@ -24,6 +24,40 @@ FACILITY_PREFIX = "capacity.facility."
 POOL_EVENT = "capacity.pool.changed"
 # One entry of capacity's bulk roster import: many facilities and pool snapshots at once.
 ROSTER_IMPORTED = "capacity.roster.imported"
+# Stays (ADR 0022): admissions, their end, extensions; and referral's bulk history import.
+ADMITTED = "referral.referral.admit"
+STAY_ENDED = frozenset({"referral.referral.discharge", "referral.referral.cancel"})
+STAY_EXTENDED = "referral.stay.extended"
+HISTORY_IMPORTED = "referral.history.imported"
+STAY_EVENTS = frozenset({ADMITTED, STAY_EXTENDED, HISTORY_IMPORTED, *STAY_ENDED})
+
+
+def _project_stay(session: Session, etype: str, body: dict[str, Any]) -> None:
+    """Fold one referral event into the roster's stays (idempotent per referral)."""
+    p = body.get("payload") or {}
+    if etype == HISTORY_IMPORTED:
+        for row in p.get("referrals") or []:
+            # An imported referral still admitted: its stay began no later than its creation day.
+            at = parse_utc(row.get("created_on"))
+            if row.get("status") == "admitted" and row.get("facility_id") and at is not None:
+                rid = str(row.get("referral_id"))
+                if session.get(RosterStay, rid) is None:
+                    session.add(
+                        RosterStay(referral_id=rid, facility_id=str(row["facility_id"]),
+                                   admitted_at=at)
+                    )  # fmt: skip
+        session.flush()
+        return
+    rid = str(p.get("referral_id") or body.get("aggregate_id") or "")
+    stay = session.get(RosterStay, rid) if rid else None
+    if etype == ADMITTED and stay is None and p.get("facility_id"):
+        at = parse_utc(body.get("occurred_at")) or utcnow()
+        session.add(RosterStay(referral_id=rid, facility_id=str(p["facility_id"]), admitted_at=at))
+    elif etype in STAY_ENDED and stay is not None:
+        stay.open = False
+    elif etype == STAY_EXTENDED and stay is not None:
+        stay.extended_days += int(p.get("days") or 0)
+    session.flush()
 
 
 def _facility_row(session: Session, fid: str, at: datetime) -> RosterFacility:
@@ -39,6 +73,9 @@ def project(session: Session, body: dict[str, Any]) -> None:
     etype = str(body.get("type") or "")
     if etype == ROSTER_IMPORTED:
         _project_import(session, body)
+        return
+    if etype in STAY_EVENTS:
+        _project_stay(session, etype, body)
         return
     if not (etype.startswith(FACILITY_PREFIX) or etype == POOL_EVENT):
         return
@@ -93,6 +130,8 @@ def project(session: Session, body: dict[str, Any]) -> None:
             setattr(fac, attr, p[key])
     if isinstance(p.get("services"), list):
         fac.services = [str(s) for s in p["services"]]
+    if "max_stay_days" in p:
+        fac.max_stay_days = p["max_stay_days"]
     if p.get("status") and (p["status"] != fac.status or fac.status_changed_at is None):
         fac.status = p["status"]
         fac.status_changed_at = at
@@ -125,6 +164,7 @@ def rebuild(session: Session) -> int:
     """Rebuild the projection from the trail; how many facilities it holds."""
     session.execute(delete(RosterPool))
     session.execute(delete(RosterFacility))
+    session.execute(delete(RosterStay))
     session.flush()
     stmt = (
         select(col(AuditEntry.canonical))
@@ -132,6 +172,7 @@ def rebuild(session: Session) -> int:
             col(AuditEntry.type).startswith(FACILITY_PREFIX, autoescape=True)
             | (col(AuditEntry.type) == POOL_EVENT)
             | (col(AuditEntry.type) == ROSTER_IMPORTED)
+            | col(AuditEntry.type).in_(STAY_EVENTS)
         )
         .order_by(col(AuditEntry.position))
     )

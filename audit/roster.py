@@ -13,7 +13,7 @@ from typing import Any, cast
 from sqlalchemy import select
 from sqlmodel import Session, col
 
-from audit.models import FollowUpAction, RosterFacility, RosterPool, Visit
+from audit.models import FollowUpAction, RosterFacility, RosterPool, RosterStay, Visit
 from audit.projection import get_roster_facility
 from audit.visits import list_visits, visit_view
 from services.clock import as_utc, utcnow
@@ -26,7 +26,29 @@ FLAGS: dict[str, str] = {
     "closed": "Cerrada",
     "unregistered_active": "Activa sin registro",
     "follow_up_overdue": "Acciones de seguimiento vencidas",
+    "stay_limit_near": "Estancias cerca de su máximo",
+    "stay_over_limit": "Estancias que rebasan su máximo sin prórroga",
 }
+# How many days before a stay's maximum (plus its extensions) the roster warns (ADR 0022).
+STAY_WARNING_DAYS = 14
+
+
+def stay_counts(fac: RosterFacility, stays: list[RosterStay], *, now: datetime) -> tuple[int, int]:
+    """Open stays near their limit and past it: the facility's ``max_stay_days`` plus each
+    stay's extensions (none without a recorded maximum)."""
+    if fac.max_stay_days is None:
+        return 0, 0
+    near = over = 0
+    for stay in stays:
+        if not stay.open:
+            continue
+        days = (now - as_utc(stay.admitted_at)).days
+        left = fac.max_stay_days + stay.extended_days - days
+        if left < 0:
+            over += 1
+        elif left <= STAY_WARNING_DAYS:
+            near += 1
+    return near, over
 
 
 @dataclass(frozen=True)
@@ -54,6 +76,7 @@ def flags_of(
     *,
     now: datetime,
     policy: Policy,
+    stays: list[RosterStay] | None = None,
 ) -> list[str]:
     """The roster flags of one facility right now (never stored)."""
     flags: list[str] = []
@@ -75,6 +98,11 @@ def flags_of(
         flags.append("unregistered_active")
     if any(a.due_on < today for a in _open_actions(actions)):
         flags.append("follow_up_overdue")
+    near, over = stay_counts(fac, stays or [], now=now)
+    if near:
+        flags.append("stay_limit_near")
+    if over:
+        flags.append("stay_over_limit")
     return flags
 
 
@@ -123,6 +151,9 @@ def roster(
     pools = _by_facility(list(session.execute(select(*_columns(RosterPool)))))
     visits = _by_facility(list(session.execute(select(*_columns(Visit)))))
     actions = _by_facility(list(session.execute(select(*_columns(FollowUpAction)))))
+    stays = _by_facility(
+        list(session.execute(select(*_columns(RosterStay)).where(col(RosterStay.open))))
+    )
     out = []
     for fac in facs:
         fid = fac.facility_id
@@ -133,6 +164,7 @@ def roster(
             actions.get(fid, []),
             now=now,
             policy=policy,
+            stays=stays.get(fid, []),
         )
         if flag and flag not in entry["flags"]:
             continue
@@ -148,6 +180,7 @@ def roster_entry(
     *,
     now: datetime,
     policy: Policy,
+    stays: list[RosterStay] | None = None,
 ) -> dict[str, Any]:
     """One line of the roster."""
     done = sorted(v.done_on for v in visits if v.status == "done" and v.done_on)
@@ -155,7 +188,8 @@ def roster_entry(
     stamps = [as_utc(p.last_confirmed_at) for p in pools if p.last_confirmed_at]
     confirmed = min(stamps) if stamps and len(stamps) == len(pools) else None
     open_actions = _open_actions(actions)
-    flags = flags_of(fac, pools, visits, actions, now=now, policy=policy)
+    flags = flags_of(fac, pools, visits, actions, now=now, policy=policy, stays=stays)
+    near, over = stay_counts(fac, stays or [], now=now)
     return {
         "facility_id": fac.facility_id,
         "name": fac.name or "S.I.",
@@ -173,6 +207,9 @@ def roster_entry(
         "next_visit_planned_for": planned[0] if planned else None,
         "open_actions": len(open_actions),
         "overdue_actions": sum(1 for a in open_actions if a.due_on < now.date()),
+        "max_stay_days": fac.max_stay_days,
+        "stays_near_limit": near,
+        "stays_over_limit": over,
         "flags": flags,
         "flag_labels": [FLAGS[f] for f in flags],
     }
@@ -197,7 +234,16 @@ def facility_detail(session: Session, facility_id: str) -> dict[str, Any]:
             select(FollowUpAction).where(col(FollowUpAction.facility_id) == facility_id)
         ).scalars()
     )
-    entry = roster_entry(fac, pools, visits, actions, now=utcnow(), policy=Policy.from_settings())
+    stays = list(
+        session.execute(
+            select(RosterStay).where(
+                col(RosterStay.facility_id) == facility_id, col(RosterStay.open)
+            )
+        ).scalars()
+    )
+    entry = roster_entry(
+        fac, pools, visits, actions, now=utcnow(), policy=Policy.from_settings(), stays=stays
+    )
     by_visit = _by_visit(actions)
     entry["visits"] = [visit_view(v, by_visit.get(v.id, [])) for v in visits]
     return entry

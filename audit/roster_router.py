@@ -31,6 +31,8 @@ FlagName = Literal[
     "closed",
     "unregistered_active",
     "follow_up_overdue",
+    "stay_limit_near",
+    "stay_over_limit",
 ]
 KindName = Literal["refugio", "albergue", "casa_de_medio_camino"]
 StatusName = Literal["registered", "active", "suspended", "closed"]

@@ -163,6 +163,10 @@ class RosterEntry(BaseModel):
     next_visit_planned_for: date | None
     open_actions: int
     overdue_actions: int
+    # Stays against the facility's maximum (ADR 0022).
+    max_stay_days: int | None = None
+    stays_near_limit: int = 0
+    stays_over_limit: int = 0
     flags: list[str]
     flag_labels: list[str]
 

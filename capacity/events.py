@@ -134,6 +134,7 @@ def _facility_fields(facility: Facility) -> dict[str, Any]:
         operator_institution_id=facility.operator_institution_id,
         state=facility.state,
         municipality=facility.municipality,
+        max_stay_days=facility.max_stay_days,
     ).model_dump()
 
 

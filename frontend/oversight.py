@@ -43,6 +43,8 @@ FLAGS = {
     "closed": N_("Closed"),
     "unregistered_active": N_("Active without registration"),
     "follow_up_overdue": N_("Follow-up actions overdue"),
+    "stay_limit_near": N_("Stays near their maximum"),
+    "stay_over_limit": N_("Stays past their maximum without extension"),
 }
 FACILITY_STATUSES = {
     "registered": N_("Registered, not yet operating"),

@@ -64,6 +64,8 @@ class FacilityFields(EventPayload):
     operator_institution_id: str
     state: str
     municipality: str
+    # The maximum stay (days): SEGOB's roster flags stays near and past it (ADR 0022).
+    max_stay_days: int | None = None
 
 
 @contract("capacity.facility.created", aggregate="facility")
