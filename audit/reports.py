@@ -40,7 +40,7 @@ from audit.models import AuditEntry
 from audit.pdfs import latin1
 from services.clock import parse_utc, utcnow
 from services.errors import Unprocessable
-from services.vocabulary import CNDH_AGE_BANDS, NO_INFORMATION, NOT_APPLICABLE
+from services.vocabulary import CNDH_AGE_BANDS, LEGACY_OUTCOMES, NO_INFORMATION, NOT_APPLICABLE
 
 SUPPRESSED = "<5"
 WITHHELD = "*"
@@ -128,7 +128,8 @@ def _outcome(ref: ReferralFold, now: datetime) -> str:
     p = ref.payload
     status = ref.status
     if status == "discharged":
-        return str(p.get("outcome") or SI)
+        outcome = str(p.get("outcome") or SI)
+        return LEGACY_OUTCOMES.get(outcome, outcome)  # old entries said "repatriated"
     if status == "admitted":
         return "in_care"
     if status in ("declined", "cancelled"):

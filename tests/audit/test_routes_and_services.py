@@ -110,3 +110,15 @@ async def test_services_provided_counted_in_the_monthly_report(audit_app, auth_h
             "Capacitación para el trabajo": [0, 1],
         }
         assert provided["total"]["values"][2:4] == [1, 3] and provided["total"]["total"] == 4
+
+
+async def test_an_old_repatriated_outcome_reads_as_assisted_return(audit_app, auth_headers):
+    _event("old", "discharged", (4, 20), [_victim("HND", [])], outcome="repatriated")
+    async with running(audit_app) as client:
+        r = await client.get(
+            "/api/v1/reports/people?by=outcome", headers=auth_headers("segob_auditor")
+        )
+        assert r.status_code == 200, r.text
+        assert [(x["outcome"], x["discharged"]) for x in r.json()["rows"]] == [
+            ("assisted_return", 1)
+        ]
