@@ -83,6 +83,7 @@ OBLIGATIONS = {
     "ceav_registration": N_("Registration in the National Victims Registry (CEAV)"),
     "witness_protection": N_("Witness protection: identity withheld"),
     "nationality_unconfirmed": N_("Nationality to be confirmed (no information: INM not notified)"),
+    "inm_child_protection": N_("INM child protection officers (foreign minor)"),
 }
 OBLIGATION_STATUSES = {"pending": N_("Pending"), "fulfilled": N_("Fulfilled")}
 NOTICES = {
