@@ -30,6 +30,8 @@ def test_repatriated_is_migrated_to_assisted_return(tmp_path):
         conn.execute(sa.text("UPDATE referral SET outcome = 'repatriated' WHERE id = 'r2'"))
     command.upgrade(cfg, "head")
     with engine.connect() as conn:
-        rows = dict(conn.execute(sa.text("SELECT id, outcome FROM referral")).all())
+        rows: dict[str, str | None] = dict(
+            conn.execute(sa.text("SELECT id, outcome FROM referral")).tuples().all()
+        )
     assert rows == {"r1": "reintegrated_origin", "r2": "assisted_return", "r3": None}
     engine.dispose()
