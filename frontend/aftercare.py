@@ -135,6 +135,13 @@ async def _stay_page(
     )
 
 
+async def _refused(
+    page: Page, referral_id: str, problem: str, form: dict[str, str] | None = None
+) -> Response:
+    """The stay screen again with what was missing (422), before any call."""
+    return await _stay_page(page, referral_id, problems=[problem], form=form, status=422)
+
+
 @router.get("/refugio/canalizaciones/{referral_id}/estancia")
 async def stay(page: CoordinatorPage, referral_id: str, aviso: str | None = None) -> Response:
     return await _stay_page(page, referral_id, notice=_notice(page, aviso))
@@ -174,12 +181,11 @@ async def extend(
         "approved_by": approved_by.strip() or None,
     }
     if body["days"] < 1:
-        return await _stay_page(
+        return await _refused(
             page,
             referral_id,
-            problems=[N_("Write how many days the stay is extended.")],
-            form={k: str(v) for k, v in body.items() if v},
-            status=422,
+            N_("Write how many days the stay is extended."),
+            {k: str(v) for k, v in body.items() if v},
         )
     return await _post_or_problem(
         page, referral_id, "/stay/extensions", body, "extended", "extensions"
@@ -195,11 +201,8 @@ async def provide_service(
     provided_on: Annotated[str, Form(max_length=10)] = "",
 ) -> Response:
     if service not in SERVICES or not provided_on:
-        return await _stay_page(
-            page,
-            referral_id,
-            problems=[N_("Choose the person, the service and the day it was provided.")],
-            status=422,
+        return await _refused(
+            page, referral_id, N_("Choose the person, the service and the day it was provided.")
         )
     body = {"person_id": person_id, "service": service, "provided_on": provided_on}
     return await _post_or_problem(page, referral_id, "/stay/services", body, "service", "services")
@@ -210,9 +213,7 @@ async def plan_follow_up(
     page: CoordinatorPage, referral_id: str, due_on: Annotated[str, Form(max_length=10)] = ""
 ) -> Response:
     if not due_on:
-        return await _stay_page(
-            page, referral_id, problems=[N_("Choose the day of the contact.")], status=422
-        )
+        return await _refused(page, referral_id, N_("Choose the day of the contact."))
     return await _post_or_problem(
         page, referral_id, "/stay/follow-ups", {"due_on": due_on}, "planned", "follow-ups"
     )
@@ -228,11 +229,8 @@ async def follow_up_result(
     note: Annotated[str, Form(max_length=500)] = "",
 ) -> Response:
     if result not in FOLLOW_UP_RESULTS or not done_on:
-        return await _stay_page(
-            page,
-            referral_id,
-            problems=[N_("Choose the result and the day of the contact.")],
-            status=422,
+        return await _refused(
+            page, referral_id, N_("Choose the result and the day of the contact.")
         )
     body = {"done_on": done_on, "result": result, "note": note.strip() or None}
     return await _post_or_problem(

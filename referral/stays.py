@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session, SQLModel, col, select
 
 from referral import events, permissions
 from referral.database import outbox
@@ -38,7 +38,7 @@ from referral.schemas import (
     StayPublic,
 )
 from services.clock import as_utc, utcnow
-from services.contracts import emit
+from services.contracts import EventPayload, emit
 from services.errors import Unprocessable
 from services.tokens import Principal
 from services.vocabulary import ReferralStatus
@@ -60,6 +60,22 @@ def _step_at(session: Session, referral_id: str, action: str) -> datetime | None
         .order_by(col(ReferralHistory.id))
     ).first()
     return as_utc(row.at) if row else None
+
+
+def _record(
+    session: Session, referral: Referral, principal: Principal, row: SQLModel, payload: EventPayload
+) -> None:
+    """Store a row of the stay and announce it, in the same transaction."""
+    session.add(row)
+    session.flush()
+    emit(
+        outbox,
+        session,
+        payload,
+        aggregate_id=referral.id,
+        version=referral.version,
+        principal=principal,
+    )
 
 
 def stay_alert(days: int | None, limit: int | None) -> str:
@@ -181,16 +197,7 @@ def add_extension(
         recorded_by=principal.sub,
         at=utcnow(),
     )
-    session.add(extension)
-    session.flush()
-    emit(
-        outbox,
-        session,
-        events.stay_extended(referral, extension),
-        aggregate_id=referral.id,
-        version=referral.version,
-        principal=principal,
-    )
+    _record(session, referral, principal, extension, events.stay_extended(referral, extension))
     return ExtensionPublic.of(extension)
 
 
@@ -210,16 +217,7 @@ def plan_follow_up(
     follow_up = FollowUp(
         referral_id=referral.id, due_on=body.due_on, recorded_by=principal.sub, at=utcnow()
     )
-    session.add(follow_up)
-    session.flush()
-    emit(
-        outbox,
-        session,
-        events.follow_up_recorded(referral, follow_up),
-        aggregate_id=referral.id,
-        version=referral.version,
-        principal=principal,
-    )
+    _record(session, referral, principal, follow_up, events.follow_up_recorded(referral, follow_up))
     return FollowUpPublic.of(follow_up, utcnow().date())
 
 
@@ -248,16 +246,7 @@ def record_follow_up(
     follow_up.note = body.note
     follow_up.recorded_by = principal.sub
     follow_up.at = utcnow()
-    session.add(follow_up)
-    session.flush()
-    emit(
-        outbox,
-        session,
-        events.follow_up_recorded(referral, follow_up),
-        aggregate_id=referral.id,
-        version=referral.version,
-        principal=principal,
-    )
+    _record(session, referral, principal, follow_up, events.follow_up_recorded(referral, follow_up))
     return FollowUpPublic.of(follow_up, today)
 
 
@@ -293,14 +282,5 @@ def record_service(
         recorded_by=principal.sub,
         at=utcnow(),
     )
-    session.add(service)
-    session.flush()
-    emit(
-        outbox,
-        session,
-        events.service_provided(referral, service),
-        aggregate_id=referral.id,
-        version=referral.version,
-        principal=principal,
-    )
+    _record(session, referral, principal, service, events.service_provided(referral, service))
     return ServiceProvidedPublic.of(service, person.position)
