@@ -10,6 +10,7 @@ assessment of the risk of revictimisation first — on the route and at discharg
 
 from __future__ import annotations
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from referral import catalogue, events, permissions
@@ -21,7 +22,7 @@ from referral.referrals import FULL, visibility, visible_referral
 from referral.schemas import ActionBody, MigrationRouteIn, MigrationRoutePublic
 from services.clock import utcnow
 from services.contracts import emit
-from services.errors import Unprocessable
+from services.errors import Conflict, Unprocessable
 from services.tokens import Principal
 from services.vocabulary import Outcome
 
@@ -156,7 +157,13 @@ def record_route(
     route.updated_by = principal.sub
     route.updated_at = now
     session.add(route)
-    session.flush()
+    try:
+        session.flush()
+    except IntegrityError as exc:  # another officer recorded this person's first route
+        raise Conflict(
+            "Otra persona registró la ruta de esta persona al mismo tiempo; vuelva a consultarla.",
+            code="concurrent_update",
+        ) from exc
     emit(
         outbox,
         session,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from sqlmodel import select
@@ -229,3 +230,17 @@ async def test_repatriated_is_read_as_assisted_return_and_mexicans_do_not_return
     )
     assert r.status_code == 422 and r.json()["error"] == "not_foreign"
     assert FGR and NGO  # the parties of the agreement the fixtures sign
+
+
+async def test_two_officers_recording_the_first_route_at_once_leave_one(ctx):
+    ref = await ctx.referral(people=[ADULT])
+    inm = _inm(ctx)
+    (route,) = await _routes(ctx, ref["id"], inm)
+    url = f"/api/v1/referrals/{ref['id']}/people/{route['person_id']}/migration-route"
+    answers = await asyncio.gather(
+        ctx.client.put(url, json=_route(), headers=inm),
+        ctx.client.put(url, json=_route(route="asylum"), headers=inm),
+    )
+    assert sorted(r.status_code for r in answers) in ([200, 200], [200, 409])
+    (stored,) = _stored_routes()
+    assert stored.version in (1, 2)
