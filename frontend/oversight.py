@@ -65,6 +65,8 @@ EXPORTS = {
     "referral-times": N_("Referral times"),
     "no-information": N_("Referrals without information by deadline"),
     "agreements-refused": N_("Referrals refused for want of an agreement"),
+    "migration-routes": N_("Migration routes of foreign people"),
+    "humanitarian-visas": N_("Humanitarian visas per foreign victims identified"),
 }
 FORMATS = {"csv": "CSV", "xlsx": "Excel", "pdf": "PDF"}
 SEXES = {"F": N_("Women"), "M": N_("Men"), "X": N_("Non-binary / other"), "S.I.": N_("No data")}
