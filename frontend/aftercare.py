@@ -6,6 +6,7 @@ GET  /refugio/canalizaciones/{id}/estancia                      stay counter, ex
 POST /refugio/canalizaciones/{id}/estancia/prorroga             extend (reason, approver)
 POST /refugio/canalizaciones/{id}/estancia/servicios            a service given to a person
 POST /refugio/canalizaciones/{id}/estancia/seguimientos         plan a follow-up contact
+POST /refugio/canalizaciones/{id}/estancia/seguimientos/calendario  the standard schedule
 POST /refugio/canalizaciones/{id}/estancia/seguimientos/{f}     its result
 GET  /inm/canalizaciones                                        referrals her office attends
 GET  /inm/canalizaciones/{id}                                   each foreign person's route
@@ -216,6 +217,14 @@ async def plan_follow_up(
         return await _refused(page, referral_id, N_("Choose the day of the contact."))
     return await _post_or_problem(
         page, referral_id, "/stay/follow-ups", {"due_on": due_on}, "planned", "follow-ups"
+    )
+
+
+@router.post("/refugio/canalizaciones/{referral_id}/estancia/seguimientos/calendario")
+async def plan_schedule(page: CoordinatorPage, referral_id: str) -> Response:
+    """The standard contacts: one, three and six months after discharge."""
+    return await _post_or_problem(
+        page, referral_id, "/stay/follow-ups/schedule", {}, "planned", "follow-ups"
     )
 
 

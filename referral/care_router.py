@@ -71,6 +71,17 @@ def plan_follow_up(referral_id: str, body: FollowUpPlan, principal: PrincipalDep
         )
 
 
+@router.post(
+    "/{referral_id}/stay/follow-ups/schedule",
+    status_code=201,
+    response_model=list[FollowUpPublic],
+)
+def plan_follow_up_schedule(referral_id: str, principal: PrincipalDep) -> list[FollowUpPublic]:
+    """The standard contacts (one, three and six months after discharge) in one step."""
+    with db.unit_of_work() as session:
+        return stays.plan_schedule(session, principal=principal, referral_id=referral_id)
+
+
 @router.post("/{referral_id}/stay/follow-ups/{follow_up_id}/result", response_model=FollowUpPublic)
 def record_follow_up(
     referral_id: str,

@@ -10,7 +10,7 @@ them). The receiving institution's staff record all of it.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlmodel import Session, SQLModel, col, select
 
@@ -45,6 +45,8 @@ from services.vocabulary import ReferralStatus
 
 # How many days before the maximum the coordinator (and SEGOB's roster) is warned.
 WARNING_DAYS = 14
+# The standard follow-up schedule: contacts one, three and six months after discharge.
+FOLLOW_UP_SCHEDULE_DAYS = (30, 90, 180)
 ALERT_LABELS = {
     "none": "Dentro del plazo de estancia",
     "approaching": "Se acerca la estancia máxima",
@@ -219,6 +221,33 @@ def plan_follow_up(
     )
     _record(session, referral, principal, follow_up, events.follow_up_recorded(referral, follow_up))
     return FollowUpPublic.of(follow_up, utcnow().date())
+
+
+def plan_schedule(
+    session: Session, *, principal: Principal, referral_id: str
+) -> list[FollowUpPublic]:
+    """Plan the standard follow-up contacts after discharge (days already planned are kept)."""
+    referral = _receiver_referral(
+        session, principal, referral_id, status=ReferralStatus.DISCHARGED, doing="El seguimiento"
+    )
+    discharged = _step_at(session, referral.id, "discharge") or utcnow()
+    planned = set(
+        session.exec(select(col(FollowUp.due_on)).where(FollowUp.referral_id == referral.id)).all()
+    )
+    today = utcnow().date()
+    out = []
+    for days in FOLLOW_UP_SCHEDULE_DAYS:
+        due = discharged.date() + timedelta(days=days)
+        if due in planned:
+            continue
+        follow_up = FollowUp(
+            referral_id=referral.id, due_on=due, recorded_by=principal.sub, at=utcnow()
+        )
+        _record(
+            session, referral, principal, follow_up, events.follow_up_recorded(referral, follow_up)
+        )
+        out.append(FollowUpPublic.of(follow_up, today))
+    return out
 
 
 def record_follow_up(

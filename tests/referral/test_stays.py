@@ -120,8 +120,14 @@ async def test_follow_ups_after_discharge_with_their_results(ctx):
     assert r.status_code == 422 and "done_on" in r.json()["detail"]
     stay = await _stay(ctx, ref["id"])
     assert [f["result"] for f in stay["follow_ups"]] == ["needs_support", None]
+    # the standard schedule (one, three, six months) adds only the contacts not yet planned
+    r = await ctx.client.post(f"{url}/schedule", headers=ctx.coord)
+    assert r.status_code == 201, r.text
+    assert [f["due_on"] for f in r.json()] == [str(today + timedelta(days=180))]
+    r = await ctx.client.post(f"{url}/schedule", headers=ctx.coord)
+    assert r.status_code == 201 and r.json() == []  # nothing planned twice
     assert stay["alert"] == "none" and stay["days"] == 0
-    assert len(_rows(FollowUp)) == 2
+    assert len(_rows(FollowUp)) == 3
 
 
 async def test_services_provided_per_person_during_the_stay(ctx):
