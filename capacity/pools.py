@@ -6,7 +6,7 @@ from sqlalchemy import update
 from sqlmodel import Session
 
 from capacity import permissions
-from capacity.events import emit_pool_changed
+from capacity.events import admission_recorded, emit_pool_changed, record
 from capacity.exceptions import FacilityNotActive, IdempotencyKeyReused, StaleVersion
 from capacity.ledger import POOL_TABLE, append_entry, apply, bump_revision, touch_pool
 from capacity.lookups import entry_by_key, get_facility, get_pool, latest_entry
@@ -183,5 +183,17 @@ def record_entry(
     )
     session.flush()
     entry = latest_entry(session, pool_id=pool.id)
+    if data.kind == "admit":
+        entry.people = (
+            [p.model_dump() for p in data.people] if data.people is not None else None
+        )
+        session.flush()
+        record(
+            session,
+            admission_recorded(pool, facility, entry),
+            aggregate_id=pool.id,
+            version=pool.version,
+            actor=principal,
+        )
     emit_pool_changed(session, pool, facility, principal)
     return pool, entry, True
