@@ -84,6 +84,7 @@ class ReferralFold:
     payload: dict[str, Any] = field(default_factory=dict)
     first_at: datetime | None = None
     status_at: dict[str, datetime] = field(default_factory=dict)
+    visa: str | None = None  # the INM obligation's humanitarian visa status, when recorded
 
     @property
     def status(self) -> str | None:
@@ -103,6 +104,7 @@ ROSTER_IMPORTED = "capacity.roster.imported"
 # People admitted by a coordinator's ledger entry (no referral behind them).
 ADMISSION_RECORDED = "capacity.admission.recorded"
 ADMISSION_PREFIX = "admission:"
+OBLIGATION_FULFILLED = "referral.obligation.fulfilled"
 
 
 def _fold_steps(fold: ReferralFold, steps: dict[str, Any] | None) -> None:
@@ -144,6 +146,14 @@ def referrals(session: Session) -> list[ReferralFold]:
             if status and status not in fold.status_at:
                 fold.status_at[status] = at
         _fold_steps(fold, e["payload"].get("steps"))
+    visas = {
+        str(e["payload"].get("referral_id")): str(e["payload"]["humanitarian_visa_status"])
+        for e in _events(session, OBLIGATION_FULFILLED)
+        if e["payload"].get("humanitarian_visa_status")
+    }
+    for rid, visa in visas.items():
+        if rid in folds:
+            folds[rid].visa = visa
     for e in _events(session, ADMISSION_RECORDED):
         aid = f"{ADMISSION_PREFIX}{e['aggregate_id']}:{e['payload'].get('entry_seq')}"
         fold = folds.setdefault(aid, ReferralFold(aid))
@@ -175,6 +185,13 @@ def _outcome(ref: ReferralFold, now: datetime) -> str:
     return "in_progress"
 
 
+def _visa(ref: ReferralFold, nationality: str) -> str:
+    """A foreign person's humanitarian visa (the INM's obligation); N/A for a Mexican."""
+    if nationality == "MEX":
+        return NA
+    return ref.visa or SI
+
+
 def _one_row(values: list[str]) -> list[str]:
     """A person's one row of a multi-valued variable: the value, or "two_or_more"."""
     return values if len(values) == 1 else [TWO_OR_MORE]
@@ -202,6 +219,7 @@ def _person_dims(ref: ReferralFold, person: dict[str, Any], now: datetime) -> di
         "state_of_origin": [origin],
         "vulnerable_group": _one_row(group_mentions),
         "offence": _one_row(offence_mentions),
+        "humanitarian_visa": [_visa(ref, nationality)],
         "role": [person.get("role") or SI],
         "sending_institution_id": [p.get("sending_institution_id") or SI],
         "receiving_institution_id": [p.get("receiving_institution_id") or SI],
@@ -218,6 +236,7 @@ PERSON_DIMENSIONS = (
     "state_of_origin",
     "vulnerable_group",
     "offence",
+    "humanitarian_visa",
     "role",
     "sending_institution_id",
     "receiving_institution_id",

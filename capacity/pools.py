@@ -183,7 +183,7 @@ def record_entry(
     )
     session.flush()
     entry = latest_entry(session, pool_id=pool.id)
-    if data.kind == "admit":
+    if data.kind == "admit" and not data.opening_balance:
         entry.people = (
             [p.model_dump() for p in data.people] if data.people is not None else None
         )

@@ -398,9 +398,18 @@ class LedgerCreate(Strict):
     reason: Reason
     # Of an ``admit``: one per bed (sex and CNDH age band). Omitted: recorded as S.I.
     people: Annotated[list[AdmittedPerson], Field(max_length=MAX_BEDS)] | None = None
+    # Of an ``admit``: beds already occupied when the pool joined Canaliza (its opening
+    # balance), not admissions of the period: no people enter the statistics.
+    opening_balance: StrictBool = False
 
     @model_validator(mode="after")
     def _people_per_bed(self) -> LedgerCreate:
+        if self.opening_balance and (self.kind != "admit" or self.people is not None):
+            raise PydanticCustomError(
+                "opening_balance_admit_only",
+                "opening_balance: sólo un ingreso (admit) sin personas puede ser la ocupación "
+                "inicial de la bolsa.",
+            )
         if self.people is not None and (self.kind != "admit" or len(self.people) != self.beds):
             raise PydanticCustomError(
                 "people_per_bed",

@@ -153,7 +153,10 @@ def referral_changed(
 
 def obligation_fulfilled(referral: Referral, obligation: Obligation) -> ObligationFulfilled:
     return ObligationFulfilled(
-        referral_id=referral.id, obligation_id=obligation.id, kind=obligation.kind
+        referral_id=referral.id,
+        obligation_id=obligation.id,
+        kind=obligation.kind,
+        humanitarian_visa_status=obligation.humanitarian_visa_status,
     )
 
 

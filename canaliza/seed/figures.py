@@ -86,6 +86,10 @@ VULNERABLE_GROUPS: tuple[tuple[str, float], ...] = (
     ("lgbtttiq", 0.01),  # assumed above the 6/5,245 reported: 72 % had no information (003:147)
 )
 
+# No information on belonging to a vulnerable group for 72 % of victims (003:145): a victim
+# drawn in no group was, that often, not asked (S.I.) rather than asked and in none.
+VULNERABLE_GROUP_NOT_ASKED_SHARE = 0.72
+
 # --- facilities run by prosecution offices (003:293, 309, 673) --------------------------
 PROSECUTION_FACILITY_OFFICES = 12  # 003:293
 PROSECUTION_REFUGES = 10  # 003:293

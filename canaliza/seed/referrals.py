@@ -93,9 +93,11 @@ def _sample_victim(
         offence = pick(rng, _NON_SEXUAL_CODES, _NON_SEXUAL_CUM)
         if offence in ("art10-VIII", "art10-VII") and (age is None or age >= 18):
             offence = "art10-IV"  # these fractions are about minors by definition
-    groups = [g for g, p in fig.VULNERABLE_GROUPS if rng.random() < p]
-    if nationality != fig.MEXICAN and "migrant_in_transit" not in groups and rng.random() < 0.5:
-        groups.append("migrant_in_transit")
+    drawn = [g for g, p in fig.VULNERABLE_GROUPS if rng.random() < p]
+    if nationality != fig.MEXICAN and "migrant_in_transit" not in drawn and rng.random() < 0.5:
+        drawn.append("migrant_in_transit")
+    # not asked: S.I., never "none"
+    groups = None if not drawn and rng.random() < fig.VULNERABLE_GROUP_NOT_ASKED_SHARE else drawn
     return {
         "pseudonym": pseudonym(rng),
         "sex": sex,
@@ -125,19 +127,19 @@ def _companions(rng: random.Random, victim: dict[str, Any]) -> list[dict[str, An
             people.append(
                 {"pseudonym": pseudonym(rng), "sex": rng.choice("FM"),
                  "age": rng.randint(0, min(12, max(0, mother_age - 15))),
-                 "role": "accompanying_child", **base, "vulnerable_groups": [], "offences": []}
+                 "role": "accompanying_child", **base, "vulnerable_groups": None, "offences": []}
             )  # fmt: skip
     if rng.random() < fig.INDIRECT_VICTIM_SHARE:
         # 77 % of indirect victims are women, 83 % adults (003:201-205)
         people.append(
             {"pseudonym": pseudonym(rng), "sex": "F" if rng.random() < 0.77 else "M",
              "age": rng.randint(18, 70) if rng.random() < 0.83 else rng.randint(10, 17),
-             "role": "indirect_victim", **base, "vulnerable_groups": [], "offences": []}
+             "role": "indirect_victim", **base, "vulnerable_groups": None, "offences": []}
         )  # fmt: skip
     if rng.random() < fig.WITNESS_SHARE:
         people.append(
             {"pseudonym": pseudonym(rng), "sex": rng.choice("FM"), "age": rng.randint(18, 60),
-             "role": "witness", **base, "vulnerable_groups": [], "offences": []}
+             "role": "witness", **base, "vulnerable_groups": None, "offences": []}
         )  # fmt: skip
     return people
 

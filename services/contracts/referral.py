@@ -165,6 +165,8 @@ class ObligationFulfilled(EventPayload):
     referral_id: str
     obligation_id: str
     kind: str
+    # The INM's: where the humanitarian visa stands (the INM table counts visas granted).
+    humanitarian_visa_status: str | None = None
 
 
 class _Disclosure(EventPayload):
