@@ -90,7 +90,6 @@ class ReferralFold:
     def status(self) -> str | None:
         return self.payload.get("status")
 
-
     @property
     def is_referral(self) -> bool:
         """A referral, not an admission entered on the ledger."""

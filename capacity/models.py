@@ -236,9 +236,7 @@ class LedgerEntry(CapacityBase, table=True):
     hold_id: str | None = Field(default=None, max_length=36)
     idempotency_key: str | None = Field(default=None, max_length=120)
     # Of a client ``admit``: who was admitted ({sex, age_band}, null = S.I.), one per bed.
-    people: list[dict[str, Any]] | None = Field(
-        default=None, sa_column=Column(JSON, nullable=True)
-    )
+    people: list[dict[str, Any]] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     pool_version: int
     at: datetime = Field(
         default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)

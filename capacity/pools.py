@@ -184,8 +184,11 @@ def record_entry(
     session.flush()
     entry = latest_entry(session, pool_id=pool.id)
     if data.kind == "admit" and not data.opening_balance:
+        # who was admitted, one per bed; the minimal body records each as S.I.
         entry.people = (
-            [p.model_dump() for p in data.people] if data.people is not None else None
+            [p.model_dump() for p in data.people]
+            if data.people is not None
+            else [{"sex": None, "age_band": None} for _ in range(data.beds)]
         )
         session.flush()
         record(

@@ -365,9 +365,7 @@ def apply_action(
     emit(
         outbox,
         session,
-        events.referral_changed(
-            referral, people, action, records.step_times(session, referral.id)
-        ),
+        events.referral_changed(referral, people, action, records.step_times(session, referral.id)),
         aggregate_id=referral.id,
         version=referral.version,
         principal=principal,

@@ -23,9 +23,7 @@ def upgrade() -> None:
     with op.batch_alter_table("unmet_request", schema=None) as batch_op:
         batch_op.add_column(sa.Column("needs", sa.JSON(), nullable=True))
         batch_op.add_column(
-            sa.Column(
-                "institution_id", sqlmodel.sql.sqltypes.AutoString(length=36), nullable=True
-            )
+            sa.Column("institution_id", sqlmodel.sql.sqltypes.AutoString(length=36), nullable=True)
         )
         batch_op.add_column(
             sa.Column("intent_key", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True)

@@ -38,7 +38,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.execute("UPDATE referral_person SET vulnerable_groups = '[]' WHERE vulnerable_groups IS NULL")
+    op.execute(
+        "UPDATE referral_person SET vulnerable_groups = '[]' WHERE vulnerable_groups IS NULL"
+    )
     with op.batch_alter_table("referral_person", schema=None) as batch_op:
         batch_op.alter_column("vulnerable_groups", existing_type=sa.JSON(), nullable=False)
         batch_op.drop_index(batch_op.f("ix_referral_person_person_key"))
