@@ -129,6 +129,9 @@ DISCHARGE_OUTCOMES: tuple[tuple[str, float], ...] = (
     ("transferred_onward", 0.20),
     ("left_voluntarily", 0.15),
 )
+# A group declined for want of a free bed is referred again, the same people (assumed):
+# the share of later referrals that are such a re-referral while one is waiting.
+RE_REFERRAL_SHARE = 0.5
 DECLINE_SHARE = 0.10  # assumed, besides the ineligible groups (adult men) always declined
 CANCEL_SHARE = 0.04  # assumed
 NO_ANSWER_SHARE = 0.02  # assumed: still "sent" with no answer, the reportable failure

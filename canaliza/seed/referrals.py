@@ -237,14 +237,25 @@ def draw_history(
             ]
         return found
 
+    # Groups declined for want of a free bed, waiting to be referred again (ADR 0019).
+    waiting: list[tuple[datetime, list[dict[str, Any]]]] = []
     for _ in range(scale.referrals):
-        victim = _sample_victim(rng, nat_cum, nat_codes)
+        again = bool(waiting) and rng.random() < fig.RE_REFERRAL_SHARE
+        after: datetime | None = None
+        if again:
+            # the same people (the same person keys), a few days after the decline
+            after, declined = waiting.pop(0)
+            victim, companions = dict(declined[0]), [dict(p) for p in declined[1:]]
+        else:
+            victim = _sample_victim(rng, nat_cum, nat_codes)
+            companions = _companions(rng, victim)
+            for person in (victim, *companions):
+                person["person_key"] = f"{rng.getrandbits(128):032x}"
         profile = (
             "foreign" if victim["nationality"] != fig.MEXICAN
             else "minor" if victim["age"] is not None and victim["age"] < 18
             else "adult"
         )  # fmt: skip
-        companions = _companions(rng, victim)
         cum, groups = pref_cum[profile]
         group = pick(rng, groups, cum)
         candidates = edges.get(group) or edges["fiscalia"]
@@ -263,6 +274,10 @@ def draw_history(
         created = datetime(lo.year, lo.month, lo.day) + timedelta(
             seconds=rng.randrange(max(1, int((hi - lo).total_seconds()) or 86_400))
         )
+        if after is not None:
+            created = min(
+                after + timedelta(days=rng.randint(1, 5)), datetime(hi.year, hi.month, hi.day)
+            )
         if victim["nationality"] == fig.MEXICAN:
             victim["state_of_origin"] = (
                 inst_state[edge.sender]
@@ -309,6 +324,8 @@ def draw_history(
         elif r < fig.NO_ANSWER_SHARE + fig.CANCEL_SHARE + fig.DECLINE_SHARE:
             record.update(status="declined", reason=rng.choice(("sin_cupo", "riesgo_de_seguridad", "perfil_no_atendido")),
                           answered_at=iso_timestamp(sent + answer_after))  # fmt: skip
+            if record["reason"] == "sin_cupo" and not again:
+                waiting.append((sent + answer_after, people))
         else:
             answered = sent + answer_after
             admitted = answered + timedelta(hours=rng.randint(1, 36))
