@@ -274,9 +274,10 @@ def draw_history(
         created = datetime(lo.year, lo.month, lo.day) + timedelta(
             seconds=rng.randrange(max(1, int((hi - lo).total_seconds()) or 86_400))
         )
-        if after is not None:
-            created = min(
-                after + timedelta(days=rng.randint(1, 5)), datetime(hi.year, hi.month, hi.day)
+        if after is not None:  # within the new agreement's validity, as every referral
+            created = max(
+                datetime(lo.year, lo.month, lo.day),
+                min(after + timedelta(days=rng.randint(1, 5)), datetime(hi.year, hi.month, hi.day)),
             )
         if victim["nationality"] == fig.MEXICAN:
             victim["state_of_origin"] = (
