@@ -11,7 +11,6 @@ import pytest
 from sqlalchemy import func, select
 from sqlmodel import col
 
-from canaliza.composition import available_packages, build_app, load_spec
 from canaliza.seed import Credentials, generate, import_history, load_demo_into_app
 from canaliza.seed import figures as fig
 from canaliza.seed.history import HISTORY_EVENT, referral_rows
@@ -27,18 +26,8 @@ VALID_STATUSES = {
 
 
 @pytest.fixture
-def demo_app(monkeypatch):
-    monkeypatch.setenv("CANALIZA_DEMO", "1")
-    get_settings.cache_clear()
-    for name in available_packages():
-        spec = load_spec(name)
-        if spec.database is not None:
-            spec.database.configure()  # this test's own SQLite files
-    yield build_app("all")
-    for name in available_packages():
-        spec = load_spec(name)
-        if spec.database is not None:
-            spec.database.dispose()
+def demo_app(all_services_app):
+    return all_services_app
 
 
 def _service() -> Credentials:

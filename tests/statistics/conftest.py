@@ -4,14 +4,12 @@ own SQLite files, demo users), and the direct counts statistics must agree with.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 
-from canaliza.composition import available_packages, build_app, load_spec
 from canaliza.demo import CASA_MERCEDES, DIF_CDMX, FGR
 from services.ids import new_id
 from services.settings import get_settings
@@ -21,18 +19,8 @@ T0 = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def world_app(monkeypatch) -> Iterator[Any]:
-    monkeypatch.setenv("CANALIZA_DEMO", "1")
-    get_settings.cache_clear()
-    for name in available_packages():
-        spec = load_spec(name)
-        if spec.database is not None:
-            spec.database.configure()  # this test's own SQLite files
-    yield build_app("all")
-    for name in available_packages():
-        spec = load_spec(name)
-        if spec.database is not None:
-            spec.database.dispose()
+def world_app(all_services_app: Any) -> Any:
+    return all_services_app
 
 
 def sign_government_agreement() -> None:
