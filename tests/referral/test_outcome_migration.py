@@ -25,7 +25,7 @@ def test_repatriated_is_migrated_to_assisted_return(tmp_path):
                          outcome=outcome, created_by="x", created_at=now, updated_at=now)
             )  # fmt: skip
         session.commit()
-    command.downgrade(cfg, "d8b4f2c6a1e9")  # before the catalogue knew assisted returns
+    command.downgrade(cfg, "b7e3c9a1f5d2")  # before the catalogue knew assisted returns
     with engine.begin() as conn:
         conn.execute(sa.text("UPDATE referral SET outcome = 'repatriated' WHERE id = 'r2'"))
     command.upgrade(cfg, "head")

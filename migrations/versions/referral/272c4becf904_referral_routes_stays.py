@@ -4,7 +4,7 @@ Also the RENAVI folio of the CEAV/CEEAV obligation, the country of an assisted r
 "repatriated" (never an outcome of the catalogue) read as "assisted_return" (ADR 0022).
 
 Revision ID: 272c4becf904
-Revises: d8b4f2c6a1e9
+Revises: b7e3c9a1f5d2
 Create Date: 2026-12-06 10:45:25.183525
 """
 
@@ -15,7 +15,7 @@ import sqlmodel.sql.sqltypes
 from alembic import op
 
 revision: str = "272c4becf904"
-down_revision: str | None = "d8b4f2c6a1e9"
+down_revision: str | None = "b7e3c9a1f5d2"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
