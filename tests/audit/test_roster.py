@@ -273,7 +273,7 @@ def test_a_bulk_import_is_projected_in_a_few_statements(audit_db):
     consume(imported(batch(0, 5)))
     statements: list[str] = []
 
-    def count(conn, cursor, statement, *args) -> None:  # type: ignore[no-untyped-def]
+    def count(conn, cursor, statement, *args) -> None:
         statements.append(statement)
 
     event.listen(db.engine, "before_cursor_execute", count)
