@@ -7,6 +7,7 @@ short write of its own.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -164,6 +165,27 @@ def ledger_page(
 FOREVER = datetime.max.replace(tzinfo=UTC)
 
 
+_catching_up: asyncio.Future[None] | None = None
+
+
+async def current_snapshot() -> Snapshot:
+    """The search snapshot, with every change announced before this call in it.
+
+    Usually that is the snapshot as it is (the refresher caught up already). Otherwise the
+    searches arriving meanwhile share one catch-up in a worker thread instead of each
+    taking a thread to wait on the model's lock (which would starve the writers' pool)."""
+    global _catching_up
+    wanted = read_model.changes_announced
+    while read_model.changes_reflected < wanted or read_model.snapshot.revision < 0:
+        task = _catching_up
+        if task is None or task.done() or task.get_loop() is not asyncio.get_running_loop():
+            task = _catching_up = asyncio.ensure_future(
+                run_in_threadpool(read_model.catch_up, db.engine.connect)
+            )
+        await asyncio.shield(task)
+    return read_model.snapshot
+
+
 async def search_answer(principal: Principal, body: SearchRequest) -> bytes:
     """Facilities that can take the whole group together now, best first; or why not (the
     unmet demand is recorded, by category, in a short write of its own), as JSON.
@@ -183,9 +205,7 @@ async def search_answer(principal: Principal, body: SearchRequest) -> bytes:
         lgbtttiq=body.needs.lgbtttiq,
         specialised=body.needs.specialised,
     )
-    if read_model.stale:
-        await run_in_threadpool(read_model.catch_up, db.engine.connect)
-    snapshot = read_model.snapshot
+    snapshot = await current_snapshot()
     registered_only = not settings.unregistered_may_receive_referrals
     key = (
         tuple((p.sex, p.age, p.role) for p in people),

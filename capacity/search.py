@@ -380,7 +380,18 @@ class ReadModel:
         """Something search can see may have changed: the next :meth:`current` reloads it.
 
         Safe from any thread; costs one counter step (``next`` on a counter is atomic)."""
-        self._changed = next(self._changes)
+        value = next(self._changes)
+        if value > self._changed:  # two writers racing: keep the later announcement
+            self._changed = value
+
+    @property
+    def changes_announced(self) -> int:
+        return self._changed
+
+    @property
+    def changes_reflected(self) -> int:
+        """The last announcement the snapshot reflects (announcements only grow)."""
+        return self._refreshed
 
     @property
     def stale(self) -> bool:

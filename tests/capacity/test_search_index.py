@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 
 import pytest
 from sqlalchemy import create_engine, event, text
@@ -27,20 +28,42 @@ async def _caught_up() -> None:
     raise AssertionError("the search index never caught up")
 
 
-async def test_a_search_reads_no_database_when_nothing_changed(cap):
+@pytest.fixture
+def no_periodic_check(monkeypatch):
+    """Before the app starts: the refresher's periodic check never comes during a test."""
+    monkeypatch.setattr(capacity_main, "SEARCH_INDEX_CHECK_SECONDS", 3600.0)
+
+
+async def test_a_search_reads_no_database_when_nothing_changed(no_periodic_check, cap):
     fac = await cap.facility()
     await cap.pool(fac["id"], total=3)
     assert _available(await cap.search([MOTHER])) == [3]
     await _caught_up()
+    # The relay and the hold-expiry sweep use the engine too (in worker threads): count
+    # what the search does on the event loop's thread, and every reload of the model.
+    loop_thread = threading.get_ident()
     checkouts: list[object] = []
-    listener = lambda *args: checkouts.append(args)  # noqa: E731
-    event.listen(db.engine, "checkout", listener)
+    reloads: list[object] = []
+
+    def checkout(*args: object) -> None:
+        if threading.get_ident() == loop_thread:
+            checkouts.append(args)
+
+    real_refresh = read_model.refresh
+
+    def refresh(conn: object) -> None:
+        reloads.append(conn)
+        real_refresh(conn)  # type: ignore[arg-type]
+
+    event.listen(db.engine, "checkout", checkout)
+    read_model.refresh = refresh  # type: ignore[method-assign]
     try:
         for age in (20, 30, 40):
             assert _available(await cap.search([{**MOTHER, "age": age}])) == [3]
     finally:
-        event.remove(db.engine, "checkout", listener)
-    assert checkouts == []
+        event.remove(db.engine, "checkout", checkout)
+        del read_model.refresh
+    assert checkouts == [] and reloads == []
 
 
 async def test_a_local_write_is_seen_by_the_next_search(cap):
@@ -50,12 +73,6 @@ async def test_a_local_write_is_seen_by_the_next_search(cap):
     assert (await cap.hold([{"pool_id": pool["id"], "beds": 1}])).status_code == 201
     # No waiting: the commit marked the index changed before the hold was answered.
     assert _available(await cap.search([MOTHER])) == [2]
-
-
-@pytest.fixture
-def no_periodic_check(monkeypatch):
-    """Before the app starts: the refresher's periodic check never comes during a test."""
-    monkeypatch.setattr(capacity_main, "SEARCH_INDEX_CHECK_SECONDS", 3600.0)
 
 
 async def test_another_replicas_write_arrives_with_its_event(no_periodic_check, cap, bus):
