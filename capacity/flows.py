@@ -239,7 +239,7 @@ async def search_answer(principal: Principal, body: SearchRequest) -> bytes:
                 snapshot.answers.clear()
             snapshot.answers[key] = (now, outcome.fresh_until or FOREVER, encoded)
         return encoded
-    unmet = await run_in_threadpool(_unmet, principal, snapshot, outcome, needs, body.state)
+    unmet = await run_in_threadpool(_unmet, principal, snapshot, outcome, needs, body)
     return orjson.dumps({"results": [], "unmet": unmet, "warnings": outcome.warnings})
 
 
@@ -248,20 +248,22 @@ def _unmet(
     snapshot: Snapshot,
     outcome: SearchOutcome,
     needs: NeedsQ,
-    state: str | None,
+    body: SearchRequest,
 ) -> dict[str, Any]:
     """Why nothing fits (a scan of every pool), recorded as unmet demand."""
     people = outcome.people
-    unmet = explain_unmet(snapshot, people, needs, state)
+    unmet = explain_unmet(snapshot, people, needs, body.state)
     with db.unit_of_work() as session:
         row = record_unmet(
             session,
             principal=principal,
             people=people_summary(people),
-            state=state,
+            state=body.state,
             code=unmet["code"],
             reason=unmet["reason"],
             focus=unmet,
+            needs=body.needs.model_dump(mode="json", exclude_defaults=True) or None,
+            intent_key=body.intent_key,
         )
     return {**unmet, "unmet_id": row.id, "warnings": outcome.warnings}
 
