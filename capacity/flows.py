@@ -8,6 +8,7 @@ short write of its own.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -218,6 +219,8 @@ async def search_answer(principal: Principal, body: SearchRequest) -> bytes:
     now = utcnow()
     known = snapshot.answers.get(key)
     if known is not None and known[0] <= now < known[1]:
+        with contextlib.suppress(KeyError):  # another search may have evicted it just now
+            snapshot.answers.move_to_end(key)
         return known[2]
     outcome = run_search(
         snapshot,
@@ -235,9 +238,9 @@ async def search_answer(principal: Principal, body: SearchRequest) -> bytes:
             {"results": outcome.results, "unmet": None, "warnings": outcome.warnings}
         )
         if snapshot.revision >= 0:
-            if len(snapshot.answers) >= ANSWER_MEMO:
-                snapshot.answers.clear()
             snapshot.answers[key] = (now, outcome.fresh_until or FOREVER, encoded)
+            while len(snapshot.answers) > ANSWER_MEMO:
+                snapshot.answers.popitem(last=False)
         return encoded
     unmet = await run_in_threadpool(_unmet, principal, snapshot, outcome, needs, body)
     return orjson.dumps({"results": [], "unmet": unmet, "warnings": outcome.warnings})

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -329,8 +330,9 @@ class Snapshot:
     facilities: dict[str, FacilityView]
     ordered: list[FacilityView]
     by_state: dict[str, list[FacilityView]]
-    # encoded answers of this snapshot: query -> (computed at, valid until, JSON)
-    answers: dict[Any, tuple[datetime, datetime, bytes]] = field(default_factory=dict)
+    # encoded answers of this snapshot: query -> (computed at, valid until, JSON), least
+    # recently used first (a burst of one-off queries does not evict the frequent ones)
+    answers: OrderedDict[Any, tuple[datetime, datetime, bytes]] = field(default_factory=OrderedDict)
 
 
 EMPTY = Snapshot(-1, {}, [], {})
