@@ -81,3 +81,28 @@ async def test_stays_near_and_past_the_maximum_are_flagged(audit_app, auth_heade
         rebuild(session)
         again = _line(roster(session), "fac-90")
     assert (again["stays_near_limit"], again["stays_over_limit"]) == (1, 1)
+
+
+async def test_imported_history_stays_count_from_their_creation_day(audit_app, auth_headers):
+    _facility("fac-90", 90)
+    long_ago = (utcnow() - timedelta(days=120)).date().isoformat()
+    recent = (utcnow() - timedelta(days=10)).date().isoformat()
+    rows = [
+        {"referral_id": "h1", "status": "admitted", "facility_id": "fac-90", "created_on": long_ago},
+        {"referral_id": "h2", "status": "admitted", "facility_id": "fac-90", "created_on": recent},
+        {"referral_id": "h3", "status": "discharged", "facility_id": "fac-90",
+         "created_on": long_ago},
+    ]  # fmt: skip
+    for _ in range(2):  # the same batch twice (a retried import) counts each stay once
+        consume(
+            Event(
+                type="referral.history.imported",
+                aggregate_type="referral_history",
+                aggregate_id="batch-1",
+                payload={"referrals": rows},
+            )
+        )
+    async with running(audit_app) as client:
+        r = await client.get("/api/v1/roster/fac-90", headers=auth_headers("segob_auditor"))
+        assert r.status_code == 200, r.text
+        assert (r.json()["stays_near_limit"], r.json()["stays_over_limit"]) == (0, 1)
