@@ -29,6 +29,7 @@ from services.contracts.referral import (
     InstitutionUpdated,
     ObligationFulfilled,
     PersonFacts,
+    PlacedWithoutAgreement,
     ReferralChanged,
     ReferralDischarged,
     ReferralPersonFacts,
@@ -142,10 +143,24 @@ def referral_changed(
         "sent_at": _iso(referral.sent_at),
         "response_due_at": _iso(referral.response_due_at),
         "people": [referral_person_facts(p) for p in people],
+        "detection_source": referral.detection_source,
+        "without_agreement": referral.without_agreement,
+        "previous_referral_id": referral.previous_referral_id,
     }
     if model is ReferralDischarged:
         fields["outcome"] = referral.outcome
     return model(**fields)
+
+
+def placed_without_agreement(referral: Referral) -> PlacedWithoutAgreement:
+    return PlacedWithoutAgreement(
+        referral_id=referral.id,
+        sending_institution_id=referral.sending_institution_id,
+        receiving_institution_id=referral.receiving_institution_id,
+        facility_id=referral.facility_id,
+        state=referral.state,
+        previous_referral_id=referral.previous_referral_id,
+    )
 
 
 def obligation_fulfilled(referral: Referral, obligation: Obligation) -> ObligationFulfilled:
