@@ -8,7 +8,7 @@ carry none and the trail keeps only what their contracts declare non-sensitive.
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import delete, select
@@ -24,6 +24,7 @@ FACILITY_PREFIX = "capacity.facility."
 POOL_EVENT = "capacity.pool.changed"
 # One entry of capacity's bulk roster import: many facilities and pool snapshots at once.
 ROSTER_IMPORTED = "capacity.roster.imported"
+REGISTRATION_REVIEWED = "capacity.facility.registration_reviewed"
 
 
 def _facility_row(session: Session, fid: str, at: datetime) -> RosterFacility:
@@ -100,7 +101,18 @@ def project(session: Session, body: dict[str, Any]) -> None:
     if reg in REGISTRATION_STATUSES and reg != fac.registration_status:
         fac.registration_status = reg
         fac.registration_changed_at = at
+    if etype == REGISTRATION_REVIEWED:
+        # Registered with observations (ADR 0021): flagged until a review finds them met.
+        fac.registration_pending = [str(i) for i in p.get("pending") or []]
+        fac.registration_due_on = _date(p.get("due_on"))
     session.flush()
+
+
+def _date(value: Any) -> date | None:
+    try:
+        return date.fromisoformat(str(value)) if value else None
+    except ValueError:
+        return None
 
 
 def _project_import(session: Session, body: dict[str, Any]) -> None:

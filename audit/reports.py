@@ -114,6 +114,44 @@ def referrals(session: Session) -> list[ReferralFold]:
     return list(folds.values())
 
 
+# A step of a person's path that did not move her (she stays where she was).
+NOT_MOVED = frozenset({"draft", "declined", "cancelled", "expired"})
+
+
+def journeys(folds: list[ReferralFold]) -> list[ReferralFold]:
+    """Each person's path counted once (ADR 0021): an onward transfer continues the referral
+    before it with the same people, so a chain of referrals is one fold — where the path
+    began (sender, month, detection source) and where it stands now (receiver, status,
+    outcome: the last step that moved the people)."""
+    by_id = {f.id: f for f in folds}
+    children: dict[str, list[ReferralFold]] = {}
+    for f in folds:
+        previous = f.payload.get("previous_referral_id")
+        if previous and previous in by_id:
+            children.setdefault(str(previous), []).append(f)
+    out = []
+    for f in folds:
+        previous = f.payload.get("previous_referral_id")
+        if previous and previous in by_id:
+            continue  # a continuation: counted with the path's first referral
+        current, seen = f, {f.id}
+        while True:
+            moved = [c for c in children.get(current.id, []) if c.status not in NOT_MOVED]
+            if not moved or moved[-1].id in seen:
+                break
+            current = moved[-1]
+            seen.add(current.id)
+        if current is f:
+            out.append(f)
+            continue
+        payload = dict(f.payload)
+        for key in ("status", "outcome", "receiving_institution_id", "facility_id", "state"):
+            if key in current.payload:
+                payload[key] = current.payload[key]
+        out.append(ReferralFold(f.id, payload, f.first_at, {**current.status_at, **f.status_at}))
+    return out
+
+
 def _age_group(person: dict[str, Any]) -> str:
     band = person.get("age_band") or person.get("age_group")
     return band if band in CNDH_AGE_BANDS and band != "unknown" else SI
@@ -166,6 +204,7 @@ def _person_dims(ref: ReferralFold, person: dict[str, Any], now: datetime) -> di
         "state": [p.get("state") or SI],
         "period": [ref.first_at.strftime("%Y-%m") if ref.first_at else SI],
         "outcome": [_outcome(ref, now)],
+        "detection_source": [p.get("detection_source") or SI],
     }
 
 
@@ -182,6 +221,7 @@ PERSON_DIMENSIONS = (
     "state",
     "period",
     "outcome",
+    "detection_source",
 )
 
 
@@ -193,7 +233,7 @@ def _fold_people(
 ) -> list[dict[str, Any]]:
     now = utcnow()
     table: dict[tuple[str, ...], dict[str, int]] = {}
-    for ref in referrals(session):
+    for ref in journeys(referrals(session)):
         for person in ref.payload.get("people") or []:
             dims = _person_dims(ref, person, now)
             got = measure(ref, person)
@@ -351,6 +391,25 @@ def agreements_refused(session: Session, by: list[str]) -> list[dict[str, Any]]:
     return [{**dict(zip(by, k, strict=True)), "refusals": v} for k, v in sorted(table.items())]
 
 
+def urgent_without_agreement(session: Session, by: list[str]) -> list[dict[str, Any]]:
+    """Urgent placements sent along no agreement (ADR 0021), per sender, receiver and month:
+    how many, and how many of them the receiver admitted."""
+    reached = {f.id for f in referrals(session) if f.status in REACHED}
+    table: dict[tuple[str, ...], dict[str, int]] = {}
+    for e in _events(session, "referral.placement.without_agreement"):
+        p = e["payload"]
+        dims = {
+            "sending_institution_id": p.get("sending_institution_id") or SI,
+            "receiving_institution_id": p.get("receiving_institution_id") or SI,
+            "state": p.get("state") or SI,
+            "period": str(e.get("occurred_at", ""))[:7] or SI,
+        }
+        row = table.setdefault(tuple(dims[d] for d in by), {"placements": 0, "admitted": 0})
+        row["placements"] += 1
+        row["admitted"] += int(p.get("referral_id") in reached)
+    return [{**dict(zip(by, k, strict=True)), **v} for k, v in sorted(table.items())]
+
+
 def occupancy(session: Session, by: list[str]) -> list[dict[str, Any]]:
     """Beds and occupied beds per state and month: each pool's last snapshot in the month."""
     last: dict[tuple[str, str], dict[str, Any]] = {}
@@ -407,6 +466,12 @@ REPORTS: dict[str, ReportSpec] = {
         ("sending_institution_id", "receiving_institution_id"),
         ("refusals",),
         ("sending_institution_id", "receiving_institution_id", "period"),
+    ),
+    "urgent-without-agreement": ReportSpec(
+        urgent_without_agreement,
+        ("sending_institution_id", "receiving_institution_id", "period"),
+        ("placements", "admitted"),
+        ("sending_institution_id", "receiving_institution_id", "state", "period"),
     ),
     "people": ReportSpec(
         people,

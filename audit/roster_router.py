@@ -31,6 +31,8 @@ FlagName = Literal[
     "closed",
     "unregistered_active",
     "follow_up_overdue",
+    "registered_with_observations",
+    "observations_overdue",
 ]
 KindName = Literal["refugio", "albergue", "casa_de_medio_camino"]
 StatusName = Literal["registered", "active", "suspended", "closed"]
