@@ -43,6 +43,8 @@ FLAGS = {
     "closed": N_("Closed"),
     "unregistered_active": N_("Active without registration"),
     "follow_up_overdue": N_("Follow-up actions overdue"),
+    "registered_with_observations": N_("Registered with pending observations"),
+    "observations_overdue": N_("Deadline for observations passed"),
 }
 FACILITY_STATUSES = {
     "registered": N_("Registered, not yet operating"),
@@ -55,6 +57,8 @@ REGISTRATION_ACTIONS = {
     "returned": N_("Returned by SEGOB"),
     "registered": N_("Registered by SEGOB"),
 }
+# The review form's third choice: registered with observations and a deadline (ADR 0021).
+OBSERVED = "observed"
 VISIT_STATUSES = {"planned": N_("Planned"), "done": N_("Done"), "cancelled": N_("Cancelled")}
 EXPORTS = {
     "people": N_("People referred, admitted and discharged"),
@@ -63,6 +67,7 @@ EXPORTS = {
     "referral-times": N_("Referral times"),
     "no-information": N_("Referrals without information by deadline"),
     "agreements-refused": N_("Referrals refused for want of an agreement"),
+    "urgent-without-agreement": N_("Urgent placements without an agreement"),
 }
 FORMATS = {"csv": "CSV", "xlsx": "Excel", "pdf": "PDF"}
 SEXES = {"F": N_("Women"), "M": N_("Men"), "X": N_("Non-binary / other"), "S.I.": N_("No data")}
@@ -406,14 +411,19 @@ async def review(page: AuditorPage, facility_id: str, request: Request) -> Respo
             answer["note"] = note
         checklist.append(answer)
     problems: list[str] = []
-    if outcome not in ("registered", "returned"):
+    due_on = str(form.get("due_on") or "")
+    if outcome not in ("registered", "returned", OBSERVED):
         problems.append(N_("Choose whether to register the facility or return the file."))
     if outcome == "registered" and len(met) < len(checklist):
         problems.append(N_("A facility can only be registered when every item is met."))
-    if outcome == "returned" and len(observations) < 3:
+    if outcome in ("returned", OBSERVED) and len(observations) < 3:
         problems.append(N_("Write the observations the operator must address."))
+    if outcome == OBSERVED and not _is_date(due_on):
+        problems.append(N_("Give the date by which the missing items must be met."))
     if not problems:
         body: dict[str, Any] = {"outcome": outcome, "checklist": checklist}
+        if outcome == OBSERVED:  # registered, the unmet items pending until due_on (ADR 0021)
+            body.update(outcome="registered", due_on=due_on)
         if observations:
             body["observations"] = observations
         try:
@@ -425,7 +435,7 @@ async def review(page: AuditorPage, facility_id: str, request: Request) -> Respo
                 raise
             problems = [error_message(page.t, exc)]
         else:
-            return page.redirect(f"/segob/padron/{fid}?aviso={outcome}")
+            return page.redirect(f"/segob/padron/{fid}?aviso={body['outcome']}")
     return await _review_form(page, fid, problems=problems, form=form, status=422)
 
 
