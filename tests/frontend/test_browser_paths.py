@@ -11,6 +11,7 @@ from datetime import date, timedelta
 import httpx
 import pytest
 
+from canaliza.demo import FGR
 from tests.frontend import test_browser as launch
 from tests.frontend.test_browser import api_token, check_accessibility
 from tests.frontend.test_browser_ops import enter, send_referral, submitted_facility
@@ -41,12 +42,13 @@ def test_prosecutor_places_urgently_without_an_agreement(server, browser):
     page.get_by_label("¿Cómo se detectó a las víctimas?").select_option("hotline")
     page.get_by_label("consentimiento informado", exact=False).check()
     # Without the justification the send is refused, in Spanish, and nothing is sent.
-    page.get_by_label("Canalización urgente sin convenio", exact=False).check()
+    page.get_by_role("checkbox", name="Canalización urgente sin convenio").check()
     page.get_by_role("button", name="Enviar canalización").click()
     expect(page.locator(".alert.error")).to_contain_text("no puede esperar a un convenio")
-    page.get_by_label("Canalización urgente sin convenio", exact=False).check()
+    page.get_by_role("checkbox", name="Canalización urgente sin convenio").check()
     page.locator("select[name=nationality]").first.select_option("MEX")
     page.get_by_label("consentimiento informado", exact=False).check()
+    page.get_by_label("¿Cómo se detectó a las víctimas?").select_option("hotline")
     page.get_by_label("Justificación por escrito").fill(JUSTIFICATION)
     page.get_by_role("button", name="Enviar canalización").click()
     page.wait_for_url("**aviso=sent")
@@ -56,10 +58,19 @@ def test_prosecutor_places_urgently_without_an_agreement(server, browser):
     check_accessibility(page, "paths-detail-urgent")
     context.close()
 
-    # Both institutions' admins are told to formalise an agreement.
+    # Both institutions' admins are told to formalise an agreement: FGR's, for one.
+    password = "una-contraseña-larga-17"
+    made = httpx.post(
+        f"{server}/api/v1/auth/users",
+        json={"username": "dir.fevimtra", "display_name": "Dirección FEVIMTRA",
+              "password": password, "roles": ["institution_admin"], "institution_id": FGR.id},
+        headers={"Authorization": f"Bearer {api_token(server, 'admin')}"},
+    )  # fmt: skip
+    assert made.status_code == 201, made.text
     admin = browser.new_context(locale="es-MX")
     page = admin.new_page()
-    enter(page, server, "admin")
+    enter(page, server, "dir.fevimtra", password)
+    page.wait_for_url("**/institucion")
     page.goto(f"{server}/institucion/convenios")
     expect(page.locator("[data-agreement-alerts]")).to_be_visible()
     check_accessibility(page, "paths-agreement-alerts")
@@ -89,7 +100,7 @@ def test_coordinator_sends_an_admitted_person_to_another_place(server, browser):
     expect(first).to_be_visible()
     check_accessibility(page, "paths-onward-results")
     if first.locator("[data-no-agreement]").count():
-        first.get_by_label("Canalización urgente sin convenio", exact=False).check()
+        first.get_by_role("checkbox", name="Canalización urgente sin convenio").check()
         first.get_by_label("Justificación por escrito").fill(JUSTIFICATION)
     first.get_by_label("consentimiento informado", exact=False).check()
     first.get_by_role("button", name="Canalizar aquí").click()
@@ -115,13 +126,13 @@ def test_auditor_registers_with_observations_and_the_roster_flags_it(server, bro
     boxes = page.locator('input[name="met"]').all()
     for box in boxes[:-1]:  # the last item is not met
         box.check()
-    page.get_by_label("Registrar con observaciones", exact=False).check()
+    page.get_by_role("radio", name="Registrar con observaciones").check()
     page.get_by_role("button", name="Registrar la decisión").click()
     expect(page.locator(".alert.error")).to_be_visible()  # no observations, no deadline
     check_accessibility(page, "paths-review-observed")
     for box in page.locator('input[name="met"]').all()[:-1]:
         box.check()
-    page.get_by_label("Registrar con observaciones", exact=False).check()
+    page.get_by_role("radio", name="Registrar con observaciones").check()
     page.locator("#observations").fill("Falta el convenio de canalización.")
     page.locator("#due_on").fill(str(date.today() + timedelta(days=90)))
     page.get_by_role("button", name="Registrar la decisión").click()
