@@ -24,6 +24,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import Response
 
+from frontend import paths
 from frontend.api import ApiError, NotSignedIn, call, raise_for_answer
 from frontend.dependencies import FrontendRoute, Page, error_message, require_role
 from frontend.i18n import N_, STATES, TIMEZONE
@@ -547,6 +548,7 @@ async def statistics(page: AuditorPage) -> Response:
         charts=charts,
         exports=EXPORTS,
         formats=FORMATS,
+        **await paths.statistics_values(page),
     )
 
 

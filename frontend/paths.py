@@ -103,6 +103,28 @@ async def agreement_alerts(page: Page) -> list[dict[str, Any]]:
         return []
 
 
+async def statistics_values(page: Page) -> dict[str, Any]:
+    """For SEGOB's statistics screen: people by detection source, and urgent placements
+    without an agreement by sender and receiver (empty when a report cannot be read)."""
+    try:
+        people, urgent = await page.api.gather(
+            page.api.get("audit", "/api/v1/reports/people", params={"by": "detection_source"}),
+            page.api.get(
+                "audit",
+                "/api/v1/reports/urgent-without-agreement",
+                params={"by": "sending_institution_id,receiving_institution_id"},
+            ),
+        )
+    except ApiError:
+        return {"by_detection": [], "urgent_placements": [], "detection_sources": {}}
+    return {
+        "by_detection": people["rows"],
+        "urgent_placements": urgent["rows"],
+        "detection_sources": DETECTION_SOURCES,
+        "names": await institution_names(page),
+    }
+
+
 # --- the coordinator sends an admitted person onward ----------------------------------------
 
 

@@ -139,4 +139,11 @@ def test_auditor_registers_with_observations_and_the_roster_flags_it(server, bro
     page.wait_for_url("**aviso=registered")
     expect(page.locator('[data-flag="registered_with_observations"]')).to_be_visible()
     check_accessibility(page, "paths-roster-observed")
+
+    # The statistics: people by detection source, urgent placements without agreement (the
+    # prosecutor's of the first test of this module).
+    page.goto(f"{server}/segob/estadisticas")
+    expect(page.locator("[data-detection] tbody tr").first).to_be_visible()
+    expect(page.locator("[data-urgent-placements] tbody tr").first).to_be_visible()
+    check_accessibility(page, "paths-statistics")
     context.close()
