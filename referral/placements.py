@@ -209,25 +209,27 @@ def carry_people(
 
 
 def _chain(session: Session, referral: Referral) -> list[Referral]:
-    """The referrals of one person's path, first to last, through ``referral``."""
-    back: list[Referral] = [referral]
-    while back[0].previous_referral_id and len(back) < MAX_PATH:
-        back.insert(0, get_referral(session, referral_id=back[0].previous_referral_id))
-    forward = back[-1]
-    while len(back) < MAX_PATH:
-        nxt = session.exec(
+    """The referrals of one person's path through ``referral``: back to where it began,
+    then forward, each step with the transfers tried from it (declined, cancelled)."""
+    head, hops = referral, 0
+    while head.previous_referral_id and hops < MAX_PATH:
+        head, hops = get_referral(session, referral_id=head.previous_referral_id), hops + 1
+    chain, current = [head], head
+    while len(chain) < MAX_PATH:
+        tried = session.exec(
             select(Referral)
-            .where(Referral.previous_referral_id == forward.id)
+            .where(Referral.previous_referral_id == current.id)
             .order_by(col(Referral.created_at).desc())
         ).all()
-        # A declined or cancelled transfer is a step tried; the live one is the path's next.
-        live = [r for r in nxt if r.status not in CLOSED_STATUSES] or list(nxt)
-        if not live:
+        if not tried:
             break
-        back.extend(r for r in nxt if r is not live[0])
-        back.append(live[0])
-        forward = live[0]
-    return back
+        # Only an admitted person is sent on, one transfer at a time: the step that is
+        # under way, or else the latest, is where the path goes next.
+        going = next((r for r in tried if r.status not in CLOSED_STATUSES), tried[0])
+        chain.extend(r for r in tried if r is not going)
+        chain.append(going)
+        current = going
+    return chain
 
 
 def path_of(session: Session, *, referral: Referral) -> list[PathStep]:

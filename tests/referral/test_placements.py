@@ -319,3 +319,26 @@ async def test_one_transfer_at_a_time(ctx: Ctx):
         "/api/v1/referrals", json=_onward_body(ctx, first["id"]), headers=ctx.coord
     )
     assert twice.status_code == 409 and twice.json()["error"] == "transfer_in_progress"
+
+
+async def test_the_path_keeps_a_declined_transfer_as_a_step_tried(ctx: Ctx):
+    first = await _admitted(ctx)
+    await ctx.agreement(parties=(NGO, OTHER_NGO))
+    other_coord = ctx.h("shelter_coordinator", institution_id=OTHER_NGO, sub="coord2")
+    tried = await ctx.client.post(
+        "/api/v1/referrals", json=_onward_body(ctx, first["id"]), headers=ctx.coord
+    )
+    await ctx.act(tried.json()["id"], "send", ctx.coord)
+    declined = await ctx.act(tried.json()["id"], "decline", other_coord, reason="Sin cupo.")
+    assert declined.status_code == 200, declined.text
+    again = await ctx.client.post(
+        "/api/v1/referrals", json=_onward_body(ctx, first["id"]), headers=ctx.coord
+    )
+    assert again.status_code == 201, again.text  # the declined one is no longer under way
+    for rid in (tried.json()["id"], again.json()["id"], first["id"]):
+        path = await ctx.client.get(f"/api/v1/referrals/{rid}/path", headers=ctx.coord)
+        assert [s["id"] for s in path.json()] == [
+            first["id"],
+            tried.json()["id"],
+            again.json()["id"],
+        ]
