@@ -137,6 +137,15 @@ def test_auditor_registers_with_observations_and_the_roster_flags_it(server, bro
     page.locator("#due_on").fill(str(date.today() + timedelta(days=90)))
     page.get_by_role("button", name="Registrar la decisión").click()
     page.wait_for_url("**aviso=registered")
+    # The roster is the audit service's projection of capacity's events: wait until the
+    # review has reached it, then look again.
+    auditor = {"Authorization": f"Bearer {api_token(server, 'auditor')}"}
+    for _ in range(200):
+        entry = httpx.get(f"{server}/api/v1/roster/{facility['id']}", headers=auditor).json()
+        if "registered_with_observations" in entry["flags"]:
+            break
+        page.wait_for_timeout(100)
+    page.reload()
     expect(page.locator('[data-flag="registered_with_observations"]')).to_be_visible()
     check_accessibility(page, "paths-roster-observed")
 
