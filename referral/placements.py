@@ -196,8 +196,12 @@ def carry_people(
             previous_person_id=person.id,
             state_of_origin=person.state_of_origin,
             languages=list(person.languages or []),
-            vulnerable_groups=list(person.vulnerable_groups or []),
+            vulnerable_groups=None
+            if person.vulnerable_groups is None
+            else list(person.vulnerable_groups),
             offences=list(person.offences or []),
+            # The same person: statistics count her once (ADR 0019).
+            person_key=person.person_key,
         )
         session.add(row)
         session.flush()

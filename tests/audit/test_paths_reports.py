@@ -104,9 +104,10 @@ async def test_people_by_detection_source_with_not_recorded_as_si(audit_app, aut
 
 
 async def test_a_transferred_person_counts_once_where_her_path_stands(audit_app, auth_headers):
+    # An onward transfer carries the people's keys: the same two people (ADR 0019, 0021).
     mother_and_son = [
-        {"sex": "F", "age_group": "18-59", "role": "victim"},
-        {"sex": "M", "age_group": "0-12", "role": "accompanying_child"},
+        {"sex": "F", "age_group": "18-59", "role": "victim", "person_key": "a" * 32},
+        {"sex": "M", "age_group": "0-12", "role": "accompanying_child", "person_key": "b" * 32},
     ]
     _referral("p-1", "admitted", people=mother_and_son, detection_source="operation")
     # A transfer declined by the first place asked: she stays where she is.

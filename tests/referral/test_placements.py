@@ -234,6 +234,12 @@ async def test_a_shelter_sends_an_admitted_person_onward_as_the_same_people(ctx:
         new_people = s.exec(
             select(ReferralPerson).where(ReferralPerson.referral_id == onward["id"])
         ).all()
+        old_people = s.exec(
+            select(ReferralPerson).where(ReferralPerson.referral_id == first["id"])
+        ).all()
+        # The same victims: the same pseudonymous keys, so statistics count them once.
+        assert {p.person_key for p in new_people} == {p.person_key for p in old_people}
+        assert all(p.person_key for p in new_people)
         old = {
             p.id
             for p in s.exec(select(ReferralPerson).where(ReferralPerson.referral_id == first["id"]))

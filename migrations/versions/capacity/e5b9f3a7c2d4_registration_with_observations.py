@@ -1,7 +1,7 @@
 """capacity: a facility registered with observations (pending checklist items, deadline)
 
-Revision ID: d4a8e2f6b1c3
-Revises: c9e3a7b5d2f1
+Revision ID: e5b9f3a7c2d4
+Revises: d4a8e2f6b1c3
 Create Date: 2026-12-06 11:10:00
 """
 
@@ -10,8 +10,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "d4a8e2f6b1c3"
-down_revision: str | None = "c9e3a7b5d2f1"
+revision: str = "e5b9f3a7c2d4"
+down_revision: str | None = "d4a8e2f6b1c3"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
