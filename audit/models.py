@@ -68,6 +68,11 @@ class RosterFacility(AuditBase, table=True):
     registration_changed_at: datetime | None = Field(
         default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
     )
+    # Registered with observations: checklist items still to meet, and by when (ADR 0021).
+    registration_pending: list[str] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False, server_default="[]")
+    )
+    registration_due_on: date | None = None
     version: int = 0
     first_seen_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
     max_stay_days: int | None = None

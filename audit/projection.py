@@ -8,7 +8,7 @@ carry none and the trail keeps only what their contracts declare non-sensitive.
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import delete, select
@@ -74,6 +74,9 @@ def _project_stay(session: Session, etype: str, body: dict[str, Any]) -> None:
     elif etype == STAY_EXTENDED and stay is not None:
         stay.extended_days += int(p.get("days") or 0)
     session.flush()
+
+
+REGISTRATION_REVIEWED = "capacity.facility.registration_reviewed"
 
 
 class _Rows:
@@ -203,6 +206,17 @@ def _fold(rows: _Rows, body: dict[str, Any]) -> None:
     if reg in REGISTRATION_STATUSES and reg != fac.registration_status:
         fac.registration_status = reg
         fac.registration_changed_at = at
+    if etype == REGISTRATION_REVIEWED:
+        # Registered with observations (ADR 0021): flagged until a review finds them met.
+        fac.registration_pending = [str(i) for i in p.get("pending") or []]
+        fac.registration_due_on = _date(p.get("due_on"))
+
+
+def _date(value: Any) -> date | None:
+    try:
+        return date.fromisoformat(str(value)) if value else None
+    except ValueError:
+        return None
 
 
 def _project_import(session: Session, body: dict[str, Any]) -> None:

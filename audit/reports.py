@@ -231,6 +231,7 @@ def _person_dims(ref: ReferralFold, person: dict[str, Any], now: datetime) -> di
         "state": [p.get("state") or SI],
         "period": [ref.first_at.strftime("%Y-%m") if ref.first_at else SI],
         "outcome": [_outcome(ref, now)],
+        "detection_source": [p.get("detection_source") or SI],
     }
 
 
@@ -248,6 +249,7 @@ PERSON_DIMENSIONS = (
     "state",
     "period",
     "outcome",
+    "detection_source",
 )
 
 
@@ -449,6 +451,25 @@ def agreements_refused(session: Session, by: list[str]) -> list[dict[str, Any]]:
     return [{**dict(zip(by, k, strict=True)), "refusals": v} for k, v in sorted(table.items())]
 
 
+def urgent_without_agreement(session: Session, by: list[str]) -> list[dict[str, Any]]:
+    """Urgent placements sent along no agreement (ADR 0021), per sender, receiver and month:
+    how many, and how many of them the receiver admitted."""
+    reached = {f.id for f in referrals(session) if f.status in REACHED}
+    table: dict[tuple[str, ...], dict[str, int]] = {}
+    for e in _events(session, "referral.placement.without_agreement"):
+        p = e["payload"]
+        dims = {
+            "sending_institution_id": p.get("sending_institution_id") or SI,
+            "receiving_institution_id": p.get("receiving_institution_id") or SI,
+            "state": p.get("state") or SI,
+            "period": str(e.get("occurred_at", ""))[:7] or SI,
+        }
+        row = table.setdefault(tuple(dims[d] for d in by), {"placements": 0, "admitted": 0})
+        row["placements"] += 1
+        row["admitted"] += int(p.get("referral_id") in reached)
+    return [{**dict(zip(by, k, strict=True)), **v} for k, v in sorted(table.items())]
+
+
 def occupancy(session: Session, by: list[str]) -> list[dict[str, Any]]:
     """Beds and occupied beds per state and month: each pool's last snapshot in the month."""
     last: dict[tuple[str, str], dict[str, Any]] = {}
@@ -594,6 +615,13 @@ REPORTS: dict[str, ReportSpec] = {
         ("refusals",),
         ("sending_institution_id", "receiving_institution_id", "period"),
         unit="refusals",
+    ),
+    "urgent-without-agreement": ReportSpec(
+        urgent_without_agreement,
+        ("sending_institution_id", "receiving_institution_id", "period"),
+        ("placements", "admitted"),
+        ("sending_institution_id", "receiving_institution_id", "state", "period"),
+        unit="referrals",
     ),
     "people": ReportSpec(
         people,

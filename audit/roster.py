@@ -6,6 +6,7 @@ the roster never holds an address.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -13,12 +14,13 @@ from typing import Any, cast
 from sqlalchemy import select
 from sqlmodel import Session, col
 
-from audit.models import FollowUpAction, RosterFacility, RosterPool, RosterStay, Visit
+from audit.models import AuditEntry, FollowUpAction, RosterFacility, RosterPool, RosterStay, Visit
 from audit.projection import get_roster_facility
 from audit.visits import list_visits, visit_view
 from services.clock import as_utc, utcnow
 from services.settings import get_settings
 
+REGISTRATION_PREFIX = "capacity.facility.registration_"
 FLAGS: dict[str, str] = {
     "never_visited": "Nunca visitada",
     "visit_overdue": "Visita vencida",
@@ -28,6 +30,8 @@ FLAGS: dict[str, str] = {
     "follow_up_overdue": "Acciones de seguimiento vencidas",
     "stay_limit_near": "Estancias cerca de su máximo",
     "stay_over_limit": "Estancias que rebasan su máximo sin prórroga",
+    "registered_with_observations": "Registrada con observaciones pendientes",
+    "observations_overdue": "Plazo de observaciones vencido",
 }
 # How many days before a stay's maximum (plus its extensions) the roster warns (ADR 0022).
 STAY_WARNING_DAYS = 14
@@ -103,6 +107,10 @@ def flags_of(
         flags.append("stay_limit_near")
     if over:
         flags.append("stay_over_limit")
+    if fac.registration_status == "registered" and fac.registration_pending:
+        flags.append("registered_with_observations")
+        if fac.registration_due_on is not None and fac.registration_due_on < today:
+            flags.append("observations_overdue")
     return flags
 
 
@@ -199,6 +207,8 @@ def roster_entry(
         "municipality": fac.municipality,
         "status": fac.status,
         "registration_status": fac.registration_status,
+        "registration_pending": list(fac.registration_pending or []),
+        "registration_due_on": fac.registration_due_on,
         "beds": sum(p.total for p in pools),
         "occupied": sum(p.occupied for p in pools),
         "capacity_confirmed_at": confirmed,
@@ -246,7 +256,38 @@ def facility_detail(session: Session, facility_id: str) -> dict[str, Any]:
     )
     by_visit = _by_visit(actions)
     entry["visits"] = [visit_view(v, by_visit.get(v.id, [])) for v in visits]
+    entry["registration_history"] = registration_history(session, facility_id)
     return entry
+
+
+def registration_history(session: Session, facility_id: str) -> list[dict[str, Any]]:
+    """Every submission and review of the facility as the trail holds it, each review with
+    its checklist result (met or not, item by item) and any deadline for pending items."""
+    rows = session.execute(
+        select(col(AuditEntry.canonical), col(AuditEntry.occurred_at))
+        .where(
+            col(AuditEntry.facility_id) == facility_id,
+            col(AuditEntry.type).startswith(REGISTRATION_PREFIX, autoescape=True),
+        )
+        .order_by(col(AuditEntry.position))
+    ).all()
+    out = []
+    for canonical, at in rows:
+        body = json.loads(canonical)
+        p = body.get("payload") or {}
+        out.append(
+            {
+                "type": str(body.get("type", ""))[len(REGISTRATION_PREFIX) :],
+                "registration_status": p.get("registration_status"),
+                "outcome": p.get("outcome"),
+                "unmet": list(p.get("unmet") or []),
+                "checklist": list(p.get("checklist") or []),
+                "pending": list(p.get("pending") or []),
+                "due_on": p.get("due_on"),
+                "at": as_utc(at),
+            }
+        )
+    return out
 
 
 def _by_visit(actions: list[FollowUpAction]) -> dict[str, list[FollowUpAction]]:

@@ -33,6 +33,8 @@ FlagName = Literal[
     "follow_up_overdue",
     "stay_limit_near",
     "stay_over_limit",
+    "registered_with_observations",
+    "observations_overdue",
 ]
 KindName = Literal["refugio", "albergue", "casa_de_medio_camino"]
 StatusName = Literal["registered", "active", "suspended", "closed"]

@@ -155,6 +155,9 @@ class RosterEntry(BaseModel):
     municipality: str | None
     status: str | None
     registration_status: str
+    # Registered with observations (ADR 0021): the items still to meet, and by when.
+    registration_pending: list[str] = []
+    registration_due_on: date | None = None
     beds: int
     occupied: int
     capacity_confirmed_at: datetime | None
@@ -171,8 +174,22 @@ class RosterEntry(BaseModel):
     flag_labels: list[str]
 
 
+class RegistrationStepOut(BaseModel):
+    """A submission or review of the facility's registration, as the trail holds it."""
+
+    type: str
+    registration_status: str | None
+    outcome: str | None
+    unmet: list[str]
+    checklist: list[dict[str, Any]]
+    pending: list[str]
+    due_on: date | None
+    at: datetime
+
+
 class RosterDetail(RosterEntry):
     visits: list[VisitOut]
+    registration_history: list[RegistrationStepOut] = []
 
 
 class RosterPage(BaseModel):

@@ -8,7 +8,7 @@ service's outbox, in the caller's transaction).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlmodel import Session
@@ -172,6 +172,7 @@ def registration_reviewed(
     observations: str | None,
     unmet: list[str],
     checklist: Sequence[dict[str, Any]],
+    due_on: date | None = None,
 ) -> RegistrationReviewed:
     return RegistrationReviewed(
         **_facility_fields(facility),
@@ -180,6 +181,8 @@ def registration_reviewed(
         observations=observations,
         unmet=unmet,
         checklist=[ChecklistVerdict(item=c["item"], met=c["met"]) for c in checklist],
+        pending=list(facility.registration_pending or []),
+        due_on=due_on.isoformat() if due_on else None,
     )
 
 

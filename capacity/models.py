@@ -7,7 +7,7 @@ held − out of service) at or above zero even if code were wrong.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -97,6 +97,11 @@ class Facility(CapacityBase, table=True):
     registration_changed_at: datetime | None = Field(
         default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
     )
+    # Registered with observations (ADR 0021): the checklist items still to meet, and by when.
+    registration_pending: list[str] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False, server_default="[]")
+    )
+    registration_due_on: date | None = None
     version: int = 1
     created_at: datetime = Field(
         default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)
@@ -123,6 +128,8 @@ class FacilityRegistrationStep(CapacityBase, table=True):
     checklist: list[dict[str, Any]] = Field(
         default_factory=list, sa_column=Column(JSON, nullable=False)
     )
+    # Registered with observations: the date the missing items must be met by.
+    due_on: date | None = None
     at: datetime = Field(
         default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)
     )

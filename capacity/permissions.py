@@ -6,6 +6,8 @@
   facilities' addresses; consume or release holds on them.
 - prosecutor, dif_officer, inm_officer, ceav_officer: read the roster (no address), search,
   hold beds, read and release the holds of their institution.
+- shelter_coordinator also searches and holds beds elsewhere, to send a person her
+  institution admitted onward (ADR 0021); reads and releases her institution's holds.
 - segob_auditor: read the roster and ledgers, never an address; review registrations.
 - registration: the operator's staff (or platform_admin) submit a facility; SEGOB reviews.
 - service (service-to-service): read everything including addresses, consume/release
@@ -30,6 +32,9 @@ PLACING_ROLES = (
     UserRole.CEAV_OFFICER,
 )
 ROSTER_ROLES = (ADMIN, SERVICE, *STAFF_ROLES, *PLACING_ROLES, SEGOB)
+# Who may search and hold beds: the placing roles, and a shelter's coordinator sending a
+# person onward (ADR 0021).
+HOLDING_ROLES = (*PLACING_ROLES, UserRole.SHELTER_COORDINATOR)
 
 
 def _deny(detail: str = "Su rol no permite esta operación.") -> Forbidden:
@@ -101,12 +106,12 @@ def ensure_read_ledger(principal: Principal, operator_institution_id: str) -> No
 
 
 def ensure_search(principal: Principal) -> None:
-    if not principal.has(ADMIN, SERVICE, *PLACING_ROLES):
+    if not principal.has(ADMIN, SERVICE, *HOLDING_ROLES):
         raise _deny("Su rol no permite buscar camas disponibles.")
 
 
 def ensure_create_hold(principal: Principal) -> None:
-    if not principal.has(ADMIN, SERVICE, *PLACING_ROLES):
+    if not principal.has(ADMIN, SERVICE, *HOLDING_ROLES):
         raise _deny("Su rol no permite reservar camas.")
 
 
@@ -114,7 +119,7 @@ def _is_holder(principal: Principal, created_by: str, institution_id: str | None
     if principal.sub == created_by:
         return True
     return (
-        principal.has(*PLACING_ROLES)
+        principal.has(*HOLDING_ROLES)
         and institution_id is not None
         and principal.institution_id == institution_id
     )

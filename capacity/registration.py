@@ -145,6 +145,8 @@ def view(session: Session, facility: Facility) -> dict[str, Any]:
         "registration_changed_at": (
             as_utc(facility.registration_changed_at) if facility.registration_changed_at else None
         ),
+        "registration_pending": list(facility.registration_pending or []),
+        "registration_due_on": facility.registration_due_on,
         "history": [
             {
                 "attempt": s.attempt,
@@ -153,6 +155,7 @@ def view(session: Session, facility: Facility) -> dict[str, Any]:
                 "institution_id": s.institution_id,
                 "note": s.note,
                 "checklist": s.checklist,
+                "due_on": s.due_on,
                 "at": as_utc(s.at),
             }
             for s in steps(session, facility.id)
@@ -210,12 +213,23 @@ def submit(
     return facility
 
 
+def _with_observations(facility: Facility) -> bool:
+    """Registered with observations: some checklist items are still to be met."""
+    return facility.registration_status == RegistrationStatus.REGISTERED and bool(
+        facility.registration_pending
+    )
+
+
 def review(
     session: Session, *, principal: Principal, facility: Facility, data: RegistrationReview
 ) -> Facility:
-    """SEGOB's verdict: every checklist item answered; registered only if all are met."""
+    """SEGOB's verdict: every checklist item answered; registered when all are met, or with
+    observations and a deadline for the unmet ones (ADR 0021). A facility registered with
+    observations is reviewed again to record them met (or to return it)."""
     permissions.ensure_review_registration(principal)
-    if facility.registration_status != RegistrationStatus.SUBMITTED:
+    if facility.registration_status != RegistrationStatus.SUBMITTED and not _with_observations(
+        facility
+    ):
         raise RegistrationConflict(
             "Sólo se revisa una solicitud enviada; la instalación está "
             f"{REGISTRATION_LABELS[facility.registration_status]}.",
@@ -233,13 +247,21 @@ def review(
             extra={"missing": missing, "unknown": unknown},
         )
     unmet = [c for c in CHECKLIST_CODES if not answers[c].met]
-    if data.outcome == RegistrationStatus.REGISTERED and unmet:
+    now = utcnow()
+    registered = data.outcome == RegistrationStatus.REGISTERED
+    if registered and unmet and data.due_on is None:
         raise ChecklistNotMet(
             "No puede registrarse: hay puntos de la lista no cumplidos "
-            f"({', '.join(unmet)}). Devuélvala con observaciones.",
+            f"({', '.join(unmet)}). Devuélvala con observaciones, o regístrela con "
+            "observaciones y un plazo para cumplirlos (observations, due_on).",
             extra={"unmet": unmet},
         )
-    now = utcnow()
+    if registered and unmet and data.due_on is not None and data.due_on <= now.date():
+        raise Unprocessable(
+            "due_on: el plazo para cumplir los puntos pendientes debe ser una fecha futura.",
+            code="due_on_not_future",
+        )
+    due_on = data.due_on if registered and unmet else None
     checklist = [
         {"item": c, "met": answers[c].met, "note": answers[c].note} for c in CHECKLIST_CODES
     ]
@@ -252,10 +274,13 @@ def review(
             institution_id=principal.institution_id,
             note=data.observations,
             checklist=checklist,
+            due_on=due_on,
             at=now,
         )
     )
     facility.registration_status = data.outcome
+    facility.registration_pending = unmet if registered else []
+    facility.registration_due_on = due_on
     facility.registration_changed_at = now
     facility.version += 1
     session.add(facility)
@@ -269,6 +294,7 @@ def review(
             observations=data.observations,
             unmet=unmet,
             checklist=checklist,
+            due_on=due_on,
         ),
         aggregate_id=facility.id,
         version=facility.version,

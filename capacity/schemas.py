@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
@@ -193,6 +194,9 @@ class FacilityPublic(BaseModel):
     status_reason: str | None
     registration_status: str = "not_submitted"
     registration_changed_at: UtcDateTime | None = None
+    # Registered with observations: the checklist items still to meet, and by when.
+    registration_pending: list[str] = Field(default_factory=list)
+    registration_due_on: date | None = None
     version: int
     created_at: UtcDateTime
 
@@ -250,6 +254,8 @@ class RegistrationReview(Strict):
     ]
     checklist: Annotated[list[ChecklistAnswer], Field(max_length=50)]
     observations: Note | None = None
+    # Registered with observations (ADR 0021): the date by which the unmet items must be met.
+    due_on: date | None = None
 
     @model_validator(mode="after")
     def _returned_needs_observations(self) -> RegistrationReview:
@@ -257,6 +263,18 @@ class RegistrationReview(Strict):
             raise PydanticCustomError(
                 "observations_required",
                 "Una solicitud devuelta necesita observaciones (observations) para el operador.",
+            )
+        if self.due_on is not None and self.outcome != "registered":
+            raise PydanticCustomError(
+                "due_on_only_when_registered",
+                "due_on: el plazo para cumplir los puntos pendientes solo acompaña un "
+                "registro con observaciones (outcome «registered»).",
+            )
+        if self.due_on is not None and not self.observations:
+            raise PydanticCustomError(
+                "observations_required",
+                "observations: un registro con observaciones necesita las observaciones "
+                "para el operador.",
             )
         return self
 
@@ -268,6 +286,7 @@ class RegistrationStepPublic(BaseModel):
     institution_id: str | None
     note: str | None
     checklist: list[dict[str, Any]]
+    due_on: date | None = None
     at: UtcDateTime
 
 
@@ -276,6 +295,8 @@ class RegistrationPublic(BaseModel):
     registration_status: str
     registration_label: str
     registration_changed_at: UtcDateTime | None
+    registration_pending: list[str] = Field(default_factory=list)
+    registration_due_on: date | None = None
     history: list[RegistrationStepPublic]
     checklist: list[dict[str, str]]
 

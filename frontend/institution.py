@@ -23,6 +23,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import Response
 from starlette.datastructures import UploadFile
 
+from frontend import paths
 from frontend.api import ApiError
 from frontend.dependencies import FrontendRoute, Page, error_message, require_role
 from frontend.i18n import N_
@@ -207,6 +208,7 @@ async def agreements(page: AdminPage, aviso: str | None = None) -> Response:
         statuses=AGREEMENT_STATUSES,
         me=institution_id,
         notice=_notice(page, aviso),
+        alerts=await paths.agreement_alerts(page),
     )
 
 

@@ -15,6 +15,7 @@ from frontend.i18n import LANGUAGES, translations
 from frontend.institution import router as institution_router
 from frontend.live import router as live_router
 from frontend.oversight import router as oversight_router
+from frontend.paths import router as paths_router
 from frontend.prosecutor import router as prosecutor_router
 from frontend.registration import router as registration_router
 from frontend.router import router
@@ -51,6 +52,7 @@ def service() -> ServiceSpec:
             shelter_router,
             aftercare_router,
             registration_router,
+            paths_router,
             oversight_router,
             institution_router,
             live_router,

@@ -24,6 +24,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import Response
 
+from frontend import paths
 from frontend.api import ApiError, NotSignedIn, call, raise_for_answer
 from frontend.dependencies import FrontendRoute, Page, error_message, require_role
 from frontend.i18n import N_, STATES, TIMEZONE
@@ -45,6 +46,8 @@ FLAGS = {
     "follow_up_overdue": N_("Follow-up actions overdue"),
     "stay_limit_near": N_("Stays near their maximum"),
     "stay_over_limit": N_("Stays past their maximum without extension"),
+    "registered_with_observations": N_("Registered with pending observations"),
+    "observations_overdue": N_("Deadline for observations passed"),
 }
 FACILITY_STATUSES = {
     "registered": N_("Registered, not yet operating"),
@@ -57,6 +60,8 @@ REGISTRATION_ACTIONS = {
     "returned": N_("Returned by SEGOB"),
     "registered": N_("Registered by SEGOB"),
 }
+# The review form's third choice: registered with observations and a deadline (ADR 0021).
+OBSERVED = "observed"
 VISIT_STATUSES = {"planned": N_("Planned"), "done": N_("Done"), "cancelled": N_("Cancelled")}
 EXPORTS = {
     "people": N_("People referred, admitted and discharged"),
@@ -67,6 +72,7 @@ EXPORTS = {
     "agreements-refused": N_("Referrals refused for want of an agreement"),
     "migration-routes": N_("Migration routes of foreign people"),
     "humanitarian-visas": N_("Humanitarian visas per foreign victims identified"),
+    "urgent-without-agreement": N_("Urgent placements without an agreement"),
 }
 FORMATS = {"csv": "CSV", "xlsx": "Excel", "pdf": "PDF"}
 SEXES = {"F": N_("Women"), "M": N_("Men"), "X": N_("Non-binary / other"), "S.I.": N_("No data")}
@@ -410,14 +416,19 @@ async def review(page: AuditorPage, facility_id: str, request: Request) -> Respo
             answer["note"] = note
         checklist.append(answer)
     problems: list[str] = []
-    if outcome not in ("registered", "returned"):
+    due_on = str(form.get("due_on") or "")
+    if outcome not in ("registered", "returned", OBSERVED):
         problems.append(N_("Choose whether to register the facility or return the file."))
     if outcome == "registered" and len(met) < len(checklist):
         problems.append(N_("A facility can only be registered when every item is met."))
-    if outcome == "returned" and len(observations) < 3:
+    if outcome in ("returned", OBSERVED) and len(observations) < 3:
         problems.append(N_("Write the observations the operator must address."))
+    if outcome == OBSERVED and not _is_date(due_on):
+        problems.append(N_("Give the date by which the missing items must be met."))
     if not problems:
         body: dict[str, Any] = {"outcome": outcome, "checklist": checklist}
+        if outcome == OBSERVED:  # registered, the unmet items pending until due_on (ADR 0021)
+            body.update(outcome="registered", due_on=due_on)
         if observations:
             body["observations"] = observations
         try:
@@ -429,7 +440,7 @@ async def review(page: AuditorPage, facility_id: str, request: Request) -> Respo
                 raise
             problems = [error_message(page.t, exc)]
         else:
-            return page.redirect(f"/segob/padron/{fid}?aviso={outcome}")
+            return page.redirect(f"/segob/padron/{fid}?aviso={body['outcome']}")
     return await _review_form(page, fid, problems=problems, form=form, status=422)
 
 
@@ -541,6 +552,7 @@ async def statistics(page: AuditorPage) -> Response:
         charts=charts,
         exports=EXPORTS,
         formats=FORMATS,
+        **await paths.statistics_values(page),
     )
 
 

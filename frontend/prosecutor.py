@@ -24,6 +24,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import Response
 
+from frontend import paths
 from frontend.api import ApiError
 from frontend.dependencies import FrontendRoute, Page, require_role
 from frontend.i18n import COUNTRIES, N_, STATES
@@ -117,6 +118,7 @@ def _choices(page: Page) -> dict[str, Any]:
         "stateless": STATELESS,
         "no_information": NO_INFORMATION,
         "kinds": KINDS,
+        "detection_sources": paths.DETECTION_SOURCES,
     }
 
 
@@ -205,6 +207,7 @@ async def search_capacity(page: ProsecutorPage, request: Request) -> Response:
         answer = await page.api.post("capacity", "/api/v1/availability/search", json=body)
         await page.save_draft({"search": search, "case": case})
     values = dict(search=search, answer=answer, problems=problems, **_choices(page))
+    values["partners"] = await paths.signed_partners(page)
     if page.is_htmx:
         return page.render("prosecutor/_results.html", **values)
     return page.render("prosecutor/new.html", **values)
@@ -274,10 +277,8 @@ async def send_referral(page: ProsecutorPage, hold_id: str, request: Request) ->
     problems: list[str] = []
     if form.get("consent") != "on":
         problems.append(N_("Record the informed consent of the people before sending."))
-    if not form.get("agreement") or form.get("agreement") not in {
-        a["id"] for a in values["agreements"]
-    }:
-        problems.append(N_("Choose the signed agreement this referral travels along."))
+    placement, placement_problems = paths.placement_fields(form, values["agreements"])
+    problems.extend(placement_problems)
     urgency = form.get("urgency") if form.get("urgency") in ("urgent", "normal") else "urgent"
     nationalities = form.getlist("nationality")
     people = []
@@ -306,10 +307,10 @@ async def send_referral(page: ProsecutorPage, hold_id: str, request: Request) ->
         "receiving_institution_id": held["operator_institution_id"],
         "facility_id": values["hold"]["facility_id"],
         "hold_id": hold_id,
-        "agreement_id": str(form.get("agreement")),
         "people": people,
         "consent": {"given": True},
         "urgency": urgency,
+        **placement,
     }
     if held.get("state") in STATES:
         body["state"] = held["state"]
@@ -423,6 +424,7 @@ async def referral_detail(
         obligations=OBLIGATIONS,
         obligation_statuses=OBLIGATION_STATUSES,
         overdue=overdue,
+        path=await paths.path_of(page, referral["id"]),
         can_cancel=referral["status"] in ("draft", *OPEN_STATUSES),
         notice=page.t.gettext(NOTICES[aviso]) if aviso in NOTICES else None,
         **_choices(page),

@@ -20,6 +20,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Form
 from fastapi.responses import Response
 
+from frontend import paths
 from frontend.aftercare import ALERTS as STAY_ALERTS
 from frontend.api import ApiError
 from frontend.dependencies import FrontendRoute, Page, error_message, require_role
@@ -229,11 +230,7 @@ def _duration(page: Page, seconds: int) -> str:
 
 
 async def _names(page: Page) -> dict[str, str]:
-    try:
-        institutions = await page.api.get("referral", "/api/v1/institutions")
-    except ApiError:
-        return {}
-    return {i["id"]: i["name"] for i in institutions}
+    return await paths.institution_names(page)
 
 
 async def _facility_names(page: Page) -> dict[str, str]:
@@ -280,6 +277,8 @@ async def _referral_values(page: Page, referral_id: str) -> dict[str, Any]:
         "roles": ROLES,
         "outcomes": OUTCOMES,
         "duration": lambda s: _duration(page, s),
+        "path": await paths.path_of(page, referral["id"]),
+        "detection_sources": paths.DETECTION_SOURCES,
     }
 
 

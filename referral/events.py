@@ -40,6 +40,7 @@ from services.contracts.referral import (
     InstitutionUpdated,
     MigrationRouteRecorded,
     ObligationFulfilled,
+    PlacedWithoutAgreement,
     ReferralChanged,
     ReferralDischarged,
     ServiceProvidedRecorded,
@@ -153,6 +154,7 @@ def referral_changed(
             state=referral.state,
             steps=steps or {},
             people=[person_facts(p) for p in people],
+            detection_source=referral.detection_source,
         ),
         "referral_id": referral.id,
         "status": referral.status,
@@ -160,11 +162,24 @@ def referral_changed(
         "services": list(referral.services or []),
         "sent_at": _iso(referral.sent_at),
         "response_due_at": _iso(referral.response_due_at),
+        "without_agreement": referral.without_agreement,
+        "previous_referral_id": referral.previous_referral_id,
     }
     if model is ReferralDischarged:
         fields["outcome"] = referral.outcome
         fields["outcome_country"] = referral.outcome_country
     return model(**fields)
+
+
+def placed_without_agreement(referral: Referral) -> PlacedWithoutAgreement:
+    return PlacedWithoutAgreement(
+        referral_id=referral.id,
+        sending_institution_id=referral.sending_institution_id,
+        receiving_institution_id=referral.receiving_institution_id,
+        facility_id=referral.facility_id,
+        state=referral.state,
+        previous_referral_id=referral.previous_referral_id,
+    )
 
 
 def obligation_fulfilled(referral: Referral, obligation: Obligation) -> ObligationFulfilled:

@@ -79,7 +79,9 @@ async def create_referral(
 ) -> tuple[ReferralPublic, bool]:
     """A draft referral; the facility it names must exist, the hold it names must be its
     sending institution's own (a missing one is a 422 of this request, not capacity's 404)."""
-    permissions.ensure_can_create_referral(principal, data.sending_institution_id)
+    permissions.ensure_can_create_referral(
+        principal, data.sending_institution_id, onward=data.previous_referral_id is not None
+    )
     capacity = capacity_client(runtime)
     async with _missing_is_unprocessable(
         "facility_not_found", f"No existe la instalación {data.facility_id}."

@@ -13,7 +13,7 @@ from typing import Any, cast
 from sqlalchemy import case, update
 from sqlmodel import Session, col, select
 
-from referral import events, migration, permissions, records
+from referral import events, migration, permissions, placements, records
 from referral.agreements import find_binding_agreement
 from referral.database import outbox
 from referral.exceptions import (
@@ -140,6 +140,7 @@ def _check_action(
             action,
             sending_institution_id=referral.sending_institution_id,
             receiving_institution_id=referral.receiving_institution_id,
+            onward=referral.previous_referral_id is not None,
         )
     if if_match is not None and if_match != referral.version:
         raise StaleVersion(
@@ -298,7 +299,11 @@ def apply_action(
         agreement, missing, sentence = find_binding_agreement(
             session, referral=referral, people=people, today=now.date()
         )
-        if agreement is None:
+        if agreement is not None:
+            values["agreement_id"] = agreement.id
+            # An agreement binds after all: the referral travels along it, not without one.
+            values["without_agreement"] = False
+        elif not placements.send_without_agreement(session, principal=principal, referral=referral):
             session.add(
                 RefusedAttempt(
                     referral_id=referral.id,
@@ -319,7 +324,6 @@ def apply_action(
                 principal=principal,
             )
             return ActionResult(referral=referral, refused=sentence)
-        values["agreement_id"] = agreement.id
         values["sent_at"] = now
         values["response_due_at"] = now + RESPONSE_DEADLINES[referral.urgency]
     elif action == "decline":

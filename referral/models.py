@@ -132,6 +132,16 @@ class Referral(ReferralBase, table=True):
     outcome_country: str | None = Field(default=None, max_length=3)
     decline_reason: str | None = Field(default=None, max_length=500)
     hold_release_pending: bool = False
+    # How the victims came to the authorities' knowledge (vocabulary.DetectionSource);
+    # None: not recorded (S.I.).
+    detection_source: str | None = Field(default=None, max_length=30)
+    # An urgent placement along no agreement (ADR 0021): the sender's written reasons.
+    without_agreement: bool = False
+    without_agreement_justification: str | None = Field(default=None, max_length=1000)
+    # An onward transfer: the referral under which the people are admitted where they are.
+    previous_referral_id: str | None = Field(
+        default=None, foreign_key="referral.id", index=True, max_length=36
+    )
     # An action whose capacity step runs outside this row's transaction (admit, discharge)
     # claims the referral first; no other action changes it until the claim is let go.
     pending_action: str | None = Field(default=None, max_length=16)
@@ -156,6 +166,11 @@ class ReferralPerson(ReferralBase, table=True):
     role: str = Field(max_length=20)
     nationality: str | None = Field(default=None, max_length=3)  # None: not recorded (S.I.)
     pseudonym: str | None = Field(default=None, max_length=80)
+    # The same person in the referral before this one (an onward transfer): one victim, one
+    # path, counted once.
+    previous_person_id: str | None = Field(
+        default=None, foreign_key="referral_person.id", max_length=36
+    )
     state_of_origin: str | None = Field(default=None, max_length=2)
     languages: list[str] = _json()
     # None: not asked (S.I.); []: asked, none applies.

@@ -62,13 +62,50 @@ def ensure_can_manage_agreement(principal: Principal, party_ids: list[str]) -> N
     ensure_can_create_agreement(principal, party_ids)
 
 
-def ensure_can_create_referral(principal: Principal, sending_institution_id: str) -> None:
+def ensure_can_create_referral(
+    principal: Principal, sending_institution_id: str, *, onward: bool = False
+) -> None:
+    """Senders create referrals; a shelter's coordinator only an onward transfer of a
+    person her institution has admitted (``previous_referral_id``, checked where it is
+    loaded)."""
     if is_sender(principal, sending_institution_id):
         return
+    if onward and is_onward_sender(principal, sending_institution_id):
+        return
+    if is_onward_sender(principal, sending_institution_id):
+        _deny(
+            "La coordinación de un refugio solo canaliza a otro lugar a una persona que su "
+            "institución tiene ingresada (previous_referral_id)."
+        )
     _deny(
         "Solo personal ministerial o de DIF, INM o CEAV de la institución remitente crea "
         "y envía canalizaciones."
     )
+
+
+def is_onward_sender(principal: Principal, sending_institution_id: str) -> bool:
+    """A shelter's coordinator sending a person her institution admitted to another place."""
+    return (
+        principal.has(R.SHELTER_COORDINATOR) and principal.institution_id == sending_institution_id
+    )
+
+
+def ensure_can_place_without_agreement(principal: Principal, *, onward: bool) -> None:
+    """Urgent placement along no agreement (ADR 0021): prosecutors; shelter coordinators
+    for an onward transfer."""
+    if principal.has(R.PROSECUTOR) or (onward and principal.has(R.SHELTER_COORDINATOR)):
+        return
+    _deny(
+        "Solo el Ministerio Público (o un refugio que canaliza a otro lugar) puede canalizar "
+        "de urgencia sin convenio."
+    )
+
+
+def ensure_can_read_agreement_alerts(principal: Principal) -> None:
+    """The alerts to formalise an agreement: an institution's admin, a platform admin."""
+    if principal.has(R.INSTITUTION_ADMIN, R.PLATFORM_ADMIN):
+        return
+    _deny("Los avisos de convenio pendiente son para la administración de la institución.")
 
 
 def is_sender(principal: Principal, sending_institution_id: str) -> bool:
@@ -80,10 +117,18 @@ def is_receiver(principal: Principal, receiving_institution_id: str) -> bool:
 
 
 def can_act(
-    principal: Principal, action: str, *, sending_institution_id: str, receiving_institution_id: str
+    principal: Principal,
+    action: str,
+    *,
+    sending_institution_id: str,
+    receiving_institution_id: str,
+    onward: bool = False,
 ) -> bool:
-    """Whether ``principal`` may perform a lifecycle ``action`` on a referral."""
-    sender = is_sender(principal, sending_institution_id)
+    """Whether ``principal`` may perform a lifecycle ``action`` on a referral (on an onward
+    transfer, the shelter that sends the person on acts as its sender)."""
+    sender = is_sender(principal, sending_institution_id) or (
+        onward and is_onward_sender(principal, sending_institution_id)
+    )
     receiver = is_receiver(principal, receiving_institution_id)
     if action == "send":
         return sender
@@ -95,13 +140,19 @@ def can_act(
 
 
 def ensure_can_act(
-    principal: Principal, action: str, *, sending_institution_id: str, receiving_institution_id: str
+    principal: Principal,
+    action: str,
+    *,
+    sending_institution_id: str,
+    receiving_institution_id: str,
+    onward: bool = False,
 ) -> None:
     if can_act(
         principal,
         action,
         sending_institution_id=sending_institution_id,
         receiving_institution_id=receiving_institution_id,
+        onward=onward,
     ):
         return
     side = "remitente" if action in ("send",) else "receptora"

@@ -9,7 +9,7 @@ import secrets
 from sqlalchemy import or_
 from sqlmodel import Session, col, select
 
-from referral import events, permissions, records
+from referral import events, permissions, placements, records
 from referral.agreements import check_chosen_agreement
 from referral.database import outbox
 from referral.exceptions import IdempotencyMismatch, ReferralNotFound
@@ -43,9 +43,23 @@ FULL = "full"
 DEIDENTIFIED = "deidentified"
 
 
+# Fields added to the body over time: left at their default, a body hashes as it did
+# before they existed (a retried request keeps matching its stored key).
+_LATER_FIELDS = (
+    "agreement_id",
+    "detection_source",
+    "without_agreement",
+    "without_agreement_justification",
+    "previous_referral_id",
+)
+
+
 def _request_hash(data: ReferralCreate) -> str:
-    # Without a chosen agreement the hash is the one bodies had before the field existed.
-    skip = {"agreement_id"} if data.agreement_id is None else None
+    skip = {
+        name
+        for name in _LATER_FIELDS
+        if getattr(data, name) == ReferralCreate.model_fields[name].default
+    }
     return hashlib.sha256(
         json.dumps(data.model_dump(mode="json", exclude=skip), sort_keys=True).encode()
     ).hexdigest()
@@ -113,7 +127,8 @@ def create_referral(
     idempotency_key: str | None = None,
 ) -> tuple[Referral, bool]:
     """A draft referral; ``(referral, created)`` — the same key answers the same referral."""
-    permissions.ensure_can_create_referral(principal, data.sending_institution_id)
+    onward = data.previous_referral_id is not None
+    permissions.ensure_can_create_referral(principal, data.sending_institution_id, onward=onward)
     digest = _request_hash(data)
     if idempotency_key:
         record = session.get(IdempotencyRecord, (principal.sub, idempotency_key))
@@ -132,6 +147,8 @@ def create_referral(
     receiver = get_institution(session, institution_id=data.receiving_institution_id)
     if data.hold_id:
         ensure_hold_unused(session, data.hold_id)
+    placements.check_without_agreement(principal, data)
+    previous = placements.previous_for_transfer(session, principal=principal, data=data)
     now = utcnow()
     if data.agreement_id is not None:
         check_chosen_agreement(
@@ -153,6 +170,13 @@ def create_referral(
         services=list(dict.fromkeys(data.services)),
         witness_protection=data.witness_protection,
         consent=consent_record(data.consent),
+        # The same victims: how they were detected does not change with the place.
+        detection_source=data.detection_source or (previous.detection_source if previous else None),
+        without_agreement=data.without_agreement,
+        without_agreement_justification=(
+            data.without_agreement_justification if data.without_agreement else None
+        ),
+        previous_referral_id=previous.id if previous else None,
         created_by=principal.sub,
         created_at=now,
         updated_at=now,
@@ -162,7 +186,9 @@ def create_referral(
     if data.consent.given_by:
         session.add(ConsentIdentity(referral_id=referral.id, given_by=data.consent.given_by))
     keys = _person_keys(session, data)
-    people: list[ReferralPerson] = []
+    people: list[ReferralPerson] = (
+        placements.carry_people(session, previous=previous, referral=referral) if previous else []
+    )
     for position, person in enumerate(data.people):
         row = ReferralPerson(
             referral_id=referral.id,

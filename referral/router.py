@@ -15,6 +15,7 @@ from referral import (
     importer,
     institutions,
     permissions,
+    placements,
     referrals,
     reports,
 )
@@ -22,6 +23,7 @@ from referral.database import db
 from referral.dependencies import ReadSessionDep
 from referral.schemas import (
     ActionBody,
+    AgreementAlert,
     AgreementCreate,
     AgreementPublic,
     FulfilBody,
@@ -33,6 +35,7 @@ from referral.schemas import (
     InstitutionUpdate,
     ObligationPublic,
     OutcomeLine,
+    PathStep,
     ReasonBody,
     ReferralCreate,
     ReferralPublic,
@@ -106,6 +109,13 @@ def create_agreement(body: AgreementCreate, principal: PrincipalDep) -> Agreemen
     with db.unit_of_work() as session:
         agreement = agreements.create_agreement(session, principal=principal, data=body)
         return agreements.agreement_public(session, agreement)
+
+
+@router.get("/agreement-alerts", response_model=list[AgreementAlert])
+def agreement_alerts(session: ReadSessionDep, principal: PrincipalDep) -> list[AgreementAlert]:
+    """Urgent placements along no agreement with another institution, while none binds the
+    pair: formalise one (ADR 0021)."""
+    return placements.agreement_alerts(session, principal=principal)
 
 
 @router.get("/agreements/{agreement_id}", response_model=AgreementPublic)
@@ -228,6 +238,15 @@ def get_referral(
     referral_id: str, session: ReadSessionDep, principal: PrincipalDep
 ) -> ReferralPublic:
     return referrals.referral_view(session, principal=principal, referral_id=referral_id)
+
+
+@router.get("/referrals/{referral_id}/path", response_model=list[PathStep])
+def referral_path(
+    referral_id: str, session: ReadSessionDep, principal: PrincipalDep
+) -> list[PathStep]:
+    """The person's path: this referral and the onward transfers before and after it."""
+    referral = referrals.visible_referral(session, principal=principal, referral_id=referral_id)
+    return placements.path_of(session, referral=referral)
 
 
 @router.get("/referrals/{referral_id}/escalations")

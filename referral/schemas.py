@@ -84,6 +84,10 @@ Outcome = Annotated[
     # Old data said "repatriated": it reads as an assisted return (ADR 0022).
     BeforeValidator(lambda v: vocabulary.LEGACY_OUTCOMES.get(v, v) if isinstance(v, str) else v),
 ]  # fmt: skip
+DetectionSource = Literal[
+    "hotline", "anonymous_report", "victim_complaint", "witness_complaint", "ex_officio",
+    "inspection", "operation", "self_presentation", "institution_referral", "other",
+]  # fmt: skip
 
 
 def _nationality(value: str | None) -> str | None:
@@ -326,13 +330,37 @@ class ReferralCreate(Strict):
     facility_id: Id
     hold_id: Id | None = None
     agreement_id: Id | None = None
-    people: list[PersonIn] = Field(min_length=1, max_length=30)
+    # Left out (or empty) only for an onward transfer: the people are then those of
+    # ``previous_referral_id``.
+    people: list[PersonIn] = Field(default_factory=list, max_length=30)
     consent: ConsentIn
     urgency: Literal["urgent", "normal"]
     state: StateCode | None = None
     case_reference: Annotated[str, Field(max_length=100), SAFE_TEXT] | None = None
     services: list[Service] = Field(default_factory=list, max_length=10)
     witness_protection: StrictBool = False
+    # How the victims came to the authorities' knowledge; null: not recorded (S.I.).
+    detection_source: DetectionSource | None = None
+    # Urgent placement along no agreement (ADR 0021): urgent, with a written justification.
+    without_agreement: StrictBool = False
+    without_agreement_justification: Annotated[str, Field(max_length=1000), SAFE_TEXT] | None = None
+    # An onward transfer: the admitted referral the people leave from (ADR 0021).
+    previous_referral_id: Id | None = None
+
+    @model_validator(mode="after")
+    def _people_or_previous(self) -> ReferralCreate:
+        if self.previous_referral_id is None and not self.people:
+            raise PydanticCustomError(
+                "people_required",
+                "people: una canalización necesita al menos una persona.",
+            )
+        if self.previous_referral_id is not None and self.people:
+            raise PydanticCustomError(
+                "people_carried",
+                "people: en una canalización a otro lugar las personas son las de la "
+                "canalización anterior (previous_referral_id); no se indican de nuevo.",
+            )
+        return self
 
     @field_validator("consent")
     @classmethod
@@ -462,6 +490,11 @@ class ReferralPublic(BaseModel):
     response_due_at: UtcDateTime | None
     created_at: UtcDateTime
     history: list[HistoryPublic]
+    detection_source: str | None = None
+    detection_source_label: str = vocabulary.NO_INFORMATION
+    without_agreement: bool = False
+    without_agreement_justification: str | None = None
+    previous_referral_id: str | None = None
 
     @classmethod
     def of(
@@ -502,7 +535,59 @@ class ReferralPublic(BaseModel):
             response_due_at=referral.response_due_at,
             created_at=referral.created_at,
             history=[HistoryPublic.of(h) for h in history],
+            detection_source=referral.detection_source,
+            detection_source_label=(
+                vocabulary.DetectionSource(referral.detection_source).label
+                if referral.detection_source
+                else vocabulary.NO_INFORMATION
+            ),
+            without_agreement=referral.without_agreement,
+            without_agreement_justification=referral.without_agreement_justification,
+            previous_referral_id=referral.previous_referral_id,
         )
+
+
+class PathStep(BaseModel):
+    """One referral of a person's path (an onward transfer continues the one before it):
+    no people, no case reference, no address — where they were and when."""
+
+    id: str
+    previous_referral_id: str | None
+    sending_institution_id: str
+    receiving_institution_id: str
+    facility_id: str
+    status: str
+    status_label: str
+    without_agreement: bool
+    created_at: UtcDateTime
+    sent_at: UtcDateTime | None
+
+    @classmethod
+    def of(cls, referral: Referral) -> PathStep:
+        return cls(
+            id=referral.id,
+            previous_referral_id=referral.previous_referral_id,
+            sending_institution_id=referral.sending_institution_id,
+            receiving_institution_id=referral.receiving_institution_id,
+            facility_id=referral.facility_id,
+            status=referral.status,
+            status_label=vocabulary.ReferralStatus(referral.status).label,
+            without_agreement=referral.without_agreement,
+            created_at=referral.created_at,
+            sent_at=referral.sent_at,
+        )
+
+
+class AgreementAlert(BaseModel):
+    """Urgent placements along no agreement between the caller's institution and another:
+    the two institutions' admins should formalise one (ADR 0021)."""
+
+    other_institution_id: str
+    other_institution_name: str
+    sent_by_us: int
+    received_by_us: int
+    last_at: UtcDateTime
+    referral_ids: list[str]
 
 
 class IdentityPublic(BaseModel):

@@ -90,6 +90,10 @@ class Settings(BaseSettings):
     stale_after_hours: int = 24
     # SEGOB roster: may a facility not (yet) registered receive referrals? If so, flagged.
     unregistered_may_receive_referrals: bool = True
+    # Urgent placement without an agreement (003:1003: urgent care without prerequisites):
+    # a prosecutor (or a shelter sending a person onward) may send an urgent referral along
+    # no agreement with a written justification; off, every referral needs one (ADR 0021).
+    urgent_without_agreement: bool = True
     # A facility not visited for this many days is flagged "visit overdue".
     visit_interval_days: int = 365
     # Audit trail: every signed checkpoint is also appended to this log outside the audit

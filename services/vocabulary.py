@@ -192,6 +192,23 @@ class Outcome(Vocabulary):
 LEGACY_OUTCOMES = {"repatriated": Outcome.ASSISTED_RETURN.value}
 
 
+class DetectionSource(Vocabulary):
+    """How the authorities came to know of a victim (``003:669, 681``; ``004:860, 868``).
+
+    ``null`` in a body is "not recorded" (S.I.), never a guess."""
+
+    HOTLINE = "hotline"
+    ANONYMOUS_REPORT = "anonymous_report"
+    VICTIM_COMPLAINT = "victim_complaint"
+    WITNESS_COMPLAINT = "witness_complaint"
+    EX_OFFICIO = "ex_officio"
+    INSPECTION = "inspection"
+    OPERATION = "operation"
+    SELF_PRESENTATION = "self_presentation"
+    INSTITUTION_REFERRAL = "institution_referral"
+    OTHER = "other"
+
+
 class HoldStatus(Vocabulary):
     ACTIVE = "active"
     RELEASED = "released"
@@ -255,6 +272,18 @@ _LABELS: dict[str, dict[str, str]] = {
         "left_voluntarily": "Salida voluntaria",
         "assisted_return": "Retorno asistido al país de origen",
         "other": "Otro",
+    },
+    "DetectionSource": {
+        "hotline": "Línea telefónica o correo de denuncia",
+        "anonymous_report": "Denuncia anónima",
+        "victim_complaint": "Denuncia de la víctima",
+        "witness_complaint": "Denuncia de un testigo",
+        "ex_officio": "Investigación de oficio",
+        "inspection": "Inspección de establecimientos",
+        "operation": "Operativo",
+        "self_presentation": "Presentación espontánea de la víctima",
+        "institution_referral": "Canalización de otra institución",
+        "other": "Otra",
     },
     "HoldStatus": {
         "active": "vigente",

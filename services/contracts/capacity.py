@@ -131,6 +131,10 @@ class RegistrationReviewed(RegistrationFields):
     observations: str | None
     unmet: list[str]
     checklist: list[ChecklistVerdict]
+    # Registered with observations (ADR 0021): the items still to meet and the deadline
+    # (ISO date); empty and None otherwise, and in events from before.
+    pending: list[str] = []
+    due_on: str | None = None
 
 
 # --- holds ------------------------------------------------------------------------------

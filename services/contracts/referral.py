@@ -99,6 +99,9 @@ class ReferralChanged(CaseVariables):
     sent_at: str | None
     # The answer deadline: statistics count "no information" outcomes against it.
     response_due_at: str | None
+    # Added by issue 17 (ADR 0021); absent from older events, read with these defaults.
+    without_agreement: bool = False
+    previous_referral_id: str | None = None  # an onward transfer: the same people
 
 
 @contract("referral.referral.created", aggregate="referral")
@@ -160,6 +163,20 @@ REFERRAL_CHANGES: dict[str, type[ReferralChanged]] = {
     "expired": ReferralExpired,
 }
 """The contract of each step (``referral.referral.<step>``)."""
+
+
+@contract("referral.placement.without_agreement", aggregate="referral")
+class PlacedWithoutAgreement(EventPayload):
+    """An urgent referral sent along no agreement (ADR 0021): counted for SEGOB by sender,
+    receiver and month, and an alert to both institutions' admins to formalise one. The
+    justification is the sender's prose and stays in the referral service."""
+
+    referral_id: str
+    sending_institution_id: str
+    receiving_institution_id: str
+    facility_id: str
+    state: str | None
+    previous_referral_id: str | None
 
 
 @contract("referral.obligation.fulfilled", aggregate="referral")

@@ -52,6 +52,9 @@ class CaseVariables(EventPayload):
     # status -> ISO time of the step that reached it (created, sent, accepted, admitted...).
     steps: dict[str, str] = {}
     people: list[PersonVariables]
+    # How the victims came to the authorities' knowledge (vocabulary.DetectionSource);
+    # None: not recorded (S.I.). ADR 0021.
+    detection_source: str | None = None
 
 
 def person_variables(
@@ -103,6 +106,7 @@ def case_variables(
     state: str | None,
     steps: Mapping[str, str],
     people: Sequence[PersonVariables],
+    detection_source: str | None = None,
 ) -> dict[str, Any]:
     """The case's fields, to be spread into the producer's payload model."""
     return CaseVariables(
@@ -112,4 +116,5 @@ def case_variables(
         state=state,
         steps=dict(steps),
         people=list(people),
+        detection_source=detection_source,
     ).model_dump()

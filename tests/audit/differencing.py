@@ -35,6 +35,7 @@ PRESENT = {
     "referral-times": "sent",
     "unmet-demand": "requests",
     "agreements-refused": "refusals",
+    "urgent-without-agreement": "placements",
 }
 MULTI_VALUED = frozenset({"vulnerable_group", "offence"})
 BIG = 10**9

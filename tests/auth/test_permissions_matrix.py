@@ -641,6 +641,13 @@ class World:
                 },
             }
         )
+        if (method, path) == ("POST", "/api/v1/referrals") and role == "shelter_coordinator":
+            # A shelter refers only onward, from a referral it received (ADR 0021); this one
+            # is accepted, not admitted: refused for that (409), never for the role.
+            body = dict(bodies[(method, path)])
+            del body["people"]
+            body["previous_referral_id"] = self.params["dif_officer"]["referral_id"]
+            bodies[(method, path)] = body
         if (method, path) == ("POST", "/api/v1/agreements/{agreement_id}/document"):
             return {"content": b"%PDF-1.4\n%%EOF\n", "headers": {"content-type": "application/pdf"}}
         if (method, path) in bodies:

@@ -67,7 +67,7 @@ async def test_hold_across_facilities_or_on_closed_facility_is_refused(cap):
     r = await cap.client.post(
         "/api/v1/holds",
         json={"allocations": [{"pool_id": a["id"], "beds": 1}]},
-        headers=cap.coordinator(),
+        headers=cap.headers("institution_admin"),
     )
     assert r.status_code == 403
 

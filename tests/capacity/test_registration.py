@@ -165,3 +165,75 @@ async def test_closed_facility_cannot_submit(cap):
         f"/api/v1/facilities/{fac['id']}/registration/submit", json={}, headers=cap.admin()
     )
     assert r.status_code == 409 and r.json()["error"] == "registration_conflict"
+
+
+async def _submitted(cap) -> str:
+    fac = await cap.facility()
+    r = await cap.client.post(
+        f"/api/v1/facilities/{fac['id']}/registration/submit", json={}, headers=cap.coordinator()
+    )
+    assert r.status_code == 200, r.text
+    return str(fac["id"])
+
+
+async def test_registered_with_observations_until_the_items_are_met(cap):
+    """ADR 0021: SEGOB may register with observations and a deadline for the unmet items;
+    the facility carries them until a later review finds them met."""
+    fid = await _submitted(cap)
+    c, auditor = cap.client, _auditor(cap)
+    unmet = ("accessibility", "interpretation")
+    body = {
+        "outcome": "registered",
+        "checklist": _answers(unmet),
+        "observations": "Rampa de acceso e intérprete pendientes.",
+        "due_on": "2099-06-30",
+    }
+    r = await c.post(f"/api/v1/facilities/{fid}/registration/review", json=body, headers=auditor)
+    assert r.status_code == 200, r.text
+    file = r.json()
+    assert file["registration_status"] == "registered"
+    assert file["registration_pending"] == ["interpretation", "accessibility"]
+    assert file["registration_due_on"] == "2099-06-30"
+    review = file["history"][-1]
+    assert review["due_on"] == "2099-06-30"
+    assert [i["item"] for i in review["checklist"] if not i["met"]] == list(unmet[::-1])
+    facility = (await c.get(f"/api/v1/facilities/{fid}", headers=auditor)).json()
+    assert facility["registration_pending"] == ["interpretation", "accessibility"]
+    event = _events("capacity.facility.registration_reviewed")[-1]["payload"]
+    assert event["pending"] == ["interpretation", "accessibility"]
+    assert event["due_on"] == "2099-06-30"
+    # A later review finds them met: no longer pending.
+    met = {"outcome": "registered", "checklist": _answers()}
+    r = await c.post(f"/api/v1/facilities/{fid}/registration/review", json=met, headers=auditor)
+    assert r.status_code == 200, r.text
+    assert r.json()["registration_pending"] == [] and r.json()["registration_due_on"] is None
+    # Fully registered now: nothing left to review.
+    r = await c.post(f"/api/v1/facilities/{fid}/registration/review", json=met, headers=auditor)
+    assert r.status_code == 409
+
+
+async def test_bad_registrations_with_observations_are_refused(cap):
+    fid = await _submitted(cap)
+    c, auditor = cap.client, _auditor(cap)
+    url = f"/api/v1/facilities/{fid}/registration/review"
+    unmet = _answers(("accessibility",))
+    cases = [
+        ({"outcome": "registered", "checklist": unmet, "due_on": "2099-01-01"}, "observations"),
+        (
+            {"outcome": "registered", "checklist": unmet, "observations": "Falta la rampa.",
+             "due_on": "2000-01-01"},
+            "due_on",
+        ),
+        (
+            {"outcome": "returned", "checklist": unmet, "observations": "Falta la rampa.",
+             "due_on": "2099-01-01"},
+            "due_on",
+        ),
+    ]  # fmt: skip
+    for body, field in cases:
+        r = await c.post(url, json=body, headers=auditor)
+        assert r.status_code == 422, (body, r.text)
+        assert field in r.json()["detail"], r.text
+    file = (await c.get(f"/api/v1/facilities/{fid}/registration", headers=auditor)).json()
+    assert file["registration_status"] == "submitted" and file["registration_pending"] == []
+    assert [s["action"] for s in file["history"]] == ["submitted"]

@@ -154,7 +154,10 @@ async def test_stale_until_confirmed(cap):
 
 async def test_search_permissions_and_bad_input(cap):
     body = {"people": [MOTHER]}
-    for role, status in [("observer", 403), ("shelter_coordinator", 403), ("dif_officer", 200)]:
+    # A shelter's coordinator searches too: to send a person onward (ADR 0021).
+    roles = [("observer", 403), ("institution_admin", 403), ("shelter_coordinator", 200),
+             ("dif_officer", 200)]  # fmt: skip
+    for role, status in roles:
         r = await cap.client.post(
             "/api/v1/availability/search", json=body, headers=cap.headers(role)
         )

@@ -79,6 +79,26 @@ def send_referral(base: str, people: list[dict[str, Any]] = MOTHER_AND_SON) -> s
     return referral_id
 
 
+def submitted_facility(base: str, note: str | None = None) -> dict[str, Any]:
+    """One of Casa de las Mercedes' facilities, submitted for SEGOB's registration."""
+    coordinator = {"Authorization": f"Bearer {api_token(base, 'coordinadora')}"}
+    facilities = httpx.get(
+        f"{base}/api/v1/facilities",
+        params={"operator_institution_id": CASA_MERCEDES.id},
+        headers=coordinator,
+    ).json()["items"]
+    facility: dict[str, Any] = next(
+        f for f in facilities if f["registration_status"] == "not_submitted"
+    )
+    submitted = httpx.post(
+        f"{base}/api/v1/facilities/{facility['id']}/registration/submit",
+        json={"note": note} if note else {},
+        headers=coordinator,
+    )
+    assert submitted.status_code == 200, submitted.text
+    return facility
+
+
 def test_coordinator_admits_with_one_tap_and_answers_a_referral(server, browser):
     from playwright.sync_api import expect
 
@@ -145,19 +165,7 @@ def test_coordinator_admits_with_one_tap_and_answers_a_referral(server, browser)
 def test_auditor_filters_the_roster_records_a_visit_and_sees_the_trail_verified(server, browser):
     from playwright.sync_api import expect
 
-    coordinator = {"Authorization": f"Bearer {api_token(server, 'coordinadora')}"}
-    facilities = httpx.get(
-        f"{server}/api/v1/facilities",
-        params={"operator_institution_id": CASA_MERCEDES.id},
-        headers=coordinator,
-    ).json()["items"]
-    facility = next(f for f in facilities if f["registration_status"] == "not_submitted")
-    submitted = httpx.post(
-        f"{server}/api/v1/facilities/{facility['id']}/registration/submit",
-        json={"note": "Solicitud inicial"},
-        headers=coordinator,
-    )
-    assert submitted.status_code == 200, submitted.text
+    facility = submitted_facility(server, "Solicitud inicial")
 
     context = browser.new_context(locale="es-MX")
     page = context.new_page()
