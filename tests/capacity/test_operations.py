@@ -132,7 +132,10 @@ async def test_hold_release_and_unmet_demand_counted_once(cap):
     [
         ({"state": "09", "groups": [{"people": []}]}, "people"),
         ({"state": "09", "groups": [{"people": [WOMAN]}] * 2 + [{"people": [WOMAN] * 599}]}, "600"),
-        ({"state": "09", "groups": [{"people": [WOMAN], "needs": {"telepathy": True}}]}, "telepathy"),
+        (
+            {"state": "09", "groups": [{"people": [WOMAN], "needs": {"telepathy": True}}]},
+            "telepathy",
+        ),
         (
             {"state": "09", "groups": [{"people": [{**WOMAN, "languages": ["klingon"]}]}]},
             "klingon",
