@@ -23,6 +23,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -56,12 +57,18 @@ def main() -> None:
     parser.add_argument("--groups", type=int, default=200)
     parser.add_argument("--state", default="16")
     parser.add_argument("--seconds", type=float, default=1.5, help="solver time limit")
+    parser.add_argument(
+        "--scarce",
+        type=float,
+        default=0.97,
+        help="second scenario: this share of pools full (beds scarce: choices matter)",
+    )
     args = parser.parse_args()
 
     from sqlalchemy import create_engine
 
     from bench.capacity_search import build_dataset
-    from capacity.planner import GroupQ, greedy_first_fit, plan, upper_bound
+    from capacity.planner import GroupQ
     from capacity.search import NeedsQ, PersonQ, ReadModel
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -79,23 +86,37 @@ def main() -> None:
         for g, members in enumerate(operation(rng, args.people, args.groups))
     ]
     people = sum(len(g.people) for g in groups)
-    bound = upper_bound(model, groups)
     print(
         f"roster: {len(model.facilities)} active facilities, {pools} pools "
         f"(built in {built:.1f} s); operation: {people} people in {len(groups)} groups, "
-        f"state {args.state}; upper bound {bound} people (eligible free beds)"
+        f"state {args.state}; solver limit {args.seconds} s"
     )
+    measure("roster as built", model, groups, args.state, args.seconds)
+    # Most beds taken: the operation competes for the few left, and choices matter.
+    full = random.Random(3)
+    for fac in model.facilities.values():
+        for pool in fac.pools.values():
+            if full.random() < args.scarce:
+                pool.available = 0
+        fac.recompute()
+    measure(f"{args.scarce:.0%} of pools full", model, groups, args.state, args.seconds)
 
+
+def measure(title: str, model: Any, groups: list[Any], state: str, seconds: float) -> None:
+    from capacity.planner import greedy_first_fit, plan, upper_bound
+
+    bound = upper_bound(model, groups)
     started = time.perf_counter()
-    baseline = greedy_first_fit(model, groups, args.state)
+    baseline = greedy_first_fit(model, groups, state)
     greedy_s = time.perf_counter() - started
     greedy_people = sum(p.pattern.size for p in baseline)
     started = time.perf_counter()
-    result, _ = plan(model, groups, args.state, seconds=args.seconds)
+    result, _ = plan(model, groups, state, seconds=seconds)
     plan_s = time.perf_counter() - started
     placed = result.placed_people()
     split = {p.group for p in result.parts if p.split}
     whole = {p.group for p in result.parts if not p.split}
+    print(f"-- {title}: upper bound {bound} people (eligible free beds)")
     print(
         f"planner ({result.solver}): {plan_s:.2f} s, {placed}/{bound} people placed "
         f"({placed / max(bound, 1):.0%} of the bound), {len(whole)} groups whole, "

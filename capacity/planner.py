@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
+from bisect import bisect_left
+from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
@@ -160,26 +161,45 @@ def _could_seat(fac: FacilityView, people: list[PersonQ], needs: NeedsQ) -> bool
     return fac.available >= len(people) and needs.facility_ok(fac)
 
 
-def _candidates(
-    facs: list[FacilityView],
-    adults: list[PersonQ],
-    children: list[PersonQ],
-    needs: NeedsQ,
-    state: str | None,
-    limit: int,
-) -> list[Pattern]:
-    out: list[Pattern] = []
-    people = adults + children
-    # Which adult could sleep anywhere at all: skip the scan for someone no pool takes.
-    for fac in facs:
-        if not _could_seat(fac, people, needs):
-            continue
-        found = _pattern(fac, adults, children, needs, state)
-        if found is not None:
-            out.append(found)
-            if len(out) >= limit:
-                break
-    return out
+class _Fitting:
+    """The facilities that can seat a group (at positions 0..n-1) with every bed they have
+    free now, nearest first, found lazily and once per kind of group: a facility that
+    cannot seat it with all its beds cannot with fewer, so first fit only looks here."""
+
+    def __init__(
+        self,
+        facs: list[FacilityView],
+        adults: list[PersonQ],
+        children: list[PersonQ],
+        needs: NeedsQ,
+        state: str | None,
+    ) -> None:
+        self.facs, self.adults, self.children = facs, adults, children
+        self.needs, self.state = needs, state
+        self.position = 0
+        self.found: list[Pattern] = []
+
+    def get(self, i: int) -> Pattern | None:
+        people = self.adults + self.children
+        while len(self.found) <= i and self.position < len(self.facs):
+            fac = self.facs[self.position]
+            self.position += 1
+            if not _could_seat(fac, people, self.needs):
+                continue
+            pat = _pattern(fac, self.adults, self.children, self.needs, self.state)
+            if pat is not None:
+                self.found.append(pat)
+        return self.found[i] if i < len(self.found) else None
+
+    def first(self, limit: int) -> list[Pattern]:
+        self.get(limit - 1)
+        return self.found[:limit]
+
+    def all(self) -> Iterator[Pattern]:
+        i = 0
+        while (pat := self.get(i)) is not None:
+            yield pat
+            i += 1
 
 
 def _eligibility_classes(facs: list[FacilityView]) -> list[PoolView]:
@@ -208,16 +228,18 @@ def build(
     facs = facilities_by_distance(model, state, registered_only=registered_only)
     whole: dict[int, list[Pattern]] = {}
     units: dict[int, list[list[Pattern]]] = {}
-    cache: dict[tuple[Any, ...], list[Pattern]] = {}
+    cache: dict[tuple[Any, ...], _Fitting] = {}
     free: dict[str, int] = {}
     classes = _eligibility_classes(facs)
+    child_limits = sorted({p.max_child_age for f in facs for p in f.pools.values()})
 
     fits_cache: dict[tuple[Any, ...], frozenset[int]] = {}
 
     def profile(p: PersonQ) -> tuple[Any, ...]:
         """People who fit the same eligibility classes are interchangeable for placing."""
         if p.is_child:
-            return ("child", p.age)
+            # A child's age only matters against the pools' child-age limits.
+            return ("child", None if p.age is None else bisect_left(child_limits, p.age))
         k = (p.sex, p.age, p.role)
         if k not in fits_cache:
             fits_cache[k] = frozenset(i for i, c in enumerate(classes) if person_fits(c, p))
@@ -226,37 +248,51 @@ def build(
     def key(people: list[PersonQ], needs: NeedsQ) -> tuple[Any, ...]:
         return (tuple(profile(p) for p in people), needs)
 
-    def seats(people: list[PersonQ], needs: NeedsQ, limit: int) -> list[Pattern]:
+    def fitting(people: list[PersonQ], needs: NeedsQ) -> _Fitting | None:
         adults = [p for p in people if not p.is_child]
         children = [p for p in people if p.is_child]
         if not adults or any(c.age is None for c in children):
-            return []
+            return None
         if any(not profile(person)[0] for person in adults):
-            return []  # someone no pool with free beds takes
+            return None  # someone no pool with free beds takes
         # Positions, not indexes, make the cache key: re-number to the group's own.
-        k = (*key(people, needs), limit)
+        k = key(people, needs)
         if k not in cache:
             local = [PersonQ(i, p.sex, p.age, p.role, p.languages) for i, p in enumerate(people)]
-            cache[k] = _candidates(
+            cache[k] = _Fitting(
                 facs,
                 [p for p in local if not p.is_child],
                 [p for p in local if p.is_child],
                 needs,
                 state,
-                limit,
             )
-        return [_renumber(pat, people) for pat in cache[k]]
+        return cache[k]
+
+    def seats(people: list[PersonQ], needs: NeedsQ, limit: int) -> list[Pattern]:
+        fit = fitting(people, needs)
+        return [] if fit is None else [_renumber(pat, people) for pat in fit.first(limit)]
 
     for group in groups:
         whole[group.index] = seats(group.people, group.needs, CANDIDATES)
-    # The first fit over every facility is a candidate too (and the solver's hint): the
-    # plan is never worse than it.
-    first_fit = greedy_first_fit(model, groups, state, facs=facs)
-    for part in first_fit:
-        fid = part.pattern.facility.id
-        others = [p for p in whole[part.group] if p.facility.id != fid]
-        whole[part.group] = [part.pattern, *others]
-    hint = {part.group: part.pattern.facility.id for part in first_fit}
+    # First fit (each group in turn, whole, first facility that can take it with the beds
+    # left) is a candidate too, and the solver's hint: the plan is never worse than it.
+    left: dict[str, int] = {}
+    hint: dict[int, str] = {}
+    for group in groups:
+        fit = fitting(group.people, group.needs)
+        for pat in fit.all() if fit is not None else ():
+            fac = pat.facility
+            for pid, pool in fac.pools.items():
+                left.setdefault(pid, pool.available)
+            found = _pattern(fac, group.adults, group.children, group.needs, state, left)
+            if found is None:
+                continue
+            for pid, n in found.beds.items():
+                left[pid] -= n
+            others = [p for p in whole[group.index] if p.facility.id != fac.id]
+            whole[group.index] = [found, *others]
+            hint[group.index] = fac.id
+            break
     for group in groups:
         parts = group.units()
         if allow_split and len(parts) > 1:

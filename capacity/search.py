@@ -266,6 +266,8 @@ class NeedsQ:
 
     def reserved_against(self, pool: PoolView) -> list[str]:
         """What ``pool`` is kept for that this group does not need (offered last)."""
+        if not pool.reserved_for:
+            return []
         has = {
             "disability": bool(self.all_disabilities),
             "pregnancy": self.pregnancy,
