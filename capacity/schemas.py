@@ -586,6 +586,7 @@ class HoldPublic(BaseModel):
     reference: str | None
     created_by: str
     institution_id: str | None
+    operation_id: str | None = None
 
     @classmethod
     def of(cls, hold: Hold, allocations: list[HoldAllocation]) -> HoldPublic:
@@ -600,6 +601,7 @@ class HoldPublic(BaseModel):
             reference=hold.reference,
             created_by=hold.created_by,
             institution_id=hold.institution_id,
+            operation_id=hold.operation_id,
         )
 
 

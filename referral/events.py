@@ -142,6 +142,8 @@ def referral_changed(
         "sent_at": _iso(referral.sent_at),
         "response_due_at": _iso(referral.response_due_at),
         "people": [referral_person_facts(p) for p in people],
+        "hold_id": referral.hold_id,
+        "operation_id": referral.operation_id,
     }
     if model is ReferralDischarged:
         fields["outcome"] = referral.outcome

@@ -297,6 +297,9 @@ class ReferralCreate(Strict):
     case_reference: Annotated[str, Field(max_length=100), SAFE_TEXT] | None = None
     services: list[Service] = Field(default_factory=list, max_length=10)
     witness_protection: StrictBool = False
+    # The rescue operation the referral comes from (optional; filled in from the hold when
+    # the hold was made by an operation).
+    operation_id: Id | None = None
 
     @field_validator("consent")
     @classmethod
@@ -399,6 +402,7 @@ class ReferralPublic(BaseModel):
     facility_id: str
     hold_id: str | None
     agreement_id: str | None = None
+    operation_id: str | None = None
     state: str | None
     urgency: str
     status: str
@@ -438,6 +442,7 @@ class ReferralPublic(BaseModel):
             facility_id=referral.facility_id,
             hold_id=referral.hold_id,
             agreement_id=referral.agreement_id,
+            operation_id=referral.operation_id,
             state=referral.state,
             urgency=referral.urgency,
             status=referral.status,

@@ -108,6 +108,9 @@ class ReferralChanged(EventPayload):
     # The answer deadline: statistics count "no information" outcomes against it.
     response_due_at: str | None
     people: list[ReferralPersonFacts]
+    # The hold it names and the rescue operation it comes from (issue 16), if any.
+    hold_id: str | None = None
+    operation_id: str | None = None
 
 
 @contract("referral.referral.created", aggregate="referral")
