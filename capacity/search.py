@@ -753,8 +753,12 @@ def diagnose(
                 f"ninguna instalación activa acepta {person.label()} {where}{extra}",
                 person,
             )
-    if needs.any:
+    if needs.any or any(p.languages for p in adults):
         for person in adults:
+            wanted = needs.labels()
+            if not languages_ok(person.languages, frozenset()):
+                names = " o ".join(label_of(code) for code in sorted(person.languages))
+                wanted["person_languages"] = f"interpretación en {names}"
             if not any(
                 person_fits(pool, person)
                 and person_needs_ok(pool, person)
@@ -765,7 +769,7 @@ def diagnose(
                 return out(
                     "needs_not_met",
                     f"ninguna instalación activa que acepte {person.label()} ofrece "
-                    f"{needs.describe()} {where}",
+                    f"{', '.join(wanted.values())} {where}",
                     person,
                 )
     if children:
