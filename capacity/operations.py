@@ -25,7 +25,7 @@ from capacity.exceptions import (
     OperationNotFound,
     OperationQuotaExceeded,
 )
-from capacity.holds import HoldLimits, beds_held, end_hold, write_hold
+from capacity.holds import HoldLimits, alert_on_concentration, beds_held, end_hold, write_hold
 from capacity.ledger import bump_revision
 from capacity.models import Facility, Hold, Operation, Pool
 from capacity.planner import GroupQ, Part, Plan, Problem, solve_plan
@@ -221,6 +221,16 @@ def hold_operation(
             operation_id=operation.id,
         )
         assignment["hold_id"] = hold.id
+        # SEGOB is told when the operation takes its institution over a state's share.
+        alert_on_concentration(
+            session,
+            principal,
+            hold,
+            facilities[assignment["facility_id"]],
+            beds=sum(wanted.values()),
+            now=now,
+            limits=limits,
+        )
     by_index = {g.index: g for g in groups}
     for item in answer["unplaced"]:
         reason = item["reason"]
