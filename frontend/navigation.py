@@ -28,6 +28,7 @@ OPERATOR = frozenset({UserRole.SHELTER_COORDINATOR, UserRole.INSTITUTION_ADMIN})
 NAV: list[NavEntry] = [
     NavEntry("/canalizaciones/nueva", N_("New referral"), PROSECUTOR),
     NavEntry("/canalizaciones", N_("My referrals"), PROSECUTOR),
+    NavEntry("/operativos/nuevo", N_("Rescue operation"), PROSECUTOR),
     NavEntry("/refugio", N_("Occupancy"), COORDINATOR),
     NavEntry("/refugio/canalizaciones", N_("Incoming referrals"), COORDINATOR),
     NavEntry("/segob/padron", N_("Roster"), AUDITOR),
