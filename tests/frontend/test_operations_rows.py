@@ -34,7 +34,7 @@ def test_rows_become_groups_with_their_needs_and_languages():
 
 
 def test_bad_rows_are_named_by_line_in_spanish():
-    groups, problems = parse_rows(
+    _groups, problems = parse_rows(
         "1; Q; 30\n; F; 30\n2; F; 200\n3; F; 30; jefa\n4; F; 1; ; ; magia"
     )
     assert problems == [
