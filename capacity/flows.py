@@ -264,20 +264,25 @@ def _groups(body: OperationPlanRequest) -> list[planner.GroupQ]:
     return out
 
 
-def plan_operation(principal: Principal, body: OperationPlanRequest) -> dict[str, Any]:
-    """The plan of an operation (writes nothing)."""
+def _plan(groups: list[planner.GroupQ], state: str) -> tuple[planner.Plan, planner.Problem]:
+    """The operation planned against the read model, refreshed first."""
     settings = get_settings()
-    groups = _groups(body)
     with read_model.lock, db.engine.connect() as conn:
         read_model.refresh(conn)
-    result, _ = planner.plan(
+    return planner.plan(
         read_model,
         groups,
-        body.state,
+        state,
         seconds=settings.operation_plan_seconds,
         registered_only=not settings.unregistered_may_receive_referrals,
         lock=read_model.lock,
     )
+
+
+def plan_operation(principal: Principal, body: OperationPlanRequest) -> dict[str, Any]:
+    """The plan of an operation (writes nothing)."""
+    groups = _groups(body)
+    result, _ = _plan(groups, body.state)
     return operations.plan_answer(result, groups, body.state)
 
 
@@ -286,16 +291,7 @@ def create_operation(principal: Principal, body: OperationCreate) -> dict[str, A
     settings = get_settings()
     groups = _groups(body)
     registered_only = not settings.unregistered_may_receive_referrals
-    with read_model.lock, db.engine.connect() as conn:
-        read_model.refresh(conn)
-    first, problem = planner.plan(
-        read_model,
-        groups,
-        body.state,
-        seconds=settings.operation_plan_seconds,
-        registered_only=registered_only,
-        lock=read_model.lock,
-    )
+    first, problem = _plan(groups, body.state)
     with db.unit_of_work() as session:
         operation, _ = operations.hold_operation(
             session,

@@ -246,6 +246,12 @@ def hold_operation(
             focus={"sex": focus.sex, "age_group": focus.age_group(), "person": focus.index},
         )
     operation.plan = answer
+    _save(session, operation, principal)
+    return operation, plan
+
+
+def _save(session: Session, operation: Operation, principal: Principal) -> None:
+    """Write the operation and record its event (held or released) in the same transaction."""
     session.add(operation)
     session.flush()
     record(
@@ -255,7 +261,6 @@ def hold_operation(
         version=operation.version,
         actor=principal,
     )
-    return operation, plan
 
 
 def get_operation(session: Session, principal: Principal, operation_id: str) -> Operation:
@@ -298,15 +303,7 @@ def release_operation(session: Session, *, principal: Principal, operation_id: s
     operation.status = "released"
     operation.released_at = utcnow()
     operation.version += 1
-    session.add(operation)
-    session.flush()
-    record(
-        session,
-        operation_event(operation),
-        aggregate_id=operation.id,
-        version=operation.version,
-        actor=principal,
-    )
+    _save(session, operation, principal)
     return operation
 
 
