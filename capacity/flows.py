@@ -303,6 +303,7 @@ def create_operation(principal: Principal, body: OperationCreate) -> dict[str, A
             problem=problem,
             model=read_model,
             ttl_minutes=body.ttl_minutes,
+            operation_date=body.date,
             default_ttl_minutes=settings.hold_ttl_minutes,
             limits=_hold_limits(),
             quota_beds=settings.operation_quota_beds,

@@ -7,7 +7,7 @@ held − out of service) at or above zero even if code were wrong.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -321,6 +321,8 @@ class Operation(CapacityBase, table=True):
     created_by: str = Field(max_length=120)
     institution_id: str | None = Field(default=None, max_length=36, index=True)
     people: int
+    # The day of the rescue (the operation's date), when given.
+    operation_date: date | None = None
     groups: list[dict[str, Any]] = Field(
         default_factory=list, sa_column=Column(JSON, nullable=False)
     )

@@ -12,7 +12,7 @@ An operation's holds carry its id and count against the operations' own quota
 from __future__ import annotations
 
 from contextlib import AbstractContextManager
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -149,6 +149,7 @@ def hold_operation(
     model: ReadModel,
     ttl_minutes: int | None,
     default_ttl_minutes: int,
+    operation_date: date | None = None,
     limits: HoldLimits,
     quota_beds: int,
     seconds: float,
@@ -186,6 +187,7 @@ def hold_operation(
         created_by=principal.sub,
         institution_id=principal.institution_id,
         people=sum(len(g.people) for g in groups),
+        operation_date=operation_date,
         groups=[
             {"people": people_summary(g.people), "needs": sorted(g.needs.labels())} for g in groups
         ],
@@ -332,6 +334,7 @@ def operation_view(session: Session, operation: Operation) -> dict[str, Any]:
         "people": operation.people,
         "created_by": operation.created_by,
         "institution_id": operation.institution_id,
+        "operation_date": operation.operation_date,
         "created_at": operation.created_at,
         "expires_at": expires,
         "released_at": operation.released_at,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
@@ -704,8 +705,8 @@ class OperationPlanRequest(Strict):
 class OperationCreate(OperationPlanRequest):
     name: Text200
     ttl_minutes: Annotated[StrictInt, Field(ge=1, le=7 * 24 * 60)] | None = None
-    # The operation's date (the rescue day), when it is not today.
-    date: Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}$")] | None = None
+    # The operation's date (the rescue day).
+    date: datetime.date | None = None
 
 
 class OperationAllocation(BaseModel):
@@ -751,6 +752,7 @@ class OperationPublic(OperationPlanAnswer):
     people: int
     created_by: str
     institution_id: str | None
+    operation_date: datetime.date | None = None
     created_at: UtcDateTime
     expires_at: UtcDateTime
     released_at: UtcDateTime | None

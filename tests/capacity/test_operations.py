@@ -90,6 +90,7 @@ async def test_hold_release_and_unmet_demand_counted_once(cap):
     body = {
         "name": "Operativo Zamora",
         "state": "09",
+        "date": "2026-12-05",
         "ttl_minutes": 60,
         "groups": [{"people": [WOMAN, CHILD]}, {"people": [WOMAN]}, {"people": [MAN]}],
     }
@@ -97,6 +98,7 @@ async def test_hold_release_and_unmet_demand_counted_once(cap):
     assert r.status_code == 201, r.text
     op = r.json()
     assert op["status"] == "active" and len(op["assignments"]) == 2
+    assert op["operation_date"] == "2026-12-05"
     assert all(a["hold_id"] for a in op["assignments"])
     assert [u["group"] for u in op["unplaced"]] == [2]
     assert _held_beds() == 3

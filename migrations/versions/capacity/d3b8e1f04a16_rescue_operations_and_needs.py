@@ -31,6 +31,7 @@ def upgrade() -> None:
         sa.Column("created_by", sqlmodel.sql.sqltypes.AutoString(length=120), nullable=False),
         sa.Column("institution_id", sqlmodel.sql.sqltypes.AutoString(length=36), nullable=True),
         sa.Column("people", sa.Integer(), nullable=False),
+        sa.Column("operation_date", sa.Date(), nullable=True),
         sa.Column("groups", sa.JSON(), nullable=False),
         sa.Column("plan", sa.JSON(), nullable=False),
         sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
