@@ -3,7 +3,7 @@
 exploitation types)
 
 Revision ID: d3b8e1f04a16
-Revises: c9e3a7b5d2f1
+Revises: d4a8e2f6b1c3
 Create Date: 2026-12-06 10:47:36
 """
 
@@ -14,7 +14,7 @@ import sqlmodel.sql.sqltypes
 from alembic import op
 
 revision: str = "d3b8e1f04a16"
-down_revision: str | None = "c9e3a7b5d2f1"
+down_revision: str | None = "d4a8e2f6b1c3"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,7 +1,7 @@
 """referral: the rescue operation (capacity's operativo) a referral comes from
 
 Revision ID: b6f3d9e2c416
-Revises: d8b4f2c6a1e9
+Revises: b7e3c9a1f5d2
 Create Date: 2026-12-06 11:08:43
 """
 
@@ -12,7 +12,7 @@ import sqlmodel.sql.sqltypes
 from alembic import op
 
 revision: str = "b6f3d9e2c416"
-down_revision: str | None = "d8b4f2c6a1e9"
+down_revision: str | None = "b7e3c9a1f5d2"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
