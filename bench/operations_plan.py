@@ -76,10 +76,10 @@ def main() -> None:
         built = build_dataset(path, args.facilities)
         model = ReadModel()
         engine = create_engine(f"sqlite:///{path}")
-        with engine.connect() as conn:
-            model.refresh(conn)
+        model.catch_up(engine.connect)
         engine.dispose()
-    pools = sum(len(f.pools) for f in model.facilities.values())
+    snapshot = model.snapshot
+    pools = sum(len(f.pools) for f in snapshot.facilities.values())
     rng = random.Random(16)
     groups = [
         GroupQ(g, [PersonQ(i, s, a, r) for i, (s, a, r) in enumerate(members)], NeedsQ())
@@ -87,19 +87,19 @@ def main() -> None:
     ]
     people = sum(len(g.people) for g in groups)
     print(
-        f"roster: {len(model.facilities)} active facilities, {pools} pools "
+        f"roster: {len(snapshot.facilities)} active facilities, {pools} pools "
         f"(built in {built:.1f} s); operation: {people} people in {len(groups)} groups, "
         f"state {args.state}; solver limit {args.seconds} s"
     )
-    measure("roster as built", model, groups, args.state, args.seconds)
+    measure("roster as built", snapshot, groups, args.state, args.seconds)
     # Most beds taken: the operation competes for the few left, and choices matter.
     full = random.Random(3)
-    for fac in model.facilities.values():
+    for fac in snapshot.facilities.values():
         for pool in fac.pools.values():
             if full.random() < args.scarce:
                 pool.available = 0
         fac.recompute()
-    measure(f"{args.scarce:.0%} of pools full", model, groups, args.state, args.seconds)
+    measure(f"{args.scarce:.0%} of pools full", snapshot, groups, args.state, args.seconds)
 
 
 def measure(title: str, model: Any, groups: list[Any], state: str, seconds: float) -> None:

@@ -29,7 +29,7 @@ from capacity.holds import HoldLimits, alert_on_concentration, beds_held, end_ho
 from capacity.ledger import bump_revision
 from capacity.models import Facility, Hold, Operation, Pool
 from capacity.planner import GroupQ, Part, Plan, Problem, solve_plan
-from capacity.search import RESERVED_LABEL, ReadModel
+from capacity.search import RESERVED_LABEL, Snapshot
 from capacity.unmet import people_summary, record_unmet
 from services.clock import utcnow
 from services.tokens import Principal
@@ -146,7 +146,7 @@ def hold_operation(
     groups: list[GroupQ],
     first: Plan,
     problem: Problem,
-    model: ReadModel,
+    model: Snapshot,
     ttl_minutes: int | None,
     default_ttl_minutes: int,
     operation_date: date | None = None,

@@ -29,7 +29,7 @@ from capacity.search import (
     NeedsQ,
     PersonQ,
     PoolView,
-    ReadModel,
+    Snapshot,
     diagnose,
     person_fits,
     place,
@@ -147,7 +147,7 @@ def _pattern(
 
 
 def facilities_by_distance(
-    model: ReadModel, state: str | None, *, registered_only: bool = False
+    model: Snapshot, state: str | None, *, registered_only: bool = False
 ) -> list[FacilityView]:
     """Active facilities, the operation's state first, then by borders crossed."""
     facs: Iterable[FacilityView] = model.ordered
@@ -216,7 +216,7 @@ def _eligibility_classes(facs: list[FacilityView]) -> list[PoolView]:
 
 
 def build(
-    model: ReadModel,
+    model: Snapshot,
     groups: list[GroupQ],
     state: str | None,
     *,
@@ -454,7 +454,7 @@ def _merge(merged: dict[str, Pattern], pat: Pattern) -> None:
 
 
 def plan(
-    model: ReadModel,
+    model: Snapshot,
     groups: list[GroupQ],
     state: str | None,
     *,
@@ -474,7 +474,7 @@ def plan(
 
 
 def solve_plan(
-    model: ReadModel,
+    model: Snapshot,
     groups: list[GroupQ],
     state: str | None,
     problem: Problem,
@@ -503,7 +503,7 @@ def solve_plan(
     return Plan(parts, unplaced, how, time.perf_counter() - started, set(problem.free))
 
 
-def _why(model: ReadModel, group: GroupQ, state: str | None, problem: Problem) -> dict[str, Any]:
+def _why(model: Snapshot, group: GroupQ, state: str | None, problem: Problem) -> dict[str, Any]:
     """Why a group is left out: another group took the beds it could have had, or the
     search's own diagnosis (who cannot be taken, which need, no beds now)."""
     if problem.whole.get(group.index) or all(problem.units.get(group.index) or [[]]):
@@ -523,7 +523,7 @@ def _why(model: ReadModel, group: GroupQ, state: str | None, problem: Problem) -
 
 
 def greedy_first_fit(
-    model: ReadModel,
+    model: Snapshot,
     groups: list[GroupQ],
     state: str | None,
     *,
@@ -553,7 +553,7 @@ def greedy_first_fit(
     return out
 
 
-def upper_bound(model: ReadModel, groups: list[GroupQ]) -> int:
+def upper_bound(model: Snapshot, groups: list[GroupQ]) -> int:
     """People an operation could place at most: its people, capped by the free beds of
     every pool that at least one of its adults is eligible for."""
     people = [p for g in groups for p in g.people]
