@@ -73,6 +73,7 @@ bench: setup
 	$(PY) bench/roster.py --repeat 1 --sizes 200,2000
 	$(PY) bench/seed_national.py --scale demo --baseline-facilities 5 --baseline-referrals 20
 	$(PY) -m bench.load_mixed --targets embedded --users 20 --seconds 5 --baseline-seconds 2
+	$(PY) bench/operations_plan.py --facilities 400 --people 120 --groups 50 --seconds 0.5
 
 ## Re-pin dependencies after editing pyproject.toml
 lock:

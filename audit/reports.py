@@ -232,6 +232,8 @@ def _person_dims(ref: ReferralFold, person: dict[str, Any], now: datetime) -> di
         "period": [ref.first_at.strftime("%Y-%m") if ref.first_at else SI],
         "outcome": [_outcome(ref, now)],
         "detection_source": [p.get("detection_source") or SI],
+        # The rescue operation the referral came from (N/A: not from an operation).
+        "operation": [p.get("operation_id") or NA],
     }
 
 
@@ -250,6 +252,7 @@ PERSON_DIMENSIONS = (
     "period",
     "outcome",
     "detection_source",
+    "operation",
 )
 
 
@@ -586,6 +589,39 @@ def humanitarian_visas(session: Session, by: list[str]) -> list[dict[str, Any]]:
             row = table.setdefault(tuple(dims[d][0] for d in by), dict.fromkeys(values, 0))
             row["routes_recorded"] += 1
             row["visas_issued"] += int(bool(p.get("humanitarian_visa_issued")))
+
+
+def operations(session: Session, by: list[str]) -> list[dict[str, Any]]:
+    """Rescue operations (operativos): people in them, placed by the plan that was held,
+    groups left without a place (counted once, also in unmet demand), and the people of
+    the referrals made from them, referred and admitted."""
+    ops: dict[str, dict[str, Any]] = {}
+    for e in _events(session, "capacity.operation.created"):
+        p = e["payload"]
+        ops[str(p.get("operation_id"))] = {
+            "operation": str(p.get("operation_id")),
+            "state": p.get("state") or SI,
+            "period": str(e.get("occurred_at", ""))[:7] or SI,
+            "people": int(p.get("people") or 0),
+            "placed": int(p.get("placed_people") or 0),
+            "unplaced_groups": int(p.get("unplaced_groups") or 0),
+        }
+    reached: dict[str, dict[str, int]] = {}
+    for ref in referrals(session):
+        op = ref.payload.get("operation_id")
+        if not op:
+            continue
+        row = reached.setdefault(str(op), {"referred": 0, "admitted": 0})
+        n = len(ref.payload.get("people") or [])
+        row["referred"] += n
+        row["admitted"] += n if ref.status in REACHED else 0
+    values = ("people", "placed", "unplaced_groups", "referred", "admitted")
+    table: dict[tuple[str, ...], dict[str, int]] = {}
+    for op_id, op in ops.items():
+        got = {**op, **reached.get(op_id, {"referred": 0, "admitted": 0})}
+        row = table.setdefault(tuple(str(got[d]) for d in by), dict.fromkeys(values, 0))
+        for v in values:
+            row[v] += int(got[v])
     return [{**dict(zip(by, k, strict=True)), **v} for k, v in sorted(table.items())]
 
 
@@ -676,6 +712,12 @@ REPORTS: dict[str, ReportSpec] = {
             "deadline_period",
         ),
         unit="referrals",
+    ),
+    "operations": ReportSpec(
+        operations,
+        ("operation",),
+        ("people", "placed", "unplaced_groups", "referred", "admitted"),
+        ("operation", "state", "period"),
     ),
 }
 # Occupancy's beds are capacity, not people: never suppressed.

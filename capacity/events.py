@@ -15,7 +15,7 @@ from sqlmodel import Session
 
 from capacity.database import SYSTEM_ACTOR, outbox
 from capacity.ledger import available_of
-from capacity.models import Facility, Hold, LedgerEntry, Pool, UnmetRequest
+from capacity.models import Facility, Hold, LedgerEntry, Operation, Pool, UnmetRequest
 from services.clock import as_utc
 from services.contracts import emit
 from services.contracts.base import EventPayload
@@ -30,6 +30,9 @@ from services.contracts.capacity import (
     FacilityUpdated,
     HoldConcentrationAlert,
     HoldFields,
+    OperationCreated,
+    OperationFields,
+    OperationReleased,
     PoolChanged,
     RegistrationReviewed,
     RegistrationSubmitted,
@@ -211,6 +214,26 @@ def hold_event(hold: Hold, allocations: Sequence[tuple[str, int]]) -> HoldFields
         status=hold.status,
         allocations=[Allocation(pool_id=p, beds=b) for p, b in allocations],
         expires_at=iso(hold.expires_at),
+        operation_id=hold.operation_id,
+    )
+
+
+def operation_event(operation: Operation) -> OperationFields:
+    """The event of an operation held (created) or released, by numbers."""
+    answer = operation.plan
+    assignments = answer.get("assignments", [])
+    kind = OperationCreated if operation.status == "active" else OperationReleased
+    return kind(
+        operation_id=operation.id,
+        state=operation.state,
+        status=operation.status,
+        institution_id=operation.institution_id,
+        groups=len(operation.groups),
+        people=operation.people,
+        placed_people=sum(len(a["people"]) for a in assignments),
+        split_groups=len({a["group"] for a in assignments if a["split"]}),
+        unplaced_groups=len(answer.get("unplaced", [])),
+        holds=sum(1 for a in assignments if a.get("hold_id")),
     )
 
 

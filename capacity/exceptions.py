@@ -103,3 +103,17 @@ class HoldTtlTooLong(Unprocessable):
     """A hold asked to last longer than ``CANALIZA_HOLD_MAX_TTL_MINUTES``."""
 
     code = "hold_ttl_too_long"
+
+
+class OperationNotFound(NotFound):
+    code = "operation_not_found"
+
+    def __init__(self) -> None:
+        super().__init__("No existe ese operativo.")
+
+
+class OperationQuotaExceeded(Conflict):
+    """One institution would hold more beds in operations than
+    ``CANALIZA_OPERATION_QUOTA_BEDS``."""
+
+    code = "operation_quota_exceeded"

@@ -16,8 +16,9 @@ import orjson
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
-from capacity import facilities, holds, permissions, registration
+from capacity import facilities, holds, operations, permissions, planner, registration
 from capacity.database import db
+from capacity.languages import fold, match_key
 from capacity.lookups import (
     get_facility,
     get_hold,
@@ -39,6 +40,10 @@ from capacity.schemas import (
     HoldCreate,
     HoldPublic,
     LedgerEntryPublic,
+    Needs,
+    OperationCreate,
+    OperationPlanRequest,
+    Person,
     PoolPublic,
     RegistrationReview,
     RegistrationSubmit,
@@ -166,6 +171,37 @@ def ledger_page(
 FOREVER = datetime.max.replace(tzinfo=UTC)
 
 
+def people_query(people: list[Person]) -> list[PersonQ]:
+    """The request's people as the matcher sees them (languages by catalogue key)."""
+    return [
+        PersonQ(i, p.sex, p.age, p.role, frozenset(match_key(x) for x in p.languages))
+        for i, p in enumerate(people)
+    ]
+
+
+def needs_query(needs: Needs, people: list[PersonQ]) -> NeedsQ:
+    """The request's needs as the matcher sees them; ``has_minor`` from the people."""
+    return NeedsQ(
+        wheelchair=needs.wheelchair,
+        interpreter_language=match_key(needs.interpreter_language)
+        if needs.interpreter_language
+        else None,
+        security=needs.security,
+        migrant=needs.migrant,
+        lgbtttiq=needs.lgbtttiq,
+        specialised=needs.specialised,
+        languages=frozenset(match_key(x) for x in needs.languages),
+        disabilities=frozenset(needs.disabilities),
+        pregnancy=needs.pregnancy,
+        addiction_care=needs.addiction_care,
+        exploitation=needs.exploitation,
+        exclude_states=frozenset(needs.exclude_states),
+        exclude_municipalities=frozenset(fold(m) for m in needs.exclude_municipalities),
+        stage=needs.stage,
+        has_minor=any(p.is_minor for p in people),
+    )
+
+
 _catching_up: asyncio.Future[None] | None = None
 
 
@@ -197,19 +233,12 @@ async def search_answer(principal: Principal, body: SearchRequest) -> bytes:
     (a scan of every pool) and its write run in a worker thread too. An answer is encoded
     once per snapshot and query, and reused until a result in it would turn stale."""
     settings = get_settings()
-    people = [PersonQ(i, p.sex, p.age, p.role) for i, p in enumerate(body.people)]
-    needs = NeedsQ(
-        wheelchair=body.needs.wheelchair,
-        interpreter_language=(body.needs.interpreter_language or "").lower() or None,
-        security=body.needs.security,
-        migrant=body.needs.migrant,
-        lgbtttiq=body.needs.lgbtttiq,
-        specialised=body.needs.specialised,
-    )
+    people = people_query(body.people)
+    needs = needs_query(body.needs, people)
     snapshot = await current_snapshot()
     registered_only = not settings.unregistered_may_receive_referrals
     key = (
-        tuple((p.sex, p.age, p.role) for p in people),
+        tuple((p.sex, p.age, p.role, p.languages) for p in people),
         needs,
         body.state,
         body.limit,
@@ -256,6 +285,14 @@ def _unmet(
     """Why nothing fits (a scan of every pool), recorded as unmet demand."""
     people = outcome.people
     unmet = explain_unmet(snapshot, people, needs, body.state)
+    if unmet["code"] == "group_not_together":
+        unmet["split"] = _split_proposal(
+            snapshot,
+            people,
+            needs,
+            body.state,
+            not get_settings().unregistered_may_receive_referrals,
+        )
     with db.unit_of_work() as session:
         row = record_unmet(
             session,
@@ -271,7 +308,109 @@ def _unmet(
     return {**unmet, "unmet_id": row.id, "warnings": outcome.warnings}
 
 
+def _split_proposal(
+    snapshot: Snapshot,
+    people: list[PersonQ],
+    needs: NeedsQ,
+    state: str | None,
+    registered_only: bool,
+) -> dict[str, Any] | None:
+    """The smallest split of one group that places everyone (each part marked ``split``),
+    for the prosecutor to accept; None when even a split cannot."""
+    group = planner.GroupQ(0, people, needs)
+    result, _ = planner.plan(snapshot, [group], state, seconds=0.5, registered_only=registered_only)
+    if not result.parts or not all(p.split for p in result.parts):
+        return None
+    answer = operations.plan_answer(result, [group], state or "")
+    return {
+        "parts": answer["assignments"],
+        "reason": (
+            f"El grupo no cabe junto en una misma instalación; esta división en "
+            f"{len(result.parts)} partes coloca a todas las personas. Acéptela sólo si "
+            "la familia está de acuerdo."
+        ),
+    }
+
+
+# --- rescue operations ----------------------------------------------------------------
+
+
+def _groups(body: OperationPlanRequest) -> list[planner.GroupQ]:
+    out = []
+    for index, group in enumerate(body.groups):
+        people = people_query(group.people)
+        out.append(planner.GroupQ(index, people, needs_query(group.needs, people)))
+    return out
+
+
+def _plan(groups: list[planner.GroupQ], state: str) -> tuple[planner.Plan, planner.Problem]:
+    """The operation planned against the read model, refreshed first."""
+    settings = get_settings()
+    read_model.catch_up(db.engine.connect)
+    return planner.plan(
+        read_model.snapshot,
+        groups,
+        state,
+        seconds=settings.operation_plan_seconds,
+        registered_only=not settings.unregistered_may_receive_referrals,
+    )
+
+
+def plan_operation(principal: Principal, body: OperationPlanRequest) -> dict[str, Any]:
+    """The plan of an operation (writes nothing)."""
+    groups = _groups(body)
+    result, _ = _plan(groups, body.state)
+    return operations.plan_answer(result, groups, body.state)
+
+
+def create_operation(principal: Principal, body: OperationCreate) -> dict[str, Any]:
+    """Plan, then hold in one step (re-planned under the write lock if beds moved)."""
+    settings = get_settings()
+    groups = _groups(body)
+    registered_only = not settings.unregistered_may_receive_referrals
+    first, problem = _plan(groups, body.state)
+    with db.unit_of_work() as session:
+        operation, _ = operations.hold_operation(
+            session,
+            principal=principal,
+            name=body.name,
+            state=body.state,
+            groups=groups,
+            first=first,
+            problem=problem,
+            model=read_model.snapshot,
+            ttl_minutes=body.ttl_minutes,
+            operation_date=body.date,
+            default_ttl_minutes=settings.hold_ttl_minutes,
+            limits=_hold_limits(),
+            quota_beds=settings.operation_quota_beds,
+            seconds=settings.operation_plan_seconds,
+            registered_only=registered_only,
+        )
+        return operations.operation_view(session, operation)
+
+
+def operation(session: Session, principal: Principal, operation_id: str) -> dict[str, Any]:
+    return operations.operation_view(
+        session, operations.get_operation(session, principal, operation_id)
+    )
+
+
+def release_operation(session: Session, principal: Principal, operation_id: str) -> dict[str, Any]:
+    released = operations.release_operation(session, principal=principal, operation_id=operation_id)
+    return operations.operation_view(session, released)
+
+
 # --- holds ----------------------------------------------------------------------------
+
+
+def _hold_limits() -> holds.HoldLimits:
+    settings = get_settings()
+    return holds.HoldLimits(
+        max_ttl_minutes=settings.hold_max_ttl_minutes,
+        quota_beds=settings.hold_quota_beds,
+        alert_share=settings.hold_alert_share,
+    )
 
 
 def _hold_answer(session: Session, hold: Hold) -> HoldPublic:
@@ -290,11 +429,7 @@ def create_hold(
         idempotency_key=idempotency_key,
         default_ttl_minutes=settings.hold_ttl_minutes,
         registered_only=not settings.unregistered_may_receive_referrals,
-        limits=holds.HoldLimits(
-            max_ttl_minutes=settings.hold_max_ttl_minutes,
-            quota_beds=settings.hold_quota_beds,
-            alert_share=settings.hold_alert_share,
-        ),
+        limits=_hold_limits(),
     )
     return _hold_answer(session, hold), created
 

@@ -109,8 +109,17 @@ def _holder_filter(principal: Principal) -> Any:
     return col(Hold.created_by) == principal.sub
 
 
-def _beds_held(session: Session, principal: Principal, *, now: datetime, state: str | None) -> int:
-    """Beds the principal's institution holds now (active, unexpired holds), in ``state``."""
+def beds_held(
+    session: Session,
+    principal: Principal,
+    *,
+    now: datetime,
+    state: str | None,
+    operations: bool | None = False,
+) -> int:
+    """Beds the principal's institution holds now (active, unexpired holds), in ``state``:
+    outside rescue operations (``operations`` False, the ordinary quota), in them (True,
+    the operations' quota) or all (None)."""
     query = (
         select(func.coalesce(func.sum(HoldAllocation.beds), 0))
         .join(Hold, col(Hold.id) == col(HoldAllocation.hold_id))
@@ -120,6 +129,10 @@ def _beds_held(session: Session, principal: Principal, *, now: datetime, state: 
             col(Hold.expires_at) > now,
         )
     )
+    if operations is not None:
+        query = query.where(
+            col(Hold.operation_id).is_not(None) if operations else col(Hold.operation_id).is_(None)
+        )
     if state is not None:
         query = query.join(Facility, col(Facility.id) == col(Hold.facility_id)).where(
             col(Facility.state) == state
@@ -150,7 +163,7 @@ def _check_ttl(data: HoldCreate, *, default_ttl_minutes: int, limits: HoldLimits
 def _check_quota(
     session: Session, principal: Principal, *, beds: int, now: datetime, limits: HoldLimits
 ) -> None:
-    held = _beds_held(session, principal, now=now, state=None)
+    held = beds_held(session, principal, now=now, state=None)
     if held + beds > limits.quota_beds:
         raise HoldQuotaExceeded(
             f"Su institución ya tiene {held} camas reservadas y el límite es {limits.quota_beds} "
@@ -160,7 +173,7 @@ def _check_quota(
         )
 
 
-def _alert_on_concentration(
+def alert_on_concentration(
     session: Session, principal: Principal, hold: Hold, facility: Facility, *, beds: int,
     now: datetime, limits: HoldLimits,
 ) -> None:  # fmt: skip
@@ -168,7 +181,7 @@ def _alert_on_concentration(
     capacity = _state_beds(session, facility.state)
     if capacity <= 0:
         return
-    held = _beds_held(session, principal, now=now, state=facility.state)
+    held = beds_held(session, principal, now=now, state=facility.state, operations=None)
     before, after = (held - beds) / capacity, held / capacity
     if before <= limits.alert_share < after:
         record(
@@ -230,15 +243,51 @@ def create_hold(
     now = utcnow()
     beds_wanted = sum(wanted.values())
     _check_quota(session, principal, beds=beds_wanted, now=now, limits=limits)
+    hold = write_hold(
+        session,
+        principal=principal,
+        facility=facility,
+        pools=pools,
+        wanted=wanted,
+        rev=rev,
+        expires_at=now + timedelta(minutes=ttl),
+        reference=data.reference,
+        idempotency_key=idempotency_key,
+        request_hash=digest,
+    )
+    alert_on_concentration(
+        session, principal, hold, facility, beds=beds_wanted, now=now, limits=limits
+    )
+    return hold, True
+
+
+def write_hold(
+    session: Session,
+    *,
+    principal: Principal,
+    facility: Facility,
+    pools: dict[str, Pool],
+    wanted: dict[str, int],
+    rev: int,
+    expires_at: datetime,
+    reference: str | None = None,
+    idempotency_key: str | None = None,
+    request_hash: str | None = None,
+    operation_id: str | None = None,
+) -> Hold:
+    """Write one hold of ``wanted`` beds per pool of ``facility`` (under the revision lock
+    the caller took): every pool's guarded update, its ledger entry, the events. A pool
+    without the beds raises ``BedsUnavailable`` and the caller's transaction rolls back."""
     hold = Hold(
         facility_id=facility.id,
-        reference=data.reference,
+        reference=reference,
         created_by=principal.sub,
         institution_id=principal.institution_id,
         idempotency_key=idempotency_key,
-        request_hash=digest,
-        expires_at=now + timedelta(minutes=ttl),
-        created_at=now,
+        request_hash=request_hash,
+        expires_at=expires_at,
+        created_at=utcnow(),
+        operation_id=operation_id,
     )
     session.add(hold)
     session.flush()
@@ -260,10 +309,7 @@ def create_hold(
     for pool_id, _ in ordered:
         emit_pool_changed(session, pools[pool_id], facility, principal)
     _emit_hold(session, hold, ordered, principal)
-    _alert_on_concentration(
-        session, principal, hold, facility, beds=beds_wanted, now=now, limits=limits
-    )
-    return hold, True
+    return hold
 
 
 def end_hold(

@@ -13,6 +13,7 @@ from capacity.database import db, outbox
 from capacity.holds import expire_holds
 from capacity.live import live_router, set_snapshot_provider, start_live, stop_live
 from capacity.lookups import pool_snapshot_rows
+from capacity.operations import mark_referred
 from capacity.router import router
 from capacity.search import read_model
 from services.app import Runtime, ServiceSpec
@@ -44,6 +45,26 @@ async def _expiry_loop(interval: float) -> None:
             raise
         except Exception:  # database briefly away: try again next round
             log.exception("hold expiry sweep failed")
+
+
+REFERRAL_CREATED = "canaliza.referral.referral.created"
+
+
+def referral_created(event: Event) -> None:
+    """A referral names a hold: the hold is the referral's now, so releasing its rescue
+    operation leaves it (idempotent; a hold of no operation is marked all the same)."""
+    hold_id, referral_id = event.payload.get("hold_id"), event.payload.get("referral_id")
+    if not hold_id or not referral_id:
+        return
+    with db.unit_of_work() as session:
+        mark_referred(session, hold_id=str(hold_id), referral_id=str(referral_id))
+
+
+async def _on_referral_created(event: Event) -> None:
+    try:
+        await run_in_threadpool(referral_created, event)
+    except Exception:  # the database briefly away: the hold stays unmarked
+        log.exception("could not mark the hold of referral event %s", event.id)
 
 
 class SearchIndexRefresher:
@@ -107,9 +128,15 @@ async def _start(runtime: Runtime) -> None:
         )
     runtime.spawn(refresher.run(), name="capacity-search-index")
     runtime.spawn(_expiry_loop(EXPIRY_INTERVAL_SECONDS), name="capacity-hold-expiry")
+    if runtime.bus is not None:
+        sub = await runtime.bus.subscribe(REFERRAL_CREATED, _on_referral_created)
+        runtime.state["capacity_referral_subscription"] = sub
 
 
 async def _stop(runtime: Runtime) -> None:
+    sub = runtime.state.pop("capacity_referral_subscription", None)
+    if sub is not None:
+        await sub.close()
     refresher = runtime.state.pop(REFRESHER_KEY, None)
     if refresher is not None:
         with contextlib.suppress(ValueError):

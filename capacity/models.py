@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     CheckConstraint,
     Column,
     DateTime,
@@ -21,6 +22,7 @@ from sqlalchemy import (
     Integer,
     String,
     UniqueConstraint,
+    false,
 )
 from sqlmodel import Field, SQLModel
 
@@ -47,6 +49,7 @@ LEDGER_KINDS = (
     "back_in_service",
 )
 STATE_CODES = tuple(f"{n:02d}" for n in range(1, 33))
+OPERATION_STATUSES = ("active", "released")
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -102,6 +105,10 @@ class Facility(CapacityBase, table=True):
         default_factory=list, sa_column=Column(JSON, nullable=False, server_default="[]")
     )
     registration_due_on: date | None = None
+    # Specialised care by type of exploitation (sexual, labour, other) it offers.
+    exploitation_types: list[str] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False, server_default="[]")
+    )
     version: int = 1
     created_at: datetime = Field(
         default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)
@@ -201,6 +208,20 @@ class Pool(CapacityBase, table=True):
     interpreter_languages: list[str] = Field(
         default_factory=list, sa_column=Column(JSON, nullable=False)
     )
+    # Needs-aware matching (issue 16): disability types supported besides the wheelchair
+    # flag, pregnancy and addiction care, and the needs these beds are kept for.
+    disability_support: list[str] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False, server_default="[]")
+    )
+    pregnancy_care: bool = Field(
+        default=False, sa_column=Column(Boolean, nullable=False, server_default=false())
+    )
+    addiction_care: bool = Field(
+        default=False, sa_column=Column(Boolean, nullable=False, server_default=false())
+    )
+    reserved_for: list[str] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False, server_default="[]")
+    )
     total: int = 0
     occupied: int = 0
     held: int = 0
@@ -282,6 +303,45 @@ class Hold(CapacityBase, table=True):
         default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)
     )
     ended_at: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
+    )
+    version: int = 1
+    # The rescue operation that made it (its holds count against the operations' quota).
+    operation_id: str | None = Field(default=None, max_length=36, index=True)
+    # The referral that names this hold (told by the referral service's event): releasing
+    # its operation leaves it to the referral.
+    referral_id: str | None = Field(default=None, max_length=36)
+
+
+class Operation(CapacityBase, table=True):
+    """A rescue operation (operativo): its groups by category, never an identity, and the
+    plan that became its holds."""
+
+    __tablename__ = "operation"
+    __table_args__ = (
+        CheckConstraint(_in("status", OPERATION_STATUSES), name="status_allowed"),
+        CheckConstraint(_in("state", STATE_CODES), name="state_code"),
+    )
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    name: str = Field(max_length=200)
+    state: str = Field(max_length=2, index=True)
+    status: str = Field(default="active", max_length=16)
+    created_by: str = Field(max_length=120)
+    institution_id: str | None = Field(default=None, max_length=36, index=True)
+    people: int
+    # The day of the rescue (the operation's date), when given.
+    operation_date: date | None = None
+    groups: list[dict[str, Any]] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
+    )
+    # {"assignments": [...], "unplaced": [...]} as answered when it was held.
+    plan: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    expires_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)
+    )
+    released_at: datetime | None = Field(
         default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
     )
     version: int = 1

@@ -8,6 +8,8 @@
   hold beds, read and release the holds of their institution.
 - shelter_coordinator also searches and holds beds elsewhere, to send a person her
   institution admitted onward (ADR 0021); reads and releases her institution's holds.
+  hold beds, read and release the holds of their institution; plan and hold rescue
+  operations, read and release their institution's operations.
 - segob_auditor: read the roster and ledgers, never an address; review registrations.
 - registration: the operator's staff (or platform_admin) submit a facility; SEGOB reviews.
 - service (service-to-service): read everything including addresses, consume/release
@@ -187,3 +189,18 @@ def ensure_read_registration(principal: Principal, operator_institution_id: str)
         "El expediente de registro sólo lo consultan la institución operadora y SEGOB.",
         code="forbidden_scope",
     )
+
+
+def ensure_plan_operation(principal: Principal) -> None:
+    """Plan or hold a rescue operation: whoever may search and hold beds."""
+    if not principal.has(ADMIN, SERVICE, *PLACING_ROLES):
+        raise _deny("Su rol no permite planear operativos de rescate.")
+
+
+def ensure_read_operation(
+    principal: Principal, *, created_by: str, institution_id: str | None
+) -> None:
+    """An operation (and releasing it): its institution's placing staff, admins, services."""
+    if principal.has(ADMIN, SERVICE) or _is_holder(principal, created_by, institution_id):
+        return
+    raise Forbidden("Ese operativo no es de su institución.", code="forbidden_scope")

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, Header, Query, Response
 from capacity import flows, importer, lookups, permissions, pools, registration
 from capacity.database import db
 from capacity.dependencies import CapacityPrincipal, ReadSessionDep
+from capacity.languages import catalogue as language_catalogue
 from capacity.models import Pool
 from capacity.schemas import (
     FacilityCreate,
@@ -26,6 +27,10 @@ from capacity.schemas import (
     LedgerCreate,
     LedgerEntryPublic,
     LedgerPage,
+    OperationCreate,
+    OperationPlanAnswer,
+    OperationPlanRequest,
+    OperationPublic,
     PoolCreate,
     PoolPublic,
     PoolUpdate,
@@ -280,6 +285,41 @@ async def search(body: SearchRequest, principal: CapacityPrincipal) -> Any:
     permissions.ensure_search(principal)
     # Encoded from plain dicts already shaped like SearchAnswer: not re-validated.
     return Response(await flows.search_answer(principal, body), media_type="application/json")
+
+
+# --- rescue operations ----------------------------------------------------------------
+
+
+@router.get("/languages")
+def languages(principal: CapacityPrincipal) -> list[dict[str, str]]:
+    """The language catalogue (codes and Spanish labels) pools and people are matched by."""
+    return language_catalogue()
+
+
+@router.post("/operations/plan", response_model=OperationPlanAnswer)
+def plan_operation(body: OperationPlanRequest, principal: CapacityPrincipal) -> Any:
+    """Where every group of a rescue operation could go now (writes nothing)."""
+    permissions.ensure_plan_operation(principal)
+    return flows.plan_operation(principal, body)
+
+
+@router.post("/operations", status_code=201, response_model=OperationPublic)
+def create_operation(body: OperationCreate, principal: CapacityPrincipal) -> Any:
+    """Plan and hold in one step: each group's beds all or nothing, never over-booked."""
+    permissions.ensure_plan_operation(principal)
+    return flows.create_operation(principal, body)
+
+
+@router.get("/operations/{operation_id}", response_model=OperationPublic)
+def get_operation(operation_id: str, principal: CapacityPrincipal, session: ReadSessionDep) -> Any:
+    return flows.operation(session, principal, operation_id)
+
+
+@router.delete("/operations/{operation_id}", response_model=OperationPublic)
+def release_operation(operation_id: str, principal: CapacityPrincipal) -> Any:
+    """Give back every bed of the operation that did not become a referral (idempotent)."""
+    with db.unit_of_work() as session:
+        return flows.release_operation(session, principal, operation_id)
 
 
 # --- holds ----------------------------------------------------------------------------

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import datetime
 from datetime import date
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
+from capacity.languages import code_of
 from capacity.ledger import available_of
 from capacity.models import (
     SECURITY_LEVELS,
@@ -108,7 +110,45 @@ LedgerKind = Annotated[
         " Las reservas y liberaciones las registran las reservas (holds).",
     ),
 ]
-Language = Annotated[str, Field(min_length=2, max_length=40)]
+
+
+def _known_language(value: str) -> str:
+    if code_of(value) is None:
+        raise PydanticCustomError(
+            "language_unknown",
+            '"{value}" no es una lengua del catálogo (español, lenguas indígenas del INALI, '
+            "Lengua de Señas Mexicana y lenguas extranjeras); consulte "
+            "GET /api/v1/languages.",
+            {"value": value},
+        )
+    return value
+
+
+Language = Annotated[str, Field(min_length=2, max_length=40), AfterValidator(_known_language)]
+DISABILITIES = ("mobility", "sensory", "intellectual_psychosocial")
+EXPLOITATION_TYPES = ("sexual", "labour", "other")
+RESERVABLE_NEEDS = ("disability", "pregnancy", "addiction_care")
+STAGES = ("immediate", "leaving_refuge")
+Disability = Annotated[
+    str,
+    Field(max_length=32, json_schema_extra={"enum": list(DISABILITIES)}),
+    _one_of(DISABILITIES, "un tipo de discapacidad"),
+]
+Exploitation = Annotated[
+    str,
+    Field(max_length=16, json_schema_extra={"enum": list(EXPLOITATION_TYPES)}),
+    _one_of(EXPLOITATION_TYPES, "un tipo de explotación"),
+]
+ReservableNeed = Annotated[
+    str,
+    Field(max_length=16, json_schema_extra={"enum": list(RESERVABLE_NEEDS)}),
+    _one_of(RESERVABLE_NEEDS, "una necesidad para la que se reservan camas"),
+]
+Stage = Annotated[
+    str,
+    Field(max_length=16, json_schema_extra={"enum": list(STAGES)}),
+    _one_of(STAGES, "una etapa de atención"),
+]
 Text200 = Annotated[str, Field(min_length=1, max_length=200), SAFE_TEXT]
 Reason = Annotated[str, Field(min_length=3, max_length=500), SAFE_TEXT]
 Id = Annotated[str, Field(min_length=1, max_length=36)]
@@ -141,6 +181,7 @@ class FacilityCreate(Strict):
     services: Annotated[list[ServiceOffered], Field(max_length=len(SERVICES_OFFERED))] = []
     security_level: SecurityLevel = "standard"
     max_stay_days: Annotated[StrictInt, Field(ge=1, le=3650)] | None = None
+    exploitation_types: Annotated[list[Exploitation], Field(max_length=3)] = []
     status: Annotated[
         str, Field(max_length=16), _one_of(("registered", "active"), "un estado inicial")
     ] = "registered"
@@ -163,6 +204,7 @@ class FacilityUpdate(Strict):
     services: Annotated[list[ServiceOffered], Field(max_length=len(SERVICES_OFFERED))] | None = None
     security_level: SecurityLevel | None = None
     max_stay_days: Annotated[StrictInt, Field(ge=1, le=3650)] | None = None
+    exploitation_types: Annotated[list[Exploitation], Field(max_length=3)] | None = None
     operator_institution_id: Id | None = None
     status: Status | None = None
     reason: Reason | None = None
@@ -189,6 +231,7 @@ class FacilityPublic(BaseModel):
     services: list[str]
     security_level: str
     max_stay_days: int | None
+    exploitation_types: list[str] = []
     status: str
     status_changed_at: UtcDateTime
     status_reason: str | None
@@ -314,7 +357,7 @@ class _Eligibility(Strict):
                 "La edad mínima ({lo}) no puede ser mayor que la edad máxima ({hi}).",
                 {"lo": lo, "hi": hi},
             )
-        for name in ("sexes", "interpreter_languages"):
+        for name in ("sexes", "interpreter_languages", "disability_support", "reserved_for"):
             value = getattr(self, name, None)
             if value is not None:
                 setattr(self, name, _unique(value))
@@ -340,6 +383,10 @@ class PoolCreate(_Eligibility):
     migrants: StrictBool = False
     lgbtttiq: StrictBool = False
     interpreter_languages: Annotated[list[Language], Field(max_length=20)] = []
+    disability_support: Annotated[list[Disability], Field(max_length=3)] = []
+    pregnancy_care: StrictBool = False
+    addiction_care: StrictBool = False
+    reserved_for: Annotated[list[ReservableNeed], Field(max_length=3)] = []
 
 
 class PoolUpdate(_Eligibility):
@@ -359,6 +406,10 @@ class PoolUpdate(_Eligibility):
     migrants: StrictBool | None = None
     lgbtttiq: StrictBool | None = None
     interpreter_languages: Annotated[list[Language], Field(max_length=20)] | None = None
+    disability_support: Annotated[list[Disability], Field(max_length=3)] | None = None
+    pregnancy_care: StrictBool | None = None
+    addiction_care: StrictBool | None = None
+    reserved_for: Annotated[list[ReservableNeed], Field(max_length=3)] | None = None
     reason: Reason | None = None
 
 
@@ -378,6 +429,10 @@ class PoolPublic(BaseModel):
     migrants: bool
     lgbtttiq: bool
     interpreter_languages: list[str]
+    disability_support: list[str] = []
+    pregnancy_care: bool = False
+    addiction_care: bool = False
+    reserved_for: list[str] = []
     total: int
     occupied: int
     held: int
@@ -482,15 +537,33 @@ class Person(Strict):
     sex: Sex | None
     age: Age | None = None
     role: PersonRole = "victim"
+    # The languages the person speaks, from the catalogue (any spelling, accents or not).
+    languages: Annotated[list[Language], Field(max_length=5)] = []
 
 
 class Needs(Strict):
+    """What the group needs; every field optional (an empty body needs nothing special)."""
+
     wheelchair: StrictBool = False
     interpreter_language: Language | None = None
     security: SecurityLevel | None = None
     migrant: StrictBool = False
     lgbtttiq: StrictBool = False
     specialised: StrictBool = False
+    # Issue 16: any of these languages will do; disability types (``wheelchair`` is
+    # mobility); pregnancy; addiction care; specialised care by type of exploitation;
+    # states and municipalities to keep away from (where the perpetrators are); the stage
+    # of care (a halfway house only for people leaving a refuge, never for a minor).
+    languages: Annotated[list[Language], Field(max_length=5)] = []
+    disabilities: Annotated[list[Disability], Field(max_length=3)] = []
+    pregnancy: StrictBool = False
+    addiction_care: StrictBool = False
+    exploitation: Exploitation | None = None
+    exclude_states: Annotated[list[StateCode], Field(max_length=32)] = []
+    exclude_municipalities: Annotated[
+        list[Annotated[str, Field(min_length=1, max_length=120), SAFE_TEXT]], Field(max_length=20)
+    ] = []
+    stage: Stage = "immediate"
 
 
 IntentKey = Annotated[str, Field(min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
@@ -535,6 +608,9 @@ class SearchResult(BaseModel):
     available: int
     # Not registered on SEGOB's roster (offered while the setting allows it).
     unregistered: bool
+    # Beds kept for a need the group does not have: offered last, and saying so.
+    reserved_for: list[str] = []
+    note: str | None = None
 
 
 class SearchAnswer(BaseModel):
@@ -573,6 +649,7 @@ class HoldPublic(BaseModel):
     reference: str | None
     created_by: str
     institution_id: str | None
+    operation_id: str | None = None
 
     @classmethod
     def of(cls, hold: Hold, allocations: list[HoldAllocation]) -> HoldPublic:
@@ -587,6 +664,7 @@ class HoldPublic(BaseModel):
             reference=hold.reference,
             created_by=hold.created_by,
             institution_id=hold.institution_id,
+            operation_id=hold.operation_id,
         )
 
 
@@ -642,3 +720,102 @@ class RosterImportResult(BaseModel):
     ledger_entries: int
     already_present: int
     event_id: str | None
+
+
+# --- rescue operations ----------------------------------------------------------------
+
+MAX_OPERATION_PEOPLE = 600
+MAX_OPERATION_GROUPS = 300
+
+
+class OperationGroup(Strict):
+    """A family group: placed together, or explicitly split (marked ``split``)."""
+
+    people: Annotated[list[Person], Field(max_length=MAX_OPERATION_PEOPLE)]
+    needs: Needs = Needs()
+
+    @model_validator(mode="after")
+    def _someone(self) -> OperationGroup:
+        if not self.people:
+            raise PydanticCustomError(
+                "group_empty", "Un grupo del operativo debe tener al menos una persona (people)."
+            )
+        return self
+
+
+def _operation_size(groups: list[OperationGroup]) -> None:
+    people = sum(len(g.people) for g in groups)
+    if people > MAX_OPERATION_PEOPLE:
+        raise PydanticCustomError(
+            "operation_too_large",
+            "Un operativo puede planear hasta {limit} personas a la vez; se enviaron {people}. "
+            "Divida el operativo en dos.",
+            {"limit": MAX_OPERATION_PEOPLE, "people": people},
+        )
+
+
+class OperationPlanRequest(Strict):
+    state: StateCode
+    groups: Annotated[list[OperationGroup], Field(min_length=1, max_length=MAX_OPERATION_GROUPS)]
+
+    @model_validator(mode="after")
+    def _bounded(self) -> OperationPlanRequest:
+        _operation_size(self.groups)
+        return self
+
+
+class OperationCreate(OperationPlanRequest):
+    name: Text200
+    ttl_minutes: Annotated[StrictInt, Field(ge=1, le=7 * 24 * 60)] | None = None
+    # The operation's date (the rescue day).
+    date: datetime.date | None = None
+
+
+class OperationAllocation(BaseModel):
+    pool_id: str
+    pool_name: str
+    beds: int
+    people: list[int]
+
+
+class OperationAssignment(BaseModel):
+    group: int
+    facility_id: str
+    facility_name: str
+    state: str
+    municipality: str
+    kind: str
+    operator_institution_id: str
+    allocations: list[OperationAllocation]
+    people: list[int]
+    split: bool
+    reserved_for: list[str] = []
+    note: str | None = None
+    hold_id: str | None = None
+
+
+class OperationUnplaced(BaseModel):
+    group: int
+    people: int
+    reason: dict[str, Any]
+
+
+class OperationPlanAnswer(BaseModel):
+    assignments: list[OperationAssignment]
+    unplaced: list[OperationUnplaced]
+    summary: dict[str, Any]
+
+
+class OperationPublic(OperationPlanAnswer):
+    id: str
+    name: str
+    state: str
+    status: str
+    people: int
+    created_by: str
+    institution_id: str | None
+    operation_date: datetime.date | None = None
+    created_at: UtcDateTime
+    expires_at: UtcDateTime
+    released_at: UtcDateTime | None
+    holds: dict[str, str] = {}  # hold id -> its status now

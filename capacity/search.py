@@ -20,6 +20,7 @@ import orjson
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
+from capacity.languages import SPANISH, fold, label_of, match_key
 from capacity.ledger import current_revision
 from capacity.models import Facility, Pool
 from services.clock import as_utc
@@ -69,6 +70,12 @@ class PoolView:
     languages: frozenset[str]
     available: int
     confirmed: datetime | None
+    # Needs-aware matching (issue 16): disability support (mobility is also the
+    # wheelchair flag), pregnancy and addiction care, and needs the pool is kept for.
+    disabilities: frozenset[str] = frozenset()
+    pregnancy_care: bool = False
+    addiction_care: bool = False
+    reserved_for: frozenset[str] = frozenset()
 
 
 @dataclass(slots=True, eq=False)
@@ -85,6 +92,7 @@ class FacilityView:
     max_stay_days: int | None
     status: str
     registration_status: str = "not_submitted"
+    exploitation_types: frozenset[str] = frozenset()
     pools: dict[str, PoolView] = field(default_factory=dict)
     available: int = 0
     confirmed: datetime | None = None
@@ -160,6 +168,14 @@ class PersonQ:
     sex: str | None
     age: int | None
     role: str
+    # The languages the person speaks (catalogue match keys); none, or Spanish among them,
+    # needs no interpreter.
+    languages: frozenset[str] = frozenset()
+
+    @property
+    def is_minor(self) -> bool:
+        """Under 18 or of unknown age (ante la duda, se presume minoría de edad)."""
+        return self.age is None or self.age < ADULT_AGE
 
     @property
     def is_child(self) -> bool:
@@ -180,6 +196,31 @@ class PersonQ:
         return "adult" if self.age >= ADULT_AGE else "minor"
 
 
+DISABILITY_LABEL = {
+    "mobility": "discapacidad motriz (accesible en silla de ruedas)",
+    "sensory": "discapacidad sensorial",
+    "intellectual_psychosocial": "discapacidad intelectual o psicosocial",
+}
+EXPLOITATION_LABEL = {
+    "sexual": "explotación sexual",
+    "labour": "explotación laboral",
+    "other": "otras formas de explotación",
+}
+RESERVABLE = ("disability", "pregnancy", "addiction_care")
+RESERVED_LABEL = {
+    "disability": "personas con discapacidad",
+    "pregnancy": "mujeres embarazadas",
+    "addiction_care": "personas que requieren atención de adicciones",
+}
+# Stage of care -> facility kinds that fit it. A halfway house is only for people leaving
+# a refuge, and never for a minor.
+STAGE_KINDS = {
+    "immediate": frozenset({"refugio", "albergue"}),
+    "leaving_refuge": frozenset({"refugio", "albergue", "casa_de_medio_camino"}),
+}
+HALFWAY = "casa_de_medio_camino"
+
+
 @dataclass(frozen=True, slots=True)
 class NeedsQ:
     wheelchair: bool = False
@@ -188,43 +229,157 @@ class NeedsQ:
     migrant: bool = False
     lgbtttiq: bool = False
     specialised: bool = False
+    # Issue 16: several languages (match keys, any of them will do), disability types,
+    # pregnancy, addiction care, the type of exploitation, places to keep away from, stage.
+    languages: frozenset[str] = frozenset()
+    disabilities: frozenset[str] = frozenset()
+    pregnancy: bool = False
+    addiction_care: bool = False
+    exploitation: str | None = None
+    exclude_states: frozenset[str] = frozenset()
+    exclude_municipalities: frozenset[str] = frozenset()
+    stage: str = "immediate"
+    has_minor: bool = False
+
+    @property
+    def all_disabilities(self) -> frozenset[str]:
+        return self.disabilities | ({"mobility"} if self.wheelchair else frozenset())
 
     def facility_ok(self, fac: FacilityView) -> bool:
+        return not self.facility_misses(fac)
+
+    def facility_misses(self, fac: FacilityView) -> list[str]:
+        """The needs (codes) this facility does not meet, whatever its pools."""
+        out = []
         if self.specialised and fac.specialization != "trafficking":
-            return False
-        return not (
+            out.append("specialised")
+        if (
             self.security
             and SECURITY_RANK.get(fac.security_level, 0) < SECURITY_RANK[self.security]
-        )
+        ):
+            out.append("security")
+        if self.exploitation and self.exploitation not in fac.exploitation_types:
+            out.append("exploitation")
+        if fac.state in self.exclude_states:
+            out.append("exclude_states")
+        if (
+            self.exclude_municipalities
+            and fold_place(fac.municipality) in self.exclude_municipalities
+        ):
+            out.append("exclude_municipalities")
+        if not stage_fits(fac.kind, self.stage, has_minor=self.has_minor):
+            out.append("stage")
+        return out
 
     def pool_ok(self, pool: PoolView) -> bool:
-        if self.wheelchair and not pool.wheelchair_accessible:
+        # The hot path of every search and plan: early returns, no lists.
+        if (self.wheelchair or self.disabilities) and not (
+            self.all_disabilities <= pool.disabilities
+        ):
             return False
         if self.migrant and not pool.migrants:
             return False
         if self.lgbtttiq and not pool.lgbtttiq:
             return False
-        return not (self.interpreter_language and self.interpreter_language not in pool.languages)
+        if self.pregnancy and not pool.pregnancy_care:
+            return False
+        if self.addiction_care and not pool.addiction_care:
+            return False
+        if self.languages or self.interpreter_language:
+            return languages_ok(self.group_languages, pool.languages)
+        return True
+
+    def pool_misses(self, pool: PoolView) -> list[str]:
+        """The group-wide needs (codes) this pool does not meet."""
+        out = []
+        if not self.all_disabilities <= pool.disabilities:
+            out.append("disability")
+        if self.migrant and not pool.migrants:
+            out.append("migrant")
+        if self.lgbtttiq and not pool.lgbtttiq:
+            out.append("lgbtttiq")
+        if self.pregnancy and not pool.pregnancy_care:
+            out.append("pregnancy")
+        if self.addiction_care and not pool.addiction_care:
+            out.append("addiction_care")
+        if not languages_ok(self.group_languages, pool.languages):
+            out.append("languages")
+        return out
+
+    @property
+    def group_languages(self) -> frozenset[str]:
+        if self.interpreter_language:
+            return self.languages | {self.interpreter_language}
+        return self.languages
+
+    def reserved_against(self, pool: PoolView) -> list[str]:
+        """What ``pool`` is kept for that this group does not need (offered last)."""
+        if not pool.reserved_for:
+            return []
+        has = {
+            "disability": bool(self.all_disabilities),
+            "pregnancy": self.pregnancy,
+            "addiction_care": self.addiction_care,
+        }
+        return [need for need in sorted(pool.reserved_for) if not has.get(need, False)]
 
     def describe(self) -> str:
-        parts = []
-        if self.wheelchair:
-            parts.append("acceso para silla de ruedas")
-        if self.interpreter_language:
-            parts.append(f"interpretación en {self.interpreter_language}")
+        return ", ".join(self.labels().values())
+
+    def labels(self) -> dict[str, str]:
+        """Each need asked for, by code, in Spanish."""
+        parts: dict[str, str] = {}
+        if self.all_disabilities:
+            parts["disability"] = ", ".join(
+                DISABILITY_LABEL[d] for d in sorted(self.all_disabilities)
+            )
+            if self.all_disabilities == {"mobility"}:
+                parts["disability"] = "acceso para silla de ruedas"
+        if self.group_languages:
+            names = " o ".join(label_of(code) for code in sorted(self.group_languages))
+            parts["languages"] = f"interpretación en {names}"
         if self.security:
-            parts.append(f"seguridad {SECURITY_LABEL[self.security]} o mayor")
+            parts["security"] = f"seguridad {SECURITY_LABEL[self.security]} o mayor"
         if self.migrant:
-            parts.append("atención a personas migrantes")
+            parts["migrant"] = "atención a personas migrantes"
         if self.lgbtttiq:
-            parts.append("atención a población LGBTTTIQ")
+            parts["lgbtttiq"] = "atención a población LGBTTTIQ"
         if self.specialised:
-            parts.append("especialización en trata")
-        return ", ".join(parts)
+            parts["specialised"] = "especialización en trata"
+        if self.pregnancy:
+            parts["pregnancy"] = "atención del embarazo"
+        if self.addiction_care:
+            parts["addiction_care"] = "atención de adicciones"
+        if self.exploitation:
+            parts["exploitation"] = (
+                f"atención especializada en {EXPLOITATION_LABEL[self.exploitation]}"
+            )
+        if self.exclude_states:
+            parts["exclude_states"] = "fuera de " + ", ".join(sorted(self.exclude_states))
+        if self.exclude_municipalities:
+            parts["exclude_municipalities"] = "fuera de los municipios excluidos"
+        return parts
 
     @property
     def any(self) -> bool:
         return bool(self.describe())
+
+
+def fold_place(name: str) -> str:
+    return fold(name)
+
+
+def languages_ok(spoken: frozenset[str], offered: frozenset[str]) -> bool:
+    """Whether someone who speaks ``spoken`` is understood where ``offered`` is spoken:
+    nothing asked, Spanish among them, or any one of them offered."""
+    return not spoken or SPANISH in spoken or bool(spoken & offered)
+
+
+def stage_fits(kind: str, stage: str, *, has_minor: bool) -> bool:
+    """A facility kind fits a stage of care; a halfway house never takes a minor."""
+    if kind == HALFWAY and has_minor:
+        return False
+    return kind in STAGE_KINDS.get(stage, STAGE_KINDS["immediate"])
 
 
 def person_fits(pool: PoolView, person: PersonQ) -> bool:
@@ -249,6 +404,11 @@ def person_fits(pool: PoolView, person: PersonQ) -> bool:
     return not (person.role == PersonRole.INDIRECT_VICTIM and not pool.accepts_indirect_victims)
 
 
+def person_needs_ok(pool: PoolView, person: PersonQ) -> bool:
+    """The person's own needs (the languages they speak) met by the pool."""
+    return not person.languages or languages_ok(person.languages, pool.languages)
+
+
 def children_fit(pool: PoolView, children: list[PersonQ]) -> bool:
     if not children:
         return True
@@ -258,21 +418,38 @@ def children_fit(pool: PoolView, children: list[PersonQ]) -> bool:
 
 
 def place(
-    fac: FacilityView, adults: list[PersonQ], children: list[PersonQ], needs: NeedsQ
+    fac: FacilityView,
+    adults: list[PersonQ],
+    children: list[PersonQ],
+    needs: NeedsQ,
+    free: dict[str, int] | None = None,
 ) -> list[tuple[PoolView, list[int]]] | None:
-    """Seat the whole group in this facility now, or None. Children stay with an adult."""
-    if fac.available < len(adults) + len(children) or not needs.facility_ok(fac):
+    """Seat the whole group in this facility now, or None. Children stay with an adult.
+
+    ``free`` overrides the pools' free beds (a planner's residual capacity). Pools kept for
+    a need the group does not have are tried last.
+    """
+    if not adults or not needs.facility_ok(fac):
+        return None
+
+    def avail(p: PoolView) -> int:
+        return p.available if free is None else free.get(p.id, p.available)
+
+    if free is None and fac.available < len(adults) + len(children):
         return None
     options: list[list[PoolView]] = []
     for person in adults:
         fits = [
             p
             for p in fac.pools.values()
-            if p.available > 0 and needs.pool_ok(p) and person_fits(p, person)
+            if avail(p) > 0
+            and needs.pool_ok(p)
+            and person_fits(p, person)
+            and person_needs_ok(p, person)
         ]
         if not fits:
             return None
-        fits.sort(key=lambda p: -p.available)
+        fits.sort(key=lambda p: (bool(needs.reserved_against(p)), -avail(p)))
         options.append(fits)
     used: dict[str, int] = {}
     chosen: list[PoolView] = []
@@ -282,7 +459,7 @@ def place(
         if not children:
             return chosen[0] if chosen else None
         for pool in {p.id: p for p in chosen}.values():  # PoolView is unhashable
-            if children_fit(pool, children) and used[pool.id] + len(children) <= pool.available:
+            if children_fit(pool, children) and used[pool.id] + len(children) <= avail(pool):
                 return pool
         return None
 
@@ -298,7 +475,7 @@ def place(
             p for p in options[i] if p.id not in seen
         ]
         for pool in ordered:
-            if used.get(pool.id, 0) + 1 > pool.available:
+            if used.get(pool.id, 0) + 1 > avail(pool):
                 continue
             used[pool.id] = used.get(pool.id, 0) + 1
             chosen.append(pool)
@@ -309,8 +486,6 @@ def place(
             used[pool.id] -= 1
         return None
 
-    if not adults:
-        return None
     kid_pool = dfs(0)
     if kid_pool is None:
         return None
@@ -320,6 +495,11 @@ def place(
     for child in children:
         by_pool[kid_pool.id][1].append(child.index)
     return list(by_pool.values())
+
+
+def reserved_note(needs: NeedsQ, placement: list[tuple[PoolView, list[int]]]) -> list[str]:
+    """The needs the chosen pools are kept for that the group lacks (offered last)."""
+    return sorted({need for pool, _ in placement for need in needs.reserved_against(pool)})
 
 
 @dataclass(frozen=True, slots=True)
@@ -447,6 +627,11 @@ class ReadModel:
             p.migrants,
             p.lgbtttiq,
             p.interpreter_languages,
+            p.disability_support,
+            p.pregnancy_care,
+            p.addiction_care,
+            p.reserved_for,
+            f.exploitation_types,
             p.total - p.occupied - p.held - p.out_of_service,
             p.last_confirmed_at,
             f.name,
@@ -466,7 +651,7 @@ class ReadModel:
         touched: set[str] = set()
         for row in conn.execute(stmt):
             (pid, fid, pname, sexes, lo, hi, kids, kid_age, kid_max, wit, ind, wheel, mig, lgb,
-             langs, avail, confirmed, fname, kind, op, state, muni, spec, svcs, sec, stay,
+             langs, disab, pregnant, addiction, reserved, exploitation, avail, confirmed, fname, kind, op, state, muni, spec, svcs, sec, stay,
              status, registration) = tuple(row)  # fmt: skip
             fac = facilities.get(fid)
             if status != FacilityStatus.ACTIVE:
@@ -487,6 +672,7 @@ class ReadModel:
                 fac.state, fac.municipality, fac.specialization = state, muni, spec
                 fac.services, fac.security_level, fac.max_stay_days = svcs, sec, stay
             fac.registration_status = registration
+            fac.exploitation_types = frozenset(exploitation or ())
             fac.public_json = None
             fac.pools[pid] = PoolView(
                 pid,
@@ -503,9 +689,13 @@ class ReadModel:
                 bool(wheel),
                 bool(mig),
                 bool(lgb),
-                frozenset(lang.lower() for lang in (langs or ())),
+                frozenset(match_key(lang) for lang in (langs or ())),
                 max(int(avail), 0),
                 as_utc(confirmed) if confirmed is not None else None,
+                frozenset(disab or ()) | ({"mobility"} if wheel else frozenset()),
+                bool(pregnant),
+                bool(addiction),
+                frozenset(reserved or ()),
             )
             touched.add(fid)
         for fid in touched:
@@ -586,11 +776,13 @@ def run_search(
     children = [p for p in people if p.is_child]
     warnings = _warnings(people)
     results: list[dict[str, Any]] = []
+    # Places kept for a need the group does not have: offered only after every other.
+    last: list[dict[str, Any]] = []
     fresh_until: datetime | None = None
     if adults and all(c.age is not None for c in children):
         first = snap.by_state.get(state, []) if state else []
         rest = (f for f in snap.ordered if f.state != state) if state else iter(snap.ordered)
-        key = (tuple((p.sex, p.age, p.role) for p in people), needs)
+        key = (tuple((p.sex, p.age, p.role, p.languages) for p in people), needs)
         for group in (first, rest):
             for fac in group:
                 if registered_only and fac.registration_status != RegistrationStatus.REGISTERED:
@@ -604,32 +796,76 @@ def run_search(
                     assert confirmed is not None
                     flips = confirmed + stale_after
                     fresh_until = flips if fresh_until is None else min(fresh_until, flips)
-                results.append(
+                result: dict[str, Any] = {
+                    "facility": fac.public_fragment(),
+                    "pools": pools,
+                    "stale": stale,
+                    "last_confirmed_at": confirmed,
+                    "same_state": fac.state == state,
+                    "available": fac.available,
+                    "unregistered": fac.registration_status != RegistrationStatus.REGISTERED,
+                }
+                reserved = sorted(
                     {
-                        "facility": fac.public_fragment(),
-                        "pools": pools,
-                        "stale": stale,
-                        "last_confirmed_at": confirmed,
-                        "same_state": fac.state == state,
-                        "available": fac.available,
-                        "unregistered": fac.registration_status != RegistrationStatus.REGISTERED,
+                        need
+                        for p in pools
+                        if p["pool_id"] in fac.pools
+                        for need in needs.reserved_against(fac.pools[p["pool_id"]])
                     }
                 )
+                if reserved:
+                    result["reserved_for"] = reserved
+                    result["note"] = (
+                        "Lugar reservado para "
+                        + " y ".join(RESERVED_LABEL[r] for r in reserved)
+                        + ": se ofrece al final porque no hay otro."
+                    )
+                    if len(last) < limit:
+                        last.append(result)
+                    continue
+                results.append(result)
                 if len(results) >= limit:
                     break
             if len(results) >= limit:
                 break
-    unmet = None if results or not explain else diagnose(snap, adults, children, needs, state)
+    results.extend(last[: limit - len(results)])
+    unmet = None if results or not explain else explain_unmet(snap, people, needs, state)
     return SearchOutcome(results, unmet, warnings, people, fresh_until)
 
 
 def explain_unmet(
     snap: Snapshot, people: list[PersonQ], needs: NeedsQ, state: str | None
 ) -> dict[str, Any]:
-    """:func:`diagnose` for a search that found nothing."""
+    """:func:`diagnose` for a search that found nothing, with its explanations per person
+    and per need."""
     adults = [p for p in people if not p.is_child]
     children = [p for p in people if p.is_child]
-    return diagnose(snap, adults, children, needs, state)
+    unmet = diagnose(snap, adults, children, needs, state)
+    unmet["explanations"] = explain(snap, people, needs, state)
+    return unmet
+
+
+def _result(
+    fac: FacilityView,
+    placement: list[tuple[PoolView, list[int]]],
+    *,
+    state: str | None,
+    now: datetime,
+    stale_after: timedelta,
+) -> dict[str, Any]:
+    confirmed = fac.confirmed
+    return {
+        "facility": fac.public(),
+        "pools": [
+            {"pool_id": pool.id, "pool_name": pool.name, "beds": len(idx), "people": sorted(idx)}
+            for pool, idx in placement
+        ],
+        "stale": confirmed is None or now - confirmed > stale_after,
+        "last_confirmed_at": confirmed,
+        "same_state": fac.state == state,
+        "available": fac.available,
+        "unregistered": fac.registration_status != RegistrationStatus.REGISTERED,
+    }
 
 
 def _where(state: str | None) -> str:
@@ -691,16 +927,23 @@ def diagnose(
                 f"ninguna instalación activa acepta {person.label()} {where}{extra}",
                 person,
             )
-    if needs.any:
+    if needs.any or any(p.languages for p in adults):
         for person in adults:
+            wanted = needs.labels()
+            if not languages_ok(person.languages, frozenset()):
+                names = " o ".join(label_of(code) for code in sorted(person.languages))
+                wanted["person_languages"] = f"interpretación en {names}"
             if not any(
-                person_fits(pool, person) and needs.pool_ok(pool) and needs.facility_ok(fac)
+                person_fits(pool, person)
+                and person_needs_ok(pool, person)
+                and needs.pool_ok(pool)
+                and needs.facility_ok(fac)
                 for fac, pool in pools
             ):
                 return out(
                     "needs_not_met",
                     f"ninguna instalación activa que acepte {person.label()} ofrece "
-                    f"{needs.describe()} {where}",
+                    f"{', '.join(wanted.values())} {where}",
                     person,
                 )
     if children:
@@ -720,6 +963,7 @@ def diagnose(
         if not any(
             pool.available > 0
             and person_fits(pool, person)
+            and person_needs_ok(pool, person)
             and needs.pool_ok(pool)
             and needs.facility_ok(fac)
             for fac, pool in pools
@@ -737,6 +981,64 @@ def diagnose(
         f"personas en un mismo lugar {where}; la familia no se separa",
         adults[0],
     )
+
+
+def _states(counts: dict[str, int], skip: str | None) -> str:
+    top = sorted(((n, st) for st, n in counts.items() if st != skip), key=lambda x: (-x[0], x[1]))
+    return ", ".join(f"{n} en {st}" for n, st in top[:3])
+
+
+def explain(
+    model: Snapshot, people: list[PersonQ], needs: NeedsQ, state: str | None
+) -> list[dict[str, Any]]:
+    """Per person and per need: where beds that take them are free now, and which need
+    rules the rest out ("ningún lugar en 09 recibe hombres adultos; 2 en 15 sí")."""
+    out: list[dict[str, Any]] = []
+    where = f"en {state}" if state else "en el país"
+    labels = needs.labels()
+    for person in people:
+        if person.is_child:
+            continue
+        eligible: dict[str, int] = {}
+        per_need: dict[str, dict[str, int]] = {code: {} for code in labels}
+        for fac in model.ordered:
+            fac_miss = needs.facility_misses(fac)
+            for pool in fac.pools.values():
+                if pool.available <= 0 or not person_fits(pool, person):
+                    continue
+                eligible[fac.state] = eligible.get(fac.state, 0) + pool.available
+                misses = set(fac_miss) | set(needs.pool_misses(pool))
+                if not person_needs_ok(pool, person):
+                    misses.add("languages")
+                for code in labels:
+                    if code not in misses:
+                        per_need[code][fac.state] = (
+                            per_need[code].get(fac.state, 0) + pool.available
+                        )
+        n = person.index + 1
+        here = eligible.get(state, 0) if state else sum(eligible.values())
+        elsewhere = _states(eligible, state) if state else ""
+        sentence = (
+            f"Persona {n} ({person.label()}): {here} cama(s) libre(s) {where} la aceptan"
+            if here
+            else f"Persona {n} ({person.label()}): ninguna cama libre {where} acepta "
+            f"{person.label()}"
+        )
+        if elsewhere:
+            sentence += f"; {elsewhere}"
+        out.append({"person": person.index, "need": "eligibility", "reason": sentence + "."})
+        for code, label in labels.items():
+            counts = per_need[code]
+            here = counts.get(state, 0) if state else sum(counts.values())
+            elsewhere = _states(counts, state) if state else ""
+            if here:
+                text = f"Persona {n}: {here} cama(s) {where} con {label}"
+            else:
+                text = f"Persona {n}: ninguna cama libre {where} que la acepte ofrece {label}"
+            if elsewhere:
+                text += f"; {elsewhere} sí"
+            out.append({"person": person.index, "need": code, "reason": text + "."})
+    return out
 
 
 read_model = ReadModel()

@@ -14,6 +14,7 @@ from frontend.database import db
 from frontend.i18n import LANGUAGES, translations
 from frontend.institution import router as institution_router
 from frontend.live import router as live_router
+from frontend.operations import router as operations_router
 from frontend.oversight import router as oversight_router
 from frontend.paths import router as paths_router
 from frontend.prosecutor import router as prosecutor_router
@@ -49,6 +50,7 @@ def service() -> ServiceSpec:
         public_routers=[
             router,
             prosecutor_router,
+            operations_router,
             shelter_router,
             aftercare_router,
             registration_router,

@@ -29,6 +29,7 @@ INM = frozenset({UserRole.INM_OFFICER})
 NAV: list[NavEntry] = [
     NavEntry("/canalizaciones/nueva", N_("New referral"), PROSECUTOR),
     NavEntry("/canalizaciones", N_("My referrals"), PROSECUTOR),
+    NavEntry("/operativos/nuevo", N_("Rescue operation"), PROSECUTOR),
     NavEntry("/refugio", N_("Occupancy"), COORDINATOR),
     NavEntry("/refugio/canalizaciones", N_("Incoming referrals"), COORDINATOR),
     NavEntry("/inm/canalizaciones", N_("Migration routes"), INM),

@@ -164,6 +164,8 @@ def referral_changed(
         "response_due_at": _iso(referral.response_due_at),
         "without_agreement": referral.without_agreement,
         "previous_referral_id": referral.previous_referral_id,
+        "hold_id": referral.hold_id,
+        "operation_id": referral.operation_id,
     }
     if model is ReferralDischarged:
         fields["outcome"] = referral.outcome

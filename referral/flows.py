@@ -97,6 +97,7 @@ async def create_referral(
             sending_institution_id=data.sending_institution_id,
             facility_id=data.facility_id,
         )
+        data = lifecycle.with_operation(data, hold)
 
     def write() -> tuple[ReferralPublic, bool]:
         with db.unit_of_work() as session:

@@ -25,7 +25,7 @@ from referral.exceptions import (
 )
 from referral.models import Referral, ReferralHistory, RefusedAttempt
 from referral.records import get_referral, people_of
-from referral.schemas import ActionBody
+from referral.schemas import ActionBody, ReferralCreate
 from referral.schemas import Outcome as OutcomeCode
 from referral.states import (
     CLAIM_LEASE,
@@ -86,6 +86,19 @@ def ensure_hold_fits(hold: Hold, *, sending_institution_id: str, facility_id: st
         )
     if hold.facility_id and hold.facility_id != facility_id:
         raise Unprocessable("La reserva de camas es de otro lugar.", code="hold_for_other_facility")
+
+
+def with_operation(data: ReferralCreate, hold: Hold) -> ReferralCreate:
+    """A referral made with an operation's hold names the operation (the one it says, or
+    the hold's); naming another operation than the hold's is refused."""
+    if hold.operation_id is None:
+        return data
+    if data.operation_id is not None and data.operation_id != hold.operation_id:
+        raise Unprocessable(
+            "La reserva de camas es de otro operativo (operation_id).",
+            code="hold_of_other_operation",
+        )
+    return data.model_copy(update={"operation_id": hold.operation_id})
 
 
 def check_placement(

@@ -115,6 +115,8 @@ class Referral(ReferralBase, table=True):
     receiving_institution_id: str = Field(foreign_key="institution.id", index=True, max_length=36)
     facility_id: str = Field(max_length=36)
     hold_id: str | None = Field(default=None, max_length=36)
+    # The rescue operation (capacity's operativo) it comes from, if any.
+    operation_id: str | None = Field(default=None, max_length=36, index=True)
     # The agreement the referral travels along: chosen by the sender at creation, or the
     # first binding one found when it is sent.
     agreement_id: str | None = Field(default=None, foreign_key="agreement.id", max_length=36)

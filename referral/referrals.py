@@ -164,6 +164,7 @@ def create_referral(
         facility_id=data.facility_id,
         hold_id=data.hold_id,
         agreement_id=data.agreement_id,
+        operation_id=data.operation_id,
         state=data.state or receiver.state,
         urgency=data.urgency,
         case_reference=data.case_reference,
@@ -292,13 +293,21 @@ def referral_view(session: Session, *, principal: Principal, referral_id: str) -
 
 
 def list_referrals(
-    session: Session, *, principal: Principal, status: str | None = None, limit: int = 200
+    session: Session,
+    *,
+    principal: Principal,
+    status: str | None = None,
+    operation_id: str | None = None,
+    limit: int = 200,
 ) -> list[ReferralPublic]:
-    """Referrals the caller may see, newest first, each as the caller may see it."""
+    """Referrals the caller may see, newest first, each as the caller may see it (of one
+    rescue operation with ``operation_id``)."""
     permissions.ensure_can_list_referrals(principal)
     query = select(Referral).order_by(col(Referral.created_at).desc()).limit(limit)
     if status:
         query = query.where(Referral.status == status)
+    if operation_id:
+        query = query.where(col(Referral.operation_id) == operation_id)
     if not (principal.has(UserRole.SERVICE) or permissions.sees_all_deidentified(principal)):
         inst = principal.institution_id or ""
         obliged = select(Obligation.referral_id).where(Obligation.institution_id == inst)

@@ -229,8 +229,11 @@ def list_referrals(
     session: ReadSessionDep,
     principal: PrincipalDep,
     status: Annotated[str | None, Query(max_length=16)] = None,
+    operation_id: Annotated[str | None, Query(max_length=36)] = None,
 ) -> list[ReferralPublic]:
-    return referrals.list_referrals(session, principal=principal, status=status)
+    return referrals.list_referrals(
+        session, principal=principal, status=status, operation_id=operation_id
+    )
 
 
 @router.get("/referrals/{referral_id}", response_model=ReferralPublic)

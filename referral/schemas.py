@@ -362,6 +362,10 @@ class ReferralCreate(Strict):
             )
         return self
 
+    # The rescue operation the referral comes from (optional; filled in from the hold when
+    # the hold was made by an operation).
+    operation_id: Id | None = None
+
     @field_validator("consent")
     @classmethod
     def _consent_given(cls, value: ConsentIn) -> ConsentIn:
@@ -471,6 +475,7 @@ class ReferralPublic(BaseModel):
     facility_id: str
     hold_id: str | None
     agreement_id: str | None = None
+    operation_id: str | None = None
     state: str | None
     urgency: str
     status: str
@@ -516,6 +521,7 @@ class ReferralPublic(BaseModel):
             facility_id=referral.facility_id,
             hold_id=referral.hold_id,
             agreement_id=referral.agreement_id,
+            operation_id=referral.operation_id,
             state=referral.state,
             urgency=referral.urgency,
             status=referral.status,

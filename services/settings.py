@@ -87,6 +87,12 @@ class Settings(BaseSettings):
     hold_max_ttl_minutes: int = Field(default=240, ge=1)
     hold_quota_beds: int = Field(default=20, ge=1)
     hold_alert_share: float = Field(default=0.5, gt=0, le=1)
+    # Rescue operations (issue 16, ADR 0020): an operation's holds count against their own
+    # quota (beds one institution may hold in operations at once), not ``hold_quota_beds``;
+    # they last at most ``hold_max_ttl_minutes`` like any hold. The planner's solver stops
+    # after ``operation_plan_seconds`` with the best plan found by then.
+    operation_quota_beds: int = Field(default=600, ge=1)
+    operation_plan_seconds: float = Field(default=1.5, gt=0, le=30)
     stale_after_hours: int = 24
     # SEGOB roster: may a facility not (yet) registered receive referrals? If so, flagged.
     unregistered_may_receive_referrals: bool = True

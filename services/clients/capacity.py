@@ -26,6 +26,8 @@ class Hold(BaseModel):
     expires_at: datetime | None = None
     # Who made the hold: only its own institution's referrals may name or release it.
     institution_id: str | None = None
+    # The rescue operation that made it (its referrals name the operation).
+    operation_id: str | None = None
 
 
 class Facility(BaseModel):

@@ -151,6 +151,8 @@ class HoldFields(EventPayload):
     status: str
     allocations: list[Allocation]
     expires_at: str | None
+    # The rescue operation that made the hold, if one did (issue 16).
+    operation_id: str | None = None
 
 
 @contract("capacity.hold.created", aggregate="hold")
@@ -196,6 +198,35 @@ class HoldConcentrationAlert(EventPayload):
     share: float
     threshold: float
     hold_id: str
+
+
+# --- rescue operations --------------------------------------------------------------------
+
+
+class OperationFields(EventPayload):
+    """A rescue operation (operativo) by numbers: groups and people, placed or not, and where
+    its state is; never a person's identity nor a facility's address."""
+
+    operation_id: str
+    state: str
+    status: str
+    institution_id: str | None
+    groups: int
+    people: int
+    placed_people: int
+    split_groups: int
+    unplaced_groups: int
+    holds: int
+
+
+@contract("capacity.operation.created", aggregate="operation")
+class OperationCreated(OperationFields):
+    pass
+
+
+@contract("capacity.operation.released", aggregate="operation")
+class OperationReleased(OperationFields):
+    pass
 
 
 # --- unmet demand -----------------------------------------------------------------------

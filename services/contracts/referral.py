@@ -102,6 +102,9 @@ class ReferralChanged(CaseVariables):
     # Added by issue 17 (ADR 0021); absent from older events, read with these defaults.
     without_agreement: bool = False
     previous_referral_id: str | None = None  # an onward transfer: the same people
+    # The hold it names and the rescue operation it comes from (issue 16), if any.
+    hold_id: str | None = None
+    operation_id: str | None = None
 
 
 @contract("referral.referral.created", aggregate="referral")

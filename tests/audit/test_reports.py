@@ -319,3 +319,58 @@ async def test_bulk_import_events_are_folded_row_by_row(audit_app, auth_headers)
                 "utilisation_pct": 53.3,
             }
         ]
+
+
+async def test_operations_report_and_the_operation_dimension(audit_app, auth_headers):
+    """Issue 16: SEGOB counts by rescue operation: its people, placed, groups left out, and
+    the people of the referrals made from it."""
+    consume(
+        Event(
+            type="capacity.operation.created",
+            aggregate_type="operation",
+            aggregate_id="op-1",
+            payload={
+                "operation_id": "op-1",
+                "state": "16",
+                "status": "active",
+                "institution_id": INM,
+                "groups": 30,
+                "people": 60,
+                "placed_people": 52,
+                "split_groups": 1,
+                "unplaced_groups": 4,
+                "holds": 26,
+            },
+        )
+    )
+    for i in range(3):
+        consume(
+            Event(
+                type="referral.referral.admit",
+                aggregate_type="referral",
+                aggregate_id=f"r-op-{i}",
+                payload={
+                    "referral_id": f"r-op-{i}",
+                    "status": "admitted",
+                    "sending_institution_id": INM,
+                    "receiving_institution_id": OSC,
+                    "facility_id": "fac-1",
+                    "operation_id": "op-1",
+                    "people": [{"sex": "F", "age_group": "18-59", "role": "victim"}] * 5,
+                },
+            )
+        )
+    _referral("r-none", [("F", "18-59")] * 5, "sent", OSC)
+    async with running(audit_app) as client:
+        r = await client.get("/api/v1/reports/operations", headers=auth_headers("segob_auditor"))
+        assert r.status_code == 200, r.text
+        (row,) = r.json()["rows"]
+        assert row["operation"] == "op-1"
+        assert (row["people"], row["placed"], row["referred"], row["admitted"]) == (60, 52, 15, 15)
+        assert row["unplaced_groups"] == 4
+        r = await client.get(
+            "/api/v1/reports/people?by=operation", headers=auth_headers("segob_auditor")
+        )
+        assert r.status_code == 200, r.text
+        rows = {x["operation"]: x["referred"] for x in r.json()["rows"]}
+        assert rows == {"op-1": 15, "N/A": 5}

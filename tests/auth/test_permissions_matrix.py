@@ -211,6 +211,7 @@ ROLE_INSTITUTION: dict[str, str] = {}
 for _role, _inst in DEMO_USERS.values():  # the contract's user of each role comes first
     ROLE_INSTITUTION.setdefault(_role, _inst.id)
 ROLE_INSTITUTION["institution_admin"] = CASA_MERCEDES.id
+OPERATION_GROUP = {"people": [{"sex": "F", "age": 30, "role": "victim"}]}
 SENDERS = {"prosecutor": FGR, "dif_officer": SNDIF, "inm_officer": INM, "ceav_officer": CEAV}
 OBLIGATION_OF = {
     "prosecutor": "witness_protection",
@@ -374,7 +375,17 @@ class World:
                     headers=self.h("shelter_coordinator"),
                 )
             )
-            self.params[role].update(hold_id=hold["id"], referral_id=rid)
+            operation = _ok(
+                await c.post(
+                    "/api/v1/operations",
+                    json={"name": f"Operativo {role}", "state": "09", "groups": [OPERATION_GROUP]},
+                    headers=self.h(role),
+                ),
+                201,
+            )
+            self.params[role].update(
+                hold_id=hold["id"], referral_id=rid, operation_id=operation["id"]
+            )
             if role == "prosecutor":
                 obligations = {o["kind"]: o["id"] for o in referral["obligations"]}
                 owed_by = {o["kind"]: o["institution_id"] for o in referral["obligations"]}
@@ -382,6 +393,7 @@ class World:
         for role in ROLES:
             own = self.params[role]
             own.setdefault("hold_id", fiscal["hold_id"])
+            own.setdefault("operation_id", fiscal["operation_id"])
             # The receiving NGO's staff look at a case not under witness protection.
             own.setdefault("referral_id", self.params["dif_officer"]["referral_id"])
             # Obligations are checked on the prosecutor's referral, which has all four.
@@ -455,6 +467,7 @@ class World:
             other = "dif_officer" if role == "prosecutor" else "prosecutor"
             self.foreign[role].update(
                 hold_id=self.params[other]["hold_id"],
+                operation_id=self.params[other]["operation_id"],
                 referral_id=self.params["dif_officer"]["referral_id"]
                 if role == "prosecutor"
                 else outside["id"],
@@ -570,6 +583,12 @@ class World:
                 "state": "09",
             },
             ("POST", "/api/v1/holds"): {"allocations": [{"pool_id": pool_id, "beds": 1}]},
+            ("POST", "/api/v1/operations/plan"): {"state": "09", "groups": [OPERATION_GROUP]},
+            ("POST", "/api/v1/operations"): {
+                "name": f"Operativo {n}",
+                "state": "09",
+                "groups": [OPERATION_GROUP],
+            },
             ("POST", "/api/v1/institutions"): {
                 "name": f"Institución {n}",
                 "type": "ngo",

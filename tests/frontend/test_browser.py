@@ -264,3 +264,47 @@ def test_prosecutor_sends_a_referral_while_capacity_updates_live(server, browser
     assert [e for e in errors if "Content Security Policy" in e] == []
     fiscal_context.close()
     coordinator_context.close()
+
+
+def test_prosecutor_plans_holds_refers_and_releases_a_rescue_operation(server, browser):
+    """Issue 16: rows pasted, the plan as a table and by place, the beds held, the send
+    form of one group's hold, then every hold released."""
+    from playwright.sync_api import expect
+
+    context = browser.new_context(locale="es-MX")
+    page = context.new_page()
+    sign_in(page, server, "fiscal")
+    page.wait_for_url("**/canalizaciones/nueva")
+    page.get_by_role("link", name="Operativo de rescate").click()
+    page.wait_for_url("**/operativos/nuevo")
+    check_accessibility(page, "operation-new")
+    page.get_by_label("Nombre del operativo").fill("Operativo de prueba")
+    page.get_by_label("Estado del operativo").select_option("09")
+    rows = "1; F; 29; víctima; náhuatl/español\n1; M; 4; niño\n2; F; 35; víctima\n3; M; 40; víctima"
+    page.get_by_label("Personas, una por renglón").fill(rows)
+    page.get_by_role("button", name="Planear").click()
+    expect(page.get_by_role("heading", name="El plan")).to_be_visible()
+    table = page.locator("table").first
+    expect(table.locator("tbody tr")).to_have_count(3)  # groups 1 and 2 placed, 3 (a man) not
+    expect(page.locator("tr.unplaced")).to_have_count(1)
+    expect(page.locator("ul.by-facility li")).not_to_have_count(0)
+    check_accessibility(page, "operation-plan")
+
+    page.get_by_role("button", name="Apartar las camas").click()
+    page.wait_for_url("**/operativos/*")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Operativo de prueba")
+    check_accessibility(page, "operation-held")
+    operation_url = page.url
+    page.get_by_role("button", name="Enviar la canalización").first.click()
+    page.wait_for_url("**/canalizaciones/apartados/**")
+    # The usual send form, for the first group's hold and its two people (the referral
+    # will name the operation: the hold says which).
+    expect(page.locator('select[name="nationality"]')).to_have_count(2)
+    check_accessibility(page, "operation-refer")
+    page.goto(operation_url)
+    page.get_by_role("button", name="Liberar las camas que ninguna canalización tomó").click()
+    page.wait_for_url("**/operativos/*")
+    expect(page.locator("td").get_by_text("liberada", exact=True)).to_have_count(2)
+    expect(page.get_by_role("button", name="Enviar la canalización")).to_have_count(0)
+    check_accessibility(page, "operation-released")
+    context.close()

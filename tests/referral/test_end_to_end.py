@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -10,6 +11,7 @@ import pytest
 from canaliza.demo import CASA_MERCEDES, FGR
 from capacity import main as capacity_main
 from capacity.database import db as capacity_db
+from capacity.models import Hold
 from referral import main as referral_main
 from referral.database import db as referral_db
 from services.app import create_app
@@ -184,3 +186,51 @@ async def test_a_draft_naming_an_unknown_facility_is_refused(both):
     assert r.status_code == 422, r.text
     assert r.json()["error"] == "facility_not_found"
     assert (await client.get("/api/v1/referrals", headers=fiscal)).json() == []
+
+
+async def test_a_referral_from_an_operation_names_it_and_keeps_its_hold_on_release(both):
+    """Issue 16: the referral made with an operation's hold names the operation (without
+    saying so in its body), the list filters by it, and releasing the operation gives back
+    only the beds no referral names."""
+    client, h, facility, pool = both
+    fiscal = h("prosecutor", institution_id=FGR.id, sub="fiscal")
+    woman = {"sex": "F", "age": 28, "role": "victim"}
+    r = await client.post(
+        "/api/v1/operations",
+        json={"name": "Operativo", "state": "09", "groups": [{"people": [woman]}] * 2},
+        headers=fiscal,
+    )
+    assert r.status_code == 201, r.text
+    op = r.json()
+    first, second = (a["hold_id"] for a in op["assignments"])
+    r = await client.post(
+        "/api/v1/referrals",
+        json={
+            "sending_institution_id": FGR.id,
+            "receiving_institution_id": CASA_MERCEDES.id,
+            "facility_id": facility["id"],
+            "hold_id": first,
+            "people": [{**woman, "nationality": "MEX"}],
+            "consent": {"given": True},
+            "urgency": "urgent",
+        },
+        headers=fiscal,
+    )
+    assert r.status_code == 201, r.text
+    ref = r.json()
+    assert ref["operation_id"] == op["id"]
+    listed = await client.get(f"/api/v1/referrals?operation_id={op['id']}", headers=fiscal)
+    assert [x["id"] for x in listed.json()] == [ref["id"]]
+    other = await client.get("/api/v1/referrals?operation_id=otro", headers=fiscal)
+    assert other.json() == []
+    # Capacity learns from the referral's event that the hold is the referral's.
+    for _ in range(200):
+        with capacity_db.unit_of_work(write=False) as s:
+            held = s.get(Hold, first)
+            if held is not None and held.referral_id == ref["id"]:
+                break
+        await asyncio.sleep(0.02)
+    r = await client.delete(f"/api/v1/operations/{op['id']}", headers=fiscal)
+    assert r.status_code == 200, r.text
+    assert r.json()["holds"] == {first: "active", second: "released"}
+    assert (await _pool(client, h, pool))["held"] == 1

@@ -1,0 +1,265 @@
+"""The prosecutor's rescue-operation screens (issue 16): build an operation from pasted or
+typed rows, see the plan as a table and by facility, hold it, release it, send referrals.
+
+GET  /operativos/nuevo                        the rows, the state, the name
+POST /operativos/planear                      the plan (writes nothing)
+POST /operativos                              hold the plan (one hold per group or part)
+GET  /operativos/{id}                         the operation: its holds, by facility
+POST /operativos/{id}/liberar                 release what no referral took
+POST /operativos/{id}/canalizar/{hold}        send the referral of one hold (the usual form)
+
+One row per person: ``group; sex; age; role; languages; needs`` (``;``, tab or ``,``
+separated). Sex F, M, X or S.I.; age in years or empty; role víctima, indirecta, testigo,
+niña/niño (accompanying child); languages separated by ``/``; needs of the group separated
+by ``/`` (silla, sensorial, intelectual, embarazo, adicciones, migrante, lgbtttiq).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+
+from frontend.api import ApiError
+from frontend.dependencies import FrontendRoute, Page, require_role
+from frontend.i18n import STATES
+from frontend.prosecutor import clean_id
+from services.vocabulary import UserRole
+
+router = APIRouter(route_class=FrontendRoute, include_in_schema=False)
+
+OperationsPage = Annotated[
+    Page, Depends(require_role(UserRole.PROSECUTOR, UserRole.PLATFORM_ADMIN))
+]
+
+MAX_ROWS = 600
+ROLE_WORDS = {
+    "victima": "victim",
+    "víctima": "victim",
+    "indirecta": "indirect_victim",
+    "victima indirecta": "indirect_victim",
+    "víctima indirecta": "indirect_victim",
+    "testigo": "witness",
+    "nina": "accompanying_child",
+    "niña": "accompanying_child",
+    "nino": "accompanying_child",
+    "niño": "accompanying_child",
+    "hija": "accompanying_child",
+    "hijo": "accompanying_child",
+}
+NEED_WORDS: dict[str, tuple[str, Any]] = {
+    "silla": ("disabilities", "mobility"),
+    "motriz": ("disabilities", "mobility"),
+    "sensorial": ("disabilities", "sensory"),
+    "intelectual": ("disabilities", "intellectual_psychosocial"),
+    "psicosocial": ("disabilities", "intellectual_psychosocial"),
+    "embarazo": ("pregnancy", True),
+    "adicciones": ("addiction_care", True),
+    "migrante": ("migrant", True),
+    "lgbtttiq": ("lgbtttiq", True),
+}
+EXAMPLE = "1; F; 32; víctima; náhuatl\n1; F; 6; niña\n2; M; 41; víctima; ; \n2; M; 19; víctima\n"
+
+
+def _cells(line: str) -> list[str]:
+    dialect = "excel-tab" if "\t" in line else "excel"
+    delimiter = "\t" if "\t" in line else (";" if ";" in line else ",")
+    row = next(csv.reader(io.StringIO(line), dialect=dialect, delimiter=delimiter), [])
+    return [c.strip() for c in row]
+
+
+def parse_rows(text: str) -> tuple[list[dict[str, Any]], list[str]]:
+    """The operation's groups from the rows, and the problems found (Spanish, by line)."""
+    groups: dict[str, dict[str, Any]] = {}
+    problems: list[str] = []
+    lines = [x for x in text.splitlines() if x.strip()]
+    if len(lines) > MAX_ROWS:
+        problems.append(f"Un operativo admite hasta {MAX_ROWS} personas; hay {len(lines)}.")
+        lines = lines[:MAX_ROWS]
+    for n, line in enumerate(lines, start=1):
+        cells = _cells(line) + [""] * 6
+        key, sex_raw, age_raw, role_raw, langs, needs = cells[:6]
+        if not key:
+            problems.append(f"Línea {n}: falta el número de grupo.")
+            continue
+        sex = sex_raw.upper()
+        if sex in ("SI", "S.I.", "S/I", ""):
+            sex_value: str | None = None
+        elif sex in ("F", "M", "X"):
+            sex_value = sex
+        else:
+            problems.append(f"Línea {n}: el sexo debe ser F, M, X o S.I.")
+            continue
+        age: int | None = None
+        if age_raw:
+            if not age_raw.isdigit() or int(age_raw) > 120:
+                problems.append(f"Línea {n}: la edad es un número de años entre 0 y 120.")
+                continue
+            age = int(age_raw)
+        role = ROLE_WORDS.get(role_raw.lower(), "victim" if not role_raw else "")
+        if not role:
+            problems.append(f"Línea {n}: papel «{role_raw}» desconocido.")
+            continue
+        person: dict[str, Any] = {"sex": sex_value, "age": age, "role": role}
+        spoken = [x.strip() for x in langs.split("/") if x.strip()]
+        if spoken:
+            person["languages"] = spoken[:5]
+        group = groups.setdefault(key, {"people": [], "needs": {}})
+        group["people"].append(person)
+        for word in (x.strip().lower() for x in needs.split("/") if x.strip()):
+            if word not in NEED_WORDS:
+                problems.append(f"Línea {n}: necesidad «{word}» desconocida.")
+                continue
+            field, value = NEED_WORDS[word]
+            if field == "disabilities":
+                group["needs"].setdefault(field, [])
+                if value not in group["needs"][field]:
+                    group["needs"][field].append(value)
+            else:
+                group["needs"][field] = value
+    if not groups and not problems:
+        problems.append("Escriba o pegue al menos una persona.")
+    return list(groups.values()), problems
+
+
+def _by_facility(assignments: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The plan as a list by facility (no map): who goes where."""
+    out: dict[str, dict[str, Any]] = {}
+    for a in assignments:
+        fac = out.setdefault(
+            a["facility_id"],
+            {"name": a["facility_name"], "state": a["state"], "people": 0, "groups": []},
+        )
+        fac["people"] += len(a["people"])
+        fac["groups"].append(a)
+    return sorted(out.values(), key=lambda f: (-f["people"], f["name"]))
+
+
+def _form(page: Page, **values: Any) -> Response:
+    defaults = {
+        "rows": EXAMPLE,
+        "state": "16",
+        "name": "",
+        "plan": None,
+        "problems": [],
+        "states": sorted(STATES, key=lambda code: page.t.state(code)),
+    }
+    return page.render("operations/new.html", **{**defaults, **values})
+
+
+@router.get("/operativos/nuevo")
+async def new_operation(page: OperationsPage) -> Response:
+    return _form(page)
+
+
+async def _read(page: Page, request: Request) -> tuple[dict[str, Any], list[str], str]:
+    form = await request.form()
+    rows = str(form.get("rows") or "")[:60_000]
+    state = str(form.get("state") or "")
+    name = str(form.get("name") or "").strip()[:200]
+    groups, problems = parse_rows(rows)
+    if state not in STATES:
+        problems.append("Elija el estado del operativo.")
+    return {"state": state, "groups": groups, "name": name}, problems, rows
+
+
+@router.post("/operativos/planear")
+async def plan_operation(page: OperationsPage, request: Request) -> Response:
+    body, problems, rows = await _read(page, request)
+    plan = None
+    if not problems:
+        try:
+            plan = await page.api.post(
+                "capacity",
+                "/api/v1/operations/plan",
+                json={"state": body["state"], "groups": body["groups"]},
+            )
+        except ApiError as exc:
+            if exc.status >= 500:
+                raise
+            problems.append(exc.detail)
+    return _form(
+        page,
+        rows=rows,
+        state=body["state"],
+        name=body["name"],
+        plan=plan,
+        by_facility=_by_facility(plan["assignments"]) if plan else [],
+        problems=problems,
+        status=422 if problems else 200,
+    )
+
+
+@router.post("/operativos")
+async def hold_operation(page: OperationsPage, request: Request) -> Response:
+    body, problems, rows = await _read(page, request)
+    if not body["name"]:
+        problems.append("Dé un nombre al operativo para apartar sus camas.")
+    if problems:
+        return _form(page, rows=rows, state=body["state"], name=body["name"], problems=problems,
+                     status=422)  # fmt: skip
+    try:
+        operation = await page.api.post("capacity", "/api/v1/operations", json=body)
+    except ApiError as exc:
+        if exc.status >= 500:
+            raise
+        return _form(page, rows=rows, state=body["state"], name=body["name"],
+                     problems=[exc.detail], status=exc.status)  # fmt: skip
+    await page.save_draft({"operation": {"id": operation["id"], "groups": body["groups"]}})
+    return page.redirect(f"/operativos/{operation['id']}")
+
+
+@router.get("/operativos/{operation_id}")
+async def operation_page(page: OperationsPage, operation_id: str) -> Response:
+    operation = await page.api.get("capacity", f"/api/v1/operations/{clean_id(operation_id)}")
+    referrals = await page.api.get(
+        "referral", "/api/v1/referrals", params={"operation_id": operation["id"]}
+    )
+    sent = {r["hold_id"]: r["id"] for r in referrals if r.get("hold_id")}
+    return page.render(
+        "operations/detail.html",
+        operation=operation,
+        by_facility=_by_facility(operation["assignments"]),
+        sent=sent,
+    )
+
+
+@router.post("/operativos/{operation_id}/liberar")
+async def release_operation(page: OperationsPage, operation_id: str) -> Response:
+    oid = clean_id(operation_id)
+    await page.api.delete("capacity", f"/api/v1/operations/{oid}")
+    return page.redirect(f"/operativos/{oid}")
+
+
+@router.post("/operativos/{operation_id}/canalizar/{hold_id}")
+async def refer_one(page: OperationsPage, operation_id: str, hold_id: str) -> Response:
+    """The usual send form for one hold of the operation, with the people of its group."""
+    oid, hid = clean_id(operation_id), clean_id(hold_id)
+    operation = await page.api.get("capacity", f"/api/v1/operations/{oid}")
+    assignment = next((a for a in operation["assignments"] if a.get("hold_id") == hid), None)
+    kept = (page.draft() or {}).get("operation") or {}
+    if assignment is None or kept.get("id") != oid:
+        return page.redirect(f"/operativos/{oid}?aviso=otra-sesion")
+    group = kept["groups"][assignment["group"]]["people"]
+    people = [
+        {k: v for k, v in group[i].items() if k in ("sex", "age", "role")}
+        for i in assignment["people"]
+        if i < len(group)
+    ]
+    await page.save_draft(
+        {
+            "operation": kept,
+            "search": {"people": people, "needs": {}, "state": operation["state"]},
+            "hold": {
+                "id": hid,
+                "facility_id": assignment["facility_id"],
+                "facility_name": assignment["facility_name"],
+                "operator_institution_id": assignment["operator_institution_id"],
+                "state": assignment["state"],
+            },
+        }
+    )
+    return page.redirect(f"/canalizaciones/apartados/{hid}")
