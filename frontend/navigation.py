@@ -24,12 +24,16 @@ COORDINATOR = frozenset({UserRole.SHELTER_COORDINATOR})
 AUDITOR = frozenset({UserRole.SEGOB_AUDITOR, UserRole.PLATFORM_ADMIN})
 INSTITUTION_ADMIN = frozenset({UserRole.INSTITUTION_ADMIN, UserRole.PLATFORM_ADMIN})
 OPERATOR = frozenset({UserRole.SHELTER_COORDINATOR, UserRole.INSTITUTION_ADMIN})
+# Who is told live of the referrals their institution sends or receives (notify.js).
+NOTIFIED = frozenset({UserRole.PROSECUTOR, UserRole.SHELTER_COORDINATOR})
 
 NAV: list[NavEntry] = [
     NavEntry("/canalizaciones/nueva", N_("New referral"), PROSECUTOR),
     NavEntry("/canalizaciones", N_("My referrals"), PROSECUTOR),
+    NavEntry("/canalizaciones/apartados", N_("Held beds"), PROSECUTOR),
     NavEntry("/refugio", N_("Occupancy"), COORDINATOR),
     NavEntry("/refugio/canalizaciones", N_("Incoming referrals"), COORDINATOR),
+    NavEntry("/avisos", N_("Notifications"), NOTIFIED),
     NavEntry("/segob/padron", N_("Roster"), AUDITOR),
     NavEntry("/segob/estadisticas", N_("Statistics"), AUDITOR),
     NavEntry("/segob/bitacora", N_("Audit trail"), AUDITOR),

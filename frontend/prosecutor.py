@@ -15,7 +15,7 @@ GET|POST /canalizaciones/{id}/cancelar     cancel (confirmed, with a reason)
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
@@ -23,7 +23,7 @@ from fastapi.responses import Response
 
 from frontend.api import ApiError
 from frontend.dependencies import FrontendRoute, Page, require_role
-from frontend.i18n import COUNTRIES, N_, STATES
+from frontend.i18n import COUNTRIES, N_, STATES, TIMEZONE
 from services.countries import STATELESS
 from services.vocabulary import FacilityKind, PersonRole, ReferralStatus, Sex, UserRole
 
@@ -42,6 +42,19 @@ ROLES: dict[str, str] = {
     PersonRole.INDIRECT_VICTIM: N_("Indirect victim"),
     PersonRole.WITNESS: N_("Witness"),
     PersonRole.ACCOMPANYING_CHILD: N_("Accompanying child"),
+}
+# The CNDH age bands a receiver sees before acceptance (``services.vocabulary``).
+AGE_BANDS = {
+    "0-12": N_("0 to 12 years"),
+    "13-17": N_("13 to 17 years"),
+    "18-59": N_("18 to 59 years"),
+    "60+": N_("60 years or more"),
+}
+VULNERABLE_GROUPS = {
+    "indigenous": N_("Indigenous person"),
+    "lgbtttiq": N_("LGBTTTIQ person"),
+    "disability": N_("Person with a disability"),
+    "migrant_in_transit": N_("Migrant in transit"),
 }
 NEEDS = {
     "wheelchair": N_("Wheelchair access"),
@@ -73,6 +86,7 @@ ACTIONS = {
     "decline": N_("Declined by the shelter"),
     "expire": N_("Deadline passed without answer"),
     "transfer": N_("Transfer started"),
+    "in_transit": N_("Transfer started"),
     "admit": N_("Admitted"),
     "discharge": N_("Discharged"),
     "cancel": N_("Cancelled"),
@@ -89,6 +103,8 @@ NOTICES = {
     ReferralStatus.SENT: N_("The referral was sent. The shelter has until the deadline to answer."),
     "released": N_("The beds were released."),
     ReferralStatus.CANCELLED: N_("The referral was cancelled."),
+    "in_transit": N_("The transfer started; the shelter sees when the people should arrive."),
+    "again": N_("The same group, ready to search again: choose another place."),
 }
 OPEN_STATUSES = ("sent", "accepted", "in_transit")
 ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -101,7 +117,7 @@ def clean_id(value: str) -> str:
     return value
 
 
-def _choices(page: Page) -> dict[str, Any]:
+def choices(page: Page) -> dict[str, Any]:
     t = page.t
     return {
         "sexes": SEXES,
@@ -113,6 +129,8 @@ def _choices(page: Page) -> dict[str, Any]:
         "stateless": STATELESS,
         "no_information": NO_INFORMATION,
         "kinds": KINDS,
+        "age_bands": AGE_BANDS,
+        "vulnerable_groups": VULNERABLE_GROUPS,
     }
 
 
@@ -165,19 +183,25 @@ def parse_search(form: Any) -> tuple[dict[str, Any], list[str]]:
 async def new_referral(page: ProsecutorPage, aviso: str | None = None) -> Response:
     draft = page.draft() or {}
     search = draft.get("search") or {"people": [_blank_person()], "needs": {}, "state": None}
+    answer: dict[str, Any] | None = None
+    if aviso == "again" and draft.get("search"):
+        # "Search another place": the group is back, and so are the places for it.
+        body = {k: v for k, v in search.items() if k != "state" or v}
+        answer = await page.api.post("capacity", "/api/v1/availability/search", json=body)
+        mark_reachable(answer, await agreement_partners(page))
     return page.render(
         "prosecutor/new.html",
         search=search,
-        answer=None,
+        answer=answer,
         problems=[],
         notice=page.t.gettext(NOTICES[aviso]) if aviso in NOTICES else None,
-        **_choices(page),
+        **choices(page),
     )
 
 
 @router.get("/canalizaciones/nueva/persona")
 async def person_row(page: ProsecutorPage) -> Response:
-    return page.render("prosecutor/_person.html", person=_blank_person(), **_choices(page))
+    return page.render("prosecutor/_person.html", person=_blank_person(), **choices(page))
 
 
 @router.post("/canalizaciones/nueva/buscar")
@@ -188,11 +212,34 @@ async def search_capacity(page: ProsecutorPage, request: Request) -> Response:
     if not problems:
         body = {k: v for k, v in search.items() if k != "state" or v}
         answer = await page.api.post("capacity", "/api/v1/availability/search", json=body)
+        mark_reachable(answer, await agreement_partners(page))
         await page.save_draft({"search": search})
-    values = dict(search=search, answer=answer, problems=problems, **_choices(page))
+    values = dict(search=search, answer=answer, problems=problems, **choices(page))
     if page.is_htmx:
         return page.render("prosecutor/_results.html", **values)
     return page.render("prosecutor/new.html", **values)
+
+
+async def agreement_partners(page: Page) -> set[str]:
+    """Institutions her institution has a signed agreement in force with."""
+    own = page.browser.row.institution_id
+    today = datetime.now(TIMEZONE).date().isoformat()
+    partners: set[str] = set()
+    for a in await page.api.get("referral", "/api/v1/agreements"):
+        in_force = str(a.get("valid_from") or "") <= today <= str(a.get("valid_to") or "9999")
+        if a["status"] == "signed" and own in a["party_ids"] and in_force:
+            partners.update(a["party_ids"])
+    partners.discard(own or "")
+    return partners
+
+
+def mark_reachable(answer: dict[str, Any], partners: set[str]) -> None:
+    """Mark each place she can send to (an agreement with its operator) and list those first;
+    the others stay visible, marked, and cannot be held from the results."""
+    for r in answer.get("results") or []:
+        r["reachable"] = r["facility"]["operator_institution_id"] in partners
+    answer["results"] = sorted(answer.get("results") or [], key=lambda r: not r["reachable"])
+    answer["reachable"] = sum(1 for r in answer["results"] if r["reachable"])
 
 
 # --- hold -------------------------------------------------------------------------------
@@ -209,7 +256,14 @@ async def hold_beds(page: ProsecutorPage, request: Request) -> Response:
             allocations.append({"pool_id": pool_id[:36], "beds": int(beds)})
     if not allocations or not draft.get("search"):
         return page.redirect("/canalizaciones/nueva")
-    hold = await page.api.post("capacity", "/api/v1/holds", json={"allocations": allocations})
+    people = [
+        {"sex": p.get("sex"), "age": p.get("age"), "role": p.get("role") or "victim"}
+        for p in draft["search"].get("people") or []
+    ][:MAX_PEOPLE]
+    body: dict[str, Any] = {"allocations": allocations}
+    if people:
+        body["people"] = people  # kept with the hold: resumable from any session
+    hold = await page.api.post("capacity", "/api/v1/holds", json=body)
     draft["hold"] = {
         "id": hold["id"],
         "facility_id": hold["facility_id"],
@@ -225,9 +279,13 @@ async def _hold_context(page: Page, hold_id: str) -> dict[str, Any]:
     draft = page.draft() or {}
     held = draft.get("hold") or {}
     hold = await page.api.get("capacity", f"/api/v1/holds/{hold_id}")
+    if held.get("id") != hold_id:
+        # Made in another session (or this one's draft moved on): the hold itself knows
+        # its facility and its group.
+        held = await held_from_capacity(page, hold)
     agreements = await page.api.get("referral", "/api/v1/agreements")
     sender = page.browser.row.institution_id
-    receiver = held.get("operator_institution_id") if held.get("id") == hold_id else None
+    receiver = held.get("operator_institution_id") or None
     usable = [
         a
         for a in agreements
@@ -235,20 +293,35 @@ async def _hold_context(page: Page, hold_id: str) -> dict[str, Any]:
         and sender in a["party_ids"]
         and (receiver is None or receiver in a["party_ids"])
     ]
-    people = (draft.get("search") or {}).get("people") or []
+    people = hold.get("people") or (draft.get("search") or {}).get("people") or []
     return {
         "hold": hold,
-        "held": held if held.get("id") == hold_id else {},
+        "held": held,
         "agreements": usable,
         "people": people,
         "expired": hold["status"] != "active",
     }
 
 
+async def held_from_capacity(page: Page, hold: dict[str, Any]) -> dict[str, Any]:
+    """What the hold page shows of a hold's facility, read from capacity."""
+    try:
+        facility = await page.api.get("capacity", f"/api/v1/facilities/{hold['facility_id']}")
+    except ApiError:
+        return {"id": hold["id"], "facility_id": hold["facility_id"]}
+    return {
+        "id": hold["id"],
+        "facility_id": facility["id"],
+        "facility_name": facility["name"],
+        "operator_institution_id": facility["operator_institution_id"],
+        "state": facility["state"],
+    }
+
+
 @router.get("/canalizaciones/apartados/{hold_id}")
 async def hold_page(page: ProsecutorPage, hold_id: str) -> Response:
     values = await _hold_context(page, clean_id(hold_id))
-    return page.render("prosecutor/hold.html", problems=[], **values, **_choices(page))
+    return page.render("prosecutor/hold.html", problems=[], **values, **choices(page))
 
 
 @router.post("/canalizaciones/apartados/{hold_id}/enviar")
@@ -280,11 +353,11 @@ async def send_referral(page: ProsecutorPage, hold_id: str, request: Request) ->
     if not people:
         problems.append(N_("The people of this referral were lost; start a new search."))
     held = values["held"]
-    if not held:
-        problems.append(N_("This hold was made in another session; start a new search."))
+    if not held.get("operator_institution_id"):
+        problems.append(N_("The place of this hold is unknown; start a new search."))
     if problems:
         return page.render(
-            "prosecutor/hold.html", status=422, problems=problems, **values, **_choices(page)
+            "prosecutor/hold.html", status=422, problems=problems, **values, **choices(page)
         )
     body: dict[str, Any] = {
         "sending_institution_id": page.browser.row.institution_id,
@@ -386,6 +459,13 @@ async def referral_list(
 async def referral_detail(
     page: ProsecutorPage, referral_id: str, aviso: str | None = None
 ) -> Response:
+    values = await detail_values(page, referral_id)
+    notice = page.t.gettext(NOTICES[aviso]) if aviso in NOTICES else None
+    return page.render("prosecutor/detail.html", notice=notice, **values)
+
+
+async def detail_values(page: Page, referral_id: str) -> dict[str, Any]:
+    """What her referral's page shows (the after-acceptance block adds to it)."""
     referral = await page.api.get("referral", f"/api/v1/referrals/{clean_id(referral_id)}")
     names = await _institution_names(page)
     try:
@@ -398,8 +478,7 @@ async def referral_detail(
         and referral["status"] == "sent"
         and datetime.fromisoformat(due.replace("Z", "+00:00")) < datetime.now(UTC)
     )
-    return page.render(
-        "prosecutor/detail.html",
+    return dict(
         referral=referral,
         facility=facility,
         names=names,
@@ -409,9 +488,16 @@ async def referral_detail(
         obligation_statuses=OBLIGATION_STATUSES,
         overdue=overdue,
         can_cancel=referral["status"] in ("draft", *OPEN_STATUSES),
-        notice=page.t.gettext(NOTICES[aviso]) if aviso in NOTICES else None,
-        **_choices(page),
+        address=None,
+        default_arrival=default_arrival(),
+        **choices(page),
     )
+
+
+def default_arrival(now: datetime | None = None) -> str:
+    """Two hours from now, on the quarter hour, as a ``datetime-local`` value (local time)."""
+    at = (now or datetime.now(UTC)).astimezone(TIMEZONE) + timedelta(hours=2)
+    return at.replace(minute=at.minute - at.minute % 15).strftime("%Y-%m-%dT%H:%M")
 
 
 @router.get("/canalizaciones/{referral_id}/cancelar")

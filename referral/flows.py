@@ -27,6 +27,7 @@ from referral import (
     permissions,
     referrals,
 )
+from referral import oficio as oficio_sheet
 from referral.database import db
 from referral.dependencies import capacity_client
 from referral.exceptions import NoAgreement
@@ -43,6 +44,7 @@ from referral.schemas import (
 from referral.states import CLAIMED_ACTIONS
 from services.app import Runtime
 from services.clients.capacity import CapacityClient
+from services.clock import utcnow
 from services.errors import CanalizaError, Unprocessable
 from services.settings import get_settings
 from services.tokens import Principal
@@ -374,7 +376,26 @@ async def disclose_address(
         "name": facility.name,
         "state": facility.state,
         "address": facility.address,
+        "contact": facility.contact,
+        "arrival_instructions": facility.arrival_instructions,
     }
+
+
+async def oficio(runtime: Runtime, *, principal: Principal, referral_id: str) -> tuple[str, bytes]:
+    """The oficio de canalización (file name, PDF) for either institution, once accepted."""
+
+    def load() -> oficio_sheet.OficioData:
+        with db.unit_of_work(write=False) as session:
+            return disclosure.oficio_data(session, principal=principal, referral_id=referral_id)
+
+    data = await run_in_threadpool(load)
+    try:
+        facility = await capacity_client(runtime).get_facility(data.referral.facility_id)
+        data.facility_name = facility.name or data.facility_name
+    except CanalizaError:
+        log.warning("oficio %s: facility name unavailable", referral_id)
+    pdf = await run_in_threadpool(oficio_sheet.oficio_pdf, data, issued_at=utcnow())
+    return f"oficio-{oficio_sheet.folio(data.referral)}.pdf", pdf
 
 
 async def disclose_identities(*, principal: Principal, referral_id: str) -> list[IdentityPublic]:

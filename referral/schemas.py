@@ -309,6 +309,18 @@ class ReferralCreate(Strict):
 class ActionBody(Strict):
     reason: Annotated[str, Field(max_length=500), SAFE_TEXT] | None = None
     outcome: Outcome | None = None
+    # ``in_transit`` only: when the people are expected at the facility (with its offset).
+    expected_arrival_at: datetime | None = None
+
+    @field_validator("expected_arrival_at")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise PydanticCustomError(
+                "timezone_required",
+                "expected_arrival_at necesita su zona horaria (p. ej. 2026-12-06T18:00:00-06:00).",
+            )
+        return value
 
 
 class FulfilBody(Strict):
@@ -320,6 +332,9 @@ class PersonPublic(BaseModel):
     sex: str | None
     age: int | None = None
     age_group: str
+    # The CNDH band (0-12, 13-17, 18-59, 60+, unknown): shown when the age itself is not,
+    # so that a receiver deciding before acceptance knows a baby from an adult.
+    age_band: str = "unknown"
     role: str
     nationality: str | None
     pseudonym: str | None = None
@@ -334,6 +349,7 @@ class PersonPublic(BaseModel):
             sex=p.sex,
             age=None if deidentified else p.age,
             age_group=catalogue.age_group(p.age),
+            age_band=vocabulary.cndh_age_band(p.age),
             role=p.role,
             nationality=p.nationality,
             pseudonym=None if deidentified else p.pseudonym,
@@ -417,6 +433,7 @@ class ReferralPublic(BaseModel):
     response_due_at: UtcDateTime | None
     created_at: UtcDateTime
     history: list[HistoryPublic]
+    expected_arrival_at: UtcDateTime | None = None
 
     @classmethod
     def of(
@@ -456,6 +473,7 @@ class ReferralPublic(BaseModel):
             response_due_at=referral.response_due_at,
             created_at=referral.created_at,
             history=[HistoryPublic.of(h) for h in history],
+            expected_arrival_at=referral.expected_arrival_at,
         )
 
 

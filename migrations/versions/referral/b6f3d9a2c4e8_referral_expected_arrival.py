@@ -1,0 +1,28 @@
+"""referral: the expected arrival told when the transfer starts
+
+Revision ID: b6f3d9a2c4e8
+Revises: d8b4f2c6a1e9
+Create Date: 2026-12-06 11:00:00
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "b6f3d9a2c4e8"
+down_revision: str | None = "d8b4f2c6a1e9"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("referral", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("expected_arrival_at", sa.DateTime(timezone=True), nullable=True)
+        )
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("referral", schema=None) as batch_op:
+        batch_op.drop_column("expected_arrival_at")
