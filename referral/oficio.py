@@ -64,7 +64,10 @@ class OficioData:
 
 
 def _person_row(position: int, p: ReferralPerson) -> list[str]:
-    age = f"{p.age} años" if p.age is not None else AGE_BANDS["unknown"]
+    if p.age is None:
+        age = AGE_BANDS["unknown"]
+    else:
+        age = "1 año" if p.age == 1 else f"{p.age} años"
     return [
         str(position),
         Sex(p.sex).label if p.sex else "Sin información",
