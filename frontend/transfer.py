@@ -53,6 +53,7 @@ DISCLOSED = ("accepted", "in_transit", "admitted", "discharged")
 # The statuses after which the group needs another place.
 DEAD_ENDS = ("declined", "expired", "cancelled")
 LOCAL_INPUT = "%Y-%m-%dT%H:%M"
+OPEN = ("draft", "sent", "accepted", "in_transit")
 
 
 def expected_arrival(value: str) -> datetime | None:
@@ -69,7 +70,11 @@ def expected_arrival(value: str) -> datetime | None:
 
 @router.get("/canalizaciones/apartados")
 async def hold_list(page: ProsecutorPage) -> Response:
-    holds = await page.api.get("capacity", "/api/v1/holds")
+    holds, referrals = await page.api.gather(
+        page.api.get("capacity", "/api/v1/holds"), page.api.get("referral", "/api/v1/referrals")
+    )
+    # A hold a referral already travels on is that referral's: shown, not resumable.
+    used = {r["hold_id"]: r["id"] for r in referrals if r.get("hold_id") and r["status"] in OPEN}
     found = await page.api.gather(*(held_from_capacity(page, h) for h in holds))
     now = datetime.now(UTC)
     rows = []
@@ -81,6 +86,7 @@ async def hold_list(page: ProsecutorPage) -> Response:
                 "held": held,
                 "beds": sum(a["beds"] for a in hold["allocations"]),
                 "minutes_left": max(0, int((expires - now).total_seconds() // 60)),
+                "referral_id": used.get(hold["id"]),
             }
         )
     return page.render("prosecutor/holds.html", rows=rows, **choices(page))

@@ -75,3 +75,9 @@ def is_recorded_foreign(nationality: str | None) -> bool:
 def age_group(age: int | None) -> str:
     """``minors`` for under 18 or unknown age (treated as a minor until assessed)."""
     return "adults" if age is not None and age >= ADULT_AGE else "minors"
+
+
+def folio(referral_id: str) -> str:
+    """A referral's folio: the first eight characters of its id, stable and short enough to
+    read out over the phone (the oficio, the e-mail notices)."""
+    return f"CAN-{referral_id.replace('-', '')[:8].upper()}"

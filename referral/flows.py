@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -24,6 +24,7 @@ from referral import (
     disclosure,
     lifecycle,
     obligations,
+    outbound,
     permissions,
     referrals,
 )
@@ -51,6 +52,7 @@ from services.tokens import Principal
 from services.vocabulary import UserRole
 
 log = logging.getLogger("canaliza.referral")
+NOTIFIER_KEY = "referral_notifier"
 
 # Who completes an interrupted claim: the recovery sweep, not a person.
 SYSTEM = Principal(sub="system", roles=frozenset({UserRole.SERVICE}))
@@ -305,7 +307,24 @@ async def run_expiry(runtime: Runtime, now: datetime | None = None) -> list[str]
             released.append(hold_id)
     await recover_interrupted_claims(runtime)
     await offer_next_facilities(runtime)
+    await warn_deadlines(runtime, now)
     return released
+
+
+async def warn_deadlines(runtime: Runtime, now: datetime | None = None) -> None:
+    """Warn both institutions once when an answer deadline is about to run out."""
+    notifier = runtime.state.get(NOTIFIER_KEY)
+    if not isinstance(notifier, outbound.Notifier):
+        return
+    within = timedelta(minutes=runtime.settings.deadline_warning_minutes)
+
+    def claim() -> list[tuple[str, str, str, datetime]]:
+        with db.unit_of_work() as session:
+            return deadlines.claim_deadline_warnings(session, now=now, within=within)
+
+    rows = await run_in_threadpool(claim)
+    if rows:
+        await run_in_threadpool(notifier.deliver, outbound.deadline_warnings(rows))
 
 
 async def offer_next_facilities(runtime: Runtime) -> None:

@@ -32,10 +32,7 @@ AGE_BANDS = {
 
 
 def folio(referral: Referral) -> str:
-    """The referral's folio: its year and the first eight characters of its id, stable
-    and unique enough to be read out over the phone."""
-    year = as_utc(referral.created_at).astimezone(LOCAL).year
-    return f"CAN-{year}-{referral.id.replace('-', '')[:8].upper()}"
+    return catalogue.folio(referral.id)
 
 
 def _text(value: Any) -> str:
@@ -64,10 +61,7 @@ class OficioData:
 
 
 def _person_row(position: int, p: ReferralPerson) -> list[str]:
-    if p.age is None:
-        age = AGE_BANDS["unknown"]
-    else:
-        age = "1 año" if p.age == 1 else f"{p.age} años"
+    age = AGE_BANDS["unknown"] if p.age is None else f"{p.age} {'año' if p.age == 1 else 'años'}"
     return [
         str(position),
         Sex(p.sex).label if p.sex else "Sin información",

@@ -118,6 +118,7 @@ def test_after_acceptance_the_prosecutor_knows_where_to_go_and_both_see_it_live(
     shelter.wait_for_url("**/refugio")
     # The shelter records who receives the people and how to get in.
     section = shelter.locator("section.facility").first
+    section.locator("[data-arrival-settings] summary").click()
     section.get_by_label("Contacto a la llegada").fill(CONTACT)
     section.get_by_label("Indicaciones de llegada").fill(INSTRUCTIONS)
     section.get_by_role("button", name="Guardar contacto e indicaciones").click()

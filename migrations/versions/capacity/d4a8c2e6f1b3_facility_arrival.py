@@ -31,7 +31,6 @@ def upgrade() -> None:
             )
         )
 
-
     with op.batch_alter_table("hold", schema=None) as batch_op:
         batch_op.add_column(sa.Column("people", sa.JSON(), nullable=False, server_default="[]"))
 

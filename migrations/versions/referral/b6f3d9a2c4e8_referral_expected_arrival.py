@@ -1,4 +1,5 @@
-"""referral: the expected arrival told when the transfer starts
+"""referral: the expected arrival told when the transfer starts, and when the answer
+deadline was warned of
 
 Revision ID: b6f3d9a2c4e8
 Revises: d8b4f2c6a1e9
@@ -21,8 +22,12 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column("expected_arrival_at", sa.DateTime(timezone=True), nullable=True)
         )
+        batch_op.add_column(
+            sa.Column("deadline_warned_at", sa.DateTime(timezone=True), nullable=True)
+        )
 
 
 def downgrade() -> None:
     with op.batch_alter_table("referral", schema=None) as batch_op:
+        batch_op.drop_column("deadline_warned_at")
         batch_op.drop_column("expected_arrival_at")
