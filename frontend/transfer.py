@@ -15,6 +15,7 @@ not read as a referral id.
 
 from __future__ import annotations
 
+from collections.abc import Coroutine
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -132,16 +133,19 @@ async def start_transfer(
     return page.redirect(f"/canalizaciones/{rid}?aviso=in_transit")
 
 
+def _oficio(page: Page, referral_id: str) -> Coroutine[Any, Any, Response]:
+    path = f"/api/v1/referrals/{clean_id(referral_id)}/oficio"
+    return page.download("referral", path, {}, "oficio.pdf")
+
+
 @router.get("/canalizaciones/{referral_id}/oficio.pdf")
 async def sender_oficio(page: SenderPage, referral_id: str) -> Response:
-    rid = clean_id(referral_id)
-    return await page.download("referral", f"/api/v1/referrals/{rid}/oficio", {}, "oficio.pdf")
+    return await _oficio(page, referral_id)
 
 
 @router.get("/refugio/canalizaciones/{referral_id}/oficio.pdf")
 async def receiver_oficio(page: CoordinatorPage, referral_id: str) -> Response:
-    rid = clean_id(referral_id)
-    return await page.download("referral", f"/api/v1/referrals/{rid}/oficio", {}, "oficio.pdf")
+    return await _oficio(page, referral_id)
 
 
 # --- no dead ends ----------------------------------------------------------------------------
