@@ -279,7 +279,8 @@ async def _hold_context(page: Page, hold_id: str) -> dict[str, Any]:
     draft = page.draft() or {}
     held = draft.get("hold") or {}
     hold = await page.api.get("capacity", f"/api/v1/holds/{hold_id}")
-    if held.get("id") != hold_id:
+    same_session = held.get("id") == hold_id
+    if not same_session:
         # Made in another session (or this one's draft moved on): the hold itself knows
         # its facility and its group.
         held = await held_from_capacity(page, hold)
@@ -294,7 +295,10 @@ async def _hold_context(page: Page, hold_id: str) -> dict[str, Any]:
         and (receiver is None or receiver in a["party_ids"])
     ]
     people = hold.get("people") or (draft.get("search") or {}).get("people") or []
+    needs = (draft.get("search") or {}).get("needs") or {}
     return {
+        # The language asked an interpreter for: what the people speak, to confirm.
+        "interpreter_language": needs.get("interpreter_language") if same_session else None,
         "hold": hold,
         "held": held,
         "agreements": usable,
@@ -338,6 +342,7 @@ async def send_referral(page: ProsecutorPage, hold_id: str, request: Request) ->
         problems.append(N_("Choose the signed agreement this referral travels along."))
     urgency = form.get("urgency") if form.get("urgency") in ("urgent", "normal") else "urgent"
     nationalities = form.getlist("nationality")
+    spoken = form.getlist("languages")
     people = []
     for i, person in enumerate(values["people"]):
         chosen = str(nationalities[i] if i < len(nationalities) else "")
@@ -349,7 +354,9 @@ async def send_referral(page: ProsecutorPage, hold_id: str, request: Request) ->
         else:
             problems.append(N_("Choose the nationality of each person, or No information."))
             break
-        people.append({**person, "nationality": nationality})
+        raw = str(spoken[i] if i < len(spoken) else "")
+        languages = [w.strip()[:40] for w in raw.split(",") if w.strip()][:10]
+        people.append({**person, "nationality": nationality, "languages": languages})
     if not people:
         problems.append(N_("The people of this referral were lost; start a new search."))
     held = values["held"]
