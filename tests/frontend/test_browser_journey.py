@@ -153,6 +153,7 @@ def test_after_acceptance_the_prosecutor_knows_where_to_go_and_both_see_it_live(
     prosecutor.wait_for_url("**/canalizaciones/apartados/**")
     for select in prosecutor.locator("select[name=nationality]").all():
         select.select_option("GTM")
+    prosecutor.get_by_label("Idiomas que habla").first.fill("español, k'iche'")
     prosecutor.get_by_label("Las personas dieron su consentimiento").check()
     prosecutor.get_by_role("button", name="Enviar canalización").click()
     prosecutor.wait_for_url("**aviso=sent")
@@ -174,6 +175,7 @@ def test_after_acceptance_the_prosecutor_knows_where_to_go_and_both_see_it_live(
     expect(people.nth(0)).to_contain_text("de 18 a 59 años")
     expect(people.nth(1)).to_contain_text("de 0 a 12 años")
     expect(people.nth(0)).to_contain_text("Guatemala")
+    expect(people.nth(0)).to_contain_text("habla español, k'iche'")
     assert "edad desconocida" not in shelter.locator("[data-people]").inner_text()
     check_accessibility(shelter, "19a-desktop-coordinator-referral-before-accepting")
     shelter.get_by_role("button", name="Aceptar la canalización").click()
