@@ -34,6 +34,7 @@ ProsecutorPage = Annotated[
 ]
 
 MAX_PEOPLE = 20
+SEARCH_LIMIT = 50
 SEXES: dict[str, str] = {Sex.F: N_("Female"), Sex.M: N_("Male"), Sex.X: N_("Non-binary / other")}
 # The form's value for "No information" (S.I.): sent to the API as null, never guessed.
 NO_INFORMATION = "SI"
@@ -186,9 +187,7 @@ async def new_referral(page: ProsecutorPage, aviso: str | None = None) -> Respon
     answer: dict[str, Any] | None = None
     if aviso == "again" and draft.get("search"):
         # "Search another place": the group is back, and so are the places for it.
-        body = {k: v for k, v in search.items() if k != "state" or v}
-        answer = await page.api.post("capacity", "/api/v1/availability/search", json=body)
-        mark_reachable(answer, await agreement_partners(page))
+        answer = await search_places(page, search)
     return page.render(
         "prosecutor/new.html",
         search=search,
@@ -210,9 +209,7 @@ async def search_capacity(page: ProsecutorPage, request: Request) -> Response:
     search, problems = parse_search(form)
     answer: dict[str, Any] | None = None
     if not problems:
-        body = {k: v for k, v in search.items() if k != "state" or v}
-        answer = await page.api.post("capacity", "/api/v1/availability/search", json=body)
-        mark_reachable(answer, await agreement_partners(page))
+        answer = await search_places(page, search)
         await page.save_draft({"search": search})
     values = dict(search=search, answer=answer, problems=problems, **choices(page))
     if page.is_htmx:
@@ -231,6 +228,18 @@ async def agreement_partners(page: Page) -> set[str]:
             partners.update(a["party_ids"])
     partners.discard(own or "")
     return partners
+
+
+async def search_places(page: Page, search: dict[str, Any]) -> dict[str, Any]:
+    """The places for the group, those she can send to first. As many as the search gives
+    (50), so that places without an agreement cannot push the reachable ones off the list."""
+    body = {k: v for k, v in search.items() if k != "state" or v}
+    body["limit"] = SEARCH_LIMIT
+    answer: dict[str, Any] = await page.api.post(
+        "capacity", "/api/v1/availability/search", json=body
+    )
+    mark_reachable(answer, await agreement_partners(page))
+    return answer
 
 
 def mark_reachable(answer: dict[str, Any], partners: set[str]) -> None:

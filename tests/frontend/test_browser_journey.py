@@ -109,27 +109,32 @@ def no_sideways_scroll(page) -> bool:
     return bool(page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1"))
 
 
-def test_after_acceptance_the_prosecutor_knows_where_to_go_and_both_see_it_live(server, browser):
+@pytest.mark.parametrize("size", ["desktop", "phone"])
+def test_after_acceptance_the_prosecutor_knows_where_to_go_and_both_see_it_live(
+    server, browser, size
+):
     from playwright.sync_api import expect
 
-    coordinator = browser.new_context(locale="es-MX", viewport=DESKTOP)
+    viewport = DESKTOP if size == "desktop" else PHONE
+    coordinator = browser.new_context(locale="es-MX", viewport=viewport)
     shelter = coordinator.new_page()
     enter(shelter, server, "coordinadora")
     shelter.wait_for_url("**/refugio")
-    # The shelter records who receives the people and how to get in.
-    section = shelter.locator("section.facility").first
-    section.locator("[data-arrival-settings] summary").click()
-    section.get_by_label("Contacto a la llegada").fill(CONTACT)
-    section.get_by_label("Indicaciones de llegada").fill(INSTRUCTIONS)
-    section.get_by_role("button", name="Guardar contacto e indicaciones").click()
-    shelter.wait_for_url("**aviso=arrival**")
-    expect(shelter.locator("p.notice")).to_contain_text("Contacto e indicaciones")
-    check_accessibility(shelter, "19a-desktop-coordinator-arrival-settings")
+    # The shelter records who receives the people and how to get in, at each facility.
+    for index in range(shelter.locator("section.facility").count()):
+        section = shelter.locator("section.facility").nth(index)
+        section.locator("[data-arrival-settings] summary").click()
+        section.get_by_label("Contacto a la llegada").fill(CONTACT)
+        section.get_by_label("Indicaciones de llegada").fill(INSTRUCTIONS)
+        with shelter.expect_navigation(url="**aviso=arrival**"):
+            section.get_by_role("button", name="Guardar contacto e indicaciones").click()
+        expect(shelter.locator("p.notice")).to_contain_text("Contacto e indicaciones")
+    check_accessibility(shelter, f"19a-{size}-coordinator-arrival-settings")
     shelter.goto(f"{server}/refugio/canalizaciones")
     expect(shelter.locator("#notify-region")).to_have_attribute("data-state", "live")
     shelter.evaluate("window.__notReloaded = true")
 
-    prosecutor = browser.new_context(locale="es-MX", viewport=DESKTOP).new_page()
+    prosecutor = browser.new_context(locale="es-MX", viewport=viewport).new_page()
     enter(prosecutor, server, "fiscal")
     prosecutor.wait_for_url("**/canalizaciones/nueva")
     prosecutor.locator("[data-row]").first.get_by_label("Edad").fill("31")
@@ -147,7 +152,7 @@ def test_after_acceptance_the_prosecutor_knows_where_to_go_and_both_see_it_live(
         if item.get_attribute("data-reachable") == "no":
             expect(item.locator("[data-no-agreement]")).to_be_visible()
             assert item.get_by_role("button").count() == 0
-    check_accessibility(prosecutor, "19a-desktop-prosecutor-results")
+    check_accessibility(prosecutor, f"19a-{size}-prosecutor-results")
     casa = prosecutor.locator('li.result[data-reachable="yes"]').first
     casa.get_by_role("button").click()
     prosecutor.wait_for_url("**/canalizaciones/apartados/**")
@@ -167,7 +172,7 @@ def test_after_acceptance_the_prosecutor_knows_where_to_go_and_both_see_it_live(
     expect(shelter.locator(".toast.urgent")).to_contain_text("Nueva canalización recibida")
     expect(shelter.locator("[data-notify-count]")).to_have_text("1")
     assert shelter.evaluate("window.__notReloaded") is True
-    check_accessibility(shelter, "19a-desktop-coordinator-inbox-live")
+    check_accessibility(shelter, f"19a-{size}-coordinator-inbox-live")
 
     # Before accepting: age bands, nationality, languages — never "age unknown".
     shelter.goto(f"{server}/refugio/canalizaciones/{referral_id}")
@@ -177,7 +182,7 @@ def test_after_acceptance_the_prosecutor_knows_where_to_go_and_both_see_it_live(
     expect(people.nth(0)).to_contain_text("Guatemala")
     expect(people.nth(0)).to_contain_text("habla español, k'iche'")
     assert "edad desconocida" not in shelter.locator("[data-people]").inner_text()
-    check_accessibility(shelter, "19a-desktop-coordinator-referral-before-accepting")
+    check_accessibility(shelter, f"19a-{size}-coordinator-referral-before-accepting")
     shelter.get_by_role("button", name="Aceptar la canalización").click()
     shelter.wait_for_url("**aviso=accepted")
 
@@ -189,7 +194,7 @@ def test_after_acceptance_the_prosecutor_knows_where_to_go_and_both_see_it_live(
     address = prosecutor.locator("[data-address]")
     expect(address).to_contain_text(CONTACT)
     expect(address).to_contain_text(INSTRUCTIONS)
-    check_accessibility(prosecutor, "19a-desktop-prosecutor-after-acceptance")
+    check_accessibility(prosecutor, f"19a-{size}-prosecutor-after-acceptance")
     oficio = prosecutor.request.get(f"{server}/canalizaciones/{referral_id}/oficio.pdf")
     assert oficio.status == 200
     assert oficio.headers["content-type"] == "application/pdf"
@@ -204,7 +209,7 @@ def test_after_acceptance_the_prosecutor_knows_where_to_go_and_both_see_it_live(
     expect(shelter.locator("[data-status]")).to_have_attribute("data-status", "in_transit")
     expect(shelter.locator("[data-expected-arrival]")).to_be_visible()
     assert shelter.evaluate("window.__notReloaded") is True
-    check_accessibility(shelter, "19a-desktop-coordinator-in-transit")
+    check_accessibility(shelter, f"19a-{size}-coordinator-in-transit")
     shelter.get_by_role("button", name="Registrar el ingreso").click()
     shelter.wait_for_url("**aviso=admitted")
 
@@ -212,7 +217,7 @@ def test_after_acceptance_the_prosecutor_knows_where_to_go_and_both_see_it_live(
     expect(prosecutor.locator("[data-step]").first).to_be_visible()
     expect(prosecutor.locator("[data-steps]")).to_contain_text("Aceptada por el refugio")
     expect(prosecutor.locator("[data-notify-count]")).to_be_hidden()
-    check_accessibility(prosecutor, "19a-desktop-prosecutor-notifications")
+    check_accessibility(prosecutor, f"19a-{size}-prosecutor-notifications")
     prosecutor.context.close()
     coordinator.close()
 
