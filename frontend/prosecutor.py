@@ -14,7 +14,10 @@ GET|POST /canalizaciones/{id}/cancelar     cancel (confirmed, with a reason)
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
+import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
@@ -186,8 +189,11 @@ async def new_referral(page: ProsecutorPage, aviso: str | None = None) -> Respon
     search = draft.get("search") or {"people": [_blank_person()], "needs": {}, "state": None}
     answer: dict[str, Any] | None = None
     if aviso == "again" and draft.get("search"):
-        # "Search another place": the group is back, and so are the places for it.
-        answer = await search_places(page, search)
+        # "Search another place": the group is back, and so are the places for it (a new
+        # case: another search intent than the declined one's).
+        case = secrets.token_hex(8)
+        answer = await search_places(page, search, intent_key=search_intent(case, search))
+        await page.save_draft({"search": search, "case": case})
     return page.render(
         "prosecutor/new.html",
         search=search,
@@ -203,14 +209,24 @@ async def person_row(page: ProsecutorPage) -> Response:
     return page.render("prosecutor/_person.html", person=_blank_person(), **choices(page))
 
 
+def search_intent(case: str, search: dict[str, Any]) -> str:
+    """One search intent: this case (the draft's own random id) and what it looks for. The
+    page re-runs the same search on every capacity change; those runs share the key, so
+    capacity counts an unmet need once (ADR 0019)."""
+    digest = hashlib.sha256(f"{case}:{json.dumps(search, sort_keys=True)}".encode())
+    return digest.hexdigest()[:32]
+
+
 @router.post("/canalizaciones/nueva/buscar")
 async def search_capacity(page: ProsecutorPage, request: Request) -> Response:
     form = await request.form()
     search, problems = parse_search(form)
     answer: dict[str, Any] | None = None
     if not problems:
-        answer = await search_places(page, search)
-        await page.save_draft({"search": search})
+        draft = page.draft() or {}
+        case = draft.get("case") or secrets.token_hex(8)
+        answer = await search_places(page, search, intent_key=search_intent(case, search))
+        await page.save_draft({"search": search, "case": case})
     values = dict(search=search, answer=answer, problems=problems, **choices(page))
     if page.is_htmx:
         return page.render("prosecutor/_results.html", **values)
@@ -230,11 +246,15 @@ async def agreement_partners(page: Page) -> set[str]:
     return partners
 
 
-async def search_places(page: Page, search: dict[str, Any]) -> dict[str, Any]:
+async def search_places(
+    page: Page, search: dict[str, Any], *, intent_key: str | None = None
+) -> dict[str, Any]:
     """The places for the group, those she can send to first. As many as the search gives
     (50), so that places without an agreement cannot push the reachable ones off the list."""
     body = {k: v for k, v in search.items() if k != "state" or v}
     body["limit"] = SEARCH_LIMIT
+    if intent_key:
+        body["intent_key"] = intent_key
     answer: dict[str, Any] = await page.api.post(
         "capacity", "/api/v1/availability/search", json=body
     )

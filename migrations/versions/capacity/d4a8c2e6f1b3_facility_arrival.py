@@ -2,7 +2,7 @@
 de-identified group a hold is for
 
 Revision ID: d4a8c2e6f1b3
-Revises: c9e3a7b5d2f1
+Revises: d4a8e2f6b1c3
 Create Date: 2026-12-06 11:00:00
 """
 
@@ -13,7 +13,7 @@ import sqlmodel.sql.sqltypes
 from alembic import op
 
 revision: str = "d4a8c2e6f1b3"
-down_revision: str | None = "c9e3a7b5d2f1"
+down_revision: str | None = "d4a8e2f6b1c3"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -2,7 +2,7 @@
 deadline was warned of
 
 Revision ID: b6f3d9a2c4e8
-Revises: d8b4f2c6a1e9
+Revises: b7e3c9a1f5d2
 Create Date: 2026-12-06 11:00:00
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "b6f3d9a2c4e8"
-down_revision: str | None = "d8b4f2c6a1e9"
+down_revision: str | None = "b7e3c9a1f5d2"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
