@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlmodel import Session
 
+from capacity import permissions
 from capacity.events import (
     emit_pool_changed,
     facility_created,
@@ -19,7 +20,7 @@ from capacity.holds import release_facility_holds
 from capacity.ledger import bump_revision, touch_pool
 from capacity.lookups import facility_pools, get_facility
 from capacity.models import Facility, FacilityLocation, FacilityStatusChange
-from capacity.schemas import FacilityCreate, FacilityUpdate
+from capacity.schemas import ArrivalUpdate, FacilityCreate, FacilityUpdate
 from services.clock import utcnow
 from services.tokens import Principal
 from services.vocabulary import FacilityStatus
@@ -67,6 +68,24 @@ def create_facility(session: Session, *, principal: Principal, data: FacilityCre
         aggregate_id=facility.id,
         version=facility.version,
         actor=principal,
+    )
+    session.flush()
+    return facility
+
+
+def set_arrival(
+    session: Session, *, principal: Principal, facility_id: str, data: ArrivalUpdate
+) -> Facility:
+    """The facility's contact and arrival instructions, set by its own staff."""
+    facility = get_facility(session, facility_id)
+    permissions.ensure_edit_pool(principal, facility.operator_institution_id)
+    loc = session.get(FacilityLocation, facility.id)
+    if loc is None:
+        loc = FacilityLocation(facility_id=facility.id, address="")
+        session.add(loc)
+    loc.contact = data.contact.strip() if data.contact else None
+    loc.arrival_instructions = (
+        data.arrival_instructions.strip() if data.arrival_instructions else None
     )
     session.flush()
     return facility

@@ -33,6 +33,7 @@ from capacity.lookups import (
 )
 from capacity.models import Facility, Hold
 from capacity.schemas import (
+    ArrivalUpdate,
     FacilityCreate,
     FacilityPublic,
     FacilityUpdate,
@@ -109,6 +110,15 @@ def update_facility(
         session, principal=principal, facility_id=facility_id, data=data
     )
     return _facility_answer(session, principal, updated)
+
+
+def set_arrival(
+    session: Session, principal: Principal, facility_id: str, data: ArrivalUpdate
+) -> FacilityPublic | FacilityWithLocation:
+    changed = facilities.set_arrival(
+        session, principal=principal, facility_id=facility_id, data=data
+    )
+    return _facility_answer(session, principal, changed)
 
 
 def facility_status_history(session: Session, facility_id: str) -> list[dict[str, Any]]:
@@ -443,6 +453,14 @@ def hold(session: Session, principal: Principal, hold_id: str) -> HoldPublic:
         operator_id=get_facility(session, found.facility_id).operator_institution_id,
     )
     return _hold_answer(session, found)
+
+
+def institution_holds(
+    session: Session, principal: Principal, *, status: str | None
+) -> list[HoldPublic]:
+    permissions.ensure_create_hold(principal)
+    found = holds.institution_holds(session, institution_id=principal.institution_id, status=status)
+    return [_hold_answer(session, h) for h in found]
 
 
 def release_hold(session: Session, principal: Principal, hold_id: str) -> HoldPublic:

@@ -50,7 +50,9 @@ _END_LABELS = {
 
 
 def _request_hash(data: HoldCreate) -> str:
-    body = json.dumps(data.model_dump(mode="json"), sort_keys=True)
+    # Without a group the hash is the one bodies had before the field existed.
+    skip = {"people"} if data.people is None else None
+    body = json.dumps(data.model_dump(mode="json", exclude=skip), sort_keys=True)
     return hashlib.sha256(body.encode()).hexdigest()
 
 
@@ -281,6 +283,7 @@ def write_hold(
     hold = Hold(
         facility_id=facility.id,
         reference=reference,
+        people=[p.model_dump(mode="json") for p in data.people or []],
         created_by=principal.sub,
         institution_id=principal.institution_id,
         idempotency_key=idempotency_key,
@@ -356,6 +359,22 @@ def end_hold(
     session.add(hold)
     session.flush()
     _emit_hold(session, hold, [(a.pool_id, a.beds) for a in allocations], actor)
+
+
+MAX_LISTED_HOLDS = 100
+
+
+def institution_holds(
+    session: Session, *, institution_id: str | None, status: str | None
+) -> list[Hold]:
+    """An institution's holds, soonest to expire first (none for a caller of no institution)."""
+    if institution_id is None:
+        return []
+    query = select(Hold).where(col(Hold.institution_id) == institution_id)
+    if status is not None:
+        query = query.where(col(Hold.status) == status, col(Hold.expires_at) > utcnow())
+    query = query.order_by(col(Hold.expires_at)).limit(MAX_LISTED_HOLDS)
+    return list(session.execute(query).scalars().all())
 
 
 def release_hold(session: Session, *, principal: Principal, hold_id: str) -> Hold:

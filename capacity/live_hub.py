@@ -34,6 +34,9 @@ from capacity.live_protocol import (
     CLOSE_UNSUPPORTED,
     FACILITY_EVENT_PREFIX,
     POOL_EVENT,
+    REFERRAL_EVENT_PREFIX,
+    REFERRAL_SUBJECT,
+    REFERRALS_FILTER,
     REFUSED_ROLES,
     Close,
     FilterError,
@@ -43,6 +46,8 @@ from capacity.live_protocol import (
     SnapshotProvider,
     compile_filters,
     dumps,
+    referral_audience,
+    referral_notice,
 )
 from services.bus import Bus, Subscription
 from services.clock import utcnow
@@ -65,6 +70,7 @@ class LiveConnection:
         self.principal = principal
         self.expires_at = float(principal.claims.get("exp") or 0)
         self.matches: Callable[[dict[str, Any]], bool] | None = None
+        self.referrals = False  # subscribed to referral notices (the ``referrals`` filter)
         self.versions: dict[str, int] = {}  # pool id → last version sent
         self.facilities: set[str] = set()
         self.live = False
@@ -278,6 +284,7 @@ class LiveConnection:
         """Send a snapshot (or the missed changes), then go live without a gap."""
         hub = self.hub
         self.matches = matches
+        self.referrals = filters.get(REFERRALS_FILTER) is True
         self.live = False
         self.held = []
         last = await hub.bus.last_sequence()
@@ -293,7 +300,8 @@ class LiveConnection:
                 self._consider(event)
             position = last
         else:
-            rows = await run_in_threadpool(hub.snapshot_rows, filters)
+            # A connection for referral notices sees no pool: nothing to read.
+            rows = [] if self.referrals else await run_in_threadpool(hub.snapshot_rows, filters)
             pools = [row for row in rows if matches(row)]
             self.versions = {str(p["pool_id"]): int(p.get("version") or 0) for p in pools}
             self.facilities = {str(p["facility_id"]) for p in pools if p.get("facility_id")}
@@ -333,10 +341,14 @@ class LiveHub:
         self._subscription: Subscription | None = None
         self._background: set[asyncio.Task[Any]] = set()
         self._rendered: tuple[str, str] | None = None
+        self._referral_subscription: Subscription | None = None
         self.events_seen = 0
 
     async def start(self) -> None:
         self._subscription = await self.bus.subscribe(CAPACITY_SUBJECT, self._on_event)
+        self._referral_subscription = await self.bus.subscribe(
+            REFERRAL_SUBJECT, self._on_referral_event
+        )
         if self.revocations is not None:
             # The app's deny-list is fed by ``auth.token.revoked`` events; it tells the hub
             # right after recording one, so a socket opened with that token closes then,
@@ -358,6 +370,9 @@ class LiveHub:
         if self._subscription is not None:
             await self._subscription.close()
             self._subscription = None
+        if self._referral_subscription is not None:
+            await self._referral_subscription.close()
+            self._referral_subscription = None
         for conn in list(self.connections):
             await conn.close_now(CLOSE_GOING_AWAY, "servidor detenido")
         for task in list(self._background):
@@ -382,6 +397,26 @@ class LiveHub:
         self.events_seen += 1
         for conn in list(self.connections):
             conn.deliver(event)
+
+    async def _on_referral_event(self, event: Event) -> None:
+        """A referral step, to the live connections of the institutions concerned: one
+        encoding per side, whatever the number of connections (never replayed on resume:
+        the notifications page lists what a closed page missed)."""
+        if not event.type.startswith(REFERRAL_EVENT_PREFIX):
+            return
+        step = event.type.removeprefix(REFERRAL_EVENT_PREFIX)
+        audience = referral_audience(event.payload, step)
+        encoded: dict[str, str] = {}
+        for conn in list(self.connections):
+            side = audience.get(conn.principal.institution_id or "")
+            if side is None or not conn.referrals or not conn.live or conn.closing:
+                continue
+            if side not in encoded:
+                notice = referral_notice(
+                    event.payload, step=step, side=side, sequence=event.sequence
+                )
+                encoded[side] = dumps(notice)
+            conn.send_data(encoded[side])
 
     async def replay(self, start: int, end: int) -> list[Event] | None:
         """Capacity events with sequences ``start..end`` from the bus; None on any gap."""

@@ -17,6 +17,11 @@ from services.vocabulary import PersonRole, Sex, UserRole
 POOL_EVENT = "capacity.pool.changed"
 FACILITY_EVENT_PREFIX = "capacity.facility."
 CAPACITY_SUBJECT = "canaliza.capacity.>"
+# Referral notices (a filter class of their own): the lifecycle steps of the referrals the
+# connection's institution sends or receives, never a person's identity.
+REFERRAL_EVENT_PREFIX = "referral.referral."
+REFERRAL_SUBJECT = "canaliza.referral.referral.>"
+REFERRALS_FILTER = "referrals"
 
 # Close codes (RFC 6455 and the 4000–4999 private range).
 CLOSE_NORMAL = 1000
@@ -108,6 +113,13 @@ def compile_filters(filters: Any) -> Callable[[dict[str, Any]], bool]:
         filters = {}
     if not isinstance(filters, dict):
         raise FilterError("filters debe ser un objeto.")
+    if REFERRALS_FILTER in filters:
+        if filters[REFERRALS_FILTER] is not True or len(filters) != 1:
+            raise FilterError(
+                "referrals admite solo true y no se combina con otros filtros "
+                "(abra otra conexión para la capacidad)."
+            )
+        return lambda pool: False  # a connection for referral notices sees no pool
     unknown = set(filters) - {"state", "facility_id", "profile"}
     if unknown:
         raise FilterError(f"Filtro desconocido: {', '.join(sorted(unknown))}.")
@@ -154,6 +166,38 @@ def compile_filters(filters: Any) -> Callable[[dict[str, Any]], bool]:
         return profile is None or _profile_matches(pool, sex, age, role)
 
     return matches
+
+
+def referral_audience(payload: dict[str, Any], step: str) -> dict[str, str]:
+    """The institutions told of a referral step, each with its side (``sender`` or
+    ``receiver``); the receiver learns of a referral only once it is sent."""
+    audience: dict[str, str] = {}
+    receiver = payload.get("receiving_institution_id")
+    if receiver and step != "created":
+        audience[str(receiver)] = "receiver"
+    sender = payload.get("sending_institution_id")
+    if sender:
+        audience[str(sender)] = "sender"
+    return audience
+
+
+def referral_notice(
+    payload: dict[str, Any], *, step: str, side: str, sequence: int | None
+) -> dict[str, Any]:
+    """What a notice says: the step, the referral, its urgency and deadline, how many people
+    (never who)."""
+    return {
+        "type": "referral",
+        "sequence": sequence,
+        "event": step,
+        "side": side,
+        "referral_id": payload.get("referral_id"),
+        "status": payload.get("status"),
+        "urgency": payload.get("urgency"),
+        "facility_id": payload.get("facility_id"),
+        "response_due_at": payload.get("response_due_at"),
+        "people": len(payload.get("people") or []),
+    }
 
 
 def dumps(message: dict[str, Any]) -> str:

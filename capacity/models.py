@@ -152,6 +152,10 @@ class FacilityLocation(CapacityBase, table=True):
     )
     address: str = Field(max_length=500)
     latitude: float | None = None
+    # Set by the facility's own staff; disclosed with the address, to the sender after
+    # acceptance: who receives the people and how they get in.
+    contact: str | None = Field(default=None, max_length=300)
+    arrival_instructions: str | None = Field(default=None, max_length=1000)
     longitude: float | None = None
 
 
@@ -294,6 +298,11 @@ class Hold(CapacityBase, table=True):
     facility_id: str = Field(foreign_key="facility.id", max_length=36, index=True)
     status: str = Field(default="active", max_length=16)
     reference: str | None = Field(default=None, max_length=120)
+    # The de-identified group the beds are for ({sex, age, role} each), so that the hold
+    # can be resumed from any session of its institution.
+    people: list[dict[str, Any]] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False, server_default="[]")
+    )
     created_by: str = Field(max_length=120)
     institution_id: str | None = Field(default=None, max_length=36)
     idempotency_key: str | None = Field(default=None, max_length=120)

@@ -3,13 +3,13 @@
 - platform_admin: everything.
 - institution_admin, shelter_coordinator: read the roster; change pools, write ledger
   entries and confirm capacity only of facilities their institution operates; see those
-  facilities' addresses; consume or release holds on them.
+  facilities' addresses and set their contact and arrival instructions; consume or
+  release holds on them.
 - prosecutor, dif_officer, inm_officer, ceav_officer: read the roster (no address), search,
-  hold beds, read and release the holds of their institution.
+  hold beds, list, read and release the holds of their institution; plan and hold rescue
+  operations, read and release their institution's operations.
 - shelter_coordinator also searches and holds beds elsewhere, to send a person her
   institution admitted onward (ADR 0021); reads and releases her institution's holds.
-  hold beds, read and release the holds of their institution; plan and hold rescue
-  operations, read and release their institution's operations.
 - segob_auditor: read the roster and ledgers, never an address; review registrations.
 - registration: the operator's staff (or platform_admin) submit a facility; SEGOB reviews.
 - service (service-to-service): read everything including addresses, consume/release

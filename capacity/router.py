@@ -16,6 +16,7 @@ from capacity.dependencies import CapacityPrincipal, ReadSessionDep
 from capacity.languages import catalogue as language_catalogue
 from capacity.models import Pool
 from capacity.schemas import (
+    ArrivalUpdate,
     FacilityCreate,
     FacilityPage,
     FacilityPublic,
@@ -135,6 +136,17 @@ def update_facility(facility_id: str, body: FacilityUpdate, principal: CapacityP
     permissions.ensure_manage_facilities(principal)
     with db.unit_of_work() as session:
         return flows.update_facility(session, principal, facility_id, body)
+
+
+@router.put(
+    "/facilities/{facility_id}/arrival",
+    response_model=FacilityWithLocation | FacilityPublic,
+    response_model_exclude_unset=True,
+)
+def set_arrival(facility_id: str, body: ArrivalUpdate, principal: CapacityPrincipal) -> Any:
+    """The facility's contact and arrival instructions (its own staff)."""
+    with db.unit_of_work() as session:
+        return flows.set_arrival(session, principal, facility_id, body)
 
 
 @router.get("/facilities/{facility_id}/status-history")
@@ -339,6 +351,17 @@ def create_hold(
     if not created:
         response.headers["Idempotent-Replayed"] = "true"
     return answer
+
+
+@router.get("/holds", response_model=list[HoldPublic])
+def list_holds(
+    principal: CapacityPrincipal,
+    session: ReadSessionDep,
+    status: Annotated[Literal["active"] | None, Query()] = "active",
+) -> Any:
+    """The holds of the caller's own institution (active ones by default), soonest to
+    expire first."""
+    return flows.institution_holds(session, principal, status=status)
 
 
 @router.get("/holds/{hold_id}", response_model=HoldPublic)

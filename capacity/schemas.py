@@ -248,6 +248,18 @@ class FacilityWithLocation(FacilityPublic):
     address: str | None
     latitude: float | None
     longitude: float | None
+    contact: str | None = None
+    arrival_instructions: str | None = None
+
+
+class ArrivalUpdate(Strict):
+    """Set by the facility's own staff: who receives the people and how they get in
+    (disclosed with the address, to the sender, after acceptance). ``None`` clears."""
+
+    contact: Annotated[str, Field(min_length=3, max_length=300), SAFE_TEXT] | None = None
+    arrival_instructions: Annotated[str, Field(min_length=3, max_length=1000), SAFE_TEXT] | None = (
+        None
+    )
 
 
 def facility_answer(
@@ -262,6 +274,8 @@ def facility_answer(
     data["address"] = location.address if location else None
     data["latitude"] = location.latitude if location else None
     data["longitude"] = location.longitude if location else None
+    data["contact"] = location.contact if location else None
+    data["arrival_instructions"] = location.arrival_instructions if location else None
     return FacilityWithLocation(**data)
 
 
@@ -606,6 +620,8 @@ class SearchResult(BaseModel):
     last_confirmed_at: UtcDateTime | None
     same_state: bool
     available: int
+    # Free beds of the pools that fit the group (``available`` counts every free bed).
+    eligible: int = 0
     # Not registered on SEGOB's roster (offered while the setting allows it).
     unregistered: bool
     # Beds kept for a need the group does not have: offered last, and saying so.
@@ -631,6 +647,8 @@ class HoldCreate(Strict):
     allocations: Annotated[list[AllocationIn], Field(min_length=1, max_length=20)]
     ttl_minutes: Annotated[StrictInt, Field(ge=1, le=7 * 24 * 60)] | None = None
     reference: Annotated[str, Field(max_length=120), SAFE_TEXT] | None = None
+    # The group the beds are for (de-identified), kept with the hold.
+    people: Annotated[list[Person], Field(min_length=1, max_length=20)] | None = None
 
 
 class AllocationOut(BaseModel):
@@ -650,6 +668,7 @@ class HoldPublic(BaseModel):
     created_by: str
     institution_id: str | None
     operation_id: str | None = None
+    people: list[dict[str, Any]] = Field(default_factory=list)
 
     @classmethod
     def of(cls, hold: Hold, allocations: list[HoldAllocation]) -> HoldPublic:
@@ -665,6 +684,7 @@ class HoldPublic(BaseModel):
             created_by=hold.created_by,
             institution_id=hold.institution_id,
             operation_id=hold.operation_id,
+            people=list(hold.people or []),
         )
 
 

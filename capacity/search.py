@@ -24,7 +24,7 @@ from capacity.languages import SPANISH, fold, label_of, match_key
 from capacity.ledger import current_revision
 from capacity.models import Facility, Pool
 from services.clock import as_utc
-from services.vocabulary import FacilityStatus, PersonRole, RegistrationStatus
+from services.vocabulary import STATE_NAMES, FacilityStatus, PersonRole, RegistrationStatus
 
 SECURITY_RANK = {"standard": 0, "high": 1, "maximum": 2}
 ADULT_AGE = 18
@@ -417,6 +417,16 @@ def children_fit(pool: PoolView, children: list[PersonQ]) -> bool:
     return all(c.age is not None and c.age <= pool.max_child_age for c in children)
 
 
+def eligible_beds(fac: FacilityView, adults: list[PersonQ], needs: NeedsQ) -> int:
+    """Free beds of the pools that could take at least one adult of the group (what the
+    prosecutor can use, unlike ``available``: every free bed of the facility)."""
+    return sum(
+        p.available
+        for p in fac.pools.values()
+        if p.available > 0 and needs.pool_ok(p) and any(person_fits(p, a) for a in adults)
+    )
+
+
 def place(
     fac: FacilityView,
     adults: list[PersonQ],
@@ -803,6 +813,7 @@ def run_search(
                     "last_confirmed_at": confirmed,
                     "same_state": fac.state == state,
                     "available": fac.available,
+                    "eligible": eligible_beds(fac, adults, needs),
                     "unregistered": fac.registration_status != RegistrationStatus.REGISTERED,
                 }
                 reserved = sorted(
@@ -869,7 +880,9 @@ def _result(
 
 
 def _where(state: str | None) -> str:
-    return f"en el estado {state} ni en otro estado" if state else "en ningún estado"
+    if not state:
+        return "en ningún estado"
+    return f"en {STATE_NAMES.get(state, 'el estado ' + state)} ni en otro estado"
 
 
 def diagnose(

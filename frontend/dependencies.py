@@ -27,7 +27,7 @@ from starlette.concurrency import run_in_threadpool
 from frontend import flows, service
 from frontend.api import Api, ApiError, NotSignedIn, call, raise_for_answer
 from frontend.i18n import LANG_COOKIE, Translator, pick_language
-from frontend.navigation import nav_for
+from frontend.navigation import NOTIFIED, nav_for
 from services.app import Runtime, get_runtime
 from services.settings import Settings
 
@@ -156,6 +156,26 @@ class Page:
     def _save_tokens(self, tokens: dict[str, Any]) -> None:
         flows.save_tokens(self.browser, tokens)
 
+    async def download(
+        self, service_name: str, path: str, params: dict[str, str], filename: str
+    ) -> Response:
+        """A file from a service, passed to the browser (which holds no token)."""
+        token = await self.access_token()
+        resp = await call(self.runtime, service_name, "GET", path, token=token, params=params)
+        if resp.status_code == 401:
+            raise NotSignedIn
+        raise_for_answer(resp)
+        disposition = (
+            resp.headers.get("content-disposition") or f'attachment; filename="{filename}"'
+        )
+        return self.finish(
+            Response(
+                resp.content,
+                media_type=resp.headers.get("content-type", "application/octet-stream"),
+                headers={"Content-Disposition": disposition},
+            )
+        )
+
     def save_draft(self, draft: dict[str, Any] | None) -> Coroutine[Any, Any, None]:
         return run_in_threadpool(flows.save_draft, self.browser, draft)
 
@@ -176,6 +196,7 @@ class Page:
             "csrf_token": self.browser.row.csrf_token,
             "user": self.user,
             "nav": nav_for(self.roles) if self.user else [],
+            "notify": bool(self.user and self.roles & NOTIFIED),
             "current_path": self.request.url.path,
             **values,
         }

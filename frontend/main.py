@@ -14,6 +14,7 @@ from frontend.database import db
 from frontend.i18n import LANGUAGES, translations
 from frontend.institution import router as institution_router
 from frontend.live import router as live_router
+from frontend.notifications import router as notifications_router
 from frontend.operations import router as operations_router
 from frontend.oversight import router as oversight_router
 from frontend.paths import router as paths_router
@@ -21,6 +22,7 @@ from frontend.prosecutor import router as prosecutor_router
 from frontend.registration import router as registration_router
 from frontend.router import router
 from frontend.shelter import router as shelter_router
+from frontend.transfer import router as transfer_router
 from services.app import Runtime, ServiceSpec
 
 log = logging.getLogger("canaliza.frontend")
@@ -49,6 +51,8 @@ def service() -> ServiceSpec:
         # Pages decide themselves between the sign-in page and content: no bearer token here.
         public_routers=[
             router,
+            # Before the prosecutor's: /canalizaciones/apartados is not a referral id.
+            transfer_router,
             prosecutor_router,
             operations_router,
             shelter_router,
@@ -58,6 +62,7 @@ def service() -> ServiceSpec:
             oversight_router,
             institution_router,
             live_router,
+            notifications_router,
         ],
         database=db,
         on_startup=[_startup],

@@ -25,6 +25,8 @@ AUDITOR = frozenset({UserRole.SEGOB_AUDITOR, UserRole.PLATFORM_ADMIN})
 INSTITUTION_ADMIN = frozenset({UserRole.INSTITUTION_ADMIN, UserRole.PLATFORM_ADMIN})
 OPERATOR = frozenset({UserRole.SHELTER_COORDINATOR, UserRole.INSTITUTION_ADMIN})
 INM = frozenset({UserRole.INM_OFFICER})
+# Who is told live of the referrals their institution sends or receives (notify.js).
+NOTIFIED = frozenset({UserRole.PROSECUTOR, UserRole.SHELTER_COORDINATOR})
 
 NAV: list[NavEntry] = [
     NavEntry("/canalizaciones/nueva", N_("New referral"), PROSECUTOR),
@@ -33,6 +35,10 @@ NAV: list[NavEntry] = [
     NavEntry("/refugio", N_("Occupancy"), COORDINATOR),
     NavEntry("/refugio/canalizaciones", N_("Incoming referrals"), COORDINATOR),
     NavEntry("/inm/canalizaciones", N_("Migration routes"), INM),
+    NavEntry("/canalizaciones/apartados", N_("Held beds"), PROSECUTOR),
+    NavEntry("/refugio", N_("Occupancy"), COORDINATOR),
+    NavEntry("/refugio/canalizaciones", N_("Incoming referrals"), COORDINATOR),
+    NavEntry("/avisos", N_("Notifications"), NOTIFIED),
     NavEntry("/segob/padron", N_("Roster"), AUDITOR),
     NavEntry("/segob/estadisticas", N_("Statistics"), AUDITOR),
     NavEntry("/segob/bitacora", N_("Audit trail"), AUDITOR),

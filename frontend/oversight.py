@@ -25,7 +25,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import Response
 
 from frontend import paths
-from frontend.api import ApiError, NotSignedIn, call, raise_for_answer
+from frontend.api import ApiError
 from frontend.dependencies import FrontendRoute, Page, error_message, require_role
 from frontend.i18n import N_, STATES, TIMEZONE
 from frontend.prosecutor import KINDS
@@ -560,19 +560,7 @@ async def _download(
     page: Page, service: str, path: str, params: dict[str, str], filename: str
 ) -> Response:
     """A file from a service, passed to the browser (which holds no token)."""
-    token = await page.access_token()
-    resp = await call(page.runtime, service, "GET", path, token=token, params=params)
-    if resp.status_code == 401:
-        raise NotSignedIn
-    raise_for_answer(resp)
-    disposition = resp.headers.get("content-disposition") or f'attachment; filename="{filename}"'
-    return page.finish(
-        Response(
-            resp.content,
-            media_type=resp.headers.get("content-type", "application/octet-stream"),
-            headers={"Content-Disposition": disposition},
-        )
-    )
+    return await page.download(service, path, params, filename)
 
 
 @router.get("/segob/exportar/{name}")

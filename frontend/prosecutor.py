@@ -18,7 +18,7 @@ import hashlib
 import json
 import re
 import secrets
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
@@ -27,7 +27,7 @@ from fastapi.responses import Response
 from frontend import paths
 from frontend.api import ApiError
 from frontend.dependencies import FrontendRoute, Page, require_role
-from frontend.i18n import COUNTRIES, N_, STATES
+from frontend.i18n import COUNTRIES, N_, STATES, TIMEZONE
 from services.countries import STATELESS
 from services.vocabulary import FacilityKind, PersonRole, ReferralStatus, Sex, UserRole
 
@@ -38,6 +38,7 @@ ProsecutorPage = Annotated[
 ]
 
 MAX_PEOPLE = 20
+SEARCH_LIMIT = 50
 SEXES: dict[str, str] = {Sex.F: N_("Female"), Sex.M: N_("Male"), Sex.X: N_("Non-binary / other")}
 # The form's value for "No information" (S.I.): sent to the API as null, never guessed.
 NO_INFORMATION = "SI"
@@ -46,6 +47,19 @@ ROLES: dict[str, str] = {
     PersonRole.INDIRECT_VICTIM: N_("Indirect victim"),
     PersonRole.WITNESS: N_("Witness"),
     PersonRole.ACCOMPANYING_CHILD: N_("Accompanying child"),
+}
+# The CNDH age bands a receiver sees before acceptance (``services.vocabulary``).
+AGE_BANDS = {
+    "0-12": N_("0 to 12 years"),
+    "13-17": N_("13 to 17 years"),
+    "18-59": N_("18 to 59 years"),
+    "60+": N_("60 years or more"),
+}
+VULNERABLE_GROUPS = {
+    "indigenous": N_("Indigenous person"),
+    "lgbtttiq": N_("LGBTTTIQ person"),
+    "disability": N_("Person with a disability"),
+    "migrant_in_transit": N_("Migrant in transit"),
 }
 NEEDS = {
     "wheelchair": N_("Wheelchair access"),
@@ -77,6 +91,7 @@ ACTIONS = {
     "decline": N_("Declined by the shelter"),
     "expire": N_("Deadline passed without answer"),
     "transfer": N_("Transfer started"),
+    "in_transit": N_("Transfer started"),
     "admit": N_("Admitted"),
     "discharge": N_("Discharged"),
     "cancel": N_("Cancelled"),
@@ -94,6 +109,8 @@ NOTICES = {
     ReferralStatus.SENT: N_("The referral was sent. The shelter has until the deadline to answer."),
     "released": N_("The beds were released."),
     ReferralStatus.CANCELLED: N_("The referral was cancelled."),
+    "in_transit": N_("The transfer started; the shelter sees when the people should arrive."),
+    "again": N_("The same group, ready to search again: choose another place."),
 }
 OPEN_STATUSES = ("sent", "accepted", "in_transit")
 ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -106,7 +123,7 @@ def clean_id(value: str) -> str:
     return value
 
 
-def _choices(page: Page) -> dict[str, Any]:
+def choices(page: Page) -> dict[str, Any]:
     t = page.t
     return {
         "sexes": SEXES,
@@ -119,6 +136,8 @@ def _choices(page: Page) -> dict[str, Any]:
         "no_information": NO_INFORMATION,
         "kinds": KINDS,
         "detection_sources": paths.DETECTION_SOURCES,
+        "age_bands": AGE_BANDS,
+        "vulnerable_groups": VULNERABLE_GROUPS,
     }
 
 
@@ -171,19 +190,26 @@ def parse_search(form: Any) -> tuple[dict[str, Any], list[str]]:
 async def new_referral(page: ProsecutorPage, aviso: str | None = None) -> Response:
     draft = page.draft() or {}
     search = draft.get("search") or {"people": [_blank_person()], "needs": {}, "state": None}
+    answer: dict[str, Any] | None = None
+    if aviso == "again" and draft.get("search"):
+        # "Search another place": the group is back, and so are the places for it (a new
+        # case: another search intent than the declined one's).
+        case = secrets.token_hex(8)
+        answer = await search_places(page, search, intent_key=search_intent(case, search))
+        await page.save_draft({"search": search, "case": case})
     return page.render(
         "prosecutor/new.html",
         search=search,
-        answer=None,
+        answer=answer,
         problems=[],
         notice=page.t.gettext(NOTICES[aviso]) if aviso in NOTICES else None,
-        **_choices(page),
+        **choices(page),
     )
 
 
 @router.get("/canalizaciones/nueva/persona")
 async def person_row(page: ProsecutorPage) -> Response:
-    return page.render("prosecutor/_person.html", person=_blank_person(), **_choices(page))
+    return page.render("prosecutor/_person.html", person=_blank_person(), **choices(page))
 
 
 def search_intent(case: str, search: dict[str, Any]) -> str:
@@ -202,15 +228,52 @@ async def search_capacity(page: ProsecutorPage, request: Request) -> Response:
     if not problems:
         draft = page.draft() or {}
         case = draft.get("case") or secrets.token_hex(8)
-        body = {k: v for k, v in search.items() if k != "state" or v}
-        body["intent_key"] = search_intent(case, search)
-        answer = await page.api.post("capacity", "/api/v1/availability/search", json=body)
+        answer = await search_places(page, search, intent_key=search_intent(case, search))
         await page.save_draft({"search": search, "case": case})
-    values = dict(search=search, answer=answer, problems=problems, **_choices(page))
+    values = dict(search=search, answer=answer, problems=problems, **choices(page))
     values["partners"] = await paths.signed_partners(page)
+    values = dict(search=search, answer=answer, problems=problems, **choices(page))
     if page.is_htmx:
         return page.render("prosecutor/_results.html", **values)
     return page.render("prosecutor/new.html", **values)
+
+
+async def agreement_partners(page: Page) -> set[str]:
+    """Institutions her institution has a signed agreement in force with."""
+    own = page.browser.row.institution_id
+    today = datetime.now(TIMEZONE).date().isoformat()
+    partners: set[str] = set()
+    for a in await page.api.get("referral", "/api/v1/agreements"):
+        in_force = str(a.get("valid_from") or "") <= today <= str(a.get("valid_to") or "9999")
+        if a["status"] == "signed" and own in a["party_ids"] and in_force:
+            partners.update(a["party_ids"])
+    partners.discard(own or "")
+    return partners
+
+
+async def search_places(
+    page: Page, search: dict[str, Any], *, intent_key: str | None = None
+) -> dict[str, Any]:
+    """The places for the group, those she can send to first. As many as the search gives
+    (50), so that places without an agreement cannot push the reachable ones off the list."""
+    body = {k: v for k, v in search.items() if k != "state" or v}
+    body["limit"] = SEARCH_LIMIT
+    if intent_key:
+        body["intent_key"] = intent_key
+    answer: dict[str, Any] = await page.api.post(
+        "capacity", "/api/v1/availability/search", json=body
+    )
+    mark_reachable(answer, await agreement_partners(page))
+    return answer
+
+
+def mark_reachable(answer: dict[str, Any], partners: set[str]) -> None:
+    """Mark each place she can send to (an agreement with its operator) and list those first;
+    the others stay visible, marked, and cannot be held from the results."""
+    for r in answer.get("results") or []:
+        r["reachable"] = r["facility"]["operator_institution_id"] in partners
+    answer["results"] = sorted(answer.get("results") or [], key=lambda r: not r["reachable"])
+    answer["reachable"] = sum(1 for r in answer["results"] if r["reachable"])
 
 
 # --- hold -------------------------------------------------------------------------------
@@ -227,7 +290,14 @@ async def hold_beds(page: ProsecutorPage, request: Request) -> Response:
             allocations.append({"pool_id": pool_id[:36], "beds": int(beds)})
     if not allocations or not draft.get("search"):
         return page.redirect("/canalizaciones/nueva")
-    hold = await page.api.post("capacity", "/api/v1/holds", json={"allocations": allocations})
+    people = [
+        {"sex": p.get("sex"), "age": p.get("age"), "role": p.get("role") or "victim"}
+        for p in draft["search"].get("people") or []
+    ][:MAX_PEOPLE]
+    body: dict[str, Any] = {"allocations": allocations}
+    if people:
+        body["people"] = people  # kept with the hold: resumable from any session
+    hold = await page.api.post("capacity", "/api/v1/holds", json=body)
     draft["hold"] = {
         "id": hold["id"],
         "facility_id": hold["facility_id"],
@@ -243,9 +313,14 @@ async def _hold_context(page: Page, hold_id: str) -> dict[str, Any]:
     draft = page.draft() or {}
     held = draft.get("hold") or {}
     hold = await page.api.get("capacity", f"/api/v1/holds/{hold_id}")
+    same_session = held.get("id") == hold_id
+    if not same_session:
+        # Made in another session (or this one's draft moved on): the hold itself knows
+        # its facility and its group.
+        held = await held_from_capacity(page, hold)
     agreements = await page.api.get("referral", "/api/v1/agreements")
     sender = page.browser.row.institution_id
-    receiver = held.get("operator_institution_id") if held.get("id") == hold_id else None
+    receiver = held.get("operator_institution_id") or None
     usable = [
         a
         for a in agreements
@@ -253,20 +328,38 @@ async def _hold_context(page: Page, hold_id: str) -> dict[str, Any]:
         and sender in a["party_ids"]
         and (receiver is None or receiver in a["party_ids"])
     ]
-    people = (draft.get("search") or {}).get("people") or []
+    people = hold.get("people") or (draft.get("search") or {}).get("people") or []
+    needs = (draft.get("search") or {}).get("needs") or {}
     return {
+        # The language asked an interpreter for: what the people speak, to confirm.
+        "interpreter_language": needs.get("interpreter_language") if same_session else None,
         "hold": hold,
-        "held": held if held.get("id") == hold_id else {},
+        "held": held,
         "agreements": usable,
         "people": people,
         "expired": hold["status"] != "active",
     }
 
 
+async def held_from_capacity(page: Page, hold: dict[str, Any]) -> dict[str, Any]:
+    """What the hold page shows of a hold's facility, read from capacity."""
+    try:
+        facility = await page.api.get("capacity", f"/api/v1/facilities/{hold['facility_id']}")
+    except ApiError:
+        return {"id": hold["id"], "facility_id": hold["facility_id"]}
+    return {
+        "id": hold["id"],
+        "facility_id": facility["id"],
+        "facility_name": facility["name"],
+        "operator_institution_id": facility["operator_institution_id"],
+        "state": facility["state"],
+    }
+
+
 @router.get("/canalizaciones/apartados/{hold_id}")
 async def hold_page(page: ProsecutorPage, hold_id: str) -> Response:
     values = await _hold_context(page, clean_id(hold_id))
-    return page.render("prosecutor/hold.html", problems=[], **values, **_choices(page))
+    return page.render("prosecutor/hold.html", problems=[], **values, **choices(page))
 
 
 @router.post("/canalizaciones/apartados/{hold_id}/enviar")
@@ -281,6 +374,7 @@ async def send_referral(page: ProsecutorPage, hold_id: str, request: Request) ->
     problems.extend(placement_problems)
     urgency = form.get("urgency") if form.get("urgency") in ("urgent", "normal") else "urgent"
     nationalities = form.getlist("nationality")
+    spoken = form.getlist("languages")
     people = []
     for i, person in enumerate(values["people"]):
         chosen = str(nationalities[i] if i < len(nationalities) else "")
@@ -292,15 +386,17 @@ async def send_referral(page: ProsecutorPage, hold_id: str, request: Request) ->
         else:
             problems.append(N_("Choose the nationality of each person, or No information."))
             break
-        people.append({**person, "nationality": nationality})
+        raw = str(spoken[i] if i < len(spoken) else "")
+        languages = [w.strip()[:40] for w in raw.split(",") if w.strip()][:10]
+        people.append({**person, "nationality": nationality, "languages": languages})
     if not people:
         problems.append(N_("The people of this referral were lost; start a new search."))
     held = values["held"]
-    if not held:
-        problems.append(N_("This hold was made in another session; start a new search."))
+    if not held.get("operator_institution_id"):
+        problems.append(N_("The place of this hold is unknown; start a new search."))
     if problems:
         return page.render(
-            "prosecutor/hold.html", status=422, problems=problems, **values, **_choices(page)
+            "prosecutor/hold.html", status=422, problems=problems, **values, **choices(page)
         )
     body: dict[str, Any] = {
         "sending_institution_id": page.browser.row.institution_id,
@@ -402,6 +498,13 @@ async def referral_list(
 async def referral_detail(
     page: ProsecutorPage, referral_id: str, aviso: str | None = None
 ) -> Response:
+    values = await detail_values(page, referral_id)
+    notice = page.t.gettext(NOTICES[aviso]) if aviso in NOTICES else None
+    return page.render("prosecutor/detail.html", notice=notice, **values)
+
+
+async def detail_values(page: Page, referral_id: str) -> dict[str, Any]:
+    """What her referral's page shows (the after-acceptance block adds to it)."""
     referral = await page.api.get("referral", f"/api/v1/referrals/{clean_id(referral_id)}")
     names = await _institution_names(page)
     try:
@@ -414,8 +517,7 @@ async def referral_detail(
         and referral["status"] == "sent"
         and datetime.fromisoformat(due.replace("Z", "+00:00")) < datetime.now(UTC)
     )
-    return page.render(
-        "prosecutor/detail.html",
+    return dict(
         referral=referral,
         facility=facility,
         names=names,
@@ -426,9 +528,16 @@ async def referral_detail(
         overdue=overdue,
         path=await paths.path_of(page, referral["id"]),
         can_cancel=referral["status"] in ("draft", *OPEN_STATUSES),
-        notice=page.t.gettext(NOTICES[aviso]) if aviso in NOTICES else None,
-        **_choices(page),
+        address=None,
+        default_arrival=default_arrival(),
+        **choices(page),
     )
+
+
+def default_arrival(now: datetime | None = None) -> str:
+    """Two hours from now, on the quarter hour, as a ``datetime-local`` value (local time)."""
+    at = (now or datetime.now(UTC)).astimezone(TIMEZONE) + timedelta(hours=2)
+    return at.replace(minute=at.minute - at.minute % 15).strftime("%Y-%m-%dT%H:%M")
 
 
 @router.get("/canalizaciones/{referral_id}/cancelar")

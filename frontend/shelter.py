@@ -25,7 +25,14 @@ from frontend.aftercare import ALERTS as STAY_ALERTS
 from frontend.api import ApiError
 from frontend.dependencies import FrontendRoute, Page, error_message, require_role
 from frontend.i18n import N_, TIMEZONE
-from frontend.prosecutor import NO_INFORMATION, ROLES, SEXES, STATUSES
+from frontend.prosecutor import (
+    AGE_BANDS,
+    NO_INFORMATION,
+    ROLES,
+    SEXES,
+    STATUSES,
+    VULNERABLE_GROUPS,
+)
 from services.vocabulary import CNDH_AGE_BANDS, Outcome, UserRole
 
 router = APIRouter(route_class=FrontendRoute, include_in_schema=False)
@@ -50,6 +57,7 @@ NOTICES = {
     "declined": N_("You declined the referral. The prosecutor will look for another place."),
     "admitted": N_("Admission recorded: the held beds are now occupied."),
     "discharged": N_("Discharge recorded with its outcome."),
+    "arrival": N_("Contact and arrival instructions saved. Prosecutors see them once you accept."),
 }
 INBOX_STATUSES = ("sent", "accepted", "in_transit", "admitted")
 STAY_STATUSES = ("admitted", "discharged")
@@ -105,7 +113,12 @@ async def _her_facilities(page: Page) -> list[dict[str, Any]]:
 
 
 async def _pools_page(
-    page: Page, *, notice: str | None = None, problem: str | None = None, status: int = 200
+    page: Page,
+    *,
+    notice: str | None = None,
+    problem: str | None = None,
+    status: int = 200,
+    moved_pool: str | None = None,
 ) -> Response:
     facilities = await _her_facilities(page)
     unconfirmed = [
@@ -125,14 +138,20 @@ async def _pools_page(
         unconfirmed=len(unconfirmed),
         confirmed_today=confirmed_today,
         registration_labels=REGISTRATION,
-        notice=notice,
+        # After +1/−1 the page opens at the pool: the message is shown there, in view.
+        notice=None if moved_pool else notice,
+        pool_notice=notice if moved_pool else None,
+        moved_pool=moved_pool,
         problem=problem,
     )
 
 
 @router.get("/refugio")
-async def pools(page: CoordinatorPage, aviso: str | None = None) -> Response:
-    return await _pools_page(page, notice=_notice(page, aviso))
+async def pools(
+    page: CoordinatorPage, aviso: str | None = None, cupo: str | None = None
+) -> Response:
+    moved = cupo[:36] if cupo else None
+    return await _pools_page(page, notice=_notice(page, aviso), moved_pool=moved)
 
 
 # The CNDH age groups a coordinator may choose for a person admitted (S.I. besides).
@@ -191,13 +210,13 @@ async def move_one_bed(
         f"/api/v1/pools/{pool_id}/ledger",
         json=ledger_move(kind, reason, sex=sex, age_band=age_band),
     )
-    return page.redirect(f"/refugio?aviso={kind}#pool-{pool_id}")
+    return page.redirect(f"/refugio?aviso={kind}&cupo={pool_id}#pool-{pool_id}")
 
 
 @router.post("/refugio/cupos/{pool_id}/confirmar")
 async def confirm_pool(page: CoordinatorPage, pool_id: str) -> Response:
     await page.api.post("capacity", f"/api/v1/pools/{pool_id[:36]}/confirm")
-    return page.redirect(f"/refugio?aviso=confirmed#pool-{pool_id[:36]}")
+    return page.redirect(f"/refugio?aviso=confirmed&cupo={pool_id[:36]}#pool-{pool_id[:36]}")
 
 
 @router.post("/refugio/confirmar")
@@ -275,6 +294,8 @@ async def _referral_values(page: Page, referral_id: str) -> dict[str, Any]:
         "statuses": STATUSES,
         "sexes": SEXES,
         "roles": ROLES,
+        "age_bands": AGE_BANDS,
+        "vulnerable_groups": VULNERABLE_GROUPS,
         "outcomes": OUTCOMES,
         "duration": lambda s: _duration(page, s),
         "path": await paths.path_of(page, referral["id"]),

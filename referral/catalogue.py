@@ -141,3 +141,9 @@ SERVICES_PROVIDED: dict[str, str] = {
     "education": "Educación",
     "job_training": "Capacitación para el trabajo",
 }
+
+
+def folio(referral_id: str) -> str:
+    """A referral's folio: the first eight characters of its id, stable and short enough to
+    read out over the phone (the oficio, the e-mail notices)."""
+    return f"CAN-{referral_id.replace('-', '')[:8].upper()}"

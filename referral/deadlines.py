@@ -3,7 +3,7 @@ that offer the sender a new search (and, once looked up, the next facilities).""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import update
@@ -13,7 +13,7 @@ from referral import events, records
 from referral.database import outbox
 from referral.models import Escalation, Referral, ReferralHistory, ReferralPerson
 from referral.records import people_of
-from services.clock import utcnow
+from services.clock import as_utc, utcnow
 from services.contracts import emit
 from services.vocabulary import ReferralStatus
 
@@ -153,3 +153,37 @@ def escalations(session: Session, *, referral_id: str) -> list[dict[str, Any]]:
         {"kind": e.kind, "offer": e.offer, "at": e.at}
         for e in session.exec(select(Escalation).where(Escalation.referral_id == referral_id))
     ]
+
+
+def claim_deadline_warnings(
+    session: Session, *, now: datetime | None, within: timedelta
+) -> list[tuple[str, str, str, datetime]]:
+    """Sent referrals whose answer is due within ``within`` and not yet warned of, each
+    claimed by compare-and-set (two replicas never warn twice); ``[(id, sender, receiver,
+    due)]``."""
+    now = now or utcnow()
+    due = session.exec(
+        select(Referral).where(
+            Referral.status == ReferralStatus.SENT,
+            col(Referral.deadline_warned_at).is_(None),
+            col(Referral.response_due_at) >= now,
+            col(Referral.response_due_at) <= now + within,
+        )
+    ).all()
+    rows = []
+    for r in due:
+        claimed = session.execute(
+            update(Referral)
+            .where(col(Referral.id) == r.id, col(Referral.deadline_warned_at).is_(None))
+            .values(deadline_warned_at=now)
+        )
+        if claimed.rowcount == 1 and r.response_due_at is not None:  # type: ignore[attr-defined]
+            rows.append(
+                (
+                    r.id,
+                    r.sending_institution_id,
+                    r.receiving_institution_id,
+                    as_utc(r.response_due_at),
+                )
+            )
+    return rows

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from sqlmodel import Session
 
-from referral import events, permissions
+from referral import events, permissions, referrals
 from referral.database import outbox
 from referral.exceptions import InvalidTransition, NotPermitted
-from referral.models import ConsentIdentity, PersonIdentity, Referral
-from referral.records import get_referral, people_of
+from referral.models import Agreement, ConsentIdentity, Institution, PersonIdentity, Referral
+from referral.oficio import OficioData
+from referral.records import get_referral, history_of, obligations_of, people_of
 from referral.schemas import IdentityPublic
 from referral.states import DISCLOSED_STATUSES
 from services.contracts import emit
@@ -30,6 +31,32 @@ def check_address_disclosure(
             "La dirección del lugar se revela solo cuando la receptora acepta la canalización."
         )
     return referral
+
+
+def oficio_data(session: Session, *, principal: Principal, referral_id: str) -> OficioData:
+    """What the oficio prints: for the two institutions of an accepted referral only."""
+    referral = get_referral(session, referral_id=referral_id)
+    if referrals.visibility(session, principal, referral) != referrals.FULL:
+        raise NotPermitted(
+            "El oficio de canalización lo emiten la institución remitente y la receptora."
+        )
+    if referral.status not in DISCLOSED_STATUSES:
+        raise InvalidTransition(
+            "El oficio de canalización se emite cuando la receptora acepta la canalización."
+        )
+    agreement = session.get(Agreement, referral.agreement_id) if referral.agreement_id else None
+    sender = session.get(Institution, referral.sending_institution_id)
+    receiver = session.get(Institution, referral.receiving_institution_id)
+    return OficioData(
+        referral=referral,
+        people=people_of(session, referral.id),
+        history=history_of(session, referral.id),
+        obligations=obligations_of(session, referral.id),
+        agreement=agreement,
+        sender_name=sender.name if sender else "Sin información",
+        receiver_name=receiver.name if receiver else "Sin información",
+        facility_name="Sin información",
+    )
 
 
 def record_disclosure(

@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -24,10 +24,12 @@ from referral import (
     disclosure,
     lifecycle,
     obligations,
+    outbound,
     permissions,
     referrals,
     stays,
 )
+from referral import oficio as oficio_sheet
 from referral.database import db
 from referral.dependencies import capacity_client
 from referral.exceptions import NoAgreement
@@ -45,12 +47,14 @@ from referral.schemas import (
 from referral.states import CLAIMED_ACTIONS
 from services.app import Runtime
 from services.clients.capacity import CapacityClient
+from services.clock import utcnow
 from services.errors import CanalizaError, Unprocessable
 from services.settings import get_settings
 from services.tokens import Principal
 from services.vocabulary import UserRole
 
 log = logging.getLogger("canaliza.referral")
+NOTIFIER_KEY = "referral_notifier"
 
 # Who completes an interrupted claim: the recovery sweep, not a person.
 SYSTEM = Principal(sub="system", roles=frozenset({UserRole.SERVICE}))
@@ -308,7 +312,24 @@ async def run_expiry(runtime: Runtime, now: datetime | None = None) -> list[str]
             released.append(hold_id)
     await recover_interrupted_claims(runtime)
     await offer_next_facilities(runtime)
+    await warn_deadlines(runtime, now)
     return released
+
+
+async def warn_deadlines(runtime: Runtime, now: datetime | None = None) -> None:
+    """Warn both institutions once when an answer deadline is about to run out."""
+    notifier = runtime.state.get(NOTIFIER_KEY)
+    if not isinstance(notifier, outbound.Notifier):
+        return
+    within = timedelta(minutes=runtime.settings.deadline_warning_minutes)
+
+    def claim() -> list[tuple[str, str, str, datetime]]:
+        with db.unit_of_work() as session:
+            return deadlines.claim_deadline_warnings(session, now=now, within=within)
+
+    rows = await run_in_threadpool(claim)
+    if rows:
+        await run_in_threadpool(notifier.deliver, outbound.deadline_warnings(rows))
 
 
 async def offer_next_facilities(runtime: Runtime) -> None:
@@ -379,7 +400,26 @@ async def disclose_address(
         "name": facility.name,
         "state": facility.state,
         "address": facility.address,
+        "contact": facility.contact,
+        "arrival_instructions": facility.arrival_instructions,
     }
+
+
+async def oficio(runtime: Runtime, *, principal: Principal, referral_id: str) -> tuple[str, bytes]:
+    """The oficio de canalización (file name, PDF) for either institution, once accepted."""
+
+    def load() -> oficio_sheet.OficioData:
+        with db.unit_of_work(write=False) as session:
+            return disclosure.oficio_data(session, principal=principal, referral_id=referral_id)
+
+    data = await run_in_threadpool(load)
+    try:
+        facility = await capacity_client(runtime).get_facility(data.referral.facility_id)
+        data.facility_name = facility.name or data.facility_name
+    except CanalizaError:
+        log.warning("oficio %s: facility name unavailable", referral_id)
+    pdf = await run_in_threadpool(oficio_sheet.oficio_pdf, data, issued_at=utcnow())
+    return f"oficio-{oficio_sheet.folio(data.referral)}.pdf", pdf
 
 
 async def disclose_identities(*, principal: Principal, referral_id: str) -> list[IdentityPublic]:

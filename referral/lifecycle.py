@@ -7,7 +7,7 @@ happens inside the referral's own transactions.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import case, update
@@ -28,6 +28,7 @@ from referral.records import get_referral, people_of
 from referral.schemas import ActionBody, ReferralCreate
 from referral.schemas import Outcome as OutcomeCode
 from referral.states import (
+    ADMISSION_DEADLINE,
     CLAIM_LEASE,
     CLAIMED_ACTIONS,
     RELEASING_ACTIONS,
@@ -47,6 +48,9 @@ from services.vocabulary import (
     RegistrationStatus,
     UserRole,
 )
+
+# A clock a little behind the browser's should not refuse "arriving now".
+EXPECTED_ARRIVAL_SLACK = timedelta(minutes=15)
 
 
 @dataclass
@@ -181,6 +185,28 @@ def _check_action(
         )
     if action == "discharge" and body.outcome is None:
         raise Unprocessable("El egreso requiere el desenlace (outcome).", code="outcome_required")
+    if body.expected_arrival_at is not None:
+        _check_expected_arrival(action, body.expected_arrival_at)
+
+
+def _check_expected_arrival(action: str, at: datetime) -> None:
+    """Told when the transfer starts, and within the time an accepted referral waits."""
+    if action != "in_transit":
+        raise Unprocessable(
+            "expected_arrival_at solo se indica al iniciar el traslado (in_transit).",
+            code="expected_arrival_not_applicable",
+        )
+    now = utcnow()
+    if as_utc(at) < now - EXPECTED_ARRIVAL_SLACK:
+        raise Unprocessable(
+            "expected_arrival_at: la llegada prevista no puede estar en el pasado.",
+            code="expected_arrival_in_past",
+        )
+    if as_utc(at) > now + ADMISSION_DEADLINE:
+        raise Unprocessable(
+            "expected_arrival_at: la llegada prevista debe estar dentro de las próximas 72 horas.",
+            code="expected_arrival_too_late",
+        )
 
 
 def _plan_of(referral: Referral, action: str, claim_token: str | None) -> ActionPlan:
@@ -345,6 +371,8 @@ def apply_action(
         values["outcome"] = body.outcome
         # kept with the claim: the sweep completing an interrupted discharge does not know it
         values["outcome_country"] = body.outcome_country or referral.outcome_country
+    elif action == "in_transit" and body.expected_arrival_at is not None:
+        values["expected_arrival_at"] = as_utc(body.expected_arrival_at)
     elif action == "admit" and allocations is not None:
         values["allocations"] = allocations
     if action in RELEASING_ACTIONS and referral.hold_id:

@@ -154,6 +154,10 @@ class Referral(ReferralBase, table=True):
     updated_at: datetime = _ts()
     sent_at: datetime | None = _ts(nullable=True)
     response_due_at: datetime | None = _ts(nullable=True)
+    # Told by whoever starts the transfer (``in_transit``): when the people should arrive.
+    expected_arrival_at: datetime | None = _ts(nullable=True)
+    # When both institutions were warned that the answer deadline was near (once).
+    deadline_warned_at: datetime | None = _ts(nullable=True)
 
 
 class ReferralPerson(ReferralBase, table=True):

@@ -276,6 +276,23 @@ async def disclose_address(
     )
 
 
+@router.get(
+    "/referrals/{referral_id}/oficio",
+    response_class=Response,
+    responses={200: {"content": {"application/pdf": {}}}},
+)
+async def referral_oficio(referral_id: str, request: Request, principal: PrincipalDep) -> Response:
+    """The oficio de canalización (PDF): to the two institutions, once accepted."""
+    name, pdf = await flows.oficio(
+        get_runtime(request.app), principal=principal, referral_id=referral_id
+    )
+    return Response(
+        pdf,
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'inline; filename="{name}"'},
+    )
+
+
 @router.post(
     "/referrals/{referral_id}/obligations/{obligation_id}/fulfil",
     response_model=ObligationPublic,

@@ -379,6 +379,18 @@ class ActionBody(Strict):
     outcome: Outcome | None = None
     # With outcome ``assisted_return``: the country returned to (ISO 3166-1 alpha-3).
     outcome_country: Nationality = None
+    # ``in_transit`` only: when the people are expected at the facility (with its offset).
+    expected_arrival_at: datetime | None = None
+
+    @field_validator("expected_arrival_at")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise PydanticCustomError(
+                "timezone_required",
+                "expected_arrival_at necesita su zona horaria (p. ej. 2026-12-06T18:00:00-06:00).",
+            )
+        return value
 
 
 class FulfilBody(Strict):
@@ -392,6 +404,9 @@ class PersonPublic(BaseModel):
     sex: str | None
     age: int | None = None
     age_group: str
+    # The CNDH band (0-12, 13-17, 18-59, 60+, unknown): shown when the age itself is not,
+    # so that a receiver deciding before acceptance knows a baby from an adult.
+    age_band: str = "unknown"
     role: str
     nationality: str | None
     pseudonym: str | None = None
@@ -407,6 +422,7 @@ class PersonPublic(BaseModel):
             sex=p.sex,
             age=None if deidentified else p.age,
             age_group=catalogue.age_group(p.age),
+            age_band=vocabulary.cndh_age_band(p.age),
             role=p.role,
             nationality=p.nationality,
             pseudonym=None if deidentified else p.pseudonym,
@@ -500,6 +516,7 @@ class ReferralPublic(BaseModel):
     without_agreement: bool = False
     without_agreement_justification: str | None = None
     previous_referral_id: str | None = None
+    expected_arrival_at: UtcDateTime | None = None
 
     @classmethod
     def of(
@@ -550,6 +567,7 @@ class ReferralPublic(BaseModel):
             without_agreement=referral.without_agreement,
             without_agreement_justification=referral.without_agreement_justification,
             previous_referral_id=referral.previous_referral_id,
+            expected_arrival_at=referral.expected_arrival_at,
         )
 
 

@@ -94,6 +94,18 @@ class Settings(BaseSettings):
     operation_quota_beds: int = Field(default=600, ge=1)
     operation_plan_seconds: float = Field(default=1.5, gt=0, le=30)
     stale_after_hours: int = 24
+    # Notices outside the platform (referral.outbound, docs/notifications.md): e-mail
+    # through SMTP when a host is set, else one log line per notice; recipients per
+    # institution as JSON {"<institution id>": ["address", …]}.
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_sender: str = "canaliza@localhost"
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = True
+    notify_recipients: str | None = None
+    # How long before an answer deadline both institutions are warned.
+    deadline_warning_minutes: int = Field(default=30, ge=1, le=24 * 60)
     # SEGOB roster: may a facility not (yet) registered receive referrals? If so, flagged.
     unregistered_may_receive_referrals: bool = True
     # Urgent placement without an agreement (003:1003: urgent care without prerequisites):

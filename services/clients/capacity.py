@@ -41,6 +41,8 @@ class Facility(BaseModel):
     registration_status: str | None = None
     max_stay_days: int | None = None
     address: str | None = None
+    contact: str | None = None
+    arrival_instructions: str | None = None
 
 
 class LedgerEntry(BaseModel):

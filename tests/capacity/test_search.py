@@ -53,7 +53,10 @@ async def test_adult_man_is_unmet_with_a_reason_and_recorded(cap):
     assert answer["results"] == []
     unmet = answer["unmet"]
     assert unmet["code"] == "no_eligible_pool"
-    assert "ninguna instalación activa acepta hombres adultos en el estado 09" in unmet["reason"]
+    assert (
+        "ninguna instalación activa acepta hombres adultos en Ciudad de México ni en otro estado"
+        in unmet["reason"]
+    )
     with Session(db.engine) as s:
         [row] = s.exec(select(UnmetRequest)).all()
         assert (row.sex, row.age_group, row.state, row.code) == ("M", "adult", "09", row.code)
