@@ -254,6 +254,7 @@ def create_hold(
         rev=rev,
         expires_at=now + timedelta(minutes=ttl),
         reference=data.reference,
+        people=[p.model_dump(mode="json") for p in data.people or []],
         idempotency_key=idempotency_key,
         request_hash=digest,
     )
@@ -276,6 +277,7 @@ def write_hold(
     idempotency_key: str | None = None,
     request_hash: str | None = None,
     operation_id: str | None = None,
+    people: list[dict[str, Any]] | None = None,
 ) -> Hold:
     """Write one hold of ``wanted`` beds per pool of ``facility`` (under the revision lock
     the caller took): every pool's guarded update, its ledger entry, the events. A pool
@@ -283,7 +285,7 @@ def write_hold(
     hold = Hold(
         facility_id=facility.id,
         reference=reference,
-        people=[p.model_dump(mode="json") for p in data.people or []],
+        people=list(people or []),
         created_by=principal.sub,
         institution_id=principal.institution_id,
         idempotency_key=idempotency_key,
