@@ -23,7 +23,7 @@ from auth.models import User
 from auth.oauth import SUPPORTED_SCOPES, StarletteOAuth2Request
 from auth.pages import OAUTH_PARAMS, error_page, login_page
 from auth.ratelimit import RATE_LIMITER_KEY, RateLimiter, client_address
-from auth.schemas import TotpConfirm, TotpEnrolment, UserCreate, UserInfo, UserPublic
+from auth.schemas import ActorPublic, TotpConfirm, TotpEnrolment, UserCreate, UserInfo, UserPublic
 from services.app import get_runtime
 from services.errors import Forbidden
 from services.security import PrincipalDep
@@ -226,6 +226,19 @@ def list_users(principal: PrincipalDep, session: ReadSessionDep) -> list[UserPub
         query = select(User).where(User.institution_id == principal.institution_id)
     return [
         flows.public_user(u) for u in session.exec(query.order_by(col(User.username)).limit(1000))
+    ]
+
+
+@router.get("/api/v1/auth/actors", summary="Who acts: names for the audit trail",
+            response_model=list[ActorPublic])  # fmt: skip
+def list_actors(principal: PrincipalDep, session: ReadSessionDep) -> list[ActorPublic]:
+    """Every user's name and institution (nothing else), so oversight reads the audit
+    trail by who acted instead of by account ids."""
+    permissions.ensure_can_read_actors(principal)
+    users = session.exec(select(User).order_by(col(User.display_name)).limit(10000))
+    return [
+        ActorPublic(id=u.id, display_name=u.display_name, institution_id=u.institution_id)
+        for u in users
     ]
 
 

@@ -18,6 +18,7 @@ from frontend.prosecutor import router as prosecutor_router
 from frontend.registration import router as registration_router
 from frontend.router import router
 from frontend.shelter import router as shelter_router
+from frontend.trail import router as trail_router
 from services.app import Runtime, ServiceSpec
 
 log = logging.getLogger("canaliza.frontend")
@@ -50,6 +51,7 @@ def service() -> ServiceSpec:
             shelter_router,
             registration_router,
             oversight_router,
+            trail_router,
             institution_router,
             live_router,
         ],

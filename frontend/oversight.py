@@ -8,7 +8,6 @@ GET|POST /segob/visitas/{visit}/cancelar        cancel a planned visit (confirme
 POST /segob/visitas/{visit}/acciones            add a follow-up action to a done visit
 POST /segob/acciones/{action}/completar         mark a follow-up action completed
 GET|POST /segob/padron/{facility}/registro      review a registration against the checklist
-GET  /segob/bitacora                            the audit trail and its verification
 GET  /segob/estadisticas                        charts and exports
 GET  /segob/exportar/{report}                   a report as csv/xlsx/pdf (proxied download)
 GET  /segob/padron.pdf, /segob/directorio-hsds.json, /segob/padron/{facility}/informe.pdf
@@ -76,7 +75,6 @@ NOTICES = {
     "returned": N_("The registration was returned to the operator with your observations."),
 }
 MAX_ACTIONS = 3
-TRAIL_PAGE = 50
 
 
 def _notice(page: Page, aviso: str | None) -> str | None:
@@ -427,43 +425,6 @@ async def review(page: AuditorPage, facility_id: str, request: Request) -> Respo
         else:
             return page.redirect(f"/segob/padron/{fid}?aviso={outcome}")
     return await _review_form(page, fid, problems=problems, form=form, status=422)
-
-
-# --- audit trail ----------------------------------------------------------------------------
-
-
-@router.get("/segob/bitacora")
-async def trail(page: AuditorPage, tipo: str | None = None, pagina: str = "1") -> Response:
-    kind = (tipo or "").strip()[:200] or None
-    wanted = int(pagina) if pagina.isdigit() and len(pagina) < 7 else 1
-    base = {"type": kind} if kind else {}
-    verification, first = await page.api.gather(
-        page.api.get("audit", "/api/v1/audit/verify"),
-        page.api.get("audit", "/api/v1/audit/events", params={**base, "limit": 1}),
-    )
-    total = int(first["total"])
-    pages = max(1, -(-total // TRAIL_PAGE))
-    number = min(max(1, wanted), pages)
-    # Newest first: page 1 holds the last TRAIL_PAGE entries of the chain.
-    end = total - (number - 1) * TRAIL_PAGE
-    start = max(0, end - TRAIL_PAGE)
-    entries: list[dict[str, Any]] = []
-    if end > 0:
-        answer = await page.api.get(
-            "audit",
-            "/api/v1/audit/events",
-            params={**base, "limit": end - start, "offset": start},
-        )
-        entries = list(reversed(answer["items"]))
-    return page.render(
-        "oversight/trail.html",
-        verification=verification,
-        entries=entries,
-        total=total,
-        number=number,
-        pages=pages,
-        kind=kind or "",
-    )
 
 
 # --- statistics and exports -----------------------------------------------------------------

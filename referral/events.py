@@ -30,6 +30,7 @@ from services.contracts.referral import (
     ObligationFulfilled,
     PersonFacts,
     ReferralChanged,
+    ReferralDeclined,
     ReferralDischarged,
     ReferralPersonFacts,
 )
@@ -145,6 +146,8 @@ def referral_changed(
     }
     if model is ReferralDischarged:
         fields["outcome"] = referral.outcome
+    if model is ReferralDeclined:
+        fields["reason"] = referral.decline_reason
     return model(**fields)
 
 
