@@ -94,6 +94,16 @@ class Translator:
     def number(self, value: float | int | None) -> str:
         return "" if value is None else format_decimal(value, locale=self.babel_locale)
 
+    def age_group(self, band: Any) -> str:
+        """A CNDH age group ("13-17", "60+") in words; anything else is "No information"."""
+        text = str(band or "")
+        if text.endswith("+") and text[:-1].isdigit():
+            return self.gettext("%(low)s years or more", low=text[:-1])
+        low, _, high = text.partition("-")
+        if low.isdigit() and high.isdigit():
+            return self.gettext("%(low)s to %(high)s years", low=low, high=high)
+        return self.gettext(NO_INFORMATION_ID)
+
     def state(self, code: str | None) -> str:
         if not code:
             return ""

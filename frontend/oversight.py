@@ -64,6 +64,14 @@ EXPORTS = {
     "agreements-refused": N_("Referrals refused for want of an agreement"),
 }
 FORMATS = {"csv": "CSV", "xlsx": "Excel", "pdf": "PDF"}
+# How a referral that never reached a discharge stands (the referral service's lines).
+CLOSINGS = {
+    "declined": N_("Declined by the shelter"),
+    "cancelled": N_("Cancelled"),
+    "expired": N_("Expired without answer"),
+    "in_progress": N_("In progress"),
+    "no_information": N_("No information"),
+}
 SEXES = {"F": N_("Women"), "M": N_("Men"), "X": N_("Non-binary / other"), "S.I.": N_("No data")}
 NOTICES = {
     "visit_planned": N_("The visit was planned."),
@@ -474,7 +482,10 @@ async def statistics(page: AuditorPage) -> Response:
             kind="line",
         ),
         "unmet_state": _chart(
-            [t.state(r["state"]) if r["state"] in STATES else r["state"] for r in by_state["rows"]],
+            [
+                t.state(r["state"]) if r["state"] in STATES else t.gettext("No information")
+                for r in by_state["rows"]
+            ],
             [(t.gettext("People without a place"), [r["people"] for r in by_state["rows"]])],
         ),
         "unmet_sex": _chart(
@@ -482,16 +493,24 @@ async def statistics(page: AuditorPage) -> Response:
             [(t.gettext("People without a place"), [r["people"] for r in by_sex["rows"]])],
         ),
         "unmet_age": _chart(
-            [r["age_group"] for r in by_age["rows"]],
+            [t.age_group(r["age_group"]) for r in by_age["rows"]],
             [(t.gettext("People without a place"), [r["people"] for r in by_age["rows"]])],
         ),
     }
-    totals: dict[str, int] = {}
+    discharged: dict[str, int] = {}
+    closed: dict[str, int] = {}
     for line in outcomes:
-        totals[line["outcome"]] = totals.get(line["outcome"], 0) + int(line["count"])
+        # Only a discharge is an outcome; a declined, cancelled or expired referral never
+        # reached the shelter and is counted apart.
+        into = discharged if line["outcome"] in OUTCOMES else closed
+        into[line["outcome"]] = into.get(line["outcome"], 0) + int(line["count"])
     charts["outcomes"] = _chart(
-        [t.gettext(OUTCOMES[o]) if o in OUTCOMES else o for o in totals],
-        [(t.gettext("People discharged"), list(totals.values()))],
+        [t.gettext(OUTCOMES[o]) for o in discharged],
+        [(t.gettext("Referrals discharged"), list(discharged.values()))],
+    )
+    charts["closings"] = _chart(
+        [t.gettext(CLOSINGS.get(o, CLOSINGS["no_information"])) for o in closed],
+        [(t.gettext("Referrals"), list(closed.values()))],
     )
     return page.render(
         "oversight/statistics.html",

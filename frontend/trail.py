@@ -145,6 +145,7 @@ BLANKS = dict.fromkeys(
      "occupied", "total", "format", "reason"),
     "…",
 )  # fmt: skip
+URGENCIES = {"urgent": N_("Urgent"), "normal": N_("Normal")}
 SYSTEM = N_("The platform")
 UNKNOWN_INSTITUTION = N_("an institution not on record")
 UNKNOWN_FACILITY = N_("a facility not on record")
@@ -360,7 +361,7 @@ async def trail_entry(page: AuditorPage, position: str) -> Response:
         {
             "role": _named(t, ROLES, person.get("role")),
             "sex": _named(t, SEXES, person.get("sex")),
-            "age": age_band(t, person.get("age_band") or person.get("age_group")),
+            "age": t.age_group(person.get("age_band") or person.get("age_group")),
             "nationality": t.country(person.get("nationality")),
         }
         for person in payload.get("people") or []
@@ -387,24 +388,15 @@ def _named(t: Translator, table: Mapping[str, str], code: Any) -> str:
     return t.gettext(label) if label else t.gettext("No information")
 
 
-def age_band(t: Translator, band: Any) -> str:
-    """A CNDH age group ("13-17", "60+") as words."""
-    text = str(band or "")
-    if text.endswith("+") and text[:-1].isdigit():
-        return t.gettext("%(low)s years or more", low=text[:-1])
-    low, _, high = text.partition("-")
-    if low.isdigit() and high.isdigit():
-        return t.gettext("%(low)s to %(high)s years", low=low, high=high)
-    return t.gettext("No information")
-
-
 def shown(t: Translator, key: str, value: Any) -> str:
     """A payload value as a person reads it (dates local, codes named)."""
     if key in ("sent_at", "response_due_at", "until") and isinstance(value, str):
         try:
-            return t.datetime(value, "short")
+            return t.datetime(value, "medium")
         except ValueError:
             return value
+    if key == "urgency" and value in URGENCIES:
+        return t.gettext(URGENCIES[value])
     if key == "name" and value in EXPORTS:
         return t.gettext(EXPORTS[value])
     if key == "state":
