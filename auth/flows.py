@@ -19,7 +19,7 @@ from auth.federation import FederationRefused, Provider, provision_user
 from auth.models import User
 from auth.oauth import CanalizaAuthorizationServer, StarletteOAuth2Request, require_pkce
 from auth.oauth import Response as OAuthResponse
-from auth.pages import OAUTH_PARAMS, error_page, login_page
+from auth.pages import OAUTH_PARAMS, error_page, html_page, login_page
 from auth.schemas import UserPublic
 from services.settings import get_settings
 
@@ -36,13 +36,11 @@ def render(result: OAuthResponse) -> Response:
 
 def authorize_error(exc: Exception) -> Response:
     description = getattr(exc, "description", "") or "solicitud inválida"
-    return HTMLResponse(
-        error_page(f"La solicitud de autorización no es válida ({description})."), 400
-    )
+    return html_page(error_page(f"La solicitud de autorización no es válida ({description})."), 400)
 
 
 def federation_page(detail: str, status: int) -> HTMLResponse:
-    return HTMLResponse(error_page(detail), status, headers={"Cache-Control": "no-store"})
+    return html_page(error_page(detail), status)
 
 
 def public_user(user: User) -> UserPublic:
@@ -121,7 +119,7 @@ def sign_in(oauth_request: StarletteOAuth2Request) -> Response:
             page = login_page(
                 params=params, csrf=form.get("csrf_token", ""), error=exc.detail, ask_totp=ask_totp
             )
-            return HTMLResponse(page, 200 if exc.reason == "mfa_required" else 401)
+            return html_page(page, 200 if exc.reason == "mfa_required" else 401)
         result = _server(session).create_authorization_response(
             oauth_request, grant_user=user, grant=grant
         )

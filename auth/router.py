@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 from authlib.integrations.base_client import OAuthError
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import JSONResponse, Response
 from joserfc.errors import JoseError
 from sqlmodel import Session, col, select
 from starlette.concurrency import run_in_threadpool
@@ -21,7 +21,7 @@ from auth.federation import FEDERATION_KEY, PENDING_KEY, Federation
 from auth.keys import public_jwks
 from auth.models import User
 from auth.oauth import SUPPORTED_SCOPES, StarletteOAuth2Request
-from auth.pages import OAUTH_PARAMS, error_page, login_page
+from auth.pages import OAUTH_PARAMS, error_page, html_page, login_page
 from auth.ratelimit import RATE_LIMITER_KEY, RateLimiter, client_address
 from auth.schemas import ActorPublic, TotpConfirm, TotpEnrolment, UserCreate, UserInfo, UserPublic
 from services.app import get_runtime
@@ -147,16 +147,9 @@ async def authorize_page(request: Request) -> Response:
     csrf = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(24)
     providers = [(p.key, p.name) for p in _federation(request).providers.values()]
     page = login_page(params=oauth_request.payload.data, csrf=csrf, providers=providers)
-    resp = HTMLResponse(page)
+    resp = html_page(page)
     resp.set_cookie(
         CSRF_COOKIE, csrf, httponly=True, samesite="strict", path="/auth/authorize", max_age=900
-    )
-    resp.headers["Cache-Control"] = "no-store"
-    resp.headers["X-Frame-Options"] = "DENY"
-    # The page takes the web UI's stylesheet (same origin), nothing else.
-    resp.headers["Content-Security-Policy"] = (
-        "default-src 'none'; style-src 'self'; form-action 'self'; frame-ancestors 'none'; "
-        "base-uri 'none'"
     )
     return resp
 
@@ -171,7 +164,7 @@ async def authorize_submit(request: Request) -> Response:
     cookie = request.cookies.get(CSRF_COOKIE, "")
     sent = oauth_request.form.get("csrf_token", "")
     if not cookie or not hmac.compare_digest(cookie, sent):
-        return HTMLResponse(
+        return html_page(
             error_page("La sesión del formulario expiró; vuelva a abrir la página de acceso."),
             403,
         )

@@ -83,6 +83,7 @@ NOTICES = {
     "returned": N_("The registration was returned to the operator with your observations."),
 }
 MAX_ACTIONS = 3
+FIRST_REPORT_YEAR = 2012  # the General Law against trafficking in persons
 
 
 def _notice(page: Page, aviso: str | None) -> str | None:
@@ -155,6 +156,8 @@ async def _facility_values(page: Page, facility_id: str) -> dict[str, Any]:
         "registration": registration,
         "today": _today().isoformat(),
         "year": _today().year,
+        # Any year the platform may hold data for, newest first (not only the current one).
+        "years": list(range(_today().year, FIRST_REPORT_YEAR - 1, -1)),
         **_labels(),
     }
 
@@ -563,10 +566,13 @@ async def hsds_directory(page: AuditorPage) -> Response:
 @router.get("/segob/padron/{facility_id}/informe.pdf")
 async def monthly_report(page: AuditorPage, facility_id: str, anio: str = "") -> Response:
     year = int(anio) if anio.isdigit() and 2000 <= int(anio) <= 2100 else _today().year
-    return await _download(
+    response = await _download(
         page,
         "audit",
         f"/api/v1/roster/{facility_id[:64]}/monthly-report",
         {"year": str(year), "format": "pdf"},
-        f"informe-{year}.pdf",
+        f"informe-mensual-{year}.pdf",
     )
+    # The file's name a person keeps: the year, not the facility's id.
+    response.headers["Content-Disposition"] = f'attachment; filename="informe-mensual-{year}.pdf"'
+    return response

@@ -129,3 +129,77 @@ def test_statistics_count_discharges_apart_from_declines(server, browser, declin
         _fits(page)
     check_accessibility(page, f"statistics-{size}")
     context.close()
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_a_wrong_password_shows_a_styled_page(server, browser, size):
+    from playwright.sync_api import expect
+
+    context = browser.new_context(locale="es-MX", viewport=SIZES[size])
+    page = context.new_page()
+    refused: list[str] = []
+    page.on("console", lambda m: refused.append(m.text) if "Content Security" in m.text else None)
+    enter(page, server, "auditor", password="no-es-la-contraseña")
+    expect(page.get_by_role("alert")).to_be_visible()
+    # The stylesheet applied: the header has its colour, the alert its border.
+    header = page.evaluate(
+        "getComputedStyle(document.querySelector('.site-header')).backgroundColor"
+    )
+    assert header not in ("rgba(0, 0, 0, 0)", "transparent"), header
+    assert refused == []
+    check_accessibility(page, f"sign-in-refused-{size}")
+    context.close()
+
+
+def _facility_id(server: str) -> str:
+    auditor = {"Authorization": f"Bearer {api_token(server, 'auditor')}"}
+    roster = httpx.get(f"{server}/api/v1/roster", headers=auditor).json()
+    return str(roster["items"][0]["facility_id"])
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_a_refused_visit_keeps_its_actions_reports_any_year_and_404_names_no_id(
+    server, browser, size
+):
+    from playwright.sync_api import expect
+
+    facility_id = _facility_id(server)
+    context = browser.new_context(locale="es-MX", viewport=SIZES[size])
+    page = context.new_page()
+    enter(page, server, "auditor")
+    page.wait_for_url("**/segob/padron")
+    page.goto(f"{server}/segob/padron/{facility_id}")
+    years = page.get_by_label("Año del informe mensual")
+    expect(years.locator("option")).not_to_have_count(1)
+    last_year = str(date.today().year - 1)
+    years.select_option(last_year)
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Descargar el informe mensual (PDF)").click()
+    assert download.value.suggested_filename == f"informe-mensual-{last_year}.pdf"
+
+    page.get_by_role("link", name="Programar o registrar una visita").click()
+    done = page.locator("form:has(input[name=mode][value=done])")
+    done.get_by_label("Equipo visitador").fill("Lic. Ana Pérez")
+    done.get_by_label("Hallazgos").fill("Falta señalización de salida.")
+    done.get_by_label("Acción 1").fill("Colocar señalización de salida")
+    done.get_by_label("Acción 2").fill("Capacitar al personal en primeros auxilios")
+    done.get_by_label("Fecha límite").nth(1).fill(str(date.today() + timedelta(days=30)))
+    done.get_by_role("button", name="Registrar la visita").click()
+    # Refused (action 1 has no due date): what was typed is all still there.
+    expect(page.get_by_role("alert")).to_contain_text("fecha límite")
+    done = page.locator("form:has(input[name=mode][value=done])")
+    expect(done.get_by_label("Acción 1")).to_have_value("Colocar señalización de salida")
+    expect(done.get_by_label("Acción 2")).to_have_value(
+        "Capacitar al personal en primeros auxilios"
+    )
+    expect(done.get_by_label("Fecha límite").nth(1)).to_have_value(
+        str(date.today() + timedelta(days=30))
+    )
+    check_accessibility(page, f"visit-refused-{size}")
+
+    missing = "0b7c1d2e-3f40-4a5b-8c6d-7e8f90a1b2c3"
+    page.goto(f"{server}/segob/padron/{missing}")
+    expect(page.get_by_role("heading", level=1)).to_have_text("No se encontró")
+    assert missing not in page.locator("main").inner_text()
+    check_accessibility(page, f"not-found-{size}")
+    context.close()
