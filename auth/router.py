@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import hmac
 import secrets
-from typing import Any
+from typing import Annotated, Any
 
 import httpx
 from authlib.integrations.base_client import OAuthError
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import JSONResponse, Response
 from joserfc.errors import JoseError
 from sqlmodel import Session, col, select
@@ -23,7 +23,15 @@ from auth.models import User
 from auth.oauth import SUPPORTED_SCOPES, StarletteOAuth2Request
 from auth.pages import OAUTH_PARAMS, error_page, html_page, login_page
 from auth.ratelimit import RATE_LIMITER_KEY, RateLimiter, client_address
-from auth.schemas import ActorPublic, TotpConfirm, TotpEnrolment, UserCreate, UserInfo, UserPublic
+from auth.schemas import (
+    ActorPublic,
+    TemporaryPassword,
+    TotpConfirm,
+    TotpEnrolment,
+    UserCreate,
+    UserInfo,
+    UserPublic,
+)
 from services.app import get_runtime
 from services.errors import Forbidden
 from services.security import PrincipalDep
@@ -257,6 +265,26 @@ async def create_user(body: UserCreate, principal: PrincipalDep, request: Reques
             return flows.public_user(user)
 
     return await run_in_threadpool(_create)
+
+
+UserId = Annotated[str, Path(max_length=64)]
+
+
+@router.post("/api/v1/auth/users/{user_id}/deactivate", response_model=UserPublic)
+def deactivate_user(user_id: UserId, principal: PrincipalDep) -> UserPublic:
+    """The account can no longer sign in nor refresh a session."""
+    return flows.set_user_active(principal, user_id=user_id, active=False)
+
+
+@router.post("/api/v1/auth/users/{user_id}/reactivate", response_model=UserPublic)
+def reactivate_user(user_id: UserId, principal: PrincipalDep) -> UserPublic:
+    return flows.set_user_active(principal, user_id=user_id, active=True)
+
+
+@router.post("/api/v1/auth/users/{user_id}/password-reset", response_model=TemporaryPassword)
+def reset_password(user_id: UserId, principal: PrincipalDep) -> TemporaryPassword:
+    """A new temporary password, answered once (only its hash is kept)."""
+    return flows.reset_password(principal, user_id=user_id)
 
 
 # --- federation: an institution's own OIDC provider (public: the sign-in itself) ---------

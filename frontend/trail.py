@@ -168,7 +168,8 @@ class Directory:
     def actor(self, t: Translator, entry: dict[str, Any]) -> dict[str, str]:
         """Who acted: her name and institution (or the platform itself)."""
         person = self.actors.get(entry.get("actor") or "")
-        institution_id = entry.get("institution_id") or (person or {}).get("institution_id")
+        # A person's own institution first: an account event's names the account's.
+        institution_id = (person or {}).get("institution_id") or entry.get("institution_id")
         institution = self.institutions.get(str(institution_id or ""), "")
         if person is None:
             return {"name": t.gettext(SYSTEM), "institution": institution}
