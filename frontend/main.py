@@ -9,6 +9,7 @@ import logging
 from starlette.concurrency import run_in_threadpool
 
 from frontend import flows
+from frontend.archive import router as archive_router
 from frontend.database import db
 from frontend.i18n import LANGUAGES, translations
 from frontend.institution import router as institution_router
@@ -49,6 +50,7 @@ def service() -> ServiceSpec:
             router,
             prosecutor_router,
             shelter_router,
+            archive_router,
             registration_router,
             oversight_router,
             trail_router,

@@ -30,6 +30,7 @@ NAV: list[NavEntry] = [
     NavEntry("/canalizaciones", N_("My referrals"), PROSECUTOR),
     NavEntry("/refugio", N_("Occupancy"), COORDINATOR),
     NavEntry("/refugio/canalizaciones", N_("Incoming referrals"), COORDINATOR),
+    NavEntry("/refugio/archivo", N_("Archive"), COORDINATOR),
     NavEntry("/segob/padron", N_("Roster"), AUDITOR),
     NavEntry("/segob/estadisticas", N_("Statistics"), AUDITOR),
     NavEntry("/segob/bitacora", N_("Audit trail"), AUDITOR),

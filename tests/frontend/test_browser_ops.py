@@ -39,7 +39,7 @@ def enter(page, base: str, username: str, password: str = PASSWORD) -> None:
     page.get_by_role("button", name="Entrar").click()
 
 
-def send_referral(base: str) -> str:
+def send_referral(base: str, case_reference: str | None = None) -> str:
     """The prosecutor sends a mother and her son to Casa de las Mercedes (through the API)."""
     fiscal = {"Authorization": f"Bearer {api_token(base, 'fiscal')}"}
     found = httpx.post(
@@ -63,6 +63,7 @@ def send_referral(base: str) -> str:
             "people": [{**p, "nationality": "MEX"} for p in MOTHER_AND_SON],
             "consent": {"given": True},
             "urgency": "urgent",
+            **({"case_reference": case_reference} if case_reference else {}),
         },
         headers=fiscal,
     )

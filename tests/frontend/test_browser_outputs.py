@@ -27,6 +27,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 SIZES = {"desktop": {"width": 1366, "height": 768}, "phone": {"width": 390, "height": 844}}
 REASON = "Sin camas para niños esta noche"
+CASE = "FED/CDMX/FEVIMTRA/0001234/2026"
 # What a person must never read: an account or object id, an event code.
 CODES = re.compile(r"\b[0-9a-f]{8}\b|[0-9a-f]{8}-[0-9a-f]{4}|\breferral\.|\bcapacity\.|\bauth\.")
 
@@ -34,7 +35,7 @@ CODES = re.compile(r"\b[0-9a-f]{8}\b|[0-9a-f]{8}-[0-9a-f]{4}|\breferral\.|\bcapa
 @pytest.fixture(scope="module")
 def declined(server) -> str:
     """A referral of a mother and her son, declined by Casa de las Mercedes with a reason."""
-    referral_id = send_referral(server)
+    referral_id = send_referral(server, case_reference=CASE)
     coordinator = {"Authorization": f"Bearer {api_token(server, 'coordinadora')}"}
     answer = httpx.post(
         f"{server}/api/v1/referrals/{referral_id}/decline",
@@ -273,4 +274,51 @@ def test_an_ngo_admin_resets_a_password_and_deactivates_an_account(server, brows
     row.get_by_role("button", name="Reactivar").click()
     page.wait_for_url("**aviso=user_reactivated")
     assert _can_sign_in(server, leaving, secret)
+    context.close()
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_the_coordinator_finds_a_declined_referral_in_the_archive(server, browser, declined, size):
+    from playwright.sync_api import expect
+
+    context = browser.new_context(locale="es-MX", viewport=SIZES[size])
+    page = context.new_page()
+    enter(page, server, "coordinadora")
+    page.get_by_role("link", name="Archivo").click()
+    page.wait_for_url("**/refugio/archivo")
+    row = page.locator(f'tr[data-referral-id="{declined}"]')
+    expect(row).to_contain_text("Rechazada")
+    expect(row).to_contain_text(REASON)
+    check_accessibility(page, f"archive-{size}")
+    page.get_by_role("searchbox").fill("fevimtra sin camas")
+    page.get_by_role("button", name="Buscar", exact=True).click()
+    page.wait_for_url("**q=fevimtra**")
+    expect(row).to_be_visible()
+    page.get_by_role("searchbox").fill("ninguna coincidencia posible")
+    page.get_by_role("button", name="Buscar", exact=True).click()
+    expect(page.get_by_text("Ninguna canalización coincide con la búsqueda.")).to_be_visible()
+    if size == "phone":
+        _fits(page)
+    context.close()
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_the_prosecutor_finds_her_referral_by_its_case_reference(server, browser, declined, size):
+    from playwright.sync_api import expect
+
+    context = browser.new_context(locale="es-MX", viewport=SIZES[size])
+    page = context.new_page()
+    enter(page, server, "fiscal")
+    page.wait_for_url("**/canalizaciones/nueva")
+    page.goto(f"{server}/canalizaciones")
+    page.get_by_role("searchbox", name="Buscar por carpeta").fill("0001234/2026")
+    page.get_by_role("button", name="Buscar", exact=True).click()
+    page.wait_for_url("**q=0001234**")
+    rows = page.locator("table tbody tr")
+    expect(rows).to_have_count(1)
+    expect(rows.first.locator("[data-case-reference]")).to_have_text(CASE)
+    expect(page.get_by_role("status").last).to_contain_text("1 canalización")
+    if size == "phone":
+        _fits(page)
+    check_accessibility(page, f"my-referrals-search-{size}")
     context.close()
