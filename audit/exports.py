@@ -133,6 +133,20 @@ def _offence(code: str) -> str:
     return code
 
 
+# The name of each code, by the column it stands in.
+CODE_NAMES: dict[str, Mapping[str, str]] = {
+    "sex": Sex.labels(),
+    "age_group": AGE_GROUPS,
+    "state": STATE_NAMES,
+    "state_of_origin": STATE_NAMES,
+    "outcome": OUTCOMES,
+    "role": PersonRole.labels(),
+    "vulnerable_group": VULNERABLE_GROUPS,
+    "facility_kind": FacilityKind.labels(),
+    "reason_code": UNMET_REASONS,
+}
+
+
 @dataclass
 class Labels:
     """How one export names things: institutions by name, everything else by vocabulary."""
@@ -153,33 +167,17 @@ class Labels:
         return self._named(column, value)
 
     def _named(self, column: str, value: str) -> str:
-        table: Mapping[str, str] | Callable[[str], str]
-        match column:
-            case "sex":
-                table = Sex.labels()
-            case "age_group":
-                table = AGE_GROUPS
-            case "nationality":
-                return country_label(value)
-            case "state" | "state_of_origin":
-                table = STATE_NAMES
-            case "sending_institution_id" | "receiving_institution_id":
-                table = self.institutions
-            case "outcome":
-                table = OUTCOMES
-            case "role":
-                table = PersonRole.labels()
-            case "vulnerable_group":
-                table = VULNERABLE_GROUPS
-            case "offence":
-                return _offence(value)
-            case "facility_kind":
-                table = FacilityKind.labels()
-            case "reason_code":
-                table = UNMET_REASONS
-            case _:
-                return value
-        return table.get(value, value)
+        if column == "nationality":
+            return country_label(value)
+        if column == "offence":
+            return _offence(value)
+        tables: dict[str, Mapping[str, str]] = {
+            **CODE_NAMES,
+            "sending_institution_id": self.institutions,
+            "receiving_institution_id": self.institutions,
+        }
+        table = tables.get(column)
+        return table.get(value, value) if table is not None else value
 
 
 def headers(name: str, by: list[str] | None) -> list[str]:

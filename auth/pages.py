@@ -78,15 +78,9 @@ def login_page(
         if ask_totp
         else ""
     )
-    return f"""<!doctype html>
-<html lang="es-MX"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Iniciar sesión — Canaliza</title>
-<link rel="stylesheet" href="/static/app.css"></head>
-<body>
-<header class="site-header"><div class="brand">Canaliza</div></header>
-<main class="narrow">
-<h1>Iniciar sesión en Canaliza</h1>
+    return _document(
+        "Iniciar sesión",
+        f"""<h1>Iniciar sesión en Canaliza</h1>
 {alert}
 <form method="post" action="/auth/authorize">
 <input type="hidden" name="csrf_token" value="{escape(csrf)}">
@@ -98,19 +92,29 @@ def login_page(
 {totp}
 <button type="submit" class="primary">Entrar</button>
 </form>
-{federated}
-</main></body></html>"""
+{federated}""",
+    )
 
 
 def error_page(detail: str) -> str:
     """A page for authorization requests that cannot be sent back to the client."""
+    return _document(
+        "Solicitud inválida",
+        f"""<h1>No se puede iniciar sesión</h1>
+<p class="alert error" role="alert">{escape(detail)}</p>
+<p><a href="/">Volver al inicio</a></p>""",
+    )
+
+
+def _document(title: str, main: str) -> str:
+    """A sign-in page: the web UI's stylesheet and header around ``main``."""
     return f"""<!doctype html>
 <html lang="es-MX"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Solicitud inválida — Canaliza</title>
+<title>{escape(title)} — Canaliza</title>
 <link rel="stylesheet" href="/static/app.css"></head>
 <body>
 <header class="site-header"><div class="brand">Canaliza</div></header>
-<main class="narrow"><h1>No se puede iniciar sesión</h1>
-<p class="alert error" role="alert">{escape(detail)}</p>
-<p><a href="/">Volver al inicio</a></p></main></body></html>"""
+<main class="narrow">
+{main}
+</main></body></html>"""

@@ -202,21 +202,41 @@ async def _user(page: Page, user_id: str) -> dict[str, Any]:
     raise ApiError(404, "not_found", "")
 
 
-@router.get("/institucion/usuarios/{user_id}/desactivar")
-async def user_deactivate_confirm(page: AdminPage, user_id: str) -> Response:
-    user = await _user(page, user_id)
+def _confirm_for(page: Page, user: dict[str, Any], step: str, texts: tuple[str, ...]) -> Response:
+    """The confirmation page of one step on one account (title, question, button)."""
+    title, question, label = texts
     return page.render(
         "confirm.html",
-        title=page.t.gettext("Deactivate %(name)s?", name=user["display_name"]),
-        question=page.t.gettext(
-            "The account can no longer sign in; a session it has open ends within minutes. "
-            "Its history stays. You can reactivate it later."
-        ),
-        action=f"/institucion/usuarios/{user['id']}/desactivar",
-        confirm_label=page.t.gettext("Yes, deactivate the account"),
+        title=page.t.gettext(title, name=user["display_name"]),
+        question=page.t.gettext(question),
+        action=f"/institucion/usuarios/{user['id']}/{step}",
+        confirm_label=page.t.gettext(label),
         cancel_url="/institucion/usuarios",
         reason=False,
     )
+
+
+DEACTIVATE_TEXTS = (
+    N_("Deactivate %(name)s?"),
+    N_(
+        "The account can no longer sign in; a session it has open ends within minutes. "
+        "Its history stays. You can reactivate it later."
+    ),
+    N_("Yes, deactivate the account"),
+)
+RESET_TEXTS = (
+    N_("Reset the password of %(name)s?"),
+    N_(
+        "Their current password stops working now. You will see a temporary password "
+        "once: give it to them in person; they sign in with it."
+    ),
+    N_("Yes, reset the password"),
+)
+
+
+@router.get("/institucion/usuarios/{user_id}/desactivar")
+async def user_deactivate_confirm(page: AdminPage, user_id: str) -> Response:
+    return _confirm_for(page, await _user(page, user_id), "desactivar", DEACTIVATE_TEXTS)
 
 
 @router.post("/institucion/usuarios/{user_id}/desactivar")
@@ -235,19 +255,7 @@ async def user_reactivate(page: AdminPage, user_id: str) -> Response:
 
 @router.get("/institucion/usuarios/{user_id}/contrasena")
 async def password_reset_confirm(page: AdminPage, user_id: str) -> Response:
-    user = await _user(page, user_id)
-    return page.render(
-        "confirm.html",
-        title=page.t.gettext("Reset the password of %(name)s?", name=user["display_name"]),
-        question=page.t.gettext(
-            "Their current password stops working now. You will see a temporary password "
-            "once: give it to them in person; they sign in with it."
-        ),
-        action=f"/institucion/usuarios/{user['id']}/contrasena",
-        confirm_label=page.t.gettext("Yes, reset the password"),
-        cancel_url="/institucion/usuarios",
-        reason=False,
-    )
+    return _confirm_for(page, await _user(page, user_id), "contrasena", RESET_TEXTS)
 
 
 @router.post("/institucion/usuarios/{user_id}/contrasena")
