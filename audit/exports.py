@@ -48,6 +48,7 @@ HEADERS = {
     "vulnerable_group": "Grupo en situación de vulnerabilidad",
     "offence": "Forma de explotación",
     "role": "Calidad de la persona",
+    "humanitarian_visa": "Visa humanitaria",
     "sending_institution_id": "Institución que canaliza",
     "receiving_institution_id": "Institución que recibe",
     "state": "Entidad federativa",
@@ -80,7 +81,10 @@ HEADERS = {
     "people_past": "Personas en canalizaciones vencidas",
 }
 # Where a report's column means something else than elsewhere.
-REPORT_HEADERS = {"referral-times": {"admitted": "Canalizaciones con ingreso"}}
+REPORT_HEADERS = {
+    "referral-times": {"admitted": "Canalizaciones con ingreso"},
+    "people": {"people": "Personas"},
+}
 
 AGE_GROUPS = {
     "0-12": "0 a 12 años",
@@ -111,6 +115,14 @@ UNMET_REASONS = {
     "no_beds_now": "Sin camas libres ahora",
     "group_not_together": "El grupo no cabe junto",
 }
+VISAS = {
+    "not_started": "Trámite sin iniciar",
+    "requested": "Solicitada",
+    "granted": "Otorgada",
+    "denied": "Negada",
+}
+# Values a people report gives any multi-valued variable.
+SHARED_VALUES = {"two_or_more": "Dos o más", "none": "Ninguno"}
 OFFENCE_ARTICLE = "Ley General, art. 10, fracción "
 
 LEGEND = (
@@ -144,6 +156,7 @@ CODE_NAMES: dict[str, Mapping[str, str]] = {
     "vulnerable_group": VULNERABLE_GROUPS,
     "facility_kind": FacilityKind.labels(),
     "reason_code": UNMET_REASONS,
+    "humanitarian_visa": VISAS,
 }
 
 
@@ -167,6 +180,8 @@ class Labels:
         return self._named(column, value)
 
     def _named(self, column: str, value: str) -> str:
+        if value in SHARED_VALUES:
+            return SHARED_VALUES[value]
         if column == "nationality":
             return country_label(value)
         if column == "offence":

@@ -77,6 +77,7 @@ def report_view(session: Session, name: str, keys: list[str], *, suppress: bool)
         "name": name,
         "by": keys,
         "dimensions": list(reports.REPORTS[name].dimensions),
+        "unit": reports.unit(name, keys),
         "rows": reports.present(name, raw, suppress=suppress, by=keys),
         "totals": reports.totals(name, raw, suppress=suppress, by=keys),
     }

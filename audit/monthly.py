@@ -37,6 +37,7 @@ OFFENCE_LABELS = {
     "art10-X": "Tráfico de órganos",
     "art10-XI": "Experimentación biomédica ilícita",
 }
+TWO_OR_MORE_LABEL = "Dos o más delitos"
 SERVICE_LABELS = {
     "legal": "Asesoría jurídica",
     "medical": "Atención médica",
@@ -73,6 +74,26 @@ def _origin(nat: str | None) -> str:
     return "Otra"
 
 
+def _kind(role: str | None) -> str:
+    """Direct or secondary victim; S.I. for a person admitted on the ledger without a role
+    (counted with the direct victims' offences and origin: nothing says otherwise)."""
+    if role is None:
+        return SI
+    return "direct" if role in DIRECT_ROLES else "secondary"
+
+
+def _offence_row(offences: list[str]) -> str:
+    """A person's one row: her offence, "two or more", or S.I. (each person counted once)."""
+    if not offences:
+        return SI
+    if len(offences) > 1:
+        return TWO_OR_MORE_LABEL
+    code = offences[0]
+    if code in OFFENCE_LABELS:
+        return OFFENCE_LABELS[code]
+    return f"Artículo {code[3:]} de la Ley General" if code.startswith("art") else code
+
+
 def build(session: Session, *, facility_id: str, year: int, months: list[int]) -> dict[str, Any]:
     """The report's sections, one value per month, totals computed."""
     stays = [
@@ -105,12 +126,11 @@ def build(session: Session, *, facility_id: str, year: int, months: list[int]) -
             outcome = stay.ref.payload.get("outcome")
             left_now = stay.discharged is not None and start <= stay.discharged < end
             for person in people:
-                kind = "direct" if person.get("role") in DIRECT_ROLES else "secondary"
+                kind = _kind(person.get("role"))
                 if served:
                     add("served", kind, i)
-                    if kind == "direct":
-                        for offence in person.get("offences") or [SI]:
-                            add("offence", OFFENCE_LABELS.get(offence, offence), i)
+                    if kind != "secondary":
+                        add("offence", _offence_row(person.get("offences") or []), i)
                         add("origin", _origin(person.get("nationality")), i)
                     for service in stay.ref.payload.get("services") or [SI]:
                         add("services", SERVICE_LABELS.get(service, service), i)
@@ -166,6 +186,8 @@ _VICTIM_ROWS = {
     "direct": "Víctimas directas",
     "secondary": "Víctimas secundarias (hijas e hijos, indirectas)",
 }
+# Listed only when someone is in it: people admitted on the ledger with no role recorded.
+_VICTIM_ROWS_SI = {**_VICTIM_ROWS, SI: "Sin información (ingresos registrados en la bitácora)"}
 
 
 def _section(
@@ -179,6 +201,8 @@ def _section(
     """A section: its rows (fixed ones even when zero), each with a computed TOTAL, and a
     computed total row (none for services: one person receives several)."""
     if fixed is not None:
+        if SI in rows:
+            fixed = _VICTIM_ROWS_SI
         labelled = [(label, rows.get(code, [0] * n)) for code, label in fixed.items()]
     else:
         labelled = sorted(rows.items(), key=lambda kv: (kv[0] == SI, kv[0]))

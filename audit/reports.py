@@ -16,9 +16,14 @@ count. Figures that are not counts (medians) are withheld ("*") where their coun
 S.I. when a variable was not recorded, N/A when it cannot apply (a state of origin for a
 foreign national, an offence for an accompanying child, a time for nothing answered).
 
-People reports are disaggregated by any of the CNDH minimum variables and by institution,
-state and period (``by=sex,age_group,...``). A person with two offences or vulnerable
-groups counts once under each, so those rows may add up to more than the people.
+People reports count PEOPLE, not referrals (ADR 0019): a person referred again carries the
+same pseudonymous ``person_key`` and counts once, described by her latest referral (by her
+latest admission when one reached the shelter). Admissions a coordinator entered on the
+ledger count as people admitted, with whatever the coordinator recorded (S.I. otherwise).
+They are disaggregated by any of the CNDH minimum variables and by institution, state and
+period (``by=sex,age_group,...``). A person with two or more offences (or vulnerable groups)
+sits in the "two_or_more" row, so every section adds up to the people.
+Each report names what it counts in ``unit``.
 """
 
 from __future__ import annotations
@@ -38,6 +43,11 @@ from audit.models import AuditEntry
 from services.clock import parse_utc, utcnow
 from services.errors import Unprocessable
 from services.vocabulary import CNDH_AGE_BANDS, NO_INFORMATION, NOT_APPLICABLE
+
+# The row of a person with two or more offences or vulnerable groups (counted once).
+TWO_OR_MORE = "two_or_more"
+# A vulnerable-group question asked and answered "none" (S.I. when not asked).
+NONE = "none"
 
 SUPPRESSED = "<5"
 WITHHELD = "*"
@@ -71,16 +81,37 @@ class ReferralFold:
     payload: dict[str, Any] = field(default_factory=dict)
     first_at: datetime | None = None
     status_at: dict[str, datetime] = field(default_factory=dict)
+    visa: str | None = None  # the INM obligation's humanitarian visa status, when recorded
 
     @property
     def status(self) -> str | None:
         return self.payload.get("status")
+
+    @property
+    def is_referral(self) -> bool:
+        """A referral, not an admission entered on the ledger."""
+        return not self.id.startswith(ADMISSION_PREFIX)
 
 
 # One entry of referral's bulk history import: many referrals in their final state.
 HISTORY_IMPORTED = "referral.history.imported"
 # One entry of capacity's bulk roster import: many pool snapshots.
 ROSTER_IMPORTED = "capacity.roster.imported"
+# People admitted by a coordinator's ledger entry (no referral behind them).
+ADMISSION_RECORDED = "capacity.admission.recorded"
+ADMISSION_PREFIX = "admission:"
+OBLIGATION_FULFILLED = "referral.obligation.fulfilled"
+
+
+def _fold_steps(fold: ReferralFold, steps: dict[str, Any] | None) -> None:
+    """The time each status began, as the event's minimum variables carry it."""
+    for status, at in (steps or {}).items():
+        when = parse_utc(at)
+        if when is not None and status not in fold.status_at:
+            fold.status_at[status] = when
+    if fold.status_at:
+        first = min(fold.status_at.values())
+        fold.first_at = min(fold.first_at, first) if fold.first_at else first
 
 
 def _fold_imported(folds: dict[str, ReferralFold], event: dict[str, Any]) -> None:
@@ -89,10 +120,12 @@ def _fold_imported(folds: dict[str, ReferralFold], event: dict[str, Any]) -> Non
         fold = folds.setdefault(rid, ReferralFold(rid))
         fold.payload = row
         fold.first_at = fold.first_at or parse_utc(row.get("created_on"))
+        _fold_steps(fold, row.get("steps"))
 
 
 def referrals(session: Session) -> list[ReferralFold]:
-    """Every referral on the trail, in the order first seen (bulk-imported history included)."""
+    """Every referral on the trail, in the order first seen (bulk-imported history included),
+    then every admission entered on the ledger (as a fold ``admitted`` at its entry)."""
     folds: dict[str, ReferralFold] = {}
     for e in _events(session, "referral."):
         if e["type"] == HISTORY_IMPORTED:
@@ -108,6 +141,21 @@ def referrals(session: Session) -> list[ReferralFold]:
             status = e["payload"].get("status")
             if status and status not in fold.status_at:
                 fold.status_at[status] = at
+        _fold_steps(fold, e["payload"].get("steps"))
+    visas = {
+        str(e["payload"].get("referral_id")): str(e["payload"]["humanitarian_visa_status"])
+        for e in _events(session, OBLIGATION_FULFILLED)
+        if e["payload"].get("humanitarian_visa_status")
+    }
+    for rid, visa in visas.items():
+        if rid in folds:
+            folds[rid].visa = visa
+    for e in _events(session, ADMISSION_RECORDED):
+        aid = f"{ADMISSION_PREFIX}{e['aggregate_id']}:{e['payload'].get('entry_seq')}"
+        fold = folds.setdefault(aid, ReferralFold(aid))
+        fold.payload = {**e["payload"], "status": "admitted"}
+        fold.first_at = _when(e)
+        _fold_steps(fold, e["payload"].get("steps"))
     return list(folds.values())
 
 
@@ -133,6 +181,18 @@ def _outcome(ref: ReferralFold, now: datetime) -> str:
     return "in_progress"
 
 
+def _visa(ref: ReferralFold, nationality: str) -> str:
+    """A foreign person's humanitarian visa (the INM's obligation); N/A for a Mexican."""
+    if nationality == "MEX":
+        return NA
+    return ref.visa or SI
+
+
+def _one_row(values: list[str]) -> list[str]:
+    """A person's one row of a multi-valued variable: the value, or "two_or_more"."""
+    return values if len(values) == 1 else [TWO_OR_MORE]
+
+
 def _person_dims(ref: ReferralFold, person: dict[str, Any], now: datetime) -> dict[str, list[str]]:
     p = ref.payload
     nationality = person.get("nationality") or SI
@@ -142,21 +202,20 @@ def _person_dims(ref: ReferralFold, person: dict[str, Any], now: datetime) -> di
         origin = str(person["state_of_origin"])
     else:
         origin = SI if nationality in ("MEX", SI) else NA
-    if "vulnerable_groups" not in person:
-        groups = [SI]
-    else:
-        groups = [str(g) for g in person["vulnerable_groups"]] or [NA]
+    raw_groups = person.get("vulnerable_groups")
+    group_mentions = [SI] if raw_groups is None else [str(g) for g in raw_groups] or [NONE]
     if person.get("role") == "accompanying_child":
-        offences = [NA]
+        offence_mentions = [NA]
     else:
-        offences = [str(o) for o in person.get("offences") or []] or [SI]
+        offence_mentions = [str(o) for o in person.get("offences") or []] or [SI]
     return {
         "sex": [person.get("sex") or SI],
         "age_group": [_age_group(person)],
         "nationality": [nationality],
         "state_of_origin": [origin],
-        "vulnerable_group": groups,
-        "offence": offences,
+        "vulnerable_group": _one_row(group_mentions),
+        "offence": _one_row(offence_mentions),
+        "humanitarian_visa": [_visa(ref, nationality)],
         "role": [person.get("role") or SI],
         "sending_institution_id": [p.get("sending_institution_id") or SI],
         "receiving_institution_id": [p.get("receiving_institution_id") or SI],
@@ -173,6 +232,7 @@ PERSON_DIMENSIONS = (
     "state_of_origin",
     "vulnerable_group",
     "offence",
+    "humanitarian_visa",
     "role",
     "sending_institution_id",
     "receiving_institution_id",
@@ -182,53 +242,85 @@ PERSON_DIMENSIONS = (
 )
 
 
+@dataclass
+class PersonFold:
+    """One person (one ``person_key``) and every referral or admission she was in."""
+
+    key: str
+    cases: list[tuple[ReferralFold, dict[str, Any]]] = field(default_factory=list)
+
+    @property
+    def latest(self) -> tuple[ReferralFold, dict[str, Any]]:
+        """What describes her: her latest case that reached a shelter, else her latest."""
+        reached = [c for c in self.cases if c[0].status in REACHED]
+        return (reached or self.cases)[-1]
+
+
+def persons(session: Session) -> list[PersonFold]:
+    """Every person on the trail, once, with her cases in the order they began.
+
+    A person is her ``person_key``; a person recorded before keys existed (or admitted on
+    the ledger) is her case and position."""
+    epoch = datetime.min.replace(tzinfo=utcnow().tzinfo)
+    folds = sorted(referrals(session), key=lambda r: r.first_at or epoch)
+    out: dict[str, PersonFold] = {}
+    for ref in folds:
+        for i, person in enumerate(ref.payload.get("people") or []):
+            key = str(person.get("person_key") or f"{ref.id}#{i}")
+            out.setdefault(key, PersonFold(key)).cases.append((ref, person))
+    return list(out.values())
+
+
 def _fold_people(
     session: Session,
     by: list[str],
     values: list[str],
-    measure: Callable[[ReferralFold, dict[str, Any]], dict[str, int]],
+    measure: Callable[[PersonFold], dict[str, int]],
 ) -> list[dict[str, Any]]:
     now = utcnow()
     table: dict[tuple[str, ...], dict[str, int]] = {}
-    for ref in referrals(session):
-        for person in ref.payload.get("people") or []:
-            dims = _person_dims(ref, person, now)
-            got = measure(ref, person)
-            for key in product(*(dims[d] for d in by)):
-                row = table.setdefault(key, dict.fromkeys(values, 0))
-                for k, v in got.items():
-                    row[k] += v
+    for who in persons(session):
+        ref, person = who.latest
+        dims = _person_dims(ref, person, now)
+        got = measure(who)
+        for key in product(*(dims[d] for d in by)):
+            row = table.setdefault(key, dict.fromkeys(values, 0))
+            for k, v in got.items():
+                row[k] += v
     return [{**dict(zip(by, k, strict=True)), **v} for k, v in sorted(table.items())]
 
 
 def people(session: Session, by: list[str]) -> list[dict[str, Any]]:
-    """People referred, admitted and discharged, by the chosen variables.
+    """People (each once, however often referred), how many of them were referred, admitted
+    and discharged, by the chosen variables; a missing variable is "S.I.".
 
-    Each referral counts at its latest known status; a missing variable is "S.I.".
-    """
+    ``people`` also counts those admitted on the ledger with no referral behind them."""
 
-    def measure(ref: ReferralFold, _: dict[str, Any]) -> dict[str, int]:
+    def measure(who: PersonFold) -> dict[str, int]:
+        statuses = {ref.status for ref, _ in who.cases}
         return {
-            "referred": 1,
-            "admitted": int(ref.status in REACHED),
-            "discharged": int(ref.status == "discharged"),
+            "people": 1,
+            "referred": int(any(ref.is_referral for ref, _ in who.cases)),
+            "admitted": int(bool(statuses & REACHED)),
+            "discharged": int("discharged" in statuses),
         }
 
-    return _fold_people(session, by, ["referred", "admitted", "discharged"], measure)
+    return _fold_people(session, by, ["people", "referred", "admitted", "discharged"], measure)
 
 
 def referral_outcomes(session: Session, by: list[str]) -> list[dict[str, Any]]:
-    """People referred: to civil-society shelters, to government, or no information.
+    """People (each once): taken in by civil-society shelters, by government, or no information.
 
-    A referral counts under its receiver's type once admitted (or discharged); until then
-    nobody knows where those people went, so they are "no information".
+    A person counts under the type of the receiver of her latest admission; never admitted,
+    nobody knows where she went, so she is "no information".
     """
     types: dict[str, str] = {}
     for e in _events(session, "referral.institution."):
         if e["payload"].get("type"):
             types[e["aggregate_id"]] = e["payload"]["type"]
 
-    def measure(ref: ReferralFold, _: dict[str, Any]) -> dict[str, int]:
+    def measure(who: PersonFold) -> dict[str, int]:
+        ref, _ = who.latest
         if ref.status in REACHED:
             kind = types.get(ref.payload.get("receiving_institution_id") or "")
             return {"civil_society" if kind == "ngo" else "government": 1}
@@ -386,6 +478,7 @@ class ReportSpec:
     keys: tuple[str, ...]  # the default disaggregation
     values: tuple[str, ...]  # counts (suppressed) and other figures
     dimensions: tuple[str, ...]  # what ``by`` may name
+    unit: str = "people"  # what one count is: people, referrals, requests, refusals, beds
     row_total: bool = False  # cells are parts of one whole
     # Figures that are not counts (medians): withheld when their count is suppressed.
     derived: tuple[tuple[str, str], ...] = ()
@@ -404,11 +497,12 @@ REPORTS: dict[str, ReportSpec] = {
         ("sending_institution_id", "receiving_institution_id"),
         ("refusals",),
         ("sending_institution_id", "receiving_institution_id", "period"),
+        unit="refusals",
     ),
     "people": ReportSpec(
         people,
         ("sex", "age_group", "nationality"),
-        ("referred", "admitted", "discharged"),
+        ("people", "referred", "admitted", "discharged"),
         PERSON_DIMENSIONS,
     ),
     "occupancy": ReportSpec(
@@ -416,6 +510,7 @@ REPORTS: dict[str, ReportSpec] = {
         ("period", "state"),
         ("beds", "occupied", "utilisation_pct"),
         ("period", "state", "facility_kind"),
+        unit="beds",
         derived=(("utilisation_pct", "beds"),),
     ),
     "unmet-demand": ReportSpec(
@@ -423,12 +518,14 @@ REPORTS: dict[str, ReportSpec] = {
         ("sex", "age_group", "state"),
         ("requests", "people"),
         ("sex", "age_group", "state", "period", "reason_code"),
+        unit="search_intents",
     ),
     "referral-times": ReportSpec(
         referral_times,
         ("sending_institution_id", "period"),
         ("sent", "answered", "admitted", "median_hours_to_answer", "median_hours_to_admission"),
         ("sending_institution_id", "receiving_institution_id", "state", "period"),
+        unit="referrals",
         derived=(("median_hours_to_answer", "answered"), ("median_hours_to_admission", "admitted")),
     ),
     "no-information": ReportSpec(
@@ -442,6 +539,7 @@ REPORTS: dict[str, ReportSpec] = {
             "period",
             "deadline_period",
         ),
+        unit="referrals",
     ),
 }
 # Occupancy's beds are capacity, not people: never suppressed.
@@ -462,6 +560,11 @@ def parse_by(name: str, by: str | None) -> list[str]:
             code="invalid_disaggregation",
         )
     return wanted
+
+
+def unit(name: str, by: list[str]) -> str:
+    """What one count of the report is (each person in one row: never "mentions")."""
+    return REPORTS[name].unit
 
 
 def build(session: Session, name: str, by: list[str]) -> list[dict[str, Any]]:

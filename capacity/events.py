@@ -15,12 +15,13 @@ from sqlmodel import Session
 
 from capacity.database import SYSTEM_ACTOR, outbox
 from capacity.ledger import available_of
-from capacity.models import Facility, Hold, Pool, UnmetRequest
+from capacity.models import Facility, Hold, LedgerEntry, Pool, UnmetRequest
 from services.clock import as_utc
 from services.contracts import emit
 from services.contracts.base import EventPayload
 from services.contracts.capacity import (
     HOLD_EVENTS,
+    AdmissionRecorded,
     Allocation,
     ChecklistVerdict,
     FacilityCreated,
@@ -37,6 +38,7 @@ from services.contracts.capacity import (
     SearchUnmet,
     UnmetPerson,
 )
+from services.contracts.statistics import case_variables, person_variables, step_times
 from services.events import Event
 from services.tokens import Principal
 
@@ -223,6 +225,34 @@ def hold_concentration_alert(
     )
 
 
+# --- admissions entered on the ledger ---------------------------------------------------
+
+
+def admission_recorded(pool: Pool, facility: Facility, entry: LedgerEntry) -> AdmissionRecorded:
+    """Who a client ``admit`` entry admitted: one person per bed, S.I. where not said."""
+    said = list(entry.people or [])
+    people = [
+        person_variables(
+            sex=(said[i].get("sex") if i < len(said) else None),
+            age_band=(said[i].get("age_band") if i < len(said) else None),
+        )
+        for i in range(entry.beds)
+    ]
+    return AdmissionRecorded(
+        **case_variables(
+            sending_institution_id=None,
+            receiving_institution_id=facility.operator_institution_id,
+            facility_id=facility.id,
+            state=facility.state,
+            steps=step_times([("admitted", entry.at)]),
+            people=people,
+        ),
+        pool_id=pool.id,
+        entry_seq=entry.seq or 0,
+        facility_kind=facility.kind,
+    )
+
+
 # --- unmet demand -----------------------------------------------------------------------
 
 
@@ -231,6 +261,8 @@ def search_unmet(
 ) -> SearchUnmet:
     return SearchUnmet(
         unmet_id=row.id,
+        intent_key=row.intent_key,
+        needs=row.needs,
         sex=row.sex,
         age_group=row.age_group,
         age_band=age_band,

@@ -188,6 +188,8 @@ def search_availability(principal: Principal, body: SearchRequest) -> dict[str, 
                 code=unmet["code"],
                 reason=unmet["reason"],
                 focus=unmet,
+                needs=body.needs.model_dump(mode="json", exclude_defaults=True) or None,
+                intent_key=body.intent_key,
             )
         unmet = {**unmet, "unmet_id": row.id, "warnings": outcome.warnings}
     return {"results": outcome.results, "unmet": unmet, "warnings": outcome.warnings}

@@ -235,6 +235,8 @@ class LedgerEntry(CapacityBase, table=True):
     institution_id: str | None = Field(default=None, max_length=36)
     hold_id: str | None = Field(default=None, max_length=36)
     idempotency_key: str | None = Field(default=None, max_length=120)
+    # Of a client ``admit``: who was admitted ({sex, age_band}, null = S.I.), one per bed.
+    people: list[dict[str, Any]] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     pool_version: int
     at: datetime = Field(
         default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)
@@ -293,6 +295,7 @@ class UnmetRequest(CapacityBase, table=True):
     """A search nothing could answer: who (by category, never identity), where, why."""
 
     __tablename__ = "unmet_request"
+    __table_args__ = (UniqueConstraint("institution_id", "intent_key"),)
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
     sex: str | None = Field(default=None, max_length=1)  # None: not recorded (S.I.)
@@ -304,6 +307,11 @@ class UnmetRequest(CapacityBase, table=True):
     )
     code: str = Field(max_length=40)
     reason: str = Field(max_length=1000)
+    # What was needed besides beds (accessibility, interpreter, security, specialisation).
+    needs: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    # One search intent of one institution counts once, however often the page re-runs it.
+    institution_id: str | None = Field(default=None, max_length=36)
+    intent_key: str | None = Field(default=None, max_length=64)
     at: datetime = Field(
         default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)
     )

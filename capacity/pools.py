@@ -6,7 +6,7 @@ from sqlalchemy import update
 from sqlmodel import Session
 
 from capacity import permissions
-from capacity.events import emit_pool_changed
+from capacity.events import admission_recorded, emit_pool_changed, record
 from capacity.exceptions import FacilityNotActive, IdempotencyKeyReused, StaleVersion
 from capacity.ledger import POOL_TABLE, append_entry, apply, bump_revision, touch_pool
 from capacity.lookups import entry_by_key, get_facility, get_pool, latest_entry
@@ -183,5 +183,20 @@ def record_entry(
     )
     session.flush()
     entry = latest_entry(session, pool_id=pool.id)
+    if data.kind == "admit" and not data.opening_balance:
+        # who was admitted, one per bed; the minimal body records each as S.I.
+        entry.people = (
+            [p.model_dump() for p in data.people]
+            if data.people is not None
+            else [{"sex": None, "age_band": None} for _ in range(data.beds)]
+        )
+        session.flush()
+        record(
+            session,
+            admission_recorded(pool, facility, entry),
+            aggregate_id=pool.id,
+            version=pool.version,
+            actor=principal,
+        )
     emit_pool_changed(session, pool, facility, principal)
     return pool, entry, True

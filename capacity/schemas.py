@@ -37,6 +37,7 @@ FACILITY_KINDS = vocabulary.FacilityKind.values()
 FACILITY_STATUSES = vocabulary.FacilityStatus.values()
 SEXES = vocabulary.Sex.values()
 PERSON_ROLES = vocabulary.PersonRole.values()
+ADMISSION_AGE_BANDS = tuple(b for b in vocabulary.CNDH_AGE_BANDS if b != "unknown")
 CLIENT_LEDGER_KINDS = ("admit", "discharge", "adjust", "out_of_service", "back_in_service")
 MAX_BEDS = 10_000
 
@@ -377,10 +378,45 @@ class PoolPublic(BaseModel):
 # --- ledger ---------------------------------------------------------------------------
 
 
+AgeBand = Annotated[
+    str,
+    Field(max_length=8, json_schema_extra={"enum": list(ADMISSION_AGE_BANDS)}),
+    _one_of(ADMISSION_AGE_BANDS, "un grupo de edad de la CNDH"),
+]
+
+
+class AdmittedPerson(Strict):
+    """Who was admitted, as far as the coordinator knows: ``null`` is "sin información"."""
+
+    sex: Sex | None = None
+    age_band: AgeBand | None = None
+
+
 class LedgerCreate(Strict):
     kind: LedgerKind
     beds: Annotated[StrictInt, Field(ge=-MAX_BEDS, le=MAX_BEDS)]
     reason: Reason
+    # Of an ``admit``: one per bed (sex and CNDH age band). Omitted: recorded as S.I.
+    people: Annotated[list[AdmittedPerson], Field(max_length=MAX_BEDS)] | None = None
+    # Of an ``admit``: beds already occupied when the pool joined Canaliza (its opening
+    # balance), not admissions of the period: no people enter the statistics.
+    opening_balance: StrictBool = False
+
+    @model_validator(mode="after")
+    def _people_per_bed(self) -> LedgerCreate:
+        if self.opening_balance and (self.kind != "admit" or self.people is not None):
+            raise PydanticCustomError(
+                "opening_balance_admit_only",
+                "opening_balance: sólo un ingreso (admit) sin personas puede ser la ocupación "
+                "inicial de la bolsa.",
+            )
+        if self.people is not None and (self.kind != "admit" or len(self.people) != self.beds):
+            raise PydanticCustomError(
+                "people_per_bed",
+                "people: sólo un ingreso (admit) dice quiénes ingresaron, una persona por cama "
+                "(omítalo para registrarlas como «sin información»).",
+            )
+        return self
 
     @model_validator(mode="after")
     def _sign(self) -> LedgerCreate:
@@ -436,11 +472,16 @@ class Needs(Strict):
     specialised: StrictBool = False
 
 
+IntentKey = Annotated[str, Field(min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+
+
 class SearchRequest(Strict):
     people: Annotated[list[Person], Field(min_length=1, max_length=20)]
     needs: Needs = Needs()
     state: StateCode | None = None
     limit: Annotated[StrictInt, Field(ge=1, le=50)] = 10
+    # One search intent (a prosecutor's case on one page): its re-runs count once as unmet.
+    intent_key: IntentKey | None = None
 
 
 class PoolAllocation(BaseModel):

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlmodel import Session
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
 
 from capacity.events import record, search_unmet
 from capacity.models import UnmetRequest
@@ -36,6 +37,14 @@ def _focus_band(people: list[dict[str, Any]], focus: dict[str, Any]) -> str | No
     return None
 
 
+def _earlier(session: Session, institution: str, intent_key: str | None) -> UnmetRequest | None:
+    return session.exec(
+        select(UnmetRequest).where(
+            UnmetRequest.institution_id == institution, UnmetRequest.intent_key == intent_key
+        )
+    ).first()
+
+
 def record_unmet(
     session: Session,
     *,
@@ -45,9 +54,22 @@ def record_unmet(
     code: str,
     reason: str,
     focus: dict[str, Any],
+    needs: dict[str, Any] | None = None,
+    intent_key: str | None = None,
 ) -> UnmetRequest:
-    """Keep what could not be placed (categories only, never identities) and tell the bus."""
+    """Keep what could not be placed (categories only, never identities), what else was
+    needed and why it failed, and tell the bus. A search intent (``intent_key``: one
+    prosecutor's case, re-run by her page on every capacity change) is recorded once: a
+    re-run answers the row already kept, and nothing is counted again."""
+    institution = principal.institution_id or principal.sub
+    if intent_key is not None:
+        earlier = _earlier(session, institution, intent_key)
+        if earlier is not None:
+            return earlier
     row = UnmetRequest(
+        needs=needs,
+        institution_id=institution if intent_key is not None else None,
+        intent_key=intent_key,
         sex=focus["sex"],
         age_group=focus["age_group"],
         state=state,
@@ -57,8 +79,11 @@ def record_unmet(
         reason=reason[:1000],
         at=utcnow(),
     )
-    session.add(row)
-    session.flush()
+    try:
+        with session.begin_nested():  # the same intent re-run at the same instant: one row
+            session.add(row)
+    except IntegrityError:
+        return _earlier(session, institution, intent_key)  # type: ignore[return-value]
     record(
         session,
         search_unmet(row, people=people, age_band=_focus_band(people, focus)),

@@ -14,7 +14,10 @@ GET|POST /canalizaciones/{id}/cancelar     cancel (confirmed, with a reason)
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
+import secrets
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -181,15 +184,26 @@ async def person_row(page: ProsecutorPage) -> Response:
     return page.render("prosecutor/_person.html", person=_blank_person(), **_choices(page))
 
 
+def search_intent(case: str, search: dict[str, Any]) -> str:
+    """One search intent: this case (the draft's own random id) and what it looks for. The
+    page re-runs the same search on every capacity change; those runs share the key, so
+    capacity counts an unmet need once (ADR 0019)."""
+    digest = hashlib.sha256(f"{case}:{json.dumps(search, sort_keys=True)}".encode())
+    return digest.hexdigest()[:32]
+
+
 @router.post("/canalizaciones/nueva/buscar")
 async def search_capacity(page: ProsecutorPage, request: Request) -> Response:
     form = await request.form()
     search, problems = parse_search(form)
     answer: dict[str, Any] | None = None
     if not problems:
+        draft = page.draft() or {}
+        case = draft.get("case") or secrets.token_hex(8)
         body = {k: v for k, v in search.items() if k != "state" or v}
+        body["intent_key"] = search_intent(case, search)
         answer = await page.api.post("capacity", "/api/v1/availability/search", json=body)
-        await page.save_draft({"search": search})
+        await page.save_draft({"search": search, "case": case})
     values = dict(search=search, answer=answer, problems=problems, **_choices(page))
     if page.is_htmx:
         return page.render("prosecutor/_results.html", **values)

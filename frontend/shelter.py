@@ -23,8 +23,8 @@ from fastapi.responses import Response
 from frontend.api import ApiError
 from frontend.dependencies import FrontendRoute, Page, require_role
 from frontend.i18n import N_, TIMEZONE
-from frontend.prosecutor import ROLES, SEXES, STATUSES
-from services.vocabulary import Outcome, UserRole
+from frontend.prosecutor import NO_INFORMATION, ROLES, SEXES, STATUSES
+from services.vocabulary import CNDH_AGE_BANDS, Outcome, UserRole
 
 router = APIRouter(route_class=FrontendRoute, include_in_schema=False)
 
@@ -114,6 +114,9 @@ async def _pools_page(
     return page.render(
         "shelter/pools.html",
         status=status,
+        sexes=SEXES,
+        age_bands=ADMISSION_AGE_BANDS,
+        no_information=NO_INFORMATION,
         facilities=facilities,
         unconfirmed=len(unconfirmed),
         confirmed_today=confirmed_today,
@@ -128,6 +131,21 @@ async def pools(page: CoordinatorPage, aviso: str | None = None) -> Response:
     return await _pools_page(page, notice=_notice(page, aviso))
 
 
+# The CNDH age groups a coordinator may choose for a person admitted (S.I. besides).
+ADMISSION_AGE_BANDS = tuple(b for b in CNDH_AGE_BANDS if b != "unknown")
+
+
+def ledger_move(kind: str, reason: str, *, sex: str, age_band: str) -> dict[str, Any]:
+    """The ledger entry of one bed; an admission names who, S.I. (null) where not chosen."""
+    body: dict[str, Any] = {"kind": kind, "beds": 1, "reason": reason.strip()}
+    if kind == "admit":
+        body["people"] = [{
+            "sex": sex if sex in SEXES else None,
+            "age_band": age_band if age_band in ADMISSION_AGE_BANDS else None,
+        }]  # fmt: skip
+    return body
+
+
 @router.post("/refugio/cupos/{pool_id}/movimiento")
 async def move_one_bed(
     page: CoordinatorPage,
@@ -135,8 +153,11 @@ async def move_one_bed(
     kind: Annotated[str, Form(max_length=20)],
     version: Annotated[str, Form(max_length=12)] = "",
     reason: Annotated[str, Form(max_length=500)] = "",
+    sex: Annotated[str, Form(max_length=2)] = NO_INFORMATION,
+    age_band: Annotated[str, Form(max_length=8)] = NO_INFORMATION,
 ) -> Response:
-    """One bed in (admit) or out (discharge); refused when the page was out of date."""
+    """One bed in (admit) or out (discharge); refused when the page was out of date. An
+    admission says who came in — sex and age group, "Sin información" unless chosen."""
     pool_id = pool_id[:36]
     t = page.t
     if kind not in MOVES:
@@ -164,7 +185,7 @@ async def move_one_bed(
     await page.api.post(
         "capacity",
         f"/api/v1/pools/{pool_id}/ledger",
-        json={"kind": kind, "beds": 1, "reason": reason.strip()},
+        json=ledger_move(kind, reason, sex=sex, age_band=age_band),
     )
     return page.redirect(f"/refugio?aviso={kind}#pool-{pool_id}")
 

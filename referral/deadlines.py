@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
-from referral import events
+from referral import events, records
 from referral.database import outbox
 from referral.models import Escalation, Referral, ReferralHistory, ReferralPerson
 from referral.records import people_of
@@ -89,7 +89,9 @@ def expire_overdue(session: Session, now: datetime | None = None) -> list[tuple[
         emit(
             outbox,
             session,
-            events.referral_changed(referral, people, "expired"),
+            events.referral_changed(
+                referral, people, "expired", records.step_times(session, referral.id)
+            ),
             aggregate_id=referral.id,
             version=referral.version,
             principal=None,

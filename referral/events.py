@@ -7,11 +7,10 @@ and record them with ``services.contracts.emit``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
-from referral.catalogue import age_group
 from referral.models import Agreement, Institution, Obligation, Referral, ReferralPerson
 from services.clock import as_utc
 from services.contracts.referral import (
@@ -28,14 +27,13 @@ from services.contracts.referral import (
     InstitutionCreated,
     InstitutionUpdated,
     ObligationFulfilled,
-    PersonFacts,
     ReferralChanged,
     ReferralDeclined,
     ReferralDischarged,
-    ReferralPersonFacts,
 )
+from services.contracts.statistics import PersonVariables, case_variables, person_variables
 from services.tokens import Principal
-from services.vocabulary import InstitutionType, Outcome, ReferralStatus, cndh_age_band
+from services.vocabulary import InstitutionType, Outcome, ReferralStatus
 
 
 class Person(Protocol):
@@ -49,6 +47,14 @@ class Person(Protocol):
     def nationality(self) -> str | None: ...
     @property
     def role(self) -> str: ...
+    @property
+    def state_of_origin(self) -> str | None: ...
+    @property
+    def vulnerable_groups(self) -> Sequence[str] | None: ...
+    @property
+    def offences(self) -> Sequence[str]: ...
+    @property
+    def person_key(self) -> str | None: ...
 
 
 # --- institutions ---------------------------------------------------------------------------
@@ -97,28 +103,18 @@ def agreement_refused(referral: Referral, *, missing: str) -> AgreementRefused:
 # --- referrals ------------------------------------------------------------------------------
 
 
-def _facts(p: Person) -> dict[str, Any]:
-    return {
-        "sex": p.sex,
-        "age_group": age_group(p.age),
-        "age_band": cndh_age_band(p.age),
-        "nationality": p.nationality,
-        "role": p.role,
-    }
-
-
-def person_facts(p: Person) -> PersonFacts:
-    """The de-identified facts of a person, as the history importer announces them."""
-    return PersonFacts(**_facts(p))
-
-
-def referral_person_facts(p: ReferralPerson) -> ReferralPersonFacts:
-    """A stored person's facts, as the lifecycle events carry them."""
-    return ReferralPersonFacts(
-        **_facts(p),
+def person_facts(p: Person) -> PersonVariables:
+    """A person's minimum variables (stored or historical), as every referral event
+    carries them."""
+    return person_variables(
+        sex=p.sex,
+        age=p.age,
+        nationality=p.nationality,
+        role=p.role,
         state_of_origin=p.state_of_origin,
-        vulnerable_groups=list(p.vulnerable_groups or []),
-        offences=list(p.offences or []),
+        vulnerable_groups=p.vulnerable_groups,
+        offences=p.offences,
+        person_key=p.person_key,
     )
 
 
@@ -127,22 +123,29 @@ def _iso(value: datetime | None) -> str | None:
 
 
 def referral_changed(
-    referral: Referral, people: Sequence[ReferralPerson], what: str
+    referral: Referral,
+    people: Sequence[ReferralPerson],
+    what: str,
+    steps: Mapping[str, str] | None = None,
 ) -> ReferralChanged:
-    """``referral.referral.<what>``: ``created``, a lifecycle action, or ``expired``."""
+    """``referral.referral.<what>``: ``created``, a lifecycle action, or ``expired``;
+    ``steps`` the time each status began (``records.step_times``)."""
     model = REFERRAL_CHANGES[what]
     fields: dict[str, Any] = {
+        **case_variables(
+            sending_institution_id=referral.sending_institution_id,
+            receiving_institution_id=referral.receiving_institution_id,
+            facility_id=referral.facility_id,
+            state=referral.state,
+            steps=steps or {},
+            people=[person_facts(p) for p in people],
+        ),
         "referral_id": referral.id,
         "status": referral.status,
-        "sending_institution_id": referral.sending_institution_id,
-        "receiving_institution_id": referral.receiving_institution_id,
-        "facility_id": referral.facility_id,
         "urgency": referral.urgency,
-        "state": referral.state,
         "services": list(referral.services or []),
         "sent_at": _iso(referral.sent_at),
         "response_due_at": _iso(referral.response_due_at),
-        "people": [referral_person_facts(p) for p in people],
     }
     if model is ReferralDischarged:
         fields["outcome"] = referral.outcome
@@ -153,7 +156,10 @@ def referral_changed(
 
 def obligation_fulfilled(referral: Referral, obligation: Obligation) -> ObligationFulfilled:
     return ObligationFulfilled(
-        referral_id=referral.id, obligation_id=obligation.id, kind=obligation.kind
+        referral_id=referral.id,
+        obligation_id=obligation.id,
+        kind=obligation.kind,
+        humanitarian_visa_status=obligation.humanitarian_visa_status,
     )
 
 
@@ -188,18 +194,30 @@ class Historical(Protocol):
 
 
 def imported_referral(
-    referral_id: str, status: str, r: Historical, outcome: str | None
+    referral_id: str,
+    status: str,
+    r: Historical,
+    outcome: str | None,
+    *,
+    state: str | None,
+    steps: Mapping[str, str],
+    people: Sequence[Person] | None = None,
 ) -> ImportedReferral:
-    """One imported referral as the audit trail sees it (the lifecycle events' fields)."""
+    """One imported referral as the audit trail sees it: the lifecycle events' minimum
+    variables (people, state, the time of every step)."""
     return ImportedReferral(
+        **case_variables(
+            sending_institution_id=r.sending_institution_id,
+            receiving_institution_id=r.receiving_institution_id,
+            facility_id=r.facility_id,
+            state=state,
+            steps=steps,
+            people=[person_facts(p) for p in (r.people if people is None else people)],
+        ),
         referral_id=referral_id,
         status=ReferralStatus(status),
-        sending_institution_id=r.sending_institution_id,
-        receiving_institution_id=r.receiving_institution_id,
-        facility_id=r.facility_id,
         urgency=r.urgency,
         created_on=r.created_at.date().isoformat(),
-        people=[person_facts(p) for p in r.people],
         outcome=Outcome(outcome) if outcome else None,
     )
 

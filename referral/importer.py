@@ -4,8 +4,9 @@ A past referral is stored exactly as the lifecycle would have left it: the refer
 its people, one history row per step with the step's own time, and its obligations
 (recorded as attended: they belong to the past). Rows are written with set-based inserts,
 a batch per transaction. Each batch adds ONE outbox event, ``referral.history.imported``,
-that lists every imported referral with the same de-identified fields as the lifecycle's
-``referral.referral.*`` events; the audit trail records it, and the statistics fold its
+that lists every imported referral with the same minimum variables as the lifecycle's
+``referral.referral.*`` events (one builder, ``services.contracts.statistics``: people with
+offences, vulnerable groups and state of origin, the state, the time of every step); the audit trail records it, and the statistics fold its
 rows like any other referral event — totals are still computed from rows, never typed.
 
 Idempotent: a referral whose id is already stored is skipped (and not announced again).
@@ -37,11 +38,13 @@ from referral.models import (
     ReferralPerson,
 )
 from referral.obligations import CEAV_TYPES, DIF_TYPES, INM_TYPES
+from referral.referrals import new_person_key
 from referral.schemas import HistoricalReferral, HistoryImportResult, consent_record
 from referral.states import RESPONSE_DEADLINES
 from services.clock import utcnow
 from services.contracts import emit
 from services.contracts.referral import HistoryImported, ImportedReferral
+from services.contracts.statistics import step_times
 from services.errors import Unprocessable
 from services.ids import new_id
 from services.tokens import Principal
@@ -227,7 +230,11 @@ def import_history(
         )
         if r.consent.given_by:  # a name: kept with the identities, never in the row
             consent_rows.append({"referral_id": r.id, "given_by": r.consent.given_by})
-        for position, p in enumerate(r.people):
+        people = [
+            p if p.person_key else p.model_copy(update={"person_key": new_person_key()})
+            for p in r.people
+        ]
+        for position, p in enumerate(people):
             person_rows.append(
                 {
                     "id": new_id(),
@@ -240,8 +247,11 @@ def import_history(
                     "pseudonym": p.pseudonym,
                     "state_of_origin": p.state_of_origin,
                     "languages": p.languages,
-                    "vulnerable_groups": list(dict.fromkeys(p.vulnerable_groups)),
+                    "vulnerable_groups": None
+                    if p.vulnerable_groups is None
+                    else list(dict.fromkeys(p.vulnerable_groups)),
                     "offences": list(dict.fromkeys(p.offences)),
+                    "person_key": p.person_key,
                 }
             )
         for version, (action, from_status, to_status, at, reason) in enumerate(steps, start=1):
@@ -286,7 +296,17 @@ def import_history(
                     "fulfilled_by": actor,
                 }
             )
-        announced.append(events.imported_referral(r.id, status, r, r.outcome))
+        announced.append(
+            events.imported_referral(
+                r.id,
+                status,
+                r,
+                r.outcome,
+                state=state,
+                steps=step_times((to_status, at) for _, _, to_status, at, _ in steps),
+                people=people,
+            )
+        )
     for table, values in (
         (Referral, referral_rows),
         (ReferralPerson, person_rows),

@@ -13,7 +13,7 @@ from typing import Any, cast
 from sqlalchemy import case, update
 from sqlmodel import Session, col, select
 
-from referral import events, permissions
+from referral import events, permissions, records
 from referral.agreements import find_binding_agreement
 from referral.database import outbox
 from referral.exceptions import (
@@ -365,7 +365,7 @@ def apply_action(
     emit(
         outbox,
         session,
-        events.referral_changed(referral, people, action),
+        events.referral_changed(referral, people, action, records.step_times(session, referral.id)),
         aggregate_id=referral.id,
         version=referral.version,
         principal=principal,

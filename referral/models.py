@@ -156,8 +156,12 @@ class ReferralPerson(ReferralBase, table=True):
     pseudonym: str | None = Field(default=None, max_length=80)
     state_of_origin: str | None = Field(default=None, max_length=2)
     languages: list[str] = _json()
-    vulnerable_groups: list[str] = _json()
+    # None: not asked (S.I.); []: asked, none applies.
+    vulnerable_groups: list[str] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     offences: list[str] = _json()
+    # Pseudonymous person key (ADR 0019): random, issued at the first referral and carried
+    # by a re-referral of the same person, so statistics count people, not referrals.
+    person_key: str | None = Field(default=None, max_length=32, index=True)
 
 
 class PersonIdentity(ReferralBase, table=True):

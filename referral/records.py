@@ -6,6 +6,7 @@ from sqlmodel import Session, col, select
 
 from referral.exceptions import ReferralNotFound
 from referral.models import Obligation, Referral, ReferralHistory, ReferralPerson
+from services.contracts.statistics import step_times as _step_times
 
 
 def get_referral(session: Session, *, referral_id: str) -> Referral:
@@ -51,3 +52,14 @@ def obligation_institutions(session: Session, referral_id: str) -> set[str]:
         for o in session.exec(select(Obligation).where(Obligation.referral_id == referral_id))
         if o.institution_id
     }
+
+
+def step_times(session: Session, referral_id: str) -> dict[str, str]:
+    """When each status of the referral began (its history, flushed first), as events carry it."""
+    session.flush()
+    rows = session.execute(
+        select(ReferralHistory.to_status, ReferralHistory.at)
+        .where(ReferralHistory.referral_id == referral_id)
+        .order_by(col(ReferralHistory.id))
+    ).all()
+    return _step_times((str(status), at) for status, at in rows)

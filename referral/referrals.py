@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import secrets
 
 from sqlalchemy import or_
 from sqlmodel import Session, col, select
 
-from referral import events, permissions
+from referral import events, permissions, records
 from referral.agreements import check_chosen_agreement
 from referral.database import outbox
 from referral.exceptions import IdempotencyMismatch, ReferralNotFound
@@ -61,6 +62,47 @@ def ensure_hold_unused(session: Session, hold_id: str) -> None:
         raise Conflict(
             "Esa reserva de camas ya la usa otra canalización en curso.", code="hold_in_use"
         )
+
+
+def new_person_key() -> str:
+    """A pseudonymous person key: random, so nothing about the person can be read from it."""
+    return secrets.token_hex(16)
+
+
+def _person_keys(session: Session, data: ReferralCreate) -> list[str]:
+    """Each person's key: the one sent back for a person referred again — known to the
+    sending institution, as sender or receiver of an earlier referral — or a new one."""
+    given = [p.person_key for p in data.people if p.person_key]
+    if len(set(given)) != len(given):
+        raise Unprocessable(
+            "people.person_key: la misma persona aparece dos veces en la canalización.",
+            code="person_key_repeated",
+        )
+    known: set[str] = set()
+    if given:
+        known = {
+            key
+            for key in session.exec(
+                select(ReferralPerson.person_key)
+                .join(Referral, col(Referral.id) == col(ReferralPerson.referral_id))
+                .where(
+                    col(ReferralPerson.person_key).in_(given),
+                    or_(
+                        col(Referral.sending_institution_id) == data.sending_institution_id,
+                        col(Referral.receiving_institution_id) == data.sending_institution_id,
+                    ),
+                )
+            ).all()
+            if key
+        }
+    for i, p in enumerate(data.people):
+        if p.person_key and p.person_key not in known:
+            raise Unprocessable(
+                f"people[{i}].person_key: no corresponde a ninguna persona canalizada por su "
+                "institución; omítala para una persona canalizada por primera vez.",
+                code="person_key_unknown",
+            )
+    return [p.person_key or new_person_key() for p in data.people]
 
 
 def create_referral(
@@ -119,6 +161,7 @@ def create_referral(
     session.flush()
     if data.consent.given_by:
         session.add(ConsentIdentity(referral_id=referral.id, given_by=data.consent.given_by))
+    keys = _person_keys(session, data)
     people: list[ReferralPerson] = []
     for position, person in enumerate(data.people):
         row = ReferralPerson(
@@ -131,8 +174,11 @@ def create_referral(
             pseudonym=person.pseudonym,
             state_of_origin=person.state_of_origin,
             languages=person.languages,
-            vulnerable_groups=list(dict.fromkeys(person.vulnerable_groups)),
+            vulnerable_groups=None
+            if person.vulnerable_groups is None
+            else list(dict.fromkeys(person.vulnerable_groups)),
             offences=list(dict.fromkeys(person.offences)),
+            person_key=keys[position],
         )
         session.add(row)
         people.append(row)
@@ -166,7 +212,9 @@ def create_referral(
     emit(
         outbox,
         session,
-        events.referral_changed(referral, people, "created"),
+        events.referral_changed(
+            referral, people, "created", records.step_times(session, referral.id)
+        ),
         aggregate_id=referral.id,
         version=referral.version,
         principal=principal,

@@ -43,10 +43,27 @@ Role = Literal["victim", "indirect_victim", "witness", "accompanying_child"]
 AgeGroup = Literal["minors", "adults"]
 Service = Literal["legal", "medical", "mental_health", "social_work", "education", "interpreter"]
 VulnerableGroup = Literal["indigenous", "lgbtttiq", "disability", "migrant_in_transit"]
-Offence = Literal[
-    "art10-I", "art10-II", "art10-III", "art10-IV", "art10-V", "art10-VI", "art10-VII",
-    "art10-VIII", "art10-IX", "art10-X", "art10-XI", "art32",
-]  # fmt: skip
+
+
+def _offence(value: str) -> str:
+    if value not in catalogue.OFFENCES:
+        raise PydanticCustomError(
+            "offence_unknown",
+            "«{value}» no es un delito de la Ley General (arts. 10 a 36); use un código como "
+            "art10-III (trata con fines de explotación sexual) o art13 (explotación sexual).",
+            {"value": value[:40]},
+        )
+    return value
+
+
+# A General Law offence: art10-I … art10-XI (trafficking for a purpose) or art11 … art36.
+Offence = Annotated[
+    str,
+    Field(min_length=4, max_length=10, json_schema_extra={"enum": list(catalogue.OFFENCES)}),
+    AfterValidator(_offence),
+]
+# Issued by the service at a person's first referral; sent back to re-refer the same person.
+PersonKey = Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")]
 Outcome = Literal[
     "reintegrated_origin", "reintegrated_elsewhere", "transferred_onward", "left_voluntarily",
     "other",
@@ -243,8 +260,11 @@ class PersonIn(Strict):
     languages: list[Annotated[str, Field(max_length=40)]] = Field(
         default_factory=list, max_length=10
     )
-    vulnerable_groups: list[VulnerableGroup] = Field(default_factory=list, max_length=4)
-    offences: list[Offence] = Field(default_factory=list, max_length=11)
+    # null (the default): not asked (S.I.); []: asked, none applies.
+    vulnerable_groups: list[VulnerableGroup] | None = Field(default=None, max_length=4)
+    offences: list[Offence] = Field(default_factory=list, max_length=12)
+    # The person's key from an earlier referral, when the same person is referred again.
+    person_key: PersonKey | None = None
 
     @model_validator(mode="after")
     def _child_age_recorded(self) -> PersonIn:
@@ -325,8 +345,9 @@ class PersonPublic(BaseModel):
     pseudonym: str | None = None
     state_of_origin: str | None = None
     languages: list[str] = Field(default_factory=list)
-    vulnerable_groups: list[str] = Field(default_factory=list)
+    vulnerable_groups: list[str] | None = None
     offences: list[str] = Field(default_factory=list)
+    person_key: str | None = None
 
     @classmethod
     def of(cls, p: ReferralPerson, *, deidentified: bool) -> PersonPublic:
@@ -341,6 +362,7 @@ class PersonPublic(BaseModel):
             languages=p.languages,
             vulnerable_groups=p.vulnerable_groups,
             offences=p.offences,
+            person_key=None if deidentified else p.person_key,
         )
 
 
@@ -495,8 +517,9 @@ class HistoricalPerson(Strict):
     languages: list[Annotated[str, Field(max_length=40)]] = Field(
         default_factory=list, max_length=10
     )
-    vulnerable_groups: list[VulnerableGroup] = Field(default_factory=list, max_length=4)
+    vulnerable_groups: list[VulnerableGroup] | None = Field(default=None, max_length=4)
     offences: list[Offence] = Field(default_factory=list, max_length=12)
+    person_key: PersonKey | None = None
 
 
 class HistoricalReferral(Strict):

@@ -174,6 +174,24 @@ async def demo_login(client: httpx.AsyncClient, username: str) -> dict[str, str]
     return {"Authorization": f"Bearer {resp.json()['access_token']}"}
 
 
+@pytest.fixture
+def all_services_app(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """The one-process app of every service in demo mode (demo users, password grant), on
+    this test's own SQLite files."""
+    from canaliza.composition import available_packages, build_app, load_spec
+
+    monkeypatch.setenv("CANALIZA_DEMO", "1")
+    get_settings.cache_clear()
+    specs = [load_spec(name) for name in available_packages()]
+    for spec in specs:
+        if spec.database is not None:
+            spec.database.configure()
+    yield build_app("all")
+    for spec in specs:
+        if spec.database is not None:
+            spec.database.dispose()
+
+
 @contextlib.asynccontextmanager
 async def running(app: Any) -> AsyncIterator[httpx.AsyncClient]:
     """Run the app's lifespan and yield an httpx client bound to it through ASGI."""

@@ -16,10 +16,9 @@ from datetime import date, timedelta
 import pytest
 import sqlalchemy as sa
 
-from canaliza.composition import available_packages, build_app, load_spec
+from canaliza.composition import available_packages, load_spec
 from canaliza.demo import CASA_MERCEDES, DIF_CDMX, FGR
 from services.contracts import CONTRACTS
-from services.settings import get_settings
 from tests.conftest import demo_login, running
 
 pytestmark = pytest.mark.slow
@@ -32,19 +31,8 @@ MOTHER_AND_CHILDREN = [
 
 
 @pytest.fixture
-def demo_app(monkeypatch):
-    monkeypatch.setenv("CANALIZA_DEMO", "1")
-    get_settings.cache_clear()
-    for name in available_packages():
-        spec = load_spec(name)
-        if spec.database is not None:
-            spec.database.configure()  # this test's own SQLite files
-    app = build_app("all")
-    yield app
-    for name in available_packages():
-        spec = load_spec(name)
-        if spec.database is not None:
-            spec.database.dispose()
+def demo_app(all_services_app):
+    return all_services_app
 
 
 _login = demo_login

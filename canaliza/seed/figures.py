@@ -86,6 +86,10 @@ VULNERABLE_GROUPS: tuple[tuple[str, float], ...] = (
     ("lgbtttiq", 0.01),  # assumed above the 6/5,245 reported: 72 % had no information (003:147)
 )
 
+# No information on belonging to a vulnerable group for 72 % of victims (003:145): a victim
+# drawn in no group was, that often, not asked (S.I.) rather than asked and in none.
+VULNERABLE_GROUP_NOT_ASKED_SHARE = 0.72
+
 # --- facilities run by prosecution offices (003:293, 309, 673) --------------------------
 PROSECUTION_FACILITY_OFFICES = 12  # 003:293
 PROSECUTION_REFUGES = 10  # 003:293
@@ -125,6 +129,9 @@ DISCHARGE_OUTCOMES: tuple[tuple[str, float], ...] = (
     ("transferred_onward", 0.20),
     ("left_voluntarily", 0.15),
 )
+# A group declined for want of a free bed is referred again, the same people (assumed):
+# the share of later referrals that are such a re-referral while one is waiting.
+RE_REFERRAL_SHARE = 0.5
 DECLINE_SHARE = 0.10  # assumed, besides the ineligible groups (adult men) always declined
 CANCEL_SHARE = 0.04  # assumed
 NO_ANSWER_SHARE = 0.02  # assumed: still "sent" with no answer, the reportable failure

@@ -63,7 +63,9 @@ def person_rows(rows: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
             yield {
                 "referral_id": r["id"],
                 **{k: p[k] for k in PERSON_COLUMNS[1:7]},
-                "vulnerable_groups": "|".join(p["vulnerable_groups"]),
+                "vulnerable_groups": "S.I."
+                if p["vulnerable_groups"] is None
+                else "|".join(p["vulnerable_groups"]),
                 "offences": "|".join(p["offences"]),
             }
 

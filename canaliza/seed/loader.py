@@ -463,8 +463,14 @@ class SeedLoader:
         ):
             if beds <= 0:
                 continue
-            entry = {"kind": kind, "beds": beds, "reason": reason}
+            entry: dict[str, Any] = {"kind": kind, "beds": beds, "reason": reason}
+            if kind == "admit":  # occupied before the pool joined: not admissions of a period
+                entry["opening_balance"] = True
             resp = await self.call("POST", f"{API}/pools/{pid}/ledger", body=entry)
+            if resp.status_code == 422 and "opening_balance" in resp.text:
+                # a target that knows only the contract's minimal ledger body
+                entry.pop("opening_balance")
+                resp = await self.call("POST", f"{API}/pools/{pid}/ledger", body=entry)
             if resp.status_code >= 400:
                 self._fail(f"asiento {kind} de la bolsa {pid}", resp)
             else:

@@ -93,9 +93,11 @@ def _sample_victim(
         offence = pick(rng, _NON_SEXUAL_CODES, _NON_SEXUAL_CUM)
         if offence in ("art10-VIII", "art10-VII") and (age is None or age >= 18):
             offence = "art10-IV"  # these fractions are about minors by definition
-    groups = [g for g, p in fig.VULNERABLE_GROUPS if rng.random() < p]
-    if nationality != fig.MEXICAN and "migrant_in_transit" not in groups and rng.random() < 0.5:
-        groups.append("migrant_in_transit")
+    drawn = [g for g, p in fig.VULNERABLE_GROUPS if rng.random() < p]
+    if nationality != fig.MEXICAN and "migrant_in_transit" not in drawn and rng.random() < 0.5:
+        drawn.append("migrant_in_transit")
+    # not asked: S.I., never "none"
+    groups = None if not drawn and rng.random() < fig.VULNERABLE_GROUP_NOT_ASKED_SHARE else drawn
     return {
         "pseudonym": pseudonym(rng),
         "sex": sex,
@@ -125,19 +127,19 @@ def _companions(rng: random.Random, victim: dict[str, Any]) -> list[dict[str, An
             people.append(
                 {"pseudonym": pseudonym(rng), "sex": rng.choice("FM"),
                  "age": rng.randint(0, min(12, max(0, mother_age - 15))),
-                 "role": "accompanying_child", **base, "vulnerable_groups": [], "offences": []}
+                 "role": "accompanying_child", **base, "vulnerable_groups": None, "offences": []}
             )  # fmt: skip
     if rng.random() < fig.INDIRECT_VICTIM_SHARE:
         # 77 % of indirect victims are women, 83 % adults (003:201-205)
         people.append(
             {"pseudonym": pseudonym(rng), "sex": "F" if rng.random() < 0.77 else "M",
              "age": rng.randint(18, 70) if rng.random() < 0.83 else rng.randint(10, 17),
-             "role": "indirect_victim", **base, "vulnerable_groups": [], "offences": []}
+             "role": "indirect_victim", **base, "vulnerable_groups": None, "offences": []}
         )  # fmt: skip
     if rng.random() < fig.WITNESS_SHARE:
         people.append(
             {"pseudonym": pseudonym(rng), "sex": rng.choice("FM"), "age": rng.randint(18, 60),
-             "role": "witness", **base, "vulnerable_groups": [], "offences": []}
+             "role": "witness", **base, "vulnerable_groups": None, "offences": []}
         )  # fmt: skip
     return people
 
@@ -235,14 +237,25 @@ def draw_history(
             ]
         return found
 
+    # Groups declined for want of a free bed, waiting to be referred again (ADR 0019).
+    waiting: list[tuple[datetime, list[dict[str, Any]]]] = []
     for _ in range(scale.referrals):
-        victim = _sample_victim(rng, nat_cum, nat_codes)
+        again = bool(waiting) and rng.random() < fig.RE_REFERRAL_SHARE
+        after: datetime | None = None
+        if again:
+            # the same people (the same person keys), a few days after the decline
+            after, declined = waiting.pop(0)
+            victim, companions = dict(declined[0]), [dict(p) for p in declined[1:]]
+        else:
+            victim = _sample_victim(rng, nat_cum, nat_codes)
+            companions = _companions(rng, victim)
+            for person in (victim, *companions):
+                person["person_key"] = f"{rng.getrandbits(128):032x}"
         profile = (
             "foreign" if victim["nationality"] != fig.MEXICAN
             else "minor" if victim["age"] is not None and victim["age"] < 18
             else "adult"
         )  # fmt: skip
-        companions = _companions(rng, victim)
         cum, groups = pref_cum[profile]
         group = pick(rng, groups, cum)
         candidates = edges.get(group) or edges["fiscalia"]
@@ -261,6 +274,11 @@ def draw_history(
         created = datetime(lo.year, lo.month, lo.day) + timedelta(
             seconds=rng.randrange(max(1, int((hi - lo).total_seconds()) or 86_400))
         )
+        if after is not None:  # within the new agreement's validity, as every referral
+            created = max(
+                datetime(lo.year, lo.month, lo.day),
+                min(after + timedelta(days=rng.randint(1, 5)), datetime(hi.year, hi.month, hi.day)),
+            )
         if victim["nationality"] == fig.MEXICAN:
             victim["state_of_origin"] = (
                 inst_state[edge.sender]
@@ -307,6 +325,8 @@ def draw_history(
         elif r < fig.NO_ANSWER_SHARE + fig.CANCEL_SHARE + fig.DECLINE_SHARE:
             record.update(status="declined", reason=rng.choice(("sin_cupo", "riesgo_de_seguridad", "perfil_no_atendido")),
                           answered_at=iso_timestamp(sent + answer_after))  # fmt: skip
+            if record["reason"] == "sin_cupo" and not again:
+                waiting.append((sent + answer_after, people))
         else:
             answered = sent + answer_after
             admitted = answered + timedelta(hours=rng.randint(1, 36))

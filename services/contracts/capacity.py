@@ -11,6 +11,7 @@ from __future__ import annotations
 from pydantic import BaseModel, create_model
 
 from services.contracts.base import EventPayload, contract
+from services.contracts.statistics import CaseVariables
 
 # --- pools ------------------------------------------------------------------------------
 
@@ -46,6 +47,17 @@ class PoolChanged(EventPayload):
     lgbtttiq: bool
     interpreter_languages: list[str]
     last_confirmed_at: str | None
+
+
+@contract("capacity.admission.recorded", aggregate="pool")
+class AdmissionRecorded(CaseVariables):
+    """People admitted by a coordinator's ledger entry (+1 on the shelter's screen), with
+    the same minimum variables as a referral (S.I. where the coordinator did not say);
+    the receiving institution is the facility's operator, nobody sent them."""
+
+    pool_id: str
+    entry_seq: int
+    facility_kind: str
 
 
 # --- facilities -------------------------------------------------------------------------
@@ -196,6 +208,9 @@ class UnmetPerson(BaseModel):
 @contract("capacity.search.unmet", aggregate="unmet_request")
 class SearchUnmet(EventPayload):
     unmet_id: str
+    # The search intent it answers (one prosecutor's case): statistics count it once.
+    intent_key: str | None = None
+    needs: dict[str, object] | None = None
     sex: str | None  # None: not recorded (S.I.)
     age_group: str
     # The CNDH age group of the person nobody could take (statistics).

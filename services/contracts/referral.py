@@ -13,7 +13,8 @@ from typing import Any
 from pydantic import SerializerFunctionWrapHandler, model_serializer
 
 from services.contracts.base import EventPayload, contract
-from services.vocabulary import InstitutionType, Outcome, PersonRole, ReferralStatus, Sex
+from services.contracts.statistics import CaseVariables, PersonVariables
+from services.vocabulary import InstitutionType, Outcome, ReferralStatus
 
 # --- institutions ---------------------------------------------------------------------------
 
@@ -77,37 +78,27 @@ class AgreementRefused(EventPayload):
 # --- referrals ------------------------------------------------------------------------------
 
 
-class PersonFacts(EventPayload):
-    """The de-identified facts of one person that every referral event carries."""
-
-    sex: Sex | None  # None: not recorded (S.I.)
-    age_group: str
-    age_band: str
-    nationality: str | None  # ISO 3166-1 alpha-3 or XXA (stateless); None: not recorded (S.I.)
-    role: PersonRole
+# The de-identified facts of one person every referral event carries: the minimum
+# variables of ``services.contracts.statistics`` (one builder for every producer).
+PersonFacts = PersonVariables
+ReferralPersonFacts = PersonVariables
 
 
-class ReferralPersonFacts(PersonFacts):
-    state_of_origin: str | None
-    vulnerable_groups: list[str]
-    offences: list[str]
+class ReferralChanged(CaseVariables):
+    """A referral was created or moved along its lifecycle (the type says which step).
 
-
-class ReferralChanged(EventPayload):
-    """A referral was created or moved along its lifecycle (the type says which step)."""
+    The minimum variables (institutions, facility, state, people, ``steps``) are
+    :class:`CaseVariables`; the rest is the referral's own."""
 
     referral_id: str
     status: ReferralStatus
     sending_institution_id: str
     receiving_institution_id: str
-    facility_id: str
     urgency: str
-    state: str
     services: list[str]
     sent_at: str | None
     # The answer deadline: statistics count "no information" outcomes against it.
     response_due_at: str | None
-    people: list[ReferralPersonFacts]
 
 
 @contract("referral.referral.created", aggregate="referral")
@@ -175,6 +166,8 @@ class ObligationFulfilled(EventPayload):
     referral_id: str
     obligation_id: str
     kind: str
+    # The INM's: where the humanitarian visa stands (the INM table counts visas granted).
+    humanitarian_visa_status: str | None = None
 
 
 class _Disclosure(EventPayload):
@@ -198,17 +191,16 @@ class IdentityDisclosed(_Disclosure):
 # --- the history importer -------------------------------------------------------------------
 
 
-class ImportedReferral(EventPayload):
-    """One imported referral as the audit trail sees it (the lifecycle events' fields)."""
+class ImportedReferral(CaseVariables):
+    """One imported referral as the audit trail sees it: the same minimum variables as the
+    lifecycle events (people, state, the time of every step)."""
 
     referral_id: str
     status: ReferralStatus
     sending_institution_id: str
     receiving_institution_id: str
-    facility_id: str
     urgency: str
     created_on: str
-    people: list[PersonFacts]
     outcome: Outcome | None = None
 
     @model_serializer(mode="wrap")

@@ -193,3 +193,26 @@ def test_sin_informacion_sex_is_sent_as_null_and_junk_is_a_problem() -> None:
     ]
     body, problems = parse_search(FormData([("sex", "Q"), ("age", "30"), ("role", "victim")]))
     assert "Choose the sex of each person, or No information." in problems
+
+
+def test_a_search_re_run_by_the_page_is_one_intent_and_a_new_search_another() -> None:
+    from frontend.prosecutor import search_intent
+
+    search = {"people": [{"sex": "F", "age": 30, "role": "victim"}], "needs": {}, "state": "09"}
+    key = search_intent("case-a", search)
+    assert search_intent("case-a", dict(search)) == key  # the page's re-render
+    assert search_intent("case-a", {**search, "state": "15"}) != key  # another need
+    assert search_intent("case-b", search) != key  # another case
+    assert len(key) == 32
+
+
+def test_an_admission_on_the_ledger_says_who_or_sin_informacion() -> None:
+    from frontend.prosecutor import NO_INFORMATION
+    from frontend.shelter import ledger_move
+
+    said = ledger_move("admit", " Ingreso ", sex="F", age_band="13-17")
+    assert said == {"kind": "admit", "beds": 1, "reason": "Ingreso",
+                    "people": [{"sex": "F", "age_band": "13-17"}]}  # fmt: skip
+    unknown = ledger_move("admit", "Ingreso", sex=NO_INFORMATION, age_band="Q")
+    assert unknown["people"] == [{"sex": None, "age_band": None}]  # never guessed
+    assert "people" not in ledger_move("discharge", "Egreso", sex="F", age_band="18-59")
