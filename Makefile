@@ -6,11 +6,11 @@ PY := $(VENV)/bin/python
 UV := $(VENV)/bin/uv
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: setup run test lint typecheck pytest bench lock clean services chromium resilience
+.PHONY: setup run test lint typecheck pytest bench lock clean services chromium poppler resilience
 
 NODE_STAMP := frontend/node_modules/.package-lock.json
 
-setup: $(STAMP) $(NODE_STAMP) chromium
+setup: $(STAMP) $(NODE_STAMP) chromium poppler
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,10 @@ $(NODE_STAMP): frontend/package.json frontend/package-lock.json
 # Debian's Chromium drives the browser tests (Playwright never downloads a browser here).
 chromium:
 	@test -x /usr/bin/chromium || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
+# Debian's poppler-utils (pdftoppm, pdftotext): the PDF layout tests look at the exports as images.
+poppler:
+	@test -x /usr/bin/pdftoppm || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq poppler-utils; }
 
 ## The main job: migrate, load the demo data, serve everything at http://127.0.0.1:8000
 run: setup

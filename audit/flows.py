@@ -8,27 +8,23 @@ SQLite's write lock is taken and released in the same thread (ADR 0004).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import date
 from typing import Any
 
 from sqlmodel import Session
 
-from audit import directory, monthly, pdfs, reports, roster, visits
+from audit import directory, exports, monthly, pdfs, reports, roster, visits
 from audit.database import db
 from audit.models import FollowUpAction, Visit
 from audit.projection import get_roster_facility
 from audit.service import record_export
 from services.tokens import Principal
 
-# The export formats of a statistics report: how each is written, and its media type.
-REPORT_FORMATS: dict[str, tuple[Callable[[str, list[dict[str, Any]], list[str]], bytes], str]] = {
-    "csv": (reports.to_csv, "text/csv; charset=utf-8"),
-    "xlsx": (
-        reports.to_xlsx,
-        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-    ),
-    "pdf": (reports.to_pdf, "application/pdf"),
+# The media type of each export format of a statistics report (written by ``audit.exports``).
+REPORT_FORMATS: dict[str, str] = {
+    "csv": "text/csv; charset=utf-8",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "pdf": "application/pdf",
 }
 
 
@@ -94,9 +90,15 @@ def report_file(
     raw = reports.build(session, name, keys)
     rows = reports.present(name, raw, suppress=True, by=keys)
     rows.append(reports.totals(name, raw, suppress=True, by=keys))
+    labels = exports.Labels(
+        institutions={
+            iid: str(info["institution_name"])
+            for iid, info in directory.institutions(session).items()
+            if info.get("institution_name")
+        }
+    )
     export_recorded(principal, name=name, fmt=fmt)
-    writer, media = REPORT_FORMATS[fmt]
-    return writer(name, rows, keys), media
+    return exports.WRITERS[fmt](name, rows, keys, labels), REPORT_FORMATS[fmt]
 
 
 # --- visits and follow-up actions --------------------------------------------------------

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from audit.roster import FLAGS
 from services.clock import utcnow
-from services.vocabulary import FacilityKind, FacilityStatus
+from services.vocabulary import STATE_NAMES, FacilityKind, FacilityStatus
+
+TIMEZONE = ZoneInfo("America/Mexico_City")
 
 _REPLACE = {"—": "-", "–": "-", "“": '"', "”": '"', "‘": "'", "’": "'", "…": "...", "≥": ">="}
 
@@ -41,7 +44,8 @@ REGISTRATION_LABELS = {
 }
 
 
-def _new(title: str, subtitle: str) -> Any:
+def new_document(title: str, *lines: str) -> Any:
+    """A Letter landscape page with its title and the lines under it."""
     from fpdf import FPDF
 
     pdf = FPDF(orientation="L", format="Letter")
@@ -52,52 +56,77 @@ def _new(title: str, subtitle: str) -> Any:
     pdf.set_font("Helvetica", style="B", size=13)
     pdf.cell(0, 8, latin1(title), new_x="LMARGIN", new_y="NEXT")
     pdf.set_font("Helvetica", size=8)
-    pdf.cell(0, 5, latin1(subtitle), new_x="LMARGIN", new_y="NEXT")
+    for line in lines:
+        pdf.multi_cell(0, 4, latin1(line), new_x="LMARGIN", new_y="NEXT")
     pdf.ln(2)
     return pdf
 
 
-def _table(pdf: Any, headers: list[str], widths: list[float], rows: list[list[Any]]) -> None:
-    pdf.set_font("Helvetica", style="B", size=7)
-    for h, w in zip(headers, widths, strict=True):
-        pdf.cell(w, 6, latin1(h), border=1)
-    pdf.ln()
-    pdf.set_font("Helvetica", size=7)
-    for row in rows:
-        for v, w in zip(row, widths, strict=True):
-            text = latin1(v)
-            while text and pdf.get_string_width(text) > w - 1.5:
-                text = text[:-1]
-            pdf.cell(w, 5, text, border=1)
-        pdf.ln()
+def table(pdf: Any, headers: list[str], widths: list[float], rows: list[list[Any]]) -> None:
+    """A table that wraps long text inside its cell (never cut, never overlapping the next
+    column) and repeats its headings on every page; ``widths`` are relative."""
+    from fpdf.fonts import FontFace
+
+    with pdf.table(
+        col_widths=tuple(widths),
+        headings_style=FontFace(emphasis="BOLD", fill_color=(230, 230, 230)),
+        line_height=pdf.font_size * 1.35,
+        text_align="LEFT",
+        repeat_headings=1,
+    ) as drawn:
+        heading = drawn.row()
+        for h in headers:
+            heading.cell(latin1(h))
+        for values in rows:
+            row = drawn.row()
+            for v in values:
+                text = latin1(v)
+                row.cell(text if text else " ")
+
+
+def local_time(at: datetime | None = None) -> str:
+    """When a document was generated, in Mexico's central time, as people read it."""
+    moment = (at or utcnow()).astimezone(TIMEZONE)
+    return f"{moment:%d/%m/%Y %H:%M} (hora del centro de México)"
+
+
+def _day(value: Any) -> str:
+    """An ISO date as 31/12/2026 (the one date format of every SEGOB document)."""
+    if not value:
+        return ""
+    try:
+        return date.fromisoformat(str(value)[:10]).strftime("%d/%m/%Y")
+    except ValueError:
+        return str(value)
 
 
 def roster_pdf(items: list[dict[str, Any]], counts: dict[str, int]) -> bytes:
     """The roster as SEGOB prints it: one line per facility, flags spelled out."""
-    pdf = _new(
+    pdf = new_document(
         "Padrón de refugios, albergues y casas de medio camino",
-        f"Canaliza - SEGOB. Generado {utcnow():%Y-%m-%d %H:%M} UTC. "
+        f"Canaliza - SEGOB. Generado el {local_time()}. "
         f"{len(items)} instalaciones. Sin domicilios.",
     )
-    headers = ["Instalación", "Tipo", "Edo.", "Municipio", "Estado", "Registro", "Camas",
-               "Última visita", "Acciones abiertas", "Señales"]  # fmt: skip
-    widths = [52.0, 26, 9, 30, 18, 20, 11, 20, 17, 56]
+    headers = ["Instalación", "Tipo", "Entidad", "Municipio", "Situación", "Registro",
+               "Camas", "Última visita", "Acciones abiertas", "Señales"]  # fmt: skip
+    widths = [46.0, 22, 22, 26, 17, 20, 11, 18, 15, 50]
+    pdf.set_font("Helvetica", size=7)
     rows = [
         [
             i["name"],
             KIND_LABELS.get(i["kind"] or "", i["kind"]),
-            i["state"],
+            STATE_NAMES.get(i["state"] or "", i["state"]),
             i["municipality"],
             STATUS_LABELS.get(i["status"] or "", i["status"]),
             REGISTRATION_LABELS.get(i["registration_status"], i["registration_status"]),
             i["beds"],
-            i["last_visit_on"] or "Nunca",
+            _day(i["last_visit_on"]) or "Nunca",
             i["open_actions"],
             ", ".join(i["flag_labels"]) or "-",
         ]
         for i in items
     ]
-    _table(pdf, headers, widths, rows)
+    table(pdf, headers, widths, rows)
     pdf.ln(3)
     pdf.set_font("Helvetica", style="B", size=8)
     pdf.cell(0, 5, "Resumen de señales", new_x="LMARGIN", new_y="NEXT")
@@ -107,20 +136,30 @@ def roster_pdf(items: list[dict[str, Any]], counts: dict[str, int]) -> bytes:
     return bytes(pdf.output())
 
 
+MONTHS = ("ene", "feb", "mar", "abr", "may", "jun", "jul", "ago", "sep", "oct", "nov", "dic")
+
+
+def _month(value: str) -> str:
+    """ "2026-03" as "mar"."""
+    number = value[5:7]
+    return MONTHS[int(number) - 1] if number.isdigit() and 1 <= int(number) <= 12 else value
+
+
 def monthly_pdf(report: dict[str, Any], facility: dict[str, Any]) -> bytes:
     """The monthly per-facility report, shaped like the shelters' annex (``002:365-558``)."""
     months = report["columns"]
     period = months[0] if len(months) == 1 else f"{months[0]} a {months[-1]}"
-    pdf = _new(
+    pdf = new_document(
         f"Informe mensual: {facility.get('name') or 'S.I.'}",
-        f"{KIND_LABELS.get(facility.get('kind') or '', 'S.I.')}, entidad {facility.get('state')}. "
+        f"{KIND_LABELS.get(facility.get('kind') or '', 'S.I.')}, "
+        f"{STATE_NAMES.get(facility.get('state') or '', 'entidad sin información')}. "
         f"Periodo {period}. Cifras de 1 a 4 se muestran como <5; un total que incluye una "
         "cifra oculta se omite (*). Totales calculados de las filas.",
     )
     width = pdf.w - pdf.l_margin - pdf.r_margin
     label_w = 72.0
     col_w = (width - label_w) / (len(months) + 1)
-    headers = [str(report["year"]), *[m[5:] for m in months], "TOTAL"]
+    headers = [str(report["year"]), *[_month(m) for m in months], "TOTAL"]
     widths = [label_w, *[col_w] * len(months), col_w]
     for sec in report["sections"]:
         pdf.set_font("Helvetica", style="B", size=8)
@@ -131,6 +170,7 @@ def monthly_pdf(report: dict[str, Any], facility: dict[str, Any]) -> bytes:
             rows.append([t["label"], *t["values"], t["total"]])
         if not rows:
             rows = [["Sin registros", *["0"] * len(months), "0"]]
-        _table(pdf, headers, widths, rows)
+        pdf.set_font("Helvetica", size=7)
+        table(pdf, headers, widths, rows)
         pdf.ln(2)
     return bytes(pdf.output())

@@ -28,8 +28,6 @@ Each report names what it counts in ``unit``.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import statistics
 from collections.abc import Callable
@@ -42,7 +40,6 @@ from sqlalchemy import select
 from sqlmodel import Session, col
 
 from audit.models import AuditEntry
-from audit.pdfs import latin1
 from services.clock import parse_utc, utcnow
 from services.errors import Unprocessable
 from services.vocabulary import CNDH_AGE_BANDS, LEGACY_OUTCOMES, NO_INFORMATION, NOT_APPLICABLE
@@ -824,50 +821,3 @@ def fields(name: str, by: list[str] | None = None) -> list[str]:
     """The column order of a report."""
     spec = REPORTS[name]
     return [*(by or spec.keys), *spec.values, *(["total"] if spec.row_total else [])]
-
-
-def to_csv(name: str, rows: list[dict[str, Any]], by: list[str] | None = None) -> bytes:
-    """CSV with a header line (the totals line last)."""
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=fields(name, by), extrasaction="ignore")
-    writer.writeheader()
-    writer.writerows(rows)
-    return buf.getvalue().encode("utf-8")
-
-
-def to_xlsx(name: str, rows: list[dict[str, Any]], by: list[str] | None = None) -> bytes:
-    """One worksheet: header then rows."""
-    from openpyxl import Workbook
-
-    wb = Workbook()
-    ws = wb.active
-    assert ws is not None
-    ws.title = name[:31]
-    cols = fields(name, by)
-    ws.append(cols)
-    for r in rows:
-        ws.append([r.get(c, "") for c in cols])
-    buf = io.BytesIO()
-    wb.save(buf)
-    return buf.getvalue()
-
-
-def to_pdf(name: str, rows: list[dict[str, Any]], by: list[str] | None = None) -> bytes:
-    """A plain table, one line per row."""
-    from fpdf import FPDF
-
-    pdf = FPDF(orientation="L")
-    pdf.add_page()
-    pdf.set_font("Helvetica", size=14)
-    pdf.cell(0, 10, f"Canaliza - {name}", new_x="LMARGIN", new_y="NEXT")
-    pdf.set_font("Helvetica", size=7)
-    cols = fields(name, by)
-    width = (pdf.w - 2 * pdf.l_margin) / len(cols)
-    for c in cols:
-        pdf.cell(width, 6, latin1(c)[:30], border=1)
-    pdf.ln()
-    for r in rows:
-        for c in cols:
-            pdf.cell(width, 6, latin1(r.get(c, ""))[:40], border=1)
-        pdf.ln()
-    return bytes(pdf.output())

@@ -13,15 +13,17 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from sqlmodel import Session
 from starlette.datastructures import Headers
 
-from auth import service
+from auth import permissions, service
 from auth.database import db
 from auth.federation import FederationRefused, Provider, provision_user
 from auth.models import User
 from auth.oauth import CanalizaAuthorizationServer, StarletteOAuth2Request, require_pkce
 from auth.oauth import Response as OAuthResponse
-from auth.pages import OAUTH_PARAMS, error_page, login_page
-from auth.schemas import UserPublic
+from auth.pages import OAUTH_PARAMS, error_page, html_page, login_page
+from auth.schemas import TemporaryPassword, UserPublic
+from services.errors import Conflict
 from services.settings import get_settings
+from services.tokens import Principal
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
@@ -36,13 +38,11 @@ def render(result: OAuthResponse) -> Response:
 
 def authorize_error(exc: Exception) -> Response:
     description = getattr(exc, "description", "") or "solicitud inválida"
-    return HTMLResponse(
-        error_page(f"La solicitud de autorización no es válida ({description})."), 400
-    )
+    return html_page(error_page(f"La solicitud de autorización no es válida ({description})."), 400)
 
 
 def federation_page(detail: str, status: int) -> HTMLResponse:
-    return HTMLResponse(error_page(detail), status, headers={"Cache-Control": "no-store"})
+    return html_page(error_page(detail), status)
 
 
 def public_user(user: User) -> UserPublic:
@@ -55,6 +55,38 @@ def public_user(user: User) -> UserPublic:
         active=user.active,
         mfa_enrolled=bool(user.totp_secret),
     )
+
+
+def _managed_user(session: Session, principal: Principal, user_id: str) -> User:
+    """A user the principal may administer (her institution's, or any for the platform)."""
+    user = service.get_user(session, user_id)
+    permissions.ensure_can_manage_users(principal, institution_id=user.institution_id)
+    return user
+
+
+def set_user_active(principal: Principal, *, user_id: str, active: bool) -> UserPublic:
+    """Deactivate or reactivate an account; nobody deactivates her own."""
+    with db.unit_of_work() as session:
+        user = _managed_user(session, principal, user_id)
+        if not active and user.id == principal.sub:
+            raise Conflict("No puede desactivar su propia cuenta.", code="own_account")
+        service.set_active(session, user=user, active=active, actor=principal.sub)
+        return public_user(user)
+
+
+def reset_password(principal: Principal, *, user_id: str) -> TemporaryPassword:
+    """A new temporary password, shown once to the administrator (stored only hashed);
+    any lockout is lifted."""
+    secret = service.temporary_password()
+    with db.unit_of_work() as session:
+        user = _managed_user(session, principal, user_id)
+        if not user.active:
+            raise Conflict(
+                "La cuenta está desactivada: reactívela antes de restablecer su contraseña.",
+                code="user_inactive",
+            )
+        service.set_password(session, user=user, password=secret, actor=principal.sub)
+        return TemporaryPassword(username=user.username, temporary_password=secret)
 
 
 def _server(session: Session) -> CanalizaAuthorizationServer:
@@ -121,7 +153,7 @@ def sign_in(oauth_request: StarletteOAuth2Request) -> Response:
             page = login_page(
                 params=params, csrf=form.get("csrf_token", ""), error=exc.detail, ask_totp=ask_totp
             )
-            return HTMLResponse(page, 200 if exc.reason == "mfa_required" else 401)
+            return html_page(page, 200 if exc.reason == "mfa_required" else 401)
         result = _server(session).create_authorization_response(
             oauth_request, grant_user=user, grant=grant
         )

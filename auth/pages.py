@@ -6,6 +6,8 @@ from collections.abc import Mapping, Sequence
 from html import escape
 from urllib.parse import urlencode
 
+from fastapi.responses import HTMLResponse
+
 OAUTH_PARAMS = (
     "response_type",
     "client_id",
@@ -16,6 +18,28 @@ OAUTH_PARAMS = (
     "code_challenge_method",
     "nonce",
 )
+
+
+# The sign-in pages take the web UI's stylesheet (same origin), nothing else. Every one of
+# them — the form, a wrong password (401), an invalid request — needs it, or the kernel's
+# API policy (``default-src 'none'``) leaves the page unstyled.
+PAGE_CSP = (
+    "default-src 'none'; style-src 'self'; form-action 'self'; frame-ancestors 'none'; "
+    "base-uri 'none'"
+)
+
+
+def html_page(content: str, status: int = 200) -> HTMLResponse:
+    """A sign-in page with its headers: styled, never cached, never framed."""
+    return HTMLResponse(
+        content,
+        status,
+        headers={
+            "Content-Security-Policy": PAGE_CSP,
+            "Cache-Control": "no-store",
+            "X-Frame-Options": "DENY",
+        },
+    )
 
 
 def login_page(
@@ -54,15 +78,9 @@ def login_page(
         if ask_totp
         else ""
     )
-    return f"""<!doctype html>
-<html lang="es-MX"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Iniciar sesión — Canaliza</title>
-<link rel="stylesheet" href="/static/app.css"></head>
-<body>
-<header class="site-header"><div class="brand">Canaliza</div></header>
-<main class="narrow">
-<h1>Iniciar sesión en Canaliza</h1>
+    return _document(
+        "Iniciar sesión",
+        f"""<h1>Iniciar sesión en Canaliza</h1>
 {alert}
 <form method="post" action="/auth/authorize">
 <input type="hidden" name="csrf_token" value="{escape(csrf)}">
@@ -74,12 +92,29 @@ def login_page(
 {totp}
 <button type="submit" class="primary">Entrar</button>
 </form>
-{federated}
-</main></body></html>"""
+{federated}""",
+    )
 
 
 def error_page(detail: str) -> str:
     """A page for authorization requests that cannot be sent back to the client."""
+    return _document(
+        "Solicitud inválida",
+        f"""<h1>No se puede iniciar sesión</h1>
+<p class="alert error" role="alert">{escape(detail)}</p>
+<p><a href="/">Volver al inicio</a></p>""",
+    )
+
+
+def _document(title: str, main: str) -> str:
+    """A sign-in page: the web UI's stylesheet and header around ``main``."""
     return f"""<!doctype html>
-<html lang="es-MX"><head><meta charset="utf-8"><title>Solicitud inválida — Canaliza</title></head>
-<body><main><h1>No se puede iniciar sesión</h1><p role="alert">{escape(detail)}</p></main></body></html>"""
+<html lang="es-MX"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{escape(title)} — Canaliza</title>
+<link rel="stylesheet" href="/static/app.css"></head>
+<body>
+<header class="site-header"><div class="brand">Canaliza</div></header>
+<main class="narrow">
+{main}
+</main></body></html>"""

@@ -35,3 +35,9 @@ def ensure_can_grant_roles(principal: Principal, roles: list[str]) -> None:
             "Solo un administrador de la plataforma puede otorgar esos roles.",
             code="forbidden_role",
         )
+
+
+def ensure_can_read_actors(principal: Principal) -> None:
+    """Names of who acted: for those who read the audit trail (SEGOB, platform admins)."""
+    if not principal.has(UserRole.PLATFORM_ADMIN, UserRole.SEGOB_AUDITOR):
+        raise Forbidden("Su rol no permite consultar quién actuó.", code="forbidden_role")

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import hmac
 import secrets
-from typing import Any
+from typing import Annotated, Any
 
 import httpx
 from authlib.integrations.base_client import OAuthError
-from fastapi import APIRouter, Depends, Request
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi import APIRouter, Depends, Path, Request
+from fastapi.responses import JSONResponse, Response
 from joserfc.errors import JoseError
 from sqlmodel import Session, col, select
 from starlette.concurrency import run_in_threadpool
@@ -21,9 +21,17 @@ from auth.federation import FEDERATION_KEY, PENDING_KEY, Federation
 from auth.keys import public_jwks
 from auth.models import User
 from auth.oauth import SUPPORTED_SCOPES, StarletteOAuth2Request
-from auth.pages import OAUTH_PARAMS, error_page, login_page
+from auth.pages import OAUTH_PARAMS, error_page, html_page, login_page
 from auth.ratelimit import RATE_LIMITER_KEY, RateLimiter, client_address
-from auth.schemas import TotpConfirm, TotpEnrolment, UserCreate, UserInfo, UserPublic
+from auth.schemas import (
+    ActorPublic,
+    TemporaryPassword,
+    TotpConfirm,
+    TotpEnrolment,
+    UserCreate,
+    UserInfo,
+    UserPublic,
+)
 from services.app import get_runtime
 from services.errors import Forbidden
 from services.security import PrincipalDep
@@ -147,16 +155,9 @@ async def authorize_page(request: Request) -> Response:
     csrf = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(24)
     providers = [(p.key, p.name) for p in _federation(request).providers.values()]
     page = login_page(params=oauth_request.payload.data, csrf=csrf, providers=providers)
-    resp = HTMLResponse(page)
+    resp = html_page(page)
     resp.set_cookie(
         CSRF_COOKIE, csrf, httponly=True, samesite="strict", path="/auth/authorize", max_age=900
-    )
-    resp.headers["Cache-Control"] = "no-store"
-    resp.headers["X-Frame-Options"] = "DENY"
-    # The page takes the web UI's stylesheet (same origin), nothing else.
-    resp.headers["Content-Security-Policy"] = (
-        "default-src 'none'; style-src 'self'; form-action 'self'; frame-ancestors 'none'; "
-        "base-uri 'none'"
     )
     return resp
 
@@ -171,7 +172,7 @@ async def authorize_submit(request: Request) -> Response:
     cookie = request.cookies.get(CSRF_COOKIE, "")
     sent = oauth_request.form.get("csrf_token", "")
     if not cookie or not hmac.compare_digest(cookie, sent):
-        return HTMLResponse(
+        return html_page(
             error_page("La sesión del formulario expiró; vuelva a abrir la página de acceso."),
             403,
         )
@@ -229,6 +230,19 @@ def list_users(principal: PrincipalDep, session: ReadSessionDep) -> list[UserPub
     ]
 
 
+@router.get("/api/v1/auth/actors", summary="Who acts: names for the audit trail",
+            response_model=list[ActorPublic])  # fmt: skip
+def list_actors(principal: PrincipalDep, session: ReadSessionDep) -> list[ActorPublic]:
+    """Every user's name and institution (nothing else), so oversight reads the audit
+    trail by who acted instead of by account ids."""
+    permissions.ensure_can_read_actors(principal)
+    users = session.exec(select(User).order_by(col(User.display_name)).limit(10000))
+    return [
+        ActorPublic(id=u.id, display_name=u.display_name, institution_id=u.institution_id)
+        for u in users
+    ]
+
+
 @router.post("/api/v1/auth/users", status_code=201, response_model=UserPublic)
 async def create_user(body: UserCreate, principal: PrincipalDep, request: Request) -> UserPublic:
     permissions.ensure_can_manage_users(principal, institution_id=body.institution_id)
@@ -251,6 +265,26 @@ async def create_user(body: UserCreate, principal: PrincipalDep, request: Reques
             return flows.public_user(user)
 
     return await run_in_threadpool(_create)
+
+
+UserId = Annotated[str, Path(max_length=64)]
+
+
+@router.post("/api/v1/auth/users/{user_id}/deactivate", response_model=UserPublic)
+def deactivate_user(user_id: UserId, principal: PrincipalDep) -> UserPublic:
+    """The account can no longer sign in nor refresh a session."""
+    return flows.set_user_active(principal, user_id=user_id, active=False)
+
+
+@router.post("/api/v1/auth/users/{user_id}/reactivate", response_model=UserPublic)
+def reactivate_user(user_id: UserId, principal: PrincipalDep) -> UserPublic:
+    return flows.set_user_active(principal, user_id=user_id, active=True)
+
+
+@router.post("/api/v1/auth/users/{user_id}/password-reset", response_model=TemporaryPassword)
+def reset_password(user_id: UserId, principal: PrincipalDep) -> TemporaryPassword:
+    """A new temporary password, answered once (only its hash is kept)."""
+    return flows.reset_password(principal, user_id=user_id)
 
 
 # --- federation: an institution's own OIDC provider (public: the sign-in itself) ---------

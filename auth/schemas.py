@@ -32,6 +32,21 @@ class UserPublic(BaseModel):
     mfa_enrolled: bool
 
 
+class TemporaryPassword(BaseModel):
+    """A reset password, shown once to the administrator who asked for it."""
+
+    username: str
+    temporary_password: str
+
+
+class ActorPublic(BaseModel):
+    """Who acted, as the audit trail's readers see it: a name and an institution."""
+
+    id: str
+    display_name: str
+    institution_id: str | None
+
+
 class UserInfo(BaseModel):
     sub: str
     preferred_username: str | None = None

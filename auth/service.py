@@ -199,6 +199,24 @@ def set_password(session: Session, *, user: User, password: str, actor: str | No
     )
 
 
+def set_active(session: Session, *, user: User, active: bool, actor: str | None) -> None:
+    """Deactivate an account (it can no longer sign in nor refresh a session) or
+    reactivate it; nothing happens, and nothing is recorded, when it is already so."""
+    if user.active == active:
+        return
+    user.active = active
+    user.updated_at = utcnow()
+    session.add(user)
+    event = auth_events.UserReactivated() if active else auth_events.UserDeactivated()
+    record(session, event, aggregate_id=user.id, actor=actor, institution_id=user.institution_id)
+
+
+def temporary_password() -> str:
+    """A password an administrator reads out once: four groups of four, no look-alikes."""
+    alphabet = "abcdefghjkmnpqrstuvwxyz23456789"
+    return "-".join("".join(secrets.choice(alphabet) for _ in range(4)) for _ in range(4))
+
+
 def mfa_required(user: User, *, demo: bool) -> bool:
     """Whether this user must present a TOTP code (never in demo mode)."""
     return not demo and bool(set(user.role_list) & set(auth_settings().mfa_roles))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
+import re
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
@@ -26,7 +27,7 @@ from starlette.concurrency import run_in_threadpool
 
 from frontend import flows, service
 from frontend.api import Api, ApiError, NotSignedIn, call, raise_for_answer
-from frontend.i18n import LANG_COOKIE, Translator, pick_language
+from frontend.i18n import LANG_COOKIE, N_, Translator, pick_language
 from frontend.navigation import NOTIFIED, nav_for
 from services.app import Runtime, get_runtime
 from services.settings import Settings
@@ -309,6 +310,22 @@ def require_role(*roles: str) -> Callable[..., Coroutine[Any, Any, Page]]:
     return dependency
 
 
+# An id a service may quote in its detail: a person never reads one.
+_IDS = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+# What the error page's heading says, by the answer's status.
+ERROR_TITLES = {
+    400: N_("The request could not be read"),
+    403: N_("Not allowed"),
+    404: N_("Not found"),
+    409: N_("It changed in the meantime"),
+    410: N_("No longer available"),
+    413: N_("Too large"),
+    422: N_("Please check the data"),
+    429: N_("Too many attempts"),
+    503: N_("Service unavailable"),
+}
+
+
 def error_message(t: Translator, exc: ApiError) -> str:
     """The sentence to show for an API error, in the user's language."""
     known = {
@@ -323,10 +340,14 @@ def error_message(t: Translator, exc: ApiError) -> str:
     }
     if exc.error in known:
         return known[exc.error]
-    if exc.detail and t.language == "es-MX":
-        return exc.detail  # the services write their details in Spanish
-    if exc.detail:
-        return t.gettext("The platform refused the request: %(detail)s", detail=exc.detail)
+    if exc.status == 404:
+        # Whatever the service called it, a person reads one sentence, never an id.
+        return known["not_found"]
+    detail = _IDS.sub("", exc.detail).replace("«»", "").strip() if exc.detail else ""
+    if detail and t.language == "es-MX":
+        return detail  # the services write their details in Spanish
+    if detail:
+        return t.gettext("The platform refused the request: %(detail)s", detail=detail)
     return t.gettext("Something went wrong (%(code)s). Please try again.", code=exc.error)
 
 
@@ -380,7 +401,8 @@ async def _error_page(
         page = await get_page_without_csrf(request)
     status = status if 400 <= status < 600 else 502
     template = "_error.html" if page.is_htmx else "error.html"
-    return page.render(template, status=status, message=message(page.t), code=code)
+    title = ERROR_TITLES.get(status, N_("Something went wrong"))
+    return page.render(template, status=status, message=message(page.t), code=code, title=title)
 
 
 async def get_page_without_csrf(request: Request) -> Page:

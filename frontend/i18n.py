@@ -94,6 +94,24 @@ class Translator:
     def number(self, value: float | int | None) -> str:
         return "" if value is None else format_decimal(value, locale=self.babel_locale)
 
+    def age(self, years: int | None) -> str:
+        """An age as people say it: "under 1 year" for a baby, never "0 years"."""
+        if years is None:
+            return self.gettext("age unknown")
+        if years < 1:
+            return self.gettext("under 1 year")
+        return self.ngettext("%(num)s year", "%(num)s years", years)
+
+    def age_group(self, band: Any) -> str:
+        """A CNDH age group ("13-17", "60+") in words; anything else is "No information"."""
+        text = str(band or "")
+        if text.endswith("+") and text[:-1].isdigit():
+            return self.gettext("%(low)s years or more", low=text[:-1])
+        low, _, high = text.partition("-")
+        if low.isdigit() and high.isdigit():
+            return self.gettext("%(low)s to %(high)s years", low=low, high=high)
+        return self.gettext(NO_INFORMATION_ID)
+
     def state(self, code: str | None) -> str:
         if not code:
             return ""

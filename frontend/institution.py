@@ -59,6 +59,8 @@ AGREEMENT_STATUSES = {
 }
 NOTICES = {
     "user_created": N_("The user was created. Give them their username and password in person."),
+    "user_deactivated": N_("The account was deactivated: it can no longer sign in."),
+    "user_reactivated": N_("The account was reactivated."),
     "agreement_created": N_("The agreement was registered as a draft."),
     "ready": N_("The agreement is ready for signature by every party."),
     "signed": N_("You signed the agreement on behalf of your institution."),
@@ -117,6 +119,7 @@ async def users(page: AdminPage, aviso: str | None = None) -> Response:
         users=mine,
         role_labels=ROLE_LABELS,
         notice=_notice(page, aviso),
+        me=page.browser.row.user_sub,
     )
 
 
@@ -188,6 +191,81 @@ async def user_create(
             page, problems=[error_message(page.t, exc)], form=form, status=exc.status
         )
     return page.redirect("/institucion/usuarios?aviso=user_created")
+
+
+async def _user(page: Page, user_id: str) -> dict[str, Any]:
+    """One user of the admin's institution (404 for anyone else's)."""
+    found = await page.api.get("auth", "/api/v1/auth/users")
+    mine = _institution_id(page)
+    for user in found:
+        if user["id"] == user_id[:64] and user.get("institution_id") == mine:
+            return dict(user)
+    raise ApiError(404, "not_found", "")
+
+
+def _confirm_for(page: Page, user: dict[str, Any], step: str, texts: tuple[str, ...]) -> Response:
+    """The confirmation page of one step on one account (title, question, button)."""
+    title, question, label = texts
+    return page.render(
+        "confirm.html",
+        title=page.t.gettext(title, name=user["display_name"]),
+        question=page.t.gettext(question),
+        action=f"/institucion/usuarios/{user['id']}/{step}",
+        confirm_label=page.t.gettext(label),
+        cancel_url="/institucion/usuarios",
+        reason=False,
+    )
+
+
+DEACTIVATE_TEXTS = (
+    N_("Deactivate %(name)s?"),
+    N_(
+        "The account can no longer sign in; a session it has open ends within minutes. "
+        "Its history stays. You can reactivate it later."
+    ),
+    N_("Yes, deactivate the account"),
+)
+RESET_TEXTS = (
+    N_("Reset the password of %(name)s?"),
+    N_(
+        "Their current password stops working now. You will see a temporary password "
+        "once: give it to them in person; they sign in with it."
+    ),
+    N_("Yes, reset the password"),
+)
+
+
+@router.get("/institucion/usuarios/{user_id}/desactivar")
+async def user_deactivate_confirm(page: AdminPage, user_id: str) -> Response:
+    return _confirm_for(page, await _user(page, user_id), "desactivar", DEACTIVATE_TEXTS)
+
+
+@router.post("/institucion/usuarios/{user_id}/desactivar")
+async def user_deactivate(page: AdminPage, user_id: str) -> Response:
+    user = await _user(page, user_id)
+    await page.api.post("auth", f"/api/v1/auth/users/{user['id']}/deactivate", json={})
+    return page.redirect("/institucion/usuarios?aviso=user_deactivated")
+
+
+@router.post("/institucion/usuarios/{user_id}/reactivar")
+async def user_reactivate(page: AdminPage, user_id: str) -> Response:
+    user = await _user(page, user_id)
+    await page.api.post("auth", f"/api/v1/auth/users/{user['id']}/reactivate", json={})
+    return page.redirect("/institucion/usuarios?aviso=user_reactivated")
+
+
+@router.get("/institucion/usuarios/{user_id}/contrasena")
+async def password_reset_confirm(page: AdminPage, user_id: str) -> Response:
+    return _confirm_for(page, await _user(page, user_id), "contrasena", RESET_TEXTS)
+
+
+@router.post("/institucion/usuarios/{user_id}/contrasena")
+async def password_reset(page: AdminPage, user_id: str) -> Response:
+    user = await _user(page, user_id)
+    answer = await page.api.post("auth", f"/api/v1/auth/users/{user['id']}/password-reset", json={})
+    response = page.render("institution/password_reset.html", person=user, answer=answer)
+    response.headers["Cache-Control"] = "no-store"  # shown once, never kept by the browser
+    return response
 
 
 # --- agreements -------------------------------------------------------------------------------

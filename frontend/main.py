@@ -10,6 +10,7 @@ from starlette.concurrency import run_in_threadpool
 
 from frontend import flows
 from frontend.aftercare import router as aftercare_router
+from frontend.archive import router as archive_router
 from frontend.database import db
 from frontend.i18n import LANGUAGES, translations
 from frontend.institution import router as institution_router
@@ -22,6 +23,7 @@ from frontend.prosecutor import router as prosecutor_router
 from frontend.registration import router as registration_router
 from frontend.router import router
 from frontend.shelter import router as shelter_router
+from frontend.trail import router as trail_router
 from frontend.transfer import router as transfer_router
 from services.app import Runtime, ServiceSpec
 
@@ -57,9 +59,11 @@ def service() -> ServiceSpec:
             operations_router,
             shelter_router,
             aftercare_router,
+            archive_router,
             registration_router,
             paths_router,
             oversight_router,
+            trail_router,
             institution_router,
             live_router,
             notifications_router,

@@ -8,7 +8,6 @@ GET|POST /segob/visitas/{visit}/cancelar        cancel a planned visit (confirme
 POST /segob/visitas/{visit}/acciones            add a follow-up action to a done visit
 POST /segob/acciones/{action}/completar         mark a follow-up action completed
 GET|POST /segob/padron/{facility}/registro      review a registration against the checklist
-GET  /segob/bitacora                            the audit trail and its verification
 GET  /segob/estadisticas                        charts and exports
 GET  /segob/exportar/{report}                   a report as csv/xlsx/pdf (proxied download)
 GET  /segob/padron.pdf, /segob/directorio-hsds.json, /segob/padron/{facility}/informe.pdf
@@ -75,6 +74,14 @@ EXPORTS = {
     "urgent-without-agreement": N_("Urgent placements without an agreement"),
 }
 FORMATS = {"csv": "CSV", "xlsx": "Excel", "pdf": "PDF"}
+# How a referral that never reached a discharge stands (the referral service's lines).
+CLOSINGS = {
+    "declined": N_("Declined by the shelter"),
+    "cancelled": N_("Cancelled"),
+    "expired": N_("Expired without answer"),
+    "in_progress": N_("In progress"),
+    "no_information": N_("No information"),
+}
 SEXES = {"F": N_("Women"), "M": N_("Men"), "X": N_("Non-binary / other"), "S.I.": N_("No data")}
 NOTICES = {
     "visit_planned": N_("The visit was planned."),
@@ -86,7 +93,7 @@ NOTICES = {
     "returned": N_("The registration was returned to the operator with your observations."),
 }
 MAX_ACTIONS = 3
-TRAIL_PAGE = 50
+FIRST_REPORT_YEAR = 2012  # the General Law against trafficking in persons
 
 
 def _notice(page: Page, aviso: str | None) -> str | None:
@@ -159,6 +166,8 @@ async def _facility_values(page: Page, facility_id: str) -> dict[str, Any]:
         "registration": registration,
         "today": _today().isoformat(),
         "year": _today().year,
+        # Any year the platform may hold data for, newest first (not only the current one).
+        "years": list(range(_today().year, FIRST_REPORT_YEAR - 1, -1)),
         **_labels(),
     }
 
@@ -444,43 +453,6 @@ async def review(page: AuditorPage, facility_id: str, request: Request) -> Respo
     return await _review_form(page, fid, problems=problems, form=form, status=422)
 
 
-# --- audit trail ----------------------------------------------------------------------------
-
-
-@router.get("/segob/bitacora")
-async def trail(page: AuditorPage, tipo: str | None = None, pagina: str = "1") -> Response:
-    kind = (tipo or "").strip()[:200] or None
-    wanted = int(pagina) if pagina.isdigit() and len(pagina) < 7 else 1
-    base = {"type": kind} if kind else {}
-    verification, first = await page.api.gather(
-        page.api.get("audit", "/api/v1/audit/verify"),
-        page.api.get("audit", "/api/v1/audit/events", params={**base, "limit": 1}),
-    )
-    total = int(first["total"])
-    pages = max(1, -(-total // TRAIL_PAGE))
-    number = min(max(1, wanted), pages)
-    # Newest first: page 1 holds the last TRAIL_PAGE entries of the chain.
-    end = total - (number - 1) * TRAIL_PAGE
-    start = max(0, end - TRAIL_PAGE)
-    entries: list[dict[str, Any]] = []
-    if end > 0:
-        answer = await page.api.get(
-            "audit",
-            "/api/v1/audit/events",
-            params={**base, "limit": end - start, "offset": start},
-        )
-        entries = list(reversed(answer["items"]))
-    return page.render(
-        "oversight/trail.html",
-        verification=verification,
-        entries=entries,
-        total=total,
-        number=number,
-        pages=pages,
-        kind=kind or "",
-    )
-
-
 # --- statistics and exports -----------------------------------------------------------------
 
 
@@ -528,7 +500,10 @@ async def statistics(page: AuditorPage) -> Response:
             kind="line",
         ),
         "unmet_state": _chart(
-            [t.state(r["state"]) if r["state"] in STATES else r["state"] for r in by_state["rows"]],
+            [
+                t.state(r["state"]) if r["state"] in STATES else t.gettext("No information")
+                for r in by_state["rows"]
+            ],
             [(t.gettext("People without a place"), [r["people"] for r in by_state["rows"]])],
         ),
         "unmet_sex": _chart(
@@ -536,16 +511,24 @@ async def statistics(page: AuditorPage) -> Response:
             [(t.gettext("People without a place"), [r["people"] for r in by_sex["rows"]])],
         ),
         "unmet_age": _chart(
-            [r["age_group"] for r in by_age["rows"]],
+            [t.age_group(r["age_group"]) for r in by_age["rows"]],
             [(t.gettext("People without a place"), [r["people"] for r in by_age["rows"]])],
         ),
     }
-    totals: dict[str, int] = {}
+    discharged: dict[str, int] = {}
+    closed: dict[str, int] = {}
     for line in outcomes:
-        totals[line["outcome"]] = totals.get(line["outcome"], 0) + int(line["count"])
+        # Only a discharge is an outcome; a declined, cancelled or expired referral never
+        # reached the shelter and is counted apart.
+        into = discharged if line["outcome"] in OUTCOMES else closed
+        into[line["outcome"]] = into.get(line["outcome"], 0) + int(line["count"])
     charts["outcomes"] = _chart(
-        [t.gettext(OUTCOMES[o]) if o in OUTCOMES else o for o in totals],
-        [(t.gettext("People discharged"), list(totals.values()))],
+        [t.gettext(OUTCOMES[o]) for o in discharged],
+        [(t.gettext("Referrals discharged"), list(discharged.values()))],
+    )
+    charts["closings"] = _chart(
+        [t.gettext(CLOSINGS.get(o, CLOSINGS["no_information"])) for o in closed],
+        [(t.gettext("Referrals"), list(closed.values()))],
     )
     return page.render(
         "oversight/statistics.html",
@@ -587,10 +570,13 @@ async def hsds_directory(page: AuditorPage) -> Response:
 @router.get("/segob/padron/{facility_id}/informe.pdf")
 async def monthly_report(page: AuditorPage, facility_id: str, anio: str = "") -> Response:
     year = int(anio) if anio.isdigit() and 2000 <= int(anio) <= 2100 else _today().year
-    return await _download(
+    response = await _download(
         page,
         "audit",
         f"/api/v1/roster/{facility_id[:64]}/monthly-report",
         {"year": str(year), "format": "pdf"},
-        f"informe-{year}.pdf",
+        f"informe-mensual-{year}.pdf",
     )
+    # The file's name a person keeps: the year, not the facility's id.
+    response.headers["Content-Disposition"] = f'attachment; filename="informe-mensual-{year}.pdf"'
+    return response

@@ -27,7 +27,8 @@ from fastapi.responses import Response
 from frontend import paths
 from frontend.api import ApiError
 from frontend.dependencies import FrontendRoute, Page, require_role
-from frontend.i18n import COUNTRIES, N_, STATES, TIMEZONE
+from frontend.i18n import COUNTRIES, N_, STATES, TIMEZONE, Translator
+from frontend.lists import matching, paginate, query_of
 from services.countries import STATELESS
 from services.vocabulary import FacilityKind, PersonRole, ReferralStatus, Sex, UserRole
 
@@ -457,15 +458,26 @@ async def _institution_names(page: Page) -> dict[str, str]:
     return {i["id"]: i["name"] for i in institutions}
 
 
+def status_label(t: Translator, code: str) -> str:
+    """A referral's status in the reader's language ("" for an unknown code)."""
+    label = STATUSES.get(code)
+    return t.gettext(label) if label else ""
+
+
 @router.get("/canalizaciones")
 async def referral_list(
-    page: ProsecutorPage, estado: str | None = None, aviso: str | None = None
+    page: ProsecutorPage,
+    estado: str | None = None,
+    aviso: str | None = None,
+    q: str = "",
+    pagina: str = "1",
 ) -> Response:
     status = estado if estado in STATUSES else None
     params = {"status": status} if status else {}
     referrals = await page.api.get("referral", "/api/v1/referrals", params=params)
     referrals.sort(key=lambda r: r["created_at"], reverse=True)
     names = await _institution_names(page)
+    query = query_of(q)
     counts: dict[str, int] = {}
     if status is None:
         for r in referrals:
@@ -482,10 +494,25 @@ async def referral_list(
                 }
             ],
         }
+    found = matching(
+        referrals,
+        query,
+        lambda r: [
+            r.get("case_reference") or "",
+            names.get(r["receiving_institution_id"], ""),
+            status_label(page.t, r["status"]),
+            page.t.datetime(r["created_at"], "medium"),
+        ],
+    )
+    paged = paginate(
+        found, pagina, path="/canalizaciones", filters={"estado": status or "", "q": query}
+    )
     return page.render(
         "prosecutor/list.html",
         chart=chart,
-        referrals=referrals,
+        referrals=paged.items,
+        paged=paged,
+        query=query,
         current_status=status,
         statuses=STATUSES,
         counts=counts,

@@ -42,6 +42,7 @@ from services.contracts.referral import (
     ObligationFulfilled,
     PlacedWithoutAgreement,
     ReferralChanged,
+    ReferralDeclined,
     ReferralDischarged,
     ServiceProvidedRecorded,
     StayExtended,
@@ -170,6 +171,8 @@ def referral_changed(
     if model is ReferralDischarged:
         fields["outcome"] = referral.outcome
         fields["outcome_country"] = referral.outcome_country
+    if model is ReferralDeclined:
+        fields["reason"] = referral.decline_reason
     return model(**fields)
 
 

@@ -35,6 +35,16 @@ class PasswordReset(EventPayload):
     """An operator or administrator set a new password (none is carried)."""
 
 
+@contract("auth.user.deactivated", aggregate="user")
+class UserDeactivated(EventPayload):
+    """An administrator deactivated the account: it can no longer sign in."""
+
+
+@contract("auth.user.reactivated", aggregate="user")
+class UserReactivated(EventPayload):
+    """An administrator reactivated the account."""
+
+
 @contract("auth.user.locked", aggregate="user")
 class UserLocked(EventPayload):
     """Too many failed sign-ins: locked until then (ISO 8601)."""

@@ -124,7 +124,8 @@ class ReferralAccepted(ReferralChanged):
 
 @contract("referral.referral.decline", aggregate="referral")
 class ReferralDeclined(ReferralChanged):
-    pass
+    # The receiving shelter's reason, as it wrote it (the bitácora reads it to SEGOB).
+    reason: str | None = None
 
 
 @contract("referral.referral.in_transit", aggregate="referral")

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from audit.main import consume
 from services.events import Event
 from tests.audit.conftest import EVENT_OF_STATUS
+from tests.audit.exported import exported_rows
 from tests.conftest import running
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -112,10 +111,13 @@ async def test_variables_with_si_and_na_and_totals(audit_app, auth_headers):
         r = await client.get("/api/v1/reports/people",
                              params={"by": "state,period,sending_institution_id",
                                      "format": "csv"}, headers=h)  # fmt: skip
-        lines = list(csv.DictReader(io.StringIO(r.text)))
-        assert lines[0]["state"] == "07" and lines[0]["period"] == "2026-03"
+        lines = exported_rows(r.text)
+        # Spanish headers and names: the state's name, not its INEGI code.
+        assert lines[0]["Entidad federativa"] == "Chiapas" and lines[0]["Mes"] == "2026-03"
         # An export is banded like an observer's view: the 6 people are "5" (5 to 9).
-        assert lines[-1]["state"] == "Total" and lines[-1]["referred"] == "5"
+        assert lines[-1]["Entidad federativa"] == "Total"
+        assert lines[-1]["Personas canalizadas"] == "5"
+        assert "«<5» es una cifra de 0 a 4" in r.text  # the legend under the table
 
 
 async def test_times_to_answer_and_admission_and_no_information(audit_app, auth_headers):

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import csv
 import io
 
 from audit.main import consume
 from services.events import Event
 from tests.audit.conftest import EVENT_OF_STATUS
+from tests.audit.exported import exported_rows
 from tests.conftest import running
 
 INM = "inst-inm"
@@ -104,11 +104,11 @@ async def test_small_counts_suppressed_in_csv_and_for_observers(audit_app, auth_
             headers=auth_headers("segob_auditor"),
         )
         assert r.headers["content-type"].startswith("text/csv")
-        line, total = list(csv.DictReader(io.StringIO(r.text)))
-        assert total["sending_institution_id"] == "Total" and total["total"] == "10"
-        assert total["no_information"] == "5" and total["civil_society"] == "<5"
-        assert line["civil_society"] == "<5" and line["government"] == "<5"  # 0 is in 0-4
-        assert line["total"] == "10"
+        line, total = exported_rows(r.text)
+        assert total["Institución que canaliza"] == "Total" and total["Total"] == "10"
+        assert total["Sin información"] == "5" and total["A sociedad civil"] == "<5"
+        assert line["A sociedad civil"] == "<5" and line["A instituciones de gobierno"] == "<5"
+        assert line["Total"] == "10"  # 0 is in 0-4 above
         r = await client.get(
             "/api/v1/reports/referral-outcomes", headers=auth_headers("segob_auditor")
         )
@@ -162,14 +162,15 @@ async def test_unmet_demand_and_every_format(audit_app, auth_headers):
             r = await client.get(f"/api/v1/reports/{name}", params={"format": "xlsx"}, headers=h)
             assert r.headers["content-type"].startswith("application/vnd.openxmlformats")
             wb = openpyxl.load_workbook(io.BytesIO(r.content))
-            assert wb.active.cell(1, 1).value in ("sex", "sending_institution_id")
+            assert wb.active.cell(1, 1).value in ("Sexo", "Institución que canaliza")
+            assert "«<5» es una cifra de 0 a 4" in wb["Notas"].cell(3, 1).value
             r = await client.get(f"/api/v1/reports/{name}", params={"format": "pdf"}, headers=h)
             assert r.headers["content-type"] == "application/pdf", r.text
             assert r.content.startswith(b"%PDF")
         r = await client.get("/api/v1/reports/unmet-demand", params={"format": "csv"}, headers=h)
         # A row of nothing but "<5" is not listed in an export (its listing would tell that
         # someone is there); the six men are banded to 5.
-        assert "female,13-17" not in r.text and "male,18-59,CHP,5,5\r\n" in r.text
+        assert "female,13-17" not in r.text and "male,18 a 59 años,CHP,5,5\r\n" in r.text
         r = await client.get("/api/v1/audit/events", params={"type": "audit.export"}, headers=h)
         assert r.json()["total"] == 5
         assert {i["entry"]["payload"]["format"] for i in r.json()["items"]} == {

@@ -268,6 +268,21 @@ class World:
             )
         )
         self.tokens["institution_admin"] = await _login(c, "admin-mercedes", password)
+        # Accounts to deactivate, reactivate and reset: one of Casa de las Mercedes (the
+        # institution admin's own) and one of FGR (another institution's).
+        for username, role, inst, scope in (
+            ("permisos-mercedes", "shelter_coordinator", CASA_MERCEDES, self.params),
+            ("permisos-fgr", "prosecutor", FGR, self.foreign),
+        ):
+            made = await c.post(
+                "/api/v1/auth/users",
+                json={"username": username, "display_name": username, "password": password,
+                      "roles": [role], "institution_id": inst.id},
+                headers=self.h("platform_admin"),
+            )  # fmt: skip
+            for each in ROLES:
+                if scope is self.params or each == "institution_admin":
+                    scope[each]["user_id"] = str(_ok(made, 201)["id"])
         r = await c.post(
             "/auth/token",
             data={

@@ -40,7 +40,9 @@ def enter(page, base: str, username: str, password: str = PASSWORD) -> None:
     page.get_by_role("button", name="Entrar").click()
 
 
-def send_referral(base: str, people: list[dict[str, Any]] = MOTHER_AND_SON) -> str:
+def send_referral(
+    base: str, people: list[dict[str, Any]] = MOTHER_AND_SON, case_reference: str | None = None
+) -> str:
     """The prosecutor sends a mother and her son to Casa de las Mercedes (through the API);
     Mexican unless ``people`` say otherwise."""
     fiscal = {"Authorization": f"Bearer {api_token(base, 'fiscal')}"}
@@ -69,6 +71,7 @@ def send_referral(base: str, people: list[dict[str, Any]] = MOTHER_AND_SON) -> s
             "people": [{"nationality": "MEX", **p} for p in people],
             "consent": {"given": True},
             "urgency": "urgent",
+            **({"case_reference": case_reference} if case_reference else {}),
         },
         headers=fiscal,
     )

@@ -57,3 +57,12 @@ def test_dates_numbers_and_states_follow_the_language():
     assert sorted(STATES) == [f"{i:02d}" for i in range(1, 33)]
     assert es.country("GTM") == "Guatemala"
     assert en.country("MEX") == "Mexico"
+
+
+def test_ages_read_as_people_say_them():
+    t = Translator("es-MX")
+    assert t.age(0) == "menor de 1 año"  # a baby is never "0 años"
+    assert t.age(1) == "1 año" and t.age(16) == "16 años"
+    assert t.age(None) == t.gettext("age unknown")
+    assert t.age_group("0-12") == "0 a 12 años" and t.age_group("60+") == "60 años o más"
+    assert t.age_group("unknown") == "Sin información"

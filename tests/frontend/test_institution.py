@@ -78,6 +78,38 @@ async def test_institution_admin_manages_users_and_an_agreement(demo_app):
         assert 'data-username="ts.uno"' in users.text
         assert "El usuario fue creado" in users.text
 
+        # Issue 19: a temporary password for ts.uno (shown once), then her account
+        # deactivated and reactivated; another institution's user is not hers to touch.
+        row = users.text.split('data-username="ts.uno"', 1)[1].split("</tr>", 1)[0]
+        found = re.search(r'href="/institucion/usuarios/([^/"]+)/contrasena"', row)
+        assert found is not None
+        target = f"/institucion/usuarios/{found[1]}"
+        confirm = await client.get(f"{target}/contrasena")
+        assert "¿Restablecer la contraseña de Trabajadora Social?" in confirm.text
+        reset = await client.post(f"{target}/contrasena", data={"csrf_token": csrf})
+        assert reset.status_code == 200, reset.text
+        assert reset.headers["cache-control"] == "no-store"
+        secret = re.search(r"data-temporary-password>([a-z2-9-]{19})<", reset.text)
+        assert secret is not None
+        token = await client.post(
+            "/auth/token",
+            data={"grant_type": "password", "username": "ts.uno", "password": secret[1],
+                  "client_id": "canaliza-cli"},
+        )  # fmt: skip
+        assert token.status_code == 200, token.text
+        off = await client.post(f"{target}/desactivar", data={"csrf_token": csrf})
+        assert off.status_code == 303 and off.headers["location"].endswith("user_deactivated")
+        users = await client.get(off.headers["location"])
+        assert "Desactivado" in users.text and "ya no puede iniciar sesión" in users.text
+        on = await client.post(f"{target}/reactivar", data={"csrf_token": csrf})
+        assert on.status_code == 303
+        everyone = (await client.get("/api/v1/auth/users", headers=admin)).json()
+        fiscal = next(u for u in everyone if u["username"] == "fiscal")
+        other = await client.post(
+            f"/institucion/usuarios/{fiscal['id']}/desactivar", data={"csrf_token": csrf}
+        )
+        assert other.status_code == 404
+
         # An agreement with FGR: draft, ready, signed by us, the PDF, then revoked.
         listing = await client.get("/institucion/convenios")
         assert listing.status_code == 200

@@ -120,8 +120,19 @@ async def test_auditor_reads_the_roster_records_a_visit_reviews_and_verifies(dem
         assert "Verificada: la bitácora está íntegra." in trail.text
         tampered = await client.get("/segob/bitacora?pagina=abc")
         assert tampered.status_code == 200 and 'data-verified="true"' in tampered.text
-        filtered = await client.get("/segob/bitacora?tipo=audit.visit")
-        assert "audit.visit" in filtered.text
+        filtered = await client.get("/segob/bitacora?tipo=audit.visit.")
+        # Sentences with names, never event codes or account ids.
+        rows = filtered.text.split("<tbody>", 1)[1].split("</tbody>", 1)[0]
+        assert "programó una visita a" in rows and "canceló una visita a" in rows
+        assert "audit." not in rows
+        assert "Auditor (demostración)" in rows  # who acted, by name
+        position = re.search(r'<tr data-position="(\d+)">', rows)
+        assert position is not None
+        entry = await client.get(f"/segob/bitacora/{position[1]}")
+        assert entry.status_code == 200 and "canceló una visita a" in entry.text
+        assert "Posición en la cadena" in entry.text
+        missing = await client.get("/segob/bitacora/999999")
+        assert missing.status_code == 404
         stats = await client.get("/segob/estadisticas")
         assert stats.status_code == 200
         assert stats.text.count("<canvas data-chart=") >= 1

@@ -1,0 +1,274 @@
+"""Statistics exports as a person reads them: Spanish titles, headers and labels.
+
+This is the rendering layer only: the rows and columns come from ``audit.reports``
+unchanged (``fields``, ``present``, ``totals``); here each column gets its Spanish header,
+each code its name (sex, age group, state, country, institution, outcome...), every file
+a legend for the small-count rule and its local generation time (America/Mexico_City),
+and the PDF a table that wraps instead of overlapping, on a Letter page.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from audit.pdfs import local_time, new_document, table
+from audit.reports import NA, REPORTS, SI, SUPPRESSED, WITHHELD, fields
+from services.clock import utcnow
+from services.countries import country_label
+from services.vocabulary import (
+    STATE_NAMES,
+    FacilityKind,
+    Outcome,
+    PersonRole,
+    ReferralStatus,
+    Sex,
+)
+
+TITLES = {
+    "people": "Personas canalizadas, ingresadas y egresadas",
+    "referral-outcomes": "Personas canalizadas según su destino",
+    "occupancy": "Ocupación de camas",
+    "unmet-demand": "Demanda no atendida",
+    "referral-times": "Tiempos de canalización",
+    "no-information": "Canalizaciones sin información al vencer el plazo",
+    "agreements-refused": "Canalizaciones rechazadas por falta de convenio",
+}
+
+HEADERS = {
+    # disaggregations
+    "sex": "Sexo",
+    "age_group": "Grupo de edad",
+    "nationality": "Nacionalidad",
+    "state_of_origin": "Entidad de origen",
+    "vulnerable_group": "Grupo en situación de vulnerabilidad",
+    "offence": "Forma de explotación",
+    "role": "Calidad de la persona",
+    "humanitarian_visa": "Visa humanitaria",
+    "sending_institution_id": "Institución que canaliza",
+    "receiving_institution_id": "Institución que recibe",
+    "state": "Entidad federativa",
+    "period": "Mes",
+    "outcome": "Resultado",
+    "deadline_period": "Mes del plazo de respuesta",
+    "facility_kind": "Tipo de instalación",
+    "reason_code": "Motivo",
+    # figures
+    "referred": "Personas canalizadas",
+    "admitted": "Personas ingresadas",
+    "discharged": "Personas egresadas",
+    "civil_society": "A sociedad civil",
+    "government": "A instituciones de gobierno",
+    "no_information": "Sin información",
+    "total": "Total",
+    "refusals": "Rechazos por falta de convenio",
+    "beds": "Camas",
+    "occupied": "Camas ocupadas",
+    "utilisation_pct": "Ocupación (%)",
+    "requests": "Búsquedas sin lugar",
+    "people": "Personas sin lugar",
+    "sent": "Canalizaciones enviadas",
+    "answered": "Canalizaciones respondidas",
+    "median_hours_to_answer": "Mediana de horas hasta la respuesta",
+    "median_hours_to_admission": "Mediana de horas hasta el ingreso",
+    "past_deadline": "Vencidas sin respuesta",
+    "within_deadline": "Dentro del plazo",
+    "no_deadline": "Sin plazo registrado",
+    "people_past": "Personas en canalizaciones vencidas",
+}
+# Where a report's column means something else than elsewhere.
+REPORT_HEADERS = {
+    "referral-times": {"admitted": "Canalizaciones con ingreso"},
+    "people": {"people": "Personas"},
+}
+
+AGE_GROUPS = {
+    "0-12": "0 a 12 años",
+    "13-17": "13 a 17 años",
+    "18-59": "18 a 59 años",
+    "60+": "60 años o más",
+}
+OUTCOMES = {
+    **Outcome.labels(),
+    "in_care": "En atención (ingresada)",
+    "in_progress": "En curso",
+    "no_information": "Sin información",
+    ReferralStatus.DECLINED.value: "Rechazada por la receptora",
+    ReferralStatus.CANCELLED.value: "Cancelada",
+}
+VULNERABLE_GROUPS = {
+    "indigenous": "Persona indígena",
+    "lgbtttiq": "Persona LGBTTTIQ",
+    "disability": "Persona con discapacidad",
+    "migrant_in_transit": "Persona migrante en tránsito",
+}
+UNMET_REASONS = {
+    "child_age_unknown": "Edad de una niña o niño sin registrar",
+    "children_without_adult": "Niñas o niños sin persona adulta",
+    "no_eligible_pool": "Ningún lugar admite a la persona",
+    "needs_not_met": "Necesidades no atendidas",
+    "children_not_accepted": "No se admiten sus hijas o hijos",
+    "no_beds_now": "Sin camas libres ahora",
+    "group_not_together": "El grupo no cabe junto",
+}
+VISAS = {
+    "not_started": "Trámite sin iniciar",
+    "requested": "Solicitada",
+    "granted": "Otorgada",
+    "denied": "Negada",
+}
+# Values a people report gives any multi-valued variable.
+SHARED_VALUES = {"two_or_more": "Dos o más", "none": "Ninguno"}
+OFFENCE_ARTICLE = "Ley General, art. 10, fracción "
+
+LEGEND = (
+    "Cifras publicadas en bandas de cinco para que nadie pueda ser identificado: "
+    "«<5» es una cifra de 0 a 4; cualquier otra es el inicio de su banda (7 se publica "
+    "como 5, 12 como 10). Una combinación que no aparece tiene de 0 a 4 en cada cifra.",
+    "«*»: mediana no publicada porque cuenta menos de 5 casos.",
+    "«Sin información» (S.I.): el dato no se registró. «No aplica» (N/A): el dato no "
+    "corresponde (p. ej. la entidad de origen de una persona extranjera).",
+    "Fila «Total»: sumas de los datos exactos, publicadas con la misma regla; por eso no "
+    "siempre coinciden con la suma de las filas publicadas.",
+)
+
+
+def _offence(code: str) -> str:
+    if code.startswith("art10-"):
+        return OFFENCE_ARTICLE + code.removeprefix("art10-")
+    if code == "art32":
+        return "Ley General, art. 32"
+    return code
+
+
+# The name of each code, by the column it stands in.
+CODE_NAMES: dict[str, Mapping[str, str]] = {
+    "sex": Sex.labels(),
+    "age_group": AGE_GROUPS,
+    "state": STATE_NAMES,
+    "state_of_origin": STATE_NAMES,
+    "outcome": OUTCOMES,
+    "role": PersonRole.labels(),
+    "vulnerable_group": VULNERABLE_GROUPS,
+    "facility_kind": FacilityKind.labels(),
+    "reason_code": UNMET_REASONS,
+    "humanitarian_visa": VISAS,
+}
+
+
+@dataclass
+class Labels:
+    """How one export names things: institutions by name, everything else by vocabulary."""
+
+    institutions: Mapping[str, str] = field(default_factory=dict)
+    generated_at: datetime = field(default_factory=utcnow)
+
+    def value(self, column: str, value: Any) -> Any:
+        """The cell as a person reads it (figures pass unchanged)."""
+        if value is None:
+            return ""
+        if value == SI:
+            return "Sin información"
+        if value == NA:
+            return "No aplica"
+        if not isinstance(value, str) or value in (SUPPRESSED, WITHHELD, "Total", ""):
+            return value
+        return self._named(column, value)
+
+    def _named(self, column: str, value: str) -> str:
+        if value in SHARED_VALUES:
+            return SHARED_VALUES[value]
+        if column == "nationality":
+            return country_label(value)
+        if column == "offence":
+            return _offence(value)
+        tables: dict[str, Mapping[str, str]] = {
+            **CODE_NAMES,
+            "sending_institution_id": self.institutions,
+            "receiving_institution_id": self.institutions,
+        }
+        table = tables.get(column)
+        return table.get(value, value) if table is not None else value
+
+
+def headers(name: str, by: list[str] | None) -> list[str]:
+    special = REPORT_HEADERS.get(name, {})
+    return [special.get(c, HEADERS.get(c, c)) for c in fields(name, by)]
+
+
+def _table(
+    name: str, rows: list[dict[str, Any]], by: list[str] | None, labels: Labels
+) -> list[list[Any]]:
+    cols = fields(name, by)
+    return [[labels.value(c, r.get(c, "")) for c in cols] for r in rows]
+
+
+def _notes(name: str, labels: Labels) -> list[str]:
+    return [
+        f"{TITLES.get(name, name)} - Canaliza (SEGOB).",
+        f"Generado el {local_time(labels.generated_at)}.",
+        *LEGEND,
+    ]
+
+
+def to_csv(name: str, rows: list[dict[str, Any]], by: list[str] | None, labels: Labels) -> bytes:
+    """CSV with Spanish headers (UTF-8 with BOM, so spreadsheets read the accents), the
+    totals line last, then a blank line and the legend."""
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(headers(name, by))
+    writer.writerows(_table(name, rows, by, labels))
+    writer.writerow([])
+    for note in _notes(name, labels):
+        writer.writerow([note])
+    return ("\ufeff" + buf.getvalue()).encode("utf-8")
+
+
+def to_xlsx(name: str, rows: list[dict[str, Any]], by: list[str] | None, labels: Labels) -> bytes:
+    """A "Datos" sheet (headers, rows, totals) and a "Notas" sheet (title, time, legend)."""
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+
+    wb = Workbook()
+    ws = wb.active
+    assert ws is not None
+    ws.title = "Datos"
+    ws.append(headers(name, by))
+    for cell in ws[1]:
+        cell.font = Font(bold=True)
+    for line in _table(name, rows, by, labels):
+        ws.append(line)
+    for i, header in enumerate(headers(name, by), start=1):
+        letter = ws.cell(row=1, column=i).column_letter
+        ws.column_dimensions[letter].width = max(12, min(40, len(header) + 2))
+    notes = wb.create_sheet("Notas")
+    for note in _notes(name, labels):
+        notes.append([note])
+    notes.column_dimensions["A"].width = 120
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
+
+def to_pdf(name: str, rows: list[dict[str, Any]], by: list[str] | None, labels: Labels) -> bytes:
+    """A Letter landscape page: Spanish title, time, legend, then a table that wraps long
+    names inside their cell and repeats its headings on every page."""
+    notes = _notes(name, labels)
+    pdf = new_document(TITLES.get(name, name), *notes[1:])
+    keys = len(by or REPORTS[name].keys)
+    # Names (the disaggregation) get twice the room of a figure.
+    widths = [2.0 if i < keys else 1.0 for i in range(len(fields(name, by)))]
+    pdf.set_font("Helvetica", size=7.5)
+    table(pdf, headers(name, by), widths, _table(name, rows, by, labels))
+    return bytes(pdf.output())
+
+
+WRITERS: dict[str, Callable[[str, list[dict[str, Any]], list[str] | None, Labels], bytes]] = {
+    "csv": to_csv,
+    "xlsx": to_xlsx,
+    "pdf": to_pdf,
+}
