@@ -26,12 +26,54 @@ POOL_EVENT = "capacity.pool.changed"
 ROSTER_IMPORTED = "capacity.roster.imported"
 
 
-def _facility_row(session: Session, fid: str, at: datetime) -> RosterFacility:
-    row = session.get(RosterFacility, fid)
-    if row is None:
-        row = RosterFacility(facility_id=fid, first_seen_at=at)
-        session.add(row)
-    return row
+class _Rows:
+    """The roster rows an entry folds into, found by primary key.
+
+    One entry: ``session.get``. A bulk import: every row of the batch read up front with
+    two ``IN`` queries and kept here with the new ones, so unfolding hundreds of facilities
+    and pools costs neither a query nor a flush per item."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.facilities: dict[str, RosterFacility] | None = None
+        self.pools: dict[str, RosterPool] | None = None
+
+    def preload(self, facility_ids: set[str], pool_ids: set[str]) -> None:
+        fac, pool = col(RosterFacility.facility_id), col(RosterPool.pool_id)
+        self.facilities = {}
+        self.pools = {}
+        for chunk in _chunks(sorted(facility_ids)):
+            for row in self.session.execute(select(RosterFacility).where(fac.in_(chunk))):
+                self.facilities[row[0].facility_id] = row[0]
+        for chunk in _chunks(sorted(pool_ids)):
+            for row in self.session.execute(select(RosterPool).where(pool.in_(chunk))):
+                self.pools[row[0].pool_id] = row[0]
+
+    def facility(self, fid: str, at: datetime) -> RosterFacility:
+        if self.facilities is None:
+            found = self.session.get(RosterFacility, fid)
+        else:
+            found = self.facilities.get(fid)
+        if found is None:
+            found = RosterFacility(facility_id=fid, first_seen_at=at)
+            self.session.add(found)
+            if self.facilities is not None:
+                self.facilities[fid] = found
+        return found
+
+    def pool(self, pid: str) -> RosterPool | None:
+        if self.pools is None:
+            return self.session.get(RosterPool, pid)
+        return self.pools.get(pid)
+
+    def add_pool(self, pool: RosterPool) -> None:
+        self.session.add(pool)
+        if self.pools is not None:
+            self.pools[pool.pool_id] = pool
+
+
+def _chunks(ids: list[str], size: int = 500) -> list[list[str]]:
+    return [ids[i : i + size] for i in range(0, len(ids), size)]
 
 
 def project(session: Session, body: dict[str, Any]) -> None:
@@ -40,6 +82,13 @@ def project(session: Session, body: dict[str, Any]) -> None:
     if etype == ROSTER_IMPORTED:
         _project_import(session, body)
         return
+    _fold(_Rows(session), body)
+    session.flush()
+
+
+def _fold(rows: _Rows, body: dict[str, Any]) -> None:
+    """Fold one facility or pool entry into the roster rows (no flush)."""
+    etype = str(body.get("type") or "")
     if not (etype.startswith(FACILITY_PREFIX) or etype == POOL_EVENT):
         return
     p = body.get("payload") or {}
@@ -50,7 +99,7 @@ def project(session: Session, body: dict[str, Any]) -> None:
         pid = str(p.get("pool_id") or body.get("aggregate_id") or "")
         if not fid or not pid:
             return
-        fac = _facility_row(session, fid, at)
+        fac = rows.facility(fid, at)
         fac.name = fac.name or p.get("facility_name")
         fac.kind = fac.kind or p.get("facility_kind")
         fac.state = fac.state or p.get("state")
@@ -59,22 +108,21 @@ def project(session: Session, body: dict[str, Any]) -> None:
             "operator_institution_id"
         )
         fac.status = fac.status or p.get("facility_status")
-        pool = session.get(RosterPool, pid)
+        pool = rows.pool(pid)
         if pool is None:
             pool = RosterPool(pool_id=pid, facility_id=fid)
-            session.add(pool)
+            rows.add_pool(pool)
         elif pool.version > version:
             return
         pool.version = version
         pool.total = int(p.get("total") or 0)
         pool.occupied = int(p.get("occupied") or 0)
         pool.last_confirmed_at = parse_utc(p.get("last_confirmed_at"))
-        session.flush()
         return
     fid = str(p.get("facility_id") or body.get("aggregate_id") or "")
     if not fid:
         return
-    fac = _facility_row(session, fid, at)
+    fac = rows.facility(fid, at)
     if fac.version > version:
         return
     fac.version = version
@@ -100,25 +148,33 @@ def project(session: Session, body: dict[str, Any]) -> None:
     if reg in REGISTRATION_STATUSES and reg != fac.registration_status:
         fac.registration_status = reg
         fac.registration_changed_at = at
-    session.flush()
 
 
 def _project_import(session: Session, body: dict[str, Any]) -> None:
     """Unfold a bulk roster import into the facility and pool entries it stands for."""
     payload = body.get("payload") or {}
-    for f in payload.get("facilities") or []:
+    facilities = payload.get("facilities") or []
+    pools = payload.get("pools") or []
+    rows = _Rows(session)
+    rows.preload(
+        {str(f.get("facility_id")) for f in facilities}
+        | {str(p.get("facility_id")) for p in pools},
+        {str(p.get("pool_id")) for p in pools},
+    )
+    for f in facilities:
         facility = {**f, "name": f.get("name") or f.get("facility_name")}
-        project(
-            session,
+        _fold(
+            rows,
             {**body, "type": f"{FACILITY_PREFIX}imported", "payload": facility,
              "aggregate_id": f.get("facility_id"), "aggregate_version": 1},
         )  # fmt: skip
-    for pool in payload.get("pools") or []:
-        project(
-            session,
+    for pool in pools:
+        _fold(
+            rows,
             {**body, "type": POOL_EVENT, "payload": pool, "aggregate_id": pool.get("pool_id"),
              "aggregate_version": pool.get("version") or 1},
         )  # fmt: skip
+    session.flush()
 
 
 def rebuild(session: Session) -> int:

@@ -7,10 +7,14 @@ short write of its own.
 
 from __future__ import annotations
 
-from datetime import timedelta
+import asyncio
+import contextlib
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
 from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
 
 from capacity import facilities, holds, permissions, registration
 from capacity.database import db
@@ -41,7 +45,16 @@ from capacity.schemas import (
     SearchRequest,
     facility_answer,
 )
-from capacity.search import NeedsQ, PersonQ, read_model, run_search
+from capacity.search import (
+    ANSWER_MEMO,
+    NeedsQ,
+    PersonQ,
+    SearchOutcome,
+    Snapshot,
+    explain_unmet,
+    read_model,
+    run_search,
+)
 from capacity.unmet import people_summary, record_unmet
 from services.clock import utcnow
 from services.settings import get_settings
@@ -150,10 +163,39 @@ def ledger_page(
 
 # --- search ---------------------------------------------------------------------------
 
+FOREVER = datetime.max.replace(tzinfo=UTC)
 
-def search_availability(principal: Principal, body: SearchRequest) -> dict[str, Any]:
+
+_catching_up: asyncio.Future[None] | None = None
+
+
+async def current_snapshot() -> Snapshot:
+    """The search snapshot, with every change announced before this call in it.
+
+    Usually that is the snapshot as it is (the refresher caught up already). Otherwise the
+    searches arriving meanwhile share one catch-up in a worker thread instead of each
+    taking a thread to wait on the model's lock (which would starve the writers' pool)."""
+    global _catching_up
+    wanted = read_model.changes_announced
+    while read_model.changes_reflected < wanted or read_model.snapshot.revision < 0:
+        task = _catching_up
+        if task is None or task.done() or task.get_loop() is not asyncio.get_running_loop():
+            task = _catching_up = asyncio.ensure_future(
+                run_in_threadpool(read_model.catch_up, db.engine.connect)
+            )
+        await asyncio.shield(task)
+    return read_model.snapshot
+
+
+async def search_answer(principal: Principal, body: SearchRequest) -> bytes:
     """Facilities that can take the whole group together now, best first; or why not (the
-    unmet demand is recorded, by category, in a short write of its own)."""
+    unmet demand is recorded, by category, in a short write of its own), as JSON.
+
+    Runs on the event loop over the in-memory snapshot: no thread hop, no lock, no database
+    round trip. The database is read (in a worker thread) only when a change was announced
+    and the background refresher has not caught up yet; the diagnosis of an unmet search
+    (a scan of every pool) and its write run in a worker thread too. An answer is encoded
+    once per snapshot and query, and reused until a result in it would turn stale."""
     settings = get_settings()
     people = [PersonQ(i, p.sex, p.age, p.role) for i, p in enumerate(body.people)]
     needs = NeedsQ(
@@ -164,35 +206,69 @@ def search_availability(principal: Principal, body: SearchRequest) -> dict[str, 
         lgbtttiq=body.needs.lgbtttiq,
         specialised=body.needs.specialised,
     )
-    with read_model.lock:
-        with db.engine.connect() as conn:
-            read_model.refresh(conn)
-        outcome = run_search(
-            read_model,
-            people=people,
-            needs=needs,
-            state=body.state,
-            limit=body.limit,
-            now=utcnow(),
-            stale_after=timedelta(hours=settings.stale_after_hours),
-            registered_only=not settings.unregistered_may_receive_referrals,
+    snapshot = await current_snapshot()
+    registered_only = not settings.unregistered_may_receive_referrals
+    key = (
+        tuple((p.sex, p.age, p.role) for p in people),
+        needs,
+        body.state,
+        body.limit,
+        registered_only,
+        settings.stale_after_hours,
+    )
+    now = utcnow()
+    known = snapshot.answers.get(key)
+    if known is not None and known[0] <= now < known[1]:
+        with contextlib.suppress(KeyError):  # another search may have evicted it just now
+            snapshot.answers.move_to_end(key)
+        return known[2]
+    outcome = run_search(
+        snapshot,
+        people=people,
+        needs=needs,
+        state=body.state,
+        limit=body.limit,
+        now=now,
+        stale_after=timedelta(hours=settings.stale_after_hours),
+        registered_only=registered_only,
+        explain=False,
+    )
+    if outcome.results:
+        encoded = orjson.dumps(
+            {"results": outcome.results, "unmet": None, "warnings": outcome.warnings}
         )
-    unmet = outcome.unmet
-    if unmet is not None:
-        with db.unit_of_work() as session:
-            row = record_unmet(
-                session,
-                principal=principal,
-                people=people_summary(people),
-                state=body.state,
-                code=unmet["code"],
-                reason=unmet["reason"],
-                focus=unmet,
-                needs=body.needs.model_dump(mode="json", exclude_defaults=True) or None,
-                intent_key=body.intent_key,
-            )
-        unmet = {**unmet, "unmet_id": row.id, "warnings": outcome.warnings}
-    return {"results": outcome.results, "unmet": unmet, "warnings": outcome.warnings}
+        if snapshot.revision >= 0:
+            snapshot.answers[key] = (now, outcome.fresh_until or FOREVER, encoded)
+            while len(snapshot.answers) > ANSWER_MEMO:
+                snapshot.answers.popitem(last=False)
+        return encoded
+    unmet = await run_in_threadpool(_unmet, principal, snapshot, outcome, needs, body)
+    return orjson.dumps({"results": [], "unmet": unmet, "warnings": outcome.warnings})
+
+
+def _unmet(
+    principal: Principal,
+    snapshot: Snapshot,
+    outcome: SearchOutcome,
+    needs: NeedsQ,
+    body: SearchRequest,
+) -> dict[str, Any]:
+    """Why nothing fits (a scan of every pool), recorded as unmet demand."""
+    people = outcome.people
+    unmet = explain_unmet(snapshot, people, needs, body.state)
+    with db.unit_of_work() as session:
+        row = record_unmet(
+            session,
+            principal=principal,
+            people=people_summary(people),
+            state=body.state,
+            code=unmet["code"],
+            reason=unmet["reason"],
+            focus=unmet,
+            needs=body.needs.model_dump(mode="json", exclude_defaults=True) or None,
+            intent_key=body.intent_key,
+        )
+    return {**unmet, "unmet_id": row.id, "warnings": outcome.warnings}
 
 
 # --- holds ----------------------------------------------------------------------------

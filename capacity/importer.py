@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert
 from sqlmodel import Session, col, select
 
 from capacity import permissions
@@ -32,6 +31,7 @@ from capacity.models import Facility, FacilityLocation, FacilityStatusChange, Le
 from capacity.pools import ensure_children_counted
 from capacity.schemas import FacilityImport, PoolImport, RosterImportResult
 from services.clock import utcnow
+from services.db import bulk_insert
 from services.errors import Unprocessable
 from services.ids import new_id
 from services.tokens import Principal
@@ -255,8 +255,7 @@ def _insert(session: Session, rows: _Rows) -> None:
         (Pool, rows.pools),
         (LedgerEntry, rows.ledger),
     ):
-        if table_rows:
-            session.execute(insert(model.__table__), table_rows)  # type: ignore[union-attr]
+        bulk_insert(session, model.__table__, table_rows)  # type: ignore[union-attr]
 
 
 def import_roster(

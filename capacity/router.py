@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-import orjson
 from fastapi import APIRouter, Depends, Header, Query, Response
 
 from capacity import flows, importer, lookups, permissions, pools, registration
@@ -276,12 +275,11 @@ def confirm_pool(pool_id: str, principal: CapacityPrincipal, response: Response)
 
 
 @router.post("/availability/search", response_model=SearchAnswer)
-def search(body: SearchRequest, principal: CapacityPrincipal) -> Any:
+async def search(body: SearchRequest, principal: CapacityPrincipal) -> Any:
     """Facilities that can take the whole group together now, best first; or why not."""
     permissions.ensure_search(principal)
-    answer = flows.search_availability(principal, body)
-    # Built from plain dicts already shaped like SearchAnswer: skip re-validating them.
-    return Response(orjson.dumps(answer), media_type="application/json")
+    # Encoded from plain dicts already shaped like SearchAnswer: not re-validated.
+    return Response(await flows.search_answer(principal, body), media_type="application/json")
 
 
 # --- holds ----------------------------------------------------------------------------

@@ -8,11 +8,15 @@ small objects per facility, in ranking order, stopping once enough results are f
 
 from __future__ import annotations
 
+import itertools
 import threading
-from dataclasses import dataclass, field
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+import orjson
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
@@ -24,6 +28,7 @@ from services.vocabulary import FacilityStatus, PersonRole, RegistrationStatus
 SECURITY_RANK = {"standard": 0, "high": 1, "maximum": 2}
 ADULT_AGE = 18
 NODE_BUDGET = 5_000
+PLACEMENT_MEMO = 512  # queries remembered per facility version
 
 SEX_ADULT = {"F": "mujeres adultas", "M": "hombres adultos", "X": "personas adultas de sexo X"}
 SEX_MINOR = {"F": "niñas o adolescentes", "M": "niños o adolescentes", "X": "menores de sexo X"}
@@ -83,6 +88,9 @@ class FacilityView:
     pools: dict[str, PoolView] = field(default_factory=dict)
     available: int = 0
     confirmed: datetime | None = None
+    public_json: orjson.Fragment | None = None  # public(), encoded once per version
+    # query -> the answer's "pools" part (None: the group does not fit), for this version
+    placements: dict[Any, list[dict[str, Any]] | None] | None = None
 
     def recompute(self) -> None:
         self.available = sum(p.available for p in self.pools.values())
@@ -104,6 +112,46 @@ class FacilityView:
             "max_stay_days": self.max_stay_days,
             "registration_status": self.registration_status,
         }
+
+    def placement(
+        self, key: Any, adults: list[PersonQ], children: list[PersonQ], needs: NeedsQ
+    ) -> list[dict[str, Any]] | None:
+        """The pools that seat the group here (the answer's ``pools``), or None.
+
+        Remembered per query ``key`` (the people and needs, whatever predicates those
+        carry) for this version of the facility: a refresh replaces a changed facility's
+        view, and with it what was remembered."""
+        memo = self.placements
+        if memo is None:
+            memo = self.placements = {}
+        elif key in memo:
+            return memo[key]
+        found = place(self, adults, children, needs)
+        answer = (
+            None
+            if found is None
+            else [
+                {
+                    "pool_id": pool.id,
+                    "pool_name": pool.name,
+                    "beds": len(idx),
+                    "people": sorted(idx),
+                }
+                for pool, idx in found
+            ]
+        )
+        if len(memo) >= PLACEMENT_MEMO:
+            memo.clear()
+        memo[key] = answer
+        return answer
+
+    def public_fragment(self) -> orjson.Fragment:
+        """:meth:`public` as JSON, encoded on first use and kept until the facility changes
+        (a refresh replaces a changed facility's view, so no search sees a stale one)."""
+        encoded = self.public_json
+        if encoded is None:
+            encoded = self.public_json = orjson.Fragment(orjson.dumps(self.public()))
+        return encoded
 
 
 @dataclass(frozen=True, slots=True)
@@ -274,33 +322,114 @@ def place(
     return list(by_pool.values())
 
 
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """One consistent state of the read model: searches read it without any lock."""
+
+    revision: int
+    facilities: dict[str, FacilityView]
+    ordered: list[FacilityView]
+    by_state: dict[str, list[FacilityView]]
+    # encoded answers of this snapshot: query -> (computed at, valid until, JSON), least
+    # recently used first (a burst of one-off queries does not evict the frequent ones)
+    answers: OrderedDict[Any, tuple[datetime, datetime, bytes]] = field(default_factory=OrderedDict)
+
+
+EMPTY = Snapshot(-1, {}, [], {})
+ANSWER_MEMO = 4_096  # encoded answers remembered per snapshot
+
+
 class ReadModel:
-    """Active facilities and their pools, kept in step with the database's revision."""
+    """Active facilities and their pools, kept in step with the database's revision.
+
+    Copy on write: a refresh builds a new :class:`Snapshot` (new objects for the facilities
+    it touched, the others shared) and swaps it in with one assignment, so a search takes
+    ``model.snapshot`` once and reads it without a lock or a database round trip. Writers
+    say that something changed with :meth:`mark_changed` (capacity's after-commit hook, the
+    capacity events from other replicas); only then does :meth:`current` read the database.
+    """
 
     def __init__(self) -> None:
-        self.revision = -1
-        self.facilities: dict[str, FacilityView] = {}
-        self.ordered: list[FacilityView] = []
-        self.by_state: dict[str, list[FacilityView]] = {}
-        self.lock = threading.Lock()
+        self.snapshot = EMPTY
+        self.lock = threading.RLock()
+        self._changes = itertools.count(1)
+        self._changed = 0  # the last value taken from ``_changes``
+        self._refreshed = 0  # the value of ``_changed`` the snapshot reflects
+
+    # The current snapshot's parts (read-only views for callers and tests).
+    @property
+    def revision(self) -> int:
+        return self.snapshot.revision
+
+    @property
+    def facilities(self) -> dict[str, FacilityView]:
+        return self.snapshot.facilities
+
+    @property
+    def ordered(self) -> list[FacilityView]:
+        return self.snapshot.ordered
+
+    @property
+    def by_state(self) -> dict[str, list[FacilityView]]:
+        return self.snapshot.by_state
 
     def reset(self) -> None:
         with self.lock:
-            self._clear()
+            self.snapshot = EMPTY
+            self._changed = self._refreshed = next(self._changes)
 
-    def _clear(self) -> None:
-        self.revision = -1
-        self.facilities = {}
-        self.ordered = []
-        self.by_state = {}
+    def mark_changed(self) -> None:
+        """Something search can see may have changed: the next :meth:`current` reloads it.
+
+        Safe from any thread; costs one counter step (``next`` on a counter is atomic)."""
+        value = next(self._changes)
+        if value > self._changed:  # two writers racing: keep the later announcement
+            self._changed = value
+
+    @property
+    def changes_announced(self) -> int:
+        return self._changed
+
+    @property
+    def changes_reflected(self) -> int:
+        """The last announcement the snapshot reflects (announcements only grow)."""
+        return self._refreshed
+
+    @property
+    def stale(self) -> bool:
+        return self.snapshot.revision < 0 or self._changed != self._refreshed
+
+    def current(self, connect: Callable[[], Any]) -> Snapshot:
+        """The snapshot to search; reads the database only when a change was announced.
+
+        ``connect`` opens a connection (``engine.connect``), used only then."""
+        if self.stale:
+            self.catch_up(connect)
+        return self.snapshot
+
+    def catch_up(self, connect: Callable[[], Any]) -> None:
+        """Load what changed since the last refresh (the background refresher calls this)."""
+        with self.lock:
+            # Taken before reading: a change announced while this runs leaves it stale.
+            seen = self._changed
+            with connect() as conn:
+                self.refresh(conn)
+            self._refreshed = seen
 
     def refresh(self, conn: Connection) -> None:
-        """Load what changed since the model's revision (call with ``self.lock`` held)."""
+        """Load what changed since the snapshot's revision and swap in the new snapshot."""
+        with self.lock:
+            self._refresh(conn)
+
+    def _refresh(self, conn: Connection) -> None:
         rev = current_revision(conn)
-        if rev == self.revision:
+        base = self.snapshot
+        if rev == base.revision:
             return
-        if rev < self.revision:  # another database than the one this model was built from
-            self._clear()
+        if rev < base.revision:  # another database than the one this model was built from
+            base = EMPTY
+        facilities = dict(base.facilities)
+        copied: set[str] = set()
         p, f = Pool.__table__.c, Facility.__table__.c  # type: ignore[attr-defined]
         stmt = select(
             p.id,
@@ -332,27 +461,33 @@ class ReadModel:
             f.status,
             f.registration_status,
         ).join_from(Pool.__table__, Facility.__table__, f.id == p.facility_id)  # type: ignore[attr-defined]
-        if self.revision >= 0:
-            stmt = stmt.where(p.revision > self.revision)
+        if base.revision >= 0:
+            stmt = stmt.where(p.revision > base.revision)
         touched: set[str] = set()
         for row in conn.execute(stmt):
             (pid, fid, pname, sexes, lo, hi, kids, kid_age, kid_max, wit, ind, wheel, mig, lgb,
              langs, avail, confirmed, fname, kind, op, state, muni, spec, svcs, sec, stay,
              status, registration) = tuple(row)  # fmt: skip
-            fac = self.facilities.get(fid)
+            fac = facilities.get(fid)
             if status != FacilityStatus.ACTIVE:
                 if fac is not None:
-                    del self.facilities[fid]
+                    del facilities[fid]
                     touched.add(fid)
                 continue
             if fac is None:
                 fac = FacilityView(fid, fname, kind, op, state, muni, spec, svcs, sec, stay, status)
-                self.facilities[fid] = fac
+                facilities[fid] = fac
+                copied.add(fid)
             else:
+                if fid not in copied:  # never change an object a search may be reading
+                    fac = replace(fac, pools=dict(fac.pools), placements=None)
+                    facilities[fid] = fac
+                    copied.add(fid)
                 fac.name, fac.kind, fac.operator_institution_id = fname, kind, op
                 fac.state, fac.municipality, fac.specialization = state, muni, spec
                 fac.services, fac.security_level, fac.max_stay_days = svcs, sec, stay
             fac.registration_status = registration
+            fac.public_json = None
             fac.pools[pid] = PoolView(
                 pid,
                 fid,
@@ -374,23 +509,25 @@ class ReadModel:
             )
             touched.add(fid)
         for fid in touched:
-            fac = self.facilities.get(fid)
+            fac = facilities.get(fid)
             if fac is not None:
                 fac.recompute()
-        if touched or self.revision < 0:
-            self._reorder()
-        self.revision = rev
+        if touched or base.revision < 0:
+            self.snapshot = _snapshot(rev, facilities)
+        else:
+            self.snapshot = Snapshot(rev, base.facilities, base.ordered, base.by_state)
 
-    def _reorder(self) -> None:
-        def key(fac: FacilityView) -> tuple[float, int, str]:
-            stamp = fac.confirmed.timestamp() if fac.confirmed else float("-inf")
-            return (-stamp, -fac.available, fac.id)
 
-        self.ordered = sorted(self.facilities.values(), key=key)
-        by_state: dict[str, list[FacilityView]] = {}
-        for fac in self.ordered:
-            by_state.setdefault(fac.state, []).append(fac)
-        self.by_state = by_state
+def _snapshot(revision: int, facilities: dict[str, FacilityView]) -> Snapshot:
+    def key(fac: FacilityView) -> tuple[float, int, str]:
+        stamp = fac.confirmed.timestamp() if fac.confirmed else float("-inf")
+        return (-stamp, -fac.available, fac.id)
+
+    ordered = sorted(facilities.values(), key=key)
+    by_state: dict[str, list[FacilityView]] = {}
+    for fac in ordered:
+        by_state.setdefault(fac.state, []).append(fac)
+    return Snapshot(revision, facilities, ordered, by_state)
 
 
 @dataclass
@@ -399,6 +536,8 @@ class SearchOutcome:
     unmet: dict[str, Any] | None
     warnings: list[str]
     people: list[PersonQ]
+    # the first moment a result now fresh turns stale (None: no fresh result)
+    fresh_until: datetime | None = None
 
 
 def _warnings(people: list[PersonQ]) -> list[str]:
@@ -425,7 +564,7 @@ def _warnings(people: list[PersonQ]) -> list[str]:
 
 
 def run_search(
-    model: ReadModel,
+    model: Snapshot | ReadModel,
     *,
     people: list[PersonQ],
     needs: NeedsQ,
@@ -434,40 +573,42 @@ def run_search(
     now: datetime,
     stale_after: timedelta,
     registered_only: bool = False,
+    explain: bool = True,
 ) -> SearchOutcome:
     """Facilities that can take the whole group now, best first; or why none can.
 
     Facilities not registered on SEGOB's roster are offered flagged (``unregistered``), or
-    not at all with ``registered_only``.
+    not at all with ``registered_only``. With ``explain=False`` an empty answer comes
+    without its diagnosis (:func:`explain_unmet` gives it, e.g. in a worker thread).
     """
+    snap = model.snapshot if isinstance(model, ReadModel) else model  # one state throughout
     adults = [p for p in people if not p.is_child]
     children = [p for p in people if p.is_child]
     warnings = _warnings(people)
     results: list[dict[str, Any]] = []
+    fresh_until: datetime | None = None
     if adults and all(c.age is not None for c in children):
-        first = model.by_state.get(state, []) if state else []
-        rest = (f for f in model.ordered if f.state != state) if state else iter(model.ordered)
+        first = snap.by_state.get(state, []) if state else []
+        rest = (f for f in snap.ordered if f.state != state) if state else iter(snap.ordered)
+        key = (tuple((p.sex, p.age, p.role) for p in people), needs)
         for group in (first, rest):
             for fac in group:
                 if registered_only and fac.registration_status != RegistrationStatus.REGISTERED:
                     continue
-                placement = place(fac, adults, children, needs)
-                if placement is None:
+                pools = fac.placement(key, adults, children, needs)
+                if pools is None:
                     continue
                 confirmed = fac.confirmed
+                stale = confirmed is None or now - confirmed > stale_after
+                if not stale:
+                    assert confirmed is not None
+                    flips = confirmed + stale_after
+                    fresh_until = flips if fresh_until is None else min(fresh_until, flips)
                 results.append(
                     {
-                        "facility": fac.public(),
-                        "pools": [
-                            {
-                                "pool_id": pool.id,
-                                "pool_name": pool.name,
-                                "beds": len(idx),
-                                "people": sorted(idx),
-                            }
-                            for pool, idx in placement
-                        ],
-                        "stale": confirmed is None or now - confirmed > stale_after,
+                        "facility": fac.public_fragment(),
+                        "pools": pools,
+                        "stale": stale,
                         "last_confirmed_at": confirmed,
                         "same_state": fac.state == state,
                         "available": fac.available,
@@ -478,8 +619,17 @@ def run_search(
                     break
             if len(results) >= limit:
                 break
-    unmet = None if results else diagnose(model, adults, children, needs, state)
-    return SearchOutcome(results, unmet, warnings, people)
+    unmet = None if results or not explain else diagnose(snap, adults, children, needs, state)
+    return SearchOutcome(results, unmet, warnings, people, fresh_until)
+
+
+def explain_unmet(
+    snap: Snapshot, people: list[PersonQ], needs: NeedsQ, state: str | None
+) -> dict[str, Any]:
+    """:func:`diagnose` for a search that found nothing."""
+    adults = [p for p in people if not p.is_child]
+    children = [p for p in people if p.is_child]
+    return diagnose(snap, adults, children, needs, state)
 
 
 def _where(state: str | None) -> str:
@@ -487,7 +637,7 @@ def _where(state: str | None) -> str:
 
 
 def diagnose(
-    model: ReadModel,
+    model: Snapshot,
     adults: list[PersonQ],
     children: list[PersonQ],
     needs: NeedsQ,

@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import insert
 from sqlmodel import Session, col, select
 
 from referral import catalogue, events, permissions
@@ -45,6 +44,7 @@ from services.clock import utcnow
 from services.contracts import emit
 from services.contracts.referral import HistoryImported, ImportedReferral
 from services.contracts.statistics import step_times
+from services.db import bulk_insert
 from services.errors import Unprocessable
 from services.ids import new_id
 from services.tokens import Principal
@@ -314,8 +314,7 @@ def import_history(
         (Obligation, obligation_rows),
         (ConsentIdentity, consent_rows),
     ):
-        if values:
-            session.execute(insert(table.__table__), values)  # type: ignore[union-attr]
+        bulk_insert(session, table.__table__, values)  # type: ignore[union-attr]
     event = emit(
         outbox,
         session,

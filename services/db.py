@@ -215,3 +215,46 @@ def alembic_config(service: str, url: str, metadata: MetaData | None = None) -> 
     if metadata is not None:
         cfg.attributes["target_metadata"] = metadata
     return cfg
+
+
+# Below this many rows a bulk insert is one executemany statement whatever the database.
+COPY_MIN_ROWS = 200
+
+
+def bulk_insert(session: Session, table: Any, rows: list[dict[str, Any]]) -> None:
+    """Insert ``rows`` (dicts with the same keys) into ``table`` in the session's transaction.
+
+    PostgreSQL: one ``COPY … FROM STDIN`` (psycopg), each value passed through its column
+    type's bind processing first, so encrypted and JSON columns store exactly what an
+    ``INSERT`` would. Elsewhere, or for a few rows, or when a column left out of the rows has
+    a Python-side default that ``COPY`` would not apply: an executemany ``INSERT``."""
+    if not rows:
+        return
+    conn = session.connection()
+    keys = list(rows[0])
+    columns = [table.c[k] for k in keys]
+    omitted_default = any(
+        c.default is not None or c.onupdate is not None for c in table.c if c.key not in keys
+    )
+    if (
+        conn.dialect.name != "postgresql"
+        or len(rows) < COPY_MIN_ROWS
+        or omitted_default
+        or any(list(r) != keys for r in rows)
+    ):
+        session.execute(table.insert(), rows)
+        return
+    dialect = conn.dialect
+    processors = [c.type._cached_bind_processor(dialect) for c in columns]
+    names = ", ".join(dialect.identifier_preparer.quote(c.name) for c in columns)
+    target = dialect.identifier_preparer.quote(table.name)
+    driver = conn.connection.driver_connection
+    assert driver is not None
+    with driver.cursor() as cursor, cursor.copy(f"COPY {target} ({names}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(
+                [
+                    value if proc is None or value is None else proc(value)
+                    for value, proc in zip(row.values(), processors, strict=True)
+                ]
+            )

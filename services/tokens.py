@@ -13,6 +13,7 @@ import contextlib
 import json
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +30,8 @@ log = logging.getLogger("canaliza.tokens")
 
 ACCESS_TOKEN_TYPES = frozenset({"at+jwt", "application/at+jwt"})
 LEEWAY_SECONDS = 30
+# Verified tokens remembered (each until its expiry): a few per active user.
+CLAIMS_CACHE_SIZE = 10_000
 
 
 @dataclass(frozen=True)
@@ -212,14 +215,39 @@ class TokenVerifier:
         audience: str,
         keys: KeySource,
         algorithms: list[str] | tuple[str, ...] = ("ES256",),
+        cache_size: int = CLAIMS_CACHE_SIZE,
     ) -> None:
         self.issuer = issuer
         self.audience = audience
         self.keys = keys
         self.algorithms = tuple(algorithms)
+        self.cache_size = cache_size
+        # token -> (principal, last second it is valid, the key set that verified it)
+        self._verified: OrderedDict[str, tuple[Principal, int, KeySet]] = OrderedDict()
 
     async def verify(self, token: str) -> Principal:
-        """The principal of a valid token; :class:`Unauthorized` for anything else."""
+        """The principal of a valid token; :class:`Unauthorized` for anything else.
+
+        A token verified before is answered from a bounded cache until its ``exp`` (plus
+        the leeway) passes, as long as the key set that verified it is still the current
+        one (a re-fetched JWKS means checking again). Revocation is not decided here:
+        callers check the deny-list on every request (``services.security``)."""
+        hit = self._verified.get(token)
+        if hit is not None:
+            principal, until, keys = hit
+            if int(utcnow().timestamp()) <= until and await self.keys.key_set() is keys:
+                self._verified.move_to_end(token)
+                return principal
+            self._verified.pop(token, None)
+        principal, keys = await self._verify(token)
+        exp = principal.claims.get("exp")
+        if self.cache_size > 0 and isinstance(exp, int) and not isinstance(exp, bool):
+            self._verified[token] = (principal, exp + LEEWAY_SECONDS, keys)
+            while len(self._verified) > self.cache_size:
+                self._verified.popitem(last=False)
+        return principal
+
+    async def _verify(self, token: str) -> tuple[Principal, KeySet]:
         parts = token.split(".")
         if len(parts) != 3 or len(token) > 8192:
             raise Unauthorized(
@@ -261,7 +289,7 @@ class TokenVerifier:
             ) from exc
         except (ValueError, TypeError) as exc:
             raise Unauthorized("Token ilegible.", code="invalid_token") from exc
-        return principal_from_claims(decoded.claims)
+        return principal_from_claims(decoded.claims), key_set
 
 
 def principal_from_claims(claims: dict[str, Any]) -> Principal:

@@ -240,3 +240,50 @@ def test_bulk_roster_import_lands_on_the_roster(audit_db):
         assert "unregistered_active" in lines["imp-2"]["flags"]
         assert rebuild(session) == 3
         assert {line["facility_id"] for line in roster(session)} == set(lines)
+
+
+def test_a_bulk_import_is_projected_in_a_few_statements(audit_db):
+    """The audit trail keeps up with a national load: a batch of 50 facilities and 500 pools
+    (some already on the roster) is folded with set-based reads, not a query per item."""
+    from sqlalchemy import event
+
+    def batch(first: int, count: int) -> dict:
+        facilities = [
+            {"facility_id": f"bulk-{n}", "name": f"Casa {n}", "kind": "refugio",
+             "status": "active", "operator_institution_id": "dif-09", "state": "09",
+             "municipality": "Tlalpan"}
+            for n in range(first, first + count)
+        ]  # fmt: skip
+        pools = [
+            {"pool_id": f"bp-{n}-{k}", "facility_id": f"bulk-{n}", "version": 1, "total": 4,
+             "occupied": 1, "last_confirmed_at": utcnow().isoformat()}
+            for n in range(first, first + count)
+            for k in range(10)
+        ]  # fmt: skip
+        return {"facilities": facilities, "pools": pools}
+
+    def imported(payload: dict) -> Event:
+        return Event(
+            type="capacity.roster.imported",
+            aggregate_type="roster",
+            aggregate_id=payload["facilities"][0]["facility_id"],
+            payload=payload,
+        )
+
+    consume(imported(batch(0, 5)))
+    statements: list[str] = []
+
+    def count(conn, cursor, statement, *args) -> None:
+        statements.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        consume(imported(batch(0, 50)))  # five already on the roster, 45 new
+    finally:
+        event.remove(db.engine, "before_cursor_execute", count)
+    reads = [s for s in statements if "FROM roster_" in s]
+    assert len(reads) <= 4, reads
+    with db.unit_of_work(write=False) as session:
+        lines = {line["facility_id"]: line for line in roster(session)}
+    assert len(lines) == 50 and lines["bulk-49"]["beds"] == 40
+    assert lines["bulk-3"]["occupied"] == 10
