@@ -1,7 +1,8 @@
 """National-scale seed benchmark (prints figures; not a test).
 
-Loads the synthetic dataset (``--scale national``: 2,000 facilities, 20,000 pools,
-100,000 historical referrals) into the all-services app of this process on fresh SQLite
+Loads the synthetic dataset (``--scale stress``: the national roster of 2,000 facilities
+and 20,000 pools with 100,000 historical referrals; ``national`` is the same roster with the
+history calibrated to the seeds, ~2,600 referrals) into the all-services app of this process on fresh SQLite
 files (or PostgreSQL with ``--postgres URL``), and prints the seconds of every phase:
 generation, start-up, institutions, the roster (facilities, pools and occupancy),
 agreements, the history import and the audit trail catching up.
@@ -13,7 +14,7 @@ Baselines measured in the same run, on samples held back from the bulk paths:
 - the history one referral per ``POST /referrals/import`` for ``--baseline-referrals``
   referrals, against the batched import's referrals per second.
 
-    .venv/bin/python bench/seed_national.py [--scale national] [--referrals N]
+    .venv/bin/python bench/seed_national.py [--scale stress|national|demo] [--referrals N]
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 def _args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scale", default="national", choices=("demo", "national"))
+    parser.add_argument("--scale", default="stress", choices=("demo", "national", "stress"))
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--referrals", type=int, default=None, help="override the history size")
     parser.add_argument("--baseline-facilities", type=int, default=20)

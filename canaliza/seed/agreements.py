@@ -83,7 +83,7 @@ def draw_agreements(
                    "Convenio FEVIMTRA — CIAM Cancún (en firma)",
                    [demo.FGR.id, ciam], reference, end, signed_by=[demo.FGR.id]),
     ]  # fmt: skip
-    if scale.name == "national":
+    if scale.name != "demo":  # national and stress: agreements in every state
         operator_set = dict.fromkeys(operators)
         with_facilities = [n for n in ngo_ids if n in operator_set]
         by_state: dict[str, list[str]] = {}

@@ -173,7 +173,7 @@ def phases_of(generate_seconds: float, report: LoadReport) -> dict[str, float]:
 
 
 def seed(
-    scale: Annotated[str, typer.Option(help="demo | national")] = "demo",
+    scale: Annotated[str, typer.Option(help="demo | national | stress")] = "demo",
     seed: Annotated[
         int, typer.Option(help="Semilla: la misma da exactamente los mismos datos")
     ] = 2026,

@@ -132,7 +132,17 @@ DISCHARGE_OUTCOMES: tuple[tuple[str, float], ...] = (
 # A group declined for want of a free bed is referred again, the same people (assumed):
 # the share of later referrals that are such a re-referral while one is waiting.
 RE_REFERRAL_SHARE = 0.5
-DECLINE_SHARE = 0.10  # assumed, besides the ineligible groups (adult men) always declined
+DECLINE_SHARE = 0.06  # assumed: risk or profile, besides the ineligible groups (adult men)
+# Shelters are far scarcer than demand: 364 victims sheltered of 5,245 identified
+# (003:295, 003:127). Assumed: a referral that finds an eligible facility is still declined
+# for want of a free bed this often — the commonest answer after admission.
+NO_BED_DECLINE_SHARE = 0.30
+
+# --- scale of the national history (003:127) ----------------------------------------------
+# 5,245 victims identified in five years: about 1,000 a year nationally. The national
+# history (two years) draws as many distinct victims; re-referrals come on top.
+VICTIMS_PER_YEAR = VICTIMS_IDENTIFIED / 5
+VICTIMS_PER_YEAR_TOLERANCE = 0.15  # the national history keeps within ±15 % of it
 CANCEL_SHARE = 0.04  # assumed
 NO_ANSWER_SHARE = 0.02  # assumed: still "sent" with no answer, the reportable failure
 STAY_EXTENSION_SHARE = 0.15  # assumed share that stays beyond the maximum (003:563)

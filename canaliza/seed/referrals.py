@@ -17,7 +17,7 @@ from canaliza.seed.draws import (
     pick,
     pseudonym,
 )
-from canaliza.seed.scales import ADULT_MAX_AGE, Scale
+from canaliza.seed.scales import ADULT_MAX_AGE, HISTORY_DAYS, Scale
 from canaliza.seed.states import STATES
 
 # --------------------------------------------------------------------------- history
@@ -194,7 +194,7 @@ def draw_history(
                               date.fromisoformat(body["valid_from"]),
                               date.fromisoformat(body["valid_to"]))
                     )  # fmt: skip
-    history_start = reference - timedelta(days=730)
+    history_start = reference - timedelta(days=HISTORY_DAYS)
     nat_codes = [c for c, _ in fig.NATIONALITY_MIX]
     nat_cum = cumulative([w for _, w in fig.NATIONALITY_MIX])
     state_cum = cumulative([s.population for s in STATES])
@@ -322,11 +322,16 @@ def draw_history(
         elif r < fig.NO_ANSWER_SHARE + fig.CANCEL_SHARE:
             record.update(status="cancelled", reason="la_victima_desistio",
                           cancelled_at=iso_timestamp(sent + answer_after / 2))  # fmt: skip
-        elif r < fig.NO_ANSWER_SHARE + fig.CANCEL_SHARE + fig.DECLINE_SHARE:
-            record.update(status="declined", reason=rng.choice(("sin_cupo", "riesgo_de_seguridad", "perfil_no_atendido")),
+        elif r < fig.NO_ANSWER_SHARE + fig.CANCEL_SHARE + fig.NO_BED_DECLINE_SHARE:
+            record.update(status="declined", reason="sin_cupo",
                           answered_at=iso_timestamp(sent + answer_after))  # fmt: skip
-            if record["reason"] == "sin_cupo" and not again:
+            if not again:
                 waiting.append((sent + answer_after, people))
+        elif r < (
+            fig.NO_ANSWER_SHARE + fig.CANCEL_SHARE + fig.NO_BED_DECLINE_SHARE + fig.DECLINE_SHARE
+        ):
+            record.update(status="declined", reason=rng.choice(("riesgo_de_seguridad", "perfil_no_atendido")),
+                          answered_at=iso_timestamp(sent + answer_after))  # fmt: skip
         else:
             answered = sent + answer_after
             admitted = answered + timedelta(hours=rng.randint(1, 36))

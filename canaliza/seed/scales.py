@@ -7,6 +7,8 @@ from datetime import date
 
 REFERENCE_DATE = date(2026, 1, 1)
 """Default reference date: the history ends here and agreements are valid around it."""
+HISTORY_DAYS = 730
+"""How far back the referral history goes from the reference date (two years)."""
 
 KINDS = ("refugio", "albergue", "casa_de_medio_camino")
 # Wire names of the capacity service (002:397-415 lists legal, medical, mental health,
@@ -31,8 +33,14 @@ class Scale:
 SCALES: dict[str, Scale] = {
     "demo": Scale("demo", None, None, referrals=600, ngo_count=4, dif_facilities=10,
                   ngo_facilities=6),
-    "national": Scale("national", 2_000, 20_000, referrals=100_000, ngo_count=420,
+    # calibrated to the seeds: ~1,000 distinct victims a year (003:127) over the two-year
+    # history, plus the re-referrals of groups declined for want of a bed
+    "national": Scale("national", 2_000, 20_000, referrals=2_600, ngo_count=420,
                       dif_facilities=880, ngo_facilities=1_100),
+    # load, not realism: the national roster with a history fifty times the documented
+    # one, the volume the speed benches measure (bench/seed_national.py)
+    "stress": Scale("stress", 2_000, 20_000, referrals=100_000, ngo_count=420,
+                    dif_facilities=880, ngo_facilities=1_100),
 }  # fmt: skip
 
 SCENARIOS = ("adult_men_shelter",)

@@ -1,4 +1,4 @@
-"""Datasets generated once per session (national scale takes a few seconds)."""
+"""Datasets generated once per session (the stress scale takes a few seconds)."""
 
 from __future__ import annotations
 
@@ -15,3 +15,8 @@ def demo_dataset() -> Dataset:
 @pytest.fixture(scope="session")
 def national_dataset() -> Dataset:
     return generate("national", 2026)
+
+
+@pytest.fixture(scope="session")
+def stress_dataset() -> Dataset:
+    return generate("stress", 2026)

@@ -12,6 +12,7 @@ import pytest
 from canaliza import demo
 from canaliza.seed import figures as fig
 from canaliza.seed.generator import Dataset, generate, pool_admits
+from canaliza.seed.scales import HISTORY_DAYS
 from canaliza.seed.states import STATE_CODES
 from services.ids import stable_id
 
@@ -22,6 +23,12 @@ FISCALIAS = {"fiscalia_federal", "fiscalia_estatal"}
 
 def _victims(ds: Dataset) -> list[dict]:
     return [p for r in ds.referrals for p in r["people"] if p["role"] == "victim"]
+
+
+def _victims_once(ds: Dataset) -> list[dict]:
+    """Each victim once (a re-referred victim keeps its person key): the documented shares
+    are of victims, and re-referrals skew towards those who fit a pool (women)."""
+    return list({p["person_key"]: p for p in _victims(ds)}.values())
 
 
 def _ts(value: str | None) -> datetime | None:
@@ -36,14 +43,18 @@ def test_same_seed_gives_byte_identical_demo_data():
 
 
 def test_same_seed_gives_byte_identical_national_data(national_dataset):
+    assert generate("national", 2026).to_json() == national_dataset.to_json()
+
+
+def test_same_seed_gives_byte_identical_stress_data(stress_dataset):
     # the roster in full; the history (same code at every scale) on its first 5,000 rows,
     # which keeps this test from generating 100,000 referrals a second time
-    again = generate("national", 2026, referrals=5_000)
+    again = generate("stress", 2026, referrals=5_000)
     assert again.counts()["facilities"] == 2_000
     for part in ("institutions", "facilities", "pools", "agreements"):
-        assert getattr(again, part) == getattr(national_dataset, part), part
-    assert again.referrals == national_dataset.referrals[:5_000]
-    cut = Dataset(**{**vars(national_dataset), "referrals": national_dataset.referrals[:5_000]})
+        assert getattr(again, part) == getattr(stress_dataset, part), part
+    assert again.referrals == stress_dataset.referrals[:5_000]
+    cut = Dataset(**{**vars(stress_dataset), "referrals": stress_dataset.referrals[:5_000]})
     assert again.to_json() == cut.to_json()
 
 
@@ -66,11 +77,52 @@ def test_unknown_scale_or_scenario_is_refused():
 # --------------------------------------------------------------------------- size
 
 
-def test_national_scale_has_the_benchmark_sizes(national_dataset):
-    counts = national_dataset.counts()
+def test_stress_scale_has_the_benchmark_sizes(stress_dataset, national_dataset):
+    counts = stress_dataset.counts()
     assert counts["facilities"] == 2_000
     assert counts["pools"] == 20_000
     assert counts["referrals"] == 100_000
+    # the national scale: the same roster sizes, the history calibrated to the seeds
+    national = national_dataset.counts()
+    assert (national["facilities"], national["pools"]) == (2_000, 20_000)
+    assert national["referrals"] < 5_000
+
+
+def _distinct_victims(ds: Dataset) -> set[str]:
+    return {p["person_key"] for p in _victims(ds)}
+
+
+def test_national_history_has_about_a_thousand_victims_a_year(national_dataset):
+    """5,245 victims identified in five years (003:127): ~1,049 a year nationally, counted
+    as people (a re-referred victim once), within the stated tolerance."""
+    years = HISTORY_DAYS / 365
+    per_year = len(_distinct_victims(national_dataset)) / years
+    assert per_year == pytest.approx(fig.VICTIMS_PER_YEAR, rel=fig.VICTIMS_PER_YEAR_TOLERANCE)
+    # victims are counted per person: the re-referrals of declined groups are not new victims
+    assert len(_distinct_victims(national_dataset)) < len(national_dataset.referrals)
+
+
+def test_national_shelters_are_far_scarcer_than_demand(national_dataset):
+    """364 sheltered of 5,245 identified (003:295): declines for want of a bed are common,
+    and fewer victims reach a bed than are referred."""
+    referrals = national_dataset.referrals
+    reasons = Counter(r["reason"] for r in referrals if r["status"] == "declined")
+    assert reasons["sin_cupo"] / len(referrals) == pytest.approx(
+        fig.NO_BED_DECLINE_SHARE * 0.8, abs=0.06
+    )  # the share of referrals that found an eligible facility (adult men never do)
+    assert reasons["sin_cupo"] > reasons["riesgo_de_seguridad"] + reasons["perfil_no_atendido"]
+    admitted = {
+        p["person_key"]
+        for r in referrals
+        if r["admitted_at"] is not None
+        for p in r["people"]
+        if p["role"] == "victim"
+    }
+    demand = _distinct_victims(national_dataset)
+    assert len(admitted) / len(demand) < 0.6
+    # every group declined for want of a bed and referred again keeps its person keys
+    keys = Counter(p["person_key"] for p in _victims(national_dataset))
+    assert sum(n > 1 for n in keys.values()) > reasons["sin_cupo"] / 4
 
 
 def test_institutions_cover_every_state_and_the_federal_ones(national_dataset):
@@ -115,10 +167,10 @@ def test_prosecution_facilities_match_the_cndh_diagnosis(demo_dataset):
 
 # Tolerances: sampling error of 100,000 draws is far smaller (σ ≈ 0.001–0.005); these
 # bounds allow the assumed extras (S.I. ages, sex "X") without hiding a wrong figure.
-def test_victims_follow_the_documented_distributions(national_dataset):
-    victims = _victims(national_dataset)
+def test_victims_follow_the_documented_distributions(stress_dataset):
+    assert len(_victims(stress_dataset)) == 100_000  # one direct victim per referral
+    victims = _victims_once(stress_dataset)
     n = len(victims)
-    assert n == 100_000  # one direct victim per referral
     female = sum(p["sex"] == "F" for p in victims) / n
     assert female == pytest.approx(fig.FEMALE_SHARE, abs=0.02)
     known = [p for p in victims if p["age"] is not None]
@@ -137,8 +189,8 @@ def test_victims_follow_the_documented_distributions(national_dataset):
     assert sum(p["sex"] == "F" for p in foreign) / len(foreign) == pytest.approx(0.88, abs=0.03)
 
 
-def test_exploitation_types_follow_the_reported_shares(national_dataset):
-    victims = _victims(national_dataset)
+def test_exploitation_types_follow_the_reported_shares(stress_dataset):
+    victims = _victims_once(stress_dataset)
 
     # each victim's offences as one category: S.I. (none identified) or "two or more"
     def category(p: dict) -> str:
@@ -354,7 +406,8 @@ def test_history_shows_the_documented_gap_for_adult_men(national_dataset):
     assert men
     assert all(r["status"] in ("declined", "cancelled", "sent") for r in men)
     statuses = Counter(r["status"] for r in national_dataset.referrals)
-    assert statuses["discharged"] > statuses["declined"] > statuses["cancelled"] > 0
+    # shelters far scarcer than demand: more referrals declined than admitted and discharged
+    assert statuses["declined"] > statuses["discharged"] > statuses["cancelled"] > 0
 
 
 # --------------------------------------------------------------------------- the demo story
