@@ -586,6 +586,7 @@ def humanitarian_visas(session: Session, by: list[str]) -> list[dict[str, Any]]:
             row = table.setdefault(tuple(dims[d][0] for d in by), dict.fromkeys(values, 0))
             row["routes_recorded"] += 1
             row["visas_issued"] += int(bool(p.get("humanitarian_visa_issued")))
+    return [{**dict(zip(by, k, strict=True)), **v} for k, v in sorted(table.items())]
 
 
 def operations(session: Session, by: list[str]) -> list[dict[str, Any]]:
