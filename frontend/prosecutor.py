@@ -265,6 +265,9 @@ async def search_places(
         "capacity", "/api/v1/availability/search", json=body
     )
     mark_reachable(answer, await agreement_partners(page))
+    # Places without an agreement take only an urgent placement with a written
+    # justification (ADR 0021), where the deployment allows it.
+    answer["urgent_without_agreement"] = page.settings.urgent_without_agreement
     return answer
 
 

@@ -146,12 +146,15 @@ def test_after_acceptance_the_prosecutor_knows_where_to_go_and_both_see_it_live(
     results = prosecutor.locator("[data-results] li.result")
     expect(results.first).to_be_visible()
     # Eligible beds for this group, never a code for a state; places without an agreement
-    # with FGR are marked and offer no "hold" button.
+    # with FGR are marked and offer no plain "hold" button: only the urgent placement
+    # without agreement, named as such (ADR 0021).
     expect(results.first).to_contain_text("para este grupo")
     for item in results.all():
         if item.get_attribute("data-reachable") == "no":
             expect(item.locator("[data-no-agreement]")).to_be_visible()
-            assert item.get_by_role("button").count() == 0
+            buttons = item.get_by_role("button")
+            assert buttons.count() == 1
+            expect(buttons.first).to_contain_text("urgente sin convenio")
     check_accessibility(prosecutor, f"19a-{size}-prosecutor-results")
     casa = prosecutor.locator('li.result[data-reachable="yes"]').first
     casa.get_by_role("button").click()

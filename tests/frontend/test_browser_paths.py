@@ -35,7 +35,7 @@ def test_prosecutor_places_urgently_without_an_agreement(server, browser):
     marked = page.locator("li.result:has([data-no-agreement])").first
     expect(marked).to_be_visible()
     check_accessibility(page, "paths-search-no-agreement")
-    marked.get_by_role("button", name="Apartar estas camas").click()
+    marked.get_by_role("button", name="Apartar para una colocación urgente sin convenio").click()
     page.wait_for_url("**/canalizaciones/apartados/**")
     check_accessibility(page, "paths-hold-urgent")
     page.locator("select[name=nationality]").first.select_option("MEX")

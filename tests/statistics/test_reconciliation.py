@@ -10,7 +10,6 @@ imported batch, and one search intent left unmet that the page re-runs.
 
 from __future__ import annotations
 
-import csv
 import io
 from collections import Counter
 from typing import Any
@@ -19,9 +18,11 @@ import pytest
 from openpyxl import load_workbook
 from sqlmodel import col, select
 
+from audit import exports, reports
 from audit.reports import banded
 from canaliza.demo import CASA_MERCEDES, FGR
 from services.clock import as_utc, utcnow
+from tests.audit.exported import exported_rows
 from tests.audit.test_roster import _pdf_text
 from tests.conftest import demo_login, running
 from tests.statistics.conftest import (
@@ -272,19 +273,23 @@ async def test_every_report_equals_a_direct_count_in_every_format(world_app):
         # --- every format: exports band counts (0-4 as "<5"), from the same exact rows --
         want_offence = Counter(p["offence"] for p in people)
         listed = {k: banded(v) for k, v in want_offence.items() if v >= 5}
-        lines = list(csv.DictReader(io.StringIO((await report("people", "offence", "csv"))
-                                                .decode())))  # fmt: skip
-        assert {x["offence"]: int(x["people"]) for x in lines[:-1]} == listed
-        assert lines[-1]["offence"] == "Total"
-        assert lines[-1]["people"] == str(banded(len(people)))
-        sheet = load_workbook(io.BytesIO(await report("people", "offence", "xlsx"))).active
-        assert sheet is not None
+        # Exports are written for people (ADR 0025): Spanish headers, offences by name.
+        head = dict(zip(reports.fields("people", ["offence"]),
+                        exports.headers("people", ["offence"]), strict=True))  # fmt: skip
+        labels = exports.Labels()
+        named = {str(labels.value("offence", k)): v for k, v in listed.items()}
+        lines = exported_rows((await report("people", "offence", "csv")).decode("utf-8"))
+        off_h, people_h = head["offence"], head["people"]
+        assert {x[off_h]: int(x[people_h]) for x in lines[:-1]} == named
+        assert lines[-1][off_h] == "Total"
+        assert lines[-1][people_h] == str(banded(len(people)))
+        sheet = load_workbook(io.BytesIO(await report("people", "offence", "xlsx")))["Datos"]
         cells = [[c.value for c in row] for row in sheet.iter_rows()]
         header = cells[0]
-        assert {r[header.index("offence")]: r[header.index("people")] for r in cells[1:-1]} == (
-            listed)  # fmt: skip
-        assert cells[-1][header.index("people")] == banded(len(people))
+        assert {r[header.index(off_h)]: r[header.index(people_h)] for r in cells[1:-1]} == (
+            named)  # fmt: skip
+        assert cells[-1][header.index(people_h)] == banded(len(people))
         text = _pdf_text(await report("people", "offence", "pdf"))
-        for offence, n in listed.items():
-            assert f"({offence})".encode() in text and f"({n})".encode() in text
+        for n in listed.values():
+            assert f"({n})".encode() in text
         assert f"({banded(len(people))})".encode() in text
