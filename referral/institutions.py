@@ -51,7 +51,9 @@ def first_institution(session: Session, *types: str, state: str | None = None) -
             if not state:
                 continue
             query = query.where(Institution.state == state)
-        found = session.exec(query.order_by(col(Institution.created_at))).first()
+        found = session.exec(
+            query.order_by(col(Institution.created_at), col(Institution.id))
+        ).first()
         if found:
             return found.id
     return None

@@ -35,12 +35,14 @@ def inm_office(session: Session, state: str | None) -> str | None:
         regional = session.exec(
             offices.where(
                 Institution.state == state, col(Institution.parent_id).is_not(None)
-            ).order_by(col(Institution.created_at))
+            ).order_by(col(Institution.created_at), col(Institution.id))
         ).first()
         if regional is not None:
             return regional.id
     national = session.exec(
-        offices.where(col(Institution.parent_id).is_(None)).order_by(col(Institution.created_at))
+        offices.where(col(Institution.parent_id).is_(None)).order_by(
+            col(Institution.created_at), col(Institution.id)
+        )
     ).first()
     return national.id if national else first_institution(session, InstitutionType.INM)
 

@@ -11,6 +11,7 @@ from canaliza.seed import figures as fig
 from canaliza.seed.draws import (
     iso_date,
 )
+from canaliza.seed.roster import inm_office_id
 from canaliza.seed.scales import Scale
 from canaliza.seed.states import STATE_BY_CODE, STATE_CODES
 from services.ids import stable_id
@@ -74,7 +75,7 @@ def draw_agreements(
                    [fge07, stable_id("institution", "dif-07")], start + timedelta(days=200), end),
         _agreement(f"INM-CIAM-{year - 2}-005",
                    "Convenio INM — CIAM Cancún para víctimas extranjeras",
-                   [stable_id("institution", "inm-23"), ciam], start, end),
+                   [inm_office_id("23"), ciam], start, end),
         _agreement(f"CEAV-AP-{year - 1}-006",
                    "Convenio CEAV — Alternativas Pacíficas",
                    [demo.CEAV.id, alternativas], start + timedelta(days=500), end),
@@ -110,7 +111,7 @@ def draw_agreements(
                 out.append(
                     _agreement(f"INM-{code}-{year - 1}-{seq:03d}",
                                f"Convenio INM — organización civil ({STATE_BY_CODE[code].name})",
-                               [stable_id("institution", f"inm-{code}"), rng.choice(local)],
+                               [inm_office_id(code), rng.choice(local)],
                                start + timedelta(days=rng.randint(0, 300)), end)
                 )  # fmt: skip
                 seq += 1

@@ -184,7 +184,8 @@ class SeedLoader:
         params: dict[str, Any] | None = None,
     ) -> httpx.Response:
         """One authenticated call: re-authenticates once on 401, retries 502–504 and
-        transport errors, and retries a 422 with the contract's minimal body."""
+        transport errors, and retries a 422 with the contract's minimal body (first with its
+        stable ``id``, then without)."""
         refreshed = False
         delay = 0.2
         for attempt in range(4):
@@ -203,7 +204,12 @@ class SeedLoader:
                 refreshed = True
                 continue
             if resp.status_code == 422 and minimal and body is not None:
-                trimmed = {k: body[k] for k in MINIMAL_FIELDS[minimal] if k in body}
+                # the minimal body, keeping the stable id while the service takes it (the
+                # agreements and history name records by it), then without it
+                keep = MINIMAL_FIELDS[minimal]
+                trimmed = {k: body[k] for k in (*keep, "id") if k in body}
+                if trimmed == body:
+                    trimmed = {k: body[k] for k in keep if k in body}
                 if trimmed != body:
                     body = trimmed
                     continue
@@ -325,7 +331,9 @@ class SeedLoader:
                     self._fail(f"institución {inst['name']!r}", resp)
             advance()
 
-        await self._bounded([one(i) for i in dataset.institutions])
+        # parents first: a regional office names the institution it belongs to
+        await self._bounded([one(i) for i in dataset.institutions if not i.get("parent_id")])
+        await self._bounded([one(i) for i in dataset.institutions if i.get("parent_id")])
 
     async def _facilities(self, dataset: Dataset, advance: Callable[[], None]) -> None:
         path = f"{API}/facilities"

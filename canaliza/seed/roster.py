@@ -33,6 +33,12 @@ def _institution(key: str, name: str, type_: str, state: str) -> dict[str, Any]:
     return {"id": stable_id("institution", key), "name": name, "type": type_, "state": state}
 
 
+def inm_office_id(state: str) -> str:
+    """The INM office that attends ``state``: the national INM (the demo's, seated in Mexico
+    City) for Mexico City, else its *Oficina de Representación* in the state."""
+    return demo.INM.id if state == demo.INM.state else stable_id("institution", f"inm-{state}")
+
+
 def _demo_institution(inst: demo.DemoInstitution) -> dict[str, Any]:
     return {"id": inst.id, "name": inst.name, "type": inst.type, "state": inst.state}
 
@@ -69,11 +75,12 @@ def draw_institutions(rng: random.Random, scale: Scale) -> tuple[list[dict[str, 
                 s.code,
             )
         )
-        per_state.append(
-            _institution(
+        if s.code != demo.INM.state:  # the national INM attends its own seat's state
+            office = _institution(
                 f"inm-{s.code}", f"INM — Oficina de Representación en {s.long_name}", "inm", s.code
             )
-        )
+            # a regional office of the INM: its migration obligations are routed here
+            per_state.append({**office, "parent_id": demo.INM.id})
         if s.code in fig.CEEAV_STATES:
             per_state.append(
                 _institution(

@@ -145,6 +145,10 @@ def test_institutions_cover_every_state_and_the_federal_ones(national_dataset):
         assert any(ngo in n for n in names), ngo
     ids = [i["id"] for i in national_dataset.institutions]
     assert len(ids) == len(set(ids))
+    # the INM's Oficinas de Representación belong to the national INM, seated in Mexico City
+    inm = [i for i in national_dataset.institutions if i["type"] == "inm"]
+    assert [i["id"] for i in inm if not i.get("parent_id")] == [demo.INM.id]
+    assert all(i["parent_id"] == demo.INM.id for i in inm if i["id"] != demo.INM.id)
 
 
 # --------------------------------------------------------------------------- documented figures

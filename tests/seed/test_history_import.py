@@ -11,9 +11,11 @@ import pytest
 from sqlalchemy import func, select
 from sqlmodel import col
 
+from canaliza.demo import INM
 from canaliza.seed import Credentials, generate, import_history, load_demo_into_app
 from canaliza.seed import figures as fig
 from canaliza.seed.history import HISTORY_EVENT, referral_rows
+from canaliza.seed.roster import inm_office_id
 from services.settings import get_settings
 from tests.conftest import running
 
@@ -81,6 +83,14 @@ async def test_history_is_imported_counted_and_not_duplicated(demo_app):
             .select_from(Obligation)
             .where(col(Obligation.kind) == "dif_child_protection")
         ).scalar_one()
+        inm = {
+            rid: office
+            for rid, office in session.execute(
+                select(col(Obligation.referral_id), col(Obligation.institution_id)).where(
+                    col(Obligation.kind) == "inm_migration_status"
+                )
+            )
+        }
     assert set(stored) == {r["id"] for r in dataset.referrals}
     assert people == dataset.counts()["people"]
     for row in dataset.referrals:
@@ -94,6 +104,13 @@ async def test_history_is_imported_counted_and_not_duplicated(demo_app):
         any(p["age"] is None or p["age"] < 18 for p in r["people"]) for r in dataset.referrals
     )
     assert dif == minors  # the law's obligations derived as for a live referral
+    # a foreign victim's INM obligation goes to the office of the referral's state: the
+    # national INM in Mexico City, its regional office elsewhere -- whatever order the
+    # institutions were created in (they are loaded concurrently)
+    assert inm and all(
+        office == inm_office_id(stored[rid].state or "") for rid, office in inm.items()
+    )
+    assert any(office == INM.id for office in inm.values())
 
     # --- the stored people follow the documented figures (600 victims: wide tolerance,
     # about 3.5 standard errors; the national-scale generator test is tight) and are no one
