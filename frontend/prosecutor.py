@@ -30,7 +30,16 @@ from frontend.dependencies import FrontendRoute, Page, require_role
 from frontend.i18n import COUNTRIES, N_, STATES, TIMEZONE, Translator
 from frontend.lists import matching, paginate, query_of
 from services.countries import STATELESS
-from services.vocabulary import FacilityKind, PersonRole, ReferralStatus, Sex, UserRole
+from services.vocabulary import (
+    OFFENCES,
+    STAND_ALONE_OFFENCES,
+    TRAFFICKING_FOR_A_PURPOSE,
+    FacilityKind,
+    PersonRole,
+    ReferralStatus,
+    Sex,
+    UserRole,
+)
 
 router = APIRouter(route_class=FrontendRoute, include_in_schema=False)
 
@@ -39,6 +48,7 @@ ProsecutorPage = Annotated[
 ]
 
 MAX_PEOPLE = 20
+MAX_OFFENCES = 12  # as many as the referral API records per person
 SEARCH_LIMIT = 50
 SEXES: dict[str, str] = {Sex.F: N_("Female"), Sex.M: N_("Male"), Sex.X: N_("Non-binary / other")}
 # The form's value for "No information" (S.I.): sent to the API as null, never guessed.
@@ -139,6 +149,8 @@ def choices(page: Page) -> dict[str, Any]:
         "detection_sources": paths.DETECTION_SOURCES,
         "age_bands": AGE_BANDS,
         "vulnerable_groups": VULNERABLE_GROUPS,
+        "trafficking_offences": TRAFFICKING_FOR_A_PURPOSE,
+        "stand_alone_offences": STAND_ALONE_OFFENCES,
     }
 
 
@@ -363,7 +375,7 @@ async def held_from_capacity(page: Page, hold: dict[str, Any]) -> dict[str, Any]
 @router.get("/canalizaciones/apartados/{hold_id}")
 async def hold_page(page: ProsecutorPage, hold_id: str) -> Response:
     values = await _hold_context(page, clean_id(hold_id))
-    return page.render("prosecutor/hold.html", problems=[], **values, **choices(page))
+    return page.render("prosecutor/hold.html", problems=[], typed={}, **values, **choices(page))
 
 
 @router.post("/canalizaciones/apartados/{hold_id}/enviar")
@@ -392,7 +404,9 @@ async def send_referral(page: ProsecutorPage, hold_id: str, request: Request) ->
             break
         raw = str(spoken[i] if i < len(spoken) else "")
         languages = [w.strip()[:40] for w in raw.split(",") if w.strip()][:10]
-        people.append({**person, "nationality": nationality, "languages": languages})
+        variables, variable_problems = minimum_variables(form, i + 1, nationality)
+        problems.extend(p for p in variable_problems if p not in problems)
+        people.append({**person, "nationality": nationality, "languages": languages, **variables})
     if not people:
         problems.append(N_("The people of this referral were lost; start a new search."))
     held = values["held"]
@@ -400,7 +414,12 @@ async def send_referral(page: ProsecutorPage, hold_id: str, request: Request) ->
         problems.append(N_("The place of this hold is unknown; start a new search."))
     if problems:
         return page.render(
-            "prosecutor/hold.html", status=422, problems=problems, **values, **choices(page)
+            "prosecutor/hold.html",
+            status=422,
+            problems=problems,
+            typed=typed_people(form),
+            **values,
+            **choices(page),
         )
     body: dict[str, Any] = {
         "sending_institution_id": page.browser.row.institution_id,
@@ -424,6 +443,69 @@ async def send_referral(page: ProsecutorPage, hold_id: str, request: Request) ->
         await page.api.post("referral", f"/api/v1/referrals/{created['id']}/send", json={})
     await page.save_draft(None)
     return page.redirect(f"/canalizaciones/{created['id']}?aviso=sent")
+
+
+NO_VULNERABLE_GROUP = "none"
+PERSON_FIELDS = ("nationality", "languages")
+"""The send form's fields with one value per person (in the people's order)."""
+PERSON_CHOICES = ("state_of_origin", "vulnerable", "offence")
+"""The send form's per-person fields named ``<field>-<n>`` (n from 1): several values each."""
+
+
+def minimum_variables(
+    form: Any, n: int, nationality: str | None
+) -> tuple[dict[str, Any], list[str]]:
+    """The CNDH minimum variables the send form records for its ``n``-th person (from 1):
+    state of origin, vulnerable groups and offences, each "Sin información" unless given.
+
+    Nothing ticked among the vulnerable groups is *not asked* (``null``); "none" is asked,
+    none applies (``[]``). A state of origin is a Mexican national's (or one whose
+    nationality is not recorded): a foreigner's is not applicable.
+    """
+    problems: list[str] = []
+    origin = str(form.get(f"state_of_origin-{n}") or NO_INFORMATION)
+    state_of_origin: str | None = None
+    if origin != NO_INFORMATION:
+        if origin not in STATES:
+            problems.append(N_("Choose a state of origin from the list, or No information."))
+        elif nationality not in (None, "MEX"):
+            problems.append(
+                N_("The state of origin is recorded only for people of Mexican nationality.")
+            )
+        else:
+            state_of_origin = origin
+    ticked = [str(v) for v in form.getlist(f"vulnerable-{n}")]
+    vulnerable: list[str] | None = None
+    if NO_VULNERABLE_GROUP in ticked and len(ticked) > 1:
+        problems.append(N_("A person belongs to no vulnerable group or to some of them, not both."))
+    elif ticked == [NO_VULNERABLE_GROUP]:
+        vulnerable = []
+    elif ticked:
+        if set(ticked) - set(VULNERABLE_GROUPS):
+            problems.append(N_("Choose the vulnerable groups from the list."))
+        else:
+            vulnerable = sorted(set(ticked))
+    offences = sorted({str(v) for v in form.getlist(f"offence-{n}")})
+    if set(offences) - set(OFFENCES) or len(offences) > MAX_OFFENCES:
+        problems.append(N_("Choose the offences from the list."))
+        offences = []
+    return {
+        "state_of_origin": state_of_origin,
+        "vulnerable_groups": vulnerable,
+        "offences": offences,
+    }, problems
+
+
+def typed_people(form: Any) -> dict[str, Any]:
+    """What the send form held, to show it again after a problem (nothing typed is lost)."""
+    typed: dict[str, Any] = {f: [str(v) for v in form.getlist(f)] for f in PERSON_FIELDS}
+    for field in PERSON_CHOICES:
+        for key in form:
+            if key.startswith(f"{field}-"):
+                typed[key] = [str(v) for v in form.getlist(key)]
+    for key in ("urgency", "case_reference", "agreement"):
+        typed[key] = str(form.get(key) or "")
+    return typed
 
 
 @router.get("/canalizaciones/apartados/{hold_id}/liberar")

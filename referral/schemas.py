@@ -58,7 +58,7 @@ VulnerableGroup = Literal["indigenous", "lgbtttiq", "disability", "migrant_in_tr
 
 
 def _offence(value: str) -> str:
-    if value not in catalogue.OFFENCES:
+    if value not in vocabulary.OFFENCES:
         raise PydanticCustomError(
             "offence_unknown",
             "«{value}» no es un delito de la Ley General (arts. 10 a 36); use un código como "
@@ -71,7 +71,7 @@ def _offence(value: str) -> str:
 # A General Law offence: art10-I … art10-XI (trafficking for a purpose) or art11 … art36.
 Offence = Annotated[
     str,
-    Field(min_length=4, max_length=10, json_schema_extra={"enum": list(catalogue.OFFENCES)}),
+    Field(min_length=4, max_length=10, json_schema_extra={"enum": list(vocabulary.OFFENCES)}),
     AfterValidator(_offence),
 ]
 # Issued by the service at a person's first referral; sent back to re-refer the same person.

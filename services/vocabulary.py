@@ -209,6 +209,48 @@ class DetectionSource(Vocabulary):
     OTHER = "other"
 
 
+# General Law (2012) art. 10, fractions I–XI: trafficking FOR a purpose (the forms of
+# exploitation), kept apart from the stand-alone offences of arts. 11–36, which punish the
+# exploitation itself (or a related conduct) and keep their own codes (``003:149-161``).
+TRAFFICKING_FOR_A_PURPOSE: dict[str, str] = {
+    "art10-I": "Trata con fines de esclavitud",
+    "art10-II": "Trata con fines de condición de siervo",
+    "art10-III": "Trata con fines de prostitución ajena u otras formas de explotación sexual",
+    "art10-IV": "Trata con fines de explotación laboral",
+    "art10-V": "Trata con fines de trabajo o servicios forzados",
+    "art10-VI": "Trata con fines de mendicidad forzosa",
+    "art10-VII": "Trata con fines de utilización de personas menores de dieciocho años en "
+    "actividades delictivas",
+    "art10-VIII": "Trata con fines de adopción ilegal de persona menor de dieciocho años",
+    "art10-IX": "Trata con fines de matrimonio forzoso o servil",
+    "art10-X": "Trata con fines de tráfico de órganos, tejidos y células de seres humanos vivos",
+    "art10-XI": "Trata con fines de experimentación biomédica ilícita en seres humanos",
+}
+# The form of exploitation each stand-alone article belongs to (003:146-147: arts. 13–20
+# sexual, 21 labour, 22 forced labour or services), for its label.
+_STAND_ALONE_FORMS: dict[str, tuple[int, ...]] = {
+    "esclavitud": (11,),
+    "condición de siervo": (12,),
+    "explotación sexual (arts. 13 a 20)": tuple(range(13, 21)),
+    "explotación laboral": (21,),
+    "trabajo o servicios forzados": (22, 23),
+    "mendicidad forzosa": (24,),
+    "utilización de personas menores de dieciocho años en actividades delictivas": (25,),
+    "adopción ilegal de persona menor de dieciocho años": (26, 27),
+    "matrimonio forzoso o servil": (28, 29),
+    "tráfico de órganos, tejidos y células de seres humanos vivos": (30,),
+    "experimentación biomédica ilícita en seres humanos": (31,),
+    "conductas relacionadas (arts. 32 a 36)": tuple(range(32, 37)),
+}
+STAND_ALONE_OFFENCES: dict[str, str] = {
+    f"art{n}": f"Artículo {n} de la Ley General: {form}"
+    for form, articles in _STAND_ALONE_FORMS.items()
+    for n in articles
+}
+# Every offence code the General Law's arts. 10–36 give; a victim may have several.
+OFFENCES: dict[str, str] = {**TRAFFICKING_FOR_A_PURPOSE, **STAND_ALONE_OFFENCES}
+
+
 class HoldStatus(Vocabulary):
     ACTIVE = "active"
     RELEASED = "released"

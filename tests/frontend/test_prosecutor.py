@@ -110,16 +110,37 @@ async def test_search_hold_send_and_follow_a_referral(demo_app):
         assert unchosen.status_code == 422, "never a default country"
         assert "Elija la nacionalidad de cada persona" in unchosen.text
 
+        # The CNDH minimum variables per person: none offered as given, all "Sin información"
+        assert hold_page.text.count('name="state_of_origin-') == 2
+        assert '<option value="SI" selected>Sin información</option>' in hold_page.text
+        assert not re.search(
+            r'name="(vulnerable|offence)-\d" value="[^"]+" checked', hold_page.text
+        )
+        assert 'value="art10-III"' in hold_page.text and 'value="art36"' in hold_page.text
+        variables = {
+            "state_of_origin-1": "15",
+            "vulnerable-1": "indigenous",
+            "offence-1": ["art10-III", "art13"],
+            "vulnerable-2": "none",
+        }
         refused = await client.post(
             held.headers["location"] + "/enviar",
             data={
                 "agreement": agreement.group(1),
                 "csrf_token": csrf,
                 "nationality": ["MEX", "MEX"],
+                "case_reference": "CI-FEVIMTRA-77",
+                **variables,
             },
         )
         assert refused.status_code == 422
         assert "consentimiento informado" in refused.text
+        # nothing typed is lost: every choice is shown again
+        assert '<option value="15" selected>' in refused.text
+        assert re.search(r'name="vulnerable-1" value="indigenous" checked', refused.text)
+        assert re.search(r'name="vulnerable-2" value="none" checked', refused.text)
+        assert re.search(r'name="offence-1" value="art13" checked', refused.text)
+        assert 'value="CI-FEVIMTRA-77"' in refused.text
 
         sent = await client.post(
             held.headers["location"] + "/enviar",
@@ -129,6 +150,7 @@ async def test_search_hold_send_and_follow_a_referral(demo_app):
                 "urgency": "urgent",
                 "nationality": ["MEX", "SI"],
                 "csrf_token": csrf,
+                **variables,
             },
         )
         assert sent.status_code == 303, sent.text
@@ -149,6 +171,17 @@ async def test_search_hold_send_and_follow_a_referral(demo_app):
                 ).all()
             ]
             assert sorted(nationalities, key=str) == ["MEX", None], "Sin información is null"
+            people = session.exec(
+                select(ReferralPerson).where(ReferralPerson.referral_id == referral_id)
+            ).all()
+            mother = next(p for p in people if p.role == "victim")
+            son = next(p for p in people if p.role == "accompanying_child")
+            assert mother.state_of_origin == "15"
+            assert mother.vulnerable_groups == ["indigenous"]
+            assert mother.offences == ["art10-III", "art13"]
+            # asked and none applies ([]) is not "not asked" (null); no offence is S.I.
+            assert son.vulnerable_groups == [] and son.offences == []
+            assert son.state_of_origin is None
         assert "Nacionalidad por confirmar" in detail.text
 
         listing = await client.get("/canalizaciones?estado=sent")
@@ -193,6 +226,44 @@ def test_sin_informacion_sex_is_sent_as_null_and_junk_is_a_problem() -> None:
     ]
     body, problems = parse_search(FormData([("sex", "Q"), ("age", "30"), ("role", "victim")]))
     assert "Choose the sex of each person, or No information." in problems
+
+
+def test_the_send_forms_minimum_variables_keep_si_apart_from_none_and_na() -> None:
+    from starlette.datastructures import FormData
+
+    from frontend.prosecutor import minimum_variables
+
+    nothing, problems = minimum_variables(FormData([]), 1, "MEX")
+    assert problems == []
+    assert nothing == {"state_of_origin": None, "vulnerable_groups": None, "offences": []}
+    given, problems = minimum_variables(
+        FormData([("state_of_origin-2", "07"), ("vulnerable-2", "lgbtttiq"),
+                  ("vulnerable-2", "disability"), ("offence-2", "art21"),
+                  ("offence-2", "art10-IV"), ("offence-1", "art10-III")]),
+        2,
+        None,  # nationality not recorded: a state of origin may still be
+    )  # fmt: skip
+    assert problems == []
+    assert given == {
+        "state_of_origin": "07",
+        "vulnerable_groups": ["disability", "lgbtttiq"],
+        "offences": ["art10-IV", "art21"],
+    }
+    # a foreigner's state of origin does not apply; "none" and a group contradict each other;
+    # only the General Law's offences
+    _, problems = minimum_variables(
+        FormData([("state_of_origin-1", "07"), ("vulnerable-1", "none"),
+                  ("vulnerable-1", "indigenous"), ("offence-1", "art99")]),
+        1,
+        "GTM",
+    )  # fmt: skip
+    assert problems == [
+        "The state of origin is recorded only for people of Mexican nationality.",
+        "A person belongs to no vulnerable group or to some of them, not both.",
+        "Choose the offences from the list.",
+    ]
+    _, problems = minimum_variables(FormData([("state_of_origin-1", "99")]), 1, "MEX")
+    assert problems == ["Choose a state of origin from the list, or No information."]
 
 
 def test_a_search_re_run_by_the_page_is_one_intent_and_a_new_search_another() -> None:
