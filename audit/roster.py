@@ -11,13 +11,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import func, select, tuple_
 from sqlmodel import Session, col
 
 from audit.models import AuditEntry, FollowUpAction, RosterFacility, RosterPool, RosterStay, Visit
 from audit.projection import get_roster_facility
 from audit.visits import list_visits, visit_view
 from services.clock import as_utc, utcnow
+from services.pages import decode_cursor, encode_cursor
 from services.settings import get_settings
 
 REGISTRATION_PREFIX = "capacity.facility.registration_"
@@ -125,6 +126,110 @@ def _by_facility(rows: list[Any]) -> dict[str, list[Any]]:
     return out
 
 
+def _filtered(
+    state: str | None, kind: str | None, status: str | None, registration_status: str | None
+) -> Any:
+    stmt = select(*_columns(RosterFacility))
+    if state:
+        stmt = stmt.where(col(RosterFacility.state) == state)
+    if kind:
+        stmt = stmt.where(col(RosterFacility.kind) == kind)
+    if status:
+        stmt = stmt.where(col(RosterFacility.status) == status)
+    if registration_status:
+        stmt = stmt.where(col(RosterFacility.registration_status) == registration_status)
+    return stmt
+
+
+# The roster's order, one key per facility: state, name (S.I. first), id.
+_ORDER = (
+    col(RosterFacility.state),
+    func.coalesce(col(RosterFacility.name), ""),
+    col(RosterFacility.facility_id),
+)
+
+
+def _order_key(fac: Any) -> tuple[str, str, str]:
+    return (fac.state or "", fac.name or "", fac.facility_id)
+
+
+def _related(session: Session, model: Any, ids: list[str], *, stays: bool = False) -> Any:
+    stmt = select(*_columns(model)).where(col(model.facility_id).in_(ids))
+    if stays:
+        stmt = stmt.where(col(RosterStay.open))
+    return _by_facility(list(session.execute(stmt)))
+
+
+def roster_page(
+    session: Session,
+    *,
+    limit: int,
+    cursor: str | None = None,
+    state: str | None = None,
+    kind: str | None = None,
+    status: str | None = None,
+    registration_status: str | None = None,
+    flag: str | None = None,
+    now: datetime | None = None,
+    policy: Policy | None = None,
+) -> tuple[list[dict[str, Any]], str | None]:
+    """One page of the roster in its order (state, name, id), starting after ``cursor``,
+    and the cursor of the next page (``None`` on the last). A page reads its own
+    facilities and their pools, visits, actions and stays, never the whole roster; with
+    ``flag`` it reads on in batches until the page is full."""
+    now = now or utcnow()
+    policy = policy or Policy.from_settings()
+    after = decode_cursor(cursor, 3) if cursor else None
+    base = _filtered(state, kind, status, registration_status).order_by(*_ORDER)
+    batch = limit + 1 if not flag else max(4 * (limit + 1), 200)
+    out: list[dict[str, Any]] = []
+    last_keys: list[tuple[str, str, str]] = []
+    while True:
+        stmt = base if after is None else base.where(tuple_(*_ORDER) > tuple_(*after))
+        facs = list(session.execute(stmt.limit(batch)))
+        if not facs:
+            break
+        ids = [f.facility_id for f in facs]
+        pools = _related(session, RosterPool, ids)
+        visits = _related(session, Visit, ids)
+        actions = _related(session, FollowUpAction, ids)
+        stays = _related(session, RosterStay, ids, stays=True)
+        for fac in facs:
+            fid = fac.facility_id
+            entry = roster_entry(
+                cast(RosterFacility, fac),
+                pools.get(fid, []),
+                visits.get(fid, []),
+                actions.get(fid, []),
+                now=now,
+                policy=policy,
+                stays=stays.get(fid, []),
+            )
+            if flag and flag not in entry["flags"]:
+                continue
+            out.append(entry)
+            last_keys.append(_order_key(fac))
+            if len(out) > limit:
+                return out[:limit], encode_cursor(last_keys[limit - 1])
+        if len(facs) < batch:
+            break
+        after = _order_key(facs[-1])
+    return out, None
+
+
+def roster_total(
+    session: Session,
+    *,
+    state: str | None = None,
+    kind: str | None = None,
+    status: str | None = None,
+    registration_status: str | None = None,
+) -> int:
+    """How many facilities the filters select (one ``COUNT``; flags are not counted)."""
+    stmt = _filtered(state, kind, status, registration_status).subquery()
+    return int(session.execute(select(func.count()).select_from(stmt)).scalar_one())
+
+
 def roster(
     session: Session,
     *,
@@ -140,22 +245,8 @@ def roster(
     now = now or utcnow()
     policy = policy or Policy.from_settings()
     # Plain rows (attribute access, no ORM identity map): the roster reads every facility.
-    stmt = select(*_columns(RosterFacility))
-    if state:
-        stmt = stmt.where(col(RosterFacility.state) == state)
-    if kind:
-        stmt = stmt.where(col(RosterFacility.kind) == kind)
-    if status:
-        stmt = stmt.where(col(RosterFacility.status) == status)
-    if registration_status:
-        stmt = stmt.where(col(RosterFacility.registration_status) == registration_status)
-    facs = list(
-        session.execute(
-            stmt.order_by(
-                col(RosterFacility.state), col(RosterFacility.name), col(RosterFacility.facility_id)
-            )
-        )
-    )
+    stmt = _filtered(state, kind, status, registration_status)
+    facs = list(session.execute(stmt.order_by(*_ORDER)))
     pools = _by_facility(list(session.execute(select(*_columns(RosterPool)))))
     visits = _by_facility(list(session.execute(select(*_columns(Visit)))))
     actions = _by_facility(list(session.execute(select(*_columns(FollowUpAction)))))

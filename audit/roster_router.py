@@ -39,6 +39,7 @@ FlagName = Literal[
 KindName = Literal["refugio", "albergue", "casa_de_medio_camino"]
 StatusName = Literal["registered", "active", "suspended", "closed"]
 RegistrationName = Literal["not_submitted", "submitted", "returned", "registered"]
+DEFAULT_PAGE = 100
 
 
 @router.get("/roster", response_model=RosterPage)
@@ -51,8 +52,45 @@ def get_roster(
     registration_status: RegistrationName | None = None,
     flag: FlagName | None = None,
     format: Literal["json", "pdf"] = "json",
+    limit: Annotated[int | None, Query(ge=1, le=500)] = None,
+    cursor: Annotated[str | None, Query(max_length=600)] = None,
 ) -> Any:
-    """The roster with its computed flags, filtered; ``format=pdf`` for the printable one."""
+    """The roster with its computed flags, filtered; ``format=pdf`` for the printable one.
+
+    With ``limit`` (JSON only), one page in the roster's order (state, name, id) and the
+    ``next_cursor`` to ask for the next with ``cursor``; a page reads only its own rows, so
+    ``total`` counts the filtered facilities without the flag filter (``null`` with one)
+    and ``flag_counts`` are those of the whole roster only on an unpaged request.
+    """
+    if format == "json" and (limit is not None or cursor is not None):
+        page, next_cursor = roster.roster_page(
+            session,
+            limit=limit or DEFAULT_PAGE,
+            cursor=cursor,
+            flag=flag,
+            state=state,
+            kind=kind,
+            status=status,
+            registration_status=registration_status,
+        )
+        total = (
+            None
+            if flag
+            else roster.roster_total(
+                session,
+                state=state,
+                kind=kind,
+                status=status,
+                registration_status=registration_status,
+            )
+        )
+        return {
+            "items": page,
+            "total": total,
+            "flag_counts": {},
+            "flags": roster.FLAGS,
+            "next_cursor": next_cursor,
+        }
     items = roster.roster(
         session,
         state=state,

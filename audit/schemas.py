@@ -195,6 +195,7 @@ class RosterDetail(RosterEntry):
 class RosterPage(BaseModel):
     model_config = ConfigDict(extra="forbid")
     items: list[RosterEntry]
-    total: int
+    total: int | None  # null on a page filtered by flag (counting it would read every row)
     flag_counts: dict[str, int]
     flags: dict[str, str]
+    next_cursor: str | None = None  # the next page's cursor; null on the last page

@@ -3,7 +3,9 @@
 Fills a temporary, migrated audit SQLite database with N facilities (3 pools each, a visit
 and a follow-up action for one in three) and times, in-process, the roster with its flags
 computed (``audit.roster.roster``) against a bare ``SELECT`` of the same facility rows (plain rows, as the roster reads them)
-(the baseline), at 200 / 2,000 / 20,000 facilities. Also times the HSDS directory export.
+(the baseline), at 200 / 2,000 / 20,000 facilities. Also times the HSDS directory export,
+and one page of the paged roster (``audit.roster.roster_page``, 100 rows) at the start and
+90 % of the way in against a bare keyset select of the same rows.
 
     .venv/bin/python bench/roster.py [--repeat 5]
 """
@@ -69,6 +71,21 @@ def build(path: Path, n: int) -> None:
                 conn.execute(insert(model.__table__), rows[start : start + 5000])  # type: ignore[union-attr]
 
 
+def bare_page(session, columns, cursor: str | None, limit: int) -> list:
+    """The baseline of a page: a bare keyset select of the same rows, no flags, no joins."""
+    from sqlalchemy import func, select, tuple_
+
+    from audit.models import RosterFacility
+    from services.pages import decode_cursor
+
+    order = (RosterFacility.state, func.coalesce(RosterFacility.name, ""),
+             RosterFacility.facility_id)  # fmt: skip
+    stmt = select(*columns).order_by(*order).limit(limit)
+    if cursor:
+        stmt = stmt.where(tuple_(*order) > tuple_(*decode_cursor(cursor, 3)))
+    return list(session.execute(stmt))
+
+
 def timed(fn, repeat: int) -> float:
     samples = []
     for _ in range(repeat):
@@ -82,6 +99,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--sizes", default="200,2000,20000", help="facility counts")
+    parser.add_argument("--page", type=int, default=100, help="rows per roster page")
     args = parser.parse_args()
 
     from sqlalchemy import select
@@ -90,10 +108,11 @@ def main() -> None:
     from audit.database import db
     from audit.directory import hsds_export
     from audit.models import RosterFacility
-    from audit.roster import roster
+    from audit.roster import roster, roster_page
 
     columns = list(RosterFacility.__table__.c)  # type: ignore[attr-defined]
-    print("facilities  baseline_ms  roster_ms  ratio  flagged_never_visited  hsds_ms")
+    print("facilities  baseline_ms  roster_ms  ratio  flagged_never_visited  hsds_ms  "
+          "page_bare_ms  page_first_ms  page_deep_ms  page_ratio")  # fmt: skip
     for n in (int(x) for x in args.sizes.split(",")):
         with tempfile.TemporaryDirectory() as tmp:
             build(Path(tmp) / "audit.db", n)
@@ -102,9 +121,25 @@ def main() -> None:
                 full = timed(lambda s=s: roster(s), args.repeat)
                 flagged = sum(1 for e in roster(s) if "never_visited" in e["flags"])
                 hsds = timed(lambda s=s: hsds_export(s), args.repeat)
+                # one page of 100 (the API's default) at the start and 90 % of the way in,
+                # against a bare select of the same 100 rows by the same keyset
+                deep_cursor = None
+                walked = 0
+                while walked < n * 0.9 - args.page:
+                    _, deep_cursor = roster_page(s, limit=args.page, cursor=deep_cursor)
+                    walked += args.page
+                page_bare = timed(
+                    lambda s=s, c=deep_cursor: bare_page(s, columns, c, args.page), args.repeat
+                )
+                first = timed(lambda s=s: roster_page(s, limit=args.page), args.repeat)
+                deep = timed(
+                    lambda s=s, c=deep_cursor: roster_page(s, limit=args.page, cursor=c),
+                    args.repeat,
+                )
             db.dispose()
         print(f"{n:>10}  {base:>11.1f}  {full:>9.1f}  {full / base:>5.1f}  "
-              f"{flagged:>21}  {hsds:>7.1f}")  # fmt: skip
+              f"{flagged:>21}  {hsds:>7.1f}  {page_bare:>12.2f}  {first:>13.2f}  "
+              f"{deep:>12.2f}  {max(first, deep) / page_bare:>10.1f}")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -287,3 +287,56 @@ def test_a_bulk_import_is_projected_in_a_few_statements(audit_db):
         lines = {line["facility_id"]: line for line in roster(session)}
     assert len(lines) == 50 and lines["bulk-49"]["beds"] == 40
     assert lines["bulk-3"]["occupied"] == 10
+
+
+async def test_roster_pages_walk_every_facility_once_in_order(audit_app, auth_headers):
+    # 9 facilities over 3 states, three of them closed; names out of id order
+    for n, state in enumerate(("15", "09", "14", "09", "15", "14", "09", "15", "14")):
+        _facility(f"f-{8 - n}", state=state, status="closed" if n % 3 == 0 else "active")
+        _pool(f"f-{8 - n}", f"p-{n}", confirmed_hours_ago=1)
+    headers = auth_headers(*AUDITOR, sub="auditor", institution_id="segob")
+
+    async def walk(client, query: str, limit: int) -> tuple[list[str], list[dict]]:
+        seen: list[str] = []
+        bodies: list[dict] = []
+        cursor = None
+        while True:
+            url = f"/api/v1/roster?limit={limit}{query}" + (f"&cursor={cursor}" if cursor else "")
+            r = await client.get(url, headers=headers)
+            assert r.status_code == 200, r.text
+            bodies.append(r.json())
+            seen += [i["facility_id"] for i in r.json()["items"]]
+            assert len(r.json()["items"]) <= limit
+            cursor = r.json()["next_cursor"]
+            if cursor is None:
+                return seen, bodies
+            assert len(bodies) < 20, "the cursor must move on"
+
+    async with running(audit_app) as client:
+        full = (await client.get("/api/v1/roster", headers=headers)).json()
+        order = [i["facility_id"] for i in full["items"]]
+        assert len(order) == 9 and full["next_cursor"] is None
+        for limit in (1, 2, 4, 9, 10):
+            seen, bodies = await walk(client, "", limit)
+            assert seen == order, limit  # every facility once, in the roster's order
+            assert all(b["total"] == 9 for b in bodies)
+            assert len(bodies) == -(-9 // limit)  # no empty page after the last
+        closed = [i["facility_id"] for i in full["items"] if "closed" in i["flags"]]
+        assert len(closed) == 3
+        seen, bodies = await walk(client, "&flag=closed", 2)
+        assert seen == closed and bodies[0]["total"] is None
+        seen, bodies = await walk(client, "&state=09", 2)
+        assert seen == [f for f in order if f in {"f-7", "f-5", "f-2"}]
+        assert bodies[0]["total"] == 3
+
+        # a facility added behind the cursor is not seen twice, one ahead is seen
+        first = (await client.get("/api/v1/roster?limit=4", headers=headers)).json()
+        _facility("f-00", state="01")  # sorts first: already behind the cursor
+        _facility("f-zz", state="32")  # sorts last
+        rest, _ = await walk(client, f"&cursor={first['next_cursor']}", 100)
+        assert [i["facility_id"] for i in first["items"]] + rest == order[:4] + order[4:] + ["f-zz"]
+
+        for bad in ("nope", "W10", "WyIwOSIsMV0", "x" * 700):  # junk, [], ["09",1]
+            r = await client.get(f"/api/v1/roster?limit=2&cursor={bad}", headers=headers)
+            assert r.status_code == 422, bad
+            assert set(r.json()) >= {"error", "detail"}
