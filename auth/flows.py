@@ -85,7 +85,9 @@ def reset_password(principal: Principal, *, user_id: str) -> TemporaryPassword:
                 "La cuenta está desactivada: reactívela antes de restablecer su contraseña.",
                 code="user_inactive",
             )
-        service.set_password(session, user=user, password=secret, actor=principal.sub)
+        service.set_password(
+            session, user=user, password=secret, actor=principal.sub, temporary=True
+        )
         return TemporaryPassword(username=user.username, temporary_password=secret)
 
 
@@ -154,6 +156,25 @@ def sign_in(oauth_request: StarletteOAuth2Request) -> Response:
                 params=params, csrf=form.get("csrf_token", ""), error=exc.detail, ask_totp=ask_totp
             )
             return html_page(page, 200 if exc.reason == "mfa_required" else 401)
+        if user.password_change_required:
+            problem = service.new_password_problem(
+                form.get("new_password", ""),
+                form.get("new_password_again", ""),
+                current=form.get("password", ""),
+            )
+            if problem is not None:
+                page = login_page(
+                    params=params,
+                    csrf=form.get("csrf_token", ""),
+                    error=problem,
+                    ask_totp=bool(form.get("totp")),
+                    ask_new_password=True,
+                )
+                asked = not form.get("new_password")
+                return html_page(page, 200 if asked else 422)
+            service.set_password(
+                session, user=user, password=form.get("new_password", ""), actor=user.id
+            )
         result = _server(session).create_authorization_response(
             oauth_request, grant_user=user, grant=grant
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, DateTime, Text
+from sqlalchemy import CheckConstraint, DateTime, Text, false
 from sqlmodel import Field, SQLModel
 
 from services.clock import utcnow
@@ -32,6 +32,11 @@ class User(AuthBase, table=True):
     institution_id: str | None = Field(default=None, max_length=36, index=True)
     roles: str = Field(default="", max_length=400)
     active: bool = True
+    # Set by an administrator's reset: the temporary password only opens the page that
+    # replaces it (the sign-in form), never a token by itself.
+    password_change_required: bool = Field(
+        default=False, sa_column_kwargs={"server_default": false()}
+    )
     failed_logins: int = 0
     locked_until: datetime | None = Field(
         default=None, sa_type=DateTime(timezone=True), nullable=True

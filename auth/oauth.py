@@ -257,7 +257,7 @@ class PasswordGrant(grants.ResourceOwnerPasswordCredentialsGrant):
 
     def authenticate_user(self, username: str, password: str) -> User:
         try:
-            return service.authenticate_password(
+            user = service.authenticate_password(
                 _session(self),
                 username=username,
                 password=password,
@@ -270,6 +270,15 @@ class PasswordGrant(grants.ResourceOwnerPasswordCredentialsGrant):
             err = InvalidGrantError(description="invalid_credentials")
             err.detail = exc.detail
             raise err from None
+        if user.password_change_required:
+            # The right temporary password: only the sign-in form may replace it.
+            err = InvalidGrantError(description="password_change_required")
+            err.detail = (
+                "La contraseña es temporal: cámbiela al iniciar sesión en la web antes de "
+                "pedir un token."
+            )
+            raise err
+        return user
 
 
 class ClientCredentialsGrant(grants.ClientCredentialsGrant):

@@ -48,6 +48,7 @@ def login_page(
     csrf: str,
     error: str | None = None,
     ask_totp: bool = False,
+    ask_new_password: bool = False,
     providers: Sequence[tuple[str, str]] = (),
 ) -> str:
     """The sign-in form; OAuth parameters travel as hidden fields.
@@ -78,6 +79,17 @@ def login_page(
         if ask_totp
         else ""
     )
+    renew = (
+        '<div class="field"><label>Contraseña nueva <span class="hint">(al menos 12 '
+        'caracteres)</span> <input name="new_password" type="password" '
+        'autocomplete="new-password" minlength="12" maxlength="200" required></label></div>'
+        '<div class="field"><label>Contraseña nueva, otra vez <input name="new_password_again" '
+        'type="password" autocomplete="new-password" minlength="12" maxlength="200" required>'
+        "</label></div>"
+        if ask_new_password
+        else ""
+    )
+    current = "Contraseña temporal" if ask_new_password else "Contraseña"
     return _document(
         "Iniciar sesión",
         f"""<h1>Iniciar sesión en Canaliza</h1>
@@ -87,9 +99,10 @@ def login_page(
 {hidden}
 <div class="field"><label>Usuario <input name="username" autocomplete="username" maxlength="80" required
  value="{username}"></label></div>
-<div class="field"><label>Contraseña <input name="password" type="password"
+<div class="field"><label>{current} <input name="password" type="password"
  autocomplete="current-password" maxlength="200" required></label></div>
 {totp}
+{renew}
 <button type="submit" class="primary">Entrar</button>
 </form>
 {federated}""",

@@ -183,9 +183,13 @@ def find_user(session: Session, username: str) -> User | None:
     return session.exec(select(User).where(User.username == username.strip().lower())).first()
 
 
-def set_password(session: Session, *, user: User, password: str, actor: str | None) -> None:
-    """Replace a user's password and lift any lockout."""
+def set_password(
+    session: Session, *, user: User, password: str, actor: str | None, temporary: bool = False
+) -> None:
+    """Replace a user's password and lift any lockout; a ``temporary`` one (an
+    administrator's reset) must be replaced at the next sign-in."""
     user.password_hash = hash_password(password)
+    user.password_change_required = temporary
     user.failed_logins = 0
     user.locked_until = None
     user.updated_at = utcnow()
@@ -209,6 +213,25 @@ def set_active(session: Session, *, user: User, active: bool, actor: str | None)
     session.add(user)
     event = auth_events.UserReactivated() if active else auth_events.UserDeactivated()
     record(session, event, aggregate_id=user.id, actor=actor, institution_id=user.institution_id)
+
+
+MIN_PASSWORD_LENGTH = 12
+CHANGE_REQUIRED = (
+    "Su contraseña es temporal: elija una contraseña nueva para continuar (al menos 12 caracteres)."
+)
+
+
+def new_password_problem(new: str, again: str, *, current: str) -> str | None:
+    """Why the password chosen to replace a temporary one is refused (Spanish), or None."""
+    if not new:
+        return CHANGE_REQUIRED
+    if len(new) < MIN_PASSWORD_LENGTH or len(new) > 200:
+        return "La contraseña nueva debe tener entre 12 y 200 caracteres."
+    if new != again:
+        return "Las dos contraseñas nuevas no coinciden; escríbalas de nuevo."
+    if new == current:
+        return "La contraseña nueva debe ser distinta de la temporal."
+    return None
 
 
 def temporary_password() -> str:

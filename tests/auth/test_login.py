@@ -205,3 +205,70 @@ async def test_mfa_enrolment_endpoints(make_app):
         )
         assert r.status_code == 200 and r.json() == {"mfa_enrolled": True}
     assert events("auth.mfa.enrolled")[0]["actor"]
+
+
+async def test_a_reset_password_is_temporary_until_replaced_at_sign_in(make_app):
+    """Issue 19: an administrator's reset gives a one-time password. It never yields a token
+    by itself; the sign-in form asks for a new one, and only that one works afterwards."""
+    async with running(make_app()) as client:
+        admin = await client.post("/auth/token", data=password_form("admin"))
+        headers = {"Authorization": f"Bearer {admin.json()['access_token']}"}
+        users = (await client.get("/api/v1/auth/users", headers=headers)).json()
+        fiscal = next(u for u in users if u["username"] == "fiscal")
+        reset = await client.post(
+            f"/api/v1/auth/users/{fiscal['id']}/password-reset", headers=headers
+        )
+        assert reset.status_code == 200, reset.text
+        temporary = reset.json()["temporary_password"]
+
+        refused = await client.post("/auth/token", data=password_form("fiscal", temporary))
+        assert refused.status_code == 400
+        assert refused.json()["error_description"] == "password_change_required"
+        assert "temporal" in refused.json()["detail"]
+        # a wrong password still gets the generic answer (no oracle of a pending change)
+        wrong = await client.post("/auth/token", data=password_form("fiscal", "no-es-esta"))
+        assert wrong.json()["error_description"] == "invalid_credentials"
+
+        _, challenge = pkce_pair()
+        page, _ = await _authorize(client, challenge)
+        form = {**_hidden(page.text), "username": "fiscal", "password": temporary}
+        asked = await client.post("/auth/authorize", data=form)
+        assert asked.status_code == 200, asked.text
+        assert 'name="new_password"' in asked.text and "Contraseña temporal" in asked.text
+        new = "una-contraseña-nueva-2026"
+        for bad, why in (
+            ({"new_password": "corta", "new_password_again": "corta"}, "entre 12 y 200"),
+            ({"new_password": new, "new_password_again": new + "x"}, "no coinciden"),
+            ({"new_password": temporary, "new_password_again": temporary}, "distinta"),
+        ):
+            page, _ = await _authorize(client, challenge)
+            r = await client.post(
+                "/auth/authorize",
+                data={**_hidden(page.text), "username": "fiscal", "password": temporary, **bad},
+            )
+            assert r.status_code == 422 and why in r.text, why
+            assert 'name="new_password"' in r.text
+        page, _ = await _authorize(client, challenge)
+        done = await client.post(
+            "/auth/authorize",
+            data={**_hidden(page.text), "username": "fiscal", "password": temporary,
+                  "new_password": new, "new_password_again": new},
+        )  # fmt: skip
+        assert done.status_code == 302, done.text
+        assert "code" in parse_qs(urlsplit(done.headers["location"]).query)
+
+        assert (
+            await client.post("/auth/token", data=password_form("fiscal", new))
+        ).status_code == 200
+        old = await client.post("/auth/token", data=password_form("fiscal", temporary))
+        assert old.json()["error_description"] == "invalid_credentials"
+        # the next sign-in is an ordinary one: no new password asked
+        page, _ = await _authorize(client, challenge)
+        again = await client.post(
+            "/auth/authorize",
+            data={**_hidden(page.text), "username": "fiscal", "password": new},
+        )
+        assert again.status_code == 302
+    with Session(db.engine) as session:
+        user = service.find_user(session, "fiscal")
+        assert user is not None and user.password_change_required is False

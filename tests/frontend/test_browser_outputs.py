@@ -261,8 +261,22 @@ def test_an_ngo_admin_resets_a_password_and_deactivates_an_account(server, brows
     secret = page.locator("[data-temporary-password]").inner_text()
     assert re.fullmatch(r"[a-z2-9]{4}(-[a-z2-9]{4}){3}", secret), secret
     check_accessibility(page, f"admin-reset-done-{size}")
-    assert _can_sign_in(server, leaving, secret)
-    assert not _can_sign_in(server, leaving, password)  # the old one stopped working
+    # a temporary password never yields a token by itself; the old one stopped working
+    assert not _can_sign_in(server, leaving, secret)
+    assert not _can_sign_in(server, leaving, password)
+    chosen = f"mi-contraseña-propia-{size}"
+    own = browser.new_context(locale="es-MX", viewport=SIZES[size])
+    her = own.new_page()
+    enter(her, server, leaving, secret)
+    expect(her.get_by_role("alert")).to_contain_text("Su contraseña es temporal")
+    check_accessibility(her, f"password-change-{size}")
+    her.get_by_label("Contraseña temporal").fill(secret)
+    her.locator('input[name="new_password"]').fill(chosen)
+    her.locator('input[name="new_password_again"]').fill(chosen)
+    her.get_by_role("button", name="Entrar").click()
+    her.wait_for_url(lambda url: "/auth/" not in url and "/entrar" not in url)
+    own.close()
+    assert _can_sign_in(server, leaving, chosen) and not _can_sign_in(server, leaving, secret)
 
     page.get_by_role("link", name="Volver a las personas usuarias").click()
     row.get_by_role("link", name="Desactivar…").click()
@@ -270,10 +284,10 @@ def test_an_ngo_admin_resets_a_password_and_deactivates_an_account(server, brows
     page.wait_for_url("**aviso=user_deactivated")
     expect(page.get_by_role("status").first).to_contain_text("ya no puede iniciar sesión")
     expect(row).to_contain_text("Desactivado")
-    assert not _can_sign_in(server, leaving, secret)
+    assert not _can_sign_in(server, leaving, chosen)
     row.get_by_role("button", name="Reactivar").click()
     page.wait_for_url("**aviso=user_reactivated")
-    assert _can_sign_in(server, leaving, secret)
+    assert _can_sign_in(server, leaving, chosen)
     context.close()
 
 
