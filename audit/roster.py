@@ -7,6 +7,7 @@ the roster never holds an address.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -153,11 +154,41 @@ def _order_key(fac: Any) -> tuple[str, str, str]:
     return (fac.state or "", fac.name or "", fac.facility_id)
 
 
-def _related(session: Session, model: Any, ids: list[str], *, stays: bool = False) -> Any:
-    stmt = select(*_columns(model)).where(col(model.facility_id).in_(ids))
-    if stays:
-        stmt = stmt.where(col(RosterStay.open))
-    return _by_facility(list(session.execute(stmt)))
+def _entries(
+    session: Session,
+    facs: list[Any],
+    ids: list[str] | None,
+    *,
+    flag: str | None,
+    now: datetime,
+    policy: Policy,
+) -> Iterator[tuple[Any, dict[str, Any]]]:
+    """Each facility row with its roster line (those carrying ``flag``, if given), reading
+    the pools, visits, actions and open stays of ``ids`` (of every facility: ``None``)."""
+
+    def related(model: Any, *where: Any) -> dict[str, list[Any]]:
+        stmt = select(*_columns(model)).where(*where)
+        if ids is not None:
+            stmt = stmt.where(col(model.facility_id).in_(ids))
+        return _by_facility(list(session.execute(stmt)))
+
+    pools = related(RosterPool)
+    visits = related(Visit)
+    actions = related(FollowUpAction)
+    stays = related(RosterStay, col(RosterStay.open))
+    for fac in facs:
+        fid = fac.facility_id
+        entry = roster_entry(
+            cast(RosterFacility, fac),  # a plain row with the same attributes
+            pools.get(fid, []),
+            visits.get(fid, []),
+            actions.get(fid, []),
+            now=now,
+            policy=policy,
+            stays=stays.get(fid, []),
+        )
+        if not flag or flag in entry["flags"]:
+            yield fac, entry
 
 
 def roster_page(
@@ -190,23 +221,7 @@ def roster_page(
         if not facs:
             break
         ids = [f.facility_id for f in facs]
-        pools = _related(session, RosterPool, ids)
-        visits = _related(session, Visit, ids)
-        actions = _related(session, FollowUpAction, ids)
-        stays = _related(session, RosterStay, ids, stays=True)
-        for fac in facs:
-            fid = fac.facility_id
-            entry = roster_entry(
-                cast(RosterFacility, fac),
-                pools.get(fid, []),
-                visits.get(fid, []),
-                actions.get(fid, []),
-                now=now,
-                policy=policy,
-                stays=stays.get(fid, []),
-            )
-            if flag and flag not in entry["flags"]:
-                continue
+        for fac, entry in _entries(session, facs, ids, flag=flag, now=now, policy=policy):
             out.append(entry)
             last_keys.append(_order_key(fac))
             if len(out) > limit:
@@ -247,28 +262,7 @@ def roster(
     # Plain rows (attribute access, no ORM identity map): the roster reads every facility.
     stmt = _filtered(state, kind, status, registration_status)
     facs = list(session.execute(stmt.order_by(*_ORDER)))
-    pools = _by_facility(list(session.execute(select(*_columns(RosterPool)))))
-    visits = _by_facility(list(session.execute(select(*_columns(Visit)))))
-    actions = _by_facility(list(session.execute(select(*_columns(FollowUpAction)))))
-    stays = _by_facility(
-        list(session.execute(select(*_columns(RosterStay)).where(col(RosterStay.open))))
-    )
-    out = []
-    for fac in facs:
-        fid = fac.facility_id
-        entry = roster_entry(
-            cast(RosterFacility, fac),  # a plain row with the same attributes
-            pools.get(fid, []),
-            visits.get(fid, []),
-            actions.get(fid, []),
-            now=now,
-            policy=policy,
-            stays=stays.get(fid, []),
-        )
-        if flag and flag not in entry["flags"]:
-            continue
-        out.append(entry)
-    return out
+    return [entry for _, entry in _entries(session, facs, None, flag=flag, now=now, policy=policy)]
 
 
 def roster_entry(
