@@ -209,7 +209,7 @@ async def new_referral(page: ProsecutorPage, aviso: str | None = None) -> Respon
         # case: another search intent than the declined one's).
         case = secrets.token_hex(8)
         answer = await search_places(page, search, intent_key=search_intent(case, search))
-        await page.save_draft({"search": search, "case": case})
+        await page.save_draft({"search": search, "case": case, "again": draft.get("again")})
     return page.render(
         "prosecutor/new.html",
         search=search,
@@ -218,6 +218,23 @@ async def new_referral(page: ProsecutorPage, aviso: str | None = None) -> Respon
         notice=page.t.gettext(NOTICES[aviso]) if aviso in NOTICES else None,
         **choices(page),
     )
+
+
+def same_group(draft: dict[str, Any], people: list[dict[str, Any]]) -> list[Any] | None:
+    """The people of an earlier referral this search is for again (see
+    ``frontend.transfer.recorded_people``), while the search still describes that group:
+    the same number of people, with the same sex, age and role, in the same order."""
+    again = draft.get("again")
+    before = (draft.get("search") or {}).get("people") or []
+    if not again or len(again) != len(people) or len(before) != len(people):
+        return None
+    fields = ("sex", "age", "role")
+    if any(
+        [b.get(f) for f in fields] != [p.get(f) for f in fields]
+        for b, p in zip(before, people, strict=True)
+    ):
+        return None
+    return list(again)
 
 
 @router.get("/canalizaciones/nueva/persona")
@@ -242,7 +259,9 @@ async def search_capacity(page: ProsecutorPage, request: Request) -> Response:
         draft = page.draft() or {}
         case = draft.get("case") or secrets.token_hex(8)
         answer = await search_places(page, search, intent_key=search_intent(case, search))
-        await page.save_draft({"search": search, "case": case})
+        await page.save_draft(
+            {"search": search, "case": case, "again": same_group(draft, search["people"])}
+        )
     values = dict(search=search, answer=answer, problems=problems, **choices(page))
     values["partners"] = await paths.signed_partners(page)
     values = dict(search=search, answer=answer, problems=problems, **choices(page))
@@ -346,7 +365,11 @@ async def _hold_context(page: Page, hold_id: str) -> dict[str, Any]:
     ]
     people = hold.get("people") or (draft.get("search") or {}).get("people") or []
     needs = (draft.get("search") or {}).get("needs") or {}
+    again = draft.get("again") if same_session else None
     return {
+        # The same people as an earlier referral's ("buscar otro lugar"): their keys and
+        # what was recorded of them.
+        "again": again if again and len(again) == len(people) else None,
         # The language asked an interpreter for: what the people speak, to confirm.
         "interpreter_language": needs.get("interpreter_language") if same_session else None,
         "hold": hold,
@@ -375,7 +398,8 @@ async def held_from_capacity(page: Page, hold: dict[str, Any]) -> dict[str, Any]
 @router.get("/canalizaciones/apartados/{hold_id}")
 async def hold_page(page: ProsecutorPage, hold_id: str) -> Response:
     values = await _hold_context(page, clean_id(hold_id))
-    return page.render("prosecutor/hold.html", problems=[], typed={}, **values, **choices(page))
+    typed = typed_from_recorded(values["again"]) if values["again"] else {}
+    return page.render("prosecutor/hold.html", problems=[], typed=typed, **values, **choices(page))
 
 
 @router.post("/canalizaciones/apartados/{hold_id}/enviar")
@@ -407,6 +431,9 @@ async def send_referral(page: ProsecutorPage, hold_id: str, request: Request) ->
         variables, variable_problems = minimum_variables(form, i + 1, nationality)
         problems.extend(p for p in variable_problems if p not in problems)
         people.append({**person, "nationality": nationality, "languages": languages, **variables})
+        key = (values["again"] or [{}] * (i + 1))[i].get("person_key")
+        if key:
+            people[-1]["person_key"] = key  # the same person, referred again
     if not people:
         problems.append(N_("The people of this referral were lost; start a new search."))
     held = values["held"]
@@ -494,6 +521,22 @@ def minimum_variables(
         "vulnerable_groups": vulnerable,
         "offences": offences,
     }, problems
+
+
+def typed_from_recorded(recorded: list[dict[str, Any]]) -> dict[str, Any]:
+    """The send form filled in with what an earlier referral recorded of the same people."""
+    typed: dict[str, Any] = {
+        "nationality": [p.get("nationality") or NO_INFORMATION for p in recorded],
+        "languages": [", ".join(p.get("languages") or []) for p in recorded],
+    }
+    for n, p in enumerate(recorded, start=1):
+        if p.get("state_of_origin"):
+            typed[f"state_of_origin-{n}"] = [p["state_of_origin"]]
+        groups = p.get("vulnerable_groups")
+        if groups is not None:
+            typed[f"vulnerable-{n}"] = list(groups) or [NO_VULNERABLE_GROUP]
+        typed[f"offence-{n}"] = list(p.get("offences") or [])
+    return typed
 
 
 def typed_people(form: Any) -> dict[str, Any]:

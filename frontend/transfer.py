@@ -160,10 +160,27 @@ def search_of(referral: dict[str, Any]) -> dict[str, Any]:
     return {"people": people, "needs": {}, "state": referral.get("state")}
 
 
+# What the sender recorded of each person, carried to the group's next referral: the same
+# person key (the statistics count her once, ADR 0019) and the variables, shown again.
+CARRIED = ("person_key", "nationality", "state_of_origin", "vulnerable_groups", "offences",
+           "languages")  # fmt: skip
+
+
+def recorded_people(referral: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each person's key and recorded variables, in the referral's order."""
+    return [{k: p.get(k) for k in CARRIED} for p in referral.get("people") or []]
+
+
 @router.post("/canalizaciones/{referral_id}/otro-lugar")
 async def search_again(page: ProsecutorPage, referral_id: str) -> Response:
     referral = await page.api.get("referral", f"/api/v1/referrals/{clean_id(referral_id)}")
-    await page.save_draft({"search": search_of(referral), "again_from": referral["id"]})
+    await page.save_draft(
+        {
+            "search": search_of(referral),
+            "again_from": referral["id"],
+            "again": recorded_people(referral),
+        }
+    )
     return page.redirect("/canalizaciones/nueva?aviso=again")
 
 

@@ -205,6 +205,54 @@ async def test_search_hold_send_and_follow_a_referral(demo_app):
         assert "la víctima decidió volver con su familia" in after.text
         assert f'href="{referral_url}/cancelar"' not in after.text
 
+        # "Buscar otro lugar": the same group, its answers shown again, the same people
+        # (their person keys) on the new referral -- the statistics count them once.
+        again = await client.post(f"{referral_url}/otro-lugar", data={"csrf_token": csrf})
+        assert again.status_code == 303 and again.headers["location"].endswith("aviso=again")
+        found = await client.get(again.headers["location"])
+        forms = re.findall(
+            r'<form method="post" action="/canalizaciones/apartar">(.*?)</form>', found.text, re.S
+        )
+        ours = next(f for f in forms if CASA_MERCEDES.id in f)
+        fields = dict(
+            re.findall(
+                r'name="(facility_name|operator_institution_id|facility_state)" value="([^"]*)"',
+                ours,
+            )
+        )
+        held = await client.post(
+            "/canalizaciones/apartar",
+            data={**fields, "csrf_token": csrf,
+                  "allocation": re.findall(r'name="allocation" value="([^"]+)"', ours)},
+        )  # fmt: skip
+        assert held.status_code == 303, held.text
+        hold_page = await client.get(held.headers["location"])
+        assert '<option value="15" selected>' in hold_page.text
+        assert re.search(r'name="vulnerable-1" value="indigenous" checked', hold_page.text)
+        assert re.search(r'name="vulnerable-2" value="none" checked', hold_page.text)
+        assert re.search(r'name="offence-1" value="art10-III" checked', hold_page.text)
+        assert '<option value="MEX" selected>' in hold_page.text
+        assert '<option value="SI" selected>Sin información</option>' in hold_page.text
+        resent = await client.post(
+            held.headers["location"] + "/enviar",
+            data={"agreement": chosen, "consent": "on", "csrf_token": csrf,
+                  "nationality": ["MEX", "SI"], **variables},
+        )  # fmt: skip
+        assert resent.status_code == 303, resent.text
+        second_id = resent.headers["location"].split("?")[0].rsplit("/", 1)[1]
+        with referral_db.new_session() as session:
+            keys = {
+                rid: sorted(
+                    str(p.person_key)
+                    for p in session.exec(
+                        select(ReferralPerson).where(ReferralPerson.referral_id == rid)
+                    ).all()
+                )
+                for rid in (referral_id, second_id)
+            }
+        assert second_id != referral_id and keys[second_id] == keys[referral_id]
+        assert all(keys[referral_id])
+
         # Ids from the URL never reach an API path unchecked.
         assert (await client.get("/canalizaciones/..%2F..%2Fagreements")).status_code == 404
         assert (await client.get("/canalizaciones/apartados/a.b")).status_code == 404
