@@ -59,7 +59,7 @@ async def archive(
             names.get(r["sending_institution_id"], ""),
             facilities.get(r["facility_id"], ""),
             status_label(t, r["status"]),
-            t.datetime(r["created_at"], "medium"),
+            t.datetime(r["created_at"]),
             r.get("decline_reason") or "",
         ]
 

@@ -11,14 +11,14 @@ from __future__ import annotations
 import gettext
 import io
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from babel import Locale
-from babel.dates import format_date, format_datetime
+from babel.dates import format_date, format_time
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_decimal
@@ -77,19 +77,27 @@ class Translator:
         text = translations(self.language).ngettext(singular, plural, n)
         return text % {"num": n, **values}
 
-    def datetime(self, value: datetime | str | None, fmt: str = "medium") -> str:
+    # One format on every screen (issue 19): dates as "23 nov 2026", moments in Mexico City
+    # time as "23 nov 2026, 12:30 p.m.".
+
+    def datetime(self, value: datetime | str | None) -> str:
+        """A moment, in Mexico City time (a naive value is UTC, as the services store it)."""
         if value is None or value == "":
             return ""
         if isinstance(value, str):
             value = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        return format_datetime(value, fmt, tzinfo=TIMEZONE, locale=self.babel_locale)
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        local = value.astimezone(TIMEZONE)
+        time = format_time(local, "short", tzinfo=TIMEZONE, locale=self.babel_locale)
+        return f"{self.date(local.date())}, {time}"
 
-    def date(self, value: date | str | None, fmt: str = "long") -> str:
+    def date(self, value: date | str | None) -> str:
         if value is None or value == "":
             return ""
         if isinstance(value, str):
             value = date.fromisoformat(value[:10])
-        return format_date(value, fmt, locale=self.babel_locale)
+        return format_date(value, "medium", locale=self.babel_locale)
 
     def number(self, value: float | int | None) -> str:
         return "" if value is None else format_decimal(value, locale=self.babel_locale)

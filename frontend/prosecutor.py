@@ -629,7 +629,7 @@ async def referral_list(
             r.get("case_reference") or "",
             names.get(r["receiving_institution_id"], ""),
             status_label(page.t, r["status"]),
-            page.t.datetime(r["created_at"], "medium"),
+            page.t.datetime(r["created_at"]),
         ],
     )
     paged = paginate(

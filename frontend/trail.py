@@ -393,7 +393,7 @@ def shown(t: Translator, key: str, value: Any) -> str:
     """A payload value as a person reads it (dates local, codes named)."""
     if key in ("sent_at", "response_due_at", "until") and isinstance(value, str):
         try:
-            return t.datetime(value, "medium")
+            return t.datetime(value)
         except ValueError:
             return value
     if key == "urgency" and value in URGENCIES:

@@ -45,10 +45,16 @@ def test_spanish_is_the_default_and_english_is_a_switch():
 
 def test_dates_numbers_and_states_follow_the_language():
     es, en = Translator("es-MX"), Translator("en")
-    assert es.date(date(2026, 11, 23)) == "23 de noviembre de 2026"
-    assert en.date(date(2026, 11, 23)) == "November 23, 2026"
-    # Shown in Mexico City time: 18:30 UTC is 12:30 there.
-    assert "12:30" in es.datetime(datetime(2026, 11, 23, 18, 30, tzinfo=UTC), "short")
+    # one format on every screen: the date, then the time in Mexico City (18:30 UTC is 12:30)
+    assert es.date(date(2026, 11, 23)) == "23 nov 2026"
+    assert en.date(date(2026, 11, 23)) == "Nov 23, 2026"
+    moment = datetime(2026, 11, 23, 18, 30, tzinfo=UTC)
+    assert es.datetime(moment).replace("\u202f", " ").replace("\xa0", " ") == (
+        "23 nov 2026, 12:30 p.m."
+    )
+    assert es.datetime("2026-11-23T18:30:00Z") == es.datetime(moment)
+    assert es.datetime(datetime(2026, 11, 23, 18, 30)) == es.datetime(moment)  # naive is UTC
+    assert es.date("2026-11-23T18:30:00Z") == "23 nov 2026"
     assert es.number(12345.5) == "12,345.5"
     assert es.state("09") == "Ciudad de México"
     assert en.state("09") == "Mexico City"
