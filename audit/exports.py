@@ -255,7 +255,7 @@ def to_xlsx(name: str, rows: list[dict[str, Any]], by: list[str] | None, labels:
 
 
 def to_pdf(name: str, rows: list[dict[str, Any]], by: list[str] | None, labels: Labels) -> bytes:
-    """A Letter landscape page: Spanish title, time, legend, then a table that wraps long
+    """A landscape page (Letter or A4): Spanish title, time, legend, then a table that wraps long
     names inside their cell and repeats its headings on every page."""
     notes = _notes(name, labels)
     pdf = new_document(TITLES.get(name, name), *notes[1:])

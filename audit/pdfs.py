@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 from audit.roster import FLAGS
 from services.clock import utcnow
+from services.settings import get_settings
 from services.vocabulary import STATE_NAMES, FacilityKind, FacilityStatus
 
 TIMEZONE = ZoneInfo("America/Mexico_City")
@@ -45,10 +46,11 @@ REGISTRATION_LABELS = {
 
 
 def new_document(title: str, *lines: str) -> Any:
-    """A Letter landscape page with its title and the lines under it."""
+    """A landscape page of the deployment's paper (``CANALIZA_PAPER_SIZE``: Letter or A4)
+    with its title and the lines under it; tables take the page's width."""
     from fpdf import FPDF
 
-    pdf = FPDF(orientation="L", format="Letter")
+    pdf = FPDF(orientation="L", format=get_settings().paper_size)
     pdf.set_title(latin1(title))
     pdf.set_author("Canaliza")
     pdf.set_auto_page_break(auto=True, margin=12)

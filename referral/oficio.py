@@ -18,6 +18,7 @@ from referral import catalogue
 from referral.models import Agreement, Obligation, Referral, ReferralHistory, ReferralPerson
 from services.clock import as_utc
 from services.countries import country_label
+from services.settings import get_settings
 from services.vocabulary import STATE_NAMES, PersonRole, ReferralStatus, Sex
 
 LOCAL = ZoneInfo("America/Mexico_City")
@@ -73,11 +74,11 @@ def _person_row(position: int, p: ReferralPerson) -> list[str]:
 
 
 def oficio_pdf(data: OficioData, *, issued_at: datetime) -> bytes:
-    """The oficio as a one- or two-page Letter PDF."""
+    """The oficio as a one- or two-page PDF on the deployment's paper (Letter or A4)."""
     from fpdf import FPDF
 
     r = data.referral
-    pdf = FPDF(orientation="P", unit="mm", format="Letter")
+    pdf = FPDF(orientation="P", unit="mm", format=get_settings().paper_size)
     pdf.set_title(_text(f"Oficio de canalización {folio(r)}"))
     pdf.set_author("Canaliza")
     pdf.set_auto_page_break(auto=True, margin=15)

@@ -52,6 +52,10 @@ class Settings(BaseSettings):
     # (or a test run) takes its own prefix, since streams may not overlap in subjects.
     nats_subject_prefix: str = "canaliza"
 
+    # The paper every printable PDF is laid out for (the roster, reports, the oficio):
+    # Letter ("carta", the Mexican administration's default) or A4.
+    paper_size: Literal["Letter", "A4"] = "Letter"
+
     public_url: str = ""
     # Whether ``X-Forwarded-Host`` / ``X-Forwarded-Proto`` name the browser's origin (only
     # behind a proxy that overwrites them, such as Canaliza's gateway); off, the live feed's

@@ -65,7 +65,13 @@ def _words(pdf: Path) -> list[Word]:
     return words
 
 
-def _look(content: bytes, name: str, tmp_path: Path) -> tuple[str, list[Word]]:
+# Landscape pages, in points, per paper size.
+PAGES = {"Letter": "792 x 612 pts", "A4": "842 x 595 pts"}
+
+
+def _look(
+    content: bytes, name: str, tmp_path: Path, paper: str = "Letter"
+) -> tuple[str, list[Word]]:
     """Render ``content`` to PNG (kept in artifacts/screenshots) and read its words back."""
     pdf = tmp_path / f"{name}.pdf"
     pdf.write_bytes(content)
@@ -77,7 +83,9 @@ def _look(content: bytes, name: str, tmp_path: Path) -> tuple[str, list[Word]]:
     png = next(SCREENSHOTS.glob(f"{name}*.png"))
     assert png.stat().st_size > 5000  # a drawn page, not a blank one
     info = subprocess.run(["pdfinfo", str(pdf)], check=True, capture_output=True, text=True)
-    assert "612 x 792 pts" in info.stdout or "792 x 612 pts" in info.stdout  # Letter
+    size = re.search(r"Page size:\s+([\d.]+) x ([\d.]+) pts", info.stdout)
+    assert size is not None
+    assert f"{round(float(size[1]))} x {round(float(size[2]))} pts" == PAGES[paper]
     return " ".join(w.text for w in _words(pdf)), _words(pdf)
 
 
@@ -87,7 +95,12 @@ def _no_overlap(words: list[Word]) -> None:
             assert not a.overlaps(b), f"«{a.text}» overlaps «{b.text}»"
 
 
-def test_roster_pdf_wraps_long_names_in_local_time(poppler, tmp_path):
+@pytest.mark.parametrize("paper", sorted(PAGES))
+def test_roster_pdf_wraps_long_names_in_local_time(poppler, tmp_path, monkeypatch, paper):
+    from services.settings import get_settings
+
+    monkeypatch.setenv("CANALIZA_PAPER_SIZE", paper)
+    get_settings.cache_clear()
     item = {
         "name": LONG_NAME,
         "kind": "casa_de_medio_camino",
@@ -104,7 +117,7 @@ def test_roster_pdf_wraps_long_names_in_local_time(poppler, tmp_path):
         ],
     }
     content = pdfs.roster_pdf([item] * 3, {"never_visited": 0})
-    text, words = _look(content, "roster-pdf", tmp_path)
+    text, words = _look(content, f"roster-pdf-{paper.lower()}", tmp_path, paper)
     # The whole name, every word of it, and the state's name: nothing cut, no code.
     for word in LONG_NAME.split():
         assert word in text
