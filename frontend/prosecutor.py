@@ -270,17 +270,39 @@ async def search_capacity(page: ProsecutorPage, request: Request) -> Response:
     return page.render("prosecutor/new.html", **values)
 
 
-async def agreement_partners(page: Page) -> set[str]:
-    """Institutions her institution has a signed agreement in force with."""
+async def agreements_in_force(page: Page) -> list[dict[str, Any]]:
+    """The signed agreements in force today to which her institution is a party."""
     own = page.browser.row.institution_id
     today = datetime.now(TIMEZONE).date().isoformat()
-    partners: set[str] = set()
-    for a in await page.api.get("referral", "/api/v1/agreements"):
-        in_force = str(a.get("valid_from") or "") <= today <= str(a.get("valid_to") or "9999")
-        if a["status"] == "signed" and own in a["party_ids"] and in_force:
-            partners.update(a["party_ids"])
-    partners.discard(own or "")
-    return partners
+    return [
+        a
+        for a in await page.api.get("referral", "/api/v1/agreements")
+        if a["status"] == "signed"
+        and own in a["party_ids"]
+        and str(a.get("valid_from") or "") <= today <= str(a.get("valid_to") or "9999")
+    ]
+
+
+EVERY_SEX = ("F", "M", "X")
+ADULT_AGE = 18
+
+
+def covers(agreement: dict[str, Any], people: list[dict[str, Any]], state: str | None) -> bool:
+    """Whether an agreement's scope covers this group in this state, as the referral service
+    decides when the referral is sent: every sex (a person of unrecorded sex needs all
+    three), every age group (unknown age counts as a minor) and, if it names states, the
+    facility's."""
+    populations = agreement.get("populations") or {}
+    sexes = {s for p in people for s in ((p["sex"],) if p.get("sex") else EVERY_SEX)}
+    groups = {
+        "adults" if p.get("age") is not None and p["age"] >= ADULT_AGE else "minors" for p in people
+    }
+    states = agreement.get("states") or []
+    return (
+        sexes <= set(populations.get("sexes") or [])
+        and groups <= set(populations.get("age_groups") or [])
+        and (not states or state in states)
+    )
 
 
 async def search_places(
@@ -295,18 +317,24 @@ async def search_places(
     answer: dict[str, Any] = await page.api.post(
         "capacity", "/api/v1/availability/search", json=body
     )
-    mark_reachable(answer, await agreement_partners(page))
+    mark_reachable(answer, await agreements_in_force(page), search.get("people") or [])
     # Places without an agreement take only an urgent placement with a written
     # justification (ADR 0021), where the deployment allows it.
     answer["urgent_without_agreement"] = page.settings.urgent_without_agreement
     return answer
 
 
-def mark_reachable(answer: dict[str, Any], partners: set[str]) -> None:
-    """Mark each place she can send to (an agreement with its operator) and list those first;
-    the others stay visible, marked, and cannot be held from the results."""
+def mark_reachable(
+    answer: dict[str, Any], agreements: list[dict[str, Any]], people: list[dict[str, Any]]
+) -> None:
+    """Mark each place she can send to (an agreement with its operator that covers this
+    group there) and list those first; the others stay visible, marked (saying when an
+    agreement exists but does not cover the group), and cannot be held as if reachable."""
     for r in answer.get("results") or []:
-        r["reachable"] = r["facility"]["operator_institution_id"] in partners
+        facility = r["facility"]
+        theirs = [a for a in agreements if facility["operator_institution_id"] in a["party_ids"]]
+        r["reachable"] = any(covers(a, people, facility.get("state")) for a in theirs)
+        r["agreement_not_covering"] = bool(theirs) and not r["reachable"]
     answer["results"] = sorted(answer.get("results") or [], key=lambda r: not r["reachable"])
     answer["reachable"] = sum(1 for r in answer["results"] if r["reachable"])
 
@@ -353,17 +381,16 @@ async def _hold_context(page: Page, hold_id: str) -> dict[str, Any]:
         # Made in another session (or this one's draft moved on): the hold itself knows
         # its facility and its group.
         held = await held_from_capacity(page, hold)
-    agreements = await page.api.get("referral", "/api/v1/agreements")
-    sender = page.browser.row.institution_id
     receiver = held.get("operator_institution_id") or None
+    people = hold.get("people") or (draft.get("search") or {}).get("people") or []
+    # Only agreements that bind this referral: in force, with the shelter's institution,
+    # covering this group in the facility's state.
     usable = [
         a
-        for a in agreements
-        if a["status"] == "signed"
-        and sender in a["party_ids"]
-        and (receiver is None or receiver in a["party_ids"])
+        for a in await agreements_in_force(page)
+        if (receiver is None or receiver in a["party_ids"])
+        and covers(a, people, held.get("state") or None)
     ]
-    people = hold.get("people") or (draft.get("search") or {}).get("people") or []
     needs = (draft.get("search") or {}).get("needs") or {}
     again = draft.get("again") if same_session else None
     return {

@@ -335,3 +335,42 @@ def test_an_admission_on_the_ledger_says_who_or_sin_informacion() -> None:
     unknown = ledger_move("admit", "Ingreso", sex=NO_INFORMATION, age_band="Q")
     assert unknown["people"] == [{"sex": None, "age_band": None}]  # never guessed
     assert "people" not in ledger_move("discharge", "Egreso", sex="F", age_band="18-59")
+
+
+def test_a_place_is_reachable_only_under_an_agreement_that_covers_the_group_there() -> None:
+    """Issue 19: an agreement with the shelter's institution that does not cover the group
+    (sex, age group, state) does not make the place reachable; the mark says why."""
+    from frontend.prosecutor import covers, mark_reachable
+
+    women_in_cdmx = {
+        "party_ids": ["fgr", "casa"],
+        "populations": {"sexes": ["F"], "age_groups": ["adults"]},
+        "states": ["09"],
+    }
+    everyone = {
+        "party_ids": ["fgr", "dif"],
+        "populations": {"sexes": ["F", "M", "X"], "age_groups": ["minors", "adults"]},
+        "states": [],
+    }
+    woman = {"sex": "F", "age": 30, "role": "victim"}
+    son = {"sex": "M", "age": 4, "role": "accompanying_child"}
+    unknown = {"sex": None, "age": None, "role": "victim"}
+    assert covers(women_in_cdmx, [woman], "09")
+    assert not covers(women_in_cdmx, [woman, son], "09")  # a boy: sex and age group
+    assert not covers(women_in_cdmx, [woman], "15")  # another state
+    assert not covers(women_in_cdmx, [{**woman, "age": None}], "09")  # unknown age: a minor
+    assert covers(everyone, [unknown, son], "32")
+    assert not covers({**everyone, "populations": {"sexes": ["F", "M"], "age_groups": [
+        "minors", "adults"]}}, [unknown], "09")  # fmt: skip
+
+    def place(operator: str, state: str) -> dict:
+        return {"facility": {"operator_institution_id": operator, "state": state}}
+
+    answer = {"results": [place("casa", "09"), place("otra", "09"), place("dif", "15")]}
+    mark_reachable(answer, [women_in_cdmx, everyone], [woman, son])
+    marks = [
+        (r["facility"]["operator_institution_id"], r["reachable"], r["agreement_not_covering"])
+        for r in answer["results"]
+    ]
+    assert marks == [("dif", True, False), ("casa", False, True), ("otra", False, False)]
+    assert answer["reachable"] == 1
