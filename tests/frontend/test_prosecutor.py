@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import date
+from typing import Any
 
 import pytest
 from sqlmodel import select
@@ -366,7 +367,9 @@ def test_a_place_is_reachable_only_under_an_agreement_that_covers_the_group_ther
     def place(operator: str, state: str) -> dict:
         return {"facility": {"operator_institution_id": operator, "state": state}}
 
-    answer = {"results": [place("casa", "09"), place("otra", "09"), place("dif", "15")]}
+    answer: dict[str, Any] = {
+        "results": [place("casa", "09"), place("otra", "09"), place("dif", "15")]
+    }
     mark_reachable(answer, [women_in_cdmx, everyone], [woman, son])
     marks = [
         (r["facility"]["operator_institution_id"], r["reachable"], r["agreement_not_covering"])
