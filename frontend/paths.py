@@ -12,6 +12,7 @@ helpers, so that their own handlers change by a line or two.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -19,7 +20,7 @@ from fastapi.responses import Response
 
 from frontend.api import ApiError
 from frontend.dependencies import FrontendRoute, Page, error_message, require_role
-from frontend.i18n import N_, STATES
+from frontend.i18n import N_, STATES, TIMEZONE
 from services.vocabulary import DetectionSource, UserRole
 
 router = APIRouter(route_class=FrontendRoute, include_in_schema=False)
@@ -68,6 +69,41 @@ def placement_fields(
     else:
         fields["agreement_id"] = chosen
     return fields, problems
+
+
+async def agreements_in_force(page: Page) -> list[dict[str, Any]]:
+    """The signed agreements in force today to which her institution is a party."""
+    own = page.browser.row.institution_id
+    today = datetime.now(TIMEZONE).date().isoformat()
+    return [
+        a
+        for a in await page.api.get("referral", "/api/v1/agreements")
+        if a["status"] == "signed"
+        and own in a["party_ids"]
+        and str(a.get("valid_from") or "") <= today <= str(a.get("valid_to") or "9999")
+    ]
+
+
+EVERY_SEX = ("F", "M", "X")
+ADULT_AGE = 18
+
+
+def covers(agreement: dict[str, Any], people: list[dict[str, Any]], state: str | None) -> bool:
+    """Whether an agreement's scope covers this group in this state, as the referral service
+    decides when the referral is sent: every sex (a person of unrecorded sex needs all
+    three), every age group (unknown age counts as a minor) and, if it names states, the
+    facility's."""
+    populations = agreement.get("populations") or {}
+    sexes = {s for p in people for s in ((p["sex"],) if p.get("sex") else EVERY_SEX)}
+    groups = {
+        "adults" if p.get("age") is not None and p["age"] >= ADULT_AGE else "minors" for p in people
+    }
+    states = agreement.get("states") or []
+    return (
+        sexes <= set(populations.get("sexes") or [])
+        and groups <= set(populations.get("age_groups") or [])
+        and (not states or state in states)
+    )
 
 
 async def signed_partners(page: Page) -> set[str]:
@@ -141,9 +177,7 @@ async def _onward_values(page: Page, referral_id: str) -> dict[str, Any]:
     referral = await page.api.get("referral", f"/api/v1/referrals/{referral_id[:36]}")
     if referral["receiving_institution_id"] != page.browser.row.institution_id:
         raise ApiError(403, "forbidden", "")
-    agreements = await page.api.get("referral", "/api/v1/agreements")
-    mine = page.browser.row.institution_id
-    usable = [a for a in agreements if a["status"] == "signed" and mine in a["party_ids"]]
+    usable = await agreements_in_force(page)
     return {
         "referral": referral,
         "agreements": usable,
@@ -168,9 +202,17 @@ async def _search(page: Page, values: dict[str, Any], state: str | None) -> None
     answer = await page.api.post("capacity", "/api/v1/availability/search", json=body)
     mine = page.browser.row.institution_id
     results = [r for r in answer["results"] if r["facility"]["operator_institution_id"] != mine]
-    for r in results:  # the agreement it would travel along, if any
+    people = body["people"]
+    for r in results:  # the agreement it would travel along, if any covers the people there
         operator = r["facility"]["operator_institution_id"]
-        r["agreement"] = next((a for a in values["agreements"] if operator in a["party_ids"]), None)
+        r["agreement"] = next(
+            (
+                a
+                for a in values["agreements"]
+                if operator in a["party_ids"] and covers(a, people, r["facility"].get("state"))
+            ),
+            None,
+        )
     values["results"] = results
     values["state"] = state or ""
 

@@ -270,41 +270,6 @@ async def search_capacity(page: ProsecutorPage, request: Request) -> Response:
     return page.render("prosecutor/new.html", **values)
 
 
-async def agreements_in_force(page: Page) -> list[dict[str, Any]]:
-    """The signed agreements in force today to which her institution is a party."""
-    own = page.browser.row.institution_id
-    today = datetime.now(TIMEZONE).date().isoformat()
-    return [
-        a
-        for a in await page.api.get("referral", "/api/v1/agreements")
-        if a["status"] == "signed"
-        and own in a["party_ids"]
-        and str(a.get("valid_from") or "") <= today <= str(a.get("valid_to") or "9999")
-    ]
-
-
-EVERY_SEX = ("F", "M", "X")
-ADULT_AGE = 18
-
-
-def covers(agreement: dict[str, Any], people: list[dict[str, Any]], state: str | None) -> bool:
-    """Whether an agreement's scope covers this group in this state, as the referral service
-    decides when the referral is sent: every sex (a person of unrecorded sex needs all
-    three), every age group (unknown age counts as a minor) and, if it names states, the
-    facility's."""
-    populations = agreement.get("populations") or {}
-    sexes = {s for p in people for s in ((p["sex"],) if p.get("sex") else EVERY_SEX)}
-    groups = {
-        "adults" if p.get("age") is not None and p["age"] >= ADULT_AGE else "minors" for p in people
-    }
-    states = agreement.get("states") or []
-    return (
-        sexes <= set(populations.get("sexes") or [])
-        and groups <= set(populations.get("age_groups") or [])
-        and (not states or state in states)
-    )
-
-
 async def search_places(
     page: Page, search: dict[str, Any], *, intent_key: str | None = None
 ) -> dict[str, Any]:
@@ -317,7 +282,7 @@ async def search_places(
     answer: dict[str, Any] = await page.api.post(
         "capacity", "/api/v1/availability/search", json=body
     )
-    mark_reachable(answer, await agreements_in_force(page), search.get("people") or [])
+    mark_reachable(answer, await paths.agreements_in_force(page), search.get("people") or [])
     # Places without an agreement take only an urgent placement with a written
     # justification (ADR 0021), where the deployment allows it.
     answer["urgent_without_agreement"] = page.settings.urgent_without_agreement
@@ -333,7 +298,7 @@ def mark_reachable(
     for r in answer.get("results") or []:
         facility = r["facility"]
         theirs = [a for a in agreements if facility["operator_institution_id"] in a["party_ids"]]
-        r["reachable"] = any(covers(a, people, facility.get("state")) for a in theirs)
+        r["reachable"] = any(paths.covers(a, people, facility.get("state")) for a in theirs)
         r["agreement_not_covering"] = bool(theirs) and not r["reachable"]
     answer["results"] = sorted(answer.get("results") or [], key=lambda r: not r["reachable"])
     answer["reachable"] = sum(1 for r in answer["results"] if r["reachable"])
@@ -387,9 +352,9 @@ async def _hold_context(page: Page, hold_id: str) -> dict[str, Any]:
     # covering this group in the facility's state.
     usable = [
         a
-        for a in await agreements_in_force(page)
+        for a in await paths.agreements_in_force(page)
         if (receiver is None or receiver in a["party_ids"])
-        and covers(a, people, held.get("state") or None)
+        and paths.covers(a, people, held.get("state") or None)
     ]
     needs = (draft.get("search") or {}).get("needs") or {}
     again = draft.get("again") if same_session else None

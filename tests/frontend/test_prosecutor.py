@@ -341,7 +341,8 @@ def test_an_admission_on_the_ledger_says_who_or_sin_informacion() -> None:
 def test_a_place_is_reachable_only_under_an_agreement_that_covers_the_group_there() -> None:
     """Issue 19: an agreement with the shelter's institution that does not cover the group
     (sex, age group, state) does not make the place reachable; the mark says why."""
-    from frontend.prosecutor import covers, mark_reachable
+    from frontend.paths import covers
+    from frontend.prosecutor import mark_reachable
 
     women_in_cdmx = {
         "party_ids": ["fgr", "casa"],
