@@ -297,7 +297,14 @@ class LiveConnection:
             reset = replayed is None
         if replayed is not None:
             for event in replayed:
-                self._consider(event)
+                if event.type.startswith(REFERRAL_EVENT_PREFIX):
+                    # the referral steps a closed page missed, as they would have come live
+                    if self.referrals:
+                        text = hub.notice_text(event, self.principal.institution_id)
+                        if text is not None:
+                            self.send_data(text)
+                else:
+                    self._consider(event)
             position = last
         else:
             # A connection for referral notices sees no pool: nothing to read.
@@ -320,6 +327,10 @@ class LiveConnection:
 
 
 # -- the hub ------------------------------------------------------------------------
+
+
+def _notice(event: Event, step: str, side: str) -> str:
+    return dumps(referral_notice(event.payload, step=step, side=side, sequence=event.sequence))
 
 
 class LiveHub:
@@ -400,8 +411,8 @@ class LiveHub:
 
     async def _on_referral_event(self, event: Event) -> None:
         """A referral step, to the live connections of the institutions concerned: one
-        encoding per side, whatever the number of connections (never replayed on resume:
-        the notifications page lists what a closed page missed)."""
+        encoding per side, whatever the number of connections (a resuming connection gets
+        the steps it missed from ``replay``, encoded by ``notice_text``)."""
         if not event.type.startswith(REFERRAL_EVENT_PREFIX):
             return
         step = event.type.removeprefix(REFERRAL_EVENT_PREFIX)
@@ -412,14 +423,19 @@ class LiveHub:
             if side is None or not conn.referrals or not conn.live or conn.closing:
                 continue
             if side not in encoded:
-                notice = referral_notice(
-                    event.payload, step=step, side=side, sequence=event.sequence
-                )
-                encoded[side] = dumps(notice)
+                encoded[side] = _notice(event, step, side)
             conn.send_data(encoded[side])
 
+    @staticmethod
+    def notice_text(event: Event, institution_id: str | None) -> str | None:
+        """The notice of one referral step for an institution (None: not its concern)."""
+        step = event.type.removeprefix(REFERRAL_EVENT_PREFIX)
+        side = referral_audience(event.payload, step).get(institution_id or "")
+        return None if side is None else _notice(event, step, side)
+
     async def replay(self, start: int, end: int) -> list[Event] | None:
-        """Capacity events with sequences ``start..end`` from the bus; None on any gap."""
+        """Capacity and referral events with sequences ``start..end`` from the bus; None on
+        any gap."""
         if start > end:
             return []
         got: list[Event] = []
@@ -436,7 +452,9 @@ class LiveHub:
                 done.set()
                 return
             state["next"] = seq + 1
-            if event.type == POOL_EVENT or event.type.startswith(FACILITY_EVENT_PREFIX):
+            if event.type == POOL_EVENT or event.type.startswith(
+                (FACILITY_EVENT_PREFIX, REFERRAL_EVENT_PREFIX)
+            ):
                 got.append(event)
             if seq >= end:
                 done.set()

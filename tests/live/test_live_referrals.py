@@ -108,3 +108,34 @@ async def test_the_referrals_filter_does_not_combine_with_capacity_filters(make_
         await ws.send(json.dumps({"type": "subscribe", "filters": {"referrals": True}}))
         assert (await _recv(ws))["type"] == "snapshot"
         await ws.close()
+
+
+async def test_a_resuming_page_gets_the_referral_steps_it_missed(make_feed, make_token):
+    """A page that lost its connection resumes from the last sequence it saw and gets the
+    steps of its institution's referrals that happened meanwhile, then goes live."""
+    async with make_feed(options=FAST, pools=[]) as feed:
+        token = make_token("prosecutor", institution_id=FGR)
+        ws, snap = await _subscribe(feed, token, {"referrals": True})
+        assert snap["type"] == "snapshot"
+        await feed.publish(referral_event("send", "sent"))
+        seen = await _recv(ws)
+        assert seen["event"] == "send"
+        await ws.close()
+        # while the page is away: the shelter accepts; another institution's referral moves
+        await feed.publish(referral_event("accept", "accepted"))
+        other = referral_event("send", "sent")
+        other.payload.update(sending_institution_id=OTHER, referral_id="ref-2")
+        await feed.publish(other)
+        ws, first = await _subscribe(feed, token, {"referrals": True}, resume_from=seen["sequence"])
+        assert (first["type"], first["event"], first["side"], first["status"]) == (
+            "referral",
+            "accept",
+            "sender",
+            "accepted",
+        )
+        assert first["sequence"] > seen["sequence"]
+        assert await _nothing_within(ws)  # nothing of the other institution's referral
+        await feed.publish(referral_event("in_transit", "in_transit"))
+        live = await _recv(ws)
+        assert live["event"] == "in_transit"
+        await ws.close()
