@@ -18,6 +18,7 @@ import sqlalchemy as sa
 
 from canaliza.composition import available_packages, load_spec
 from canaliza.demo import CASA_MERCEDES, DIF_CDMX, FGR
+from canaliza.seed.generator import generate
 from services.contracts import CONTRACTS
 from tests.conftest import demo_login, running
 
@@ -252,7 +253,10 @@ async def _auditor_path(client, auditor, coordinadora, facility_id: str) -> None
             for i in b["items"]
         ),
     )
-    assert roster["total"] >= 2 and roster["flag_counts"]["never_visited"] == roster["total"]
+    # the demo's SEGOB history (003:517): six facilities visited, ten registered, the rest never
+    visited = {v["facility_id"] for v in generate("demo", 2026).visits}
+    assert roster["total"] >= 2
+    assert roster["flag_counts"]["never_visited"] == roster["total"] - len(visited)
     assert "address" not in str(roster)
     facilities = (await client.get("/api/v1/facilities?limit=500", headers=auditor)).json()
     assert facilities["items"] and all("address" not in f for f in facilities["items"])
@@ -303,13 +307,19 @@ async def _auditor_path(client, auditor, coordinadora, facility_id: str) -> None
         client,
         "/api/v1/audit/events?type=capacity.facility.registration_reviewed",
         auditor,
-        lambda b: b["total"] == 2,
+        # ours (returned, then registered) and the demo's seeded registrations
+        lambda b: b["total"] == 2 + len(generate("demo", 2026).registrations),
     )
     ours = (await client.get("/api/v1/audit/events?type=audit.&limit=1000", headers=auditor)).json()
     types = {e["type"] for e in ours["items"]}
     assert {"audit.visit.done", "audit.action.added", "audit.export.made"} <= types
-    visit_actor = next(e["actor"] for e in ours["items"] if e["type"] == "audit.visit.done")
-    assert {e["actor"] for e in reviews["items"]} == {visit_actor}
+    visit_actor = next(
+        e["actor"]
+        for e in ours["items"]
+        if e["type"] == "audit.visit.done" and e["facility_id"] == facility_id
+    )
+    mine = [e for e in reviews["items"] if e["facility_id"] == facility_id]
+    assert len(mine) == 2 and {e["actor"] for e in mine} == {visit_actor}
 
 
 GIRL_AND_BABY = [

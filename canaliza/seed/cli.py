@@ -160,6 +160,7 @@ def phases_of(generate_seconds: float, report: LoadReport) -> dict[str, float]:
         "institutions": "instituciones",
         "facilities": "instalaciones, bolsas y ocupación",
         "agreements": "convenios y firmas",
+        "oversight": "padrón de SEGOB: registros y visitas",
     }
     for key, label in labels.items():
         if key in report.phase_seconds:

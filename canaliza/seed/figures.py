@@ -146,3 +146,12 @@ VICTIMS_PER_YEAR_TOLERANCE = 0.15  # the national history keeps within ±15 % of
 CANCEL_SHARE = 0.04  # assumed
 NO_ANSWER_SHARE = 0.02  # assumed: still "sent" with no answer, the reportable failure
 STAY_EXTENSION_SHARE = 0.15  # assumed share that stays beyond the maximum (003:563)
+
+# --- SEGOB's roster and its visits (003:517) ------------------------------------------------
+# Ten refuges, shelters or half-way houses on SEGOB's roster, only one of them ever visited;
+# eight visits in three years to six shelters (four, three and one a year), the other five
+# not on the roster.
+ROSTER_REGISTERED = 10
+ROSTER_VISITS_BY_YEAR = (4, 3, 1)  # the three years before the reference date, oldest first
+ROSTER_VISITED_FACILITIES = 6
+ROSTER_VISITED_REGISTERED = 1

@@ -24,6 +24,7 @@ from datetime import date
 from typing import Any
 
 from canaliza.seed.agreements import draw_agreements
+from canaliza.seed.oversight import draw_oversight
 from canaliza.seed.referrals import draw_history, pool_admits
 from canaliza.seed.roster import draw_facilities_and_pools, draw_institutions
 from canaliza.seed.scales import REFERENCE_DATE, SCALES, SCENARIOS, Scale
@@ -52,6 +53,9 @@ class Dataset:
     pools: list[dict[str, Any]] = field(default_factory=list)
     agreements: list[dict[str, Any]] = field(default_factory=list)
     referrals: list[dict[str, Any]] = field(default_factory=list)
+    # SEGOB's roster: facilities registered, visits made (canaliza.seed.oversight)
+    registrations: list[dict[str, Any]] = field(default_factory=list)
+    visits: list[dict[str, Any]] = field(default_factory=list)
 
     def counts(self) -> dict[str, int]:
         """How many of each record the dataset holds."""
@@ -63,6 +67,8 @@ class Dataset:
             "occupied": sum(p["occupied"] for p in self.pools),
             "agreements": len(self.agreements),
             "referrals": len(self.referrals),
+            "registrations": len(self.registrations),
+            "visits": len(self.visits),
             "people": sum(len(r["people"]) for r in self.referrals),
         }
 
@@ -81,6 +87,8 @@ class Dataset:
             "pools": self.pools,
             "agreements": self.agreements,
             "referrals": self.referrals,
+            "registrations": self.registrations,
+            "visits": self.visits,
         }
 
     def to_json(self) -> bytes:
@@ -118,6 +126,7 @@ def generate(
     operators = [f["body"]["operator_institution_id"] for f in facilities]
     agreements = draw_agreements(rng, spec, reference_date, ngo_ids, ngo_states, operators)
     history = draw_history(rng, spec, reference_date, institutions, facilities, pools, agreements)
+    registrations, visits = draw_oversight(scale, seed, reference_date, facilities)
     return Dataset(
         scale=scale,
         seed=seed,
@@ -128,4 +137,6 @@ def generate(
         pools=pools,
         agreements=agreements,
         referrals=history,
+        registrations=registrations,
+        visits=visits,
     )

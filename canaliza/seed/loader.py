@@ -283,12 +283,82 @@ class SeedLoader:
                 ("institutions", self._institutions),
                 ("facilities", facilities),
                 ("agreements", self._agreements),
+                ("oversight", self._oversight),
             ):
                 t0 = time.perf_counter()
                 await phase(dataset, advance)
                 self.report.phase_seconds[name] = time.perf_counter() - t0
         self.report.seconds = time.perf_counter() - started
         return self.report
+
+    async def _oversight(self, dataset: Dataset, advance: Callable[[], None]) -> None:
+        """SEGOB's roster as the seeds describe it: the facilities registered (submitted by
+        the loader's administrator, reviewed with every checklist item met) and the visits
+        made, each on its date. Skipped where the target serves neither; a facility already
+        past "not submitted", or already visited, is left alone (idempotent)."""
+        submit = f"{API}/facilities/{{facility_id}}/registration/submit"
+        review = f"{API}/facilities/{{facility_id}}/registration/review"
+        checklist_path = f"{API}/registration/checklist"
+        if dataset.registrations and self.serves(submit) and self.serves(review):
+            answer = await self.call("GET", checklist_path)
+            items = [i["item"] for i in answer.json()] if answer.status_code == 200 else []
+
+            async def register(row: dict[str, Any]) -> None:
+                fid = self.report.ids.get(row["facility_id"], row["facility_id"])
+                base = f"{API}/facilities/{fid}/registration"
+                now = await self.call("GET", base)
+                if now.status_code != 200 or now.json().get("registration_status") != (
+                    "not_submitted"
+                ):
+                    self.report.skipped["registrations"] += 1
+                    return
+                sent = await self.call(
+                    "POST", f"{base}/submit", body={"note": "Solicitud de registro (carga inicial)"}
+                )
+                checked = [{"item": code, "met": True} for code in items]
+                done = (
+                    sent.status_code == 200
+                    and (
+                        await self.call(
+                            "POST",
+                            f"{base}/review",
+                            body={"outcome": "registered", "checklist": checked},
+                        )
+                    ).status_code
+                    == 200
+                )
+                if done:
+                    self.report.created["registrations"] += 1
+                else:
+                    self._fail(f"registro de la instalación {fid}", sent)
+
+            await self._bounded([register(r) for r in dataset.registrations])
+        elif dataset.registrations:
+            self.report.warnings.append("el destino no sirve el registro de SEGOB; se omite")
+        visits = f"{API}/visits"
+        if not dataset.visits:
+            return
+        if not self.serves(visits):
+            self.report.warnings.append("el destino no sirve las visitas de SEGOB; se omiten")
+            return
+        done_before: dict[str, set[str]] = {}
+        for v in dataset.visits:
+            fid = self.report.ids.get(v["facility_id"], v["facility_id"])
+            if fid not in done_before:
+                listed = await self.call("GET", visits, params={"facility_id": fid})
+                done_before[fid] = {
+                    str(x.get("done_on")) for x in (listed.json() if listed.is_success else [])
+                }
+            if v["done_on"] in done_before[fid]:
+                self.report.skipped["visits"] += 1
+                continue
+            body = {k: v[k] for k in ("done_on", "team", "findings")}
+            made = await self.call("POST", visits, body={"facility_id": fid, **body})
+            if made.status_code == 201:
+                self.report.created["visits"] += 1
+                done_before[fid].add(v["done_on"])
+            else:
+                self._fail(f"visita a la instalación {fid}", made)
 
     async def _bounded(self, jobs: list[Any]) -> None:
         semaphore = asyncio.Semaphore(self.concurrency)

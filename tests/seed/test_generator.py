@@ -544,3 +544,27 @@ def test_same_seed_gives_the_same_bytes_in_another_process():
     import hashlib
 
     assert digests == {hashlib.sha256(generate("demo", 5).to_json()).hexdigest()}
+
+
+def test_segob_roster_has_the_registrations_and_visits_the_cndh_found(
+    demo_dataset, national_dataset
+):
+    """10 facilities registered, only one of them visited; 8 visits in three years (4, 3, 1)
+    to 6 facilities, 5 of them not registered (003:517). Casa de las Mercedes is left to its
+    coordinator's own request."""
+    for ds in (demo_dataset, national_dataset):
+        facilities = {f["id"]: f for f in ds.facilities}
+        registered = {r["facility_id"] for r in ds.registrations}
+        assert len(registered) == len(ds.registrations) == fig.ROSTER_REGISTERED
+        visited = {v["facility_id"] for v in ds.visits}
+        assert len(ds.visits) == sum(fig.ROSTER_VISITS_BY_YEAR) == 8
+        assert len(visited) == fig.ROSTER_VISITED_FACILITIES == 6
+        assert len(visited & registered) == 1
+        years = Counter(v["done_on"][:4] for v in ds.visits)
+        ref = int(ds.reference_date[:4])
+        assert [years[str(ref - 3)], years[str(ref - 2)], years[str(ref - 1)]] == [4, 3, 1]
+        for fid in registered | visited:
+            assert facilities[fid]["status"] == "active"
+            assert facilities[fid]["body"]["operator_institution_id"] != demo.CASA_MERCEDES.id
+    again = generate("demo", 2026)
+    assert (again.registrations, again.visits) == (demo_dataset.registrations, demo_dataset.visits)

@@ -4,6 +4,7 @@ changes nothing, and the loaded data keeps every invariant of capacity and refer
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections import Counter
 
@@ -142,6 +143,24 @@ async def test_history_is_imported_counted_and_not_duplicated(demo_app):
             password=get_settings().demo_password,
             client_id="canaliza-cli",
         )
+        # --- SEGOB's roster as the seeds describe it (003:517): registered through the
+        # registration API, visits recorded on their dates (the projection follows the bus)
+        loaded = report.ids  # the generator's facility ids → the ids the roster assigned
+        registered = {loaded.get(r["facility_id"], r["facility_id"]) for r in dataset.registrations}
+        for _ in range(100):
+            roster = (await client.get("/api/v1/roster", headers=auditor)).json()["items"]
+            if sum(i["registration_status"] == "registered" for i in roster) == len(registered):
+                break
+            await asyncio.sleep(0.1)
+        assert {i["facility_id"] for i in roster if i["registration_status"] == "registered"} == (
+            registered
+        )
+        visits = {i["facility_id"]: i["visits_done"] for i in roster if i["visits_done"]}
+        assert sum(visits.values()) == len(dataset.visits) == 8 and len(visits) == 6
+        assert report.created["registrations"] == 10 and report.created["visits"] == 8
+        reloaded = await load_demo_into_app(demo_app)  # nothing registered or visited twice
+        assert reloaded.created["registrations"] == reloaded.created["visits"] == 0
+
         # --- audit statistics: totals computed from the imported rows -------------------------
         resp = await client.get("/api/v1/reports/people?format=json", headers=auditor)
         assert resp.status_code == 200, resp.text
