@@ -46,6 +46,25 @@ async def _second_agreement(client) -> str:
     return agreement_id
 
 
+async def _hold_at_casa_mercedes(client, results: str, csrf: str):
+    """Hold the beds of the first Casa de las Mercedes place among the results."""
+    forms = re.findall(
+        r'<form method="post" action="/canalizaciones/apartar">(.*?)</form>', results, re.S
+    )
+    ours = next(f for f in forms if CASA_MERCEDES.id in f)
+    fields = dict(
+        re.findall(
+            r'name="(facility_name|operator_institution_id|facility_state)" value="([^"]*)"', ours
+        )
+    )
+    allocations = re.findall(r'name="allocation" value="([^"]+)"', ours)
+    held = await client.post(
+        "/canalizaciones/apartar", data={**fields, "allocation": allocations, "csrf_token": csrf}
+    )
+    assert held.status_code == 303, held.text
+    return held
+
+
 MOTHER_AND_SON = {
     "sex": ["F", "M"],
     "age": ["29", "4"],
@@ -71,22 +90,7 @@ async def test_search_hold_send_and_follow_a_referral(demo_app):
         assert found.status_code == 200, found.text
         assert "Apartar estas camas" in found.text
         # The first facility of Casa de las Mercedes offered: hold its beds.
-        forms = re.findall(
-            r'<form method="post" action="/canalizaciones/apartar">(.*?)</form>', found.text, re.S
-        )
-        ours = next(f for f in forms if CASA_MERCEDES.id in f)
-        fields = dict(
-            re.findall(
-                r'name="(facility_name|operator_institution_id|facility_state)" value="([^"]*)"',
-                ours,
-            )
-        )
-        allocations = re.findall(r'name="allocation" value="([^"]+)"', ours)
-        held = await client.post(
-            "/canalizaciones/apartar",
-            data={**fields, "allocation": allocations, "csrf_token": csrf},
-        )
-        assert held.status_code == 303, held.text
+        held = await _hold_at_casa_mercedes(client, found.text, csrf)
         hold_page = await client.get(held.headers["location"])
         assert hold_page.status_code == 200, hold_page.text
         offered = re.findall(r'name="agreement" value="([^"]+)"', hold_page.text)
@@ -211,22 +215,7 @@ async def test_search_hold_send_and_follow_a_referral(demo_app):
         again = await client.post(f"{referral_url}/otro-lugar", data={"csrf_token": csrf})
         assert again.status_code == 303 and again.headers["location"].endswith("aviso=again")
         found = await client.get(again.headers["location"])
-        forms = re.findall(
-            r'<form method="post" action="/canalizaciones/apartar">(.*?)</form>', found.text, re.S
-        )
-        ours = next(f for f in forms if CASA_MERCEDES.id in f)
-        fields = dict(
-            re.findall(
-                r'name="(facility_name|operator_institution_id|facility_state)" value="([^"]*)"',
-                ours,
-            )
-        )
-        held = await client.post(
-            "/canalizaciones/apartar",
-            data={**fields, "csrf_token": csrf,
-                  "allocation": re.findall(r'name="allocation" value="([^"]+)"', ours)},
-        )  # fmt: skip
-        assert held.status_code == 303, held.text
+        held = await _hold_at_casa_mercedes(client, found.text, csrf)
         hold_page = await client.get(held.headers["location"])
         assert '<option value="15" selected>' in hold_page.text
         assert re.search(r'name="vulnerable-1" value="indigenous" checked', hold_page.text)
