@@ -345,6 +345,9 @@ class SeedLoader:
         for v in dataset.visits:
             fid = self.report.ids.get(v["facility_id"], v["facility_id"])
             if fid not in done_before:
+                # The audit service learns of a facility from capacity's events: wait (a
+                # bounded while) until its roster shows it, or the visit would be a 404.
+                await self._until_on_roster(fid)
                 listed = await self.call("GET", visits, params={"facility_id": fid})
                 done_before[fid] = {
                     str(x.get("done_on")) for x in (listed.json() if listed.is_success else [])
@@ -359,6 +362,14 @@ class SeedLoader:
                 done_before[fid].add(v["done_on"])
             else:
                 self._fail(f"visita a la instalación {fid}", made)
+
+    async def _until_on_roster(self, facility_id: str, seconds: float = 30.0) -> None:
+        """Wait until SEGOB's roster (the audit service's projection) lists the facility."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if (await self.call("GET", f"{API}/roster/{facility_id}")).status_code == 200:
+                return
+            await asyncio.sleep(0.2)
 
     async def _bounded(self, jobs: list[Any]) -> None:
         semaphore = asyncio.Semaphore(self.concurrency)
