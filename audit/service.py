@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PublicKey,
 )
 from pydantic import ValidationError
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlmodel import Session, col
 
 from audit import anchors
@@ -83,8 +83,22 @@ def _iso(dt: datetime) -> str:
     return as_utc(dt).isoformat()
 
 
+# The trail is one chain: its appends (the bus consumer's, a visit recorded through the API,
+# an export) and checkpoints take turns. SQLite's write lock already serialises them; on
+# PostgreSQL two transactions could both read the same head and the second would fail on the
+# unique position (a 409 to a SEGOB auditor recording a visit while events arrive).
+CHAIN_LOCK = 0x43414E41  # "CANA": a transaction-level advisory lock, released at commit
+
+
+def lock_chain(session: Session) -> None:
+    """Wait for the chain's turn (PostgreSQL); nothing to do on SQLite."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CHAIN_LOCK})
+
+
 def record_event(session: Session, event: Event) -> AuditEntry | None:
     """Append ``event`` to the trail; ``None`` when it is already there (idempotent by id)."""
+    lock_chain(session)
     if session.execute(
         select(col(AuditEntry.position)).where(col(AuditEntry.event_id) == event.id)
     ).first():
@@ -239,6 +253,7 @@ def make_checkpoint(session: Session) -> Checkpoint | None:
 
 def checkpoint_head(session: Session) -> Checkpoint | None:
     """Sign the head unless the last checkpoint already covers it (periodic and at stop)."""
+    lock_chain(session)
     head = session.execute(select(func.max(col(AuditEntry.position)))).scalar()
     if not head:
         return None
