@@ -63,11 +63,15 @@ async def _run(args: argparse.Namespace) -> None:
     # hold back samples for the one-call-at-a-time baselines
     nf, nr = args.baseline_facilities, args.baseline_referrals
     held_keys = {f["key"] for f in full.facilities[-nf:]}
+    bulk_ids = {f["id"] for f in full.facilities[:-nf]}
     bulk = dataclasses.replace(
         full,
         facilities=full.facilities[:-nf],
         pools=[p for p in full.pools if p["facility_key"] not in held_keys],
         referrals=full.referrals[:-nr],
+        # SEGOB's registrations and visits of the facilities loaded in bulk
+        registrations=[r for r in full.registrations if r["facility_id"] in bulk_ids],
+        visits=[v for v in full.visits if v["facility_id"] in bulk_ids],
     )
     sample_roster = dataclasses.replace(
         full,
@@ -76,6 +80,8 @@ async def _run(args: argparse.Namespace) -> None:
         facilities=full.facilities[-nf:],
         pools=[p for p in full.pools if p["facility_key"] in held_keys],
         referrals=[],
+        registrations=[],  # the baseline times the roster alone
+        visits=[],
     )
     sample_history = dataclasses.replace(full, referrals=full.referrals[-nr:])
 
