@@ -106,22 +106,6 @@ def covers(agreement: dict[str, Any], people: list[dict[str, Any]], state: str |
     )
 
 
-async def signed_partners(page: Page) -> set[str]:
-    """The institutions bound to the user's by a signed agreement (for the "no agreement"
-    mark on search results)."""
-    mine = page.browser.row.institution_id
-    try:
-        agreements = await page.api.get("referral", "/api/v1/agreements")
-    except ApiError:
-        return set()
-    return {
-        party
-        for a in agreements
-        if a["status"] == "signed" and mine in a["party_ids"]
-        for party in a["party_ids"]
-    }
-
-
 async def path_of(page: Page, referral_id: str) -> list[dict[str, Any]]:
     """The person's path through ``referral_id`` (empty when it cannot be read)."""
     try:

@@ -263,8 +263,6 @@ async def search_capacity(page: ProsecutorPage, request: Request) -> Response:
             {"search": search, "case": case, "again": same_group(draft, search["people"])}
         )
     values = dict(search=search, answer=answer, problems=problems, **choices(page))
-    values["partners"] = await paths.signed_partners(page)
-    values = dict(search=search, answer=answer, problems=problems, **choices(page))
     if page.is_htmx:
         return page.render("prosecutor/_results.html", **values)
     return page.render("prosecutor/new.html", **values)
