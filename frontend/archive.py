@@ -14,8 +14,8 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import Response
 
-from frontend.api import ApiError
-from frontend.dependencies import FrontendRoute, Page
+from frontend import paths
+from frontend.dependencies import FrontendRoute
 from frontend.lists import matching, paginate, query_of
 from frontend.prosecutor import STATUSES, status_label
 from frontend.shelter import CoordinatorPage, facility_list
@@ -26,14 +26,6 @@ CLOSED = ("discharged", "declined", "cancelled", "expired")
 EVERY = "todas"  # the "estado" that shows every referral, open ones too
 
 
-async def _institutions(page: Page) -> dict[str, str]:
-    try:
-        found = await page.api.get("referral", "/api/v1/institutions")
-    except ApiError:
-        return {}
-    return {i["id"]: i["name"] for i in found}
-
-
 @router.get("/refugio/archivo")
 async def archive(
     page: CoordinatorPage, estado: str = "", q: str = "", pagina: str = "1"
@@ -42,7 +34,7 @@ async def archive(
     institution = page.browser.row.institution_id
     status = estado if estado in CLOSED or estado == EVERY else ""
     query = query_of(q)
-    names = await _institutions(page)
+    names = await paths.institution_names(page)
     facilities = {f["id"]: f["name"] for f in await facility_list(page)}
     received = [
         r

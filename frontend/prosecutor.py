@@ -568,14 +568,6 @@ async def release_hold(page: ProsecutorPage, hold_id: str) -> Response:
 # --- her referrals ------------------------------------------------------------------------
 
 
-async def _institution_names(page: Page) -> dict[str, str]:
-    try:
-        institutions = await page.api.get("referral", "/api/v1/institutions")
-    except ApiError:
-        return {}
-    return {i["id"]: i["name"] for i in institutions}
-
-
 def status_label(t: Translator, code: str) -> str:
     """A referral's status in the reader's language ("" for an unknown code)."""
     label = STATUSES.get(code)
@@ -594,7 +586,7 @@ async def referral_list(
     params = {"status": status} if status else {}
     referrals = await page.api.get("referral", "/api/v1/referrals", params=params)
     referrals.sort(key=lambda r: r["created_at"], reverse=True)
-    names = await _institution_names(page)
+    names = await paths.institution_names(page)
     query = query_of(q)
     counts: dict[str, int] = {}
     if status is None:
@@ -651,7 +643,7 @@ async def referral_detail(
 async def detail_values(page: Page, referral_id: str) -> dict[str, Any]:
     """What her referral's page shows (the after-acceptance block adds to it)."""
     referral = await page.api.get("referral", f"/api/v1/referrals/{clean_id(referral_id)}")
-    names = await _institution_names(page)
+    names = await paths.institution_names(page)
     try:
         facility = await page.api.get("capacity", f"/api/v1/facilities/{referral['facility_id']}")
     except ApiError:
