@@ -83,8 +83,10 @@ def flags_of(
     now: datetime,
     policy: Policy,
     stays: list[RosterStay] | None = None,
+    stay_totals: tuple[int, int] | None = None,
 ) -> list[str]:
-    """The roster flags of one facility right now (never stored)."""
+    """The roster flags of one facility right now (never stored); ``stay_totals`` are its
+    ``stay_counts`` when the caller has them already."""
     flags: list[str] = []
     done = [v.done_on for v in visits if v.status == "done" and v.done_on]
     last = max(done) if done else None
@@ -104,7 +106,7 @@ def flags_of(
         flags.append("unregistered_active")
     if any(a.due_on < today for a in _open_actions(actions)):
         flags.append("follow_up_overdue")
-    near, over = stay_counts(fac, stays or [], now=now)
+    near, over = stay_totals or stay_counts(fac, stays or [], now=now)
     if near:
         flags.append("stay_limit_near")
     if over:
@@ -281,8 +283,10 @@ def roster_entry(
     stamps = [as_utc(p.last_confirmed_at) for p in pools if p.last_confirmed_at]
     confirmed = min(stamps) if stamps and len(stamps) == len(pools) else None
     open_actions = _open_actions(actions)
-    flags = flags_of(fac, pools, visits, actions, now=now, policy=policy, stays=stays)
     near, over = stay_counts(fac, stays or [], now=now)
+    flags = flags_of(
+        fac, pools, visits, actions, now=now, policy=policy, stays=stays, stay_totals=(near, over)
+    )
     return {
         "facility_id": fac.facility_id,
         "name": fac.name or "S.I.",
