@@ -186,12 +186,9 @@ class Labels:
             return country_label(value)
         if column == "offence":
             return _offence(value)
-        tables: dict[str, Mapping[str, str]] = {
-            **CODE_NAMES,
-            "sending_institution_id": self.institutions,
-            "receiving_institution_id": self.institutions,
-        }
-        table = tables.get(column)
+        if column in ("sending_institution_id", "receiving_institution_id"):
+            return self.institutions.get(value, value)
+        table = CODE_NAMES.get(column)
         return table.get(value, value) if table is not None else value
 
 
