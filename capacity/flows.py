@@ -20,6 +20,7 @@ from capacity import facilities, holds, operations, permissions, planner, regist
 from capacity.database import db
 from capacity.languages import fold, match_key
 from capacity.lookups import (
+    allocations_by_hold,
     get_facility,
     get_hold,
     get_location,
@@ -460,7 +461,8 @@ def institution_holds(
 ) -> list[HoldPublic]:
     permissions.ensure_create_hold(principal)
     found = holds.institution_holds(session, institution_id=principal.institution_id, status=status)
-    return [_hold_answer(session, h) for h in found]
+    allocations = allocations_by_hold(session, [h.id for h in found])  # one query, not one a hold
+    return [HoldPublic.of(h, allocations[h.id]) for h in found]
 
 
 def release_hold(session: Session, principal: Principal, hold_id: str) -> HoldPublic:

@@ -193,6 +193,19 @@ def hold_allocations(session: Session, hold_id: str) -> list[HoldAllocation]:
     )
 
 
+def allocations_by_hold(session: Session, hold_ids: list[str]) -> dict[str, list[HoldAllocation]]:
+    """The allocations of several holds in one query, by hold id (each in pool order)."""
+    found: dict[str, list[HoldAllocation]] = {h: [] for h in hold_ids}
+    if hold_ids:
+        for a in session.execute(
+            select(HoldAllocation)
+            .where(col(HoldAllocation.hold_id).in_(hold_ids))
+            .order_by(col(HoldAllocation.pool_id))
+        ).scalars():
+            found[a.hold_id].append(a)
+    return found
+
+
 def hold_by_key(session: Session, *, created_by: str, idempotency_key: str) -> Hold | None:
     return session.execute(
         select(Hold).where(
