@@ -79,16 +79,22 @@ def set_arrival(
     """The facility's contact and arrival instructions, set by its own staff."""
     facility = get_facility(session, facility_id)
     permissions.ensure_edit_pool(principal, facility.operator_institution_id)
-    loc = session.get(FacilityLocation, facility.id)
-    if loc is None:
-        loc = FacilityLocation(facility_id=facility.id, address="")
-        session.add(loc)
+    loc = _location(session, facility)
     loc.contact = data.contact.strip() if data.contact else None
     loc.arrival_instructions = (
         data.arrival_instructions.strip() if data.arrival_instructions else None
     )
     session.flush()
     return facility
+
+
+def _location(session: Session, facility: Facility) -> FacilityLocation:
+    """The facility's confidential location row, created (address empty) if it has none."""
+    loc = session.get(FacilityLocation, facility.id)
+    if loc is None:
+        loc = FacilityLocation(facility_id=facility.id, address="")
+        session.add(loc)
+    return loc
 
 
 def _check_transition(facility: Facility, status: str | None) -> None:
@@ -115,10 +121,7 @@ def _edit(session: Session, facility: Facility, changes: dict[str, Any]) -> None
             continue
         setattr(facility, key, value)
     if location:
-        loc = session.get(FacilityLocation, facility.id)
-        if loc is None:
-            loc = FacilityLocation(facility_id=facility.id, address="")
-            session.add(loc)
+        loc = _location(session, facility)
         for key, value in location.items():
             setattr(loc, key, value if value is not None or key != "address" else loc.address)
 
