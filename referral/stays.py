@@ -25,6 +25,7 @@ from referral.models import (
     ServiceProvided,
     StayExtension,
 )
+from referral.records import people_of
 from referral.referrals import visible_referral
 from referral.schemas import (
     ExtensionIn,
@@ -121,11 +122,7 @@ def stay_view(
         .where(FollowUp.referral_id == referral.id)
         .order_by(col(FollowUp.due_on), col(FollowUp.id))
     ).all()
-    people = session.exec(
-        select(ReferralPerson)
-        .where(ReferralPerson.referral_id == referral.id)
-        .order_by(col(ReferralPerson.position))
-    ).all()
+    people = people_of(session, referral.id)
     positions = {p.id: p.position for p in people}
     services = session.exec(
         select(ServiceProvided)
