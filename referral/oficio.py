@@ -23,13 +23,6 @@ from services.vocabulary import STATE_NAMES, PersonRole, ReferralStatus, Sex
 
 LOCAL = ZoneInfo("America/Mexico_City")
 _REPLACE = {"—": "-", "–": "-", "“": '"', "”": '"', "‘": "'", "’": "'", "…": "...", "·": "-"}
-AGE_BANDS = {
-    "0-12": "0 a 12 años",
-    "13-17": "13 a 17 años",
-    "18-59": "18 a 59 años",
-    "60+": "60 años o más",
-    "unknown": "Sin información",
-}
 
 
 def folio(referral: Referral) -> str:
@@ -62,7 +55,7 @@ class OficioData:
 
 
 def _person_row(position: int, p: ReferralPerson) -> list[str]:
-    age = AGE_BANDS["unknown"] if p.age is None else f"{p.age} {'año' if p.age == 1 else 'años'}"
+    age = "Sin información" if p.age is None else f"{p.age} {'año' if p.age == 1 else 'años'}"
     return [
         str(position),
         Sex(p.sex).label if p.sex else "Sin información",
