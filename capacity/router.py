@@ -214,7 +214,7 @@ def list_pools(
     session: ReadSessionDep,
     request: Request,
     response: Response,
-    limit: PageLimit = 100,
+    limit: PageLimit = 500,  # a facility has a handful: one page, as before pages
     cursor: PageCursor = None,
 ) -> Any:
     """A facility's pools by name (then id); the next page's cursor in headers."""
