@@ -22,7 +22,9 @@ from audit.reports import NA, REPORTS, SI, SUPPRESSED, WITHHELD, fields
 from services.clock import utcnow
 from services.countries import country_label
 from services.vocabulary import (
+    OFFENCES,
     STATE_NAMES,
+    TRAFFICKING_FOR_A_PURPOSE,
     FacilityKind,
     Outcome,
     PersonRole,
@@ -139,11 +141,13 @@ LEGEND = (
 
 
 def _offence(code: str) -> str:
-    if code.startswith("art10-"):
+    """An offence of the shared catalogue as the exports cite it (the General Law's article,
+    and fraction for art. 10); a code the catalogue does not know, as it came."""
+    if code not in OFFENCES:
+        return code
+    if code in TRAFFICKING_FOR_A_PURPOSE:
         return OFFENCE_ARTICLE + code.removeprefix("art10-")
-    if code == "art32":
-        return "Ley General, art. 32"
-    return code
+    return "Ley General, art. " + code.removeprefix("art")
 
 
 # The name of each code, by the column it stands in.
