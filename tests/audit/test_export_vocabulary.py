@@ -4,25 +4,14 @@ with the very labels they printed before it was shared (issue 18 review)."""
 from __future__ import annotations
 
 from audit import exports, monthly
+from referral import catalogue
 from services.vocabulary import OFFENCES, SERVICE_LABELS, STAND_ALONE_OFFENCES
 
-# What the monthly report printed before its two tables became one vocabulary.
-PROVIDED_BEFORE = {
-    "legal": "Asesoría jurídica",
-    "psychological": "Atención psicológica",
-    "medical": "Atención médica",
-    "education": "Educación",
-    "job_training": "Capacitación para el trabajo",
-}
-OFFERED_BEFORE = {
-    "legal": "Asesoría jurídica",
-    "medical": "Atención médica",
-    "mental_health": "Atención psicológica",
-    "social_work": "Trabajo social",
-    "education": "Educación",
-    "interpreter": "Intérprete",
-    "interpretation": "Intérprete",
-}
+# What the monthly report printed before its two tables became one vocabulary: the
+# referral service's catalogue of services given (its table was a copy) and of services
+# offered, to which the report added "interpretation".
+PROVIDED_BEFORE = catalogue.SERVICES_PROVIDED
+OFFERED_BEFORE = {**catalogue.SERVICES, "interpretation": "Intérprete"}
 FRACTIONS = ["I", "II", "III", "IV", "V", "VI", "VII", "VIII", "IX", "X", "XI"]
 
 
@@ -46,4 +35,4 @@ def test_the_monthly_report_names_services_given_and_offered_as_before() -> None
     for before in (PROVIDED_BEFORE, OFFERED_BEFORE):
         assert {code: SERVICE_LABELS[code] for code in before} == before
     assert not hasattr(monthly, "PROVIDED_LABELS")
-    assert monthly.SERVICE_LABELS is SERVICE_LABELS
+    assert vars(monthly)["SERVICE_LABELS"] is SERVICE_LABELS

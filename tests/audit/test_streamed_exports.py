@@ -17,23 +17,11 @@ from starlette.responses import JSONResponse
 from audit import directory, exports
 from audit.database import db
 from audit.main import consume
+from bench.exports import rows as _rows
 from services.events import Event
 from tests.conftest import running
 
 BY = ["state", "period", "reason_code"]
-
-
-def _rows(n: int) -> Iterator[dict[str, Any]]:
-    """``n`` rows of an unmet-demand report by state, month and reason, read lazily (as the
-    writer gets them) so that only what the writer keeps is measured."""
-    for i in range(n):
-        yield {
-            "state": f"{i % 32 + 1:02d}",
-            "period": f"20{i // 3000 % 100:02d}-{i % 12 + 1:02d}",
-            "reason_code": "no_beds_now" if i % 2 else "needs_not_met",
-            "requests": 5 * (i % 40 + 1),
-            "people": "<5" if i % 7 == 0 else 5 * (i % 9 + 1),
-        }
 
 
 def _peak(consume_all: Callable[[Iterable[dict[str, Any]]], int], n: int) -> tuple[int, int]:
@@ -140,14 +128,27 @@ async def _body_messages(
     return status, [m["body"] for m in sent if m["type"] == "http.response.body" and m["body"]]
 
 
-def _unmet(i: int, state: str) -> None:
+def _event(event_type: str, aggregate_type: str, aggregate_id: str, **payload: Any) -> None:
     consume(
         Event(
-            type="capacity.search.unmet",
-            aggregate_type="unmet_request",
-            aggregate_id=f"u-{state}-{i}",
-            payload={"sex": "male", "age_group": "18-59", "state": state, "group_size": 1},
+            type=event_type,
+            aggregate_type=aggregate_type,
+            aggregate_id=aggregate_id,
+            aggregate_version=1,
+            payload=payload,
         )
+    )
+
+
+def _unmet(i: int, state: str) -> None:
+    _event(
+        "capacity.search.unmet",
+        "unmet_request",
+        f"u-{state}-{i}",
+        sex="male",
+        age_group="18-59",
+        state=state,
+        group_size=1,
     )
 
 
@@ -180,24 +181,19 @@ async def test_a_report_export_leaves_in_chunks_and_a_bad_request_sends_no_file(
 
 
 def _facility(fid: str, state: str, operator: str) -> None:
-    consume(
-        Event(
-            type="capacity.facility.created",
-            aggregate_type="facility",
-            aggregate_id=fid,
-            aggregate_version=1,
-            payload={
-                "facility_id": fid,
-                "name": f"Casa {fid}",
-                "kind": "albergue",
-                "status": "closed" if fid.endswith("7") else "active",
-                "operator_institution_id": operator,
-                "state": state,
-                "municipality": "Centro",
-                "services": ["legal", "interpretation"] if fid.endswith("2") else ["medical"],
-                "specialization": "trafficking",
-            },
-        )
+    _event(
+        "capacity.facility.created",
+        "facility",
+        fid,
+        facility_id=fid,
+        name=f"Casa {fid}",
+        kind="albergue",
+        status="closed" if fid.endswith("7") else "active",
+        operator_institution_id=operator,
+        state=state,
+        municipality="Centro",
+        services=["legal", "interpretation"] if fid.endswith("2") else ["medical"],
+        specialization="trafficking",
     )
 
 
