@@ -12,13 +12,15 @@ from typing import Any
 
 import anyio
 import openpyxl
+import pytest
 from starlette.responses import JSONResponse
 
-from audit import directory, exports
+from audit import directory, exports, flows, reports
 from audit.database import db
 from audit.main import consume
 from bench.exports import rows as _rows
 from services.events import Event
+from services.tokens import Principal
 from tests.conftest import running
 
 BY = ["state", "period", "reason_code"]
@@ -219,3 +221,38 @@ async def test_the_hsds_directory_is_streamed_byte_for_byte_as_it_was_built(
     assert json.loads(body) == built
     assert body == JSONResponse(built).body
     assert len(chunks) > 4  # at least one per list, and more than one for each of 11 rows
+
+
+@pytest.mark.slow
+def test_exports_stream_on_postgres_in_one_snapshot(pg_url, monkeypatch):
+    """Server-side cursors (yield_per) and the directory's repeatable-read snapshot."""
+    monkeypatch.setattr(directory, "FACILITY_BATCH", 2)
+    monkeypatch.setattr(reports, "EVENT_BATCH", 3)
+    db.configure(pg_url)
+    db.migrate()
+    try:
+        for i in range(8):
+            _facility(f"f-{i:02d}", ("09", "07")[i % 2], f"op-{i % 3}")
+        for state in ("CHP", "OAX"):
+            for i in range(6):
+                _unmet(i, state)
+        auditor = Principal(sub="auditor", roles=frozenset({"segob_auditor"}))
+        answer = flows.hsds_directory(None, auditor)  # type: ignore[arg-type]
+
+        async def body() -> list[bytes]:
+            return [
+                c if isinstance(c, bytes) else str(c).encode() async for c in answer.body_iterator
+            ]
+
+        chunks = anyio.run(body)
+        with db.unit_of_work(write=False) as session:
+            built = directory.hsds_export(session)
+            rows = reports.build(session, "unmet-demand", ["state"])
+        assert len(chunks) > 4 and b"".join(chunks) == JSONResponse(built).body
+        assert len(built["services"]) == 7  # f-07 is closed
+        assert rows == [
+            {"state": "CHP", "requests": 6, "people": 6},
+            {"state": "OAX", "requests": 6, "people": 6},
+        ]
+    finally:
+        db.dispose()
