@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 
 from services.app import Runtime
+from services.pages import NEXT_CURSOR_HEADER
 
 log = logging.getLogger("canaliza.frontend")
 
@@ -78,6 +79,10 @@ def raise_for_answer(resp: httpx.Response) -> None:
 TokenSource = Callable[[], Awaitable[str]]
 
 
+# A screen reads at most this many pages of one list (500 rows each at most).
+MAX_PAGES = 200
+
+
 class Api:
     """The signed-in user's view of the platform's APIs."""
 
@@ -85,15 +90,36 @@ class Api:
         self.runtime = runtime
         self._token = token
 
-    async def request(self, service: str, method: str, path: str, **kw: Any) -> Any:
+    async def _answer(self, service: str, method: str, path: str, **kw: Any) -> httpx.Response:
         token = await self._token()
         resp = await call(self.runtime, service, method, path, token=token, **kw)
         if resp.status_code == 401:
             raise NotSignedIn
         raise_for_answer(resp)
+        return resp
+
+    async def request(self, service: str, method: str, path: str, **kw: Any) -> Any:
+        resp = await self._answer(service, method, path, **kw)
         if resp.status_code == 204 or not resp.content:
             return None
         return resp.json()
+
+    async def get_every(
+        self, service: str, path: str, *, items: str | None = None, **kw: Any
+    ) -> list[Any]:
+        """Every row of a paged list, page after page by its ``X-Next-Cursor`` (``items``:
+        the key of the body's list, when the body is not the list itself)."""
+        params = dict(kw.pop("params", None) or {})
+        rows: list[Any] = []
+        for _ in range(MAX_PAGES):
+            resp = await self._answer(service, "GET", path, params=params, **kw)
+            body = resp.json()
+            rows.extend(body[items] if items else body)
+            cursor = resp.headers.get(NEXT_CURSOR_HEADER)
+            if not cursor:
+                break
+            params = {**params, "cursor": cursor}
+        return rows
 
     async def get(self, service: str, path: str, **kw: Any) -> Any:
         return await self.request(service, "GET", path, **kw)

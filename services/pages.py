@@ -12,9 +12,11 @@ import binascii
 import json
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
+from fastapi import Query
 from sqlalchemy import ColumnElement, tuple_
+from sqlalchemy.orm import Mapped
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -28,6 +30,41 @@ MAX_CURSOR_LENGTH = 600
 
 NEXT_CURSOR_HEADER = "X-Next-Cursor"
 MAX_PAGE = 500
+
+
+# A list's query parameters: its handler gives ``limit`` its default.
+PageLimit = Annotated[int, Query(ge=1, le=MAX_PAGE, description="Rows per page (1-500).")]
+PageCursor = Annotated[
+    str | None,
+    Query(description="The X-Next-Cursor of the page before; none for the first page."),
+]
+
+
+def page_key(cursor: str | None, *kinds: type) -> tuple[Any, ...] | None:
+    """The sort key a page starts after (``None``: the first page), each value of the kind
+    its column holds (``str``, ``int`` or ``datetime``): a key of other kinds is a 422
+    ``invalid_cursor``, never a comparison the database refuses."""
+    if cursor is None:
+        return None
+    key = decode_cursor(cursor, len(kinds))
+    out: list[Any] = []
+    for value, kind in zip(key, kinds, strict=True):
+        if kind is datetime:
+            out.append(cursor_time(value))
+        elif isinstance(value, kind):
+            out.append(value)
+        else:
+            raise _invalid()
+    return tuple(out)
+
+
+def no_offset_with(cursor: str | None, offset: int) -> None:
+    """A page is found by its cursor or (deprecated) by its offset, never by both."""
+    if cursor is not None and offset:
+        raise Unprocessable(
+            "cursor: no se combina con offset; siga el next_cursor desde la primera página.",
+            code=INVALID_CURSOR,
+        )
 
 
 def encode_cursor(key: tuple[Any, ...]) -> str:
@@ -73,7 +110,10 @@ def cursor_time(value: Any) -> datetime:
 
 
 def after(
-    columns: Sequence[ColumnElement[Any]], key: tuple[Any, ...], *, descending: bool = False
+    columns: Sequence[ColumnElement[Any] | Mapped[Any]],
+    key: tuple[Any, ...],
+    *,
+    descending: bool = False,
 ) -> ColumnElement[bool]:
     """The keyset condition "rows after ``key``" for a list ordered by ``columns`` (all
     ascending, or all descending): a row-value comparison both SQLite and PostgreSQL

@@ -18,6 +18,7 @@ from services.pages import (
     cursor_time,
     decode_cursor,
     encode_cursor,
+    page_key,
     split_page,
 )
 
@@ -85,3 +86,19 @@ def test_the_next_page_is_announced_in_headers_and_the_last_page_announces_nothi
     last = client.get("/things", params={"cursor": nxt})
     assert NEXT_CURSOR_HEADER.lower() not in last.headers
     assert "link" not in last.headers
+
+
+def test_a_page_key_holds_the_kinds_of_its_columns_or_is_an_invalid_cursor() -> None:
+    moment = datetime(2026, 11, 23, 12, 30, tzinfo=UTC)
+    assert page_key(None, str) is None
+    assert page_key(encode_cursor((moment, "h1")), datetime, str) == (moment, "h1")
+    assert page_key(encode_cursor((7,)), int) == (7,)
+    for key, kinds in (
+        (("a",), (int,)),
+        ((1, 2, 3), (str, str, str)),
+        (("ayer", "h1"), (datetime, str)),
+        (("a", "b"), (str,)),
+    ):
+        with pytest.raises(Unprocessable) as caught:
+            page_key(encode_cursor(key), *kinds)
+        assert caught.value.code == "invalid_cursor"
