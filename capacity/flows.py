@@ -18,6 +18,7 @@ from starlette.concurrency import run_in_threadpool
 
 from capacity import facilities, holds, operations, permissions, planner, registration
 from capacity.database import db
+from capacity.exceptions import PinnedAssignmentInvalid
 from capacity.languages import fold, match_key
 from capacity.lookups import (
     allocations_by_hold,
@@ -185,7 +186,7 @@ FOREVER = datetime.max.replace(tzinfo=UTC)
 def people_query(people: list[Person]) -> list[PersonQ]:
     """The request's people as the matcher sees them (languages by catalogue key)."""
     return [
-        PersonQ(i, p.sex, p.age, p.role, frozenset(match_key(x) for x in p.languages))
+        PersonQ(i, p.sex, p.age, p.role, frozenset(match_key(x) for x in p.languages), p.stays_with)
         for i, p in enumerate(people)
     ]
 
@@ -374,12 +375,48 @@ def plan_operation(principal: Principal, body: OperationPlanRequest) -> dict[str
     return operations.plan_answer(result, groups, body.state)
 
 
+def _pins(
+    groups: list[planner.GroupQ], body: OperationCreate, state: str, registered_only: bool
+) -> dict[int, list[planner.Part]]:
+    """The body's pinned assignments checked against the read model (422 naming the field
+    when one cannot be, before anything is written)."""
+    pins = [
+        planner.PinQ(
+            a.group,
+            a.facility_id,
+            [(x.pool_id, x.beds, x.people) for x in a.allocations],
+            a.split,
+        )
+        for a in body.assignments
+    ]
+    try:
+        return planner.pin(
+            read_model.snapshot, groups, pins, state, registered_only=registered_only
+        )
+    except planner.PinError as exc:
+        raise PinnedAssignmentInvalid(
+            f"{exc.field}: {exc.message}", extra={"field": exc.field}
+        ) from exc
+
+
 def create_operation(principal: Principal, body: OperationCreate) -> dict[str, Any]:
-    """Plan, then hold in one step (re-planned under the write lock if beds moved)."""
+    """Plan, then hold in one step (re-planned under the write lock if beds moved);
+    pinned assignments are held as they are when their beds are still free."""
     settings = get_settings()
     groups = _groups(body)
     registered_only = not settings.unregistered_may_receive_referrals
-    first, problem = _plan(groups, body.state)
+    read_model.catch_up(db.engine.connect)
+    pinned = _pins(groups, body, body.state, registered_only) if body.assignments else {}
+    leave = frozenset(body.leave_unplaced)
+    first, problem = planner.plan(
+        read_model.snapshot,
+        groups,
+        body.state,
+        seconds=settings.operation_plan_seconds,
+        registered_only=registered_only,
+        pinned=pinned,
+        leave=leave,
+    )
     with db.unit_of_work() as session:
         operation, _ = operations.hold_operation(
             session,
@@ -397,6 +434,8 @@ def create_operation(principal: Principal, body: OperationCreate) -> dict[str, A
             quota_beds=settings.operation_quota_beds,
             seconds=settings.operation_plan_seconds,
             registered_only=registered_only,
+            pinned=pinned,
+            leave=leave,
         )
         return operations.operation_view(session, operation)
 
