@@ -406,6 +406,10 @@ def build(
         stage = "splits"
         for group in groups if allow_split else ():
             schemes = group.schemes()
+            if whole[group.index]:
+                # It may stay together: one way to split it is enough to fall back on
+                # (fewer choices keep the solver fast; ADR 0020).
+                schemes = schemes[:1]
             if schemes:
                 units[group.index] = [
                     [seats(unit, group.needs, UNIT_CANDIDATES) for unit in scheme]
@@ -546,6 +550,10 @@ def solve(
     solver = cp_model.CpSolver()
     solver.parameters.max_time_in_seconds = seconds
     solver.parameters.num_workers = workers
+    # The hint (first fit) is a whole solution: without presolve the solver starts from it
+    # at once, which under a tight limit on a loaded machine matters more than presolve's
+    # reductions (bench/operations_plan.py).
+    solver.parameters.cp_model_presolve = False
     status = solver.solve(m)
     log.debug("cp-sat %s in %.2f s", solver.status_name(status), solver.wall_time)
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
@@ -676,14 +684,18 @@ def solve_plan(
     placed = {part.group for part in parts}
     unplaced: dict[int, dict[str, Any]] = {}
     memo: dict[Any, dict[str, Any]] = {}
+    slowest = 0.0  # the longest a reason took: none is begun that would end past the deadline
     with lock or nullcontext():
         for g in groups:
             if g.index in leave:
                 unplaced[g.index] = {**LEFT_UNPLACED, "state": state}
             elif g.index not in placed:
-                if _past(deadline) and stopped is None:
+                begun = time.perf_counter()
+                brief = begun + slowest > deadline
+                if brief and stopped is None:
                     stopped = "reasons"
-                why = _why(model, g, state, sub, memo, brief=_past(deadline))
+                why = _why(model, g, state, sub, memo, brief=brief)
+                slowest = max(slowest, time.perf_counter() - begun)
                 if g.index in lost:
                     why = {**why, "reason": why["reason"].rstrip(".") + PINNED_GONE + "."}
                 unplaced[g.index] = why
