@@ -44,6 +44,7 @@ from capacity.schemas import (
     HoldPublic,
     LedgerEntryPublic,
     Needs,
+    OperationCandidatesRequest,
     OperationCreate,
     OperationPlanRequest,
     Person,
@@ -59,6 +60,9 @@ from capacity.search import (
     PersonQ,
     SearchOutcome,
     Snapshot,
+    diagnose,
+    eligible_beds,
+    explain,
     explain_unmet,
     read_model,
     run_search,
@@ -373,6 +377,49 @@ def plan_operation(principal: Principal, body: OperationPlanRequest) -> dict[str
     groups = _groups(body)
     result, _ = _plan(groups, body.state)
     return operations.plan_answer(result, groups, body.state)
+
+
+def operation_candidates(principal: Principal, body: OperationCandidatesRequest) -> dict[str, Any]:
+    """Where one group (or part) of an operation could go instead, and per person and per
+    need where beds that take them are free (writes nothing)."""
+    settings = get_settings()
+    people = people_query(body.group.people)
+    group = planner.GroupQ(0, people, needs_query(body.group.needs, people))
+    chosen = body.people or list(range(len(people)))
+    read_model.catch_up(db.engine.connect)
+    snapshot = read_model.snapshot
+    found = planner.candidates(
+        snapshot,
+        group,
+        chosen,
+        body.state,
+        limit=body.limit,
+        registered_only=not settings.unregistered_may_receive_referrals,
+        taken=dict(body.taken),
+    )
+    part = [people[i] for i in chosen]
+    candidates = []
+    for pattern in found:
+        shaped = operations.assignment_of(planner.Part(0, pattern, split=False))
+        fac = pattern.facility
+        adults = [p for p in part if not p.is_child]
+        candidates.append(
+            {
+                **shaped,
+                "same_state": fac.state == body.state,
+                "eligible_free": eligible_beds(fac, adults, group.needs),
+            }
+        )
+    unmet = None
+    if not candidates:
+        adults = [p for p in part if not p.is_child]
+        children = [p for p in part if p.is_child]
+        unmet = diagnose(snapshot, adults, children, group.needs, body.state)
+    return {
+        "candidates": candidates,
+        "explanations": explain(snapshot, part, group.needs, body.state),
+        "unmet": unmet,
+    }
 
 
 def _pins(

@@ -38,7 +38,7 @@ from services.vocabulary import FacilityStatus, HoldStatus, RegistrationStatus
 CHUNK = 500
 
 
-def _assignment(part: Part) -> dict[str, Any]:
+def assignment_of(part: Part) -> dict[str, Any]:
     fac = part.pattern.facility
     people = sorted(i for idx in part.pattern.people.values() for i in idx)
     reserved = part.pattern.reserved
@@ -76,7 +76,7 @@ def plan_answer(plan: Plan, groups: list[GroupQ], state: str) -> dict[str, Any]:
     """The plan as the API answers it: every group once in ``assignments`` (once per part
     when split) or in ``unplaced``, and the figures."""
     assignments = [
-        _assignment(p) for p in sorted(plan.parts, key=lambda p: (p.group, p.pattern.facility.id))
+        assignment_of(p) for p in sorted(plan.parts, key=lambda p: (p.group, p.pattern.facility.id))
     ]
     size = {g.index: len(g.people) for g in groups}
     unplaced = [

@@ -965,3 +965,33 @@ def _pin_part(
             )
         seats.append((pool, list(people)))
     return Part(g, _seated(fac, seats, needs, state), split=p.split)
+
+
+def candidates(
+    model: Snapshot,
+    group: GroupQ,
+    people: list[int],
+    state: str | None,
+    *,
+    limit: int,
+    registered_only: bool = False,
+    taken: dict[str, int] | None = None,
+) -> list[Pattern]:
+    """Where these people of the group (all of it, or one part of a split) could go
+    instead, nearest first: every facility that seats them together with the beds free
+    now less ``taken`` (beds the rest of the plan uses), by the plan's own rules."""
+    chosen = [group.people[i] for i in people]
+    adults = [p for p in chosen if not p.is_child]
+    children = [p for p in chosen if p.is_child]
+    taken = taken or {}
+    out: list[Pattern] = []
+    for fac in facilities_by_distance(model, state, registered_only=registered_only):
+        if not _could_seat(fac, chosen, group.needs):
+            continue
+        free = {pid: pool.available - taken.get(pid, 0) for pid, pool in fac.pools.items()}
+        found = _pattern(fac, adults, children, group.needs, state, free)
+        if found is not None:
+            out.append(found)
+            if len(out) >= limit:
+                break
+    return out

@@ -900,6 +900,61 @@ class OperationUnplaced(BaseModel):
     reason: dict[str, Any]
 
 
+class OperationCandidatesRequest(Strict):
+    """Where one group of an operation (or the people of one part of it) could go instead:
+    the screen's "change the place" while adjusting a plan. ``taken``: beds per pool the
+    rest of the adjusted plan uses (not offered again)."""
+
+    state: StateCode
+    group: OperationGroup
+    people: (
+        Annotated[
+            list[Annotated[StrictInt, Field(ge=0, le=MAX_OPERATION_PEOPLE)]],
+            Field(min_length=1, max_length=MAX_OPERATION_PEOPLE),
+        ]
+        | None
+    ) = None
+    taken: Annotated[
+        dict[Id, Annotated[StrictInt, Field(ge=0, le=MAX_OPERATION_PEOPLE)]],
+        Field(max_length=MAX_OPERATION_PEOPLE),
+    ] = {}
+    limit: Annotated[StrictInt, Field(ge=1, le=20)] = 8
+
+    @model_validator(mode="after")
+    def _people(self) -> OperationCandidatesRequest:
+        size = len(self.group.people)
+        chosen = self.people or []
+        if any(i >= size for i in chosen) or len(set(chosen)) != len(chosen):
+            raise PydanticCustomError(
+                "people_invalid",
+                "people: cada posición debe ser de una persona del grupo (de 0 a {last}) y "
+                "aparecer una vez.",
+                {"last": size - 1},
+            )
+        return self
+
+
+class OperationCandidate(BaseModel):
+    facility_id: str
+    facility_name: str
+    state: str
+    municipality: str
+    kind: str
+    same_state: bool
+    eligible_free: int
+    allocations: list[OperationAllocation]
+    people: list[int]
+    reserved_for: list[str] = []
+    note: str | None = None
+
+
+class OperationCandidatesAnswer(BaseModel):
+    candidates: list[OperationCandidate]
+    # Per person and per need: where beds that take them are free (why not elsewhere).
+    explanations: list[dict[str, Any]]
+    unmet: dict[str, Any] | None = None
+
+
 class OperationPlanAnswer(BaseModel):
     assignments: list[OperationAssignment]
     unplaced: list[OperationUnplaced]

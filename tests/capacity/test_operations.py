@@ -439,3 +439,41 @@ def test_a_plan_out_of_time_says_so_and_still_answers_every_group():
     assert {r["code"] for r in result.unplaced.values()} == {"operation_stopped"}
     result, _ = plan(snap, groups, "09", seconds=30.0)
     assert result.stopped is None and result.optimal and result.placed_people() == 3
+
+
+async def test_candidates_of_one_group_leave_out_beds_the_plan_uses_and_say_why(cap):
+    near = await cap.facility(name="Cerca", state="09")
+    far = await cap.facility(name="Lejos", state="02")
+    full = await cap.pool(near["id"], total=2)
+    await cap.pool(far["id"], total=2)
+    body = {"state": "09", "group": {"people": [WOMAN, CHILD]}, "taken": {full["id"]: 1}}
+    r = await cap.client.post("/api/v1/operations/candidates", json=body, headers=cap.prosecutor())
+    assert r.status_code == 200, r.text
+    answer = r.json()
+    # One bed of the near pool is the plan's already: only the far facility seats both.
+    assert [c["facility_id"] for c in answer["candidates"]] == [far["id"]]
+    assert answer["candidates"][0]["people"] == [0, 1]
+    assert answer["candidates"][0]["eligible_free"] == 2
+    assert any("Persona 1" in e["reason"] for e in answer["explanations"])
+    # One part of the group (the woman alone) may go to the near one.
+    r = await cap.client.post(
+        "/api/v1/operations/candidates",
+        json={**body, "people": [0]},
+        headers=cap.prosecutor(),
+    )
+    assert [c["facility_id"] for c in r.json()["candidates"]] == [near["id"], far["id"]]
+    # Nobody takes a man: no candidates, and why.
+    r = await cap.client.post(
+        "/api/v1/operations/candidates",
+        json={"state": "09", "group": {"people": [MAN]}},
+        headers=cap.prosecutor(),
+    )
+    assert r.json()["candidates"] == [] and r.json()["unmet"]["code"] == "no_eligible_pool"
+    r = await cap.client.post(
+        "/api/v1/operations/candidates",
+        json={**body, "people": [0, 5]},
+        headers=cap.prosecutor(),
+    )
+    assert r.status_code == 422 and "people" in r.json()["detail"]
+    r = await cap.client.post("/api/v1/operations/candidates", json=body, headers=cap.coordinator())
+    assert r.status_code == 403
