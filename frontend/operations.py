@@ -13,7 +13,8 @@ POST /operativos/{id}/canalizar/{hold}        send the referral of one hold (the
 
 One row per person: ``group; sex; age; role; languages; needs`` (``;``, tab or ``,``
 separated). Sex F, M, X or S.I.; age in years or empty; role víctima, indirecta, testigo,
-niña/niño (accompanying child); languages separated by ``/``; needs of the group separated
+niña/niño (accompanying child; «niña con 1» never leaves the group's first person, e.g. a
+baby her mother); languages separated by ``/``; needs of the group separated
 by ``/`` (silla, sensorial, intelectual, embarazo, adicciones, migrante, lgbtttiq).
 """
 
@@ -52,6 +53,8 @@ ROLE_WORDS = {
     "niño": "accompanying_child",
     "hija": "accompanying_child",
     "hijo": "accompanying_child",
+    "bebé": "accompanying_child",
+    "bebe": "accompanying_child",
 }
 NEED_WORDS: dict[str, tuple[str, Any]] = {
     "silla": ("disabilities", "mobility"),
@@ -72,6 +75,15 @@ def _cells(line: str) -> list[str]:
     delimiter = "\t" if "\t" in line else (";" if ";" in line else ",")
     row = next(csv.reader(io.StringIO(line), dialect=dialect, delimiter=delimiter), [])
     return [c.strip() for c in row]
+
+
+def _bond(role: str) -> tuple[str, int | None]:
+    """«niña con 1», «hijo de 2»: an accompanying child who stays with that person of her
+    group (counted from 1 within the group); the role word and the bond (from 0)."""
+    words = role.lower().split()
+    if len(words) == 3 and words[1] in ("con", "de") and words[2].isdigit():
+        return words[0], max(int(words[2]) - 1, 0)
+    return role.lower(), None
 
 
 def parse_rows(text: str) -> tuple[list[dict[str, Any]], list[str]]:
@@ -102,11 +114,14 @@ def parse_rows(text: str) -> tuple[list[dict[str, Any]], list[str]]:
                 problems.append(f"Línea {n}: la edad es un número de años entre 0 y 120.")
                 continue
             age = int(age_raw)
-        role = ROLE_WORDS.get(role_raw.lower(), "victim" if not role_raw else "")
-        if not role:
+        role_word, bond = _bond(role_raw)
+        role = ROLE_WORDS.get(role_word, "victim" if not role_raw else "")
+        if not role or (bond is not None and role != "accompanying_child"):
             problems.append(f"Línea {n}: papel «{role_raw}» desconocido.")
             continue
         person: dict[str, Any] = {"sex": sex_value, "age": age, "role": role}
+        if bond is not None:
+            person["stays_with"] = bond  # the group's own numbering is checked by the API
         spoken = [x.strip() for x in langs.split("/") if x.strip()]
         if spoken:
             person["languages"] = spoken[:5]

@@ -116,3 +116,13 @@ def test_a_row_that_is_not_in_the_plan_is_refused():
     for key in ("a9", "u0", "x1"):
         with pytest.raises(ValueError):
             move(_plan(), key, None, size=1)
+
+
+def test_a_child_with_her_mother_in_the_rows_stays_with_her():
+    groups, problems = parse_rows("1; F; 30\n1; F; 24\n1; F; 0; bebé con 2\n1; M; 6; niño de 1")
+    assert problems == []
+    people = groups[0]["people"]
+    assert people[2] == {"sex": "F", "age": 0, "role": "accompanying_child", "stays_with": 1}
+    assert people[3]["stays_with"] == 0
+    _groups, problems = parse_rows("1; F; 30; víctima con 1")
+    assert problems == ["Línea 1: papel «víctima con 1» desconocido."]
