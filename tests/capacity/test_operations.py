@@ -477,3 +477,30 @@ async def test_candidates_of_one_group_leave_out_beds_the_plan_uses_and_say_why(
     assert r.status_code == 422 and "people" in r.json()["detail"]
     r = await cap.client.post("/api/v1/operations/candidates", json=body, headers=cap.coordinator())
     assert r.status_code == 403
+
+
+async def test_bad_pinned_splits_are_refused_naming_the_field(cap):
+    one = await cap.facility(name="Uno")
+    p1 = await cap.pool(one["id"], total=4)
+    baby = {"sex": "F", "age": 0, "role": "accompanying_child", "stays_with": 0}
+    groups = [{"people": [WOMAN, WOMAN, baby]}]
+
+    def part(people: list[int], **over: Any) -> dict[str, Any]:
+        alloc = {"pool_id": p1["id"], "beds": len(people), "people": people}
+        return {"group": 0, "facility_id": one["id"], "split": True, "allocations": [alloc],
+                **over}  # fmt: skip
+
+    cases = [
+        ([part([0, 2]), {**part([1]), "allocations": [{"pool_id": p1["id"], "beds": 1}]}],
+         "assignments[1].allocations"),  # a part that does not say who
+        ([part([0, 2])], "assignments[0].allocations"),  # person 2 left without a bed
+        ([part([0]), part([1, 2])], "assignments[0].allocations"),  # baby away from her mother
+        ([part([0, 1]), part([2])], "assignments[1].allocations[0].pool_id"),  # baby alone
+        ([part([0, 2]), part([1, 1])], "assignments[1].allocations[0].people"),  # twice
+    ]  # fmt: skip
+    for pins, field in cases:
+        body = {"name": "Op", "state": "09", "groups": groups, "assignments": pins}
+        r = await cap.client.post("/api/v1/operations", json=body, headers=cap.prosecutor())
+        assert r.status_code == 422, r.text
+        assert r.json()["detail"].startswith(field), (field, r.text)
+    assert _held_beds() == 0
