@@ -441,6 +441,36 @@ def test_a_plan_out_of_time_says_so_and_still_answers_every_group():
     assert result.stopped is None and result.optimal and result.placed_people() == 3
 
 
+def test_a_plan_stopped_after_first_fit_keeps_the_first_fit(monkeypatch):
+    """Time running out while other candidates are found (simulated: the scan says so)
+    leaves the first-fit plan of every group, and the answer says what was cut short."""
+    from capacity import planner
+    from capacity.planner import GroupQ, OutOfTime, plan
+    from capacity.search import FacilityView, NeedsQ, PersonQ, PoolView, Snapshot
+
+    def pool(pid: str, fid: str) -> PoolView:
+        return PoolView(pid, fid, "Mujeres", frozenset({"F"}), 18, 120, True, 12, 4, False,
+                        False, False, False, False, frozenset(), 2, None)  # fmt: skip
+
+    facs = []
+    for fid, state in (("a", "09"), ("b", "15")):
+        fac = FacilityView(fid, fid, "refugio", "i", state, "Centro", "trafficking", [],
+                           "high", None, "active", pools={fid: pool(fid, fid)})  # fmt: skip
+        fac.recompute()
+        facs.append(fac)
+    snap = Snapshot(1, {f.id: f for f in facs}, facs, {"09": [facs[0]], "15": [facs[1]]})
+    groups = [GroupQ(g, [PersonQ(0, "F", 30, "victim")], NeedsQ()) for g in range(3)]
+
+    def out_of_time(self: Any, limit: int) -> list[Any]:
+        raise OutOfTime
+
+    monkeypatch.setattr(planner._Fitting, "first", out_of_time)
+    result, _ = plan(snap, groups, "09", seconds=30.0)
+    assert result.stopped == "candidates" and not result.optimal
+    assert result.placed_people() == 3 and result.unplaced == {}
+    assert sorted(p.pattern.facility.id for p in result.parts) == ["a", "a", "b"]
+
+
 async def test_candidates_of_one_group_leave_out_beds_the_plan_uses_and_say_why(cap):
     near = await cap.facility(name="Cerca", state="09")
     far = await cap.facility(name="Lejos", state="02")
