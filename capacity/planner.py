@@ -54,7 +54,7 @@ MAX_SCHEMES = 4  # ways of dividing a group's children among its adults, at most
 # Shares of the plan's time limit: finding candidates (first fit first) may use up to
 # BUILD_SHARE of it, the reasons of unplaced groups keep REASONS_SHARE (at most
 # REASONS_SECONDS) after the solver.
-BUILD_SHARE = 0.6
+BUILD_SHARE = 0.75
 REASONS_SHARE = 0.15
 REASONS_SECONDS = 0.3
 
@@ -322,7 +322,12 @@ def build(
     found so far still hold the first-fit plan of every group looked at (``stopped`` says
     which stage was cut short)."""
     taken = taken or {}
-    facs = facilities_by_distance(model, state, registered_only=registered_only)
+    # A facility with no free bed seats no one: most of them when beds are scarce.
+    facs = [
+        f
+        for f in facilities_by_distance(model, state, registered_only=registered_only)
+        if f.available > 0
+    ]
     whole: dict[int, list[Pattern]] = {g.index: [] for g in groups}
     units: dict[int, list[list[list[Pattern]]]] = {}
     cache: dict[tuple[Any, ...], _Fitting] = {}
@@ -385,6 +390,8 @@ def build(
                 fac = pat.facility
                 for pid, pool in fac.pools.items():
                     left.setdefault(pid, pool.available - taken.get(pid, 0))
+                if sum(left[pid] for pid in fac.pools) < len(group.people):
+                    continue  # its beds are taken by now
                 found = _pattern(fac, group.adults, group.children, group.needs, state, left)
                 if found is None:
                     continue
