@@ -7,8 +7,13 @@ to seat a whole group, or one unit of a split group, in one facility, found by t
 of candidates that places the most people within every pool's free beds, keeps groups
 together (a split only when it places people that would otherwise stay out, in as few
 parts as possible) and prefers the operation's state, then its neighbours (ADR 0020).
-The solver runs under a time limit; with no solution by then, or a worse one than the
-greedy first fit it was hinted with, the greedy first fit is the answer.
+The whole plan (candidates, solver, reasons) runs under one time limit; first fit comes
+first, so when time runs out the answer is the best found so far and says what was cut
+short (``Plan.stopped``); with no solution by then, or a worse one than the greedy first
+fit it was hinted with, the greedy first fit is the answer. A split shares a group's
+children among its adults, never a child without an adult of the group, never a child
+away from the adult she ``stays_with``. Assignments the prosecutor pinned (``pin``) are
+checked here by the same rules and kept out of the solver's choices.
 """
 
 from __future__ import annotations

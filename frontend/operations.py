@@ -319,16 +319,21 @@ async def offer_places(page: OperationsPage, request: Request) -> Response:
         group, people, at = _row(plan, key)
     except ValueError:
         return _plan_page(page, body, rows, plan, problems=[NO_ROW])
-    answer = await page.api.post(
-        "capacity",
-        "/api/v1/operations/candidates",
-        json={
-            "state": body["state"],
-            "group": adjust["groups"][group],
-            "people": people,
-            "taken": used_beds(plan, skip=at),
-        },
-    )
+    try:
+        answer = await page.api.post(
+            "capacity",
+            "/api/v1/operations/candidates",
+            json={
+                "state": body["state"],
+                "group": adjust["groups"][group],
+                "people": people,
+                "taken": used_beds(plan, skip=at),
+            },
+        )
+    except ApiError as exc:
+        if exc.status >= 500:
+            raise
+        return _plan_page(page, body, rows, plan, problems=[exc.detail])
     current = plan["assignments"][at]["facility_id"] if at is not None else None
     answer["candidates"] = [c for c in answer["candidates"] if c["facility_id"] != current]
     await page.save_draft(

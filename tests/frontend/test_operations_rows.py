@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from frontend.operations import _by_facility, parse_rows
 
 
@@ -126,3 +128,38 @@ def test_a_child_with_her_mother_in_the_rows_stays_with_her():
     assert people[3]["stays_with"] == 0
     _groups, problems = parse_rows("1; F; 30; víctima con 1")
     assert problems == ["Línea 1: papel «víctima con 1» desconocido."]
+
+
+@pytest.mark.slow
+async def test_adjust_then_hold_through_the_pages(demo_app):
+    """Through the ASGI app: plan, a row not in the plan, the places offered for one
+    group, that group left out, then held as shown; changed rows are refused."""
+    from tests.conftest import running
+    from tests.frontend.conftest import csrf_of, sign_in, small_world
+
+    async with running(demo_app) as client:
+        await small_world(client)
+        await sign_in(client, "fiscal")
+        csrf = csrf_of((await client.get("/operativos/nuevo")).text)
+        form = {"csrf_token": csrf, "name": "Op", "state": "09", "rows": "1; F; 30\n2; F; 40"}
+        planned = await client.post("/operativos/planear", data=form)
+        assert planned.status_code == 200 and "Refugio de prueba Coyoacán" in planned.text
+        gone = await client.post("/operativos/ajustar", data={**form, "fila": "a9"})
+        assert "Ese renglón ya no está en el plan" in gone.text
+        offered = await client.post("/operativos/ajustar", data={**form, "fila": "a1"})
+        assert "Otros lugares para el grupo 2" in offered.text
+        assert "Ningún otro lugar puede recibirlos juntos ahora." in offered.text  # one refuge
+        assert "cama(s) libre(s) en 09 la aceptan" in offered.text  # why not elsewhere
+        left = await client.post(
+            "/operativos/ajustar/elegir", data={**form, "fila": "a1", "eleccion": "sin-lugar"}
+        )
+        assert "El grupo 2 queda sin lugar en este operativo." in left.text
+        changed = await client.post(
+            "/operativos/ajustar", data={**form, "rows": "1; F; 31", "fila": "a0"}
+        )
+        assert changed.status_code == 422 and "vuelva a planear" in changed.text
+        held = await client.post("/operativos", data=form)
+        assert held.status_code == 303, held.text
+        page = await client.get(held.headers["location"])
+        assert "Sin lugar por decisión" in page.text
+        assert page.text.count("Enviar la canalización") == 1  # one hold: group 1's
