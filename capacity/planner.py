@@ -176,7 +176,7 @@ class Plan:
     @property
     def optimal(self) -> bool:
         """Proven the best the candidates allow, with nothing cut short."""
-        return self.stopped is None and self.solver in ("cp-sat optimal", "greedy optimal")
+        return self.stopped is None and self.solver in ("cp-sat optimal", "greedy optimal", "empty")
 
 
 @dataclass
@@ -320,6 +320,7 @@ def build(
     allow_split: bool = True,
     deadline: float | None = None,
     taken: dict[str, int] | None = None,
+    pinned: Iterable[int] = (),
 ) -> Problem:
     """Candidate placements of every group (whole) and of every part of the ways it may be
     split, nearest first, against the model's free beds now (less ``taken``: beds pinned
@@ -387,9 +388,13 @@ def build(
         # First fit (each group in turn, whole, first facility that can take it with the
         # beds left) is a candidate too, and the solver's hint: the plan is never worse.
         left: dict[str, int] = {}
+        skip = set(pinned)  # their beds are ``taken``; candidates only, for a re-plan
         for group in groups:
             if _past(deadline):
                 raise OutOfTime
+            if group.index in skip:
+                examined.add(group.index)
+                continue
             fit = fitting(group.people, group.needs)
             for pat in fit.all() if fit is not None else ():
                 fac = pat.facility
@@ -642,6 +647,7 @@ def plan(
             registered_only=registered_only,
             deadline=started + seconds * BUILD_SHARE,
             taken=beds_of(p for parts in pinned.values() for p in parts),
+            pinned=pinned,
         )
     budget = seconds - (time.perf_counter() - started)
     result = solve_plan(
