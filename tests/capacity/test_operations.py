@@ -64,6 +64,7 @@ async def test_plan_places_every_group_once_prefers_the_state_and_writes_nothing
     # 3 beds in CDMX filled first, then the neighbouring state (15), then the far one.
     assert by_state == {"09": 3, "15": 3}
     assert answer["summary"]["placed_people"] == 6
+    assert answer["optimal"] is True and answer["stopped"] is None  # nothing cut short
     assert any(x["pool_id"] == a["id"] for asg in answer["assignments"] for x in asg["allocations"])
     assert _held_beds() == 0
     with Session(db.engine) as s:
