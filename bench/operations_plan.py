@@ -56,7 +56,12 @@ def main() -> None:
     parser.add_argument("--people", type=int, default=536)
     parser.add_argument("--groups", type=int, default=200)
     parser.add_argument("--state", default="16")
-    parser.add_argument("--seconds", type=float, default=1.5, help="solver time limit")
+    parser.add_argument(
+        "--seconds",
+        type=float,
+        default=1.5,
+        help="the whole plan's time limit (candidates, solver, reasons)",
+    )
     parser.add_argument(
         "--scarce",
         type=float,
@@ -118,7 +123,7 @@ def measure(title: str, model: Any, groups: list[Any], state: str, seconds: floa
     whole = {p.group for p in result.parts if not p.split}
     print(f"-- {title}: upper bound {bound} people (eligible free beds)")
     print(
-        f"planner ({result.solver}): {plan_s:.2f} s, {placed}/{bound} people placed "
+        f"planner ({result.solver}, stopped: {result.stopped}): {plan_s:.2f} s, {placed}/{bound} people placed "
         f"({placed / max(bound, 1):.0%} of the bound), {len(whole)} groups whole, "
         f"{len(split)} split, {len(result.unplaced)} unplaced"
     )

@@ -117,3 +117,9 @@ class OperationQuotaExceeded(Conflict):
     ``CANALIZA_OPERATION_QUOTA_BEDS``."""
 
     code = "operation_quota_exceeded"
+
+
+class PinnedAssignmentInvalid(Unprocessable):
+    """A pinned assignment of ``POST /operations`` the plan cannot take (nothing written)."""
+
+    code = "pinned_assignment_invalid"

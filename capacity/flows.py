@@ -18,6 +18,7 @@ from starlette.concurrency import run_in_threadpool
 
 from capacity import facilities, holds, operations, permissions, planner, registration
 from capacity.database import db
+from capacity.exceptions import PinnedAssignmentInvalid
 from capacity.languages import fold, match_key
 from capacity.lookups import (
     allocations_by_hold,
@@ -46,6 +47,7 @@ from capacity.schemas import (
     HoldPublic,
     LedgerEntryPublic,
     Needs,
+    OperationCandidatesRequest,
     OperationCreate,
     OperationPlanRequest,
     Person,
@@ -61,6 +63,9 @@ from capacity.search import (
     PersonQ,
     SearchOutcome,
     Snapshot,
+    diagnose,
+    eligible_beds,
+    explain,
     explain_unmet,
     read_model,
     run_search,
@@ -217,7 +222,7 @@ FOREVER = datetime.max.replace(tzinfo=UTC)
 def people_query(people: list[Person]) -> list[PersonQ]:
     """The request's people as the matcher sees them (languages by catalogue key)."""
     return [
-        PersonQ(i, p.sex, p.age, p.role, frozenset(match_key(x) for x in p.languages))
+        PersonQ(i, p.sex, p.age, p.role, frozenset(match_key(x) for x in p.languages), p.stays_with)
         for i, p in enumerate(people)
     ]
 
@@ -406,12 +411,91 @@ def plan_operation(principal: Principal, body: OperationPlanRequest) -> dict[str
     return operations.plan_answer(result, groups, body.state)
 
 
+def operation_candidates(principal: Principal, body: OperationCandidatesRequest) -> dict[str, Any]:
+    """Where one group (or part) of an operation could go instead, and per person and per
+    need where beds that take them are free (writes nothing)."""
+    settings = get_settings()
+    people = people_query(body.group.people)
+    group = planner.GroupQ(0, people, needs_query(body.group.needs, people))
+    chosen = body.people or list(range(len(people)))
+    read_model.catch_up(db.engine.connect)
+    snapshot = read_model.snapshot
+    found = planner.candidates(
+        snapshot,
+        group,
+        chosen,
+        body.state,
+        limit=body.limit,
+        registered_only=not settings.unregistered_may_receive_referrals,
+        taken=dict(body.taken),
+    )
+    part = [people[i] for i in chosen]
+    candidates = []
+    for pattern in found:
+        shaped = operations.assignment_of(planner.Part(0, pattern, split=False))
+        fac = pattern.facility
+        adults = [p for p in part if not p.is_child]
+        candidates.append(
+            {
+                **shaped,
+                "same_state": fac.state == body.state,
+                "eligible_free": eligible_beds(fac, adults, group.needs),
+            }
+        )
+    unmet = None
+    if not candidates:
+        adults = [p for p in part if not p.is_child]
+        children = [p for p in part if p.is_child]
+        unmet = diagnose(snapshot, adults, children, group.needs, body.state)
+    return {
+        "candidates": candidates,
+        "explanations": explain(snapshot, part, group.needs, body.state),
+        "unmet": unmet,
+    }
+
+
+def _pins(
+    groups: list[planner.GroupQ], body: OperationCreate, state: str, registered_only: bool
+) -> dict[int, list[planner.Part]]:
+    """The body's pinned assignments checked against the read model (422 naming the field
+    when one cannot be, before anything is written)."""
+    pins = [
+        planner.PinQ(
+            a.group,
+            a.facility_id,
+            [(x.pool_id, x.beds, x.people) for x in a.allocations],
+            a.split,
+        )
+        for a in body.assignments
+    ]
+    try:
+        return planner.pin(
+            read_model.snapshot, groups, pins, state, registered_only=registered_only
+        )
+    except planner.PinError as exc:
+        raise PinnedAssignmentInvalid(
+            f"{exc.field}: {exc.message}", extra={"field": exc.field}
+        ) from exc
+
+
 def create_operation(principal: Principal, body: OperationCreate) -> dict[str, Any]:
-    """Plan, then hold in one step (re-planned under the write lock if beds moved)."""
+    """Plan, then hold in one step (re-planned under the write lock if beds moved);
+    pinned assignments are held as they are when their beds are still free."""
     settings = get_settings()
     groups = _groups(body)
     registered_only = not settings.unregistered_may_receive_referrals
-    first, problem = _plan(groups, body.state)
+    read_model.catch_up(db.engine.connect)
+    pinned = _pins(groups, body, body.state, registered_only) if body.assignments else {}
+    leave = frozenset(body.leave_unplaced)
+    first, problem = planner.plan(
+        read_model.snapshot,
+        groups,
+        body.state,
+        seconds=settings.operation_plan_seconds,
+        registered_only=registered_only,
+        pinned=pinned,
+        leave=leave,
+    )
     with db.unit_of_work() as session:
         operation, _ = operations.hold_operation(
             session,
@@ -429,6 +513,8 @@ def create_operation(principal: Principal, body: OperationCreate) -> dict[str, A
             quota_beds=settings.operation_quota_beds,
             seconds=settings.operation_plan_seconds,
             registered_only=registered_only,
+            pinned=pinned,
+            leave=leave,
         )
         return operations.operation_view(session, operation)
 

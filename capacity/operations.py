@@ -28,7 +28,7 @@ from capacity.exceptions import (
 from capacity.holds import HoldLimits, alert_on_concentration, beds_held, end_hold, write_hold
 from capacity.ledger import bump_revision
 from capacity.models import Facility, Hold, Operation, Pool
-from capacity.planner import GroupQ, Part, Plan, Problem, solve_plan
+from capacity.planner import GroupQ, Part, Plan, Problem, beds_of, solve_plan
 from capacity.search import RESERVED_LABEL, Snapshot
 from capacity.unmet import people_summary, record_unmet
 from services.clock import utcnow
@@ -38,7 +38,7 @@ from services.vocabulary import FacilityStatus, HoldStatus, RegistrationStatus
 CHUNK = 500
 
 
-def _assignment(part: Part) -> dict[str, Any]:
+def assignment_of(part: Part) -> dict[str, Any]:
     fac = part.pattern.facility
     people = sorted(i for idx in part.pattern.people.values() for i in idx)
     reserved = part.pattern.reserved
@@ -76,7 +76,7 @@ def plan_answer(plan: Plan, groups: list[GroupQ], state: str) -> dict[str, Any]:
     """The plan as the API answers it: every group once in ``assignments`` (once per part
     when split) or in ``unplaced``, and the figures."""
     assignments = [
-        _assignment(p) for p in sorted(plan.parts, key=lambda p: (p.group, p.pattern.facility.id))
+        assignment_of(p) for p in sorted(plan.parts, key=lambda p: (p.group, p.pattern.facility.id))
     ]
     size = {g.index: len(g.people) for g in groups}
     unplaced = [
@@ -87,6 +87,8 @@ def plan_answer(plan: Plan, groups: list[GroupQ], state: str) -> dict[str, Any]:
     return {
         "assignments": assignments,
         "unplaced": unplaced,
+        "optimal": plan.optimal,
+        "stopped": plan.stopped,
         "summary": {
             "groups": len(groups),
             "people": sum(size.values()),
@@ -130,11 +132,26 @@ def _fresh_free(session: Session, pool_ids: set[str], *, registered_only: bool) 
 
 
 def _fits(parts: list[Part], free: dict[str, int]) -> bool:
-    need: dict[str, int] = {}
-    for part in parts:
-        for pid, beds in part.pattern.beds.items():
-            need[pid] = need.get(pid, 0) + beds
-    return all(free.get(pid, 0) >= beds for pid, beds in need.items())
+    return all(free.get(pid, 0) >= beds for pid, beds in beds_of(parts).items())
+
+
+def _take_pinned(
+    pinned: dict[int, list[Part]], free: dict[str, int]
+) -> tuple[dict[int, list[Part]], frozenset[int], dict[str, int]]:
+    """The pinned groups whose beds are all still free (in group order, each group all or
+    nothing), those whose beds went, and the beds left for the others."""
+    left = dict(free)
+    kept: dict[int, list[Part]] = {}
+    lost: set[int] = set()
+    for g in sorted(pinned):
+        need = beds_of(pinned[g])
+        if all(left.get(pid, 0) >= n for pid, n in need.items()):
+            for pid, n in need.items():
+                left[pid] -= n
+            kept[g] = pinned[g]
+        else:
+            lost.add(g)
+    return kept, frozenset(lost), left
 
 
 def hold_operation(
@@ -155,9 +172,13 @@ def hold_operation(
     seconds: float,
     registered_only: bool,
     lock: AbstractContextManager[Any] | None = None,
+    pinned: dict[int, list[Part]] | None = None,
+    leave: frozenset[int] = frozenset(),
 ) -> tuple[Operation, Plan]:
     """Hold the plan (re-planned against the beds really free now), each group's beds all
-    or nothing; unplaced groups are recorded as unmet demand once."""
+    or nothing; unplaced groups are recorded as unmet demand once (not those the
+    prosecutor chose to leave out). ``pinned`` groups keep their parts if every bed of
+    them is still free, and are planned again with the rest otherwise."""
     if ttl_minutes is not None and ttl_minutes > limits.max_ttl_minutes:
         raise HoldTtlTooLong(
             f"Una reserva puede durar como máximo {limits.max_ttl_minutes} minutos; se pidieron "
@@ -166,11 +187,16 @@ def hold_operation(
         )
     ttl = min(ttl_minutes or default_ttl_minutes, limits.max_ttl_minutes)
     rev = bump_revision(session)  # from here on no other writer moves a bed
+    pinned = pinned or {}
     free = _fresh_free(session, first.pools, registered_only=registered_only)
+    kept, lost, left = _take_pinned(pinned, free)
     plan = first
-    if not _fits(first.parts, free):
+    if lost or not _fits([p for p in first.parts if p.group not in pinned], left):
         # Beds taken since the plan was made: plan again with what is really free.
-        plan = solve_plan(model, groups, state, problem, free=free, seconds=seconds, lock=lock)
+        plan = solve_plan(
+            model, groups, state, problem, free=left, seconds=seconds, lock=lock,
+            pinned=kept, leave=leave, lost=lost,
+        )  # fmt: skip
     now = utcnow()
     beds = plan.placed_people()
     held = beds_held(session, principal, now=now, state=None, operations=True)
@@ -236,6 +262,8 @@ def hold_operation(
     by_index = {g.index: g for g in groups}
     for item in answer["unplaced"]:
         reason = item["reason"]
+        if item["group"] in leave:
+            continue  # the prosecutor's choice, not a lack of beds
         group = by_index[item["group"]]
         focus = next((p for p in group.people if not p.is_child), group.people[0])
         record_unmet(

@@ -28,6 +28,8 @@ from capacity.schemas import (
     LedgerCreate,
     LedgerEntryPublic,
     LedgerPage,
+    OperationCandidatesAnswer,
+    OperationCandidatesRequest,
     OperationCreate,
     OperationPlanAnswer,
     OperationPlanRequest,
@@ -341,6 +343,13 @@ def plan_operation(body: OperationPlanRequest, principal: CapacityPrincipal) -> 
     """Where every group of a rescue operation could go now (writes nothing)."""
     permissions.ensure_plan_operation(principal)
     return flows.plan_operation(principal, body)
+
+
+@router.post("/operations/candidates", response_model=OperationCandidatesAnswer)
+def operation_candidates(body: OperationCandidatesRequest, principal: CapacityPrincipal) -> Any:
+    """Where one group of an operation (or one part of it) could go instead (writes nothing)."""
+    permissions.ensure_plan_operation(principal)
+    return flows.operation_candidates(principal, body)
 
 
 @router.post("/operations", status_code=201, response_model=OperationPublic)

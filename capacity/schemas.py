@@ -553,6 +553,31 @@ class Person(Strict):
     role: PersonRole = "victim"
     # The languages the person speaks, from the catalogue (any spelling, accents or not).
     languages: Annotated[list[Language], Field(max_length=5)] = []
+    # An accompanying child the group binds to one of its adults (her mother, e.g. of a
+    # baby): the position of that adult in the group; a split never separates them.
+    stays_with: Annotated[StrictInt, Field(ge=0, le=599)] | None = None
+
+
+def _check_bonds(people: list[Person]) -> None:
+    """``stays_with`` only on an accompanying child, naming an adult of the same group."""
+    for i, person in enumerate(people):
+        mother = person.stays_with
+        if mother is None:
+            continue
+        if person.role != "accompanying_child":
+            raise PydanticCustomError(
+                "stays_with_not_child",
+                "La persona {person} no es una niña o niño acompañante: sólo a ellos se les "
+                "indica con quién se quedan (stays_with).",
+                {"person": i + 1},
+            )
+        if mother >= len(people) or people[mother].role == "accompanying_child":
+            raise PydanticCustomError(
+                "stays_with_unknown",
+                "La persona {person} debe quedarse con una persona adulta de su grupo "
+                "(stays_with): la posición {mother} no lo es.",
+                {"person": i + 1, "mother": mother},
+            )
 
 
 class Needs(Strict):
@@ -590,6 +615,11 @@ class SearchRequest(Strict):
     limit: Annotated[StrictInt, Field(ge=1, le=50)] = 10
     # One search intent (a prosecutor's case on one page): its re-runs count once as unmet.
     intent_key: IntentKey | None = None
+
+    @model_validator(mode="after")
+    def _bonds(self) -> SearchRequest:
+        _check_bonds(self.people)
+        return self
 
 
 class PoolAllocation(BaseModel):
@@ -760,6 +790,7 @@ class OperationGroup(Strict):
             raise PydanticCustomError(
                 "group_empty", "Un grupo del operativo debe tener al menos una persona (people)."
             )
+        _check_bonds(self.people)
         return self
 
 
@@ -784,11 +815,60 @@ class OperationPlanRequest(Strict):
         return self
 
 
+class PinnedAllocation(RequestBody):
+    """Beds of one pool for a pinned assignment; ``people`` (positions in the group) may be
+    left out for a whole group. The plan's other fields (``pool_name``) are ignored."""
+
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+
+    pool_id: Id
+    beds: Annotated[StrictInt, Field(ge=1, le=MAX_OPERATION_PEOPLE)]
+    people: (
+        Annotated[
+            list[Annotated[StrictInt, Field(ge=0, le=MAX_OPERATION_PEOPLE)]],
+            Field(max_length=MAX_OPERATION_PEOPLE),
+        ]
+        | None
+    ) = None
+
+
+class PinnedAssignment(RequestBody):
+    """An assignment of the plan kept or changed by the prosecutor: held as it is if its
+    beds are still free. The plan's other fields (``facility_name``, ``hold_id``, ...)
+    are ignored, so the plan's own assignments may be sent back as they are."""
+
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+
+    group: Annotated[StrictInt, Field(ge=0)]
+    facility_id: Id
+    allocations: Annotated[list[PinnedAllocation], Field(min_length=1, max_length=20)]
+    split: StrictBool = False
+
+
 class OperationCreate(OperationPlanRequest):
     name: Text200
     ttl_minutes: Annotated[StrictInt, Field(ge=1, le=7 * 24 * 60)] | None = None
     # The operation's date (the rescue day).
     date: datetime.date | None = None
+    # The plan as adjusted on screen (issue 16): pinned assignments, and groups to leave
+    # unplaced; every other group is planned as usual.
+    assignments: Annotated[list[PinnedAssignment], Field(max_length=MAX_OPERATION_PEOPLE)] = []
+    leave_unplaced: Annotated[
+        list[Annotated[StrictInt, Field(ge=0)]], Field(max_length=MAX_OPERATION_GROUPS)
+    ] = []
+
+    @model_validator(mode="after")
+    def _leave(self) -> OperationCreate:
+        pinned = {a.group for a in self.assignments}
+        for i, g in enumerate(self.leave_unplaced):
+            if g >= len(self.groups) or g in pinned or g in self.leave_unplaced[:i]:
+                raise PydanticCustomError(
+                    "leave_unplaced_invalid",
+                    "leave_unplaced[{i}]: el grupo {g} no existe en el operativo, ya tiene "
+                    "asignación o está repetido.",
+                    {"i": i, "g": g},
+                )
+        return self
 
 
 class OperationAllocation(BaseModel):
@@ -820,10 +900,69 @@ class OperationUnplaced(BaseModel):
     reason: dict[str, Any]
 
 
+class OperationCandidatesRequest(Strict):
+    """Where one group of an operation (or the people of one part of it) could go instead:
+    the screen's "change the place" while adjusting a plan. ``taken``: beds per pool the
+    rest of the adjusted plan uses (not offered again)."""
+
+    state: StateCode
+    group: OperationGroup
+    people: (
+        Annotated[
+            list[Annotated[StrictInt, Field(ge=0, le=MAX_OPERATION_PEOPLE)]],
+            Field(min_length=1, max_length=MAX_OPERATION_PEOPLE),
+        ]
+        | None
+    ) = None
+    taken: Annotated[
+        dict[Id, Annotated[StrictInt, Field(ge=0, le=MAX_OPERATION_PEOPLE)]],
+        Field(max_length=MAX_OPERATION_PEOPLE),
+    ] = {}
+    limit: Annotated[StrictInt, Field(ge=1, le=20)] = 8
+
+    @model_validator(mode="after")
+    def _people(self) -> OperationCandidatesRequest:
+        size = len(self.group.people)
+        chosen = self.people or []
+        if any(i >= size for i in chosen) or len(set(chosen)) != len(chosen):
+            raise PydanticCustomError(
+                "people_invalid",
+                "people: cada posición debe ser de una persona del grupo (de 0 a {last}) y "
+                "aparecer una vez.",
+                {"last": size - 1},
+            )
+        return self
+
+
+class OperationCandidate(BaseModel):
+    facility_id: str
+    facility_name: str
+    state: str
+    municipality: str
+    kind: str
+    same_state: bool
+    eligible_free: int
+    allocations: list[OperationAllocation]
+    people: list[int]
+    reserved_for: list[str] = []
+    note: str | None = None
+
+
+class OperationCandidatesAnswer(BaseModel):
+    candidates: list[OperationCandidate]
+    # Per person and per need: where beds that take them are free (why not elsewhere).
+    explanations: list[dict[str, Any]]
+    unmet: dict[str, Any] | None = None
+
+
 class OperationPlanAnswer(BaseModel):
     assignments: list[OperationAssignment]
     unplaced: list[OperationUnplaced]
     summary: dict[str, Any]
+    # Whether the plan is proven the best among its candidates with nothing cut short,
+    # and the first stage the time limit cut short (null: none; ADR 0020).
+    optimal: bool = False
+    stopped: str | None = None
 
 
 class OperationPublic(OperationPlanAnswer):

@@ -171,6 +171,9 @@ class PersonQ:
     # The languages the person speaks (catalogue match keys); none, or Spanish among them,
     # needs no interpreter.
     languages: frozenset[str] = frozenset()
+    # A child the group binds to one of its adults (her mother, e.g. of a baby): a split
+    # never separates them (the index of that adult in the group).
+    stays_with: int | None = None
 
     @property
     def is_minor(self) -> bool:

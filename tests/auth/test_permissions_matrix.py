@@ -599,6 +599,7 @@ class World:
             },
             ("POST", "/api/v1/holds"): {"allocations": [{"pool_id": pool_id, "beds": 1}]},
             ("POST", "/api/v1/operations/plan"): {"state": "09", "groups": [OPERATION_GROUP]},
+            ("POST", "/api/v1/operations/candidates"): {"state": "09", "group": OPERATION_GROUP},
             ("POST", "/api/v1/operations"): {
                 "name": f"Operativo {n}",
                 "state": "09",

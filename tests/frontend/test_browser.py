@@ -280,19 +280,53 @@ def test_prosecutor_plans_holds_refers_and_releases_a_rescue_operation(server, b
     check_accessibility(page, "operation-new")
     page.get_by_label("Nombre del operativo").fill("Operativo de prueba")
     page.get_by_label("Estado del operativo").select_option("09")
-    rows = "1; F; 29; víctima; náhuatl/español\n1; M; 4; niño\n2; F; 35; víctima\n3; M; 40; víctima"
+    rows = (
+        "1; F; 29; víctima; náhuatl/español\n1; M; 4; niño\n2; F; 35; víctima\n"
+        "3; M; 40; víctima\n4; F; 52; víctima"
+    )
     page.get_by_label("Personas, una por renglón").fill(rows)
     page.get_by_role("button", name="Planear").click()
     expect(page.get_by_role("heading", name="El plan")).to_be_visible()
     table = page.locator("table").first
-    expect(table.locator("tbody tr")).to_have_count(3)  # groups 1 and 2 placed, 3 (a man) not
+    expect(table.locator("tbody tr")).to_have_count(4)  # groups 1, 2, 4 placed, 3 (a man) not
     expect(page.locator("tr.unplaced")).to_have_count(1)
     expect(page.locator("ul.by-facility li")).not_to_have_count(0)
     check_accessibility(page, "operation-plan")
 
+    # Adjust before holding: group 2 to another place among those offered (free beds that
+    # take her, and why not elsewhere), group 4 left without a place.
+    change = page.get_by_role("button", name="Cambiar el lugar del grupo 2")
+    before = table.locator("tbody tr").filter(has=change).locator("td").nth(1).inner_text()
+    change.click()
+    expect(page.get_by_role("heading", name="Otros lugares para el grupo 2")).to_be_visible()
+    expect(page.get_by_text("Por qué no en otros lugares")).to_be_visible()
+    check_accessibility(page, "operation-choices")
+    first = page.locator('input[name="eleccion"][value="0"]')
+    expect(first).to_have_count(1)
+    chosen = page.locator('label[for="eleccion-0"] strong').inner_text()
+    assert chosen != before
+    first.check()
+    page.get_by_role("button", name="Usar esta opción").click()
+    expect(page.get_by_role("status")).to_have_text(f"El grupo 2 irá a {chosen}.")
+    page.get_by_role("button", name="Cambiar el lugar del grupo 4").click()
+    page.get_by_label("Dejar al grupo 4 sin lugar en este operativo").check()
+    page.get_by_role("button", name="Usar esta opción").click()
+    expect(page.get_by_role("status")).to_have_text("El grupo 4 queda sin lugar en este operativo.")
+    expect(page.locator("tr.unplaced")).to_have_count(2)
+    # At phone width the table becomes cards, nothing scrolls sideways.
+    page.set_viewport_size({"width": 390, "height": 844})
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    check_accessibility(page, "operation-adjusted-phone")
+    page.set_viewport_size({"width": 1280, "height": 800})
+
     page.get_by_role("button", name="Apartar las camas").click()
     page.wait_for_url("**/operativos/*")
     expect(page.get_by_role("heading", level=1)).to_have_text("Operativo de prueba")
+    # Held exactly as adjusted: group 2 where she was moved, group 4 left out.
+    held = page.locator("table").first
+    expect(held.locator("tbody tr").filter(has_text=chosen)).not_to_have_count(0)
+    expect(page.locator("tr.unplaced")).to_have_count(2)
+    expect(page.get_by_text("Sin lugar por decisión", exact=False)).to_be_visible()
     check_accessibility(page, "operation-held")
     operation_url = page.url
     page.get_by_role("button", name="Enviar la canalización").first.click()
