@@ -84,7 +84,7 @@ class LiveConnection:
         self._data_pending = 0
         self._tasks: list[asyncio.Task[None]] = []
 
-    # The hub calls this for every capacity event, in stream order.
+    # The hub calls this for every capacity and referral event, in stream order.
     def deliver(self, event: Event) -> None:
         if self.matches is None or self.closing:
             return
@@ -97,7 +97,12 @@ class LiveConnection:
 
     def _consider(self, event: Event) -> None:
         assert self.matches is not None
-        if event.type == POOL_EVENT:
+        if event.type.startswith(REFERRAL_EVENT_PREFIX):
+            if self.referrals:
+                text = self.hub.notice_text(event, self.principal.institution_id)
+                if text is not None:
+                    self.send_data(text)
+        elif event.type == POOL_EVENT:
             pool = event.payload
             pool_id = str(pool.get("pool_id") or event.aggregate_id)
             version = int(pool.get("version") or event.aggregate_version)
@@ -296,15 +301,8 @@ class LiveConnection:
                 replayed = await hub.replay(resume + 1, last)
             reset = replayed is None
         if replayed is not None:
-            for event in replayed:
-                if event.type.startswith(REFERRAL_EVENT_PREFIX):
-                    # the referral steps a closed page missed, as they would have come live
-                    if self.referrals:
-                        text = hub.notice_text(event, self.principal.institution_id)
-                        if text is not None:
-                            self.send_data(text)
-                else:
-                    self._consider(event)
+            for event in replayed:  # the changes and referral steps a closed page missed
+                self._consider(event)
             position = last
         else:
             # A connection for referral notices sees no pool: nothing to read.
@@ -317,10 +315,12 @@ class LiveConnection:
                 message["reset"] = True
             self.send_data(dumps(message))
             position = last
-        # Changes that arrived while we were busy: those past the position go out now
-        # (the per-pool version check drops what the snapshot already shows).
+        # Events that arrived while we were busy: those past the position go out now (the
+        # per-pool version check drops what the snapshot already shows); a referral step is
+        # never in a snapshot, so only those past the position.
         for event in self.held:
-            if replayed is None or (event.sequence or 0) > position:
+            past = (event.sequence or 0) > position
+            if past or (replayed is None and not event.type.startswith(REFERRAL_EVENT_PREFIX)):
                 self._consider(event)
         self.held = []
         self.live = True
@@ -354,6 +354,7 @@ class LiveHub:
         self._rendered: tuple[str, str] | None = None
         self._referral_subscription: Subscription | None = None
         self.events_seen = 0
+        self.referral_events_seen = 0
 
     async def start(self) -> None:
         self._subscription = await self.bus.subscribe(CAPACITY_SUBJECT, self._on_event)
@@ -415,12 +416,16 @@ class LiveHub:
         the steps it missed from ``replay``, encoded by ``notice_text``)."""
         if not event.type.startswith(REFERRAL_EVENT_PREFIX):
             return
+        self.referral_events_seen += 1
         step = event.type.removeprefix(REFERRAL_EVENT_PREFIX)
         audience = referral_audience(event.payload, step)
         encoded: dict[str, str] = {}
         for conn in list(self.connections):
+            if not conn.live:
+                conn.deliver(event)  # subscribing: held, released in order once caught up
+                continue
             side = audience.get(conn.principal.institution_id or "")
-            if side is None or not conn.referrals or not conn.live or conn.closing:
+            if side is None or not conn.referrals or conn.closing:
                 continue
             if side not in encoded:
                 encoded[side] = _notice(event, step, side)
