@@ -1,10 +1,11 @@
 """The live capacity hub: one bus subscription per process, fanned out to WebSockets.
 
-Each connection has a filter, a bounded queue and a writer task. The hub never waits
-for a client: it only puts pre-serialised messages on queues, and a client whose queue
-overflows is closed (1013) instead of slowing the others. A connection drops any pool
-change whose ``version`` it has already sent, so the overlap between a snapshot (or a
-replay) and the live stream never shows the same change twice.
+Connections with the same filter form a filter class (``capacity.live_fanout``): an
+event is matched once per class and the same pre-serialised text is written to each
+member. The hub never waits for a client: a write that cannot go out at once queues
+behind it, bounded, and a client whose queue overflows is closed (1013) instead of
+slowing the others. No pool change is sent twice at the same ``version``, so the overlap
+between a snapshot (or a replay) and the live stream never shows the same change twice.
 
 The protocol (close codes, filters, encoding) is in ``capacity.live_protocol`` and
 documented in ``docs/live-feed.md``.
@@ -98,16 +99,14 @@ class LiveConnection:
         self._flusher: asyncio.Task[None] | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
-    # While subscribing, the hub hands every capacity and referral event here, in order.
     def deliver(self, event: Event) -> None:
+        """While it subscribes, the hub hands every capacity and referral event here, in
+        order; they are held until the connection has caught up."""
         if self.matches is None or self.closing:
             return
-        if not self.live:
-            self.held.append(event)
-            if len(self.held) > self.hub.options.queue_size:
-                self.overflow()
-            return
-        self._consider(event)
+        self.held.append(event)
+        if len(self.held) > self.hub.options.queue_size:
+            self.overflow()
 
     def _consider(self, event: Event) -> None:
         """The per-connection rule (catching up; live, the filter class applies it once)."""
