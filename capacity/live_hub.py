@@ -324,7 +324,7 @@ class LiveConnection:
         self, matches: Callable[[dict[str, Any]], bool], filters: dict[str, Any], resume: int | None
     ) -> None:
         hub = self.hub
-        last = await hub.bus.last_sequence()
+        last = await hub.position()
         replayed: list[Event] | None = None
         reset = False
         if resume is not None:
@@ -361,6 +361,12 @@ class LiveConnection:
 # -- the hub ------------------------------------------------------------------------
 
 
+def _retrieve(answer: asyncio.Future[int]) -> None:
+    """Mark a shared answer's failure as seen (its waiters may all have gone)."""
+    if not answer.cancelled():
+        answer.exception()
+
+
 def _notice(event: Event, step: str, side: str) -> str:
     return dumps(referral_notice(event.payload, step=step, side=side, sequence=event.sequence))
 
@@ -391,6 +397,9 @@ class LiveHub:
         self._referral_subscription: Subscription | None = None
         self.events_seen = 0
         self.referral_events_seen = 0
+        self.position_reads = 0
+        self._next_position: asyncio.Future[int] | None = None
+        self._reading_position = False
 
     async def start(self) -> None:
         self._subscription = await self.bus.subscribe(CAPACITY_SUBJECT, self._on_event)
@@ -430,6 +439,44 @@ class LiveHub:
         task = asyncio.ensure_future(coro)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+
+    async def position(self) -> int:
+        """The bus's last sequence, for a connection that already holds events.
+
+        One read at a time: callers arriving while a read is out share the next one, which
+        starts after they asked (never older than their hold). A reconnect storm of
+        thousands of sockets (a replica gone) costs a few reads, not one JetStream request
+        per socket.
+        """
+        answer = self._next_position
+        if answer is None:
+            answer = self._next_position = asyncio.get_running_loop().create_future()
+            answer.add_done_callback(_retrieve)
+            if not self._reading_position:
+                self._read_position()
+        return await asyncio.shield(answer)
+
+    def _read_position(self) -> None:
+        answer, self._next_position = self._next_position, None
+        assert answer is not None
+        self._reading_position = True
+        self.position_reads += 1
+
+        def done(read: asyncio.Task[int]) -> None:
+            self._reading_position = False
+            if read.cancelled():
+                answer.cancel()
+            elif (exc := read.exception()) is not None:
+                answer.set_exception(exc)
+            else:
+                answer.set_result(read.result())
+            if self._next_position is not None:
+                self._read_position()
+
+        read = asyncio.ensure_future(self.bus.last_sequence())
+        self._background.add(read)
+        read.add_done_callback(self._background.discard)
+        read.add_done_callback(done)
 
     def render(self, event: Event) -> str:
         """The JSON of one pool change, built once however many clients get it."""

@@ -107,3 +107,37 @@ async def test_a_send_with_room_finishes_at_once_and_one_that_waits_is_handed_ba
     assert rest is not None and done == ["now"]
     await rest
     assert done == ["now", "later"]
+
+
+class GatedBus:
+    """A bus whose position reads wait until the test lets each one answer."""
+
+    def __init__(self) -> None:
+        self.gates: list[asyncio.Event] = []
+
+    async def last_sequence(self) -> int:
+        gate = asyncio.Event()
+        self.gates.append(gate)
+        answer = 10 * len(self.gates)
+        await gate.wait()
+        return answer
+
+
+async def test_a_subscribe_storm_shares_position_reads_never_an_older_one():
+    from capacity.live_hub import LiveHub
+
+    bus = GatedBus()
+    hub = LiveHub(bus, lambda filters: [])  # type: ignore[arg-type]
+    first = asyncio.ensure_future(hub.position())
+    await asyncio.sleep(0)
+    # These ask while the first read is out: they must not get its (older) answer.
+    later = [asyncio.ensure_future(hub.position()) for _ in range(50)]
+    await asyncio.sleep(0)
+    assert len(bus.gates) == 1
+    bus.gates[0].set()
+    assert await first == 10
+    await asyncio.sleep(0)
+    assert len(bus.gates) == 2  # one more read for all fifty
+    bus.gates[1].set()
+    assert [await task for task in later] == [20] * 50
+    assert hub.position_reads == 2
