@@ -8,7 +8,9 @@ outbox relay hands a committed ledger entry to the bus); clients record the deli
 latency. For each number of subscribers the events per second are lowered so that every
 side has the same deliveries per second to make (``--budget``).
 
-Shapes (``--shapes``): ``feed`` (one process, in-process bus), ``replicas`` (two capacity
+Shapes (``--shapes``): ``feed`` (one process, in-process bus), ``ledger`` (the capacity
+service itself: from ``POST /pools/{id}/ledger`` through the commit, the outbox relay and
+the bus to the client), ``replicas`` (two capacity
 server processes on NATS JetStream, clients split between them, events published on
 NATS as the relay does), ``proxy`` (through the web UI's ``/live``, which relays each
 browser's socket to capacity in process, as in the main job).
@@ -31,7 +33,7 @@ import statistics
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import orjson
@@ -123,8 +125,18 @@ class Stats:
         }
 
 
+def published_at(msg: dict[str, Any]) -> float | None:
+    return float(msg["sent_at"])
+
+
 async def client(
-    url: str, stats: Stats, ready: asyncio.Event, hello: list[str], done: Any, origin: str | None
+    url: str,
+    stats: Stats,
+    ready: asyncio.Event,
+    hello: list[str],
+    done: Any,
+    origin: str | None,
+    sent_at: Callable[[dict[str, Any]], float | None],
 ) -> None:
     try:
         async with connect(url, max_queue=None, open_timeout=120, origin=origin) as ws:  # type: ignore[arg-type]
@@ -135,8 +147,8 @@ async def client(
                 kind = msg.get("type")
                 if kind in ("snapshot", "welcome"):
                     ready.set()
-                elif kind == "pool":
-                    stats.record(msg["sent_at"])
+                elif kind == "pool" and (at := sent_at(msg)) is not None:
+                    stats.record(at)
                 if done.is_set():
                     return
     except (OSError, TimeoutError, ConnectionClosed):
@@ -155,6 +167,7 @@ async def run_clients(
     rate: float,
     seconds: float,
     origin: str | None = None,
+    sent_at: Callable[[dict[str, Any]], float | None] = published_at,
 ) -> dict[str, float]:
     stats = Stats()
     done = asyncio.Event()
@@ -162,7 +175,9 @@ async def run_clients(
     tasks = []
     for i in range(n):
         url = urls[i % len(urls)]  # several replicas: clients split between them
-        tasks.append(asyncio.create_task(client(url, stats, readies[i], hello, done, origin)))
+        tasks.append(
+            asyncio.create_task(client(url, stats, readies[i], hello, done, origin, sent_at))
+        )
         if i % 50 == 49:
             await asyncio.sleep(0.05)  # do not stampede the accept queue
     await asyncio.wait_for(asyncio.gather(*(r.wait() for r in readies)), 60 + n / 20)
@@ -223,21 +238,20 @@ class Keys:
             )
         )
 
-    def token(self) -> str:
+    def token(self, role: str = "prosecutor", institution_id: str | None = None) -> str:
         settings = get_settings()
         now = int(time.time())
-        return jwt.encode(
-            {"alg": "ES256", "typ": "at+jwt", "kid": "bench"},
-            {
-                "iss": settings.token_issuer(),
-                "aud": settings.audience,
-                "sub": "bench",
-                "exp": now + 3600,
-                "iat": now,
-                "roles": ["prosecutor"],
-            },
-            self.key,
-        )
+        claims: dict[str, Any] = {
+            "iss": settings.token_issuer(),
+            "aud": settings.audience,
+            "sub": f"bench-{role}",
+            "exp": now + 3600,
+            "iat": now,
+            "roles": [role],
+        }
+        if institution_id is not None:
+            claims["institution_id"] = institution_id
+        return jwt.encode({"alg": "ES256", "typ": "at+jwt", "kid": "bench"}, claims, self.key)
 
 
 def pool_event(i: int) -> Event:
@@ -375,6 +389,91 @@ async def bench_proxy(n: int, rate: float, seconds: float) -> dict[str, float]:
         setattr(proxy, "Page", saved[1])  # noqa: B010
 
 
+async def bench_ledger(n: int, rate: float, seconds: float) -> dict[str, float]:
+    """Ledger write → client receives: the capacity service (SQLite, its outbox relay woken
+    by the commit) takes ``POST /pools/{id}/ledger``; the latency runs from the request."""
+    import tempfile
+
+    import httpx
+    from alembic import command
+
+    from canaliza.demo import CASA_MERCEDES, FGR, PLATFORM
+    from capacity.database import db
+    from capacity.main import service
+    from services.db import alembic_config
+
+    keys = Keys()
+    keys.configure()
+    admin = {"Authorization": "Bearer " + keys.token("platform_admin", PLATFORM.id)}
+    staff = {"Authorization": "Bearer " + keys.token("shelter_coordinator", CASA_MERCEDES.id)}
+    written: dict[int, float] = {}  # pool version → when its ledger entry was requested
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"sqlite:///{tmp}/capacity.db"
+        command.upgrade(alembic_config("capacity", url, db.metadata), "head")
+        db.configure(url)
+        get_settings().auto_migrate = False
+        app = create_app([service()], bus=InProcessBus())
+        try:
+            async with (
+                feed_in_thread(app) as port,
+                httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60) as http,
+            ):
+                facility = (
+                    await http.post(
+                        "/api/v1/facilities",
+                        json={
+                            "name": "Refugio Banco",
+                            "kind": "refugio",
+                            "operator_institution_id": CASA_MERCEDES.id,
+                            "state": "09",
+                            "municipality": "Cuauhtémoc",
+                            "address": "Calle 1",
+                        },
+                        headers=admin,
+                    )
+                ).json()
+                await http.patch(
+                    f"/api/v1/facilities/{facility['id']}",
+                    json={"status": "active", "reason": "visita"},
+                    headers=admin,
+                )
+                created = await http.post(
+                    f"/api/v1/facilities/{facility['id']}/pools",
+                    json={"name": "Mujeres", "sexes": ["F"], "min_age": 18, "max_age": 120,
+                          "total": 4, "accepts_children": False,
+                          "wheelchair_accessible": False},
+                    headers=admin,
+                )  # fmt: skip
+                pool_row = created.json()
+                state = {"version": int(pool_row["version"])}
+
+                async def write(i: int) -> None:
+                    written[state["version"] + 1] = time.time()
+                    r = await http.post(
+                        f"/api/v1/pools/{pool_row['id']}/ledger",
+                        json={"kind": "discharge" if i % 2 else "admit", "beds": 1,
+                              "reason": "banco"},
+                        headers=staff,
+                    )  # fmt: skip
+                    r.raise_for_status()
+                    state["version"] = int(r.json()["pool"]["version"])
+
+                def requested_at(msg: dict[str, Any]) -> float | None:
+                    return (
+                        written.get(int(msg["version"]))
+                        if msg["pool_id"] == pool_row["id"]
+                        else None
+                    )
+
+                live = f"ws://127.0.0.1:{port}/api/v1/capacity/live"
+                return await run_clients(
+                    [live], n, hello(keys.token("prosecutor", FGR.id)), write, rate, seconds,
+                    sent_at=requested_at,
+                )  # fmt: skip
+        finally:
+            db.dispose()
+
+
 def replica_main(port: int, jwk: dict[str, Any], nats_url: str, stream: str, prefix: str) -> None:
     """One capacity server process of the two-replica shape (its own NATS consumer)."""
     from services.bus_nats import NatsBus
@@ -504,6 +603,8 @@ async def amain(args: argparse.Namespace) -> None:
                 result = await bench_feed(n, rate, args.seconds)
             elif shape == "proxy":
                 result = await bench_proxy(n, rate, args.seconds)
+            elif shape == "ledger":
+                result = await bench_ledger(n, rate, args.seconds)
             elif shape == "replicas":
                 result = await bench_replicas(n, rate, args.seconds, args.nats_url)
             else:
@@ -515,7 +616,9 @@ async def amain(args: argparse.Namespace) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--clients", default="500", help="subscriber counts, e.g. 1,500,5000")
-    parser.add_argument("--shapes", default="feed", help="feed, replicas, proxy (comma-separated)")
+    parser.add_argument(
+        "--shapes", default="feed", help="feed, ledger, replicas, proxy (comma-separated)"
+    )
     parser.add_argument("--rate", type=float, default=20.0, help="events per second, at most")
     parser.add_argument(
         "--budget", type=float, default=10_000, help="deliveries per second, at most"
