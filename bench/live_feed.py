@@ -1,12 +1,21 @@
 """Benchmark: the live capacity feed against a bare ``websockets`` broadcast server.
 
 Same process, same client harness, same messages, same number of clients, one after the
-other. Our side: a real uvicorn server with the feed (auth, filters, per-connection
-queues) fed by events published on the in-process bus. Bare side: ``websockets.broadcast``
-of the same JSON. Each message carries the time it was published; clients record the
-delivery latency. Bounded: a few seconds per side (``--seconds``), well under 60 s.
+other. Our side: a real uvicorn server with the feed (auth, filters, fan-out by filter
+class) fed by events published on the bus. Bare side: ``websockets.broadcast`` of the
+same JSON — the floor. Each message carries the time it was published (the moment the
+outbox relay hands a committed ledger entry to the bus); clients record the delivery
+latency. For each number of subscribers the events per second are lowered so that every
+side has the same deliveries per second to make (``--budget``).
 
-    .venv/bin/python -m bench.live_feed --clients 500 --rate 20 --seconds 6   # from the repo root
+Shapes (``--shapes``): ``feed`` (one process, in-process bus), ``ledger`` (the capacity
+service itself: from ``POST /pools/{id}/ledger`` through the commit, the outbox relay and
+the bus to the client), ``replicas`` (two capacity
+server processes on NATS JetStream, clients split between them, events published on
+NATS as the relay does), ``proxy`` (through the web UI's ``/live``, which relays each
+browser's socket to capacity in process, as in the main job).
+
+    .venv/bin/python -m bench.live_feed --clients 1,500,5000 --shapes feed,replicas,proxy
 """
 
 from __future__ import annotations
@@ -15,10 +24,16 @@ import argparse
 import asyncio
 import contextlib
 import json
+import logging
+import multiprocessing
+import os
+import resource
 import socket
 import statistics
 import threading
 import time
+import uuid
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import orjson
@@ -27,6 +42,7 @@ from joserfc import jwt
 from joserfc.jwk import ECKey, KeySet
 from websockets.asyncio.client import connect
 from websockets.asyncio.server import broadcast, serve
+from websockets.exceptions import ConnectionClosed
 
 from capacity.live import (
     HUB_KEY,
@@ -39,7 +55,7 @@ from capacity.live import (
 )
 from services import security
 from services.app import ServiceSpec, create_app
-from services.bus import InProcessBus
+from services.bus import Bus, InProcessBus
 from services.events import Event
 from services.settings import get_settings
 from services.tokens import StaticKeySource, TokenVerifier
@@ -87,6 +103,7 @@ def pool(i: int, version: int, sent_at: float) -> dict[str, Any]:
 class Stats:
     def __init__(self) -> None:
         self.latencies: list[float] = []
+        self.failed = 0
         self.first: float | None = None
         self.last = 0.0
 
@@ -108,33 +125,62 @@ class Stats:
         }
 
 
-async def client(url: str, stats: Stats, ready: asyncio.Event, hello: list[str], done: Any) -> None:
-    async with connect(url, max_queue=None, open_timeout=60) as ws:
-        for text in hello:
-            await ws.send(text)
-        async for raw in ws:
-            msg = orjson.loads(raw)
-            kind = msg.get("type")
-            if kind in ("snapshot", "welcome"):
-                ready.set()
-            elif kind == "pool":
-                stats.record(msg["sent_at"])
-            if done.is_set():
-                return
+def published_at(msg: dict[str, Any]) -> float | None:
+    return float(msg["sent_at"])
+
+
+async def client(
+    url: str,
+    stats: Stats,
+    ready: asyncio.Event,
+    hello: list[str],
+    done: Any,
+    origin: str | None,
+    sent_at: Callable[[dict[str, Any]], float | None],
+) -> None:
+    try:
+        async with connect(url, max_queue=None, open_timeout=120, origin=origin) as ws:  # type: ignore[arg-type]
+            for text in hello:
+                await ws.send(text)
+            async for raw in ws:
+                msg = orjson.loads(raw)
+                kind = msg.get("type")
+                if kind in ("snapshot", "welcome"):
+                    ready.set()
+                elif kind == "pool" and (at := sent_at(msg)) is not None:
+                    stats.record(at)
+                if done.is_set():
+                    return
+    except (OSError, TimeoutError, ConnectionClosed):
+        pass
+    finally:
+        if not ready.is_set():  # never subscribed: counted, and nobody waits for it
+            stats.failed += 1
+            ready.set()
 
 
 async def run_clients(
-    url: str, n: int, hello: list[str], publish: Any, rate: float, seconds: float
+    urls: list[str],
+    n: int,
+    hello: list[str],
+    publish: Any,
+    rate: float,
+    seconds: float,
+    origin: str | None = None,
+    sent_at: Callable[[dict[str, Any]], float | None] = published_at,
 ) -> dict[str, float]:
     stats = Stats()
     done = asyncio.Event()
     readies = [asyncio.Event() for _ in range(n)]
     tasks = []
     for i in range(n):
-        tasks.append(asyncio.create_task(client(url, stats, readies[i], hello, done)))
+        url = urls[i % len(urls)]  # several replicas: clients split between them
+        tasks.append(
+            asyncio.create_task(client(url, stats, readies[i], hello, done, origin, sent_at))
+        )
         if i % 50 == 49:
             await asyncio.sleep(0.05)  # do not stampede the accept queue
-    await asyncio.wait_for(asyncio.gather(*(r.wait() for r in readies)), 60)
+    await asyncio.wait_for(asyncio.gather(*(r.wait() for r in readies)), 60 + n / 20)
     interval = 1.0 / rate
     start = time.monotonic()
     sent = 0
@@ -142,7 +188,7 @@ async def run_clients(
         await publish(sent)
         sent += 1
         await asyncio.sleep(max(0.0, start + sent * interval - time.monotonic()))
-    expected = sent * n
+    expected = sent * (n - stats.failed)
     for _ in range(200):  # let the tail arrive (at most 10 s)
         if len(stats.latencies) >= expected:
             break
@@ -153,38 +199,77 @@ async def run_clients(
     await asyncio.gather(*tasks, return_exceptions=True)
     result = stats.summary()
     result["expected"] = expected
+    result["failed"] = stats.failed
     return result
 
 
-async def bench_feed(n: int, rate: float, seconds: float) -> dict[str, float]:
-    settings = get_settings()
-    key = ECKey.generate_key("P-256", parameters={"kid": "bench", "alg": "ES256"})
-    security.configure_verifier(
-        TokenVerifier(
-            issuer=settings.token_issuer(),
-            audience=settings.audience,
-            keys=StaticKeySource(KeySet([key])),
+# Replicas being stopped at the end of a run say so; not worth a line in the figures.
+QUIET_LOGGERS = ("canaliza.bus.nats",)
+
+
+def raise_fd_limit(clients: int) -> None:
+    """Each subscriber costs two descriptors here (client and server side in one process)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = min(hard, max(soft, 4 * clients + 1024))
+    if wanted > soft:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+
+
+class Keys:
+    """The signing key of the bench's tokens (passed to replica processes as a JWK)."""
+
+    def __init__(self, jwk: dict[str, Any] | None = None) -> None:
+        self.key = (
+            ECKey.import_key(jwk)
+            if jwk is not None
+            else ECKey.generate_key("P-256", parameters={"kid": "bench", "alg": "ES256"})
         )
-    )
-    now = int(time.time())
-    token = jwt.encode(
-        {"alg": "ES256", "typ": "at+jwt", "kid": "bench"},
-        {
+
+    def jwk(self) -> dict[str, Any]:
+        return dict(self.key.as_dict(private=True))
+
+    def configure(self) -> None:
+        settings = get_settings()
+        security.configure_verifier(
+            TokenVerifier(
+                issuer=settings.token_issuer(),
+                audience=settings.audience,
+                keys=StaticKeySource(KeySet([self.key])),
+            )
+        )
+
+    def token(self, role: str = "prosecutor", institution_id: str | None = None) -> str:
+        settings = get_settings()
+        now = int(time.time())
+        claims: dict[str, Any] = {
             "iss": settings.token_issuer(),
             "aud": settings.audience,
-            "sub": "bench",
+            "sub": f"bench-{role}",
             "exp": now + 3600,
             "iat": now,
-            "roles": ["prosecutor"],
-        },
-        key,
+            "roles": [role],
+        }
+        if institution_id is not None:
+            claims["institution_id"] = institution_id
+        return jwt.encode({"alg": "ES256", "typ": "at+jwt", "kid": "bench"}, claims, self.key)
+
+
+def pool_event(i: int) -> Event:
+    row = pool(i % 20, i + 2, time.time())
+    return Event(
+        type="capacity.pool.changed",
+        aggregate_type="pool",
+        aggregate_id=row["pool_id"],
+        aggregate_version=row["version"],
+        payload=row,
     )
+
+
+def feed_app(bus: Bus, *, proxy: bool = False) -> Any:
     set_snapshot_provider(lambda filters: [pool(i, 1, 0.0) for i in range(20)])
-    bus = InProcessBus()
-    loop_box: dict[str, asyncio.AbstractEventLoop] = {}
 
     async def remember(runtime: Any) -> None:
-        loop_box["loop"] = asyncio.get_running_loop()
+        runtime.state["loop"] = asyncio.get_running_loop()
 
     spec = ServiceSpec(
         name="capacity",
@@ -192,43 +277,268 @@ async def bench_feed(n: int, rate: float, seconds: float) -> dict[str, float]:
         on_startup=[start_live],
         on_shutdown=[stop_live],
     )
-    app = create_app([spec], bus=bus, extra_startup=[remember])
-    app.state.runtime.state[OPTIONS_KEY] = LiveOptions(queue_size=10_000, heartbeat_seconds=60)
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error", backlog=2048)
+    specs = [spec]
+    if proxy:
+        from frontend.live import router as proxy_router
+
+        specs.append(ServiceSpec(name="frontend", public_routers=[proxy_router]))
+    app = create_app(specs, bus=bus, extra_startup=[remember])
+    # Thousands of handshakes at once on a loaded machine: the auth message may wait.
+    app.state.runtime.state[OPTIONS_KEY] = LiveOptions(
+        queue_size=10_000, heartbeat_seconds=60, auth_timeout_seconds=120
     )
+    return app
+
+
+def uvicorn_server(app: Any, port: int) -> uvicorn.Server:
+    return uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error", backlog=4096)
+    )
+
+
+@contextlib.asynccontextmanager
+async def feed_in_thread(app: Any) -> AsyncIterator[int]:
+    port = free_port()
+    server = uvicorn_server(app, port)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     while not server.started:  # noqa: ASYNC110 - uvicorn exposes a flag only
         await asyncio.sleep(0.02)
-
-    async def publish(i: int) -> None:
-        row = pool(i % 20, i + 2, time.time())
-        ev = Event(
-            type="capacity.pool.changed",
-            aggregate_type="pool",
-            aggregate_id=row["pool_id"],
-            aggregate_version=row["version"],
-            payload=row,
-        )
-        fut = asyncio.run_coroutine_threadsafe(bus.publish(ev), loop_box["loop"])
-        await asyncio.wrap_future(fut)
-
-    hello = [
-        json.dumps({"type": "auth", "token": token}),
-        json.dumps({"type": "subscribe", "filters": {"state": "09"}}),
-    ]
     try:
-        result = await run_clients(
-            f"ws://127.0.0.1:{port}/api/v1/capacity/live", n, hello, publish, rate, seconds
-        )
-        hub = app.state.runtime.state.get(HUB_KEY)
-        result["connections_at_end"] = len(hub.connections) if hub else 0
+        yield port
     finally:
         server.should_exit = True
         await asyncio.to_thread(thread.join, 20)
+
+
+def hello(token: str) -> list[str]:
+    return [
+        json.dumps({"type": "auth", "token": token}),
+        json.dumps({"type": "subscribe", "filters": {"state": "09"}}),
+    ]
+
+
+async def bench_feed(n: int, rate: float, seconds: float) -> dict[str, float]:
+    keys = Keys()
+    keys.configure()
+    bus = InProcessBus()
+    app = feed_app(bus)
+    async with feed_in_thread(app) as port:
+        loop = app.state.runtime.state["loop"]
+
+        async def publish(i: int) -> None:
+            fut = asyncio.run_coroutine_threadsafe(bus.publish(pool_event(i)), loop)
+            await asyncio.wrap_future(fut)
+
+        url = f"ws://127.0.0.1:{port}/api/v1/capacity/live"
+        result = await run_clients([url], n, hello(keys.token()), publish, rate, seconds)
+        hub = app.state.runtime.state.get(HUB_KEY)
+        result["connections_at_end"] = len(hub.connections) if hub else 0
+        result["filter_classes"] = len(getattr(hub, "classes", ()))
     return result
+
+
+async def bench_proxy(n: int, rate: float, seconds: float) -> dict[str, float]:
+    """Browsers on the web UI's ``/live``; the proxy relays to capacity in process."""
+    import frontend.live as proxy
+
+    keys = Keys()
+    keys.configure()
+    token = keys.token()
+
+    class SignedIn:  # the browser session: what ``/live`` reads of it
+        signed_in = True
+
+        @staticmethod
+        def tokens() -> dict[str, Any]:
+            return {"expires_at": time.time() + 3600}
+
+    class TokenPage:  # the page's token handling: the user's access token
+        def __init__(self, **kw: Any) -> None:
+            self.browser = kw["browser"]
+
+        async def access_token(self) -> str:
+            return token
+
+    saved = proxy._load, vars(proxy)["Page"]
+    setattr(proxy, "_load", lambda raw: SignedIn())  # noqa: B010 - no cookie to sign here
+    setattr(proxy, "Page", TokenPage)  # noqa: B010
+    bus = InProcessBus()
+    app = feed_app(bus, proxy=True)
+    try:
+        async with feed_in_thread(app) as port:
+            app.state.runtime.app = app
+            loop = app.state.runtime.state["loop"]
+
+            async def publish(i: int) -> None:
+                fut = asyncio.run_coroutine_threadsafe(bus.publish(pool_event(i)), loop)
+                await asyncio.wrap_future(fut)
+
+            subscribe = [json.dumps({"type": "subscribe", "filters": {"state": "09"}})]
+            return await run_clients(
+                [f"ws://127.0.0.1:{port}/live"],
+                n,
+                subscribe,
+                publish,
+                rate,
+                seconds,
+                origin=f"http://127.0.0.1:{port}",
+            )
+    finally:
+        setattr(proxy, "_load", saved[0])  # noqa: B010
+        setattr(proxy, "Page", saved[1])  # noqa: B010
+
+
+async def bench_ledger(n: int, rate: float, seconds: float) -> dict[str, float]:
+    """Ledger write → client receives: the capacity service (SQLite, its outbox relay woken
+    by the commit) takes ``POST /pools/{id}/ledger``; the latency runs from the request."""
+    import tempfile
+
+    import httpx
+    from alembic import command
+
+    from canaliza.demo import CASA_MERCEDES, FGR, PLATFORM
+    from capacity.database import db
+    from capacity.main import service
+    from services.db import alembic_config
+
+    keys = Keys()
+    keys.configure()
+    admin = {"Authorization": "Bearer " + keys.token("platform_admin", PLATFORM.id)}
+    staff = {"Authorization": "Bearer " + keys.token("shelter_coordinator", CASA_MERCEDES.id)}
+    written: dict[int, float] = {}  # pool version → when its ledger entry was requested
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"sqlite:///{tmp}/capacity.db"
+        command.upgrade(alembic_config("capacity", url, db.metadata), "head")
+        db.configure(url)
+        get_settings().auto_migrate = False
+        app = create_app([service()], bus=InProcessBus())
+        try:
+            async with (
+                feed_in_thread(app) as port,
+                httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60) as http,
+            ):
+                facility = (
+                    await http.post(
+                        "/api/v1/facilities",
+                        json={
+                            "name": "Refugio Banco",
+                            "kind": "refugio",
+                            "operator_institution_id": CASA_MERCEDES.id,
+                            "state": "09",
+                            "municipality": "Cuauhtémoc",
+                            "address": "Calle 1",
+                        },
+                        headers=admin,
+                    )
+                ).json()
+                await http.patch(
+                    f"/api/v1/facilities/{facility['id']}",
+                    json={"status": "active", "reason": "visita"},
+                    headers=admin,
+                )
+                created = await http.post(
+                    f"/api/v1/facilities/{facility['id']}/pools",
+                    json={"name": "Mujeres", "sexes": ["F"], "min_age": 18, "max_age": 120,
+                          "total": 4, "accepts_children": False,
+                          "wheelchair_accessible": False},
+                    headers=admin,
+                )  # fmt: skip
+                pool_row = created.json()
+                state = {"version": int(pool_row["version"])}
+
+                async def write(i: int) -> None:
+                    written[state["version"] + 1] = time.time()
+                    r = await http.post(
+                        f"/api/v1/pools/{pool_row['id']}/ledger",
+                        json={"kind": "discharge" if i % 2 else "admit", "beds": 1,
+                              "reason": "banco"},
+                        headers=staff,
+                    )  # fmt: skip
+                    r.raise_for_status()
+                    state["version"] = int(r.json()["pool"]["version"])
+
+                def requested_at(msg: dict[str, Any]) -> float | None:
+                    return (
+                        written.get(int(msg["version"]))
+                        if msg["pool_id"] == pool_row["id"]
+                        else None
+                    )
+
+                live = f"ws://127.0.0.1:{port}/api/v1/capacity/live"
+                return await run_clients(
+                    [live], n, hello(keys.token("prosecutor", FGR.id)), write, rate, seconds,
+                    sent_at=requested_at,
+                )  # fmt: skip
+        finally:
+            db.dispose()
+
+
+def replica_main(port: int, jwk: dict[str, Any], nats_url: str, stream: str, prefix: str) -> None:
+    """One capacity server process of the two-replica shape (its own NATS consumer)."""
+    from services.bus_nats import NatsBus
+
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+    Keys(jwk).configure()
+    bus = NatsBus(url=nats_url, stream=stream, subject_prefix=prefix)
+    uvicorn_server(feed_app(bus), port).run()
+
+
+async def bench_replicas(n: int, rate: float, seconds: float, nats_url: str) -> dict[str, float]:
+    """Two capacity processes sharing a NATS JetStream stream; clients split between them."""
+    from nats.errors import TimeoutError as NatsTimeout
+
+    from services.bus_nats import NatsBus
+
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+    keys = Keys()
+    keys.configure()
+    tag = uuid.uuid4().hex[:10]
+    stream, prefix = f"BENCH_LIVE_{tag.upper()}", f"b{tag}"
+    publisher = NatsBus(url=nats_url, stream=stream, subject_prefix=prefix)
+    await publisher.start()
+    context = multiprocessing.get_context("spawn")
+    ports = [free_port(), free_port()]
+    replicas = [
+        context.Process(
+            target=replica_main, args=(port, keys.jwk(), nats_url, stream, prefix), daemon=True
+        )
+        for port in ports
+    ]
+    try:
+        for replica in replicas:
+            replica.start()
+        for port in ports:
+            await wait_listening(port)
+
+        async def publish(i: int) -> None:
+            # With thousands of clients in this process the ack may come late; the event
+            # is stored all the same, and the clients time it.
+            with contextlib.suppress(NatsTimeout):
+                await publisher.publish(pool_event(i))
+
+        urls = [f"ws://127.0.0.1:{port}/api/v1/capacity/live" for port in ports]
+        return await run_clients(urls, n, hello(keys.token()), publish, rate, seconds)
+    finally:
+        for replica in replicas:
+            replica.terminate()
+        for replica in replicas:
+            await asyncio.to_thread(replica.join, 20)
+        with contextlib.suppress(Exception):
+            await publisher._jetstream().delete_stream(stream)
+        await publisher.close()
+
+
+async def wait_listening(port: int) -> None:
+    for _ in range(600):
+        with contextlib.suppress(OSError):
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.close()
+            return
+        await asyncio.sleep(0.05)
+    raise RuntimeError(f"replica on {port} did not start")
 
 
 async def bench_bare(n: int, rate: float, seconds: float) -> dict[str, float]:
@@ -248,7 +558,7 @@ async def bench_bare(n: int, rate: float, seconds: float) -> dict[str, float]:
 
     async def main() -> None:
         loop_box["loop"] = asyncio.get_running_loop()
-        async with serve(handler, "127.0.0.1", port, backlog=2048):
+        async with serve(handler, "127.0.0.1", port, backlog=4096):
             started.set()
             while not stop.is_set():  # noqa: ASYNC110 - a thread sets it
                 await asyncio.sleep(0.05)
@@ -267,41 +577,61 @@ async def bench_bare(n: int, rate: float, seconds: float) -> dict[str, float]:
         await asyncio.wrap_future(fut)
 
     try:
-        return await run_clients(f"ws://127.0.0.1:{port}", n, [], publish, rate, seconds)
+        return await run_clients([f"ws://127.0.0.1:{port}"], n, [], publish, rate, seconds)
     finally:
         stop.set()
         await asyncio.to_thread(thread.join, 20)
 
 
-def show(name: str, r: dict[str, float]) -> None:
+def show(name: str, n: int, r: dict[str, float], floor: dict[str, float]) -> None:
+    failed = f" ({int(r['failed'])} never subscribed)" if r.get("failed") else ""
     print(
-        f"{name:>14}: {int(r['deliveries']):>7}/{int(r['expected'])} deliveries, "
-        f"{r['per_s']:>9.0f}/s, p50 {r['p50_ms']:7.1f} ms, p99 {r['p99_ms']:7.1f} ms"
+        f"{n:>6} {name:>9}: {int(r['deliveries']):>7}/{int(r['expected'])} deliveries{failed}, "
+        f"p50 {r['p50_ms']:7.1f} ms, p99 {r['p99_ms']:7.1f} ms  "
+        f"(floor ×{r['p50_ms'] / floor['p50_ms']:.2f} p50, ×{r['p99_ms'] / floor['p99_ms']:.2f} p99)",
+        flush=True,
     )
 
 
 async def amain(args: argparse.Namespace) -> None:
-    print(
-        f"{args.clients} clients, {args.rate} events/s for {args.seconds} s "
-        f"({int(args.rate * args.seconds)} events each side)"
-    )
-    feed = await bench_feed(args.clients, args.rate, args.seconds)
-    show("canaliza feed", feed)
-    bare = await bench_bare(args.clients, args.rate, args.seconds)
-    show("bare broadcast", bare)
-    print(
-        f"ratio feed/bare: throughput {feed['per_s'] / bare['per_s']:.2f}x, "
-        f"p50 {feed['p50_ms'] / bare['p50_ms']:.2f}x, p99 {feed['p99_ms'] / bare['p99_ms']:.2f}x"
-    )
+    counts = [int(c) for c in args.clients.split(",")]
+    shapes = args.shapes.split(",")
+    raise_fd_limit(max(counts))
+    print(f"load average {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f}; shapes {shapes}")
+    for n in counts:
+        rate = min(args.rate, args.budget / n)
+        print(f"-- {n} subscribers, {rate:g} events/s for {args.seconds:g} s", flush=True)
+        floor = await bench_bare(n, rate, args.seconds)
+        show("bare", n, floor, floor)
+        for shape in shapes:
+            if shape == "feed":
+                result = await bench_feed(n, rate, args.seconds)
+            elif shape == "proxy":
+                result = await bench_proxy(n, rate, args.seconds)
+            elif shape == "ledger":
+                result = await bench_ledger(n, rate, args.seconds)
+            elif shape == "replicas":
+                result = await bench_replicas(n, rate, args.seconds, args.nats_url)
+            else:
+                raise SystemExit(f"unknown shape {shape!r}")
+            show(shape, n, result, floor)
+    print(f"load average {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--clients", type=int, default=500)
-    parser.add_argument("--rate", type=float, default=20.0, help="events per second")
+    parser.add_argument("--clients", default="500", help="subscriber counts, e.g. 1,500,5000")
+    parser.add_argument(
+        "--shapes", default="feed", help="feed, ledger, replicas, proxy (comma-separated)"
+    )
+    parser.add_argument("--rate", type=float, default=20.0, help="events per second, at most")
+    parser.add_argument(
+        "--budget", type=float, default=10_000, help="deliveries per second, at most"
+    )
     parser.add_argument("--seconds", type=float, default=6.0)
+    parser.add_argument("--nats-url", default="nats://127.0.0.1:4222")
     args = parser.parse_args()
-    args.seconds = min(args.seconds, 15.0)  # keep the whole run well under a minute
+    args.seconds = min(args.seconds, 15.0)  # keep each side well under a minute
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(amain(args))
 

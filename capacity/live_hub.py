@@ -1,10 +1,11 @@
 """The live capacity hub: one bus subscription per process, fanned out to WebSockets.
 
-Each connection has a filter, a bounded queue and a writer task. The hub never waits
-for a client: it only puts pre-serialised messages on queues, and a client whose queue
-overflows is closed (1013) instead of slowing the others. A connection drops any pool
-change whose ``version`` it has already sent, so the overlap between a snapshot (or a
-replay) and the live stream never shows the same change twice.
+Connections with the same filter form a filter class (``capacity.live_fanout``): an
+event is matched once per class and the same pre-serialised text is written to each
+member. The hub never waits for a client: a write that cannot go out at once queues
+behind it, bounded, and a client whose queue overflows is closed (1013) instead of
+slowing the others. No pool change is sent twice at the same ``version``, so the overlap
+between a snapshot (or a replay) and the live stream never shows the same change twice.
 
 The protocol (close codes, filters, encoding) is in ``capacity.live_protocol`` and
 documented in ``docs/live-feed.md``.
@@ -16,12 +17,14 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from capacity.live_fanout import FilterClass, facility_text, removed_text, start_now
 from capacity.live_protocol import (
     CAPACITY_SUBJECT,
     CLOSE_FORBIDDEN,
@@ -46,6 +49,7 @@ from capacity.live_protocol import (
     SnapshotProvider,
     compile_filters,
     dumps,
+    filter_class_key,
     referral_audience,
     referral_notice,
 )
@@ -62,7 +66,13 @@ log = logging.getLogger("canaliza.capacity.live")
 
 
 class LiveConnection:
-    """One subscribed WebSocket: its filter, what it has seen, its queue and writer."""
+    """One subscribed WebSocket: its filter, what it has seen, and how it is written to.
+
+    Writes go out at once when the socket has room (no task per message); a write that
+    has to wait for the client makes the connection queue what follows behind it, up to
+    ``queue_size`` data messages, and a client that lets that queue overflow is closed
+    (1013: reconnect and resume), so it never slows the others.
+    """
 
     def __init__(self, hub: LiveHub, websocket: WebSocket, principal: Principal) -> None:
         self.hub = hub
@@ -71,8 +81,12 @@ class LiveConnection:
         self.expires_at = float(principal.claims.get("exp") or 0)
         self.matches: Callable[[dict[str, Any]], bool] | None = None
         self.referrals = False  # subscribed to referral notices (the ``referrals`` filter)
-        self.versions: dict[str, int] = {}  # pool id → last version sent
+        # While catching up: pool id → last version sent, and the facilities of those pools.
+        # Once live, its filter class keeps them (``own``: the pools it sees differently).
+        self.versions: dict[str, int] = {}
         self.facilities: set[str] = set()
+        self.own: dict[str, int | None] = {}
+        self.filter_class: FilterClass | None = None
         self.live = False
         self.held: list[Event] = []
         self.closing = False
@@ -80,24 +94,29 @@ class LiveConnection:
         self.sent = 0
         self.forced = False
         self.reader: asyncio.Task[Any] | None = None
-        self._queue: asyncio.Queue[tuple[str, bool] | Close] = asyncio.Queue()
+        self._backlog: deque[tuple[str, bool] | Close] = deque()
         self._data_pending = 0
+        self._flusher: asyncio.Task[None] | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
-    # The hub calls this for every capacity event, in stream order.
     def deliver(self, event: Event) -> None:
+        """While it subscribes, the hub hands every capacity and referral event here, in
+        order; they are held until the connection has caught up."""
         if self.matches is None or self.closing:
             return
-        if not self.live:
-            self.held.append(event)
-            if len(self.held) > self.hub.options.queue_size:
-                self.overflow()
-            return
-        self._consider(event)
+        self.held.append(event)
+        if len(self.held) > self.hub.options.queue_size:
+            self.overflow()
 
     def _consider(self, event: Event) -> None:
+        """The per-connection rule (catching up; live, the filter class applies it once)."""
         assert self.matches is not None
-        if event.type == POOL_EVENT:
+        if event.type.startswith(REFERRAL_EVENT_PREFIX):
+            if self.referrals:
+                text = self.hub.notice_text(event, self.principal.institution_id)
+                if text is not None:
+                    self.send_data(text)
+        elif event.type == POOL_EVENT:
             pool = event.payload
             pool_id = str(pool.get("pool_id") or event.aggregate_id)
             version = int(pool.get("version") or event.aggregate_version)
@@ -107,55 +126,73 @@ class LiveConnection:
                 self.versions[pool_id] = version
                 if pool.get("facility_id"):
                     self.facilities.add(str(pool["facility_id"]))
-                self.send_data(
-                    self.hub.render(event, lambda: {"type": "pool", "sequence": event.sequence})
-                )
+                self.send_data(self.hub.render(event))
             elif pool_id in self.versions:
                 # It no longer matches (its eligibility changed): tell the client to drop it.
                 del self.versions[pool_id]
-                self.send_data(
-                    dumps(
-                        {
-                            "type": "pool_removed",
-                            "sequence": event.sequence,
-                            "pool_id": pool_id,
-                            "version": version,
-                        }
-                    )
-                )
+                self.send_data(removed_text(event, pool_id, version))
         elif event.type.startswith(FACILITY_EVENT_PREFIX):
             facility_id = str(event.payload.get("facility_id") or event.aggregate_id)
             if facility_id in self.facilities:
-                self.send_data(
-                    dumps(
-                        {
-                            "type": "facility",
-                            "sequence": event.sequence,
-                            "event": event.type,
-                            "facility_id": facility_id,
-                            "version": event.aggregate_version,
-                            "status": event.payload.get("status"),
-                        }
-                    )
-                )
+                self.send_data(facility_text(event, facility_id))
 
     def send_data(self, text: str) -> None:
-        """Queue a data message; a client that lets the queue overflow is dropped."""
-        if self.closing:
-            return
-        if self._data_pending >= self.hub.options.queue_size:
-            self.overflow()
-            return
-        self._data_pending += 1
-        self._queue.put_nowait((text, True))
+        """Send a data message; a client that lets its queue overflow is dropped."""
+        if not self.closing:
+            self._write((text, True))
 
     def send_control(self, message: dict[str, Any]) -> None:
-        """Queue a protocol message (pings, errors); not counted against the bound."""
+        """Send a protocol message (pings, errors); not counted against the bound."""
         if not self.closing:
-            self._queue.put_nowait((dumps(message), False))
+            self._write((dumps(message), False))
+
+    def _write(self, item: tuple[str, bool] | Close) -> None:
+        if self._flusher is not None:  # a write is waiting for the client: queue behind it
+            if isinstance(item, tuple) and item[1]:
+                if self._data_pending >= self.hub.options.queue_size:
+                    self.overflow()
+                    return
+                self._data_pending += 1
+            self._backlog.append(item)
+            return
+        if isinstance(item, Close):
+            self._flusher = asyncio.create_task(self._flush(None), name="live-writer")
+            self._backlog.append(item)
+            return
+        try:
+            rest = start_now(self.websocket.send_text(item[0]))
+        except Exception:
+            self.closing = True  # the client is gone
+            return
+        self.sent += 1
+        if rest is not None:
+            self._flusher = asyncio.create_task(self._flush(rest), name="live-writer")
+
+    async def _flush(self, rest: Coroutine[Any, Any, None] | None) -> None:
+        """Finish a write that had to wait, then send what queued behind it."""
+        try:
+            if rest is not None:
+                await rest
+            while self._backlog:
+                item = self._backlog.popleft()
+                if isinstance(item, Close):
+                    await self.close_now(item.code, item.reason)
+                    return
+                text, is_data = item
+                if is_data:
+                    self._data_pending -= 1
+                await self.websocket.send_text(text)
+                self.sent += 1
+        except Exception:
+            self.closing = True
+            return
+        self._flusher = None
 
     def overflow(self) -> None:
+        if self.closing:
+            return
         log.warning("live client %s too slow; closing", self.principal.sub)
+        self.closing = True
         self.hub.spawn(self.close_now(CLOSE_TRY_AGAIN_LATER, "cliente demasiado lento"))
 
     def finish(self, code: int, reason: str, *, error: str | None = None, detail: str = "") -> None:
@@ -164,8 +201,13 @@ class LiveConnection:
             return
         if error is not None:
             self.send_control({"type": "error", "error": error, "detail": detail})
-        self._queue.put_nowait(Close(code, reason))
+        self._write(Close(code, reason))
         self.closing = True
+
+    def _pending_tasks(self) -> list[asyncio.Task[None]]:
+        current = asyncio.current_task()
+        tasks = [*self._tasks, *([self._flusher] if self._flusher is not None else [])]
+        return [task for task in tasks if task is not current]
 
     async def close_now(self, code: int, reason: str) -> None:
         """Close at once, dropping whatever is queued."""
@@ -174,9 +216,8 @@ class LiveConnection:
         self.closing = True
         self.close_code = code
         current = asyncio.current_task()
-        for task in self._tasks:
-            if task is not current:
-                task.cancel()
+        for task in self._pending_tasks():
+            task.cancel()
         try:
             await asyncio.wait_for(
                 self.websocket.close(code, reason), self.hub.options.close_timeout_seconds
@@ -197,8 +238,7 @@ class LiveConnection:
         if self.close_code is not None:
             return
         self.closing = True
-        current = asyncio.current_task()
-        pending = [task for task in self._tasks if task is not current]
+        pending = self._pending_tasks()
         for task in pending:
             task.cancel()
         for task in pending:  # the writer is never mid-frame when the error goes out
@@ -218,22 +258,6 @@ class LiveConnection:
                 self.hub.options.close_timeout_seconds,
             )
         await self.close_now(CLOSE_UNAUTHORIZED, "token revocado")
-
-    async def _writer(self) -> None:
-        while True:
-            item = await self._queue.get()
-            if isinstance(item, Close):
-                await self.close_now(item.code, item.reason)
-                return
-            text, is_data = item
-            if is_data:
-                self._data_pending -= 1
-            try:
-                await self.websocket.send_text(text)
-            except Exception:
-                self.closing = True
-                return
-            self.sent += 1
 
     async def _heartbeat(self) -> None:
         while True:
@@ -259,16 +283,16 @@ class LiveConnection:
 
     def start(self) -> None:
         self._tasks = [
-            asyncio.create_task(self._writer(), name="live-writer"),
             asyncio.create_task(self._heartbeat(), name="live-heartbeat"),
             asyncio.create_task(self._expiry(), name="live-expiry"),
             asyncio.create_task(self._lifetime(), name="live-lifetime"),
         ]
 
     async def stop(self) -> None:
-        for task in self._tasks:
+        pending = self._pending_tasks()
+        for task in pending:
             task.cancel()
-        for task in self._tasks:
+        for task in pending:
             with contextlib.suppress(BaseException):
                 await task
 
@@ -281,13 +305,26 @@ class LiveConnection:
     async def subscribe(
         self, matches: Callable[[dict[str, Any]], bool], filters: dict[str, Any], resume: int | None
     ) -> None:
-        """Send a snapshot (or the missed changes), then go live without a gap."""
+        """Send a snapshot (or the missed changes), then join the connections of the same
+        filter without a gap: whatever the hub sees meanwhile is held, then released."""
         hub = self.hub
         self.matches = matches
         self.referrals = filters.get(REFERRALS_FILTER) is True
         self.live = False
         self.held = []
-        last = await hub.bus.last_sequence()
+        hub.joining.add(self)
+        try:
+            await self._catch_up(matches, filters, resume)
+        finally:
+            hub.joining.discard(self)
+        if not self.closing:
+            hub.join(self, filter_class_key(filters, self.principal.institution_id))
+
+    async def _catch_up(
+        self, matches: Callable[[dict[str, Any]], bool], filters: dict[str, Any], resume: int | None
+    ) -> None:
+        hub = self.hub
+        last = await hub.position()
         replayed: list[Event] | None = None
         reset = False
         if resume is not None:
@@ -296,15 +333,8 @@ class LiveConnection:
                 replayed = await hub.replay(resume + 1, last)
             reset = replayed is None
         if replayed is not None:
-            for event in replayed:
-                if event.type.startswith(REFERRAL_EVENT_PREFIX):
-                    # the referral steps a closed page missed, as they would have come live
-                    if self.referrals:
-                        text = hub.notice_text(event, self.principal.institution_id)
-                        if text is not None:
-                            self.send_data(text)
-                else:
-                    self._consider(event)
+            for event in replayed:  # the changes and referral steps a closed page missed
+                self._consider(event)
             position = last
         else:
             # A connection for referral notices sees no pool: nothing to read.
@@ -317,10 +347,12 @@ class LiveConnection:
                 message["reset"] = True
             self.send_data(dumps(message))
             position = last
-        # Changes that arrived while we were busy: those past the position go out now
-        # (the per-pool version check drops what the snapshot already shows).
+        # Events that arrived while we were busy: those past the position go out now (the
+        # per-pool version check drops what the snapshot already shows); a referral step is
+        # never in a snapshot, so only those past the position.
         for event in self.held:
-            if replayed is None or (event.sequence or 0) > position:
+            past = (event.sequence or 0) > position
+            if past or (replayed is None and not event.type.startswith(REFERRAL_EVENT_PREFIX)):
                 self._consider(event)
         self.held = []
         self.live = True
@@ -329,12 +361,19 @@ class LiveConnection:
 # -- the hub ------------------------------------------------------------------------
 
 
+def _retrieve(answer: asyncio.Future[int]) -> None:
+    """Mark a shared answer's failure as seen (its waiters may all have gone)."""
+    if not answer.cancelled():
+        answer.exception()
+
+
 def _notice(event: Event, step: str, side: str) -> str:
     return dumps(referral_notice(event.payload, step=step, side=side, sequence=event.sequence))
 
 
 class LiveHub:
-    """Feeds every live connection of this process from one bus subscription."""
+    """Feeds every live connection of this process from one bus subscription, by filter
+    class: an event is matched once per class and the same text goes to each member."""
 
     def __init__(
         self,
@@ -349,11 +388,18 @@ class LiveHub:
         self.revocations = revocations
         self._stop_listening: Callable[[], None] | None = None
         self.connections: set[LiveConnection] = set()
+        self.joining: set[LiveConnection] = set()  # subscribing: events are held for them
+        self.classes: dict[str, FilterClass] = {}  # capacity filters
+        self.notice_classes: dict[str, FilterClass] = {}  # referral notices, by institution
         self._subscription: Subscription | None = None
         self._background: set[asyncio.Task[Any]] = set()
         self._rendered: tuple[str, str] | None = None
         self._referral_subscription: Subscription | None = None
         self.events_seen = 0
+        self.referral_events_seen = 0
+        self.position_reads = 0
+        self._next_position: asyncio.Future[int] | None = None
+        self._reading_position = False
 
     async def start(self) -> None:
         self._subscription = await self.bus.subscribe(CAPACITY_SUBJECT, self._on_event)
@@ -394,20 +440,96 @@ class LiveHub:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    def render(self, event: Event, head: Callable[[], dict[str, Any]]) -> str:
+    async def position(self) -> int:
+        """The bus's last sequence, for a connection that already holds events.
+
+        One read at a time: callers arriving while a read is out share the next one, which
+        starts after they asked (never older than their hold). A reconnect storm of
+        thousands of sockets (a replica gone) costs a few reads, not one JetStream request
+        per socket.
+        """
+        answer = self._next_position
+        if answer is None:
+            answer = self._next_position = asyncio.get_running_loop().create_future()
+            answer.add_done_callback(_retrieve)
+            if not self._reading_position:
+                self._read_position()
+        return await asyncio.shield(answer)
+
+    def _read_position(self) -> None:
+        answer, self._next_position = self._next_position, None
+        assert answer is not None
+        self._reading_position = True
+        self.position_reads += 1
+
+        def done(read: asyncio.Task[int]) -> None:
+            self._reading_position = False
+            if read.cancelled():
+                answer.cancel()
+            elif (exc := read.exception()) is not None:
+                answer.set_exception(exc)
+            else:
+                answer.set_result(read.result())
+            if self._next_position is not None:
+                self._read_position()
+
+        read = asyncio.ensure_future(self.bus.last_sequence())
+        self._background.add(read)
+        read.add_done_callback(self._background.discard)
+        read.add_done_callback(done)
+
+    def render(self, event: Event) -> str:
         """The JSON of one pool change, built once however many clients get it."""
         if self._rendered is not None and self._rendered[0] == event.id:
             return self._rendered[1]
-        text = dumps({**event.payload, **head()})
+        text = dumps({**event.payload, "type": "pool", "sequence": event.sequence})
         self._rendered = (event.id, text)
         return text
 
-    async def _on_event(self, event: Event) -> None:
-        if event.type != POOL_EVENT and not event.type.startswith(FACILITY_EVENT_PREFIX):
+    def join(self, conn: LiveConnection, key: str) -> None:
+        """A connection that has caught up joins the connections with the same filter."""
+        assert conn.matches is not None
+        classes = self.notice_classes if conn.referrals else self.classes
+        filter_class = classes.get(key)
+        if filter_class is None:
+            filter_class = classes[key] = FilterClass(key, conn.matches)
+        filter_class.join(conn)
+        conn.filter_class = filter_class
+
+    def leave(self, conn: LiveConnection) -> None:
+        self.connections.discard(conn)
+        self.joining.discard(conn)
+        filter_class = conn.filter_class
+        if filter_class is None:
             return
-        self.events_seen += 1
-        for conn in list(self.connections):
-            conn.deliver(event)
+        conn.filter_class = None
+        filter_class.leave(conn)
+        if not filter_class.members:
+            classes = self.notice_classes if conn.referrals else self.classes
+            if classes.get(filter_class.key) is filter_class:
+                del classes[filter_class.key]
+
+    async def _on_event(self, event: Event) -> None:
+        if event.type == POOL_EVENT:
+            self.events_seen += 1
+            for conn in list(self.joining):
+                conn.deliver(event)
+
+            def render() -> str:
+                return self.render(event)
+
+            for filter_class in list(self.classes.values()):
+                filter_class.pool_changed(event, render)
+        elif event.type.startswith(FACILITY_EVENT_PREFIX):
+            self.events_seen += 1
+            for conn in list(self.joining):
+                conn.deliver(event)
+            facility_id = str(event.payload.get("facility_id") or event.aggregate_id)
+            text: str | None = None
+            for filter_class in list(self.classes.values()):
+                if facility_id in filter_class.facilities:
+                    text = text or facility_text(event, facility_id)
+                    filter_class.send_all(text)
 
     async def _on_referral_event(self, event: Event) -> None:
         """A referral step, to the live connections of the institutions concerned: one
@@ -415,16 +537,16 @@ class LiveHub:
         the steps it missed from ``replay``, encoded by ``notice_text``)."""
         if not event.type.startswith(REFERRAL_EVENT_PREFIX):
             return
+        self.referral_events_seen += 1
+        for conn in list(self.joining):
+            conn.deliver(event)  # subscribing: held, released in order once caught up
         step = event.type.removeprefix(REFERRAL_EVENT_PREFIX)
-        audience = referral_audience(event.payload, step)
-        encoded: dict[str, str] = {}
-        for conn in list(self.connections):
-            side = audience.get(conn.principal.institution_id or "")
-            if side is None or not conn.referrals or not conn.live or conn.closing:
-                continue
-            if side not in encoded:
-                encoded[side] = _notice(event, step, side)
-            conn.send_data(encoded[side])
+        for institution_id, side in referral_audience(event.payload, step).items():
+            filter_class = self.notice_classes.get(
+                filter_class_key({REFERRALS_FILTER: True}, institution_id)
+            )
+            if filter_class is not None:
+                filter_class.send_all(_notice(event, step, side))
 
     @staticmethod
     def notice_text(event: Event, institution_id: str | None) -> str | None:
@@ -578,7 +700,7 @@ class LiveHub:
             if not conn.forced:
                 raise
         finally:
-            self.connections.discard(conn)
+            self.leave(conn)
             await conn.stop()
 
     async def _read_loop(self, conn: LiveConnection) -> None:

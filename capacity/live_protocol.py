@@ -168,6 +168,14 @@ def compile_filters(filters: Any) -> Callable[[dict[str, Any]], bool]:
     return matches
 
 
+def filter_class_key(filters: dict[str, Any], institution_id: str | None) -> str:
+    """Which connections share a filter class: the same (valid) filters; for referral
+    notices, the same institution (its notices are the same for all its connections)."""
+    if filters.get(REFERRALS_FILTER) is True:
+        return f"referrals:{institution_id or ''}"
+    return orjson.dumps(filters, option=orjson.OPT_SORT_KEYS).decode()
+
+
 def referral_audience(payload: dict[str, Any], step: str) -> dict[str, str]:
     """The institutions told of a referral step, each with its side (``sender`` or
     ``receiver``); the receiver learns of a referral only once it is sent."""

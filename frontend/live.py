@@ -14,6 +14,7 @@ import contextlib
 import json
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
@@ -48,11 +49,19 @@ class Upstream(Protocol):
 
 
 class InProcessUpstream:
-    """A WebSocket to an ASGI app in this process (the main job)."""
+    """A WebSocket to an ASGI app in this process (the main job).
 
-    def __init__(self, app: Any, path: str) -> None:
+    With ``forward``, each text the app sends goes straight to it, in the app's own send:
+    no queue and no task wake-up per message, and a browser that does not read makes the
+    feed's send wait, so capacity's bound (1013, then resume) applies to the browser.
+    """
+
+    def __init__(
+        self, app: Any, path: str, forward: Callable[[str], Awaitable[None]] | None = None
+    ) -> None:
         self.app = app
         self.path = path
+        self.forward = forward
         self.inbox: asyncio.Queue[Message] = asyncio.Queue()
         self.outbox: asyncio.Queue[Message] = asyncio.Queue()
         self.task: asyncio.Task[None] | None = None
@@ -78,11 +87,18 @@ class InProcessUpstream:
             "state": {},
         }
         await self.inbox.put({"type": "websocket.connect"})
-        self.task = asyncio.ensure_future(self.app(scope, self.inbox.get, self.outbox.put))
+        self.task = asyncio.ensure_future(self.app(scope, self.inbox.get, self._from_app))
         first = await self.outbox.get()
         if first["type"] != "websocket.accept":
             await self.close()
             raise ConnectionError(f"upstream refused: {first}")
+
+    async def _from_app(self, message: Message) -> None:
+        text = message.get("text") if message["type"] == "websocket.send" else None
+        if self.forward is not None and text is not None:
+            await self.forward(str(text))
+        else:
+            await self.outbox.put(message)
 
     async def send(self, text: str) -> None:
         await self.inbox.put({"type": "websocket.receive", "text": text})
@@ -145,11 +161,15 @@ class RemoteUpstream:
             await self.conn.close()
 
 
-async def open_upstream(runtime: Runtime) -> InProcessUpstream | RemoteUpstream:
+async def open_upstream(
+    runtime: Runtime, forward: Callable[[str], Awaitable[None]] | None = None
+) -> InProcessUpstream | RemoteUpstream:
+    """Capacity's live socket: in process when capacity is mounted here (its texts then go
+    straight to ``forward``, when given), else over the network."""
     base, transport = runtime.transport_for("capacity")
     upstream: InProcessUpstream | RemoteUpstream
     if transport is not None:
-        upstream = InProcessUpstream(runtime.app, UPSTREAM_PATH)
+        upstream = InProcessUpstream(runtime.app, UPSTREAM_PATH, forward)
     else:
         upstream = RemoteUpstream("ws" + base.removeprefix("http") + UPSTREAM_PATH)
     await upstream.open()
@@ -194,7 +214,7 @@ async def live(websocket: WebSocket) -> None:
     await websocket.accept()
     try:
         token = await page.access_token()
-        upstream = await open_upstream(runtime)
+        upstream = await open_upstream(runtime, forward=websocket.send_text)
     except (NotSignedIn, ConnectionError, OSError) as exc:
         log.info("live feed not opened: %s", type(exc).__name__)
         await _send_error(websocket, t, "unavailable", 1013)

@@ -10,7 +10,7 @@ from typing import Any
 from capacity.live import LiveOptions
 from services.events import Event
 from tests.live.conftest import pool_row
-from tests.live.test_live_feed import _recv, _subscribe
+from tests.live.test_live_feed import _open, _recv, _subscribe, _until
 
 FAST = LiveOptions(heartbeat_seconds=30, auth_timeout_seconds=0.5)
 FGR, NGO, OTHER = "fgr", "ngo", "other-ngo"
@@ -138,4 +138,47 @@ async def test_a_resuming_page_gets_the_referral_steps_it_missed(make_feed, make
         await feed.publish(referral_event("in_transit", "in_transit"))
         live = await _recv(ws)
         assert live["event"] == "in_transit"
+        await ws.close()
+
+
+async def test_a_notice_arriving_while_a_page_subscribes_is_not_lost(make_feed, make_token):
+    """A referral step published after the position a subscription starts from, but before
+    the connection is registered for fan-out, reaches it, in order with what follows."""
+    async with make_feed(options=FAST, pools=[]) as feed:
+        hub = feed.runtime.state["capacity_live_hub"]
+        token = make_token("prosecutor", institution_id=FGR)
+        ws, _ = await _subscribe(feed, token, {"referrals": True})
+        await feed.publish(referral_event("send", "sent"))
+        seen = await _recv(ws)
+        await ws.close()
+        replay = hub.replay
+
+        async def replay_then_a_step(start: int, end: int) -> Any:
+            # The race point: the replay is read, the connection is not yet registered.
+            got = await replay(start, end)
+            before = hub.referral_events_seen
+            await hub.bus.publish(referral_event("accept", "accepted"))
+            while hub.referral_events_seen == before:  # noqa: ASYNC110 - the hub counts only
+                await asyncio.sleep(0)
+            return got
+
+        hub.replay = replay_then_a_step
+        ws = await _open(feed, token)
+        await ws.send(
+            json.dumps(
+                {
+                    "type": "subscribe",
+                    "filters": {"referrals": True},
+                    "resume_from": seen["sequence"],
+                }
+            )
+        )
+        await _until(lambda: any(conn.live for conn in hub.connections))
+        hub.replay = replay
+        await feed.publish(referral_event("in_transit", "in_transit"))
+        first = await _recv(ws)
+        assert (first["type"], first["event"], first["side"]) == ("referral", "accept", "sender")
+        second = await _recv(ws)
+        assert (second["type"], second["event"]) == ("referral", "in_transit")
+        assert seen["sequence"] < first["sequence"] < second["sequence"]
         await ws.close()
