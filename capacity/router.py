@@ -45,6 +45,7 @@ from capacity.schemas import (
     StateCode,
     Status,
 )
+from capacity.search_route import SearchRoute
 from services.dependencies import IfMatchDep
 from services.security import require_roles
 from services.validation import MAX_OFFSET
@@ -291,12 +292,21 @@ def confirm_pool(pool_id: str, principal: CapacityPrincipal, response: Response)
 # --- search ---------------------------------------------------------------------------
 
 
-@router.post("/availability/search", response_model=SearchAnswer)
 async def search(body: SearchRequest, principal: CapacityPrincipal) -> Any:
     """Facilities that can take the whole group together now, best first; or why not."""
     permissions.ensure_search(principal)
     # Encoded from plain dicts already shaped like SearchAnswer: not re-validated.
     return Response(await flows.search_answer(principal, body), media_type="application/json")
+
+
+# A good body takes SearchRoute's short path (same checks, same answer; issue 18).
+router.add_api_route(
+    "/availability/search",
+    search,
+    methods=["POST"],
+    response_model=SearchAnswer,
+    route_class_override=SearchRoute,
+)
 
 
 # --- rescue operations ----------------------------------------------------------------
