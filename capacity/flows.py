@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -234,7 +235,27 @@ async def current_snapshot() -> Snapshot:
     return read_model.snapshot
 
 
-async def search_answer(principal: Principal, body: SearchRequest) -> bytes:
+@dataclass(frozen=True, slots=True, eq=False)
+class SearchQuery:
+    """A search body as the matcher sees it, prepared once (the search route remembers it
+    per distinct body, so a repeated body skips this work)."""
+
+    body: SearchRequest
+    people: list[PersonQ]
+    needs: NeedsQ
+    # What the answer depends on in the body (the rest of the memo key is the settings).
+    key: tuple[Any, ...]
+
+
+def search_query(body: SearchRequest) -> SearchQuery:
+    """The body's people and needs as the matcher sees them, and its part of the memo key."""
+    people = people_query(body.people)
+    needs = needs_query(body.needs, people)
+    people_key = tuple((p.sex, p.age, p.role, p.languages) for p in people)
+    return SearchQuery(body, people, needs, (people_key, needs, body.state, body.limit))
+
+
+async def search_answer(principal: Principal, query: SearchRequest | SearchQuery) -> bytes:
     """Facilities that can take the whole group together now, best first; or why not (the
     unmet demand is recorded, by category, in a short write of its own), as JSON.
 
@@ -243,19 +264,13 @@ async def search_answer(principal: Principal, body: SearchRequest) -> bytes:
     and the background refresher has not caught up yet; the diagnosis of an unmet search
     (a scan of every pool) and its write run in a worker thread too. An answer is encoded
     once per snapshot and query, and reused until a result in it would turn stale."""
+    if not isinstance(query, SearchQuery):
+        query = search_query(query)
+    body, people, needs = query.body, query.people, query.needs
     settings = get_settings()
-    people = people_query(body.people)
-    needs = needs_query(body.needs, people)
     snapshot = await current_snapshot()
     registered_only = not settings.unregistered_may_receive_referrals
-    key = (
-        tuple((p.sex, p.age, p.role, p.languages) for p in people),
-        needs,
-        body.state,
-        body.limit,
-        registered_only,
-        settings.stale_after_hours,
-    )
+    key = (query.key, registered_only, settings.stale_after_hours)
     now = utcnow()
     known = snapshot.answers.get(key)
     if known is not None and known[0] <= now < known[1]:

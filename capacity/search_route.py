@@ -37,7 +37,7 @@ BODY_MEMO = 4_096  # validated bodies remembered
 BODY_MEMO_MAX_BYTES = 4_096  # larger bodies are validated every time (memory bound)
 JSON_CONTENT_TYPES = frozenset({b"application/json", b"application/json; charset=utf-8"})
 
-_bodies: OrderedDict[bytes, SearchRequest] = OrderedDict()
+_bodies: OrderedDict[bytes, flows.SearchQuery] = OrderedDict()
 
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 
@@ -73,8 +73,9 @@ class SearchRoute(APIRoute):
         if body_field is None or not _dependency_calls(dependant) <= SHORT_PATH_DEPENDENCIES:
             return standard
 
-        def validated(raw: bytes) -> SearchRequest | None:
-            """The body as FastAPI would have validated it, or None (it would not)."""
+        def validated(raw: bytes) -> flows.SearchQuery | None:
+            """The body as FastAPI would have validated it, prepared for the matcher; or
+            None (FastAPI would refuse it)."""
             known = _bodies.get(raw)
             if known is not None:
                 _bodies.move_to_end(raw)
@@ -86,22 +87,23 @@ class SearchRoute(APIRoute):
             value, errors = body_field.validate(data, {}, loc=("body",))
             if errors or not isinstance(value, SearchRequest):
                 return None
+            query = flows.search_query(value)
             if len(raw) <= BODY_MEMO_MAX_BYTES:
-                _bodies[raw] = value
+                _bodies[raw] = query
                 while len(_bodies) > BODY_MEMO:
                     _bodies.popitem(last=False)
-            return value
+            return query
 
         async def handle(request: Request) -> Response:
             if request.app.dependency_overrides or _content_type(request) not in JSON_CONTENT_TYPES:
                 return await standard(request)
-            body = validated(await request.body())  # Starlette keeps it for ``standard``
-            if body is None:
+            query = validated(await request.body())  # Starlette keeps it for ``standard``
+            if query is None:
                 return await standard(request)
             principal = await authenticate(request)
             await capacity_principal(principal)
             permissions.ensure_search(principal)
-            answer = await flows.search_answer(principal, body)
+            answer = await flows.search_answer(principal, query)
             return Response(answer, media_type="application/json")
 
         return handle
