@@ -221,15 +221,16 @@ async def current_snapshot() -> Snapshot:
     """The search snapshot, with every change announced before this call in it.
 
     Usually that is the snapshot as it is (the refresher caught up already). Otherwise the
-    searches arriving meanwhile share one catch-up in a worker thread instead of each
-    taking a thread to wait on the model's lock (which would starve the writers' pool)."""
+    searches arriving meanwhile share one catch-up in the read model's own thread instead
+    of each taking a thread to wait on the model's lock (which would starve the writers'
+    pool), and never wait for a pool thread behind queued writers."""
     global _catching_up
     wanted = read_model.changes_announced
     while read_model.changes_reflected < wanted or read_model.snapshot.revision < 0:
         task = _catching_up
         if task is None or task.done() or task.get_loop() is not asyncio.get_running_loop():
             task = _catching_up = asyncio.ensure_future(
-                run_in_threadpool(read_model.catch_up, db.engine.connect)
+                read_model.catch_up_off_loop(db.engine.connect)
             )
         await asyncio.shield(task)
     return read_model.snapshot
