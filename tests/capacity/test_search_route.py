@@ -110,6 +110,14 @@ async def both(cap, reference_app) -> AsyncIterator[tuple[Any, Any]]:
         yield cap.client, reference
 
 
+async def _post_both(both: tuple[Any, Any], body: bytes, headers: dict[str, str]) -> Any:
+    """The same request to the capacity app and to the reference app: (new, old)."""
+    client, reference = both
+    new = await client.post(URL, content=body, headers=headers)
+    old = await reference.post(URL, content=body, headers=headers)
+    return new, old
+
+
 def _answer(resp: Any) -> tuple[int, Any]:
     body = resp.json()
     if isinstance(body, dict) and isinstance(body.get("unmet"), dict):
@@ -119,10 +127,7 @@ def _answer(resp: Any) -> tuple[int, Any]:
 
 @pytest.mark.parametrize(("name", "body", "headers"), BAD_BODIES, ids=[b[0] for b in BAD_BODIES])
 async def test_a_bad_body_gets_the_standard_routes_answer(both, cap, name, body, headers):
-    client, reference = both
-    auth = {**cap.prosecutor(), **headers}
-    new = await client.post(URL, content=body, headers=auth)
-    old = await reference.post(URL, content=body, headers=auth)
+    new, old = await _post_both(both, body, {**cap.prosecutor(), **headers})
     assert 400 <= new.status_code < 500, new.text
     assert _answer(new) == _answer(old)
     assert set(new.json()) >= {"error", "detail"}
@@ -131,10 +136,7 @@ async def test_a_bad_body_gets_the_standard_routes_answer(both, cap, name, body,
 
 @pytest.mark.parametrize(("name", "body", "headers"), GOOD_BODIES, ids=[g[0] for g in GOOD_BODIES])
 async def test_a_good_body_gets_the_same_answer(both, cap, name, body, headers):
-    client, reference = both
-    auth = {**cap.prosecutor(), **headers}
-    new = await client.post(URL, content=body, headers=auth)
-    old = await reference.post(URL, content=body, headers=auth)
+    new, old = await _post_both(both, body, {**cap.prosecutor(), **headers})
     assert new.status_code == 200, new.text
     assert _answer(new) == _answer(old)
     assert new.headers["content-type"] == old.headers["content-type"]
@@ -148,7 +150,6 @@ async def test_a_good_body_gets_the_same_answer(both, cap, name, body, headers):
 async def test_authentication_and_roles_are_checked_as_before(
     both, cap, capacity_app, reference_app, who, body
 ):
-    client, reference = both
     if who == "no_token":
         auth: dict[str, str] = {}
     elif who == "bad_token":
@@ -161,8 +162,7 @@ async def test_authentication_and_roles_are_checked_as_before(
             app.state.runtime.revocations.add(claims["jti"], claims["exp"])
     else:
         auth = cap.headers(who, institution_id="inst-1")
-    new = await client.post(URL, content=body, headers={**auth, **JSON})
-    old = await reference.post(URL, content=body, headers={**auth, **JSON})
+    new, old = await _post_both(both, body, {**auth, **JSON})
     assert new.status_code in (401, 403, 422), new.text
     assert _answer(new) == _answer(old)
     assert new.headers.get("www-authenticate") == old.headers.get("www-authenticate")
