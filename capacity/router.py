@@ -61,6 +61,28 @@ async def ping(principal: CapacityPrincipal) -> dict[str, bool]:
     return {"ok": True}
 
 
+# --- search ---------------------------------------------------------------------------
+# Declared first after the ping: the router tries routes in order, and search is the
+# busiest route (issue 18).
+
+
+async def search(body: SearchRequest, principal: CapacityPrincipal) -> Any:
+    """Facilities that can take the whole group together now, best first; or why not."""
+    permissions.ensure_search(principal)
+    # Encoded from plain dicts already shaped like SearchAnswer: not re-validated.
+    return Response(await flows.search_answer(principal, body), media_type="application/json")
+
+
+# A good body takes SearchRoute's short path (same checks, same answer; issue 18).
+router.add_api_route(
+    "/availability/search",
+    search,
+    methods=["POST"],
+    response_model=SearchAnswer,
+    route_class_override=SearchRoute,
+)
+
+
 # --- facilities -----------------------------------------------------------------------
 
 
@@ -287,26 +309,6 @@ def confirm_pool(pool_id: str, principal: CapacityPrincipal, response: Response)
     with db.unit_of_work() as session:
         pool = pools.confirm_pool(session, principal=principal, pool_id=pool_id)
     return _pool_response(pool, response)
-
-
-# --- search ---------------------------------------------------------------------------
-
-
-async def search(body: SearchRequest, principal: CapacityPrincipal) -> Any:
-    """Facilities that can take the whole group together now, best first; or why not."""
-    permissions.ensure_search(principal)
-    # Encoded from plain dicts already shaped like SearchAnswer: not re-validated.
-    return Response(await flows.search_answer(principal, body), media_type="application/json")
-
-
-# A good body takes SearchRoute's short path (same checks, same answer; issue 18).
-router.add_api_route(
-    "/availability/search",
-    search,
-    methods=["POST"],
-    response_model=SearchAnswer,
-    route_class_override=SearchRoute,
-)
 
 
 # --- rescue operations ----------------------------------------------------------------
