@@ -8,7 +8,9 @@ and drives it from this process with concurrent HTTP requests:
   same app, same token, same server, in alternating rounds (p50, p95, p99, requests/s,
   ratio), driven by pre-encoded requests on keep-alive connections (``bench.wire``) so
   that the client's own cost does not hide the server's;
-- search p95 at 200 / 2,000 / 20,000 facilities.
+- search p95 at 200 / 2,000 / 20,000 facilities;
+- the server's CPU time per request of each kind (Linux ``/proc``): what a request costs
+  the server, much less sensitive than req/s to other work on a shared machine.
 
     .venv/bin/python bench/capacity_search.py [--seconds 6] [--concurrency 8] [--rounds 4]
 """
@@ -238,23 +240,35 @@ async def _drive(
     return latencies, time.perf_counter() - started
 
 
+def _cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) the process has used so far; 0 where /proc is missing."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _side_by_side(
-    base: str, token: str, seconds: float, concurrency: int, rounds: int
-) -> dict[str, tuple[list[float], float, list[float]]]:
+    base: str, token: str, seconds: float, concurrency: int, rounds: int, server_pid: int
+) -> dict[str, tuple[list[float], float, list[float], float]]:
     """Search and the bare ping in alternating rounds on the same server (a load change
-    on a shared machine hits both); per kind: latencies, seconds, per-round req/s."""
-    out: dict[str, tuple[list[float], float, list[float]]] = {
-        "search": ([], 0.0, []),
-        "search-new": ([], 0.0, []),
-        "ping": ([], 0.0, []),
+    on a shared machine hits both); per kind: latencies, seconds, per-round req/s, and the
+    server's CPU seconds (what a request costs the server, whatever the machine's load)."""
+    out: dict[str, tuple[list[float], float, list[float], float]] = {
+        "search": ([], 0.0, [], 0.0),
+        "search-new": ([], 0.0, [], 0.0),
+        "ping": ([], 0.0, [], 0.0),
     }
     for r in range(rounds):
         order = ("ping", "search", "search-new")
         order = order if r % 2 == 0 else order[::-1]
         for kind in order:
+            cpu = _cpu_seconds(server_pid)
             lat, el = asyncio.run(_drive(base, token, kind, seconds / rounds, concurrency))
-            got, total, per_round = out[kind]
-            out[kind] = (got + lat, total + el, [*per_round, len(lat) / el])
+            cpu = _cpu_seconds(server_pid) - cpu
+            got, total, per_round, used = out[kind]
+            out[kind] = (got + lat, total + el, [*per_round, len(lat) / el], used + cpu)
     return out
 
 
@@ -315,8 +329,11 @@ def main() -> None:
                 asyncio.run(_drive(base, token, "search", 0.3, 1))  # loads the read model
                 warm = time.perf_counter() - t0
                 asyncio.run(_drive(base, token, "ping", 0.3, 1))
-                runs = _side_by_side(base, token, args.seconds, args.concurrency, args.rounds)
-                ping, p_elapsed, p_rounds = runs["ping"]
+                runs = _side_by_side(
+                    base, token, args.seconds, args.concurrency, args.rounds, proc.pid
+                )
+                ping, p_elapsed, p_rounds, p_cpu = runs["ping"]
+                p_cost = p_cpu / max(len(ping), 1)
                 p_rps = len(ping) / p_elapsed
                 search = runs["search"][0]
                 p95_by_size[size] = _pct(search, 0.95)
@@ -326,19 +343,22 @@ def main() -> None:
                     flush=True,
                 )
                 for name in ("ping", "search", "search-new"):
-                    lat, elapsed, rounds = runs[name]
+                    lat, elapsed, rounds, used = runs[name]
                     rps = len(lat) / elapsed
+                    cost = used / max(len(lat), 1)
                     line = (
                         f"         {name:<10} p50 {_pct(lat, 0.5):6.2f} ms, "
                         f"p95 {_pct(lat, 0.95):6.2f} ms, p99 {_pct(lat, 0.99):6.2f} ms, "
-                        f"{rps:.0f} req/s offered = achieved (closed loop)"
+                        f"{rps:.0f} req/s offered = achieved (closed loop), "
+                        f"server CPU {cost * 1e6:.0f} µs/request"
                     )
                     if name != "ping":
                         per_round = [s / p for s, p in zip(rounds, p_rounds, strict=True)]
                         line += (
                             f"; ÷ ping {rps / p_rps:.2f} (rounds {min(per_round):.2f}–"
                             f"{max(per_round):.2f}; target ≥ 0.90), p95 ÷ ping "
-                            f"{_pct(lat, 0.95) / _pct(ping, 0.95):.2f}"
+                            f"{_pct(lat, 0.95) / _pct(ping, 0.95):.2f}, ping's CPU per "
+                            f"request ÷ this one's {p_cost / cost if cost else 0:.2f}"
                         )
                     print(line, flush=True)
                 print(f"         load average {os.getloadavg()[0]:.2f}", flush=True)

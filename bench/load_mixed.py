@@ -603,12 +603,13 @@ def run_target(
     """Start ``target``, prepare its data, run the load (and the baseline); the result."""
     with TARGETS[target]() as base_url:
         world = asyncio.run(prepare(base_url))
-        base_rps = None
+        base_rps, base_ping = None, None
         if baseline_seconds:
             b_stats, b_elapsed = asyncio.run(
                 drive(world, users=users, seconds=baseline_seconds, iterations=None, baseline=True)
             )
             base_rps = round(len(b_stats.latencies.get("ping", [])) / b_elapsed, 1)
+            base_ping = b_stats.summary(b_elapsed).get("ping")
         stats, elapsed = asyncio.run(
             drive(world, users=users, seconds=seconds, iterations=iterations)
         )
@@ -629,7 +630,9 @@ def run_target(
         and per_op["live_snapshot"]["count"],
         "live_messages": stats.live_messages,
         "baseline_ping_rps": base_rps,
+        "baseline_ping": base_ping,
         "per_operation": per_op,
+        "load_average": round(os.getloadavg()[0], 2),
     }
 
 
@@ -669,16 +672,27 @@ def print_run(run: dict[str, Any]) -> None:
         f"{run['seconds']:.1f} s ({run['rps']:.0f} req/s), errors {run['errors']}, "
         f"{run['live_subscribers']} live subscribers got {run['live_messages']} changes"
     )
-    print(f"  {'operation':<20}{'count':>8}{'req/s':>9}{'p50 ms':>10}{'p95 ms':>10}{'p99 ms':>10}")
+    ping = run.get("baseline_ping") or {}
+    print(
+        f"  {'operation':<20}{'count':>8}{'req/s':>9}{'p50 ms':>10}{'p95 ms':>10}{'p99 ms':>10}"
+        + ("  p95 ÷ ping p95 (target ≤ 3)" if ping else "")
+    )
     for op, v in run["per_operation"].items():
         print(
             f"  {op:<20}{v['count']:>8}{v['rps']:>9.1f}"
             f"{v['p50_ms']:>10.1f}{v['p95_ms']:>10.1f}{v['p99_ms']:>10.1f}"
+            + (f"{v['p95_ms'] / ping['p95_ms']:>8.1f}" if ping.get("p95_ms") else "")
         )
     if run["baseline_ping_rps"]:
+        if ping:
+            print(
+                f"  {'ping (baseline)':<20}{ping['count']:>8}{ping['rps']:>9.1f}"
+                f"{ping['p50_ms']:>10.1f}{ping['p95_ms']:>10.1f}{ping['p99_ms']:>10.1f}"
+            )
         print(
             f"  baseline (authenticated ping, same users): {run['baseline_ping_rps']:.0f} req/s; "
-            f"mixed/ping throughput ratio {run['rps'] / run['baseline_ping_rps']:.2f}"
+            f"mixed/ping throughput ratio {run['rps'] / run['baseline_ping_rps']:.2f} "
+            f"(target ≥ 0.85); load average {run.get('load_average', 0):.2f}"
         )
     for sample in run["error_samples"]:
         print(f"  error: {sample}")

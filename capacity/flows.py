@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -257,21 +258,42 @@ async def current_snapshot() -> Snapshot:
     """The search snapshot, with every change announced before this call in it.
 
     Usually that is the snapshot as it is (the refresher caught up already). Otherwise the
-    searches arriving meanwhile share one catch-up in a worker thread instead of each
-    taking a thread to wait on the model's lock (which would starve the writers' pool)."""
+    searches arriving meanwhile share one catch-up in the read model's own thread instead
+    of each taking a thread to wait on the model's lock (which would starve the writers'
+    pool), and never wait for a pool thread behind queued writers."""
     global _catching_up
     wanted = read_model.changes_announced
     while read_model.changes_reflected < wanted or read_model.snapshot.revision < 0:
         task = _catching_up
         if task is None or task.done() or task.get_loop() is not asyncio.get_running_loop():
             task = _catching_up = asyncio.ensure_future(
-                run_in_threadpool(read_model.catch_up, db.engine.connect)
+                read_model.catch_up_off_loop(db.engine.connect)
             )
         await asyncio.shield(task)
     return read_model.snapshot
 
 
-async def search_answer(principal: Principal, body: SearchRequest) -> bytes:
+@dataclass(frozen=True, slots=True, eq=False)
+class SearchQuery:
+    """A search body as the matcher sees it, prepared once (the search route remembers it
+    per distinct body, so a repeated body skips this work)."""
+
+    body: SearchRequest
+    people: list[PersonQ]
+    needs: NeedsQ
+    # What the answer depends on in the body (the rest of the memo key is the settings).
+    key: tuple[Any, ...]
+
+
+def search_query(body: SearchRequest) -> SearchQuery:
+    """The body's people and needs as the matcher sees them, and its part of the memo key."""
+    people = people_query(body.people)
+    needs = needs_query(body.needs, people)
+    people_key = tuple((p.sex, p.age, p.role, p.languages) for p in people)
+    return SearchQuery(body, people, needs, (people_key, needs, body.state, body.limit))
+
+
+async def search_answer(principal: Principal, query: SearchRequest | SearchQuery) -> bytes:
     """Facilities that can take the whole group together now, best first; or why not (the
     unmet demand is recorded, by category, in a short write of its own), as JSON.
 
@@ -280,19 +302,13 @@ async def search_answer(principal: Principal, body: SearchRequest) -> bytes:
     and the background refresher has not caught up yet; the diagnosis of an unmet search
     (a scan of every pool) and its write run in a worker thread too. An answer is encoded
     once per snapshot and query, and reused until a result in it would turn stale."""
+    if not isinstance(query, SearchQuery):
+        query = search_query(query)
+    body, people, needs = query.body, query.people, query.needs
     settings = get_settings()
-    people = people_query(body.people)
-    needs = needs_query(body.needs, people)
     snapshot = await current_snapshot()
     registered_only = not settings.unregistered_may_receive_referrals
-    key = (
-        tuple((p.sex, p.age, p.role, p.languages) for p in people),
-        needs,
-        body.state,
-        body.limit,
-        registered_only,
-        settings.stale_after_hours,
-    )
+    key = (query.key, registered_only, settings.stale_after_hours)
     now = utcnow()
     known = snapshot.answers.get(key)
     if known is not None and known[0] <= now < known[1]:

@@ -106,7 +106,7 @@ class SearchIndexRefresher:
                 read_model.mark_changed()  # the periodic check: one query if nothing moved
             self._wake.clear()
             try:
-                await run_in_threadpool(read_model.catch_up, db.engine.connect)
+                await read_model.catch_up_off_loop(db.engine.connect)
             except asyncio.CancelledError:
                 raise
             except Exception:  # database briefly away: searches catch up themselves

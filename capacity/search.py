@@ -8,10 +8,12 @@ small objects per facility, in ranking order, stopping once enough results are f
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -532,6 +534,10 @@ EMPTY = Snapshot(-1, {}, [], {})
 ANSWER_MEMO = 4_096  # encoded answers remembered per snapshot
 
 
+# One thread is enough: a catch-up holds the model's lock, so they run one at a time anyway.
+_REFRESH_THREAD = ThreadPoolExecutor(max_workers=1, thread_name_prefix="capacity-search-index")
+
+
 class ReadModel:
     """Active facilities and their pools, kept in step with the database's revision.
 
@@ -608,6 +614,14 @@ class ReadModel:
             with connect() as conn:
                 self.refresh(conn)
             self._refreshed = seen
+
+    async def catch_up_off_loop(self, connect: Callable[[], Any]) -> None:
+        """:meth:`catch_up` in the read model's own thread, not the request thread pool.
+
+        Under write load that pool fills with writers queued for SQLite's write lock; a
+        search waiting for the model to catch up must not queue behind them (the reload
+        only reads, which WAL never blocks)."""
+        await asyncio.get_running_loop().run_in_executor(_REFRESH_THREAD, self.catch_up, connect)
 
     def refresh(self, conn: Connection) -> None:
         """Load what changed since the snapshot's revision and swap in the new snapshot."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 
+import anyio.to_thread
 import pytest
 from sqlalchemy import create_engine, event, text
 
@@ -103,3 +104,35 @@ async def test_another_replicas_write_arrives_with_its_event(no_periodic_check, 
             break
         await asyncio.sleep(0.01)
     assert _available(await cap.search([MOTHER])) == [2]
+
+
+async def test_a_search_catches_up_while_every_request_thread_is_taken(no_periodic_check, cap):
+    """Under write load the request thread pool fills with writers queued for SQLite's
+    write lock; a search that must catch up with a change does not wait behind them."""
+    fac = await cap.facility()
+    pool = await cap.pool(fac["id"], total=3)
+    assert _available(await cap.search([MOTHER])) == [3]
+    await _caught_up()
+    limiter = anyio.to_thread.current_default_thread_limiter()
+    holders = [object() for _ in range(int(limiter.total_tokens))]
+    for holder in holders:
+        await limiter.acquire_on_behalf_of(holder)
+    try:
+        with db.unit_of_work() as session:  # a bed taken, announced by the commit hook
+            session.execute(
+                text("UPDATE capacity_revision SET revision = revision + 1 WHERE id = 1")
+            )
+            session.execute(
+                text(
+                    "UPDATE pool SET occupied = occupied + 1, revision = "
+                    "(SELECT revision FROM capacity_revision WHERE id = 1) WHERE id = :id"
+                ),
+                {"id": pool["id"]},
+            )
+        # A guard against hanging, not a timing check: with the catch-up in the pool, the
+        # search would wait for a thread forever.
+        answer = await asyncio.wait_for(cap.search([MOTHER]), timeout=60)
+    finally:
+        for holder in holders:
+            limiter.release_on_behalf_of(holder)
+    assert _available(answer) == [2]
