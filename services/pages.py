@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, tuple_
+from sqlalchemy.orm import Mapped
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -72,14 +73,34 @@ def cursor_time(value: Any) -> datetime:
         raise _invalid() from exc
 
 
+def cursor_text(value: Any) -> str:
+    """A text value (an id, a name) a cursor carried; a 422 ``invalid_cursor`` for anything
+    else (compared with a text column, a number would fail in the database, not here)."""
+    if not isinstance(value, str):
+        raise _invalid()
+    return value
+
+
 def after(
-    columns: Sequence[ColumnElement[Any]], key: tuple[Any, ...], *, descending: bool = False
+    columns: Sequence[ColumnElement[Any] | Mapped[Any]],
+    key: tuple[Any, ...],
+    *,
+    descending: bool = False,
 ) -> ColumnElement[bool]:
     """The keyset condition "rows after ``key``" for a list ordered by ``columns`` (all
     ascending, or all descending): a row-value comparison both SQLite and PostgreSQL
     answer from an index on those columns."""
     row = tuple_(*columns)
     return row < tuple_(*key) if descending else row > tuple_(*key)
+
+
+def after_text_cursor(
+    columns: Sequence[ColumnElement[Any] | Mapped[Any]], cursor: str
+) -> ColumnElement[bool]:
+    """The keyset condition of a list ordered by text columns ascending (a name, then an
+    id), from a cursor that list made; a 422 ``invalid_cursor`` for any other."""
+    key = tuple(cursor_text(v) for v in decode_cursor(cursor, len(columns)))
+    return after(columns, key)
 
 
 def split_page(

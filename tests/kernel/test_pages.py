@@ -15,6 +15,7 @@ from services.pages import (
     NEXT_CURSOR_HEADER,
     after,
     announce_next,
+    cursor_text,
     cursor_time,
     decode_cursor,
     encode_cursor,
@@ -33,6 +34,14 @@ def test_a_datetime_travels_in_a_cursor_and_comes_back_equal() -> None:
 def test_a_cursor_time_that_is_not_a_time_is_an_invalid_cursor(bad: object) -> None:
     with pytest.raises(Unprocessable) as caught:
         cursor_time(bad)
+    assert caught.value.code == "invalid_cursor"
+
+
+@pytest.mark.parametrize("bad", [3, None, ["a"]])
+def test_a_cursor_text_that_is_not_text_is_an_invalid_cursor(bad: object) -> None:
+    assert cursor_text("r07") == "r07"
+    with pytest.raises(Unprocessable) as caught:
+        cursor_text(bad)
     assert caught.value.code == "invalid_cursor"
 
 
