@@ -22,6 +22,7 @@ from referral.schemas import AgreementCreate, AgreementPublic
 from services.clock import utcnow
 from services.contracts import emit
 from services.errors import Conflict, Unprocessable
+from services.pages import after_text_cursor, split_page
 from services.tokens import Principal
 
 
@@ -58,8 +59,18 @@ def get_agreement(session: Session, *, agreement_id: str) -> Agreement:
     return agreement
 
 
-def list_agreements(session: Session) -> list[Agreement]:
-    return list(session.exec(select(Agreement).order_by(col(Agreement.number))).all())
+def list_agreements(
+    session: Session, *, limit: int | None = None, cursor: str | None = None
+) -> tuple[list[Agreement], str | None]:
+    """Agreements by number; with ``limit`` one page, and the next one's cursor (``None``:
+    the last)."""
+    order = (col(Agreement.number), col(Agreement.id))
+    query = select(Agreement).order_by(*order)
+    if cursor is not None:
+        query = query.where(after_text_cursor(order, cursor))
+    if limit is None:
+        return list(session.exec(query).all()), None
+    return split_page(session.exec(query.limit(limit + 1)).all(), limit, lambda a: (a.number, a.id))
 
 
 def create_agreement(session: Session, *, principal: Principal, data: AgreementCreate) -> Agreement:

@@ -4,15 +4,32 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends
+from fastapi import Depends, Query
 from sqlmodel import Session
 
 from referral.database import db
 from services.app import Runtime
 from services.clients.capacity import CapacityClient
+from services.pages import MAX_CURSOR_LENGTH, MAX_PAGE
 
 ReadSessionDep = Annotated[Session, Depends(db.read_only, scope="function")]
 """The read-only session of a GET handler; a write handler opens its own unit of work."""
+
+PageLimit = Annotated[
+    int | None,
+    Query(
+        ge=1,
+        le=MAX_PAGE,
+        description="Rows per page (1–500); the next page's cursor is in the X-Next-Cursor header.",
+    ),
+]
+"""A list's page size (``services.pages``); left out, the list answers as it did before."""
+
+PageCursor = Annotated[
+    str | None,
+    Query(max_length=MAX_CURSOR_LENGTH, description="The X-Next-Cursor of the page before."),
+]
+"""Where a list's page starts: the ``X-Next-Cursor`` of the one before."""
 
 CAPACITY_CLIENT_KEY = "referral.capacity_client"
 

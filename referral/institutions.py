@@ -12,6 +12,7 @@ from referral.schemas import InstitutionCreate, InstitutionPublic, InstitutionUp
 from services.clock import utcnow
 from services.contracts import emit
 from services.errors import Conflict, Unprocessable
+from services.pages import after_text_cursor, split_page
 from services.tokens import Principal
 from services.vocabulary import InstitutionType
 
@@ -35,11 +36,24 @@ def get_institution(session: Session, *, institution_id: str) -> Institution:
     return inst
 
 
-def list_institutions(session: Session, *, type: str | None = None) -> list[Institution]:
-    query = select(Institution).order_by(col(Institution.name))
+def list_institutions(
+    session: Session,
+    *,
+    type: str | None = None,
+    limit: int | None = None,
+    cursor: str | None = None,
+) -> tuple[list[Institution], str | None]:
+    """Institutions by name (of one ``type``); with ``limit`` one page, and the next one's
+    cursor (``None``: the last)."""
+    order = (col(Institution.name), col(Institution.id))
+    query = select(Institution).order_by(*order)
     if type:
         query = query.where(Institution.type == type)
-    return list(session.exec(query).all())
+    if cursor is not None:
+        query = query.where(after_text_cursor(order, cursor))
+    if limit is None:
+        return list(session.exec(query).all()), None
+    return split_page(session.exec(query.limit(limit + 1)).all(), limit, lambda i: (i.name, i.id))
 
 
 def first_institution(session: Session, *types: str, state: str | None = None) -> str | None:

@@ -109,6 +109,8 @@ class Referral(ReferralBase, table=True):
         ),
         CheckConstraint("version >= 1", name="version_positive"),
         Index("ix_referral_status_due", "status", "response_due_at"),
+        # The list's one order, newest first (referral.listing): keyset pages read it.
+        Index("ix_referral_created_at_id", "created_at", "id"),
     )
     id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
     sending_institution_id: str = Field(foreign_key="institution.id", index=True, max_length=36)
