@@ -39,6 +39,8 @@ class ReferralFilters:
 
     statuses: frozenset[str] = frozenset()
     operation_id: str | None = None
+    sending_institution_id: str | None = None
+    receiving_institution_id: str | None = None
     words: tuple[str, ...] = ()
     created_from: datetime | None = None  # inclusive
     created_before: datetime | None = None  # exclusive
@@ -79,6 +81,8 @@ def parse_filters(
     *,
     statuses: Sequence[str] = (),
     operation_id: str | None = None,
+    sending_institution_id: str | None = None,
+    receiving_institution_id: str | None = None,
     q: str | None = None,
     created_from: str | None = None,
     created_to: str | None = None,
@@ -97,6 +101,8 @@ def parse_filters(
     return ReferralFilters(
         statuses=_statuses(statuses),
         operation_id=operation_id or None,
+        sending_institution_id=sending_institution_id or None,
+        receiving_institution_id=receiving_institution_id or None,
         words=words,
         created_from=start,
         created_before=before,
@@ -148,6 +154,10 @@ def _conditions(principal: Principal, filters: ReferralFilters) -> list[ColumnEl
         found.append(col(Referral.status).in_(sorted(filters.statuses)))
     if filters.operation_id:
         found.append(col(Referral.operation_id) == filters.operation_id)
+    if filters.sending_institution_id:
+        found.append(col(Referral.sending_institution_id) == filters.sending_institution_id)
+    if filters.receiving_institution_id:
+        found.append(col(Referral.receiving_institution_id) == filters.receiving_institution_id)
     if filters.created_from is not None:
         found.append(col(Referral.created_at) >= filters.created_from)
     if filters.created_before is not None:

@@ -253,6 +253,8 @@ def list_referrals(
         Query(description="One status, or several (repeated or comma-separated)."),
     ] = None,
     operation_id: Annotated[str | None, Query(max_length=36)] = None,
+    sending_institution_id: Annotated[str | None, Query(max_length=36)] = None,
+    receiving_institution_id: Annotated[str | None, Query(max_length=36)] = None,
     q: Annotated[
         str | None,
         Query(
@@ -271,6 +273,8 @@ def list_referrals(
     filters = listing.parse_filters(
         statuses=status or (),
         operation_id=operation_id,
+        sending_institution_id=sending_institution_id,
+        receiving_institution_id=receiving_institution_id,
         q=q,
         created_from=created_from,
         created_to=created_to,

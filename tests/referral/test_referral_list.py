@@ -93,6 +93,7 @@ async def test_every_page_walks_each_visible_referral_once_newest_first(ctx):
     for row in page:
         alone = await ctx.client.get(f"/api/v1/referrals/{row['id']}", headers=ctx.coord)
         assert row == alone.json()
+        assert row["folio"] == folio(row["id"])
         assert row["deidentified"] and row["case_reference"] is None
 
 
@@ -129,6 +130,13 @@ async def test_search_by_folio_case_file_institution_reason_and_dates(ctx):
         [m for m in fgr if m["receiving_institution_id"] == OTHER_NGO]
     )
     assert await ids(ctx.fiscal, q="fevimtra 100%") == []  # % is a character, not a wildcard
+    assert await ids(ctx.fiscal, receiving_institution_id=OTHER_NGO, q="fevimtra") == (
+        _newest_first([m for m in fgr if m["receiving_institution_id"] == OTHER_NGO])
+    )
+    auditor = ctx.h("segob_auditor", institution_id=None)
+    assert await ids(auditor, sending_institution_id=DIF) == _newest_first(
+        [m for m in made if m["sending_institution_id"] == DIF]
+    )
     # The DIF officer sees her own referrals only, whatever she searches for.
     dif = ctx.h("dif_officer", institution_id=DIF, sub="dif")
     assert await ids(dif, q=folio(target["id"])) == []
