@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 
 from services.app import Runtime
+from services.pages import NEXT_CURSOR_HEADER
 
 log = logging.getLogger("canaliza.frontend")
 
@@ -85,15 +86,26 @@ class Api:
         self.runtime = runtime
         self._token = token
 
-    async def request(self, service: str, method: str, path: str, **kw: Any) -> Any:
+    async def _answer(self, service: str, method: str, path: str, **kw: Any) -> httpx.Response:
         token = await self._token()
         resp = await call(self.runtime, service, method, path, token=token, **kw)
         if resp.status_code == 401:
             raise NotSignedIn
         raise_for_answer(resp)
+        return resp
+
+    async def request(self, service: str, method: str, path: str, **kw: Any) -> Any:
+        resp = await self._answer(service, method, path, **kw)
         if resp.status_code == 204 or not resp.content:
             return None
         return resp.json()
+
+    async def get_page(self, service: str, path: str, **kw: Any) -> tuple[list[Any], str | None]:
+        """One page of a keyset list and the cursor of the next (its ``X-Next-Cursor``
+        header; ``None`` on the last page)."""
+        resp = await self._answer(service, "GET", path, **kw)
+        items: list[Any] = resp.json()
+        return items, resp.headers.get(NEXT_CURSOR_HEADER)
 
     async def get(self, service: str, path: str, **kw: Any) -> Any:
         return await self.request(service, "GET", path, **kw)
