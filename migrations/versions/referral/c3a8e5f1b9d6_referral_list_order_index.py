@@ -1,4 +1,5 @@
-"""referral: an index on the list's order (created_at, id) for keyset pages
+"""referral: an index on the list's order (created_at, id) for keyset pages, and one on
+the institution an obligation falls to (what the list shows an institution by obligation)
 
 Revision ID: c3a8e5f1b9d6
 Revises: b6f3d9a2c4e8
@@ -18,8 +19,14 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     with op.batch_alter_table("referral", schema=None) as batch_op:
         batch_op.create_index("ix_referral_created_at_id", ["created_at", "id"], unique=False)
+    with op.batch_alter_table("obligation", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_obligation_institution_id"), ["institution_id"], unique=False
+        )
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("obligation", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_obligation_institution_id"))
     with op.batch_alter_table("referral", schema=None) as batch_op:
         batch_op.drop_index("ix_referral_created_at_id")
