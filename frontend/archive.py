@@ -11,6 +11,8 @@ referral is found as well as last week's.
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from fastapi import APIRouter
 from fastapi.responses import Response
 
@@ -65,6 +67,7 @@ async def archive(
         chosen=status,
         closed=CLOSED,
         every=EVERY,
+        kept=urlencode({k: v for k, v in filters.items() if v and k != "estado"}),
         statuses=STATUSES,
         names=names,
         facilities=facilities,

@@ -126,6 +126,8 @@ async def test_the_archive_finds_an_old_closed_referral_by_folio_and_status(demo
         oldest = ids[-1]
         found = await client.get("/refugio/archivo", params={"q": folio(oldest)})
         assert _rows(found.text) == [oldest]
+        # the status tabs keep the search (and a day range)
+        assert f'href="/refugio/archivo?estado=declined&amp;q={folio(oldest)}"' in found.text
         # one status of the archive, still paged by the service
         wanted = CLOSED[(COUNT - 1) % len(CLOSED)]
         only = await _walk(client, f"/refugio/archivo?estado={wanted}")
