@@ -11,6 +11,7 @@ from referral.database import db
 from services.app import Runtime
 from services.clients.capacity import CapacityClient
 from services.pages import MAX_CURSOR_LENGTH, MAX_PAGE
+from services.validation import SafeText
 
 ReadSessionDep = Annotated[Session, Depends(db.read_only, scope="function")]
 """The read-only session of a GET handler; a write handler opens its own unit of work."""
@@ -26,7 +27,7 @@ PageLimit = Annotated[
 """A list's page size (``services.pages``); left out, the list answers as it did before."""
 
 PageCursor = Annotated[
-    str | None,
+    SafeText | None,
     Query(max_length=MAX_CURSOR_LENGTH, description="The X-Next-Cursor of the page before."),
 ]
 """Where a list's page starts: the ``X-Next-Cursor`` of the one before."""

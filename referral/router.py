@@ -47,6 +47,7 @@ from services.dependencies import IfMatchDep
 from services.errors import BadRequest
 from services.pages import announce_next
 from services.security import PrincipalDep, require_roles
+from services.validation import SafeText
 from services.vocabulary import UserRole
 
 router = APIRouter(prefix="/api/v1", tags=["referral"])
@@ -63,7 +64,7 @@ def list_institutions(
     response: Response,
     session: ReadSessionDep,
     principal: PrincipalDep,
-    type: Annotated[str | None, Query(max_length=20)] = None,
+    type: Annotated[SafeText | None, Query(max_length=20)] = None,
     limit: PageLimit = None,
     cursor: PageCursor = None,
 ) -> list[InstitutionPublic]:
@@ -249,22 +250,22 @@ def list_referrals(
     session: ReadSessionDep,
     principal: PrincipalDep,
     status: Annotated[
-        list[str] | None,
+        list[SafeText] | None,
         Query(description="One status, or several (repeated or comma-separated)."),
     ] = None,
-    operation_id: Annotated[str | None, Query(max_length=36)] = None,
-    sending_institution_id: Annotated[str | None, Query(max_length=36)] = None,
-    receiving_institution_id: Annotated[str | None, Query(max_length=36)] = None,
+    operation_id: Annotated[SafeText | None, Query(max_length=36)] = None,
+    sending_institution_id: Annotated[SafeText | None, Query(max_length=36)] = None,
+    receiving_institution_id: Annotated[SafeText | None, Query(max_length=36)] = None,
     q: Annotated[
-        str | None,
+        SafeText | None,
         Query(
             max_length=100,
             description="Words, each found in the folio (CAN-…) or id, the case-file "
             "reference, the decline reason or either institution's name.",
         ),
     ] = None,
-    created_from: Annotated[str | None, Query(max_length=40)] = None,
-    created_to: Annotated[str | None, Query(max_length=40)] = None,
+    created_from: Annotated[SafeText | None, Query(max_length=40)] = None,
+    created_to: Annotated[SafeText | None, Query(max_length=40)] = None,
     limit: PageLimit = None,
     cursor: PageCursor = None,
 ) -> list[ReferralPublic]:

@@ -11,7 +11,7 @@ import base64
 import binascii
 import json
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, tuple_
@@ -64,19 +64,21 @@ def _invalid() -> Unprocessable:
 
 
 def cursor_time(value: Any) -> datetime:
-    """A datetime a cursor carried as ISO text; a 422 ``invalid_cursor`` for anything else."""
+    """A datetime a cursor carried as ISO text (one with an offset, in UTC); a 422
+    ``invalid_cursor`` for anything else, a time UTC cannot hold included."""
     if not isinstance(value, str):
         raise _invalid()
     try:
-        return datetime.fromisoformat(value)
-    except ValueError as exc:
+        moment = datetime.fromisoformat(value)
+        return moment.astimezone(UTC) if moment.tzinfo is not None else moment
+    except (ValueError, OverflowError) as exc:
         raise _invalid() from exc
 
 
 def cursor_text(value: Any) -> str:
     """A text value (an id, a name) a cursor carried; a 422 ``invalid_cursor`` for anything
-    else (compared with a text column, a number would fail in the database, not here)."""
-    if not isinstance(value, str):
+    else (compared with a text column, a number or a NUL would fail in the database)."""
+    if not isinstance(value, str) or "\x00" in value:
         raise _invalid()
     return value
 

@@ -30,14 +30,14 @@ def test_a_datetime_travels_in_a_cursor_and_comes_back_equal() -> None:
     assert key[1] == "abc"
 
 
-@pytest.mark.parametrize("bad", [3, "ayer", None])
+@pytest.mark.parametrize("bad", [3, "ayer", None, "0001-01-01T00:00:00+01:00"])
 def test_a_cursor_time_that_is_not_a_time_is_an_invalid_cursor(bad: object) -> None:
     with pytest.raises(Unprocessable) as caught:
         cursor_time(bad)
     assert caught.value.code == "invalid_cursor"
 
 
-@pytest.mark.parametrize("bad", [3, None, ["a"]])
+@pytest.mark.parametrize("bad", [3, None, ["a"], "r\x0007"])
 def test_a_cursor_text_that_is_not_text_is_an_invalid_cursor(bad: object) -> None:
     assert cursor_text("r07") == "r07"
     with pytest.raises(Unprocessable) as caught:

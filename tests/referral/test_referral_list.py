@@ -202,6 +202,7 @@ async def test_the_archive_status_set_and_a_case_file_only_where_it_is_readable(
         ({"cursor": encode_cursor((1, 2))}, "invalid_cursor"),
         ({"cursor": encode_cursor(("2026-03-02T15:00:00", 7))}, "invalid_cursor"),
         ({"cursor": encode_cursor(("2026-03-02T15:00:00",))}, "invalid_cursor"),
+        ({"cursor": encode_cursor(("0001-01-01T00:00:00+01:00", "x"))}, "invalid_cursor"),
         ({"cursor": "x" * 700}, "validation_error"),
         ({"created_from": "2026-13-01"}, "invalid_date"),
         ({"created_to": "ayer"}, "invalid_date"),
@@ -209,6 +210,10 @@ async def test_the_archive_status_set_and_a_case_file_only_where_it_is_readable(
         ({"created_from": "2026-03-05", "created_to": "2026-03-01"}, "invalid_date_range"),
         ({"q": " ".join("abcdefghi")}, "invalid_search"),
         ({"q": "x" * 101}, "validation_error"),
+        # PostgreSQL refuses a NUL in text: refused here first, never a 500
+        ({"q": "trata\x00"}, "validation_error"),
+        ({"status": "sent\x00"}, "validation_error"),
+        ({"cursor": encode_cursor(("2026-03-02T15:00:00", "r\x00"))}, "invalid_cursor"),
     ],
 )
 async def test_bad_list_parameters_are_a_422_in_spanish_and_change_nothing(ctx, params, code):
