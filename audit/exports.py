@@ -11,17 +11,20 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable, Mapping
+import tempfile
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import IO, Any
 
 from audit.pdfs import local_time, new_document, table
 from audit.reports import NA, REPORTS, SI, SUPPRESSED, WITHHELD, fields
 from services.clock import utcnow
 from services.countries import country_label
 from services.vocabulary import (
+    OFFENCES,
     STATE_NAMES,
+    TRAFFICKING_FOR_A_PURPOSE,
     FacilityKind,
     Outcome,
     PersonRole,
@@ -138,11 +141,13 @@ LEGEND = (
 
 
 def _offence(code: str) -> str:
-    if code.startswith("art10-"):
+    """An offence of the shared catalogue as the exports cite it (the General Law's article,
+    and fraction for art. 10); a code the catalogue does not know, as it came."""
+    if code not in OFFENCES:
+        return code
+    if code in TRAFFICKING_FOR_A_PURPOSE:
         return OFFENCE_ARTICLE + code.removeprefix("art10-")
-    if code == "art32":
-        return "Ley General, art. 32"
-    return code
+    return "Ley General, art. " + code.removeprefix("art")
 
 
 # The name of each code, by the column it stands in.
@@ -201,7 +206,11 @@ def _table(
     name: str, rows: list[dict[str, Any]], by: list[str] | None, labels: Labels
 ) -> list[list[Any]]:
     cols = fields(name, by)
-    return [[labels.value(c, r.get(c, "")) for c in cols] for r in rows]
+    return [_cells(cols, r, labels) for r in rows]
+
+
+def _cells(cols: list[str], row: dict[str, Any], labels: Labels) -> list[Any]:
+    return [labels.value(c, row.get(c, "")) for c in cols]
 
 
 def _notes(name: str, labels: Labels) -> list[str]:
@@ -212,43 +221,98 @@ def _notes(name: str, labels: Labels) -> list[str]:
     ]
 
 
-def to_csv(name: str, rows: list[dict[str, Any]], by: list[str] | None, labels: Labels) -> bytes:
-    """CSV with Spanish headers (UTF-8 with BOM, so spreadsheets read the accents), the
-    totals line last, then a blank line and the legend."""
+# Rows rendered per chunk of a streamed file: a chunk is a few tens of kilobytes at most.
+BATCH = 500
+# Bytes per chunk read back from a finished spreadsheet.
+CHUNK = 64 * 1024
+# A spreadsheet stays in memory up to this size, then spills to a temporary file.
+SPOOL = 1024 * 1024
+
+
+def csv_chunks(
+    name: str, rows: Iterable[dict[str, Any]], by: list[str] | None, labels: Labels
+) -> Iterator[bytes]:
+    """The CSV export, ``BATCH`` rows per chunk: Spanish headers (UTF-8 with BOM, so
+    spreadsheets read the accents), the totals line last, then a blank line and the legend."""
+    cols = fields(name, by)
     buf = io.StringIO()
     writer = csv.writer(buf)
+
+    def flush() -> bytes:
+        text = buf.getvalue()
+        buf.seek(0)
+        buf.truncate()
+        return text.encode("utf-8")
+
+    buf.write("\ufeff")
     writer.writerow(headers(name, by))
-    writer.writerows(_table(name, rows, by, labels))
+    for i, r in enumerate(rows, start=1):
+        writer.writerow(_cells(cols, r, labels))
+        if i % BATCH == 0:
+            yield flush()
     writer.writerow([])
     for note in _notes(name, labels):
         writer.writerow([note])
-    return ("\ufeff" + buf.getvalue()).encode("utf-8")
+    yield flush()
+
+
+def to_csv(name: str, rows: list[dict[str, Any]], by: list[str] | None, labels: Labels) -> bytes:
+    """The whole CSV export at once (see :func:`csv_chunks`)."""
+    return b"".join(csv_chunks(name, rows, by, labels))
+
+
+def _write_xlsx(
+    target: IO[bytes],
+    name: str,
+    rows: Iterable[dict[str, Any]],
+    by: list[str] | None,
+    labels: Labels,
+) -> None:
+    """A "Datos" sheet (headers, rows, totals) and a "Notas" sheet (title, time, legend),
+    written row by row (openpyxl's write-only mode keeps no cell in memory)."""
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.styles import Font
+    from openpyxl.utils import get_column_letter
+
+    wb = Workbook(write_only=True)
+    ws = wb.create_sheet("Datos")
+    titles = headers(name, by)
+    # A write-only sheet takes its column widths before its first row.
+    for i, header in enumerate(titles, start=1):
+        ws.column_dimensions[get_column_letter(i)].width = max(12, min(40, len(header) + 2))
+    bold = Font(bold=True)
+    head = []
+    for header in titles:
+        cell = WriteOnlyCell(ws, value=header)
+        cell.font = bold
+        head.append(cell)
+    ws.append(head)
+    cols = fields(name, by)
+    for r in rows:
+        ws.append(_cells(cols, r, labels))
+    notes = wb.create_sheet("Notas")
+    notes.column_dimensions["A"].width = 120
+    for note in _notes(name, labels):
+        notes.append([note])
+    wb.save(target)  # openpyxl saves to any binary file object
+
+
+def xlsx_chunks(
+    name: str, rows: Iterable[dict[str, Any]], by: list[str] | None, labels: Labels
+) -> Iterator[bytes]:
+    """The XLSX export in chunks of ``CHUNK`` bytes. A zip is complete only at its end, so
+    the workbook is written first, to a file that stays in memory only while small."""
+    with tempfile.SpooledTemporaryFile(max_size=SPOOL) as spool:
+        _write_xlsx(spool, name, rows, by, labels)
+        spool.seek(0)
+        while chunk := spool.read(CHUNK):
+            yield chunk
 
 
 def to_xlsx(name: str, rows: list[dict[str, Any]], by: list[str] | None, labels: Labels) -> bytes:
-    """A "Datos" sheet (headers, rows, totals) and a "Notas" sheet (title, time, legend)."""
-    from openpyxl import Workbook
-    from openpyxl.styles import Font
-
-    wb = Workbook()
-    ws = wb.active
-    assert ws is not None
-    ws.title = "Datos"
-    ws.append(headers(name, by))
-    for cell in ws[1]:
-        cell.font = Font(bold=True)
-    for line in _table(name, rows, by, labels):
-        ws.append(line)
-    for i, header in enumerate(headers(name, by), start=1):
-        letter = ws.cell(row=1, column=i).column_letter
-        ws.column_dimensions[letter].width = max(12, min(40, len(header) + 2))
-    notes = wb.create_sheet("Notas")
-    for note in _notes(name, labels):
-        notes.append([note])
-    notes.column_dimensions["A"].width = 120
-    buf = io.BytesIO()
-    wb.save(buf)
-    return buf.getvalue()
+    """The whole XLSX export at once (see :func:`xlsx_chunks`)."""
+    return b"".join(xlsx_chunks(name, rows, by, labels))
 
 
 def to_pdf(name: str, rows: list[dict[str, Any]], by: list[str] | None, labels: Labels) -> bytes:
@@ -264,8 +328,20 @@ def to_pdf(name: str, rows: list[dict[str, Any]], by: list[str] | None, labels: 
     return bytes(pdf.output())
 
 
-WRITERS: dict[str, Callable[[str, list[dict[str, Any]], list[str] | None, Labels], bytes]] = {
-    "csv": to_csv,
-    "xlsx": to_xlsx,
-    "pdf": to_pdf,
+Writer = Callable[[str, list[dict[str, Any]], list[str] | None, Labels], Iterator[bytes]]
+
+
+def pdf_chunks(
+    name: str, rows: list[dict[str, Any]], by: list[str] | None, labels: Labels
+) -> Iterator[bytes]:
+    """The PDF export in one chunk, laid out here (fpdf writes a document only whole), so
+    a failure is an error answer rather than a broken download."""
+    return iter((to_pdf(name, rows, by, labels),))
+
+
+# Each format's writer, as the chunks of a streamed response.
+WRITERS: dict[str, Writer] = {
+    "csv": csv_chunks,
+    "xlsx": xlsx_chunks,
+    "pdf": pdf_chunks,
 }

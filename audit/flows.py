@@ -8,16 +8,19 @@ SQLite's write lock is taken and released in the same thread (ADR 0004).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import date
 from typing import Any
 
 from sqlmodel import Session
+from starlette.responses import StreamingResponse
 
 from audit import directory, exports, monthly, pdfs, reports, roster, visits
 from audit.database import db
 from audit.models import FollowUpAction, Visit
 from audit.projection import get_roster_facility
 from audit.service import record_export
+from services.db import is_sqlite
 from services.tokens import Principal
 
 # The media type of each export format of a statistics report (written by ``audit.exports``).
@@ -63,11 +66,22 @@ def monthly_report_pdf(principal: Principal, report: dict[str, Any], info: dict[
     return pdfs.monthly_pdf(monthly.suppressed(report), info)
 
 
-def hsds_directory(session: Session, principal: Principal) -> dict[str, Any]:
-    """The public directory (HSDS 3.0), its export entered in the trail."""
-    answer = directory.hsds_export(session)
+def hsds_directory(session: Session, principal: Principal) -> StreamingResponse:
+    """The public directory (HSDS 3.0), its export entered in the trail, streamed as the
+    facilities are read.
+
+    The request's ``session`` closes before the first chunk, so the stream reads in its
+    own, in one snapshot (PostgreSQL: repeatable read) as it reads the facilities once
+    per list."""
     export_recorded(principal, name="directory-hsds", fmt="json")
-    return answer
+
+    def body() -> Iterator[bytes]:
+        with db.unit_of_work(write=False) as session:
+            if not is_sqlite(db.url):
+                session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+            yield from directory.hsds_chunks(session)
+
+    return StreamingResponse(body(), media_type="application/json")
 
 
 def report_view(session: Session, name: str, keys: list[str], *, suppress: bool) -> dict[str, Any]:
@@ -85,8 +99,10 @@ def report_view(session: Session, name: str, keys: list[str], *, suppress: bool)
 
 def report_file(
     session: Session, principal: Principal, name: str, keys: list[str], fmt: str
-) -> tuple[bytes, str]:
-    """A statistics report as a file (always suppressed) and its media type."""
+) -> tuple[Iterator[bytes], str]:
+    """A statistics report as a file (always suppressed), as the chunks of its body, and
+    its media type. Everything that can fail runs here, before the first chunk: the
+    figures are folded and the export entered in the trail; the chunks only render."""
     raw = reports.build(session, name, keys)
     rows = reports.present(name, raw, suppress=True, by=keys)
     rows.append(reports.totals(name, raw, suppress=True, by=keys))

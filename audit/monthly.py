@@ -20,6 +20,7 @@ from typing import Any
 from sqlmodel import Session
 
 from audit.reports import SI, SUPPRESSED, WITHHELD, ReferralFold, referrals, trail_events
+from services.vocabulary import SERVICE_LABELS
 
 DIRECT_ROLES = frozenset({"victim", "witness", "direct"})
 REINTEGRATED = frozenset({"reintegrated_origin", "reintegrated_elsewhere"})
@@ -39,23 +40,7 @@ OFFENCE_LABELS = {
 }
 # Services given to a person and recorded by the shelter (``referral.service.provided``).
 SERVICE_PROVIDED = "referral.service.provided"
-PROVIDED_LABELS = {
-    "legal": "Asesoría jurídica",
-    "psychological": "Atención psicológica",
-    "medical": "Atención médica",
-    "education": "Educación",
-    "job_training": "Capacitación para el trabajo",
-}
 TWO_OR_MORE_LABEL = "Dos o más delitos"
-SERVICE_LABELS = {
-    "legal": "Asesoría jurídica",
-    "medical": "Atención médica",
-    "mental_health": "Atención psicológica",
-    "social_work": "Trabajo social",
-    "education": "Educación",
-    "interpreter": "Intérprete",
-    "interpretation": "Intérprete",
-}
 
 
 def _month_bounds(year: int, month: int) -> tuple[datetime, datetime]:
@@ -156,7 +141,7 @@ def build(session: Session, *, facility_id: str, year: int, months: list[int]) -
         if given.get("facility_id") != facility_id or when[:7] not in columns:
             continue
         service = str(given.get("service"))
-        add("provided", PROVIDED_LABELS.get(service, service), columns.index(when[:7]))
+        add("provided", SERVICE_LABELS.get(service, service), columns.index(when[:7]))
     return {
         "facility_id": facility_id,
         "year": year,

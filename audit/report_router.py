@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Query
-from fastapi.responses import Response
+from fastapi.responses import StreamingResponse
 
 from audit import flows, reports
 from audit.dependencies import ReadSessionDep
@@ -39,9 +39,9 @@ def report(
     keys = reports.parse_by(name, by)
     if format == "json":
         return flows.report_view(session, name, keys, suppress=is_suppressed_only(principal))
-    content, media = flows.report_file(session, principal, name, keys, format)
-    return Response(
-        content,
+    chunks, media = flows.report_file(session, principal, name, keys, format)
+    return StreamingResponse(
+        chunks,
         media_type=media,
         headers={"content-disposition": f'attachment; filename="{name}.{format}"'},
     )

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import json
 import statistics
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import product
@@ -57,17 +57,24 @@ REACHED = frozenset({"admitted", "discharged"})
 ANSWERED = frozenset({"accepted", "declined"})
 
 
-def _events(session: Session, prefix: str) -> list[dict[str, Any]]:
+# Trail entries read per round trip: a fold holds one batch of bodies, never the trail.
+EVENT_BATCH = 1000
+
+
+def _events(session: Session, prefix: str) -> Iterator[dict[str, Any]]:
     rows = session.execute(
         select(col(AuditEntry.canonical))
         .where(col(AuditEntry.type).startswith(prefix, autoescape=True))
         .order_by(col(AuditEntry.position))
+        .execution_options(yield_per=EVENT_BATCH)
     ).scalars()
-    return [json.loads(r) for r in rows]
+    for r in rows:
+        yield json.loads(r)
 
 
-def trail_events(session: Session, prefix: str) -> list[dict[str, Any]]:
-    """The trail's events whose type starts with ``prefix``, oldest first (canonical bodies)."""
+def trail_events(session: Session, prefix: str) -> Iterator[dict[str, Any]]:
+    """The trail's events whose type starts with ``prefix``, oldest first (canonical
+    bodies), read in batches as they are iterated."""
     return _events(session, prefix)
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from authlib.oauth2.rfc6749 import InvalidRequestError, OAuth2Error
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 from starlette.datastructures import Headers
 
 from auth import permissions, service
@@ -22,8 +22,10 @@ from auth.oauth import Response as OAuthResponse
 from auth.pages import OAUTH_PARAMS, error_page, html_page, login_page
 from auth.schemas import TemporaryPassword, UserPublic
 from services.errors import Conflict
+from services.pages import after, page_key, split_page
 from services.settings import get_settings
 from services.tokens import Principal
+from services.vocabulary import UserRole
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
@@ -55,6 +57,25 @@ def public_user(user: User) -> UserPublic:
         active=user.active,
         mfa_enrolled=bool(user.totp_secret),
     )
+
+
+def users_page(
+    session: Session, principal: Principal, *, limit: int, cursor: str | None
+) -> tuple[list[UserPublic], str | None]:
+    """A page of the users the caller manages (every user for a platform admin, else her
+    institution's), by username then id, and the cursor of the next page."""
+    if principal.has(UserRole.PLATFORM_ADMIN):
+        query = select(User)
+    else:
+        permissions.ensure_can_manage_users(principal, institution_id=principal.institution_id)
+        query = select(User).where(col(User.institution_id) == principal.institution_id)
+    order = [col(User.username), col(User.id)]
+    after_key = page_key(cursor, str, str)
+    if after_key is not None:
+        query = query.where(after(order, after_key))
+    found = session.exec(query.order_by(*order).limit(limit + 1)).all()
+    users, next_cursor = split_page(found, limit, lambda u: (u.username, u.id))
+    return [public_user(u) for u in users], next_cursor
 
 
 def _managed_user(session: Session, principal: Principal, user_id: str) -> User:

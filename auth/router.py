@@ -34,9 +34,9 @@ from auth.schemas import (
 )
 from services.app import get_runtime
 from services.errors import Forbidden
+from services.pages import PageCursor, PageLimit, announce_next
 from services.security import PrincipalDep
 from services.settings import get_settings
-from services.vocabulary import UserRole
 
 public_router = APIRouter(tags=["auth"])
 router = APIRouter(tags=["auth"])
@@ -219,15 +219,18 @@ def mfa_confirm(body: TotpConfirm, principal: PrincipalDep) -> dict[str, bool]:
 
 
 @router.get("/api/v1/auth/users", summary="Users", response_model=list[UserPublic])
-def list_users(principal: PrincipalDep, session: ReadSessionDep) -> list[UserPublic]:
-    if principal.has(UserRole.PLATFORM_ADMIN):
-        query = select(User)
-    else:
-        permissions.ensure_can_manage_users(principal, institution_id=principal.institution_id)
-        query = select(User).where(User.institution_id == principal.institution_id)
-    return [
-        flows.public_user(u) for u in session.exec(query.order_by(col(User.username)).limit(1000))
-    ]
+def list_users(
+    principal: PrincipalDep,
+    session: ReadSessionDep,
+    request: Request,
+    response: Response,
+    limit: PageLimit = 100,
+    cursor: PageCursor = None,
+) -> list[UserPublic]:
+    """The users the caller manages, by username; the next page's cursor in headers."""
+    users, next_cursor = flows.users_page(session, principal, limit=limit, cursor=cursor)
+    announce_next(request, response, next_cursor)
+    return users
 
 
 @router.get("/api/v1/auth/actors", summary="Who acts: names for the audit trail",

@@ -21,15 +21,18 @@ from capacity.database import db
 from capacity.languages import fold, match_key
 from capacity.lookups import (
     allocations_by_hold,
+    facility_key,
     get_facility,
     get_hold,
     get_location,
     get_pool,
     hold_allocations,
+    ledger_key,
     list_facilities,
     list_ledger,
     list_pools,
     locations_for,
+    pool_key,
     status_history,
 )
 from capacity.models import Facility, Hold
@@ -64,6 +67,7 @@ from capacity.search import (
 )
 from capacity.unmet import people_summary, record_unmet
 from services.clock import utcnow
+from services.pages import no_offset_with, page_key, split_page
 from services.settings import get_settings
 from services.tokens import Principal
 
@@ -79,16 +83,27 @@ def _facility_answer(
 
 
 def roster_page(
-    session: Session, principal: Principal, *, limit: int, offset: int, **filters: Any
-) -> dict[str, Any]:
-    """A page of the roster (addresses only for those allowed to see them)."""
-    rows, total = list_facilities(session, limit=limit, offset=offset, **filters)
+    session: Session,
+    principal: Principal,
+    *,
+    limit: int,
+    offset: int,
+    cursor: str | None = None,
+    **filters: Any,
+) -> tuple[dict[str, Any], str | None]:
+    """A page of the roster (addresses only for those allowed to see them) and the cursor
+    of the next page. ``offset`` (deprecated) still works, never with a ``cursor``."""
+    no_offset_with(cursor, offset)
+    found, total = list_facilities(
+        session, limit=limit, offset=offset, after_key=page_key(cursor, str, str, str), **filters
+    )
+    rows, next_cursor = split_page(found, limit, facility_key)
     visible = {
         f.id for f in rows if permissions.can_see_address(principal, f.operator_institution_id)
     }
     locations = locations_for(session, [f.id for f in rows if f.id in visible])
     items = [facility_answer(f, locations.get(f.id), with_location=f.id in visible) for f in rows]
-    return {"items": items, "total": total, "limit": limit, "offset": offset}
+    return {"items": items, "total": total, "limit": limit, "offset": offset}, next_cursor
 
 
 def facility(
@@ -158,23 +173,40 @@ def review_registration(
 # --- pools and the ledger -------------------------------------------------------------
 
 
-def pools_of(session: Session, facility_id: str) -> list[PoolPublic]:
+def pools_of(
+    session: Session, facility_id: str, *, limit: int, cursor: str | None
+) -> tuple[list[PoolPublic], str | None]:
+    """A page of a facility's pools, by name, and the cursor of the next page."""
     get_facility(session, facility_id)
-    return [PoolPublic.of(p) for p in list_pools(session, facility_id=facility_id)]
+    found = list_pools(
+        session, facility_id=facility_id, limit=limit, after_key=page_key(cursor, str, str)
+    )
+    page, next_cursor = split_page(found, limit, pool_key)
+    return [PoolPublic.of(p) for p in page], next_cursor
 
 
 def ledger_page(
-    session: Session, principal: Principal, pool_id: str, *, limit: int, offset: int
-) -> dict[str, Any]:
+    session: Session,
+    principal: Principal,
+    pool_id: str,
+    *,
+    limit: int,
+    offset: int,
+    cursor: str | None = None,
+) -> tuple[dict[str, Any], str | None]:
+    """A page of a pool's ledger, oldest first, and the cursor of the next page."""
+    no_offset_with(cursor, offset)
+    after_key = page_key(cursor, int)
     pool = get_pool(session, pool_id)
     permissions.ensure_read_ledger(
         principal, get_facility(session, pool.facility_id).operator_institution_id
     )
-    entries = list_ledger(session, pool_id=pool_id, limit=limit, offset=offset)
+    found = list_ledger(session, pool_id=pool_id, limit=limit, offset=offset, after_key=after_key)
+    entries, next_cursor = split_page(found, limit, ledger_key)
     return {
         "items": [LedgerEntryPublic.model_validate(e, from_attributes=True) for e in entries],
         "pool": PoolPublic.of(pool),
-    }
+    }, next_cursor
 
 
 # --- search ---------------------------------------------------------------------------
@@ -457,12 +489,22 @@ def hold(session: Session, principal: Principal, hold_id: str) -> HoldPublic:
 
 
 def institution_holds(
-    session: Session, principal: Principal, *, status: str | None
-) -> list[HoldPublic]:
+    session: Session, principal: Principal, *, status: str | None, limit: int, cursor: str | None
+) -> tuple[list[HoldPublic], str | None]:
+    """A page of the caller's institution's holds, soonest to expire first, and the cursor
+    of the next page."""
     permissions.ensure_create_hold(principal)
-    found = holds.institution_holds(session, institution_id=principal.institution_id, status=status)
-    allocations = allocations_by_hold(session, [h.id for h in found])  # one query, not one a hold
-    return [HoldPublic.of(h, allocations[h.id]) for h in found]
+    after_key = page_key(cursor, datetime, str)
+    found = holds.institution_holds(
+        session,
+        institution_id=principal.institution_id,
+        status=status,
+        limit=limit,
+        after_key=after_key,
+    )
+    page, next_cursor = split_page(found, limit, holds.hold_key)
+    allocations = allocations_by_hold(session, [h.id for h in page])  # one query, not one a hold
+    return [HoldPublic.of(h, allocations[h.id]) for h in page], next_cursor
 
 
 def release_hold(session: Session, principal: Principal, hold_id: str) -> HoldPublic:

@@ -38,6 +38,7 @@ from capacity.models import Facility, Hold, HoldAllocation, Pool
 from capacity.schemas import HoldCreate
 from services.clock import as_utc, utcnow
 from services.errors import Unprocessable
+from services.pages import after
 from services.tokens import Principal
 from services.vocabulary import FacilityStatus, HoldStatus, RegistrationStatus
 
@@ -363,20 +364,30 @@ def end_hold(
     _emit_hold(session, hold, [(a.pool_id, a.beds) for a in allocations], actor)
 
 
-MAX_LISTED_HOLDS = 100
-
-
 def institution_holds(
-    session: Session, *, institution_id: str | None, status: str | None
+    session: Session,
+    *,
+    institution_id: str | None,
+    status: str | None,
+    limit: int,
+    after_key: tuple[Any, ...] | None = None,
 ) -> list[Hold]:
-    """An institution's holds, soonest to expire first (none for a caller of no institution)."""
+    """Up to ``limit + 1`` of an institution's holds, soonest to expire first, then by id
+    (after ``after_key``); none for a caller of no institution."""
     if institution_id is None:
         return []
     query = select(Hold).where(col(Hold.institution_id) == institution_id)
     if status is not None:
         query = query.where(col(Hold.status) == status, col(Hold.expires_at) > utcnow())
-    query = query.order_by(col(Hold.expires_at)).limit(MAX_LISTED_HOLDS)
+    order = [col(Hold.expires_at), col(Hold.id)]
+    if after_key is not None:
+        query = query.where(after(order, after_key))
+    query = query.order_by(*order).limit(limit + 1)
     return list(session.execute(query).scalars().all())
+
+
+def hold_key(hold: Hold) -> tuple[Any, ...]:
+    return (hold.expires_at, hold.id)
 
 
 def release_hold(session: Session, *, principal: Principal, hold_id: str) -> Hold:

@@ -19,6 +19,7 @@ from capacity.models import (
     LedgerEntry,
     Pool,
 )
+from services.pages import after
 from services.vocabulary import FacilityStatus, HoldStatus
 
 # --- facilities -----------------------------------------------------------------------
@@ -55,8 +56,10 @@ def list_facilities(
     registration_status: str | None = None,
     limit: int = 50,
     offset: int = 0,
+    after_key: tuple[Any, ...] | None = None,
 ) -> tuple[list[Facility], int]:
-    """A page of the roster and the number of facilities matching the filters."""
+    """Up to ``limit + 1`` facilities of the roster (by state, name, id; after
+    ``after_key`` when given) and the number of facilities matching the filters."""
     stmt = select(Facility)
     if registration_status:
         stmt = stmt.where(col(Facility.registration_status) == registration_status)
@@ -69,12 +72,16 @@ def list_facilities(
     if operator_institution_id:
         stmt = stmt.where(col(Facility.operator_institution_id) == operator_institution_id)
     total = session.execute(select(func.count()).select_from(stmt.subquery())).scalar_one()
-    rows = session.execute(
-        stmt.order_by(col(Facility.state), col(Facility.name), col(Facility.id))
-        .limit(limit)
-        .offset(offset)
-    ).scalars()
+    order = [col(Facility.state), col(Facility.name), col(Facility.id)]
+    if after_key is not None:
+        stmt = stmt.where(after(order, after_key))
+    rows = session.execute(stmt.order_by(*order).limit(limit + 1).offset(offset)).scalars()
     return list(rows), int(total)
+
+
+def facility_key(facility: Facility) -> tuple[Any, ...]:
+    """A facility's place in the roster's order (its cursor)."""
+    return (facility.state, facility.name, facility.id)
 
 
 def status_history(session: Session, facility_id: str) -> list[FacilityStatusChange]:
@@ -97,14 +104,19 @@ def get_pool(session: Session, pool_id: str) -> Pool:
     return pool
 
 
-def list_pools(session: Session, *, facility_id: str) -> list[Pool]:
-    return list(
-        session.execute(
-            select(Pool)
-            .where(col(Pool.facility_id) == facility_id)
-            .order_by(col(Pool.name), col(Pool.id))
-        ).scalars()
-    )
+def list_pools(
+    session: Session, *, facility_id: str, limit: int, after_key: tuple[Any, ...] | None = None
+) -> list[Pool]:
+    """Up to ``limit + 1`` of a facility's pools, by name and id (after ``after_key``)."""
+    order = [col(Pool.name), col(Pool.id)]
+    stmt = select(Pool).where(col(Pool.facility_id) == facility_id)
+    if after_key is not None:
+        stmt = stmt.where(after(order, after_key))
+    return list(session.execute(stmt.order_by(*order).limit(limit + 1)).scalars())
+
+
+def pool_key(pool: Pool) -> tuple[Any, ...]:
+    return (pool.name, pool.id)
 
 
 def facility_pools(session: Session, facility_id: str) -> list[Pool]:
@@ -142,16 +154,24 @@ def pool_snapshot_rows(
 # --- the ledger -----------------------------------------------------------------------
 
 
-def list_ledger(session: Session, *, pool_id: str, limit: int, offset: int) -> list[LedgerEntry]:
-    return list(
-        session.execute(
-            select(LedgerEntry)
-            .where(col(LedgerEntry.pool_id) == pool_id)
-            .order_by(col(LedgerEntry.seq))
-            .limit(limit)
-            .offset(offset)
-        ).scalars()
-    )
+def list_ledger(
+    session: Session,
+    *,
+    pool_id: str,
+    limit: int,
+    offset: int,
+    after_key: tuple[Any, ...] | None = None,
+) -> list[LedgerEntry]:
+    """Up to ``limit + 1`` of a pool's entries, oldest first (after ``after_key``)."""
+    order = [col(LedgerEntry.seq)]
+    stmt = select(LedgerEntry).where(col(LedgerEntry.pool_id) == pool_id)
+    if after_key is not None:
+        stmt = stmt.where(after(order, after_key))
+    return list(session.execute(stmt.order_by(*order).limit(limit + 1).offset(offset)).scalars())
+
+
+def ledger_key(entry: LedgerEntry) -> tuple[Any, ...]:
+    return (entry.seq,)
 
 
 def entry_by_key(session: Session, *, pool_id: str, idempotency_key: str) -> LedgerEntry | None:

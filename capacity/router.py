@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, Query, Response
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
 
 from capacity import flows, importer, lookups, permissions, pools, registration
 from capacity.database import db
@@ -46,6 +46,7 @@ from capacity.schemas import (
     Status,
 )
 from services.dependencies import IfMatchDep
+from services.pages import PageCursor, PageLimit, announce_next
 from services.security import require_roles
 from services.validation import MAX_OFFSET
 from services.vocabulary import UserRole
@@ -67,6 +68,8 @@ async def ping(principal: CapacityPrincipal) -> dict[str, bool]:
 def list_facilities(
     principal: CapacityPrincipal,
     session: ReadSessionDep,
+    request: Request,
+    response: Response,
     state: Annotated[StateCode | None, Query()] = None,
     kind: Annotated[Kind | None, Query()] = None,
     status: Annotated[Status | None, Query()] = None,
@@ -74,11 +77,13 @@ def list_facilities(
     registration_status: Annotated[
         Literal["not_submitted", "submitted", "returned", "registered"] | None, Query()
     ] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+    limit: PageLimit = 50,
+    cursor: PageCursor = None,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, deprecated=True)] = 0,
 ) -> Any:
-    """The roster (addresses only for those allowed to see them)."""
-    return flows.roster_page(
+    """The roster (addresses only for those allowed to see them), by state, name and id;
+    the next page's cursor in ``X-Next-Cursor`` and ``Link: rel="next"``."""
+    page, next_cursor = flows.roster_page(
         session,
         principal,
         state=state,
@@ -88,7 +93,10 @@ def list_facilities(
         registration_status=registration_status,
         limit=limit,
         offset=offset,
+        cursor=cursor,
     )
+    announce_next(request, response, next_cursor)
+    return page
 
 
 @router.post(
@@ -200,8 +208,19 @@ def _pool_response(pool: Pool, response: Response) -> PoolPublic:
 
 
 @router.get("/facilities/{facility_id}/pools", response_model=list[PoolPublic])
-def list_pools(facility_id: str, principal: CapacityPrincipal, session: ReadSessionDep) -> Any:
-    return flows.pools_of(session, facility_id)
+def list_pools(
+    facility_id: str,
+    principal: CapacityPrincipal,
+    session: ReadSessionDep,
+    request: Request,
+    response: Response,
+    limit: PageLimit = 500,  # a facility has a handful: one page, as before pages
+    cursor: PageCursor = None,
+) -> Any:
+    """A facility's pools by name (then id); the next page's cursor in headers."""
+    pools, next_cursor = flows.pools_of(session, facility_id, limit=limit, cursor=cursor)
+    announce_next(request, response, next_cursor)
+    return pools
 
 
 @router.post("/facilities/{facility_id}/pools", status_code=201, response_model=PoolPublic)
@@ -274,10 +293,19 @@ def list_ledger(
     pool_id: str,
     principal: CapacityPrincipal,
     session: ReadSessionDep,
+    request: Request,
+    response: Response,
+    # Up to 1000, as before pages had cursors (the other lists stop at 500).
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
-    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+    cursor: PageCursor = None,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, deprecated=True)] = 0,
 ) -> Any:
-    return flows.ledger_page(session, principal, pool_id, limit=limit, offset=offset)
+    """A pool's ledger, oldest entry first; the next page's cursor in headers."""
+    page, next_cursor = flows.ledger_page(
+        session, principal, pool_id, limit=limit, offset=offset, cursor=cursor
+    )
+    announce_next(request, response, next_cursor)
+    return page
 
 
 @router.post("/pools/{pool_id}/confirm", response_model=PoolPublic)
@@ -357,11 +385,19 @@ def create_hold(
 def list_holds(
     principal: CapacityPrincipal,
     session: ReadSessionDep,
+    request: Request,
+    response: Response,
     status: Annotated[Literal["active"] | None, Query()] = "active",
+    limit: PageLimit = 100,
+    cursor: PageCursor = None,
 ) -> Any:
     """The holds of the caller's own institution (active ones by default), soonest to
-    expire first."""
-    return flows.institution_holds(session, principal, status=status)
+    expire first (then by id); the next page's cursor in headers."""
+    holds, next_cursor = flows.institution_holds(
+        session, principal, status=status, limit=limit, cursor=cursor
+    )
+    announce_next(request, response, next_cursor)
+    return holds
 
 
 @router.get("/holds/{hold_id}", response_model=HoldPublic)

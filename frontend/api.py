@@ -79,6 +79,10 @@ def raise_for_answer(resp: httpx.Response) -> None:
 TokenSource = Callable[[], Awaitable[str]]
 
 
+# A screen reads at most this many pages of one list (500 rows each at most).
+MAX_PAGES = 200
+
+
 class Api:
     """The signed-in user's view of the platform's APIs."""
 
@@ -106,6 +110,23 @@ class Api:
         resp = await self._answer(service, "GET", path, **kw)
         items: list[Any] = resp.json()
         return items, resp.headers.get(NEXT_CURSOR_HEADER)
+
+    async def get_every(
+        self, service: str, path: str, *, items: str | None = None, **kw: Any
+    ) -> list[Any]:
+        """Every row of a paged list, page after page by its ``X-Next-Cursor`` (``items``:
+        the key of the body's list, when the body is not the list itself)."""
+        params = dict(kw.pop("params", None) or {})
+        rows: list[Any] = []
+        for _ in range(MAX_PAGES):
+            resp = await self._answer(service, "GET", path, params=params, **kw)
+            body = resp.json()
+            rows.extend(body[items] if items else body)
+            cursor = resp.headers.get(NEXT_CURSOR_HEADER)
+            if not cursor:
+                break
+            params = {**params, "cursor": cursor}
+        return rows
 
     async def get(self, service: str, path: str, **kw: Any) -> Any:
         return await self.request(service, "GET", path, **kw)

@@ -111,7 +111,7 @@ async def details(page: AdminPage) -> Response:
 @router.get("/institucion/usuarios")
 async def users(page: AdminPage, aviso: str | None = None) -> Response:
     institution_id = _institution_id(page)
-    found = await page.api.get("auth", "/api/v1/auth/users")
+    found = await page.api.get_every("auth", "/api/v1/auth/users", params={"limit": 500})
     # A platform admin sees every user; this screen is about one institution.
     mine = [u for u in found if u.get("institution_id") == institution_id]
     return page.render(
@@ -195,7 +195,7 @@ async def user_create(
 
 async def _user(page: Page, user_id: str) -> dict[str, Any]:
     """One user of the admin's institution (404 for anyone else's)."""
-    found = await page.api.get("auth", "/api/v1/auth/users")
+    found = await page.api.get_every("auth", "/api/v1/auth/users", params={"limit": 500})
     mine = _institution_id(page)
     for user in found:
         if user["id"] == user_id[:64] and user.get("institution_id") == mine:

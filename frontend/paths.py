@@ -158,15 +158,20 @@ async def institution_names(page: Page) -> dict[str, str]:
 
 
 async def _onward_values(page: Page, referral_id: str) -> dict[str, Any]:
-    referral = await page.api.get("referral", f"/api/v1/referrals/{referral_id[:36]}")
+    rid = referral_id[:36]
+    referral, usable, names, path = await page.api.gather(
+        page.api.get("referral", f"/api/v1/referrals/{rid}"),
+        agreements_in_force(page),
+        institution_names(page),
+        path_of(page, rid),
+    )
     if referral["receiving_institution_id"] != page.browser.row.institution_id:
         raise ApiError(403, "forbidden", "")
-    usable = await agreements_in_force(page)
     return {
         "referral": referral,
         "agreements": usable,
-        "names": await institution_names(page),
-        "path": await path_of(page, referral["id"]),
+        "names": names,
+        "path": path,
         "states": sorted(STATES, key=lambda code: page.t.state(code)),
         "detection_sources": DETECTION_SOURCES,
         "results": None,

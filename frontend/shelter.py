@@ -92,19 +92,24 @@ async def facility_list(page: Page) -> list[dict[str, Any]]:
     institution = page.browser.row.institution_id
     if not institution:
         return []
-    answer = await page.api.get(
+    return await page.api.get_every(
         "capacity",
         "/api/v1/facilities",
+        items="items",
         params={"operator_institution_id": institution, "limit": 100},
     )
-    return list(answer["items"])
 
 
 async def _her_facilities(page: Page) -> list[dict[str, Any]]:
     """Her institution's facilities, each with its pools."""
     facilities = await facility_list(page)
     pools = await page.api.gather(
-        *(page.api.get("capacity", f"/api/v1/facilities/{f['id']}/pools") for f in facilities)
+        *(
+            page.api.get_every(
+                "capacity", f"/api/v1/facilities/{f['id']}/pools", params={"limit": 500}
+            )
+            for f in facilities
+        )
     )
     for facility, its_pools in zip(facilities, pools, strict=True):
         facility["pools"] = its_pools

@@ -23,7 +23,7 @@ from fastapi import APIRouter, Depends, Form
 from fastapi.responses import Response
 
 from frontend.api import ApiError
-from frontend.dependencies import FrontendRoute, Page, require_role
+from frontend.dependencies import FrontendRoute, Page, error_message, require_role
 from frontend.i18n import N_, TIMEZONE
 from frontend.prosecutor import (
     ProsecutorPage,
@@ -129,7 +129,8 @@ async def start_transfer(
         if exc.status != 422:
             raise
         values = await detail_values(page, rid)
-        return page.render("prosecutor/detail.html", status=422, problems=[exc.detail], **values)
+        problems = [error_message(page.t, exc)]
+        return page.render("prosecutor/detail.html", status=422, problems=problems, **values)
     return page.redirect(f"/canalizaciones/{rid}?aviso=in_transit")
 
 

@@ -22,7 +22,7 @@ from referral.schemas import AgreementCreate, AgreementPublic
 from services.clock import utcnow
 from services.contracts import emit
 from services.errors import Conflict, Unprocessable
-from services.pages import after_text_cursor, split_page
+from services.pages import after, page_key, split_page
 from services.tokens import Principal
 
 
@@ -66,8 +66,9 @@ def list_agreements(
     the last)."""
     order = (col(Agreement.number), col(Agreement.id))
     query = select(Agreement).order_by(*order)
-    if cursor is not None:
-        query = query.where(after_text_cursor(order, cursor))
+    key = page_key(cursor, str, str)
+    if key is not None:
+        query = query.where(after(order, key))
     if limit is None:
         return list(session.exec(query).all()), None
     return split_page(session.exec(query.limit(limit + 1)).all(), limit, lambda a: (a.number, a.id))

@@ -10,27 +10,17 @@ from sqlmodel import Session
 from referral.database import db
 from services.app import Runtime
 from services.clients.capacity import CapacityClient
-from services.pages import MAX_CURSOR_LENGTH, MAX_PAGE
-from services.validation import SafeText
+from services.pages import MAX_PAGE
 
 ReadSessionDep = Annotated[Session, Depends(db.read_only, scope="function")]
 """The read-only session of a GET handler; a write handler opens its own unit of work."""
 
-PageLimit = Annotated[
+OptionalLimit = Annotated[
     int | None,
-    Query(
-        ge=1,
-        le=MAX_PAGE,
-        description="Rows per page (1–500); the next page's cursor is in the X-Next-Cursor header.",
-    ),
+    Query(ge=1, le=MAX_PAGE, description="Rows per page (1-500); left out, as before paging."),
 ]
-"""A list's page size (``services.pages``); left out, the list answers as it did before."""
-
-PageCursor = Annotated[
-    SafeText | None,
-    Query(max_length=MAX_CURSOR_LENGTH, description="The X-Next-Cursor of the page before."),
-]
-"""Where a list's page starts: the ``X-Next-Cursor`` of the one before."""
+"""A list's page size (``services.pages``) a client may leave out: the list then answers
+as it did before it paged (every row, or the referrals' newest 200)."""
 
 CAPACITY_CLIENT_KEY = "referral.capacity_client"
 

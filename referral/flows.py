@@ -20,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 
 from referral import (
     agreements,
+    catalogue,
     deadlines,
     disclosure,
     lifecycle,
@@ -419,7 +420,7 @@ async def oficio(runtime: Runtime, *, principal: Principal, referral_id: str) ->
     except CanalizaError:
         log.warning("oficio %s: facility name unavailable", referral_id)
     pdf = await run_in_threadpool(oficio_sheet.oficio_pdf, data, issued_at=utcnow())
-    return f"oficio-{oficio_sheet.folio(data.referral)}.pdf", pdf
+    return f"oficio-{catalogue.folio(data.referral.id)}.pdf", pdf
 
 
 async def disclose_identities(*, principal: Principal, referral_id: str) -> list[IdentityPublic]:

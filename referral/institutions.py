@@ -12,7 +12,7 @@ from referral.schemas import InstitutionCreate, InstitutionPublic, InstitutionUp
 from services.clock import utcnow
 from services.contracts import emit
 from services.errors import Conflict, Unprocessable
-from services.pages import after_text_cursor, split_page
+from services.pages import after, page_key, split_page
 from services.tokens import Principal
 from services.vocabulary import InstitutionType
 
@@ -49,8 +49,9 @@ def list_institutions(
     query = select(Institution).order_by(*order)
     if type:
         query = query.where(Institution.type == type)
-    if cursor is not None:
-        query = query.where(after_text_cursor(order, cursor))
+    key = page_key(cursor, str, str)
+    if key is not None:
+        query = query.where(after(order, key))
     if limit is None:
         return list(session.exec(query).all()), None
     return split_page(session.exec(query.limit(limit + 1)).all(), limit, lambda i: (i.name, i.id))

@@ -22,7 +22,7 @@ from referral.schemas import ReferralPublic
 from referral.states import DISCLOSED_STATUSES
 from services.clock import as_utc
 from services.errors import Unprocessable
-from services.pages import after, cursor_text, cursor_time, decode_cursor, split_page
+from services.pages import after, page_key, split_page
 from services.tokens import Principal
 from services.vocabulary import ReferralStatus, UserRole
 
@@ -191,10 +191,9 @@ def list_referrals(
     size = limit or DEFAULT_PAGE
     order = (col(Referral.created_at), col(Referral.id))
     query = select(Referral).where(*_conditions(principal, filters))
-    if cursor is not None:
-        at, last_id = decode_cursor(cursor, 2)
-        key = (as_utc(cursor_time(at)), cursor_text(last_id))
-        query = query.where(after(order, key, descending=True))
+    key = page_key(cursor, datetime, str)
+    if key is not None:
+        query = query.where(after(order, (as_utc(key[0]), key[1]), descending=True))
     query = query.order_by(order[0].desc(), order[1].desc()).limit(size + 1)
     rows, next_cursor = split_page(session.exec(query).all(), size, lambda r: (r.created_at, r.id))
     return [referral_public(session, r, level=visibility(session, principal, r)) for r in rows], (

@@ -25,10 +25,6 @@ LOCAL = ZoneInfo("America/Mexico_City")
 _REPLACE = {"—": "-", "–": "-", "“": '"', "”": '"', "‘": "'", "’": "'", "…": "...", "·": "-"}
 
 
-def folio(referral: Referral) -> str:
-    return catalogue.folio(referral.id)
-
-
 def _text(value: Any) -> str:
     text = "Sin información" if value is None else str(value)
     for a, b in _REPLACE.items():
@@ -72,7 +68,7 @@ def oficio_pdf(data: OficioData, *, issued_at: datetime) -> bytes:
 
     r = data.referral
     pdf = FPDF(orientation="P", unit="mm", format=get_settings().paper_size)
-    pdf.set_title(_text(f"Oficio de canalización {folio(r)}"))
+    pdf.set_title(_text(f"Oficio de canalización {catalogue.folio(r.id)}"))
     pdf.set_author("Canaliza")
     pdf.set_auto_page_break(auto=True, margin=15)
     pdf.set_margins(20, 18, 20)
@@ -81,7 +77,7 @@ def oficio_pdf(data: OficioData, *, issued_at: datetime) -> bytes:
     pdf.set_font("Helvetica", style="B", size=15)
     pdf.cell(width, 9, _text("Oficio de canalización"), new_x="LMARGIN", new_y="NEXT")
     pdf.set_font("Helvetica", size=10)
-    pdf.cell(width, 6, _text(f"Folio: {folio(r)}"), new_x="LMARGIN", new_y="NEXT")
+    pdf.cell(width, 6, _text(f"Folio: {catalogue.folio(r.id)}"), new_x="LMARGIN", new_y="NEXT")
     pdf.cell(width, 6, _text(f"Emitido: {local_time(issued_at)}"), new_x="LMARGIN", new_y="NEXT")
     pdf.ln(3)
 

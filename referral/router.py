@@ -21,7 +21,7 @@ from referral import (
     reports,
 )
 from referral.database import db
-from referral.dependencies import PageCursor, PageLimit, ReadSessionDep
+from referral.dependencies import OptionalLimit, ReadSessionDep
 from referral.schemas import (
     ActionBody,
     AgreementAlert,
@@ -45,7 +45,7 @@ from referral.schemas import (
 from services.app import get_runtime
 from services.dependencies import IfMatchDep
 from services.errors import BadRequest
-from services.pages import announce_next
+from services.pages import PageCursor, announce_next
 from services.security import PrincipalDep, require_roles
 from services.validation import SafeText
 from services.vocabulary import UserRole
@@ -65,7 +65,7 @@ def list_institutions(
     session: ReadSessionDep,
     principal: PrincipalDep,
     type: Annotated[SafeText | None, Query(max_length=20)] = None,
-    limit: PageLimit = None,
+    limit: OptionalLimit = None,
     cursor: PageCursor = None,
 ) -> list[InstitutionPublic]:
     """By name; with ``limit``, a page at a time (the next one in ``X-Next-Cursor``)."""
@@ -113,7 +113,7 @@ def list_agreements(
     response: Response,
     session: ReadSessionDep,
     principal: PrincipalDep,
-    limit: PageLimit = None,
+    limit: OptionalLimit = None,
     cursor: PageCursor = None,
 ) -> list[AgreementPublic]:
     """By number; with ``limit``, a page at a time (the next one in ``X-Next-Cursor``)."""
@@ -266,7 +266,7 @@ def list_referrals(
     ] = None,
     created_from: Annotated[SafeText | None, Query(max_length=40)] = None,
     created_to: Annotated[SafeText | None, Query(max_length=40)] = None,
-    limit: PageLimit = None,
+    limit: OptionalLimit = None,
     cursor: PageCursor = None,
 ) -> list[ReferralPublic]:
     """The referrals the caller may see, newest first: without ``limit`` the newest 200,

@@ -12,8 +12,9 @@ import binascii
 import json
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
+from fastapi import Query
 from sqlalchemy import ColumnElement, tuple_
 from sqlalchemy.orm import Mapped
 from starlette.requests import Request
@@ -29,6 +30,41 @@ MAX_CURSOR_LENGTH = 600
 
 NEXT_CURSOR_HEADER = "X-Next-Cursor"
 MAX_PAGE = 500
+
+
+# A list's query parameters: its handler gives ``limit`` its default.
+PageLimit = Annotated[int, Query(ge=1, le=MAX_PAGE, description="Rows per page (1-500).")]
+PageCursor = Annotated[
+    str | None,
+    Query(description="The X-Next-Cursor of the page before; none for the first page."),
+]
+
+
+def page_key(cursor: str | None, *kinds: type) -> tuple[Any, ...] | None:
+    """The sort key a page starts after (``None``: the first page), each value of the kind
+    its column holds (``str``, ``int`` or ``datetime``): a key of other kinds is a 422
+    ``invalid_cursor``, never a comparison the database refuses."""
+    if cursor is None:
+        return None
+    key = decode_cursor(cursor, len(kinds))
+    out: list[Any] = []
+    for value, kind in zip(key, kinds, strict=True):
+        if kind is datetime:
+            out.append(cursor_time(value))
+        elif isinstance(value, kind) and not (isinstance(value, str) and "\x00" in value):
+            out.append(value)  # (PostgreSQL refuses a NUL in text: never bound)
+        else:
+            raise _invalid()
+    return tuple(out)
+
+
+def no_offset_with(cursor: str | None, offset: int) -> None:
+    """A page is found by its cursor or (deprecated) by its offset, never by both."""
+    if cursor is not None and offset:
+        raise Unprocessable(
+            "cursor: no se combina con offset; siga el next_cursor desde la primera página.",
+            code=INVALID_CURSOR,
+        )
 
 
 def encode_cursor(key: tuple[Any, ...]) -> str:
@@ -75,14 +111,6 @@ def cursor_time(value: Any) -> datetime:
         raise _invalid() from exc
 
 
-def cursor_text(value: Any) -> str:
-    """A text value (an id, a name) a cursor carried; a 422 ``invalid_cursor`` for anything
-    else (compared with a text column, a number or a NUL would fail in the database)."""
-    if not isinstance(value, str) or "\x00" in value:
-        raise _invalid()
-    return value
-
-
 def after(
     columns: Sequence[ColumnElement[Any] | Mapped[Any]],
     key: tuple[Any, ...],
@@ -94,15 +122,6 @@ def after(
     answer from an index on those columns."""
     row = tuple_(*columns)
     return row < tuple_(*key) if descending else row > tuple_(*key)
-
-
-def after_text_cursor(
-    columns: Sequence[ColumnElement[Any] | Mapped[Any]], cursor: str
-) -> ColumnElement[bool]:
-    """The keyset condition of a list ordered by text columns ascending (a name, then an
-    id), from a cursor that list made; a 422 ``invalid_cursor`` for any other."""
-    key = tuple(cursor_text(v) for v in decode_cursor(cursor, len(columns)))
-    return after(columns, key)
 
 
 def split_page(

@@ -250,6 +250,21 @@ STAND_ALONE_OFFENCES: dict[str, str] = {
 # Every offence code the General Law's arts. 10–36 give; a victim may have several.
 OFFENCES: dict[str, str] = {**TRAFFICKING_FOR_A_PURPOSE, **STAND_ALONE_OFFENCES}
 
+# Services by code, in one vocabulary: those a facility offers (``mental_health``,
+# ``social_work``, ``interpreter``...) and those a shelter records as given to a person
+# (``referral.service.provided``: ``psychological``, ``job_training``...).
+SERVICE_LABELS: dict[str, str] = {
+    "legal": "Asesoría jurídica",
+    "medical": "Atención médica",
+    "mental_health": "Atención psicológica",
+    "psychological": "Atención psicológica",
+    "social_work": "Trabajo social",
+    "education": "Educación",
+    "job_training": "Capacitación para el trabajo",
+    "interpreter": "Intérprete",
+    "interpretation": "Intérprete",
+}
+
 
 class HoldStatus(Vocabulary):
     ACTIVE = "active"

@@ -15,10 +15,10 @@ from services.pages import (
     NEXT_CURSOR_HEADER,
     after,
     announce_next,
-    cursor_text,
     cursor_time,
     decode_cursor,
     encode_cursor,
+    page_key,
     split_page,
 )
 
@@ -37,11 +37,10 @@ def test_a_cursor_time_that_is_not_a_time_is_an_invalid_cursor(bad: object) -> N
     assert caught.value.code == "invalid_cursor"
 
 
-@pytest.mark.parametrize("bad", [3, None, ["a"], "r\x0007"])
-def test_a_cursor_text_that_is_not_text_is_an_invalid_cursor(bad: object) -> None:
-    assert cursor_text("r07") == "r07"
+def test_a_text_key_with_a_nul_is_an_invalid_cursor() -> None:
+    assert page_key(encode_cursor(("r07", 7)), str, int) == ("r07", 7)
     with pytest.raises(Unprocessable) as caught:
-        cursor_text(bad)
+        page_key(encode_cursor(("r\x0007", 7)), str, int)
     assert caught.value.code == "invalid_cursor"
 
 
@@ -94,3 +93,19 @@ def test_the_next_page_is_announced_in_headers_and_the_last_page_announces_nothi
     last = client.get("/things", params={"cursor": nxt})
     assert NEXT_CURSOR_HEADER.lower() not in last.headers
     assert "link" not in last.headers
+
+
+def test_a_page_key_holds_the_kinds_of_its_columns_or_is_an_invalid_cursor() -> None:
+    moment = datetime(2026, 11, 23, 12, 30, tzinfo=UTC)
+    assert page_key(None, str) is None
+    assert page_key(encode_cursor((moment, "h1")), datetime, str) == (moment, "h1")
+    assert page_key(encode_cursor((7,)), int) == (7,)
+    for key, kinds in (
+        (("a",), (int,)),
+        ((1, 2, 3), (str, str, str)),
+        (("ayer", "h1"), (datetime, str)),
+        (("a", "b"), (str,)),
+    ):
+        with pytest.raises(Unprocessable) as caught:
+            page_key(encode_cursor(key), *kinds)
+        assert caught.value.code == "invalid_cursor"
