@@ -18,11 +18,11 @@ from referral.database import outbox
 from referral.exceptions import AgreementNotFound, InvalidTransition
 from referral.institutions import get_institution
 from referral.models import Agreement, AgreementParty, Referral, ReferralPerson
+from referral.records import text_keyed_page
 from referral.schemas import AgreementCreate, AgreementPublic
 from services.clock import utcnow
 from services.contracts import emit
 from services.errors import Conflict, Unprocessable
-from services.pages import after, page_key, split_page
 from services.tokens import Principal
 
 
@@ -64,14 +64,14 @@ def list_agreements(
 ) -> tuple[list[Agreement], str | None]:
     """Agreements by number; with ``limit`` one page, and the next one's cursor (``None``:
     the last)."""
-    order = (col(Agreement.number), col(Agreement.id))
-    query = select(Agreement).order_by(*order)
-    key = page_key(cursor, str, str)
-    if key is not None:
-        query = query.where(after(order, key))
-    if limit is None:
-        return list(session.exec(query).all()), None
-    return split_page(session.exec(query.limit(limit + 1)).all(), limit, lambda a: (a.number, a.id))
+    return text_keyed_page(
+        session,
+        select(Agreement),
+        (col(Agreement.number), col(Agreement.id)),
+        key_of=lambda a: (a.number, a.id),
+        limit=limit,
+        cursor=cursor,
+    )
 
 
 def create_agreement(session: Session, *, principal: Principal, data: AgreementCreate) -> Agreement:

@@ -8,11 +8,11 @@ from referral import events, permissions
 from referral.database import outbox
 from referral.exceptions import InstitutionNotFound
 from referral.models import Institution, InstitutionName
+from referral.records import text_keyed_page
 from referral.schemas import InstitutionCreate, InstitutionPublic, InstitutionUpdate
 from services.clock import utcnow
 from services.contracts import emit
 from services.errors import Conflict, Unprocessable
-from services.pages import after, page_key, split_page
 from services.tokens import Principal
 from services.vocabulary import InstitutionType
 
@@ -45,16 +45,17 @@ def list_institutions(
 ) -> tuple[list[Institution], str | None]:
     """Institutions by name (of one ``type``); with ``limit`` one page, and the next one's
     cursor (``None``: the last)."""
-    order = (col(Institution.name), col(Institution.id))
-    query = select(Institution).order_by(*order)
+    query = select(Institution)
     if type:
         query = query.where(Institution.type == type)
-    key = page_key(cursor, str, str)
-    if key is not None:
-        query = query.where(after(order, key))
-    if limit is None:
-        return list(session.exec(query).all()), None
-    return split_page(session.exec(query.limit(limit + 1)).all(), limit, lambda i: (i.name, i.id))
+    return text_keyed_page(
+        session,
+        query,
+        (col(Institution.name), col(Institution.id)),
+        key_of=lambda i: (i.name, i.id),
+        limit=limit,
+        cursor=cursor,
+    )
 
 
 def first_institution(session: Session, *types: str, state: str | None = None) -> str | None:
