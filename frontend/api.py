@@ -104,6 +104,13 @@ class Api:
             return None
         return resp.json()
 
+    async def get_page(self, service: str, path: str, **kw: Any) -> tuple[list[Any], str | None]:
+        """One page of a keyset list and the cursor of the next (its ``X-Next-Cursor``
+        header; ``None`` on the last page)."""
+        resp = await self._answer(service, "GET", path, **kw)
+        items: list[Any] = resp.json()
+        return items, resp.headers.get(NEXT_CURSOR_HEADER)
+
     async def get_every(
         self, service: str, path: str, *, items: str | None = None, **kw: Any
     ) -> list[Any]:

@@ -28,7 +28,7 @@ from frontend import paths
 from frontend.api import ApiError
 from frontend.dependencies import FrontendRoute, Page, require_role
 from frontend.i18n import COUNTRIES, N_, STATES, TIMEZONE, Translator
-from frontend.lists import matching, paginate, query_of
+from frontend.lists import api_page, day_of, day_range, query_of
 from services.countries import STATELESS
 from services.vocabulary import (
     OFFENCES,
@@ -580,17 +580,31 @@ async def referral_list(
     estado: str | None = None,
     aviso: str | None = None,
     q: str = "",
-    pagina: str = "1",
+    desde: str = "",
+    hasta: str = "",
+    siguiente: str | None = None,
 ) -> Response:
+    """Her referrals, newest first, searched and paged by the referral service: one that is
+    years old is found as well as today's."""
     status = estado if estado in STATUSES else None
-    params = {"status": status} if status else {}
-    referrals = await page.api.get("referral", "/api/v1/referrals", params=params)
-    referrals.sort(key=lambda r: r["created_at"], reverse=True)
-    names = await paths.institution_names(page)
     query = query_of(q)
+    first, last = day_of(desde), day_of(hasta)
+    days = {"desde": first.isoformat() if first else "", "hasta": last.isoformat() if last else ""}
+    params = {"status": status or "", "q": query, **day_range(first, last)}
+    listing = await api_page(
+        page.api,
+        "referral",
+        "/api/v1/referrals",
+        params={k: v for k, v in params.items() if v},
+        cursor=siguiente,
+        screen="/canalizaciones",
+        filters={"estado": status or "", "q": query, **days},
+    )
+    names = await paths.institution_names(page)
     counts: dict[str, int] = {}
-    if status is None:
-        for r in referrals:
+    if status is None and not listing.later and not (query or first or last):
+        # the chart of the newest referrals (the list's default page), as before paging
+        for r in await page.api.get("referral", "/api/v1/referrals"):
             counts[r["status"]] = counts.get(r["status"], 0) + 1
     chart = None
     if counts:
@@ -604,25 +618,13 @@ async def referral_list(
                 }
             ],
         }
-    found = matching(
-        referrals,
-        query,
-        lambda r: [
-            r.get("case_reference") or "",
-            names.get(r["receiving_institution_id"], ""),
-            status_label(page.t, r["status"]),
-            page.t.datetime(r["created_at"]),
-        ],
-    )
-    paged = paginate(
-        found, pagina, path="/canalizaciones", filters={"estado": status or "", "q": query}
-    )
     return page.render(
         "prosecutor/list.html",
         chart=chart,
-        referrals=paged.items,
-        paged=paged,
+        referrals=listing.items,
+        cursor_page=listing,
         query=query,
+        days=days,
         current_status=status,
         statuses=STATUSES,
         counts=counts,

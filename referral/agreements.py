@@ -18,6 +18,7 @@ from referral.database import outbox
 from referral.exceptions import AgreementNotFound, InvalidTransition
 from referral.institutions import get_institution
 from referral.models import Agreement, AgreementParty, Referral, ReferralPerson
+from referral.records import text_keyed_page
 from referral.schemas import AgreementCreate, AgreementPublic
 from services.clock import utcnow
 from services.contracts import emit
@@ -58,8 +59,19 @@ def get_agreement(session: Session, *, agreement_id: str) -> Agreement:
     return agreement
 
 
-def list_agreements(session: Session) -> list[Agreement]:
-    return list(session.exec(select(Agreement).order_by(col(Agreement.number))).all())
+def list_agreements(
+    session: Session, *, limit: int | None = None, cursor: str | None = None
+) -> tuple[list[Agreement], str | None]:
+    """Agreements by number; with ``limit`` one page, and the next one's cursor (``None``:
+    the last)."""
+    return text_keyed_page(
+        session,
+        select(Agreement),
+        (col(Agreement.number), col(Agreement.id)),
+        key_of=lambda a: (a.number, a.id),
+        limit=limit,
+        cursor=cursor,
+    )
 
 
 def create_agreement(session: Session, *, principal: Principal, data: AgreementCreate) -> Agreement:

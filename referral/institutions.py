@@ -8,6 +8,7 @@ from referral import events, permissions
 from referral.database import outbox
 from referral.exceptions import InstitutionNotFound
 from referral.models import Institution, InstitutionName
+from referral.records import text_keyed_page
 from referral.schemas import InstitutionCreate, InstitutionPublic, InstitutionUpdate
 from services.clock import utcnow
 from services.contracts import emit
@@ -35,11 +36,26 @@ def get_institution(session: Session, *, institution_id: str) -> Institution:
     return inst
 
 
-def list_institutions(session: Session, *, type: str | None = None) -> list[Institution]:
-    query = select(Institution).order_by(col(Institution.name))
+def list_institutions(
+    session: Session,
+    *,
+    type: str | None = None,
+    limit: int | None = None,
+    cursor: str | None = None,
+) -> tuple[list[Institution], str | None]:
+    """Institutions by name (of one ``type``); with ``limit`` one page, and the next one's
+    cursor (``None``: the last)."""
+    query = select(Institution)
     if type:
         query = query.where(Institution.type == type)
-    return list(session.exec(query).all())
+    return text_keyed_page(
+        session,
+        query,
+        (col(Institution.name), col(Institution.id)),
+        key_of=lambda i: (i.name, i.id),
+        limit=limit,
+        cursor=cursor,
+    )
 
 
 def first_institution(session: Session, *types: str, state: str | None = None) -> str | None:

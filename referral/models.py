@@ -109,6 +109,8 @@ class Referral(ReferralBase, table=True):
         ),
         CheckConstraint("version >= 1", name="version_positive"),
         Index("ix_referral_status_due", "status", "response_due_at"),
+        # The list's one order, newest first (referral.listing): keyset pages read it.
+        Index("ix_referral_created_at_id", "created_at", "id"),
     )
     id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
     sending_institution_id: str = Field(foreign_key="institution.id", index=True, max_length=36)
@@ -226,7 +228,8 @@ class Obligation(ReferralBase, table=True):
     id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
     referral_id: str = Field(foreign_key="referral.id", index=True, max_length=36)
     kind: str = Field(max_length=30)
-    institution_id: str | None = Field(default=None, max_length=36)
+    # Indexed: the referral list finds what an institution sees by its obligations.
+    institution_id: str | None = Field(default=None, max_length=36, index=True)
     status: str = Field(default="pending", max_length=12)
     humanitarian_visa_status: str | None = Field(default=None, max_length=20)
     # The victim's folio in the national victims registry (RENAVI), when the CEAV/CEEAV gives it.

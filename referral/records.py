@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
 from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from referral.exceptions import ReferralNotFound
 from referral.models import Obligation, Referral, ReferralHistory, ReferralPerson
 from services.contracts.statistics import step_times as _step_times
+from services.pages import after, page_key, split_page
+
+T = TypeVar("T")
 
 
 def get_referral(session: Session, *, referral_id: str) -> Referral:
@@ -63,3 +70,23 @@ def step_times(session: Session, referral_id: str) -> dict[str, str]:
         .order_by(col(ReferralHistory.id))
     ).all()
     return _step_times((str(status), at) for status, at in rows)
+
+
+def text_keyed_page(
+    session: Session,
+    query: SelectOfScalar[T],
+    order: Sequence[Any],
+    *,
+    key_of: Callable[[T], tuple[str, str]],
+    limit: int | None,
+    cursor: str | None,
+) -> tuple[list[T], str | None]:
+    """A reference list ordered by two text columns (a name or number, then the id): the
+    rows after ``cursor``, one page of ``limit`` (all of them without) and the next cursor."""
+    key = page_key(cursor, str, str)
+    query = query.order_by(*order)
+    if key is not None:
+        query = query.where(after(order, key))
+    if limit is None:
+        return list(session.exec(query).all()), None
+    return split_page(session.exec(query.limit(limit + 1)).all(), limit, key_of)

@@ -1,4 +1,5 @@
-"""Referrals: creation (idempotent), who sees what, the public view and the listing."""
+"""Referrals: creation (idempotent), who sees what, the public view (the list:
+``referral.listing``)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,6 @@ from referral.institutions import get_institution
 from referral.models import (
     ConsentIdentity,
     IdempotencyRecord,
-    Obligation,
     PersonIdentity,
     Referral,
     ReferralHistory,
@@ -290,35 +290,3 @@ def referral_view(session: Session, *, principal: Principal, referral_id: str) -
     """The referral as the caller may see it."""
     referral = get_referral(session, referral_id=referral_id)
     return referral_public(session, referral, level=visibility(session, principal, referral))
-
-
-def list_referrals(
-    session: Session,
-    *,
-    principal: Principal,
-    status: str | None = None,
-    operation_id: str | None = None,
-    limit: int = 200,
-) -> list[ReferralPublic]:
-    """Referrals the caller may see, newest first, each as the caller may see it (of one
-    rescue operation with ``operation_id``)."""
-    permissions.ensure_can_list_referrals(principal)
-    query = select(Referral).order_by(col(Referral.created_at).desc()).limit(limit)
-    if status:
-        query = query.where(Referral.status == status)
-    if operation_id:
-        query = query.where(col(Referral.operation_id) == operation_id)
-    if not (principal.has(UserRole.SERVICE) or permissions.sees_all_deidentified(principal)):
-        inst = principal.institution_id or ""
-        obliged = select(Obligation.referral_id).where(Obligation.institution_id == inst)
-        query = query.where(
-            or_(
-                col(Referral.sending_institution_id) == inst,
-                col(Referral.receiving_institution_id) == inst,
-                col(Referral.id).in_(obliged),
-            )
-        )
-    return [
-        referral_public(session, r, level=visibility(session, principal, r))
-        for r in session.exec(query).all()
-    ]

@@ -14,13 +14,14 @@ from referral import (
     flows,
     importer,
     institutions,
+    listing,
     permissions,
     placements,
     referrals,
     reports,
 )
 from referral.database import db
-from referral.dependencies import ReadSessionDep
+from referral.dependencies import OptionalLimit, ReadSessionDep
 from referral.schemas import (
     ActionBody,
     AgreementAlert,
@@ -44,7 +45,9 @@ from referral.schemas import (
 from services.app import get_runtime
 from services.dependencies import IfMatchDep
 from services.errors import BadRequest
+from services.pages import PageCursor, announce_next
 from services.security import PrincipalDep, require_roles
+from services.validation import SafeText
 from services.vocabulary import UserRole
 
 router = APIRouter(prefix="/api/v1", tags=["referral"])
@@ -57,15 +60,21 @@ Action = Literal["send", "accept", "decline", "in_transit", "admit", "discharge"
 
 @router.get("/institutions", response_model=list[InstitutionPublic])
 def list_institutions(
+    request: Request,
+    response: Response,
     session: ReadSessionDep,
     principal: PrincipalDep,
-    type: Annotated[str | None, Query(max_length=20)] = None,
+    type: Annotated[SafeText | None, Query(max_length=20)] = None,
+    limit: OptionalLimit = None,
+    cursor: PageCursor = None,
 ) -> list[InstitutionPublic]:
+    """By name; with ``limit``, a page at a time (the next one in ``X-Next-Cursor``)."""
     permissions.ensure_can_read_reference(principal)
-    return [
-        institutions.institution_public(session, i)
-        for i in institutions.list_institutions(session, type=type)
-    ]
+    found, next_cursor = institutions.list_institutions(
+        session, type=type, limit=limit, cursor=cursor
+    )
+    announce_next(request, response, next_cursor)
+    return [institutions.institution_public(session, i) for i in found]
 
 
 @router.post("/institutions", status_code=201, response_model=InstitutionPublic)
@@ -99,9 +108,19 @@ def update_institution(
 
 
 @router.get("/agreements", response_model=list[AgreementPublic])
-def list_agreements(session: ReadSessionDep, principal: PrincipalDep) -> list[AgreementPublic]:
+def list_agreements(
+    request: Request,
+    response: Response,
+    session: ReadSessionDep,
+    principal: PrincipalDep,
+    limit: OptionalLimit = None,
+    cursor: PageCursor = None,
+) -> list[AgreementPublic]:
+    """By number; with ``limit``, a page at a time (the next one in ``X-Next-Cursor``)."""
     permissions.ensure_can_read_reference(principal)
-    return [agreements.agreement_public(session, a) for a in agreements.list_agreements(session)]
+    found, next_cursor = agreements.list_agreements(session, limit=limit, cursor=cursor)
+    announce_next(request, response, next_cursor)
+    return [agreements.agreement_public(session, a) for a in found]
 
 
 @router.post("/agreements", status_code=201, response_model=AgreementPublic)
@@ -226,14 +245,46 @@ def import_history(body: HistoryImport, principal: PrincipalDep) -> HistoryImpor
 
 @router.get("/referrals", response_model=list[ReferralPublic])
 def list_referrals(
+    request: Request,
+    response: Response,
     session: ReadSessionDep,
     principal: PrincipalDep,
-    status: Annotated[str | None, Query(max_length=16)] = None,
-    operation_id: Annotated[str | None, Query(max_length=36)] = None,
+    status: Annotated[
+        list[SafeText] | None,
+        Query(description="One status, or several (repeated or comma-separated)."),
+    ] = None,
+    operation_id: Annotated[SafeText | None, Query(max_length=36)] = None,
+    sending_institution_id: Annotated[SafeText | None, Query(max_length=36)] = None,
+    receiving_institution_id: Annotated[SafeText | None, Query(max_length=36)] = None,
+    q: Annotated[
+        SafeText | None,
+        Query(
+            max_length=100,
+            description="Words, each found in the folio (CAN-…) or id, the case-file "
+            "reference, the decline reason or either institution's name.",
+        ),
+    ] = None,
+    created_from: Annotated[SafeText | None, Query(max_length=40)] = None,
+    created_to: Annotated[SafeText | None, Query(max_length=40)] = None,
+    limit: OptionalLimit = None,
+    cursor: PageCursor = None,
 ) -> list[ReferralPublic]:
-    return referrals.list_referrals(
-        session, principal=principal, status=status, operation_id=operation_id
+    """The referrals the caller may see, newest first: without ``limit`` the newest 200,
+    the next page (if any) in ``X-Next-Cursor`` and ``Link: <…>; rel="next"``."""
+    filters = listing.parse_filters(
+        statuses=status or (),
+        operation_id=operation_id,
+        sending_institution_id=sending_institution_id,
+        receiving_institution_id=receiving_institution_id,
+        q=q,
+        created_from=created_from,
+        created_to=created_to,
     )
+    found, next_cursor = listing.list_referrals(
+        session, principal=principal, filters=filters, limit=limit, cursor=cursor
+    )
+    announce_next(request, response, next_cursor)
+    return found
 
 
 @router.get("/referrals/{referral_id}", response_model=ReferralPublic)

@@ -486,6 +486,8 @@ class HistoryPublic(BaseModel):
 
 class ReferralPublic(BaseModel):
     id: str
+    # "CAN-" and the id's first eight characters, as on the oficio (catalogue.folio).
+    folio: str = ""
     sending_institution_id: str
     receiving_institution_id: str
     facility_id: str
@@ -533,6 +535,7 @@ class ReferralPublic(BaseModel):
         deid = deidentified
         return cls(
             id=referral.id,
+            folio=catalogue.folio(referral.id),
             sending_institution_id=referral.sending_institution_id,
             receiving_institution_id=referral.receiving_institution_id,
             facility_id=referral.facility_id,

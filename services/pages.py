@@ -11,7 +11,7 @@ import base64
 import binascii
 import json
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Query
@@ -51,8 +51,8 @@ def page_key(cursor: str | None, *kinds: type) -> tuple[Any, ...] | None:
     for value, kind in zip(key, kinds, strict=True):
         if kind is datetime:
             out.append(cursor_time(value))
-        elif isinstance(value, kind):
-            out.append(value)
+        elif isinstance(value, kind) and not (isinstance(value, str) and "\x00" in value):
+            out.append(value)  # (PostgreSQL refuses a NUL in text: never bound)
         else:
             raise _invalid()
     return tuple(out)
@@ -100,12 +100,14 @@ def _invalid() -> Unprocessable:
 
 
 def cursor_time(value: Any) -> datetime:
-    """A datetime a cursor carried as ISO text; a 422 ``invalid_cursor`` for anything else."""
+    """A datetime a cursor carried as ISO text (one with an offset, in UTC); a 422
+    ``invalid_cursor`` for anything else, a time UTC cannot hold included."""
     if not isinstance(value, str):
         raise _invalid()
     try:
-        return datetime.fromisoformat(value)
-    except ValueError as exc:
+        moment = datetime.fromisoformat(value)
+        return moment.astimezone(UTC) if moment.tzinfo is not None else moment
+    except (ValueError, OverflowError) as exc:
         raise _invalid() from exc
 
 

@@ -26,6 +26,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from canaliza.demo import DEMO_CLI_CLIENT_ID
 from canaliza.seed.generator import Dataset
+from services.pages import NEXT_CURSOR_HEADER
 
 API = "/api/v1"
 INTERNAL_BASE_URL = "http://canaliza.internal"
@@ -221,18 +222,27 @@ class SeedLoader:
         return resp
 
     async def list_all(self, path: str, page: int = 500) -> list[dict[str, Any]]:
-        """Every item of a collection, following ``limit``/``offset`` when honoured (a
-        service that ignores them answers the same page again, which ends the walk)."""
+        """Every item of a collection, following the ``X-Next-Cursor`` of a keyset list
+        (ADR 0026), else ``limit``/``offset`` when honoured (a service that ignores them
+        answers the same page again, which ends the walk)."""
         out: list[dict[str, Any]] = []
         offset = 0
+        cursor: str | None = None
         while True:
-            resp = await self.call("GET", path, params={"limit": page, "offset": offset})
+            where = {"cursor": cursor} if cursor else {"offset": offset}
+            resp = await self.call("GET", path, params={"limit": page, **where})
             if resp.status_code == 422:  # the service does not take these parameters
                 resp = await self.call("GET", path)
                 return _items(resp.json()) if resp.status_code == 200 else out
             if resp.status_code != 200:
                 return out
             items = _items(resp.json())
+            cursor = resp.headers.get(NEXT_CURSOR_HEADER)
+            if cursor or where.get("cursor"):
+                out.extend(items)
+                if cursor:
+                    continue
+                return out
             if not items or (out and items[0].get("id") == out[0].get("id")):
                 return out
             # a service may cap the page below ``page``: stop on an empty or repeated page

@@ -30,10 +30,17 @@ def test_a_datetime_travels_in_a_cursor_and_comes_back_equal() -> None:
     assert key[1] == "abc"
 
 
-@pytest.mark.parametrize("bad", [3, "ayer", None])
+@pytest.mark.parametrize("bad", [3, "ayer", None, "0001-01-01T00:00:00+01:00"])
 def test_a_cursor_time_that_is_not_a_time_is_an_invalid_cursor(bad: object) -> None:
     with pytest.raises(Unprocessable) as caught:
         cursor_time(bad)
+    assert caught.value.code == "invalid_cursor"
+
+
+def test_a_text_key_with_a_nul_is_an_invalid_cursor() -> None:
+    assert page_key(encode_cursor(("r07", 7)), str, int) == ("r07", 7)
+    with pytest.raises(Unprocessable) as caught:
+        page_key(encode_cursor(("r\x0007", 7)), str, int)
     assert caught.value.code == "invalid_cursor"
 
 

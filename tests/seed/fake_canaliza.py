@@ -8,8 +8,10 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any, Literal
 
-from fastapi import Depends, FastAPI, Form, Header, HTTPException
+from fastapi import Depends, FastAPI, Form, Header, HTTPException, Request, Response
 from pydantic import BaseModel, ConfigDict
+
+from services.pages import announce_next
 
 TOKEN = "fake-token"
 PASSWORD = "canaliza-demo"
@@ -107,8 +109,15 @@ def create_fake(*, stable_ids: bool = True) -> FastAPI:
         return items[offset : offset + min(limit, 100)]  # the fake pages at most 100
 
     @app.get("/api/v1/institutions", dependencies=[api])
-    def list_institutions(limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
-        return page(list(state["institutions"].values()), limit, offset)
+    def list_institutions(
+        request: Request, response: Response, limit: int = 100, cursor: str | None = None
+    ) -> list[dict[str, Any]]:
+        """As the referral service: pages by cursor (ADR 0026), an offset is not honoured."""
+        start = int(cursor) if cursor else 0
+        items = page(list(state["institutions"].values()), limit, start)
+        more = start + len(items) < len(state["institutions"])
+        announce_next(request, response, str(start + len(items)) if more else None)
+        return items
 
     @app.post("/api/v1/institutions", dependencies=[api], status_code=201)
     def create_institution(body: InstitutionIn) -> dict[str, Any]:

@@ -134,7 +134,8 @@ async def test_load_demo_into_app_runs_the_lifespan_and_exports_history(tmp_path
 
 
 async def test_existing_records_are_found_beyond_the_first_page(demo_dataset):
-    """The fake pages 100 at a time; the demo has more institutions than that."""
+    """The fake pages 100 at a time (institutions by cursor, the rest by offset); the demo
+    has more institutions than that."""
     app = create_fake()
     await _load(app, demo_dataset)
     again = await _load(app, demo_dataset)
