@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import JSON, CheckConstraint, Column, DateTime, Index, Text
+from sqlalchemy import JSON, CheckConstraint, Column, DateTime, Index, Text, column, func
 from sqlmodel import Field, SQLModel
 
 from services.db import make_registry
@@ -52,6 +52,15 @@ class RosterFacility(AuditBase, table=True):
     """A facility as SEGOB's roster knows it: projected from capacity's events (no address)."""
 
     __tablename__ = "roster_facility"
+    # The roster's order (state, name with S.I. first, id): a page reads its rows in order.
+    __table_args__ = (
+        Index(
+            "ix_roster_facility_order",
+            "state",
+            func.coalesce(column("name"), ""),
+            "facility_id",
+        ),
+    )
     facility_id: str = Field(primary_key=True, max_length=64)
     name: str | None = Field(default=None, max_length=200)
     kind: str | None = Field(default=None, max_length=32, index=True)

@@ -10,10 +10,23 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
+from functools import cache
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, and_, case, exists, false, func, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Date,
+    DateTime,
+    and_,
+    bindparam,
+    case,
+    exists,
+    false,
+    func,
+    or_,
+    select,
+)
 from sqlmodel import Session, col
 
 from audit.exceptions import FacilityNotOnRoster
@@ -56,69 +69,76 @@ class Policy:
 F = RosterFacility
 
 
-@dataclass(frozen=True)
-class _When:
-    """The moment a roster is read, as the bounds its flags compare with."""
+class _At:
+    """The moment a roster is read, as the bounds its flags compare with: bound parameters,
+    so the roster's statements are built once and SQLAlchemy compiles them once."""
 
-    now: datetime
-    today: date
-    visit_cutoff: date  # a facility last visited (or first seen) before this day is overdue
-    stale_cutoff: datetime  # a pool confirmed before this instant is not current
-    warn_until: datetime  # a stay passing its maximum by then is near it
-
-    @classmethod
-    def at(cls, now: datetime, policy: Policy) -> _When:
-        today = now.date()
-        return cls(
-            now=now,
-            today=today,
-            visit_cutoff=today - policy.visit_interval,
-            stale_cutoff=now - policy.stale_after,
-            # near: no more than STAY_WARNING_DAYS whole days left (ADR 0022)
-            warn_until=now + timedelta(days=STAY_WARNING_DAYS + 1),
-        )
+    now = bindparam("now", type_=DateTime(timezone=True))
+    today = bindparam("today", type_=Date())
+    # a facility last visited (or first seen) before this day is overdue for a visit
+    visit_cutoff = bindparam("visit_cutoff", type_=Date())
+    # a pool confirmed before this instant is not current
+    stale_cutoff = bindparam("stale_cutoff", type_=DateTime(timezone=True))
+    # a stay passing its maximum by this instant is near it
+    warn_until = bindparam("warn_until", type_=DateTime(timezone=True))
 
 
-def _stays_where(w: _When, *, over: bool) -> list[ColumnElement[bool]]:
+def _moment(now: datetime | None, policy: Policy | None) -> dict[str, Any]:
+    """The values of ``_At``'s parameters at ``now`` (default: now) under ``policy``."""
+    now = now or utcnow()
+    policy = policy or Policy.from_settings()
+    today = now.date()
+    return {
+        "now": now,
+        "today": today,
+        "visit_cutoff": today - policy.visit_interval,
+        "stale_cutoff": now - policy.stale_after,
+        # near: no more than STAY_WARNING_DAYS whole days left (ADR 0022)
+        "warn_until": now + timedelta(days=STAY_WARNING_DAYS + 1),
+    }
+
+
+def _stays_where(*, over: bool) -> list[ColumnElement[bool]]:
     """The open stays of the outer facility row past their maximum (``over``) or near it."""
     at = col(RosterStay.over_at)
-    bound = [at <= w.now] if over else [at > w.now, at <= w.warn_until]
+    bound = [at <= _At.now] if over else [at > _At.now, at <= _At.warn_until]
     is_open = cast(ColumnElement[bool], col(RosterStay.open))
     return [col(RosterStay.facility_id) == col(F.facility_id), is_open, *bound]
 
 
-def _stays_near(w: _When) -> ColumnElement[bool]:
+def _stays_near() -> ColumnElement[bool]:
     # The row's earliest and latest instants decide most facilities without the subquery.
     first, last = col(F.stay_over_first_at), col(F.stay_over_last_at)
     return and_(
-        last > w.now,
-        first <= w.warn_until,
-        or_(first > w.now, exists().where(*_stays_where(w, over=False))),
+        last > _At.now,
+        first <= _At.warn_until,
+        or_(first > _At.now, exists().where(*_stays_where(over=False))),
     )
 
 
-def _conditions(w: _When) -> dict[str, ColumnElement[bool]]:
-    """Each flag as a condition on the facility's roster row, at ``w``."""
+@cache
+def _conditions() -> dict[str, ColumnElement[bool]]:
+    """Each flag as a condition on the facility's roster row, at the moment ``_At``."""
     status = func.coalesce(col(F.status), "")
     registered_pending = and_(col(F.registration_status) == "registered", col(F.pending_count) > 0)
     return {
         "never_visited": col(F.last_visit_on).is_(None),
-        "visit_overdue": and_(status != "closed", col(F.visit_since_on) < w.visit_cutoff),
+        "visit_overdue": and_(status != "closed", col(F.visit_since_on) < _At.visit_cutoff),
         "capacity_not_confirmed": and_(
             status == "active",
             or_(
                 col(F.pool_count) == 0,
                 col(F.capacity_confirmed_at).is_(None),
-                col(F.capacity_confirmed_at) < w.stale_cutoff,
+                col(F.capacity_confirmed_at) < _At.stale_cutoff,
             ),
         ),
         "closed": status == "closed",
         "unregistered_active": and_(status == "active", col(F.registration_status) != "registered"),
-        "follow_up_overdue": col(F.action_due_on) < w.today,
-        "stay_limit_near": _stays_near(w),
-        "stay_over_limit": col(F.stay_over_first_at) <= w.now,
+        "follow_up_overdue": col(F.action_due_on) < _At.today,
+        "stay_limit_near": _stays_near(),
+        "stay_over_limit": col(F.stay_over_first_at) <= _At.now,
         "registered_with_observations": registered_pending,
-        "observations_overdue": and_(registered_pending, col(F.registration_due_on) < w.today),
+        "observations_overdue": and_(registered_pending, col(F.registration_due_on) < _At.today),
     }
 
 
@@ -128,31 +148,39 @@ def _counted(gate: ColumnElement[bool], model: Any, *where: ColumnElement[bool])
     return case((gate, n), else_=0)
 
 
-def _lines(w: _When) -> Any:
-    """The roster's lines at ``w``: each facility row with its flags and due counts."""
-    conds = _conditions(w)
+# What a line shows of the facility's row.
+_SHOWN = ("facility_id", "name", "kind", "operator_institution_id", "state", "municipality",
+          "status", "registration_status", "registration_pending", "registration_due_on", "beds",
+          "occupied", "capacity_confirmed_at", "last_visit_on", "visits_done",
+          "next_visit_planned_for", "open_actions", "max_stay_days")  # fmt: skip
+
+
+@cache
+def _lines() -> Any:
+    """The roster's lines: each facility's shown columns, its flags and due counts."""
+    conds = _conditions()
     overdue = _counted(
         conds["follow_up_overdue"],
         FollowUpAction,
         col(FollowUpAction.facility_id) == col(F.facility_id),
         col(FollowUpAction.completed_at).is_(None),
-        col(FollowUpAction.due_on) < w.today,
+        col(FollowUpAction.due_on) < _At.today,
     )
+    table = F.__table__  # type: ignore[attr-defined]
     return select(
-        *F.__table__.c,  # type: ignore[attr-defined]
-        *(case((cond, True), else_=False).label(f"flag_{name}") for name, cond in conds.items()),
+        *(table.c[name] for name in _SHOWN),
+        *(case((conds[name], True), else_=False).label(f"flag_{name}") for name in FLAGS),
         overdue.label("overdue_actions"),
-        _counted(conds["stay_limit_near"], RosterStay, *_stays_where(w, over=False)).label(
+        _counted(conds["stay_limit_near"], RosterStay, *_stays_where(over=False)).label(
             "stays_near_limit"
         ),
-        _counted(conds["stay_over_limit"], RosterStay, *_stays_where(w, over=True)).label(
+        _counted(conds["stay_over_limit"], RosterStay, *_stays_where(over=True)).label(
             "stays_over_limit"
         ),
     )
 
 
 def _filters(
-    w: _When,
     state: str | None,
     kind: str | None,
     status: str | None,
@@ -169,7 +197,7 @@ def _filters(
         if value:
             where.append(col(column) == value)
     if flag:
-        where.append(_conditions(w).get(flag, false()))
+        where.append(_conditions().get(flag, false()))
     return where
 
 
@@ -185,36 +213,27 @@ def _order_key(row: Any) -> tuple[str, str, str]:
     return (row.state or "", row.name or "", row.facility_id)
 
 
+_COUNTS = ("overdue_actions", "stays_near_limit", "stays_over_limit")
+# The names of a ``_lines`` row's values, in order.
+_NAMES = (*_SHOWN, *(f"flag_{name}" for name in FLAGS), *_COUNTS)
+
+
 def _entry(row: Any) -> dict[str, Any]:
-    """One line of the roster from a row of ``_lines``."""
-    flags = [name for name in FLAGS if getattr(row, f"flag_{name}")]
-    return {
-        "facility_id": row.facility_id,
-        "name": row.name or "S.I.",
-        "kind": row.kind,
-        "operator_institution_id": row.operator_institution_id,
-        "state": row.state,
-        "municipality": row.municipality,
-        "status": row.status,
-        "registration_status": row.registration_status,
-        "registration_pending": list(row.registration_pending or []),
-        "registration_due_on": row.registration_due_on,
-        "beds": row.beds,
-        "occupied": row.occupied,
-        "capacity_confirmed_at": (
-            as_utc(row.capacity_confirmed_at) if row.capacity_confirmed_at else None
-        ),
-        "last_visit_on": row.last_visit_on,
-        "visits_done": row.visits_done,
-        "next_visit_planned_for": row.next_visit_planned_for,
-        "open_actions": row.open_actions,
-        "overdue_actions": int(row.overdue_actions or 0),
-        "max_stay_days": row.max_stay_days,
-        "stays_near_limit": int(row.stays_near_limit or 0),
-        "stays_over_limit": int(row.stays_over_limit or 0),
-        "flags": flags,
-        "flag_labels": [FLAGS[f] for f in flags],
-    }
+    """One line of the roster from a row of ``_lines`` (its values by position: a page
+    builds a hundred of these)."""
+    line = dict(zip(_NAMES, row, strict=True))
+    flags = [name for name in FLAGS if line.pop(f"flag_{name}")]
+    confirmed = line["capacity_confirmed_at"]
+    line.update(
+        name=line["name"] or "S.I.",
+        registration_pending=list(line["registration_pending"] or []),
+        capacity_confirmed_at=as_utc(confirmed) if confirmed else None,
+        flags=flags,
+        flag_labels=[FLAGS[f] for f in flags],
+    )
+    for key in _COUNTS:
+        line[key] = int(line[key] or 0)
+    return line
 
 
 def roster_page(
@@ -233,11 +252,11 @@ def roster_page(
     """One page of the roster in its order (state, name, id), starting after ``cursor``,
     and the cursor of the next page (``None`` on the last): one select of ``limit + 1``
     rows, the flag filter included."""
-    w = _When.at(now or utcnow(), policy or Policy.from_settings())
-    stmt = _lines(w).where(*_filters(w, state, kind, status, registration_status, flag))
+    stmt = _lines().where(*_filters(state, kind, status, registration_status, flag))
     if cursor:
         stmt = stmt.where(after(_ORDER, decode_cursor(cursor, 3)))
-    rows = list(session.execute(stmt.order_by(*_ORDER).limit(limit + 1)))
+    stmt = stmt.order_by(*_ORDER).limit(limit + 1)
+    rows = list(session.execute(stmt, _moment(now, policy)))
     page, next_cursor = split_page(rows, limit, _order_key)
     return [_entry(r) for r in page], next_cursor
 
@@ -251,11 +270,10 @@ def roster_total(
     registration_status: str | None = None,
 ) -> int:
     """How many facilities the filters select (one ``COUNT``; flags are not counted)."""
-    w = _When.at(utcnow(), Policy.from_settings())  # no time-based filter is asked for
     stmt = (
         select(func.count())
         .select_from(F)
-        .where(*_filters(w, state, kind, status, registration_status))
+        .where(*_filters(state, kind, status, registration_status))
     )
     return int(session.execute(stmt).scalar_one())
 
@@ -272,14 +290,13 @@ def count_flags(
     policy: Policy | None = None,
 ) -> dict[str, int]:
     """How many of the filtered facilities carry each flag: one query, a ``COUNT`` each."""
-    w = _When.at(now or utcnow(), policy or Policy.from_settings())
-    counts = [func.count(case((cond, 1))).label(name) for name, cond in _conditions(w).items()]
+    counts = [func.count(case((cond, 1))).label(name) for name, cond in _conditions().items()]
     stmt = (
         select(*counts)
         .select_from(F)
-        .where(*_filters(w, state, kind, status, registration_status, flag))
+        .where(*_filters(state, kind, status, registration_status, flag))
     )
-    row = session.execute(stmt).one()
+    row = session.execute(stmt, _moment(now, policy)).one()
     return {name: int(getattr(row, name) or 0) for name in FLAGS}
 
 
@@ -295,9 +312,8 @@ def roster(
     policy: Policy | None = None,
 ) -> list[dict[str, Any]]:
     """Every facility on the roster with its flags, filtered; never an address."""
-    w = _When.at(now or utcnow(), policy or Policy.from_settings())
-    stmt = _lines(w).where(*_filters(w, state, kind, status, registration_status, flag))
-    return [_entry(r) for r in session.execute(stmt.order_by(*_ORDER))]
+    stmt = _lines().where(*_filters(state, kind, status, registration_status, flag))
+    return [_entry(r) for r in session.execute(stmt.order_by(*_ORDER), _moment(now, policy))]
 
 
 def flag_counts(entries: list[dict[str, Any]]) -> dict[str, int]:
@@ -307,8 +323,8 @@ def flag_counts(entries: list[dict[str, Any]]) -> dict[str, int]:
 
 def facility_detail(session: Session, facility_id: str) -> dict[str, Any]:
     """A roster line with its visits and their follow-up actions."""
-    w = _When.at(utcnow(), Policy.from_settings())
-    row = session.execute(_lines(w).where(col(F.facility_id) == facility_id)).first()
+    stmt = _lines().where(col(F.facility_id) == facility_id)
+    row = session.execute(stmt, _moment(None, None)).first()
     if row is None:
         raise FacilityNotOnRoster()
     entry = _entry(row)

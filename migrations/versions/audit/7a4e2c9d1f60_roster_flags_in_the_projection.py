@@ -2,7 +2,8 @@
 
 Pool totals and confirmation, last and next visit, open follow-up actions and the earliest
 due one, registration items pending, and when open stays pass their maximum; the existing
-rows are filled from the roster's own tables.
+rows are filled from the roster's own tables. An index in the roster's order lets a page read
+only its own rows.
 
 Revision ID: 7a4e2c9d1f60
 Revises: 5c1d9e7a3b20
@@ -34,6 +35,11 @@ def upgrade() -> None:
             batch_op.add_column(sa.Column(name, sa.DateTime(timezone=True), nullable=True))
         for name in DAYS:
             batch_op.add_column(sa.Column(name, sa.Date(), nullable=True))
+    op.create_index(
+        "ix_roster_facility_order",
+        "roster_facility",
+        ["state", sa.text("coalesce(name, '')"), "facility_id"],
+    )
     with op.batch_alter_table("roster_stay", schema=None) as batch_op:
         batch_op.add_column(sa.Column("over_at", sa.DateTime(timezone=True), nullable=True))
         batch_op.create_index("ix_roster_stay_facility_over", ["facility_id", "over_at"])
@@ -41,6 +47,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_roster_facility_order", table_name="roster_facility")
     with op.batch_alter_table("roster_stay", schema=None) as batch_op:
         batch_op.drop_index("ix_roster_stay_facility_over")
         batch_op.drop_column("over_at")
@@ -56,12 +63,19 @@ def _utc(value: datetime) -> datetime:
 def _backfill(conn: sa.Connection) -> None:
     """Every roster row's kept columns, as ``audit.roster_state.refresh`` computes them
     (written against this revision's tables, not the models, which move on)."""
-    meta = sa.MetaData()
-    fac = sa.Table("roster_facility", meta, autoload_with=conn)
-    pool = sa.Table("roster_pool", meta, autoload_with=conn)
-    visit = sa.Table("visit", meta, autoload_with=conn)
-    action = sa.Table("follow_up_action", meta, autoload_with=conn)
-    stay = sa.Table("roster_stay", meta, autoload_with=conn)
+    c, when, day, n = sa.column, sa.DateTime(timezone=True), sa.Date(), sa.Integer()
+    fac = sa.table("roster_facility", c("facility_id"), c("first_seen_at", when),
+                   c("max_stay_days", n), c("registration_pending", sa.JSON()),
+                   *(c(name, n) for name in COUNTS), *(c(name, when) for name in INSTANTS),
+                   *(c(name, day) for name in DAYS))  # fmt: skip
+    pool = sa.table("roster_pool", c("facility_id"), c("total", n), c("occupied", n),
+                    c("last_confirmed_at", when))  # fmt: skip
+    visit = sa.table("visit", c("facility_id"), c("status"), c("done_on", day),
+                     c("planned_for", day))  # fmt: skip
+    action = sa.table("follow_up_action", c("facility_id"), c("due_on", day),
+                      c("completed_at", when))  # fmt: skip
+    stay = sa.table("roster_stay", c("referral_id"), c("facility_id"), c("admitted_at", when),
+                    c("extended_days", n), c("open", sa.Boolean()), c("over_at", when))  # fmt: skip
     rows: dict[str, dict[str, Any]] = {}
     for r in conn.execute(sa.select(fac.c.facility_id, fac.c.first_seen_at,
                                     fac.c.max_stay_days, fac.c.registration_pending)):  # fmt: skip
