@@ -34,6 +34,7 @@ class EntryPage(BaseModel):
     total: int
     limit: int
     offset: int
+    next_cursor: str | None = None  # the next page's cursor (``cursor=``); null on the last
 
 
 class PublicKeyOut(BaseModel):
