@@ -147,3 +147,59 @@ async def test_auditor_reads_the_roster_records_a_visit_reviews_and_verifies(dem
         assert hsds.json()["hsds_version"] == "3.0"
         unknown = await client.get("/segob/exportar/secret?formato=csv")
         assert unknown.status_code == 404
+
+
+async def test_the_roster_screen_pages_with_the_apis_cursor_and_counts(demo_app, monkeypatch):
+    """The screen shows ROSTER_PAGE facilities at a time, following the API's next_cursor to
+    the end with every facility once, keeps the filters on its links and shows the API's
+    flag counts of the whole filtered roster."""
+    import html
+
+    from canaliza.seed import load_demo_into_app
+    from frontend import oversight
+
+    monkeypatch.setattr(oversight, "ROSTER_PAGE", 3)
+    report = await load_demo_into_app(demo_app)
+    assert not report.failures, report.failures[:3]
+    async with running(demo_app) as client:
+        await sign_in(client, "auditor")
+        auditor = await api_headers(client, "auditor")
+        whole = (await client.get("/api/v1/roster", headers=auditor)).json()
+        assert len(whole["items"]) > 3
+
+        async def walk(url: str) -> tuple[list[str], list[str]]:
+            seen: list[str] = []
+            bodies: list[str] = []
+            while url:
+                screen = await client.get(url)
+                assert screen.status_code == 200, screen.text
+                bodies.append(screen.text)
+                rows = re.findall(r'<tr data-facility-id="([^"]+)"', screen.text)
+                assert len(rows) <= 3
+                seen += rows
+                more = re.search(r'<a class="button" rel="next" href="([^"]+)"', screen.text)
+                url = html.unescape(more.group(1)) if more else ""
+                assert len(bodies) < 50, "the next link must move on"
+            return seen, bodies
+
+        seen, bodies = await walk("/segob/padron")
+        assert seen == [i["facility_id"] for i in whole["items"]]
+        assert "Primera página" in bodies[-1] and "Primera página" not in bodies[0]
+        assert "Página 2, 3 instalaciones por página." in bodies[1]
+        flags = whole["flag_counts"]
+        for code, n in flags.items():
+            if n:  # each flag's count over the whole roster, on the first page already
+                option = re.search(rf'<option value="{code}">[^<]*\(([\d,]+)\)</option>', bodies[0])
+                assert option and int(option.group(1).replace(",", "")) == n, code
+
+        flagged = [i["facility_id"] for i in whole["items"] if "never_visited" in i["flags"]]
+        seen, bodies = await walk("/segob/padron?bandera=never_visited")
+        assert seen == flagged
+        assert f"{len(flagged)} instalaciones" in bodies[0]
+
+        # A cursor edited by hand: the first page, not an error.
+        odd = await client.get("/segob/padron?desde=nope&pagina=7")
+        assert odd.status_code == 200
+        assert re.findall(r'<tr data-facility-id="([^"]+)"', odd.text) == [
+            i["facility_id"] for i in whole["items"][:3]
+        ]
