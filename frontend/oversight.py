@@ -146,9 +146,8 @@ async def roster(
     cursor = desde[:600] if desde else None
     number = int(pagina) if cursor and pagina.isdigit() and len(pagina) < 7 else 1
     try:
-        answer = await page.api.get(
-            "audit", "/api/v1/roster", params={**params, "limit": ROSTER_PAGE, "cursor": cursor}
-        )
+        paging = {"limit": ROSTER_PAGE, **({"cursor": cursor} if cursor else {})}
+        answer = await page.api.get("audit", "/api/v1/roster", params={**params, **paging})
     except ApiError as exc:
         if exc.status != 422 or cursor is None:
             raise

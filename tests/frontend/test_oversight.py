@@ -203,3 +203,57 @@ async def test_the_roster_screen_pages_with_the_apis_cursor_and_counts(demo_app,
         assert re.findall(r'<tr data-facility-id="([^"]+)"', odd.text) == [
             i["facility_id"] for i in whole["items"][:3]
         ]
+
+
+async def test_the_trail_screen_pages_older_and_newer_by_keyset(demo_app, monkeypatch):
+    import html
+
+    from canaliza.seed import load_demo_into_app
+    from frontend import trail
+
+    monkeypatch.setattr(trail, "TRAIL_PAGE", 7)
+    report = await load_demo_into_app(demo_app)
+    assert not report.failures, report.failures[:3]
+    async with running(demo_app) as client:
+        await sign_in(client, "auditor")
+        admin = await api_headers(client, "auditor")
+        total = (await client.get("/api/v1/audit/events?limit=1", headers=admin)).json()["total"]
+        assert total > 14
+
+        def rows(text: str) -> list[int]:
+            return [int(p) for p in re.findall(r'<tr data-position="(\d+)">', text)]
+
+        def link(text: str, label: str) -> str | None:
+            found = re.search(
+                rf'<a class="button"(?: rel="next")? href="([^"]+)">{label}</a>', text
+            )
+            return html.unescape(found.group(1)) if found else None
+
+        url: str | None = "/segob/bitacora"
+        pages: list[list[int]] = []
+        while url:  # older and older, to the first entry of the chain
+            screen = await client.get(url)
+            assert screen.status_code == 200, screen.text
+            pages.append(rows(screen.text))
+            assert f"Página {len(pages)} de" in screen.text
+            url = link(screen.text, "Anteriores")
+            assert len(pages) < 200
+        seen = [p for page in pages for p in page]
+        # every entry once, newest first, down to position 1
+        assert seen == sorted(set(seen), reverse=True) and seen[-1] == 1
+        assert all(len(page) == 7 for page in pages[:-1])
+
+        first = await client.get("/segob/bitacora")
+        back = await client.get(link(first.text, "Anteriores") or "")
+        assert rows(back.text) == pages[1]
+        newer = link(back.text, "Más recientes")
+        assert newer == "/segob/bitacora"
+        # from the third page, "newer" opens the second by keyset
+        third = await client.get(link(back.text, "Anteriores") or "")
+        assert rows(third.text) == pages[2]
+        second = await client.get(link(third.text, "Más recientes") or "")
+        assert rows(second.text) == pages[1]
+        assert "Página 2 de" in second.text
+
+        odd = await client.get("/segob/bitacora?desde=nope&pagina=4")
+        assert odd.status_code == 200 and 'data-verified="true"' in odd.text
