@@ -181,12 +181,13 @@ def _lines() -> Any:
 
 
 def _filters(
-    state: str | None,
-    kind: str | None,
-    status: str | None,
-    registration_status: str | None,
+    state: str | None = None,
+    kind: str | None = None,
+    status: str | None = None,
+    registration_status: str | None = None,
     flag: str | None = None,
 ) -> list[ColumnElement[bool]]:
+    """The roster's filters (each ``None``: any), a flag among them."""
     where: list[ColumnElement[bool]] = []
     for column, value in (
         (F.state, state),
@@ -241,18 +242,14 @@ def roster_page(
     *,
     limit: int,
     cursor: str | None = None,
-    state: str | None = None,
-    kind: str | None = None,
-    status: str | None = None,
-    registration_status: str | None = None,
-    flag: str | None = None,
     now: datetime | None = None,
     policy: Policy | None = None,
+    **filters: str | None,
 ) -> tuple[list[dict[str, Any]], str | None]:
     """One page of the roster in its order (state, name, id), starting after ``cursor``,
     and the cursor of the next page (``None`` on the last): one select of ``limit + 1``
-    rows, the flag filter included."""
-    stmt = _lines().where(*_filters(state, kind, status, registration_status, flag))
+    rows, the flag filter included (``filters``: those of ``_filters``)."""
+    stmt = _lines().where(*_filters(**filters))
     if cursor:
         stmt = stmt.where(after(_ORDER, decode_cursor(cursor, 3)))
     stmt = stmt.order_by(*_ORDER).limit(limit + 1)
@@ -263,39 +260,24 @@ def roster_page(
 
 def roster_total(
     session: Session,
-    *,
-    state: str | None = None,
-    kind: str | None = None,
-    status: str | None = None,
-    registration_status: str | None = None,
+    **filters: str | None,
 ) -> int:
-    """How many facilities the filters select (one ``COUNT``; flags are not counted)."""
-    stmt = (
-        select(func.count())
-        .select_from(F)
-        .where(*_filters(state, kind, status, registration_status))
-    )
+    """How many facilities the filters select (one ``COUNT``; a ``flag`` is not counted)."""
+    filters.pop("flag", None)
+    stmt = select(func.count()).select_from(F).where(*_filters(**filters))
     return int(session.execute(stmt).scalar_one())
 
 
 def count_flags(
     session: Session,
     *,
-    state: str | None = None,
-    kind: str | None = None,
-    status: str | None = None,
-    registration_status: str | None = None,
-    flag: str | None = None,
     now: datetime | None = None,
     policy: Policy | None = None,
+    **filters: str | None,
 ) -> dict[str, int]:
     """How many of the filtered facilities carry each flag: one query, a ``COUNT`` each."""
     counts = [func.count(case((cond, 1))).label(name) for name, cond in _conditions().items()]
-    stmt = (
-        select(*counts)
-        .select_from(F)
-        .where(*_filters(state, kind, status, registration_status, flag))
-    )
+    stmt = select(*counts).select_from(F).where(*_filters(**filters))
     row = session.execute(stmt, _moment(now, policy)).one()
     return {name: int(getattr(row, name) or 0) for name in FLAGS}
 
@@ -303,16 +285,12 @@ def count_flags(
 def roster(
     session: Session,
     *,
-    state: str | None = None,
-    kind: str | None = None,
-    status: str | None = None,
-    registration_status: str | None = None,
-    flag: str | None = None,
     now: datetime | None = None,
     policy: Policy | None = None,
+    **filters: str | None,
 ) -> list[dict[str, Any]]:
     """Every facility on the roster with its flags, filtered; never an address."""
-    stmt = _lines().where(*_filters(state, kind, status, registration_status, flag))
+    stmt = _lines().where(*_filters(**filters))
     return [_entry(r) for r in session.execute(stmt.order_by(*_ORDER), _moment(now, policy))]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 from datetime import date, timedelta
 
@@ -149,21 +150,29 @@ async def test_auditor_reads_the_roster_records_a_visit_reviews_and_verifies(dem
         assert unknown.status_code == 404
 
 
+async def _load_demo(app) -> None:
+    from canaliza.seed import load_demo_into_app
+
+    report = await load_demo_into_app(app)
+    assert not report.failures, report.failures[:3]
+
+
+async def _auditor(client) -> dict[str, str]:
+    """The auditor signed in to the pages; her API headers."""
+    await sign_in(client, "auditor")
+    return await api_headers(client, "auditor")
+
+
 async def test_the_roster_screen_pages_with_the_apis_cursor_and_counts(demo_app, monkeypatch):
     """The screen shows ROSTER_PAGE facilities at a time, following the API's next_cursor to
     the end with every facility once, keeps the filters on its links and shows the API's
     flag counts of the whole filtered roster."""
-    import html
-
-    from canaliza.seed import load_demo_into_app
     from frontend import oversight
 
     monkeypatch.setattr(oversight, "ROSTER_PAGE", 3)
-    report = await load_demo_into_app(demo_app)
-    assert not report.failures, report.failures[:3]
+    await _load_demo(demo_app)
     async with running(demo_app) as client:
-        await sign_in(client, "auditor")
-        auditor = await api_headers(client, "auditor")
+        auditor = await _auditor(client)
         whole = (await client.get("/api/v1/roster", headers=auditor)).json()
         assert len(whole["items"]) > 3
 
@@ -206,17 +215,12 @@ async def test_the_roster_screen_pages_with_the_apis_cursor_and_counts(demo_app,
 
 
 async def test_the_trail_screen_pages_older_and_newer_by_keyset(demo_app, monkeypatch):
-    import html
-
-    from canaliza.seed import load_demo_into_app
     from frontend import trail
 
     monkeypatch.setattr(trail, "TRAIL_PAGE", 7)
-    report = await load_demo_into_app(demo_app)
-    assert not report.failures, report.failures[:3]
+    await _load_demo(demo_app)
     async with running(demo_app) as client:
-        await sign_in(client, "auditor")
-        admin = await api_headers(client, "auditor")
+        admin = await _auditor(client)
         total = (await client.get("/api/v1/audit/events?limit=1", headers=admin)).json()["total"]
         assert total > 14
 
