@@ -354,3 +354,31 @@ def test_a_paged_request_counts_every_flag_of_the_filtered_roster(audit_db, limi
         page, cursor = roster_page(session, limit=limit, flag="closed", policy=POLICY)
         assert [e["facility_id"] for e in page] == ["c-1", "c-3"][:limit]
         assert (cursor is None) == (limit >= 2)
+
+
+@pytest.mark.postgres
+def test_kept_flags_equal_the_computed_ones_on_postgresql(pg_url):
+    """The same SQL (bound moments, row-value keyset, the stays' EXISTS) on PostgreSQL."""
+    db.configure(pg_url)
+    db.migrate()
+    try:
+        state: dict[str, Any] = {"version": 1, "planned": [], "done": [], "actions": []}
+        _facility("pg-1", 1, days_ago=500, status="active", registration_status="registered")
+        steps: list[tuple[Any, ...]] = [
+            ("facility", "active", "registered", 30), ("pool", 0, 30), ("pool", 1, 2),
+            ("admit", 0, 20), ("admit", 1, 40), ("extend", 1, 5), ("review", ["agua"], 150),
+            ("visit", True, 10), ("action", 190), ("action", 260), ("complete",),
+            ("visit", False, -3), ("cancel",), ("discharge", 0), ("facility", "closed",
+            "registered", None),
+        ]  # fmt: skip
+        for step in steps:
+            _apply("pg-1", step, state)
+            assert_same()
+        with db.unit_of_work() as session:
+            rebuild(session)
+        assert_same()
+        with db.unit_of_work(write=False) as session:
+            page, cursor = roster_page(session, limit=1, policy=POLICY)
+            assert [e["facility_id"] for e in page] == ["pg-1"] and cursor is None
+    finally:
+        db.dispose()
