@@ -18,6 +18,7 @@ from sqlalchemy import (
     ColumnElement,
     Date,
     DateTime,
+    Integer,
     and_,
     bindparam,
     case,
@@ -33,7 +34,7 @@ from audit.exceptions import FacilityNotOnRoster
 from audit.models import AuditEntry, FollowUpAction, RosterFacility, RosterStay
 from audit.visits import list_visits, visit_view
 from services.clock import as_utc, utcnow
-from services.pages import after, decode_cursor, split_page
+from services.pages import after, decode_cursor, invalid_cursor, split_page
 from services.settings import get_settings
 
 REGISTRATION_PREFIX = "capacity.facility.registration_"
@@ -180,26 +181,29 @@ def _lines() -> Any:
     )
 
 
+@cache
+def _where(chosen: tuple[str, ...], flag: str | None) -> tuple[ColumnElement[bool], ...]:
+    """The conditions of these filters (their values bound as ``filter_<name>``)."""
+    where = [col(getattr(F, name)) == bindparam(f"filter_{name}") for name in chosen]
+    if flag:
+        where.append(_conditions().get(flag, false()))
+    return tuple(where)
+
+
 def _filters(
     state: str | None = None,
     kind: str | None = None,
     status: str | None = None,
     registration_status: str | None = None,
     flag: str | None = None,
-) -> list[ColumnElement[bool]]:
-    """The roster's filters (each ``None``: any), a flag among them."""
-    where: list[ColumnElement[bool]] = []
-    for column, value in (
-        (F.state, state),
-        (F.kind, kind),
-        (F.status, status),
-        (F.registration_status, registration_status),
-    ):
-        if value:
-            where.append(col(column) == value)
-    if flag:
-        where.append(_conditions().get(flag, false()))
-    return where
+) -> tuple[tuple[ColumnElement[bool], ...], dict[str, Any]]:
+    """The roster's filters (each ``None``: any), a flag among them: the conditions, the
+    same objects for the same filters so the statements built on them are built once, and
+    the values they are bound to."""
+    values = {"state": state, "kind": kind, "status": status,
+              "registration_status": registration_status}  # fmt: skip
+    chosen = tuple(name for name, value in values.items() if value)
+    return _where(chosen, flag), {f"filter_{name}": values[name] for name in chosen}
 
 
 # The roster's order, one key per facility: state, name (S.I. first), id.
@@ -237,6 +241,30 @@ def _entry(row: Any) -> dict[str, Any]:
     return line
 
 
+# The sort key a page starts after (bound from the cursor).
+_AFTER = ("after_state", "after_name", "after_id")
+
+
+@cache
+def _page_statement(where: tuple[ColumnElement[bool], ...], from_cursor: bool) -> Any:
+    """A page of lines (``page_rows`` of them), from the start or after ``_AFTER``."""
+    stmt = _lines().where(*where)
+    if from_cursor:
+        stmt = stmt.where(after(_ORDER, tuple(bindparam(name) for name in _AFTER)))
+    return stmt.order_by(*_ORDER).limit(bindparam("page_rows", type_=Integer()))
+
+
+@cache
+def _count_statement(where: tuple[ColumnElement[bool], ...]) -> Any:
+    return select(func.count()).select_from(F).where(*where)
+
+
+@cache
+def _flags_statement(where: tuple[ColumnElement[bool], ...]) -> Any:
+    counts = [func.count(case((cond, 1))).label(name) for name, cond in _conditions().items()]
+    return select(*counts).select_from(F).where(*where)
+
+
 def roster_page(
     session: Session,
     *,
@@ -249,11 +277,14 @@ def roster_page(
     """One page of the roster in its order (state, name, id), starting after ``cursor``,
     and the cursor of the next page (``None`` on the last): one select of ``limit + 1``
     rows, the flag filter included (``filters``: those of ``_filters``)."""
-    stmt = _lines().where(*_filters(**filters))
+    where, values = _filters(**filters)
+    values.update(_moment(now, policy), page_rows=limit + 1)
     if cursor:
-        stmt = stmt.where(after(_ORDER, decode_cursor(cursor, 3)))
-    stmt = stmt.order_by(*_ORDER).limit(limit + 1)
-    rows = list(session.execute(stmt, _moment(now, policy)))
+        key = decode_cursor(cursor, 3)
+        if not all(isinstance(v, str) for v in key):  # the roster's key is three strings
+            raise invalid_cursor()
+        values.update(zip(_AFTER, key, strict=True))
+    rows = list(session.execute(_page_statement(where, bool(cursor)), values))
     page, next_cursor = split_page(rows, limit, _order_key)
     return [_entry(r) for r in page], next_cursor
 
@@ -264,8 +295,8 @@ def roster_total(
 ) -> int:
     """How many facilities the filters select (one ``COUNT``; a ``flag`` is not counted)."""
     filters.pop("flag", None)
-    stmt = select(func.count()).select_from(F).where(*_filters(**filters))
-    return int(session.execute(stmt).scalar_one())
+    where, values = _filters(**filters)
+    return int(session.execute(_count_statement(where), values).scalar_one())
 
 
 def count_flags(
@@ -276,9 +307,8 @@ def count_flags(
     **filters: str | None,
 ) -> dict[str, int]:
     """How many of the filtered facilities carry each flag: one query, a ``COUNT`` each."""
-    counts = [func.count(case((cond, 1))).label(name) for name, cond in _conditions().items()]
-    stmt = select(*counts).select_from(F).where(*_filters(**filters))
-    row = session.execute(stmt, _moment(now, policy)).one()
+    where, values = _filters(**filters)
+    row = session.execute(_flags_statement(where), {**values, **_moment(now, policy)}).one()
     return {name: int(getattr(row, name) or 0) for name in FLAGS}
 
 
@@ -290,8 +320,9 @@ def roster(
     **filters: str | None,
 ) -> list[dict[str, Any]]:
     """Every facility on the roster with its flags, filtered; never an address."""
-    stmt = _lines().where(*_filters(**filters))
-    return [_entry(r) for r in session.execute(stmt.order_by(*_ORDER), _moment(now, policy))]
+    where, values = _filters(**filters)
+    stmt = _lines().where(*where).order_by(*_ORDER)
+    return [_entry(r) for r in session.execute(stmt, {**values, **_moment(now, policy)})]
 
 
 def flag_counts(entries: list[dict[str, Any]]) -> dict[str, int]:

@@ -32,9 +32,8 @@ from services import contracts
 from services.at_rest import KeyEncryptionError, Keyring, StorageError, keyring, write_private_file
 from services.clock import as_utc, utcnow
 from services.contracts.audit import ExportMade
-from services.errors import Unprocessable
 from services.events import Event
-from services.pages import INVALID_CURSOR, after, decode_cursor, split_page
+from services.pages import after, decode_cursor, invalid_cursor, split_page
 from services.settings import get_settings
 from services.tokens import Principal
 
@@ -489,10 +488,7 @@ def search_entries(
     if cursor:
         (last,) = decode_cursor(cursor, 1)
         if not isinstance(last, int):
-            raise Unprocessable(
-                "cursor: no es un cursor de esta lista; pida la primera página sin cursor.",
-                code=INVALID_CURSOR,
-            )
+            raise invalid_cursor()
         conds.append(after([cast(Any, position)], (last,), descending=newest_first))
     rows = session.execute(
         select(AuditEntry)

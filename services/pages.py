@@ -50,11 +50,12 @@ def decode_cursor(cursor: str, arity: int) -> tuple[Any, ...]:
         if not all(isinstance(v, str | int) and not isinstance(v, bool) for v in key):
             raise ValueError("values")
     except (ValueError, UnicodeError, binascii.Error) as exc:
-        raise _invalid() from exc
+        raise invalid_cursor() from exc
     return tuple(key)
 
 
-def _invalid() -> Unprocessable:
+def invalid_cursor() -> Unprocessable:
+    """The 422 ``invalid_cursor`` for a cursor whose key does not fit the list (raise it)."""
     return Unprocessable(
         "cursor: no es un cursor de esta lista; pida la primera página sin cursor y siga "
         "el next_cursor de cada respuesta.",
@@ -65,11 +66,11 @@ def _invalid() -> Unprocessable:
 def cursor_time(value: Any) -> datetime:
     """A datetime a cursor carried as ISO text; a 422 ``invalid_cursor`` for anything else."""
     if not isinstance(value, str):
-        raise _invalid()
+        raise invalid_cursor()
     try:
         return datetime.fromisoformat(value)
     except ValueError as exc:
-        raise _invalid() from exc
+        raise invalid_cursor() from exc
 
 
 def after(
