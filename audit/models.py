@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import JSON, CheckConstraint, Column, DateTime, Index, Text
+from sqlalchemy import JSON, CheckConstraint, Column, DateTime, Index, Text, column, func
 from sqlmodel import Field, SQLModel
 
 from services.db import make_registry
@@ -52,6 +52,15 @@ class RosterFacility(AuditBase, table=True):
     """A facility as SEGOB's roster knows it: projected from capacity's events (no address)."""
 
     __tablename__ = "roster_facility"
+    # The roster's order (state, name with S.I. first, id): a page reads its rows in order.
+    __table_args__ = (
+        Index(
+            "ix_roster_facility_order",
+            "state",
+            func.coalesce(column("name"), ""),
+            "facility_id",
+        ),
+    )
     facility_id: str = Field(primary_key=True, max_length=64)
     name: str | None = Field(default=None, max_length=200)
     kind: str | None = Field(default=None, max_length=32, index=True)
@@ -76,6 +85,28 @@ class RosterFacility(AuditBase, table=True):
     version: int = 0
     first_seen_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
     max_stay_days: int | None = None
+    # What a roster line needs of its pools, visits, actions and stays, kept current by
+    # ``audit.roster_state.refresh`` whenever they change (ADR 0027). Time-based flags
+    # keep the instant or day they fall due, compared with now when the roster is read.
+    pending_count: int = 0
+    pool_count: int = 0
+    beds: int = 0
+    occupied: int = 0
+    capacity_confirmed_at: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
+    )
+    last_visit_on: date | None = None
+    visit_since_on: date | None = None  # the last visit, or the day it entered the roster
+    visits_done: int = 0
+    next_visit_planned_for: date | None = None
+    open_actions: int = 0
+    action_due_on: date | None = None  # the earliest due date of an open follow-up action
+    stay_over_first_at: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
+    )
+    stay_over_last_at: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
+    )
 
 
 class RosterStay(AuditBase, table=True):
@@ -83,11 +114,16 @@ class RosterStay(AuditBase, table=True):
     is still open and the days its extensions added; folded from referral events."""
 
     __tablename__ = "roster_stay"
+    __table_args__ = (Index("ix_roster_stay_facility_over", "facility_id", "over_at"),)
     referral_id: str = Field(primary_key=True, max_length=64)
     facility_id: str = Field(max_length=64, index=True)
     admitted_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
     open: bool = True
     extended_days: int = 0
+    # When the stay passes its maximum plus extensions (null: no maximum, or ended).
+    over_at: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
+    )
 
 
 class RosterPool(AuditBase, table=True):

@@ -16,7 +16,8 @@ from sqlmodel import Session, col
 
 from audit.exceptions import FacilityNotOnRoster
 from audit.models import AuditEntry, RosterFacility, RosterPool, RosterStay
-from services.clock import parse_utc, utcnow
+from audit.roster_state import PARTS, refresh
+from services.clock import as_utc, parse_utc, utcnow
 from services.vocabulary import RegistrationStatus
 
 REGISTRATION_STATUSES = tuple(RegistrationStatus.values())
@@ -62,7 +63,7 @@ def _project_stay(session: Session, etype: str, body: dict[str, Any]) -> None:
             for rid, row in admitted.items()
             if rid not in known
         )
-        session.flush()
+        refresh(session, {str(row["facility_id"]) for row in admitted.values()}, ["stays"])
         return
     rid = str(p.get("referral_id") or body.get("aggregate_id") or "")
     stay = session.get(RosterStay, rid) if rid else None
@@ -73,7 +74,8 @@ def _project_stay(session: Session, etype: str, body: dict[str, Any]) -> None:
         stay.open = False
     elif etype == STAY_EXTENDED and stay is not None:
         stay.extended_days += int(p.get("days") or 0)
-    session.flush()
+    fid = stay.facility_id if stay is not None else str(p.get("facility_id") or "")
+    refresh(session, [fid], ["stays"])
 
 
 REGISTRATION_REVIEWED = "capacity.facility.registration_reviewed"
@@ -108,7 +110,9 @@ class _Rows:
         else:
             found = self.facilities.get(fid)
         if found is None:
-            found = RosterFacility(facility_id=fid, first_seen_at=at)
+            found = RosterFacility(
+                facility_id=fid, first_seen_at=at, visit_since_on=as_utc(at).date()
+            )
             self.session.add(found)
             if self.facilities is not None:
                 self.facilities[fid] = found
@@ -130,7 +134,8 @@ def _chunks(ids: list[str], size: int = 500) -> list[list[str]]:
 
 
 def project(session: Session, body: dict[str, Any]) -> None:
-    """Fold one trail entry (its canonical body) into the roster tables."""
+    """Fold one trail entry (its canonical body) into the roster tables, and refresh what
+    the roster keeps of the facilities it touched (``audit.roster_state``)."""
     etype = str(body.get("type") or "")
     if etype == ROSTER_IMPORTED:
         _project_import(session, body)
@@ -138,15 +143,19 @@ def project(session: Session, body: dict[str, Any]) -> None:
     if etype in STAY_EVENTS:
         _project_stay(session, etype, body)
         return
-    _fold(_Rows(session), body)
-    session.flush()
+    fid = _fold(_Rows(session), body)
+    if fid:
+        # A pool changes only its facility's beds; a facility event may change its maximum
+        # stay, or bring it onto the roster with stays already known.
+        refresh(session, [fid], ["pools"] if etype == POOL_EVENT else PARTS)
 
 
-def _fold(rows: _Rows, body: dict[str, Any]) -> None:
-    """Fold one facility or pool entry into the roster rows (no flush)."""
+def _fold(rows: _Rows, body: dict[str, Any]) -> str | None:
+    """Fold one facility or pool entry into the roster rows (no flush); the facility it
+    touched."""
     etype = str(body.get("type") or "")
     if not (etype.startswith(FACILITY_PREFIX) or etype == POOL_EVENT):
-        return
+        return None
     p = body.get("payload") or {}
     at = parse_utc(body.get("occurred_at")) or utcnow()
     version = int(body.get("aggregate_version") or 0)
@@ -154,7 +163,7 @@ def _fold(rows: _Rows, body: dict[str, Any]) -> None:
         fid = str(p.get("facility_id") or "")
         pid = str(p.get("pool_id") or body.get("aggregate_id") or "")
         if not fid or not pid:
-            return
+            return None
         fac = rows.facility(fid, at)
         fac.name = fac.name or p.get("facility_name")
         fac.kind = fac.kind or p.get("facility_kind")
@@ -169,18 +178,18 @@ def _fold(rows: _Rows, body: dict[str, Any]) -> None:
             pool = RosterPool(pool_id=pid, facility_id=fid)
             rows.add_pool(pool)
         elif pool.version > version:
-            return
+            return fid
         pool.version = version
         pool.total = int(p.get("total") or 0)
         pool.occupied = int(p.get("occupied") or 0)
         pool.last_confirmed_at = parse_utc(p.get("last_confirmed_at"))
-        return
+        return fid
     fid = str(p.get("facility_id") or body.get("aggregate_id") or "")
     if not fid:
-        return
+        return None
     fac = rows.facility(fid, at)
     if fac.version > version:
-        return
+        return fid
     fac.version = version
     # Entries written before the trail stripped by declaration lost ``name``: they carry the
     # facility's name as ``facility_name``.
@@ -210,6 +219,8 @@ def _fold(rows: _Rows, body: dict[str, Any]) -> None:
         # Registered with observations (ADR 0021): flagged until a review finds them met.
         fac.registration_pending = [str(i) for i in p.get("pending") or []]
         fac.registration_due_on = _date(p.get("due_on"))
+        fac.pending_count = len(fac.registration_pending)
+    return fid
 
 
 def _date(value: Any) -> date | None:
@@ -243,7 +254,7 @@ def _project_import(session: Session, body: dict[str, Any]) -> None:
             {**body, "type": POOL_EVENT, "payload": pool, "aggregate_id": pool.get("pool_id"),
              "aggregate_version": pool.get("version") or 1},
         )  # fmt: skip
-    session.flush()
+    refresh(session, rows.facilities or {})  # every facility the import touched
 
 
 def rebuild(session: Session) -> int:
@@ -264,6 +275,7 @@ def rebuild(session: Session) -> int:
     )
     for canonical in session.execute(stmt).scalars():
         project(session, json.loads(canonical))
+    refresh(session, session.execute(select(col(RosterFacility.facility_id))).scalars())
     return len(list(session.execute(select(col(RosterFacility.facility_id))).scalars()))
 
 

@@ -1,25 +1,40 @@
 """SEGOB's roster: every facility of the projection (``audit.projection``) with its flags.
 
-Flags are computed on read, from the facility, its pools, visits and follow-up actions;
-the roster never holds an address.
+What a flag is computed from is kept on the facility's roster row (``audit.roster_state``,
+ADR 0027), so a page is one indexed select, a flag filters in SQL and the flag counts are one
+``COUNT`` per flag in a single query. A flag that falls due as time passes compares the day or
+instant the row keeps with now, in SQL. The roster never holds an address.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any, cast
 
-from sqlalchemy import func, select, tuple_
+from sqlalchemy import (
+    ColumnElement,
+    Date,
+    DateTime,
+    Integer,
+    and_,
+    bindparam,
+    case,
+    exists,
+    false,
+    func,
+    or_,
+    select,
+)
 from sqlmodel import Session, col
 
-from audit.models import AuditEntry, FollowUpAction, RosterFacility, RosterPool, RosterStay, Visit
-from audit.projection import get_roster_facility
+from audit.exceptions import FacilityNotOnRoster
+from audit.models import AuditEntry, FollowUpAction, RosterFacility, RosterStay
 from audit.visits import list_visits, visit_view
 from services.clock import as_utc, utcnow
-from services.pages import decode_cursor, encode_cursor
+from services.pages import after, decode_cursor, invalid_cursor, split_page
 from services.settings import get_settings
 
 REGISTRATION_PREFIX = "capacity.facility.registration_"
@@ -39,24 +54,6 @@ FLAGS: dict[str, str] = {
 STAY_WARNING_DAYS = 14
 
 
-def stay_counts(fac: RosterFacility, stays: list[RosterStay], *, now: datetime) -> tuple[int, int]:
-    """Open stays near their limit and past it: the facility's ``max_stay_days`` plus each
-    stay's extensions (none without a recorded maximum)."""
-    if fac.max_stay_days is None:
-        return 0, 0
-    near = over = 0
-    for stay in stays:
-        if not stay.open:
-            continue
-        days = (now - as_utc(stay.admitted_at)).days
-        left = fac.max_stay_days + stay.extended_days - days
-        if left < 0:
-            over += 1
-        elif left <= STAY_WARNING_DAYS:
-            near += 1
-    return near, over
-
-
 @dataclass(frozen=True)
 class Policy:
     """The thresholds flags are computed with (from settings, or given in tests)."""
@@ -70,127 +67,202 @@ class Policy:
         return cls(timedelta(days=s.visit_interval_days), timedelta(hours=s.stale_after_hours))
 
 
-def _open_actions(actions: list[FollowUpAction]) -> list[FollowUpAction]:
-    return [a for a in actions if a.completed_at is None]
+F = RosterFacility
 
 
-def flags_of(
-    fac: RosterFacility,
-    pools: list[RosterPool],
-    visits: list[Visit],
-    actions: list[FollowUpAction],
-    *,
-    now: datetime,
-    policy: Policy,
-    stays: list[RosterStay] | None = None,
-    stay_totals: tuple[int, int] | None = None,
-) -> list[str]:
-    """The roster flags of one facility right now (never stored); ``stay_totals`` are its
-    ``stay_counts`` when the caller has them already."""
-    flags: list[str] = []
-    done = [v.done_on for v in visits if v.status == "done" and v.done_on]
-    last = max(done) if done else None
+class _At:
+    """The moment a roster is read, as the bounds its flags compare with: bound parameters,
+    so the roster's statements are built once and SQLAlchemy compiles them once."""
+
+    now = bindparam("now", type_=DateTime(timezone=True))
+    today = bindparam("today", type_=Date())
+    # a facility last visited (or first seen) before this day is overdue for a visit
+    visit_cutoff = bindparam("visit_cutoff", type_=Date())
+    # a pool confirmed before this instant is not current
+    stale_cutoff = bindparam("stale_cutoff", type_=DateTime(timezone=True))
+    # a stay passing its maximum by this instant is near it
+    warn_until = bindparam("warn_until", type_=DateTime(timezone=True))
+
+
+def _moment(now: datetime | None, policy: Policy | None) -> dict[str, Any]:
+    """The values of ``_At``'s parameters at ``now`` (default: now) under ``policy``."""
+    now = now or utcnow()
+    policy = policy or Policy.from_settings()
     today = now.date()
-    if last is None:
-        flags.append("never_visited")
-    since = last or as_utc(fac.first_seen_at).date()
-    if fac.status != "closed" and today - since > policy.visit_interval:
-        flags.append("visit_overdue")
-    if fac.status == "active":  # only an active facility is offered: its beds must be current
-        stamps = [as_utc(p.last_confirmed_at) if p.last_confirmed_at else None for p in pools]
-        if not stamps or any(s is None or now - s > policy.stale_after for s in stamps):
-            flags.append("capacity_not_confirmed")
-    if fac.status == "closed":
-        flags.append("closed")
-    if fac.status == "active" and fac.registration_status != "registered":
-        flags.append("unregistered_active")
-    if any(a.due_on < today for a in _open_actions(actions)):
-        flags.append("follow_up_overdue")
-    near, over = stay_totals or stay_counts(fac, stays or [], now=now)
-    if near:
-        flags.append("stay_limit_near")
-    if over:
-        flags.append("stay_over_limit")
-    if fac.registration_status == "registered" and fac.registration_pending:
-        flags.append("registered_with_observations")
-        if fac.registration_due_on is not None and fac.registration_due_on < today:
-            flags.append("observations_overdue")
-    return flags
+    return {
+        "now": now,
+        "today": today,
+        "visit_cutoff": today - policy.visit_interval,
+        "stale_cutoff": now - policy.stale_after,
+        # near: no more than STAY_WARNING_DAYS whole days left (ADR 0022)
+        "warn_until": now + timedelta(days=STAY_WARNING_DAYS + 1),
+    }
 
 
-def _columns(model: Any) -> list[Any]:
-    return list(model.__table__.c)
+def _stays_where(*, over: bool) -> list[ColumnElement[bool]]:
+    """The open stays of the outer facility row past their maximum (``over``) or near it."""
+    at = col(RosterStay.over_at)
+    bound = [at <= _At.now] if over else [at > _At.now, at <= _At.warn_until]
+    is_open = cast(ColumnElement[bool], col(RosterStay.open))
+    return [col(RosterStay.facility_id) == col(F.facility_id), is_open, *bound]
 
 
-def _by_facility(rows: list[Any]) -> dict[str, list[Any]]:
-    out: dict[str, list[Any]] = {}
-    for r in rows:
-        out.setdefault(r.facility_id, []).append(r)
-    return out
+def _stays_near() -> ColumnElement[bool]:
+    # The row's earliest and latest instants decide most facilities without the subquery.
+    first, last = col(F.stay_over_first_at), col(F.stay_over_last_at)
+    return and_(
+        last > _At.now,
+        first <= _At.warn_until,
+        or_(first > _At.now, exists().where(*_stays_where(over=False))),
+    )
 
 
-def _filtered(
-    state: str | None, kind: str | None, status: str | None, registration_status: str | None
-) -> Any:
-    stmt = select(*_columns(RosterFacility))
-    if state:
-        stmt = stmt.where(col(RosterFacility.state) == state)
-    if kind:
-        stmt = stmt.where(col(RosterFacility.kind) == kind)
-    if status:
-        stmt = stmt.where(col(RosterFacility.status) == status)
-    if registration_status:
-        stmt = stmt.where(col(RosterFacility.registration_status) == registration_status)
-    return stmt
+@cache
+def _conditions() -> dict[str, ColumnElement[bool]]:
+    """Each flag as a condition on the facility's roster row, at the moment ``_At``."""
+    status = func.coalesce(col(F.status), "")
+    registered_pending = and_(col(F.registration_status) == "registered", col(F.pending_count) > 0)
+    return {
+        "never_visited": col(F.last_visit_on).is_(None),
+        "visit_overdue": and_(status != "closed", col(F.visit_since_on) < _At.visit_cutoff),
+        "capacity_not_confirmed": and_(
+            status == "active",
+            or_(
+                col(F.pool_count) == 0,
+                col(F.capacity_confirmed_at).is_(None),
+                col(F.capacity_confirmed_at) < _At.stale_cutoff,
+            ),
+        ),
+        "closed": status == "closed",
+        "unregistered_active": and_(status == "active", col(F.registration_status) != "registered"),
+        "follow_up_overdue": col(F.action_due_on) < _At.today,
+        "stay_limit_near": _stays_near(),
+        "stay_over_limit": col(F.stay_over_first_at) <= _At.now,
+        "registered_with_observations": registered_pending,
+        "observations_overdue": and_(registered_pending, col(F.registration_due_on) < _At.today),
+    }
+
+
+def _counted(gate: ColumnElement[bool], model: Any, *where: ColumnElement[bool]) -> Any:
+    """How many rows of ``model`` match (a correlated count), asked only where ``gate``."""
+    n = select(func.count()).select_from(model).where(*where).correlate(F).scalar_subquery()
+    return case((gate, n), else_=0)
+
+
+# What a line shows of the facility's row.
+_SHOWN = ("facility_id", "name", "kind", "operator_institution_id", "state", "municipality",
+          "status", "registration_status", "registration_pending", "registration_due_on", "beds",
+          "occupied", "capacity_confirmed_at", "last_visit_on", "visits_done",
+          "next_visit_planned_for", "open_actions", "max_stay_days")  # fmt: skip
+
+
+@cache
+def _lines() -> Any:
+    """The roster's lines: each facility's shown columns, its flags and due counts."""
+    conds = _conditions()
+    overdue = _counted(
+        conds["follow_up_overdue"],
+        FollowUpAction,
+        col(FollowUpAction.facility_id) == col(F.facility_id),
+        col(FollowUpAction.completed_at).is_(None),
+        col(FollowUpAction.due_on) < _At.today,
+    )
+    table = F.__table__  # type: ignore[attr-defined]
+    return select(
+        *(table.c[name] for name in _SHOWN),
+        *(case((conds[name], True), else_=False).label(f"flag_{name}") for name in FLAGS),
+        overdue.label("overdue_actions"),
+        _counted(conds["stay_limit_near"], RosterStay, *_stays_where(over=False)).label(
+            "stays_near_limit"
+        ),
+        _counted(conds["stay_over_limit"], RosterStay, *_stays_where(over=True)).label(
+            "stays_over_limit"
+        ),
+    )
+
+
+@cache
+def _where(chosen: tuple[str, ...], flag: str | None) -> tuple[ColumnElement[bool], ...]:
+    """The conditions of these filters (their values bound as ``filter_<name>``)."""
+    where = [col(getattr(F, name)) == bindparam(f"filter_{name}") for name in chosen]
+    if flag:
+        where.append(_conditions().get(flag, false()))
+    return tuple(where)
+
+
+def _filters(
+    state: str | None = None,
+    kind: str | None = None,
+    status: str | None = None,
+    registration_status: str | None = None,
+    flag: str | None = None,
+) -> tuple[tuple[ColumnElement[bool], ...], dict[str, Any]]:
+    """The roster's filters (each ``None``: any), a flag among them: the conditions, the
+    same objects for the same filters so the statements built on them are built once, and
+    the values they are bound to."""
+    values = {"state": state, "kind": kind, "status": status,
+              "registration_status": registration_status}  # fmt: skip
+    chosen = tuple(name for name, value in values.items() if value)
+    return _where(chosen, flag), {f"filter_{name}": values[name] for name in chosen}
 
 
 # The roster's order, one key per facility: state, name (S.I. first), id.
-_ORDER = (
-    col(RosterFacility.state),
-    func.coalesce(col(RosterFacility.name), ""),
-    col(RosterFacility.facility_id),
+_ORDER: tuple[Any, ...] = (
+    col(F.state),
+    func.coalesce(col(F.name), ""),
+    col(F.facility_id),
 )
 
 
-def _order_key(fac: Any) -> tuple[str, str, str]:
-    return (fac.state or "", fac.name or "", fac.facility_id)
+def _order_key(row: Any) -> tuple[str, str, str]:
+    return (row.state or "", row.name or "", row.facility_id)
 
 
-def _entries(
-    session: Session,
-    facs: list[Any],
-    ids: list[str] | None,
-    *,
-    flag: str | None,
-    now: datetime,
-    policy: Policy,
-) -> Iterator[tuple[Any, dict[str, Any]]]:
-    """Each facility row with its roster line (those carrying ``flag``, if given), reading
-    the pools, visits, actions and open stays of ``ids`` (of every facility: ``None``)."""
+_COUNTS = ("overdue_actions", "stays_near_limit", "stays_over_limit")
+# The names of a ``_lines`` row's values, in order.
+_NAMES = (*_SHOWN, *(f"flag_{name}" for name in FLAGS), *_COUNTS)
 
-    def related(model: Any, *where: Any) -> dict[str, list[Any]]:
-        stmt = select(*_columns(model)).where(*where)
-        if ids is not None:
-            stmt = stmt.where(col(model.facility_id).in_(ids))
-        return _by_facility(list(session.execute(stmt)))
 
-    pools = related(RosterPool)
-    visits = related(Visit)
-    actions = related(FollowUpAction)
-    stays = related(RosterStay, col(RosterStay.open))
-    for fac in facs:
-        fid = fac.facility_id
-        entry = roster_entry(
-            cast(RosterFacility, fac),  # a plain row with the same attributes
-            pools.get(fid, []),
-            visits.get(fid, []),
-            actions.get(fid, []),
-            now=now,
-            policy=policy,
-            stays=stays.get(fid, []),
-        )
-        if not flag or flag in entry["flags"]:
-            yield fac, entry
+def _entry(row: Any) -> dict[str, Any]:
+    """One line of the roster from a row of ``_lines`` (its values by position: a page
+    builds a hundred of these)."""
+    line = dict(zip(_NAMES, row, strict=True))
+    flags = [name for name in FLAGS if line.pop(f"flag_{name}")]
+    confirmed = line["capacity_confirmed_at"]
+    line.update(
+        name=line["name"] or "S.I.",
+        registration_pending=list(line["registration_pending"] or []),
+        capacity_confirmed_at=as_utc(confirmed) if confirmed else None,
+        flags=flags,
+        flag_labels=[FLAGS[f] for f in flags],
+    )
+    for key in _COUNTS:
+        line[key] = int(line[key] or 0)
+    return line
+
+
+# The sort key a page starts after (bound from the cursor).
+_AFTER = ("after_state", "after_name", "after_id")
+
+
+@cache
+def _page_statement(where: tuple[ColumnElement[bool], ...], from_cursor: bool) -> Any:
+    """A page of lines (``page_rows`` of them), from the start or after ``_AFTER``."""
+    stmt = _lines().where(*where)
+    if from_cursor:
+        stmt = stmt.where(after(_ORDER, tuple(bindparam(name) for name in _AFTER)))
+    return stmt.order_by(*_ORDER).limit(bindparam("page_rows", type_=Integer()))
+
+
+@cache
+def _count_statement(where: tuple[ColumnElement[bool], ...]) -> Any:
+    return select(func.count()).select_from(F).where(*where)
+
+
+@cache
+def _flags_statement(where: tuple[ColumnElement[bool], ...]) -> Any:
+    counts = [func.count(case((cond, 1))).label(name) for name, cond in _conditions().items()]
+    return select(*counts).select_from(F).where(*where)
 
 
 def roster_page(
@@ -198,150 +270,78 @@ def roster_page(
     *,
     limit: int,
     cursor: str | None = None,
-    state: str | None = None,
-    kind: str | None = None,
-    status: str | None = None,
-    registration_status: str | None = None,
-    flag: str | None = None,
     now: datetime | None = None,
     policy: Policy | None = None,
+    **filters: str | None,
 ) -> tuple[list[dict[str, Any]], str | None]:
     """One page of the roster in its order (state, name, id), starting after ``cursor``,
-    and the cursor of the next page (``None`` on the last). A page reads its own
-    facilities and their pools, visits, actions and stays, never the whole roster; with
-    ``flag`` it reads on in batches until the page is full."""
-    now = now or utcnow()
-    policy = policy or Policy.from_settings()
-    after = decode_cursor(cursor, 3) if cursor else None
-    base = _filtered(state, kind, status, registration_status).order_by(*_ORDER)
-    batch = limit + 1 if not flag else max(4 * (limit + 1), 200)
-    out: list[dict[str, Any]] = []
-    last_keys: list[tuple[str, str, str]] = []
-    while True:
-        stmt = base if after is None else base.where(tuple_(*_ORDER) > tuple_(*after))
-        facs = list(session.execute(stmt.limit(batch)))
-        if not facs:
-            break
-        ids = [f.facility_id for f in facs]
-        for fac, entry in _entries(session, facs, ids, flag=flag, now=now, policy=policy):
-            out.append(entry)
-            last_keys.append(_order_key(fac))
-            if len(out) > limit:
-                return out[:limit], encode_cursor(last_keys[limit - 1])
-        if len(facs) < batch:
-            break
-        after = _order_key(facs[-1])
-    return out, None
+    and the cursor of the next page (``None`` on the last): one select of ``limit + 1``
+    rows, the flag filter included (``filters``: those of ``_filters``)."""
+    where, values = _filters(**filters)
+    values.update(_moment(now, policy), page_rows=limit + 1)
+    if cursor:
+        key = decode_cursor(cursor, 3)
+        if not all(isinstance(v, str) for v in key):  # the roster's key is three strings
+            raise invalid_cursor()
+        values.update(zip(_AFTER, key, strict=True))
+    rows = list(session.execute(_page_statement(where, bool(cursor)), values))
+    page, next_cursor = split_page(rows, limit, _order_key)
+    return [_entry(r) for r in page], next_cursor
 
 
 def roster_total(
     session: Session,
-    *,
-    state: str | None = None,
-    kind: str | None = None,
-    status: str | None = None,
-    registration_status: str | None = None,
+    **filters: str | None,
 ) -> int:
-    """How many facilities the filters select (one ``COUNT``; flags are not counted)."""
-    stmt = _filtered(state, kind, status, registration_status).subquery()
-    return int(session.execute(select(func.count()).select_from(stmt)).scalar_one())
+    """How many facilities the filters select (one ``COUNT``; a ``flag`` is not counted)."""
+    filters.pop("flag", None)
+    where, values = _filters(**filters)
+    return int(session.execute(_count_statement(where), values).scalar_one())
+
+
+def count_flags(
+    session: Session,
+    *,
+    now: datetime | None = None,
+    policy: Policy | None = None,
+    **filters: str | None,
+) -> dict[str, int]:
+    """How many of the filtered facilities carry each flag: one query, a ``COUNT`` each."""
+    where, values = _filters(**filters)
+    row = session.execute(_flags_statement(where), {**values, **_moment(now, policy)}).one()
+    return {name: int(getattr(row, name) or 0) for name in FLAGS}
 
 
 def roster(
     session: Session,
     *,
-    state: str | None = None,
-    kind: str | None = None,
-    status: str | None = None,
-    registration_status: str | None = None,
-    flag: str | None = None,
     now: datetime | None = None,
     policy: Policy | None = None,
+    **filters: str | None,
 ) -> list[dict[str, Any]]:
     """Every facility on the roster with its flags, filtered; never an address."""
-    now = now or utcnow()
-    policy = policy or Policy.from_settings()
-    # Plain rows (attribute access, no ORM identity map): the roster reads every facility.
-    stmt = _filtered(state, kind, status, registration_status)
-    facs = list(session.execute(stmt.order_by(*_ORDER)))
-    return [entry for _, entry in _entries(session, facs, None, flag=flag, now=now, policy=policy)]
-
-
-def roster_entry(
-    fac: RosterFacility,
-    pools: list[RosterPool],
-    visits: list[Visit],
-    actions: list[FollowUpAction],
-    *,
-    now: datetime,
-    policy: Policy,
-    stays: list[RosterStay] | None = None,
-) -> dict[str, Any]:
-    """One line of the roster."""
-    done = sorted(v.done_on for v in visits if v.status == "done" and v.done_on)
-    planned = sorted(v.planned_for for v in visits if v.status == "planned" and v.planned_for)
-    stamps = [as_utc(p.last_confirmed_at) for p in pools if p.last_confirmed_at]
-    confirmed = min(stamps) if stamps and len(stamps) == len(pools) else None
-    open_actions = _open_actions(actions)
-    near, over = stay_counts(fac, stays or [], now=now)
-    flags = flags_of(
-        fac, pools, visits, actions, now=now, policy=policy, stays=stays, stay_totals=(near, over)
-    )
-    return {
-        "facility_id": fac.facility_id,
-        "name": fac.name or "S.I.",
-        "kind": fac.kind,
-        "operator_institution_id": fac.operator_institution_id,
-        "state": fac.state,
-        "municipality": fac.municipality,
-        "status": fac.status,
-        "registration_status": fac.registration_status,
-        "registration_pending": list(fac.registration_pending or []),
-        "registration_due_on": fac.registration_due_on,
-        "beds": sum(p.total for p in pools),
-        "occupied": sum(p.occupied for p in pools),
-        "capacity_confirmed_at": confirmed,
-        "last_visit_on": done[-1] if done else None,
-        "visits_done": len(done),
-        "next_visit_planned_for": planned[0] if planned else None,
-        "open_actions": len(open_actions),
-        "overdue_actions": sum(1 for a in open_actions if a.due_on < now.date()),
-        "max_stay_days": fac.max_stay_days,
-        "stays_near_limit": near,
-        "stays_over_limit": over,
-        "flags": flags,
-        "flag_labels": [FLAGS[f] for f in flags],
-    }
+    where, values = _filters(**filters)
+    stmt = _lines().where(*where).order_by(*_ORDER)
+    return [_entry(r) for r in session.execute(stmt, {**values, **_moment(now, policy)})]
 
 
 def flag_counts(entries: list[dict[str, Any]]) -> dict[str, int]:
-    """How many facilities carry each flag (computed from the rows)."""
+    """How many of these roster lines carry each flag."""
     return {f: sum(1 for e in entries if f in e["flags"]) for f in FLAGS}
 
 
 def facility_detail(session: Session, facility_id: str) -> dict[str, Any]:
     """A roster line with its visits and their follow-up actions."""
-    fac = get_roster_facility(session, facility_id)
-    pools = list(
-        session.execute(
-            select(RosterPool).where(col(RosterPool.facility_id) == facility_id)
-        ).scalars()
-    )
+    stmt = _lines().where(col(F.facility_id) == facility_id)
+    row = session.execute(stmt, _moment(None, None)).first()
+    if row is None:
+        raise FacilityNotOnRoster()
+    entry = _entry(row)
     visits = list_visits(session, facility_id=facility_id)
     actions = list(
         session.execute(
             select(FollowUpAction).where(col(FollowUpAction.facility_id) == facility_id)
         ).scalars()
-    )
-    stays = list(
-        session.execute(
-            select(RosterStay).where(
-                col(RosterStay.facility_id) == facility_id, col(RosterStay.open)
-            )
-        ).scalars()
-    )
-    entry = roster_entry(
-        fac, pools, visits, actions, now=utcnow(), policy=Policy.from_settings(), stays=stays
     )
     by_visit = _by_visit(actions)
     entry["visits"] = [visit_view(v, by_visit.get(v.id, [])) for v in visits]

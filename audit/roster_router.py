@@ -55,50 +55,31 @@ def get_roster(
     limit: Annotated[int | None, Query(ge=1, le=500)] = None,
     cursor: Annotated[str | None, Query(max_length=600)] = None,
 ) -> Any:
-    """The roster with its computed flags, filtered; ``format=pdf`` for the printable one.
+    """The roster with its flags, filtered; ``format=pdf`` for the printable one.
 
     With ``limit`` (JSON only), one page in the roster's order (state, name, id) and the
-    ``next_cursor`` to ask for the next with ``cursor``; a page reads only its own rows, so
-    ``total`` counts the filtered facilities without the flag filter (``null`` with one)
-    and ``flag_counts`` are those of the whole roster only on an unpaged request.
+    ``next_cursor`` to ask for the next with ``cursor``. ``total`` counts the filtered
+    facilities without the flag filter (``null`` with one); ``flag_counts`` are those of
+    every facility the filters select, paged or not (ADR 0027).
     """
+    filters: dict[str, Any] = {
+        "state": state,
+        "kind": kind,
+        "status": status,
+        "registration_status": registration_status,
+    }
     if format == "json" and (limit is not None or cursor is not None):
         page, next_cursor = roster.roster_page(
-            session,
-            limit=limit or DEFAULT_PAGE,
-            cursor=cursor,
-            flag=flag,
-            state=state,
-            kind=kind,
-            status=status,
-            registration_status=registration_status,
-        )
-        total = (
-            None
-            if flag
-            else roster.roster_total(
-                session,
-                state=state,
-                kind=kind,
-                status=status,
-                registration_status=registration_status,
-            )
+            session, limit=limit or DEFAULT_PAGE, cursor=cursor, flag=flag, **filters
         )
         return {
             "items": page,
-            "total": total,
-            "flag_counts": {},
+            "total": None if flag else roster.roster_total(session, **filters),
+            "flag_counts": roster.count_flags(session, flag=flag, **filters),
             "flags": roster.FLAGS,
             "next_cursor": next_cursor,
         }
-    items = roster.roster(
-        session,
-        state=state,
-        kind=kind,
-        status=status,
-        registration_status=registration_status,
-        flag=flag,
-    )
+    items = roster.roster(session, flag=flag, **filters)
     if format == "pdf":
         return Response(
             flows.roster_pdf(principal, items),

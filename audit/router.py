@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Query
 
@@ -13,6 +13,8 @@ from audit.database import db
 from audit.dependencies import ReadSessionDep, TrailReader
 from audit.schemas import EntryOut, EntryPage, PublicKeyOut
 from services.clock import as_utc
+from services.errors import Unprocessable
+from services.pages import MAX_CURSOR_LENGTH
 from services.validation import MAX_OFFSET
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
@@ -30,9 +32,18 @@ def list_events(
     until: datetime | None = None,
     limit: int = Query(default=100, ge=1, le=1000),
     offset: int = Query(default=0, ge=0, le=MAX_OFFSET),
+    cursor: str | None = Query(default=None, max_length=MAX_CURSOR_LENGTH),
+    order: Literal["asc", "desc"] = "asc",
 ) -> Any:
-    """The trail, filtered (``type`` is a prefix) and paginated, in chain order."""
-    total, rows = service.search_entries(
+    """The trail, filtered (``type`` is a prefix) and paginated, in chain order (``order=desc``:
+    newest first). Keyset pages: follow ``next_cursor`` with ``cursor``; ``offset`` still
+    works, and the two are not combined."""
+    if cursor is not None and offset:
+        raise Unprocessable(
+            "offset: no se combina con cursor; siga el next_cursor de cada respuesta.",
+            code="cursor_with_offset",
+        )
+    total, rows, next_cursor = service.search_entries(
         session,
         actor=actor,
         institution_id=institution_id,
@@ -42,6 +53,8 @@ def list_events(
         until=until,
         limit=limit,
         offset=offset,
+        cursor=cursor,
+        newest_first=order == "desc",
     )
     items = [
         EntryOut(
@@ -57,7 +70,7 @@ def list_events(
         )
         for r in rows
     ]
-    return EntryPage(items=items, total=total, limit=limit, offset=offset)
+    return EntryPage(items=items, total=total, limit=limit, offset=offset, next_cursor=next_cursor)
 
 
 @router.get("/verify")

@@ -34,6 +34,7 @@ class EntryPage(BaseModel):
     total: int
     limit: int
     offset: int
+    next_cursor: str | None = None  # the next page's cursor (``cursor=``); null on the last
 
 
 class PublicKeyOut(BaseModel):
@@ -195,7 +196,7 @@ class RosterDetail(RosterEntry):
 class RosterPage(BaseModel):
     model_config = ConfigDict(extra="forbid")
     items: list[RosterEntry]
-    total: int | None  # null on a page filtered by flag (counting it would read every row)
+    total: int | None  # null on a page filtered by flag (its count: flag_counts[flag])
     flag_counts: dict[str, int]
     flags: dict[str, str]
     next_cursor: str | None = None  # the next page's cursor; null on the last page

@@ -13,7 +13,7 @@ import json
 import logging
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import (
@@ -33,6 +33,7 @@ from services.at_rest import KeyEncryptionError, Keyring, StorageError, keyring,
 from services.clock import as_utc, utcnow
 from services.contracts.audit import ExportMade
 from services.events import Event
+from services.pages import after, decode_cursor, invalid_cursor, split_page
 from services.settings import get_settings
 from services.tokens import Principal
 
@@ -462,9 +463,13 @@ def search_entries(
     since: datetime | None,
     until: datetime | None,
     limit: int,
-    offset: int,
-) -> tuple[int, list[AuditEntry]]:
-    """The trail, filtered (``type`` is a prefix) and paginated in chain order; the total."""
+    offset: int = 0,
+    cursor: str | None = None,
+    newest_first: bool = False,
+) -> tuple[int, list[AuditEntry], str | None]:
+    """The trail, filtered (``type`` is a prefix), in chain order (or newest first), from
+    ``offset`` or after ``cursor`` (keyset on the position: ``services.pages``); the total
+    and the next page's cursor (``None`` on the last)."""
     conds: list[Any] = []
     if actor:
         conds.append(AuditEntry.actor == actor)
@@ -479,14 +484,21 @@ def search_entries(
     if until:
         conds.append(AuditEntry.occurred_at < as_utc(until))
     total = session.execute(select(func.count()).select_from(AuditEntry).where(*conds)).scalar_one()
+    position = col(AuditEntry.position)
+    if cursor:
+        (last,) = decode_cursor(cursor, 1)
+        if not isinstance(last, int):
+            raise invalid_cursor()
+        conds.append(after([cast(Any, position)], (last,), descending=newest_first))
     rows = session.execute(
         select(AuditEntry)
         .where(*conds)
-        .order_by(col(AuditEntry.position))
-        .limit(limit)
+        .order_by(position.desc() if newest_first else position)
+        .limit(limit + 1)
         .offset(offset)
     ).scalars()
-    return int(total), list(rows)
+    page, next_cursor = split_page(list(rows), limit, lambda e: (e.position,))
+    return int(total), page, next_cursor
 
 
 def record_export(session: Session, principal: Principal, *, name: str, fmt: str) -> None:

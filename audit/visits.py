@@ -16,6 +16,7 @@ from audit.database import outbox
 from audit.exceptions import VisitConflict, VisitNotFound
 from audit.models import FollowUpAction, Visit
 from audit.projection import get_roster_facility
+from audit.roster_state import refresh
 from audit.service import record_event
 from services.clock import as_utc, utcnow
 from services.contracts import EventPayload, emit
@@ -162,6 +163,7 @@ def create_visit(
         add_action(
             session, principal=principal, visit=visit, description=description, due_on=due_on
         )
+    refresh(session, [facility_id], ["visits"])
     return visit
 
 
@@ -196,12 +198,14 @@ def record_visit_done(
 
 
 def _save_visit(session: Session, principal: Principal, visit: Visit) -> None:
-    """A changed visit: a new version, written, and its event on the trail."""
+    """A changed visit: a new version, written, its event on the trail and the roster's
+    line refreshed."""
     visit.updated_at = utcnow()
     visit.version += 1
     session.add(visit)
     session.flush()
     _record(session, principal, visit_changed(visit), aggregate_id=visit.id, version=visit.version)
+    refresh(session, [visit.facility_id], ["visits"])
 
 
 def cancel_visit(session: Session, *, principal: Principal, visit_id: str, reason: str) -> Visit:
@@ -236,6 +240,7 @@ def add_action(
     session.add(action)
     session.flush()
     _record(session, principal, action_added(action), aggregate_id=action.id, version=1)
+    refresh(session, [action.facility_id], ["actions"])
     return action
 
 
@@ -256,4 +261,5 @@ def complete_action(
     _record(
         session, principal, action_completed(action, late=late), aggregate_id=action.id, version=2
     )
+    refresh(session, [action.facility_id], ["actions"])
     return action

@@ -2,10 +2,14 @@
 
 Fills a temporary, migrated audit SQLite database with N facilities (3 pools each, a visit
 and a follow-up action for one in three) and times, in-process, the roster with its flags
-computed (``audit.roster.roster``) against a bare ``SELECT`` of the same facility rows (plain rows, as the roster reads them)
-(the baseline), at 200 / 2,000 / 20,000 facilities. Also times the HSDS directory export,
-and one page of the paged roster (``audit.roster.roster_page``, 100 rows) at the start and
-90 % of the way in against a bare keyset select of the same rows.
+computed (``audit.roster.roster``) against a bare ``SELECT`` of the same facility rows (plain
+rows, as the roster reads them) (the baseline), at 200 / 2,000 / 20,000 facilities. Also times
+the HSDS directory export, one page of the paged roster (``audit.roster.roster_page``, 100
+rows) at the start and 90 % of the way in against a bare keyset select of the same rows, a
+page filtered by a flag, and the flag counts of a paged request (``audit.roster.count_flags``).
+
+The rows are inserted directly, then given their kept columns by
+``audit.roster_state.refresh`` as the projection and the migration's backfill would (ADR 0027).
 
     .venv/bin/python bench/roster.py [--repeat 5]
 """
@@ -26,9 +30,11 @@ sys.path.insert(0, str(ROOT))
 
 def build(path: Path, n: int) -> None:
     from sqlalchemy import insert
+    from sqlmodel import Session
 
     from audit.database import db
     from audit.models import FollowUpAction, RosterFacility, RosterPool, Visit
+    from audit.roster_state import refresh
     from services.clock import utcnow
 
     db.configure(f"sqlite:///{path}")
@@ -69,6 +75,9 @@ def build(path: Path, n: int) -> None:
         ):
             for start in range(0, len(rows), 5000):
                 conn.execute(insert(model.__table__), rows[start : start + 5000])  # type: ignore[union-attr]
+    with Session(db.engine) as session:  # what the projection keeps on each row
+        refresh(session, [str(f["facility_id"]) for f in facs])
+        session.commit()
 
 
 def bare_page(session, columns, cursor: str | None, limit: int) -> list:
@@ -108,11 +117,11 @@ def main() -> None:
     from audit.database import db
     from audit.directory import hsds_export
     from audit.models import RosterFacility
-    from audit.roster import roster, roster_page
+    from audit.roster import count_flags, roster, roster_page
 
     columns = list(RosterFacility.__table__.c)  # type: ignore[attr-defined]
     print("facilities  baseline_ms  roster_ms  ratio  flagged_never_visited  hsds_ms  "
-          "page_bare_ms  page_first_ms  page_deep_ms  page_ratio")  # fmt: skip
+          "page_bare_ms  page_first_ms  page_deep_ms  page_ratio  flag_page_ms  counts_ms")  # fmt: skip
     for n in (int(x) for x in args.sizes.split(",")):
         with tempfile.TemporaryDirectory() as tmp:
             build(Path(tmp) / "audit.db", n)
@@ -136,10 +145,16 @@ def main() -> None:
                     lambda s=s, c=deep_cursor: roster_page(s, limit=args.page, cursor=c),
                     args.repeat,
                 )
+                flagged_page = timed(
+                    lambda s=s: roster_page(s, limit=args.page, flag="follow_up_overdue"),
+                    args.repeat,
+                )
+                counts = timed(lambda s=s: count_flags(s), args.repeat)
             db.dispose()
         print(f"{n:>10}  {base:>11.1f}  {full:>9.1f}  {full / base:>5.1f}  "
               f"{flagged:>21}  {hsds:>7.1f}  {page_bare:>12.2f}  {first:>13.2f}  "
-              f"{deep:>12.2f}  {max(first, deep) / page_bare:>10.1f}")  # fmt: skip
+              f"{deep:>12.2f}  {max(first, deep) / page_bare:>10.1f}  {flagged_page:>12.2f}  "
+              f"{counts:>9.1f}")  # fmt: skip
 
 
 if __name__ == "__main__":

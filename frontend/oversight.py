@@ -93,6 +93,10 @@ NOTICES = {
     "returned": N_("The registration was returned to the operator with your observations."),
 }
 MAX_ACTIONS = 3
+ROSTER_PAGE = 50  # facilities per page of the roster screen
+# The roster API's filters by the names the screen's query string gives them.
+SCREEN_NAMES = {"state": "estado", "kind": "tipo", "status": "situacion",
+                "registration_status": "registro", "flag": "bandera"}  # fmt: skip
 FIRST_REPORT_YEAR = 2012  # the General Law against trafficking in persons
 
 
@@ -126,7 +130,11 @@ async def roster(
     situacion: str | None = None,
     registro: str | None = None,
     bandera: str | None = None,
+    desde: str | None = None,
+    pagina: str = "1",
 ) -> Response:
+    """One page of the roster (``ROSTER_PAGE`` facilities, keyset: ``desde`` is the API's
+    cursor); the filters and the flag counts are the API's, over the whole filtered roster."""
     chosen = {
         "state": estado if estado in STATES else None,
         "kind": tipo if tipo in KINDS else None,
@@ -135,16 +143,38 @@ async def roster(
         "flag": bandera if bandera in FLAGS else None,
     }
     params = {k: v for k, v in chosen.items() if v}
-    answer = await page.api.get("audit", "/api/v1/roster", params=params)
-    items = sorted(answer["items"], key=lambda i: (i["state"], i["name"]))
+    cursor = desde[:600] if desde else None
+    number = int(pagina) if cursor and pagina.isdigit() and len(pagina) < 7 else 1
+    try:
+        paging = {"limit": ROSTER_PAGE, **({"cursor": cursor} if cursor else {})}
+        answer = await page.api.get("audit", "/api/v1/roster", params={**params, **paging})
+    except ApiError as exc:
+        if exc.status != 422 or cursor is None:
+            raise
+        # A cursor this list did not make (edited by hand): the first page.
+        cursor, number = None, 1
+        answer = await page.api.get(
+            "audit", "/api/v1/roster", params={**params, "limit": ROSTER_PAGE}
+        )
+    flag_counts = answer["flag_counts"]
+    total = answer["total"] if answer["total"] is not None else flag_counts.get(chosen["flag"], 0)
+    # The chosen filters by the screen's own names, for the page links.
+    query: dict[str, Any] = {SCREEN_NAMES[key]: value for key, value in params.items()}
+    next_cursor = answer["next_cursor"]
     t = page.t
     return page.render(
         "oversight/roster.html",
-        items=items,
-        total=answer["total"],
-        flag_counts=answer["flag_counts"],
+        items=answer["items"],
+        total=total,
+        flag_counts=flag_counts,
         chosen=chosen,
         filtered=bool(params),
+        query=query,
+        number=number,
+        page_size=ROSTER_PAGE,
+        paged=cursor is not None or next_cursor is not None,
+        first=None if cursor is None else query,
+        next=None if next_cursor is None else {**query, "desde": next_cursor, "pagina": number + 1},
         states=sorted(STATES, key=lambda code: t.state(code)),
         **_labels(),
     )

@@ -10,6 +10,7 @@ screen names them: who acted (a person and her institution, from auth), institut
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -24,6 +25,7 @@ from frontend.i18n import N_, TIMEZONE, Translator
 from frontend.oversight import EXPORTS
 from frontend.prosecutor import ROLES, SEXES, STATUSES
 from frontend.shelter import OUTCOMES
+from services.pages import encode_cursor
 from services.vocabulary import UserRole
 
 router = APIRouter(route_class=FrontendRoute, include_in_schema=False)
@@ -293,33 +295,60 @@ def _by_name(table: Mapping[str, str]) -> list[tuple[str, str]]:
 
 
 @router.get("/segob/bitacora")
-async def trail(page: AuditorPage, pagina: str = "1") -> Response:
+async def trail(
+    page: AuditorPage,
+    pagina: str = "1",
+    desde: str | None = None,
+    hasta: str | None = None,
+) -> Response:
+    """The trail newest first, ``TRAIL_PAGE`` entries a page by keyset (the audit API's
+    cursor): ``desde`` opens the older page after an entry, ``hasta`` the newer one before
+    it; ``pagina`` numbers the page (alone, as in links made before cursors, it is an
+    offset)."""
     t = page.t
     names = await directory(page)
     chosen = Filters.parse(names, page.request.query_params)
     base = chosen.api_params()
     wanted = int(pagina) if pagina.isdigit() and len(pagina) < 7 else 1
-    verification, first = await page.api.gather(
+    newer = hasta is not None and desde is None
+    cursor = (hasta if newer else desde) or None
+    params: dict[str, Any] = {**base, "limit": TRAIL_PAGE, "order": "asc" if newer else "desc"}
+    if cursor is not None:
+        params["cursor"] = cursor[:600]
+    elif wanted > 1:
+        params["offset"] = (wanted - 1) * TRAIL_PAGE
+    results: tuple[Any, Any] = await asyncio.gather(
         page.api.get("audit", "/api/v1/audit/verify"),
-        page.api.get("audit", "/api/v1/audit/events", params={**base, "limit": 1}),
+        page.api.get("audit", "/api/v1/audit/events", params=params),
+        return_exceptions=True,
     )
-    total = int(first["total"])
+    verification, answer = results
+    if isinstance(answer, ApiError) and answer.status == 422:
+        # A cursor or page this list did not make (edited by hand): the newest entries.
+        wanted, newer, cursor = 1, False, None
+        answer = await page.api.get(
+            "audit", "/api/v1/audit/events", params={**base, "limit": TRAIL_PAGE, "order": "desc"}
+        )
+    for result in (verification, answer):
+        if isinstance(result, BaseException):
+            raise result
+    total = int(answer["total"])
     pages = max(1, -(-total // TRAIL_PAGE))
     number = min(max(1, wanted), pages)
-    # Newest first: page 1 holds the last TRAIL_PAGE entries of the chain.
-    end = total - (number - 1) * TRAIL_PAGE
-    start = max(0, end - TRAIL_PAGE)
-    entries: list[dict[str, Any]] = []
-    if end > 0:
-        answer = await page.api.get(
-            "audit",
-            "/api/v1/audit/events",
-            params={**base, "limit": end - start, "offset": start},
+    items = list(reversed(answer["items"])) if newer else answer["items"]
+    entries = [{**e, "sentence": sentence(t, names, e), "who": names.actor(t, e)} for e in items]
+    more = answer["next_cursor"] is not None
+    query = chosen.query()
+    older_link = newer_link = None
+    if entries and (newer or more):
+        older_link = {**query, "desde": encode_cursor((entries[-1]["position"],)),
+                      "pagina": number + 1}  # fmt: skip
+    if entries and number > 1 and (more or not newer):
+        newer_link = (
+            query
+            if number == 2
+            else {**query, "hasta": encode_cursor((entries[0]["position"],)), "pagina": number - 1}
         )
-        entries = [
-            {**e, "sentence": sentence(t, names, e), "who": names.actor(t, e)}
-            for e in reversed(answer["items"])
-        ]
     actors = {a: str(v["display_name"]) for a, v in names.actors.items()}
     return page.render(
         "oversight/trail.html",
@@ -328,8 +357,10 @@ async def trail(page: AuditorPage, pagina: str = "1") -> Response:
         total=total,
         number=number,
         pages=pages,
+        older_link=older_link,
+        newer_link=newer_link,
         chosen=chosen,
-        query=chosen.query(),
+        query=query,
         filtered=bool(base),
         actors=_by_name(actors),
         institutions=_by_name(names.institutions),

@@ -54,7 +54,7 @@ def page_key(cursor: str | None, *kinds: type) -> tuple[Any, ...] | None:
         elif isinstance(value, kind) and not (isinstance(value, str) and "\x00" in value):
             out.append(value)  # (PostgreSQL refuses a NUL in text: never bound)
         else:
-            raise _invalid()
+            raise invalid_cursor()
     return tuple(out)
 
 
@@ -87,11 +87,12 @@ def decode_cursor(cursor: str, arity: int) -> tuple[Any, ...]:
         if not all(isinstance(v, str | int) and not isinstance(v, bool) for v in key):
             raise ValueError("values")
     except (ValueError, UnicodeError, binascii.Error) as exc:
-        raise _invalid() from exc
+        raise invalid_cursor() from exc
     return tuple(key)
 
 
-def _invalid() -> Unprocessable:
+def invalid_cursor() -> Unprocessable:
+    """The 422 ``invalid_cursor`` for a cursor whose key does not fit the list (raise it)."""
     return Unprocessable(
         "cursor: no es un cursor de esta lista; pida la primera página sin cursor y siga "
         "el next_cursor de cada respuesta.",
@@ -103,12 +104,12 @@ def cursor_time(value: Any) -> datetime:
     """A datetime a cursor carried as ISO text (one with an offset, in UTC); a 422
     ``invalid_cursor`` for anything else, a time UTC cannot hold included."""
     if not isinstance(value, str):
-        raise _invalid()
+        raise invalid_cursor()
     try:
         moment = datetime.fromisoformat(value)
         return moment.astimezone(UTC) if moment.tzinfo is not None else moment
     except (ValueError, OverflowError) as exc:
-        raise _invalid() from exc
+        raise invalid_cursor() from exc
 
 
 def after(

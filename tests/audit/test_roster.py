@@ -340,3 +340,13 @@ async def test_roster_pages_walk_every_facility_once_in_order(audit_app, auth_he
             r = await client.get(f"/api/v1/roster?limit=2&cursor={bad}", headers=headers)
             assert r.status_code == 422, bad
             assert set(r.json()) >= {"error", "detail"}
+
+
+async def test_a_roster_cursor_of_another_shape_is_a_422(audit_app, auth_headers):
+    _facility("f-1")
+    headers = auth_headers(*AUDITOR, sub="auditor", institution_id="segob")
+    async with running(audit_app) as client:
+        for bad in ("WyIwOSIsMSwieCJd",):  # ["09",1,"x"]: a number where a name goes
+            r = await client.get(f"/api/v1/roster?limit=2&cursor={bad}", headers=headers)
+            assert r.status_code == 422, bad
+            assert r.json()["error"] == "invalid_cursor"

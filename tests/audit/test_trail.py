@@ -197,3 +197,41 @@ async def test_events_time_filters_and_pagination(audit_app, auth_headers):
         r = await client.get("/api/v1/audit/events", params={"limit": 2, "offset": 2}, headers=h)
         body = r.json()
         assert body["total"] == 4 and [i["position"] for i in body["items"]] == [3, 4]
+
+
+async def test_events_keyset_pages_either_way_with_offset_still_working(audit_app, auth_headers):
+    _fill(7)
+    h = auth_headers("platform_admin")
+
+    async def walk(client, **params: Any) -> list[list[int]]:
+        pages, cursor = [], None
+        while True:
+            q = {**params, **({"cursor": cursor} if cursor else {})}
+            body = (await client.get("/api/v1/audit/events", params=q, headers=h)).json()
+            assert body["total"] == (3 if "facility_id" in params else 7)
+            pages.append([i["position"] for i in body["items"]])
+            cursor = body["next_cursor"]
+            if cursor is None:
+                return pages
+            assert len(pages) < 10, "the cursor must move on"
+
+    async with running(audit_app) as client:
+        assert await walk(client, limit=3) == [[1, 2, 3], [4, 5, 6], [7]]
+        assert await walk(client, limit=3, order="desc") == [[7, 6, 5], [4, 3, 2], [1]]
+        assert await walk(client, limit=7) == [[1, 2, 3, 4, 5, 6, 7]]
+        # a filter narrows every page (pool events of facility fac-1: odd aggregates)
+        assert await walk(client, limit=2, facility_id="fac-1", order="desc") == [[6, 4], [2]]
+        old = await client.get("/api/v1/audit/events?limit=2&offset=5", headers=h)
+        assert [i["position"] for i in old.json()["items"]] == [6, 7]
+        assert old.json()["next_cursor"] is None
+        for bad in ("nope", "WyJ4Il0", "W10", "x" * 700, "WzEsMl0"):  # junk, ["x"], [], [1,2]
+            r = await client.get(f"/api/v1/audit/events?cursor={bad}", headers=h)
+            assert r.status_code == 422, bad
+            assert set(r.json()) >= {"error", "detail"}
+        first = (await client.get("/api/v1/audit/events?limit=2", headers=h)).json()
+        both = await client.get(
+            "/api/v1/audit/events", params={"cursor": first["next_cursor"], "offset": 1}, headers=h
+        )
+        assert both.status_code == 422 and both.json()["error"] == "cursor_with_offset"
+        r = await client.get("/api/v1/audit/events?order=sideways", headers=h)
+        assert r.status_code == 422

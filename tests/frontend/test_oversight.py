@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 from datetime import date, timedelta
 
@@ -147,3 +148,116 @@ async def test_auditor_reads_the_roster_records_a_visit_reviews_and_verifies(dem
         assert hsds.json()["hsds_version"] == "3.0"
         unknown = await client.get("/segob/exportar/secret?formato=csv")
         assert unknown.status_code == 404
+
+
+async def _load_demo(app) -> None:
+    from canaliza.seed import load_demo_into_app
+
+    report = await load_demo_into_app(app)
+    assert not report.failures, report.failures[:3]
+
+
+async def _auditor(client) -> dict[str, str]:
+    """The auditor signed in to the pages; her API headers."""
+    await sign_in(client, "auditor")
+    return await api_headers(client, "auditor")
+
+
+async def test_the_roster_screen_pages_with_the_apis_cursor_and_counts(demo_app, monkeypatch):
+    """The screen shows ROSTER_PAGE facilities at a time, following the API's next_cursor to
+    the end with every facility once, keeps the filters on its links and shows the API's
+    flag counts of the whole filtered roster."""
+    from frontend import oversight
+
+    monkeypatch.setattr(oversight, "ROSTER_PAGE", 3)
+    await _load_demo(demo_app)
+    async with running(demo_app) as client:
+        auditor = await _auditor(client)
+        whole = (await client.get("/api/v1/roster", headers=auditor)).json()
+        assert len(whole["items"]) > 3
+
+        async def walk(url: str) -> tuple[list[str], list[str]]:
+            seen: list[str] = []
+            bodies: list[str] = []
+            while url:
+                screen = await client.get(url)
+                assert screen.status_code == 200, screen.text
+                bodies.append(screen.text)
+                rows = re.findall(r'<tr data-facility-id="([^"]+)"', screen.text)
+                assert len(rows) <= 3
+                seen += rows
+                more = re.search(r'<a class="button" rel="next" href="([^"]+)"', screen.text)
+                url = html.unescape(more.group(1)) if more else ""
+                assert len(bodies) < 50, "the next link must move on"
+            return seen, bodies
+
+        seen, bodies = await walk("/segob/padron")
+        assert seen == [i["facility_id"] for i in whole["items"]]
+        assert "Primera página" in bodies[-1] and "Primera página" not in bodies[0]
+        assert "Página 2, 3 instalaciones por página." in bodies[1]
+        flags = whole["flag_counts"]
+        for code, n in flags.items():
+            if n:  # each flag's count over the whole roster, on the first page already
+                option = re.search(rf'<option value="{code}">[^<]*\(([\d,]+)\)</option>', bodies[0])
+                assert option and int(option.group(1).replace(",", "")) == n, code
+
+        flagged = [i["facility_id"] for i in whole["items"] if "never_visited" in i["flags"]]
+        seen, bodies = await walk("/segob/padron?bandera=never_visited")
+        assert seen == flagged
+        assert f"{len(flagged)} instalaciones" in bodies[0]
+
+        # A cursor edited by hand: the first page, not an error.
+        odd = await client.get("/segob/padron?desde=nope&pagina=7")
+        assert odd.status_code == 200
+        assert re.findall(r'<tr data-facility-id="([^"]+)"', odd.text) == [
+            i["facility_id"] for i in whole["items"][:3]
+        ]
+
+
+async def test_the_trail_screen_pages_older_and_newer_by_keyset(demo_app, monkeypatch):
+    from frontend import trail
+
+    monkeypatch.setattr(trail, "TRAIL_PAGE", 7)
+    await _load_demo(demo_app)
+    async with running(demo_app) as client:
+        admin = await _auditor(client)
+        total = (await client.get("/api/v1/audit/events?limit=1", headers=admin)).json()["total"]
+        assert total > 14
+
+        def rows(text: str) -> list[int]:
+            return [int(p) for p in re.findall(r'<tr data-position="(\d+)">', text)]
+
+        def link(text: str, label: str) -> str | None:
+            found = re.search(
+                rf'<a class="button"(?: rel="next")? href="([^"]+)">{label}</a>', text
+            )
+            return html.unescape(found.group(1)) if found else None
+
+        url: str | None = "/segob/bitacora"
+        pages: list[list[int]] = []
+        while url:  # older and older, to the first entry of the chain
+            screen = await client.get(url)
+            assert screen.status_code == 200, screen.text
+            pages.append(rows(screen.text))
+            assert f"Página {len(pages)} de" in screen.text
+            url = link(screen.text, "Anteriores")
+            assert len(pages) < 200
+        seen = [p for page in pages for p in page]
+        # every entry once, newest first, down to position 1
+        assert seen == sorted(set(seen), reverse=True) and seen[-1] == 1
+        assert all(len(page) == 7 for page in pages[:-1])
+
+        first = await client.get("/segob/bitacora")
+        back = await client.get(link(first.text, "Anteriores") or "")
+        assert rows(back.text) == pages[1]
+        newer = link(back.text, "Más recientes")
+        assert newer == "/segob/bitacora"
+        # from the third page, "newer" opens the second by keyset
+        third = await client.get(link(back.text, "Anteriores") or "")
+        assert rows(third.text) == pages[2]
+        second = await client.get(link(third.text, "Más recientes") or "")
+        assert rows(second.text) == pages[1]
+        assert "Página 2 de" in second.text
+
+        odd = await client.get("/segob/bitacora?desde=nope&pagina=4")
+        assert odd.status_code == 200 and 'data-verified="true"' in odd.text
