@@ -23,8 +23,9 @@ async def test_holds_keep_their_group_and_are_listed_for_the_institution_only(ca
     r = await cap.hold([{"pool_id": pool["id"], "beds": 2}], people=[MOTHER, DAUGHTER])
     assert r.status_code == 201, r.text
     hold = r.json()
-    # Kept as the search reads them (languages: none given).
-    assert hold["people"] == [{**MOTHER, "languages": []}, {**DAUGHTER, "languages": []}]
+    # Kept as the search reads them (languages: none given; no child bound to an adult).
+    unset = {"languages": [], "stays_with": None}
+    assert hold["people"] == [{**MOTHER, **unset}, {**DAUGHTER, **unset}]
     bare = await cap.hold([{"pool_id": pool["id"], "beds": 1}])
     assert bare.status_code == 201 and bare.json()["people"] == []
     listed = await cap.client.get("/api/v1/holds", headers=cap.prosecutor())
