@@ -24,7 +24,7 @@ async def test_holds_keep_their_group_and_are_listed_for_the_institution_only(ca
     assert r.status_code == 201, r.text
     hold = r.json()
     # Kept as the search reads them (languages: none given; no child bound to an adult).
-    unset = {"languages": [], "stays_with": None}
+    unset: dict[str, object] = {"languages": [], "stays_with": None}
     assert hold["people"] == [{**MOTHER, **unset}, {**DAUGHTER, **unset}]
     bare = await cap.hold([{"pool_id": pool["id"], "beds": 1}])
     assert bare.status_code == 201 and bare.json()["people"] == []
