@@ -16,13 +16,20 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Coroutine
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from capacity.live_protocol import dumps
 from services.events import Event
 
-if TYPE_CHECKING:
-    from capacity.live_hub import LiveConnection
+
+class Member(Protocol):
+    """What a class needs of a live connection (``capacity.live_hub.Member``)."""
+
+    versions: dict[str, int]  # pool id → the version this connection was shown
+    facilities: set[str]  # facilities of those pools
+    own: dict[str, int | None]  # pools it sees differently from its class
+
+    def send_data(self, text: str) -> None: ...
 
 
 def start_now(coro: Coroutine[Any, Any, None]) -> Coroutine[Any, Any, None] | None:
@@ -60,12 +67,12 @@ class FilterClass:
     def __init__(self, key: str, matches: Callable[[dict[str, Any]], bool]) -> None:
         self.key = key
         self.matches = matches
-        self.members: dict[LiveConnection, None] = {}  # insertion-ordered set
+        self.members: dict[Member, None] = {}  # insertion-ordered set
         self.shown: dict[str, int] = {}  # pool id → last version sent to the class
         self.facilities: set[str] = set()  # facilities of the pools shown
-        self.diverging: set[LiveConnection] = set()  # members with pools of their own
+        self.diverging: set[Member] = set()  # members with pools of their own
 
-    def join(self, conn: LiveConnection) -> None:
+    def join(self, conn: Member) -> None:
         """Add a connection that has caught up (its snapshot or replay, then what it held)."""
         if not self.members:
             self.shown = dict(conn.versions)
@@ -84,7 +91,7 @@ class FilterClass:
             self.facilities |= conn.facilities
         self.members[conn] = None
 
-    def leave(self, conn: LiveConnection) -> None:
+    def leave(self, conn: Member) -> None:
         self.members.pop(conn, None)
         self.diverging.discard(conn)
 
@@ -116,7 +123,7 @@ class FilterClass:
 
     def _follow_own(
         self,
-        conn: LiveConnection,
+        conn: Member,
         event: Event,
         pool_id: str,
         version: int,

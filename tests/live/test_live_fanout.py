@@ -54,7 +54,7 @@ def test_one_match_per_event_and_the_same_text_for_every_member():
     filter_class, calls = _class({"state": "09"})
     members = [Member({"p1": 1}) for _ in range(50)]
     for member in members:
-        filter_class.join(member)  # type: ignore[arg-type]
+        filter_class.join(member)
     _change(filter_class, pool_row("p1", version=2), 1)
     _change(filter_class, pool_row("p9", state="14", version=2), 2)  # another state's pool
     assert calls[0] == 2
@@ -65,11 +65,11 @@ def test_one_match_per_event_and_the_same_text_for_every_member():
 def test_a_member_with_a_newer_snapshot_gets_no_change_twice_and_misses_none():
     filter_class, _ = _class({"state": "09"})
     old = Member({"p1": 1})
-    filter_class.join(old)  # type: ignore[arg-type]
+    filter_class.join(old)
     # The newcomer's snapshot already shows version 2 of p1 (the bus has not brought it
     # yet) and p2, which the class has not seen.
     new = Member({"p1": 2, "p2": 1})
-    filter_class.join(new)  # type: ignore[arg-type]
+    filter_class.join(new)
     _change(filter_class, pool_row("p1", version=2), 1)
     _change(filter_class, pool_row("p2", version=1), 2)
     _change(filter_class, pool_row("p1", version=3), 3)
@@ -81,10 +81,10 @@ def test_a_member_with_a_newer_snapshot_gets_no_change_twice_and_misses_none():
 def test_a_resumed_member_is_told_of_removals_only_for_pools_it_was_shown():
     filter_class, _ = _class({"state": "09"})
     first = Member({"p1": 1, "p2": 1})
-    filter_class.join(first)  # type: ignore[arg-type]
+    filter_class.join(first)
     # A resume replayed only p2: the server does not know the client holds p1.
     resumed = Member({"p2": 1})
-    filter_class.join(resumed)  # type: ignore[arg-type]
+    filter_class.join(resumed)
     _change(filter_class, pool_row("p1", state="14", version=2), 1)  # p1 leaves the state
     _change(filter_class, pool_row("p2", state="14", version=2), 2)
     assert _seen(first) == [("pool_removed", "p1", 2), ("pool_removed", "p2", 2)]

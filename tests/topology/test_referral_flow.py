@@ -95,13 +95,17 @@ def test_a_referral_flows_end_to_end_across_the_services(cluster: Cluster) -> No
     )
     pool = admin.call("POST", f"/facilities/{facility['id']}/pools", 201, json={**POOL, "total": 5})
 
-    # The prosecutor finds the beds and holds them.
+    # The prosecutor finds the beds and holds them. The search may be answered by the other
+    # capacity replica, which learns of the new pool from the bus a moment later (ADR 0023).
     people = [{k: p[k] for k in ("sex", "age", "role")} for p in PEOPLE]
-    found = fiscal.call(
-        "POST", "/availability/search", json={"people": people, "needs": {}, "state": STATE}
-    )
-    ours = [r for r in found["results"] if r["facility"]["id"] == facility["id"]]
-    assert ours, found
+
+    def ours_found() -> list[dict[str, Any]]:
+        found = fiscal.call(
+            "POST", "/availability/search", json={"people": people, "needs": {}, "state": STATE}
+        )
+        return [r for r in found["results"] if r["facility"]["id"] == facility["id"]]
+
+    ours = wait_until(ours_found, attempts=50)
     allocations = [{"pool_id": p["pool_id"], "beds": p["beds"]} for p in ours[0]["pools"]]
     assert allocations == [{"pool_id": pool["id"], "beds": 2}]
     hold = fiscal.call("POST", "/holds", 201, json={"allocations": allocations})
