@@ -420,7 +420,9 @@ async def send_referral(page: ProsecutorPage, hold_id: str, request: Request) ->
         languages = [w.strip()[:40] for w in raw.split(",") if w.strip()][:10]
         variables, variable_problems = minimum_variables(form, i + 1, nationality)
         problems.extend(p for p in variable_problems if p not in problems)
-        people.append({**person, "nationality": nationality, "languages": languages, **variables})
+        # The held group's sex, age and role; planning bonds (stays_with) stay with the hold.
+        held = {k: person.get(k) for k in ("sex", "age", "role")}
+        people.append({**held, "nationality": nationality, "languages": languages, **variables})
         key = (values["again"] or [{}] * (i + 1))[i].get("person_key")
         if key:
             people[-1]["person_key"] = key  # the same person, referred again
