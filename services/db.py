@@ -136,10 +136,9 @@ def _configure_sqlite(engine: Engine) -> None:
             gate.enter(conn.info)
         conn.exec_driver_sql(f"BEGIN {mode}")
 
-    # The gate is given back once the connection is back in the pool, however the
-    # transaction ended (a rollback, a failed BEGIN), or when the connection is discarded;
-    # a session gives it back as soon as it has committed (``new_session``). SQLAlchemy's
-    # own commit event fires before the commit: too early.
+    # The gate is given back once the connection is back in the pool: after its commit or
+    # rollback (SQLAlchemy's commit event fires before the commit, too early), however the
+    # transaction ended (a failed BEGIN too), or when the connection is discarded.
     @event.listens_for(engine, "checkin")
     @event.listens_for(engine, "invalidate")
     @event.listens_for(engine, "detach")
@@ -215,15 +214,7 @@ class ServiceDatabase:
         """A session; ``write=True`` takes SQLite's write lock when the transaction begins."""
         session = Session(self.engine, expire_on_commit=False)
         if write and is_sqlite(self.url):
-            info = session.connection(execution_options={"sqlite_begin": "IMMEDIATE"}).info
-
-            # The next writer may go as soon as SQLite has committed: not after the hooks
-            # below and the connection's return to the pool, each of which may wait for
-            # the GIL while the writers queue.
-            @event.listens_for(session, "after_commit")
-            def _leave_gate(_: Session) -> None:
-                WriteGate.leave(info)
-
+            session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
         if self.after_commit_hooks:
             hooks = self.after_commit_hooks
 

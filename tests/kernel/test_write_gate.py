@@ -79,14 +79,3 @@ def test_postgres_engines_have_no_gate():
         assert write_gate(db.engine) is None
     finally:
         db.dispose()
-
-
-def test_a_session_gives_the_gate_back_as_soon_as_it_has_committed(database):
-    gate = write_gate(database.engine)
-    assert gate is not None
-    seen: list[bool] = []
-    database.after_commit_hooks.append(lambda: seen.append(gate.held))
-    with database.unit_of_work() as session:
-        session.execute(text("UPDATE counter SET n = n + 1"))
-    assert seen == [False]  # the hooks run with the next writer free to go
-    assert _count(database) == 1
