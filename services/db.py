@@ -9,9 +9,7 @@ no service can read another's tables by accident.
 from __future__ import annotations
 
 import contextlib
-import logging
 import threading
-import weakref
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -63,59 +61,7 @@ def prepare_sqlite_file(url: str) -> None:
         protect_sqlite_file(path)
 
 
-# How long a writer queues at the write gate before it goes to SQLite's own busy wait
-# (a writer that already holds the gate in this thread, say, must not wait forever).
-WRITE_GATE_SECONDS = 30.0
-_GATE_KEY = "canaliza_write_gate"
-log = logging.getLogger("canaliza.db")
-
-
-class WriteGate:
-    """Writers of one SQLite database take turns in this process, woken in turn.
-
-    SQLite's busy handler makes a writer that finds the write lock taken sleep and retry,
-    its naps growing to 100 ms: under a few dozen concurrent writers the lock sits free
-    while they sleep, and a write waits seconds for a few milliseconds of work. Taking this
-    lock before ``BEGIN IMMEDIATE`` (and giving it back when the transaction ends) queues
-    them in the process instead, each woken as soon as the previous one is done. SQLite's
-    lock is still taken, and is still what excludes writers (other processes, and anyone
-    who gave up on the gate after ``WRITE_GATE_SECONDS``).
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-
-    @property
-    def held(self) -> bool:
-        """Whether a writer of this process is in (or entering) a write transaction."""
-        return self._lock.locked()
-
-    def enter(self, info: dict[Any, Any]) -> None:
-        """Queue for the gate; ``info`` (the connection's) remembers that it was taken."""
-        if self._lock.acquire(timeout=WRITE_GATE_SECONDS):
-            info[_GATE_KEY] = self
-        else:
-            log.warning("write gate busy for %.0f s; waiting on SQLite's lock", WRITE_GATE_SECONDS)
-
-    @staticmethod
-    def leave(info: dict[Any, Any]) -> None:
-        """Give the gate back if this connection holds it (idempotent)."""
-        gate = info.pop(_GATE_KEY, None)
-        if gate is not None:
-            gate._lock.release()
-
-
-_gates: weakref.WeakKeyDictionary[Engine, WriteGate] = weakref.WeakKeyDictionary()
-
-
-def write_gate(engine: Engine) -> WriteGate | None:
-    """The write gate of a SQLite engine (None for other databases)."""
-    return _gates.get(engine)
-
-
 def _configure_sqlite(engine: Engine) -> None:
-    gate = _gates[engine] = WriteGate()
-
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _: Any) -> None:
         # Let SQLAlchemy's "begin" event decide how each transaction starts.
@@ -132,18 +78,7 @@ def _configure_sqlite(engine: Engine) -> None:
         # Writers take the lock up front: a deferred transaction that read first and
         # then writes can fail with SQLITE_BUSY instead of waiting its turn.
         mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
-        if mode == "IMMEDIATE":
-            gate.enter(conn.info)
         conn.exec_driver_sql(f"BEGIN {mode}")
-
-    # The gate is given back once the connection is back in the pool: after its commit or
-    # rollback (SQLAlchemy's commit event fires before the commit, too early), however the
-    # transaction ended (a failed BEGIN too), or when the connection is discarded.
-    @event.listens_for(engine, "checkin")
-    @event.listens_for(engine, "invalidate")
-    @event.listens_for(engine, "detach")
-    def _on_release(_: Any, record: Any, *__: Any) -> None:
-        WriteGate.leave(record.info)
 
 
 class ServiceDatabase:

@@ -91,12 +91,7 @@ class OutboxRelay:
 
     def _mark(self, seqs: list[int]) -> None:
         if seqs:
-            # A writer like any other: on SQLite it queues at the write gate (IMMEDIATE),
-            # instead of upgrading a read lock and napping in SQLite's busy handler.
-            with (
-                self.db.engine.connect().execution_options(sqlite_begin="IMMEDIATE") as conn,
-                conn.begin(),
-            ):
+            with self.db.engine.begin() as conn:
                 self.outbox.mark_published(conn, seqs)
 
     async def _run(self) -> None:
