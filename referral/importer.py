@@ -25,7 +25,7 @@ from sqlmodel import Session, col, select
 
 from referral import catalogue, events, permissions
 from referral.database import outbox
-from referral.institutions import first_institution
+from referral.institutions import candidates, first_of
 from referral.models import (
     Agreement,
     AgreementParty,
@@ -36,7 +36,7 @@ from referral.models import (
     ReferralHistory,
     ReferralPerson,
 )
-from referral.obligations import CEAV_ROLES, CEAV_TYPES, DIF_TYPES, inm_office
+from referral.obligations import CEAV_ROLES, CEAV_TYPES, DIF_TYPES, inm_office_of
 from referral.referrals import new_person_key
 from referral.schemas import HistoricalReferral, HistoryImportResult, consent_record
 from referral.states import RESPONSE_DEADLINES
@@ -48,6 +48,7 @@ from services.db import bulk_insert
 from services.errors import Unprocessable
 from services.ids import new_id
 from services.tokens import Principal
+from services.vocabulary import InstitutionType
 
 EVENT_TYPE = HistoryImported.TYPE
 IMPORT_NOTE = "Registro histórico importado"
@@ -179,16 +180,19 @@ def import_history(
         raise Unprocessable(
             "El lote no se importó: " + " ".join(problems[:5]), code="history_rejected"
         )
+    # who attends each obligation, chosen as for a live referral from one read of the
+    # candidates (not two queries per kind and state)
+    attending = candidates(session, *DIF_TYPES, *CEAV_TYPES, InstitutionType.INM)
     obliged: dict[tuple[str, str | None], str | None] = {}
 
     def obliged_institution(kind: str, state: str | None) -> str | None:
         key = (kind, state)
         if key not in obliged:
             if kind == "inm":
-                obliged[key] = inm_office(session, state)
+                obliged[key] = inm_office_of(attending, state)
             else:
                 types = {"dif": DIF_TYPES, "ceav": CEAV_TYPES}[kind]
-                obliged[key] = first_institution(session, *types, state=state)
+                obliged[key] = first_of(attending, *types, state=state)
         return obliged[key]
 
     referral_rows: list[dict[str, Any]] = []
