@@ -46,7 +46,7 @@ from services.contracts.referral import HistoryImported, ImportedReferral
 from services.contracts.statistics import step_times
 from services.db import bulk_insert
 from services.errors import Unprocessable
-from services.ids import new_id
+from services.ids import new_ids
 from services.tokens import Principal
 from services.vocabulary import InstitutionType
 
@@ -201,6 +201,7 @@ def import_history(
     obligation_rows: list[dict[str, Any]] = []
     consent_rows: list[dict[str, Any]] = []
     announced: list[ImportedReferral] = []
+    ids = new_ids()
     expired = 0
     actor = principal.sub
     for r in rows:
@@ -243,7 +244,7 @@ def import_history(
         for position, p in enumerate(people):
             person_rows.append(
                 {
-                    "id": new_id(),
+                    "id": next(ids),
                     "referral_id": r.id,
                     "position": position,
                     "sex": p.sex,
@@ -294,7 +295,7 @@ def import_history(
         for kind, institution_id, visa in kinds:
             obligation_rows.append(
                 {
-                    "id": new_id(),
+                    "id": next(ids),
                     "referral_id": r.id,
                     "kind": kind,
                     "institution_id": institution_id,

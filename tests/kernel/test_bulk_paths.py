@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import json
+import uuid
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
@@ -10,6 +12,7 @@ from sqlmodel import Session
 
 from services.db import COPY_MIN_ROWS, bulk_insert
 from services.events import Event, Outbox, outbox_table
+from services.ids import new_ids
 
 
 def _table(metadata: sa.MetaData) -> sa.Table:
@@ -66,3 +69,10 @@ def test_the_outbox_stores_the_event_as_the_bus_carries_it() -> None:
         body = session.execute(sa.select(outbox.table.c.body)).scalar_one()
     assert body == json.loads(event.to_json())
     assert body["payload"] == {"at": "2024-05-01T00:00:00Z", "pair": [1, 2], "ages": {"5": "0-12"}}
+
+
+def test_ids_drawn_in_batches_are_distinct_random_uuid4() -> None:
+    drawn = list(itertools.islice(new_ids(batch=8), 20))  # past one batch
+    assert len(set(drawn)) == 20
+    assert {uuid.UUID(i).version for i in drawn} == {4}
+    assert {uuid.UUID(i).variant for i in drawn} == {uuid.RFC_4122}
