@@ -228,6 +228,9 @@ def import_history(
                 "outcome": r.outcome,
                 "decline_reason": r.reason if status == "declined" else None,
                 "hold_release_pending": False,
+                # every imported referral travelled along an agreement (checked above); all
+                # columns given, so PostgreSQL takes the rows by COPY
+                "without_agreement": False,
                 "created_by": actor,
                 "created_at": r.created_at,
                 "updated_at": last,
