@@ -6,6 +6,7 @@ import itertools
 import json
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session
@@ -32,7 +33,7 @@ def test_sqlite_bulk_insert_stores_what_an_insert_stores() -> None:
     engine = sa.create_engine("sqlite://")
     metadata.create_all(engine)
     at = datetime(2024, 5, 1, 12, 30, tzinfo=UTC)
-    rows = [
+    rows: list[dict[str, Any]] = [
         {"id": i, "tags": None if i % 3 else ["niñez", i], "at": at, "note": None}
         for i in range(COPY_MIN_ROWS)
     ]
@@ -41,7 +42,7 @@ def test_sqlite_bulk_insert_stores_what_an_insert_stores() -> None:
     )
     with Session(engine) as session:
         bulk_insert(session, table, rows)
-        session.execute(table.insert(), [{**r, "id": r["id"] + 10_000} for r in rows])
+        session.execute(table.insert(), [{**r, "id": 10_000 + i} for i, r in enumerate(rows)])
         bulk = session.execute(raw, {"k": 0}).all()
         plain = session.execute(raw, {"k": 1}).all()
         assert len(bulk) == len(rows)
