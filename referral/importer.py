@@ -155,6 +155,17 @@ def _steps(
     return status, steps, due
 
 
+@dataclass
+class PreparedBatch:
+    """A checked batch with its rows built, ready for :func:`store_history`."""
+
+    received: int
+    present: set[str]
+    tables: list[tuple[Any, list[dict[str, Any]]]]
+    announced: list[ImportedReferral]
+    expired: set[str]
+
+
 def import_history(
     session: Session,
     *,
@@ -163,18 +174,28 @@ def import_history(
     now: datetime | None = None,
 ) -> HistoryImportResult:
     """Store one batch of historical referrals in the caller's transaction."""
+    prepared = prepare_history(session, principal=principal, referrals=referrals, now=now)
+    return store_history(session, prepared, principal=principal)
+
+
+def prepare_history(
+    session: Session,
+    *,
+    principal: Principal,
+    referrals: Iterable[HistoricalReferral],
+    now: datetime | None = None,
+) -> PreparedBatch:
+    """Check one batch and build its rows and event; nothing is written. ``session`` may be
+    a read: :func:`store_history` checks again, in the write, which ids are stored."""
     permissions.ensure_can_import_history(principal)
     now = now or utcnow()
     batch: dict[str, HistoricalReferral] = {}
     for r in referrals:
         batch.setdefault(r.id, r)  # a repeated id inside the batch counts once
-    received = len(batch)
     present = set(session.exec(select(Referral.id).where(col(Referral.id).in_(list(batch)))).all())
     rows = [r for rid, r in batch.items() if rid not in present]
     if not rows:
-        return HistoryImportResult(
-            received=received, imported=0, already_present=len(present), expired=0, event_id=None
-        )
+        return PreparedBatch(len(batch), present, [], [], set())
     institutions, problems = _check_batch(session, rows)
     if problems:
         raise Unprocessable(
@@ -202,11 +223,12 @@ def import_history(
     consent_rows: list[dict[str, Any]] = []
     announced: list[ImportedReferral] = []
     ids = new_ids()
-    expired = 0
+    expired: set[str] = set()
     actor = principal.sub
     for r in rows:
         status, steps, due = _steps(r, now)
-        expired += status == "expired"
+        if status == "expired":
+            expired.add(r.id)
         state = r.state or institutions[r.receiving_institution_id].state
         last = steps[-1][3]
         referral_rows.append(
@@ -321,25 +343,56 @@ def import_history(
                 people=people,
             )
         )
-    for table, values in (
+    tables: list[tuple[Any, list[dict[str, Any]]]] = [
         (Referral, referral_rows),
         (ReferralPerson, person_rows),
         (ReferralHistory, history_rows),
         (Obligation, obligation_rows),
         (ConsentIdentity, consent_rows),
-    ):
-        bulk_insert(session, table.__table__, values)  # type: ignore[union-attr]
+    ]
+    return PreparedBatch(len(batch), present, tables, announced, expired)
+
+
+def store_history(
+    session: Session, prepared: PreparedBatch, *, principal: Principal
+) -> HistoryImportResult:
+    """Write a prepared batch in the caller's transaction, with its one event; ids stored
+    since it was prepared (another import) are skipped, as ids stored before."""
+    permissions.ensure_can_import_history(principal)
+    announced = prepared.announced
+    present = set(prepared.present)
+    tables = prepared.tables
+    wanted = [a.referral_id for a in announced]
+    if wanted:
+        late = set(session.exec(select(Referral.id).where(col(Referral.id).in_(wanted))).all())
+        if late:
+            present |= late
+            announced = [a for a in announced if a.referral_id not in late]
+            tables = [
+                (table, [v for v in values if v.get("referral_id", v.get("id")) not in late])
+                for table, values in tables
+            ]
+    if not announced:
+        return HistoryImportResult(
+            received=prepared.received,
+            imported=0,
+            already_present=len(present),
+            expired=0,
+            event_id=None,
+        )
+    for table, values in tables:
+        bulk_insert(session, table.__table__, values)
     event = emit(
         outbox,
         session,
         events.history_imported(announced),
-        aggregate_id=min(r.id for r in rows),
+        aggregate_id=min(a.referral_id for a in announced),
         principal=principal,
     )
     return HistoryImportResult(
-        received=received,
-        imported=len(rows),
+        received=prepared.received,
+        imported=len(announced),
         already_present=len(present),
-        expired=expired,
+        expired=len({a.referral_id for a in announced} & prepared.expired),
         event_id=event.id,
     )
