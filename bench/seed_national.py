@@ -12,7 +12,8 @@ Baselines measured in the same run, on samples held back from the bulk paths:
   ``POST /pools``, ``POST /ledger``) for ``--baseline-facilities`` facilities, against the
   bulk path's facilities per second;
 - the history one referral per ``POST /referrals/import`` for ``--baseline-referrals``
-  referrals, against the batched import's referrals per second.
+  referrals, against the batched import's referrals per second (both with the loader's
+  two requests in flight, so the ratio is the batching's alone; wall time).
 
     .venv/bin/python bench/seed_national.py [--scale stress|national|demo] [--referrals N]
 """

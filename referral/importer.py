@@ -25,7 +25,7 @@ from sqlmodel import Session, col, select
 
 from referral import catalogue, events, permissions
 from referral.database import outbox
-from referral.institutions import first_institution
+from referral.institutions import candidates, first_of
 from referral.models import (
     Agreement,
     AgreementParty,
@@ -36,7 +36,7 @@ from referral.models import (
     ReferralHistory,
     ReferralPerson,
 )
-from referral.obligations import CEAV_ROLES, CEAV_TYPES, DIF_TYPES, inm_office
+from referral.obligations import CEAV_ROLES, CEAV_TYPES, DIF_TYPES, inm_office_of
 from referral.referrals import new_person_key
 from referral.schemas import HistoricalReferral, HistoryImportResult, consent_record
 from referral.states import RESPONSE_DEADLINES
@@ -46,8 +46,9 @@ from services.contracts.referral import HistoryImported, ImportedReferral
 from services.contracts.statistics import step_times
 from services.db import bulk_insert
 from services.errors import Unprocessable
-from services.ids import new_id
+from services.ids import new_ids
 from services.tokens import Principal
+from services.vocabulary import InstitutionType
 
 EVENT_TYPE = HistoryImported.TYPE
 IMPORT_NOTE = "Registro histórico importado"
@@ -154,6 +155,17 @@ def _steps(
     return status, steps, due
 
 
+@dataclass
+class PreparedBatch:
+    """A checked batch with its rows built, ready for :func:`store_history`."""
+
+    received: int
+    present: set[str]
+    tables: list[tuple[Any, list[dict[str, Any]]]]
+    announced: list[ImportedReferral]
+    expired: set[str]
+
+
 def import_history(
     session: Session,
     *,
@@ -162,33 +174,46 @@ def import_history(
     now: datetime | None = None,
 ) -> HistoryImportResult:
     """Store one batch of historical referrals in the caller's transaction."""
+    prepared = prepare_history(session, principal=principal, referrals=referrals, now=now)
+    return store_history(session, prepared, principal=principal)
+
+
+def prepare_history(
+    session: Session,
+    *,
+    principal: Principal,
+    referrals: Iterable[HistoricalReferral],
+    now: datetime | None = None,
+) -> PreparedBatch:
+    """Check one batch and build its rows and event; nothing is written. ``session`` may be
+    a read: :func:`store_history` checks again, in the write, which ids are stored."""
     permissions.ensure_can_import_history(principal)
     now = now or utcnow()
     batch: dict[str, HistoricalReferral] = {}
     for r in referrals:
         batch.setdefault(r.id, r)  # a repeated id inside the batch counts once
-    received = len(batch)
     present = set(session.exec(select(Referral.id).where(col(Referral.id).in_(list(batch)))).all())
     rows = [r for rid, r in batch.items() if rid not in present]
     if not rows:
-        return HistoryImportResult(
-            received=received, imported=0, already_present=len(present), expired=0, event_id=None
-        )
+        return PreparedBatch(len(batch), present, [], [], set())
     institutions, problems = _check_batch(session, rows)
     if problems:
         raise Unprocessable(
             "El lote no se importó: " + " ".join(problems[:5]), code="history_rejected"
         )
+    # who attends each obligation, chosen as for a live referral from one read of the
+    # candidates (not two queries per kind and state)
+    attending = candidates(session, *DIF_TYPES, *CEAV_TYPES, InstitutionType.INM)
     obliged: dict[tuple[str, str | None], str | None] = {}
 
     def obliged_institution(kind: str, state: str | None) -> str | None:
         key = (kind, state)
         if key not in obliged:
             if kind == "inm":
-                obliged[key] = inm_office(session, state)
+                obliged[key] = inm_office_of(attending, state)
             else:
                 types = {"dif": DIF_TYPES, "ceav": CEAV_TYPES}[kind]
-                obliged[key] = first_institution(session, *types, state=state)
+                obliged[key] = first_of(attending, *types, state=state)
         return obliged[key]
 
     referral_rows: list[dict[str, Any]] = []
@@ -197,11 +222,13 @@ def import_history(
     obligation_rows: list[dict[str, Any]] = []
     consent_rows: list[dict[str, Any]] = []
     announced: list[ImportedReferral] = []
-    expired = 0
+    ids = new_ids()
+    expired: set[str] = set()
     actor = principal.sub
     for r in rows:
         status, steps, due = _steps(r, now)
-        expired += status == "expired"
+        if status == "expired":
+            expired.add(r.id)
         state = r.state or institutions[r.receiving_institution_id].state
         last = steps[-1][3]
         referral_rows.append(
@@ -223,6 +250,9 @@ def import_history(
                 "outcome": r.outcome,
                 "decline_reason": r.reason if status == "declined" else None,
                 "hold_release_pending": False,
+                # every imported referral travelled along an agreement (checked above); all
+                # columns given, so PostgreSQL takes the rows by COPY
+                "without_agreement": False,
                 "created_by": actor,
                 "created_at": r.created_at,
                 "updated_at": last,
@@ -239,7 +269,7 @@ def import_history(
         for position, p in enumerate(people):
             person_rows.append(
                 {
-                    "id": new_id(),
+                    "id": next(ids),
                     "referral_id": r.id,
                     "position": position,
                     "sex": p.sex,
@@ -290,7 +320,7 @@ def import_history(
         for kind, institution_id, visa in kinds:
             obligation_rows.append(
                 {
-                    "id": new_id(),
+                    "id": next(ids),
                     "referral_id": r.id,
                     "kind": kind,
                     "institution_id": institution_id,
@@ -313,25 +343,56 @@ def import_history(
                 people=people,
             )
         )
-    for table, values in (
+    tables: list[tuple[Any, list[dict[str, Any]]]] = [
         (Referral, referral_rows),
         (ReferralPerson, person_rows),
         (ReferralHistory, history_rows),
         (Obligation, obligation_rows),
         (ConsentIdentity, consent_rows),
-    ):
-        bulk_insert(session, table.__table__, values)  # type: ignore[union-attr]
+    ]
+    return PreparedBatch(len(batch), present, tables, announced, expired)
+
+
+def store_history(
+    session: Session, prepared: PreparedBatch, *, principal: Principal
+) -> HistoryImportResult:
+    """Write a prepared batch in the caller's transaction, with its one event; ids stored
+    since it was prepared (another import) are skipped, as ids stored before."""
+    permissions.ensure_can_import_history(principal)
+    announced = prepared.announced
+    present = set(prepared.present)
+    tables = prepared.tables
+    wanted = [a.referral_id for a in announced]
+    if wanted:
+        late = set(session.exec(select(Referral.id).where(col(Referral.id).in_(wanted))).all())
+        if late:
+            present |= late
+            announced = [a for a in announced if a.referral_id not in late]
+            tables = [
+                (table, [v for v in values if v.get("referral_id", v.get("id")) not in late])
+                for table, values in tables
+            ]
+    if not announced:
+        return HistoryImportResult(
+            received=prepared.received,
+            imported=0,
+            already_present=len(present),
+            expired=0,
+            event_id=None,
+        )
+    for table, values in tables:
+        bulk_insert(session, table.__table__, values)
     event = emit(
         outbox,
         session,
         events.history_imported(announced),
-        aggregate_id=min(r.id for r in rows),
+        aggregate_id=min(a.referral_id for a in announced),
         principal=principal,
     )
     return HistoryImportResult(
-        received=received,
-        imported=len(rows),
+        received=prepared.received,
+        imported=len(announced),
         already_present=len(present),
-        expired=expired,
+        expired=len({a.referral_id for a in announced} & prepared.expired),
         event_id=event.id,
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlmodel import Session, col, select
 
 from referral import events, permissions
@@ -58,21 +60,35 @@ def list_institutions(
     )
 
 
+def candidates(session: Session, *types: str) -> list[Institution]:
+    """The institutions of ``types``, oldest first: what :func:`first_of` chooses from."""
+    return list(
+        session.exec(
+            select(Institution)
+            .where(col(Institution.type).in_(types))
+            .order_by(col(Institution.created_at), col(Institution.id))
+        ).all()
+    )
+
+
+def first_of(
+    institutions: Sequence[Institution], *types: str, state: str | None = None
+) -> str | None:
+    """Among ``institutions`` (oldest first), the oldest of the first of ``types`` that has
+    one (state-level types only in ``state``)."""
+    for type_ in types:
+        if type_ in STATE_TYPES and not state:
+            continue
+        for inst in institutions:
+            if inst.type == type_ and (type_ not in STATE_TYPES or inst.state == state):
+                return inst.id
+    return None
+
+
 def first_institution(session: Session, *types: str, state: str | None = None) -> str | None:
     """The oldest institution of the first of ``types`` that has one (state-level types
     only in ``state``)."""
-    for type_ in types:
-        query = select(Institution).where(Institution.type == type_)
-        if type_ in STATE_TYPES:
-            if not state:
-                continue
-            query = query.where(Institution.state == state)
-        found = session.exec(
-            query.order_by(col(Institution.created_at), col(Institution.id))
-        ).first()
-        if found:
-            return found.id
-    return None
+    return first_of(candidates(session, *types), *types, state=state)
 
 
 def add_institution(session: Session, inst: Institution, principal: Principal | None) -> None:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from referral import catalogue, events, permissions
 from referral.database import outbox
 from referral.exceptions import ReferralNotFound
-from referral.institutions import first_institution
+from referral.institutions import candidates, first_institution
 from referral.models import Institution, Obligation, Referral, ReferralPerson
 from referral.records import get_referral
 from referral.schemas import FulfilBody
@@ -28,23 +28,19 @@ CEAV_ROLES = (PersonRole.VICTIM, PersonRole.INDIRECT_VICTIM)
 
 
 def inm_office(session: Session, state: str | None) -> str | None:
-    """The INM office that attends a referral: the regional office (an ``inm`` institution
-    under another, ``parent_id`` set) of the referral's state, else the national INM."""
-    offices = select(Institution).where(Institution.type == InstitutionType.INM)
-    if state:
-        regional = session.exec(
-            offices.where(
-                Institution.state == state, col(Institution.parent_id).is_not(None)
-            ).order_by(col(Institution.created_at), col(Institution.id))
-        ).first()
-        if regional is not None:
-            return regional.id
-    national = session.exec(
-        offices.where(col(Institution.parent_id).is_(None)).order_by(
-            col(Institution.created_at), col(Institution.id)
-        )
-    ).first()
-    return national.id if national else first_institution(session, InstitutionType.INM)
+    """The INM office that attends a referral (see :func:`inm_office_of`)."""
+    return inm_office_of(candidates(session, InstitutionType.INM), state)
+
+
+def inm_office_of(institutions: Sequence[Institution], state: str | None) -> str | None:
+    """Among ``institutions`` (oldest first), the INM office that attends a referral: the
+    regional office (an ``inm`` institution under another, ``parent_id`` set) of the
+    referral's state, else the national INM, else the oldest INM institution."""
+    offices = [i for i in institutions if i.type == InstitutionType.INM]
+    regional = [i for i in offices if state and i.state == state and i.parent_id is not None]
+    national = [i for i in offices if i.parent_id is None]
+    found = regional or national or offices
+    return found[0].id if found else None
 
 
 def derive_obligations(

@@ -239,8 +239,12 @@ def import_history(body: HistoryImport, principal: PrincipalDep) -> HistoryImpor
 
     Idempotent: referrals already stored are counted, not written again.
     """
+    # Checked and built in a read, written in the write: SQLite's writers take turns, and a
+    # batch built outside the write lock overlaps the database writing the previous one.
+    with db.unit_of_work(write=False) as read:
+        prepared = importer.prepare_history(read, principal=principal, referrals=body.referrals)
     with db.unit_of_work() as session:
-        return importer.import_history(session, principal=principal, referrals=body.referrals)
+        return importer.store_history(session, prepared, principal=principal)
 
 
 @router.get("/referrals", response_model=list[ReferralPublic])

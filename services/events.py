@@ -7,7 +7,6 @@ the bus after commit. Events never carry victims' identities.
 
 from __future__ import annotations
 
-import json
 import uuid
 from datetime import datetime
 from typing import Any
@@ -95,7 +94,8 @@ class Outbox:
                 event_id=event.id,
                 type=event.type,
                 aggregate_id=event.aggregate_id,
-                body=json.loads(event.to_json()),
+                # JSON data as the bus carries it, encoded once (by the column)
+                body=event.model_dump(mode="json", exclude={"sequence"}),
                 created_at=utcnow(),
             )
         )

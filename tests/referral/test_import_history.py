@@ -5,14 +5,19 @@ from __future__ import annotations
 import json
 
 from sqlalchemy import func, select
+from sqlmodel import col
 from typer.testing import CliRunner
 
 from canaliza.demo import CASA_MERCEDES, FGR
 from canaliza.seed import generate
-from referral import demo
+from referral import demo, importer
 from referral.cli import app
 from referral.database import db
 from referral.models import Referral, ReferralHistory
+from referral.schemas import HistoricalReferral
+from services.tokens import Principal
+
+SERVICE = Principal(sub="import-test", roles=frozenset({"service"}))
 
 
 def _rows() -> list[dict]:
@@ -60,3 +65,33 @@ async def test_import_history_file_is_idempotent_and_refuses_a_bad_line(ctx, tmp
     refused = runner.invoke(app, ["import-history", str(bad)])
     assert refused.exit_code != 0
     assert _count(Referral) == len(rows)
+
+
+async def test_a_batch_prepared_before_another_import_stored_some_skips_them(ctx):
+    """The service builds a batch in a read and writes it afterwards: ids another import
+    stored in between are skipped and counted as present, not written twice."""
+    with db.new_session(write=True) as session:
+        demo.load_demo(session)
+        session.commit()
+    rows = [HistoricalReferral.model_validate(r) for r in _rows()]
+    with db.unit_of_work(write=False) as read:
+        prepared = importer.prepare_history(read, principal=SERVICE, referrals=rows)
+    with db.unit_of_work() as session:
+        first = importer.import_history(session, principal=SERVICE, referrals=rows[:5])
+    assert first.imported == 5
+    before = _steps_per_referral()
+    with db.unit_of_work() as session:
+        late = importer.store_history(session, prepared, principal=SERVICE)
+    assert (late.received, late.imported, late.already_present) == (len(rows), len(rows) - 5, 5)
+    assert _count(Referral) == len(rows)
+    after = _steps_per_referral()
+    assert set(after) == {r.id for r in rows}
+    assert {rid: after[rid] for rid in before} == before  # the five not written twice
+
+
+def _steps_per_referral() -> dict[str, int]:
+    with db.new_session(write=False) as session:
+        query = select(col(ReferralHistory.referral_id), func.count()).group_by(
+            ReferralHistory.referral_id
+        )
+        return {rid: int(n) for rid, n in session.execute(query).all()}

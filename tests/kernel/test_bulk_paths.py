@@ -1,0 +1,79 @@
+"""The kernel's bulk write paths store exactly what the ordinary ones would."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from services.db import COPY_MIN_ROWS, bulk_insert
+from services.events import Event, Outbox, outbox_table
+from services.ids import new_ids
+
+
+def _table(metadata: sa.MetaData) -> sa.Table:
+    return sa.Table(
+        "sample",
+        metadata,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("tags", sa.JSON),
+        sa.Column("at", sa.DateTime(timezone=True)),
+        sa.Column("note", sa.String(40)),
+    )
+
+
+def test_sqlite_bulk_insert_stores_what_an_insert_stores() -> None:
+    metadata = sa.MetaData()
+    table = _table(metadata)
+    engine = sa.create_engine("sqlite://")
+    metadata.create_all(engine)
+    at = datetime(2024, 5, 1, 12, 30, tzinfo=UTC)
+    rows: list[dict[str, Any]] = [
+        {"id": i, "tags": None if i % 3 else ["niñez", i], "at": at, "note": None}
+        for i in range(COPY_MIN_ROWS)
+    ]
+    raw = sa.text(
+        "SELECT tags, typeof(tags), at, note FROM sample WHERE id / 10000 = :k ORDER BY id"
+    )
+    with Session(engine) as session:
+        bulk_insert(session, table, rows)
+        session.execute(table.insert(), [{**r, "id": 10_000 + i} for i, r in enumerate(rows)])
+        bulk = session.execute(raw, {"k": 0}).all()
+        plain = session.execute(raw, {"k": 1}).all()
+        assert len(bulk) == len(rows)
+        assert bulk == plain  # a None in a JSON column is JSON 'null', as SQLAlchemy writes it
+        assert ("null", "text", plain[1][2], None) == tuple(bulk[1])
+        assert session.execute(sa.select(table.c.tags).where(table.c.id == 3)).scalar() == [
+            "niñez",
+            3,
+        ]
+
+
+def test_the_outbox_stores_the_event_as_the_bus_carries_it() -> None:
+    metadata = sa.MetaData()
+    outbox = Outbox(outbox_table(metadata))
+    engine = sa.create_engine("sqlite://")
+    metadata.create_all(engine)
+    event = Event(
+        type="referral.history.imported",
+        aggregate_type="referral_history",
+        aggregate_id="r-1",
+        payload={"at": datetime(2024, 5, 1, tzinfo=UTC), "pair": (1, 2), "ages": {5: "0-12"}},
+    )
+    with Session(engine) as session:
+        outbox.add(session, event)
+        body = session.execute(sa.select(outbox.table.c.body)).scalar_one()
+    assert body == json.loads(event.to_json())
+    assert body["payload"] == {"at": "2024-05-01T00:00:00Z", "pair": [1, 2], "ages": {"5": "0-12"}}
+
+
+def test_ids_drawn_in_batches_are_distinct_random_uuid4() -> None:
+    drawn = list(itertools.islice(new_ids(batch=8), 20))  # past one batch
+    assert len(set(drawn)) == 20
+    assert {uuid.UUID(i).version for i in drawn} == {4}
+    assert {uuid.UUID(i).variant for i in drawn} == {uuid.RFC_4122}
