@@ -34,7 +34,7 @@ from audit.exceptions import FacilityNotOnRoster
 from audit.models import AuditEntry, FollowUpAction, RosterFacility, RosterStay
 from audit.visits import list_visits, visit_view
 from services.clock import as_utc, utcnow
-from services.pages import after, decode_cursor, invalid_cursor, split_page
+from services.pages import after, page_key, split_page
 from services.settings import get_settings
 
 REGISTRATION_PREFIX = "capacity.facility.registration_"
@@ -280,9 +280,8 @@ def roster_page(
     where, values = _filters(**filters)
     values.update(_moment(now, policy), page_rows=limit + 1)
     if cursor:
-        key = decode_cursor(cursor, 3)
-        if not all(isinstance(v, str) for v in key):  # the roster's key is three strings
-            raise invalid_cursor()
+        key = page_key(cursor, str, str, str)  # the roster's key is three strings
+        assert key is not None
         values.update(zip(_AFTER, key, strict=True))
     rows = list(session.execute(_page_statement(where, bool(cursor)), values))
     page, next_cursor = split_page(rows, limit, _order_key)

@@ -33,7 +33,7 @@ from services.at_rest import KeyEncryptionError, Keyring, StorageError, keyring,
 from services.clock import as_utc, utcnow
 from services.contracts.audit import ExportMade
 from services.events import Event
-from services.pages import after, decode_cursor, invalid_cursor, split_page
+from services.pages import after, page_key, split_page
 from services.settings import get_settings
 from services.tokens import Principal
 
@@ -486,10 +486,9 @@ def search_entries(
     total = session.execute(select(func.count()).select_from(AuditEntry).where(*conds)).scalar_one()
     position = col(AuditEntry.position)
     if cursor:
-        (last,) = decode_cursor(cursor, 1)
-        if not isinstance(last, int):
-            raise invalid_cursor()
-        conds.append(after([cast(Any, position)], (last,), descending=newest_first))
+        key = page_key(cursor, int)
+        assert key is not None
+        conds.append(after([cast(Any, position)], key, descending=newest_first))
     rows = session.execute(
         select(AuditEntry)
         .where(*conds)
