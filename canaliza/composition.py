@@ -14,7 +14,7 @@ from collections.abc import Callable
 import typer
 from fastapi import FastAPI
 
-from services.app import ServiceSpec, create_app
+from services.app import Hook, ServiceSpec, create_app
 
 # The frontend is not a data service, but it is served like one.
 DOMAIN_PACKAGES = ("auth", "capacity", "referral", "audit", "frontend")
@@ -43,12 +43,15 @@ def load_specs(names: list[str]) -> list[ServiceSpec]:
     return [load_spec(n) for n in names]
 
 
-def build_app(target: str = "all") -> FastAPI:
-    """The ASGI app for ``target`` (``all`` or one package name)."""
+def build_app(target: str = "all", *, extra_startup: list[Hook] | None = None) -> FastAPI:
+    """The ASGI app for ``target`` (``all`` or one package name); ``extra_startup`` hooks run
+    after every service's own."""
     names = available_packages() if target == "all" else [target]
     unknown = [n for n in names if n not in DOMAIN_PACKAGES]
     if unknown:
         raise typer.BadParameter(f"unknown service {unknown[0]!r}")
     return create_app(
-        load_specs(names), title="Canaliza" if target == "all" else f"Canaliza — {target}"
+        load_specs(names),
+        title="Canaliza" if target == "all" else f"Canaliza — {target}",
+        extra_startup=extra_startup,
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -39,6 +40,19 @@ log = logging.getLogger("canaliza.app")
 INTERNAL_BASE_URL = "http://canaliza.internal"
 
 Hook = Callable[["Runtime"], Awaitable[None]]
+
+
+async def freeze_startup_heap(runtime: Runtime) -> None:
+    """A served process's last start-up hook: what start-up built (modules, routes, mappers,
+    caches: about 290,000 objects for ``all``) moves to the collector's permanent generation
+    (``gc.freeze``), so no later collection walks it again. Under the 200-user mixed load
+    a full collection of that heap stopped every thread for 0.5–0.65 s (ADR 0033).
+
+    Not for tests, which build many apps in one process: frozen objects are never
+    collected, so their cycles would stay in memory."""
+    await asyncio.sleep(0)  # the other start-up hooks' tasks have begun
+    gc.collect()
+    gc.freeze()
 
 
 @dataclass
