@@ -127,14 +127,24 @@ class Outbox:
             ),
         )
 
-    def pending(self, conn: Connection, limit: int = 200) -> list[tuple[int, Event]]:
+    def pending_after_skipping(
+        self, conn: Connection, skip: set[int], limit: int = 200
+    ) -> tuple[list[tuple[int, Event]], bool]:
+        """Up to ``limit`` unpublished rows in order, leaving out the sequences in ``skip``
+        (published, not yet marked; their bodies are not decoded), and whether the outbox
+        may hold more."""
         rows = conn.execute(
             select(self.table.c.seq, self.table.c.body)
             .where(self.table.c.published_at.is_(None))
             .order_by(self.table.c.seq)
-            .limit(limit)
+            .limit(limit + len(skip))
         ).all()
-        return [(row.seq, Event.model_validate(row.body)) for row in rows]
+        out = [(row.seq, Event.model_validate(row.body)) for row in rows if row.seq not in skip]
+        return out[:limit], len(rows) == limit + len(skip)
+
+    def pending(self, conn: Connection, limit: int = 200) -> list[tuple[int, Event]]:
+        """Unpublished rows in order, up to ``limit``."""
+        return self.pending_after_skipping(conn, set(), limit)[0]
 
     def mark_published(self, conn: Connection, seqs: list[int]) -> None:
         if seqs:

@@ -12,6 +12,7 @@ import contextlib
 import logging
 import os
 import signal
+import time
 
 from starlette.concurrency import run_in_threadpool
 
@@ -20,6 +21,9 @@ from services.db import ServiceDatabase
 from services.events import Event, Outbox
 
 log = logging.getLogger("canaliza.relay")
+
+BATCH = 200  # events read per pass
+MARK_AT_MOST = 1000  # published rows left unmarked at most (then marked at once)
 
 # Fault injection for the resilience suite, off unless set: the process SIGKILLs itself
 # when it is about to publish an event of this type (committed, not yet published).
@@ -30,12 +34,24 @@ class OutboxRelay:
     """Moves one service's outbox rows onto the bus."""
 
     def __init__(
-        self, db: ServiceDatabase, outbox: Outbox, bus: Bus, *, poll_interval: float = 0.5
+        self,
+        db: ServiceDatabase,
+        outbox: Outbox,
+        bus: Bus,
+        *,
+        poll_interval: float = 0.5,
+        mark_interval: float = 0.25,
     ) -> None:
         self.db = db
         self.outbox = outbox
         self.bus = bus
         self.poll_interval = poll_interval
+        # Published rows are marked in one write at most this often (and whenever the relay
+        # is idle or stops), not once per pass: each mark is a write transaction competing
+        # with the service's own writers (SQLite takes them one at a time).
+        self.mark_interval = mark_interval
+        self._unmarked: list[int] = []  # published, to be marked
+        self._last_mark = 0.0
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[None] | None = None
@@ -65,29 +81,46 @@ class OutboxRelay:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        with contextlib.suppress(Exception):  # best effort: unmarked rows are sent again
+            await self.mark()
 
     async def drain(self) -> int:
-        """Publish everything pending now; returns how many events went out."""
+        """Publish everything pending now; returns how many events went out.
+
+        A row this relay published and has not marked yet is skipped, not sent twice; a
+        new process starts from the first unmarked row (at least once: the bus drops
+        repeated ids). Skipped by sequence, not read after the newest one: on PostgreSQL a
+        transaction that took a lower sequence may commit after a higher one."""
         total = 0
         while True:
-            batch = await run_in_threadpool(self._read_batch)
-            if not batch:
-                return total
-            done: list[int] = []
+            batch, more = await run_in_threadpool(self._read_batch, set(self._unmarked))
             try:
                 for seq, event in batch:
                     if event.type == self._kill_before_publish:
                         os.kill(os.getpid(), signal.SIGKILL)
                     await self.bus.publish(event)
-                    done.append(seq)
+                    self._unmarked.append(seq)
+                    total += 1
+                    self.published += 1
             finally:
-                await run_in_threadpool(self._mark, done)
-                total += len(done)
-                self.published += len(done)
+                if len(self._unmarked) >= MARK_AT_MOST:
+                    await self.mark()
+            if not more:  # the outbox held no more (no empty read to learn it)
+                return total
 
-    def _read_batch(self) -> list[tuple[int, Event]]:
+    async def mark(self) -> None:
+        """Mark what was published since the last mark (one write transaction)."""
+        seqs, self._unmarked = self._unmarked, []
+        self._last_mark = time.monotonic()
+        try:
+            await run_in_threadpool(self._mark, seqs)
+        except BaseException:
+            self._unmarked = seqs + self._unmarked
+            raise
+
+    def _read_batch(self, skip: set[int]) -> tuple[list[tuple[int, Event]], bool]:
         with self.db.engine.connect() as conn:
-            return self.outbox.pending(conn)
+            return self.outbox.pending_after_skipping(conn, skip, limit=BATCH)
 
     def _mark(self, seqs: list[int]) -> None:
         if seqs:
@@ -97,11 +130,17 @@ class OutboxRelay:
     async def _run(self) -> None:
         backoff = self.poll_interval
         while True:
-            with contextlib.suppress(TimeoutError):
+            idle = False
+            try:
                 await asyncio.wait_for(self._wake.wait(), timeout=backoff)
+            except TimeoutError:
+                idle = True
             self._wake.clear()
             try:
                 await self.drain()
+                due = time.monotonic() - self._last_mark >= self.mark_interval
+                if self._unmarked and (idle or due):
+                    await self.mark()
                 backoff = self.poll_interval
             except asyncio.CancelledError:
                 raise
