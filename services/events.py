@@ -86,18 +86,20 @@ class Outbox:
 
     def __init__(self, table: Table) -> None:
         self.table = table
+        self._insert = table.insert()  # one statement, its SQL compiled once
 
     def add(self, session: Session, event: Event) -> Event:
         """Record ``event`` in the session's transaction; it is published after commit."""
         session.execute(
-            self.table.insert().values(
-                event_id=event.id,
-                type=event.type,
-                aggregate_id=event.aggregate_id,
+            self._insert,
+            {
+                "event_id": event.id,
+                "type": event.type,
+                "aggregate_id": event.aggregate_id,
                 # JSON data as the bus carries it, encoded once (by the column)
-                body=event.model_dump(mode="json", exclude={"sequence"}),
-                created_at=utcnow(),
-            )
+                "body": event.model_dump(mode="json", exclude={"sequence"}),
+                "created_at": utcnow(),
+            },
         )
         return event
 
