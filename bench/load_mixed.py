@@ -492,6 +492,36 @@ async def check_pools(world: World) -> list[str]:
 
 # --- targets --------------------------------------------------------------------------------
 
+# The server processes of the running target whose CPU time the run reads (embedded: one).
+SERVER_PIDS: list[int] = []
+
+
+def cpu_seconds(pids: list[int]) -> float | None:
+    """User + system CPU seconds of ``pids`` so far (Linux ``/proc``); None if unreadable."""
+    total = 0.0
+    try:
+        for pid in pids:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+    return total if pids else None
+
+
+def measured(run: Callable[[], tuple[Stats, float]]) -> tuple[Stats, float, dict[str, Any]]:
+    """``run`` with the server's and this client's CPU time per request it served: steadier
+    than req/s on a busy machine, and it says which side was the bottleneck."""
+    server0, client0 = cpu_seconds(SERVER_PIDS), time.process_time()
+    stats, elapsed = run()
+    server1, client1 = cpu_seconds(SERVER_PIDS), time.process_time()
+    served = max(1, sum(len(v) for op, v in stats.latencies.items() if op != "live_snapshot"))
+    cpu: dict[str, Any] = {"client_ms_per_request": round((client1 - client0) * 1000 / served, 3)}
+    if server0 is not None and server1 is not None:
+        cpu["server_ms_per_request"] = round((server1 - server0) * 1000 / served, 3)
+        cpu["server_cores_busy"] = round((server1 - server0) / elapsed, 2)
+    cpu["client_cores_busy"] = round((client1 - client0) / elapsed, 2)
+    return stats, elapsed, cpu
+
 
 def _wait_ready(url: str, proc: subprocess.Popen[bytes] | None, log: Path) -> None:
     for _ in range(1200):  # bounded by attempts
@@ -527,10 +557,12 @@ def embedded() -> Iterator[str]:
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
+        SERVER_PIDS.append(proc.pid)
         try:
             _wait_ready(base, proc, log)
             yield base
         finally:
+            SERVER_PIDS.remove(proc.pid)
             proc.terminate()
             try:
                 proc.wait(timeout=20)
@@ -604,14 +636,20 @@ def run_target(
     with TARGETS[target]() as base_url:
         world = asyncio.run(prepare(base_url))
         base_rps, base_ping = None, None
+        base_cpu: dict[str, Any] = {}
         if baseline_seconds:
-            b_stats, b_elapsed = asyncio.run(
-                drive(world, users=users, seconds=baseline_seconds, iterations=None, baseline=True)
-            )
+            b_stats, b_elapsed, base_cpu = measured(
+                lambda: asyncio.run(
+                    drive(
+                        world, users=users, seconds=baseline_seconds, iterations=None,
+                        baseline=True,
+                    )
+                )
+            )  # fmt: skip
             base_rps = round(len(b_stats.latencies.get("ping", [])) / b_elapsed, 1)
             base_ping = b_stats.summary(b_elapsed).get("ping")
-        stats, elapsed = asyncio.run(
-            drive(world, users=users, seconds=seconds, iterations=iterations)
+        stats, elapsed, cpu = measured(
+            lambda: asyncio.run(drive(world, users=users, seconds=seconds, iterations=iterations))
         )
         leftovers = asyncio.run(check_pools(world))
     for problem in leftovers:
@@ -631,6 +669,8 @@ def run_target(
         "live_messages": stats.live_messages,
         "baseline_ping_rps": base_rps,
         "baseline_ping": base_ping,
+        "cpu": cpu,
+        "baseline_cpu": base_cpu,
         "per_operation": per_op,
         "load_average": round(os.getloadavg()[0], 2),
     }
@@ -693,6 +733,30 @@ def print_run(run: dict[str, Any]) -> None:
             f"  baseline (authenticated ping, same users): {run['baseline_ping_rps']:.0f} req/s; "
             f"mixed/ping throughput ratio {run['rps'] / run['baseline_ping_rps']:.2f} "
             f"(target ≥ 0.85); load average {run.get('load_average', 0):.2f}"
+        )
+    cpu, base_cpu = run.get("cpu") or {}, run.get("baseline_cpu") or {}
+    if cpu.get("server_ms_per_request") is not None:
+        ratio = ""
+        if base_cpu.get("server_ms_per_request"):
+            ratio = (
+                f" (ping {base_cpu['server_ms_per_request']:.2f} ms, "
+                f"{base_cpu.get('server_cores_busy', 0):.2f} cores busy: mixed ÷ ping "
+                f"{cpu['server_ms_per_request'] / base_cpu['server_ms_per_request']:.1f}×)"
+            )
+        print(
+            f"  server CPU per request: {cpu['server_ms_per_request']:.2f} ms, "
+            f"{cpu.get('server_cores_busy', 0):.2f} cores busy{ratio}"
+        )
+    if cpu:
+        print(
+            f"  client CPU per request: {cpu['client_ms_per_request']:.2f} ms, "
+            f"{cpu['client_cores_busy']:.2f} cores busy"
+            + (
+                f" (ping {base_cpu['client_ms_per_request']:.2f} ms, "
+                f"{base_cpu['client_cores_busy']:.2f} cores)"
+                if base_cpu
+                else ""
+            )
         )
     for sample in run["error_samples"]:
         print(f"  error: {sample}")
