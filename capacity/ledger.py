@@ -186,6 +186,7 @@ def append_entry(
     actor: Principal | None,
     hold_id: str | None,
     idempotency_key: str | None = None,
+    people: list[dict[str, Any]] | None = None,
 ) -> LedgerEntry:
     """Append one ledger entry at the pool's current version."""
     entry = LedgerEntry(
@@ -197,6 +198,7 @@ def append_entry(
         institution_id=actor.institution_id if actor else None,
         hold_id=hold_id,
         idempotency_key=idempotency_key,
+        people=people,
         pool_version=pool.version,
         at=utcnow(),
     )
@@ -217,8 +219,10 @@ def apply(
     bump_version: bool = True,
     error: type[CanalizaError] = CountsConflict,
     idempotency_key: str | None = None,
-) -> None:
-    """Compare-and-set the counts, then append the entry; refuses what the counts can't take."""
+    people: list[dict[str, Any]] | None = None,
+) -> LedgerEntry:
+    """Compare-and-set the counts, then append the entry (returned, not yet flushed);
+    refuses what the counts can't take."""
     if not _cas(session, pool_id=pool.id, kind=kind, beds=beds, rev=rev, bump=bump_version):
         session.refresh(pool)
         guard = EFFECTS[kind][1]
@@ -233,7 +237,7 @@ def apply(
             detail, extra={"pool_id": pool.id, "requested": beds, "available": available_of(pool)}
         )
     session.refresh(pool)
-    append_entry(
+    return append_entry(
         session,
         pool=pool,
         kind=kind,
@@ -242,4 +246,5 @@ def apply(
         actor=actor,
         hold_id=hold_id,
         idempotency_key=idempotency_key,
+        people=people,
     )

@@ -183,16 +183,6 @@ def entry_by_key(session: Session, *, pool_id: str, idempotency_key: str) -> Led
     ).scalar_one_or_none()
 
 
-def latest_entry(session: Session, *, pool_id: str) -> LedgerEntry:
-    entry: LedgerEntry = session.execute(
-        select(LedgerEntry)
-        .where(col(LedgerEntry.pool_id) == pool_id)
-        .order_by(col(LedgerEntry.seq).desc())
-        .limit(1)
-    ).scalar_one()
-    return entry
-
-
 # --- holds ----------------------------------------------------------------------------
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import update
 from sqlmodel import Session
 
@@ -9,7 +11,7 @@ from capacity import permissions
 from capacity.events import admission_recorded, emit_pool_changed, record
 from capacity.exceptions import FacilityNotActive, IdempotencyKeyReused, StaleVersion
 from capacity.ledger import POOL_TABLE, append_entry, apply, bump_revision, touch_pool
-from capacity.lookups import entry_by_key, get_facility, get_pool, latest_entry
+from capacity.lookups import entry_by_key, get_facility, get_pool
 from capacity.models import LedgerEntry, Pool
 from capacity.schemas import LedgerCreate, PoolCreate, PoolUpdate
 from services.clock import utcnow
@@ -139,6 +141,13 @@ def confirm_pool(session: Session, *, principal: Principal, pool_id: str) -> Poo
     return pool
 
 
+def _admitted(data: LedgerCreate) -> list[dict[str, Any]]:
+    """Who a client admission admitted, one per bed; the minimal body records each as S.I."""
+    if data.people is not None:
+        return [p.model_dump() for p in data.people]
+    return [{"sex": None, "age_band": None} for _ in range(data.beds)]
+
+
 def record_entry(
     session: Session,
     *,
@@ -171,7 +180,8 @@ def record_entry(
             f"La instalación está {FacilityStatus(facility.status).label}; "
             "no puede registrar ingresos."
         )
-    apply(
+    admission = data.kind == "admit" and not data.opening_balance
+    entry = apply(
         session,
         pool=pool,
         kind=data.kind,
@@ -180,17 +190,10 @@ def record_entry(
         actor=principal,
         rev=rev,
         idempotency_key=idempotency_key,
+        people=_admitted(data) if admission else None,
     )
     session.flush()
-    entry = latest_entry(session, pool_id=pool.id)
-    if data.kind == "admit" and not data.opening_balance:
-        # who was admitted, one per bed; the minimal body records each as S.I.
-        entry.people = (
-            [p.model_dump() for p in data.people]
-            if data.people is not None
-            else [{"sex": None, "age_band": None} for _ in range(data.beds)]
-        )
-        session.flush()
+    if admission:
         record(
             session,
             admission_recorded(pool, facility, entry),
