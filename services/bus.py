@@ -198,6 +198,11 @@ class InProcessBus(Bus):
 
         return Subscription(close)
 
+    def retained(self) -> list[Event]:
+        """The events this bus can still replay, oldest first (decoded: for tests and
+        diagnostics, not a hot path)."""
+        return [Event.model_validate_json(data) for _, _, data in self._history]
+
     async def last_sequence(self) -> int:
         return self._seq
 

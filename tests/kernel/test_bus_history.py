@@ -38,6 +38,7 @@ async def test_the_retained_history_is_not_tracked_and_replays_the_same_events()
         await asyncio.sleep(0.01)
     await sub.close()
     assert [e.sequence for e in got] == list(range(550, 601))
+    assert [e.sequence for e in bus.retained()] == list(range(101, 601))
     assert [e.model_dump(exclude={"sequence"}) for e in got] == [
         e.model_dump(exclude={"sequence"}) for e in sent[549:]
     ]

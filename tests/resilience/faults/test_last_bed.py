@@ -81,7 +81,7 @@ async def _race(actors: Actors, label: str) -> None:
 
 
 async def _history(bus: InProcessBus) -> list[Any]:
-    return list(bus._history)
+    return bus.retained()
 
 
 async def test_two_hundred_racers_for_the_last_bed_sqlite(tmp_path, actors):
