@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import cache
 from typing import Any, ClassVar, TypeVar, get_args
 
 from pydantic import BaseModel, ConfigDict
@@ -85,13 +86,23 @@ def _model_in(annotation: Any) -> type[BaseModel] | None:
     return None
 
 
+@cache
+def _kept(model: type[BaseModel]) -> tuple[tuple[str, type[BaseModel] | None], ...]:
+    """The keys a consumer keeps of ``model``'s JSON (declared, not ``Sensitive``), each
+    with the payload model it holds (read once per model, not once per received item)."""
+    return tuple(
+        (field.alias or name, _model_in(field.annotation))
+        for name, field in model.model_fields.items()
+        if not is_sensitive(model, name)
+    )
+
+
 def _declared(model: type[BaseModel], data: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for name, field in model.model_fields.items():
-        key = field.alias or name
-        if key not in data or is_sensitive(model, name):
+    for key, inner in _kept(model):
+        if key not in data:
             continue
-        value, inner = data[key], _model_in(field.annotation)
+        value = data[key]
         if inner is not None and isinstance(value, dict):
             value = _declared(inner, value)
         elif inner is not None and isinstance(value, list):
