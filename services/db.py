@@ -247,31 +247,38 @@ def bulk_insert(session: Session, table: Any, rows: list[dict[str, Any]]) -> Non
     ):
         session.execute(table.insert(), rows)
         return
-    processors = [c.type._cached_bind_processor(dialect) for c in columns]
     quote = dialect.identifier_preparer.quote
     names = ", ".join(quote(c.name) for c in columns)
     target = quote(table.name)
+    # SQLAlchemy hands None to SQLite's processors too (a JSON column stores 'null'); COPY
+    # takes None as NULL. Processed column by column (most columns have no processor).
+    values = _bound_values(rows, columns, dialect, process_none=dialect.name == "sqlite")
     if dialect.name == "sqlite":
-        # SQLAlchemy hands None to the processors too (a JSON column stores 'null');
         # the names are the table's own, quoted, and every value a bound parameter
         conn.exec_driver_sql(
             f"INSERT INTO {target} ({names}) VALUES ({', '.join('?' * len(keys))})",  # noqa: S608
-            [
-                tuple(
-                    value if proc is None else proc(value)
-                    for value, proc in zip(row.values(), processors, strict=True)
-                )
-                for row in rows
-            ],
+            values,
         )
         return
     driver = conn.connection.driver_connection
     assert driver is not None
     with driver.cursor() as cursor, cursor.copy(f"COPY {target} ({names}) FROM STDIN") as copy:
-        for row in rows:
-            copy.write_row(
-                [
-                    value if proc is None or value is None else proc(value)
-                    for value, proc in zip(row.values(), processors, strict=True)
-                ]
-            )
+        for row in values:
+            copy.write_row(row)
+
+
+def _bound_values(
+    rows: list[dict[str, Any]], columns: list[Any], dialect: Any, *, process_none: bool
+) -> list[tuple[Any, ...]]:
+    """Each row's values in column order, through its column type's bind processor."""
+    by_column: list[Any] = []
+    for column in columns:
+        key = column.key
+        values = [row[key] for row in rows]
+        proc = column.type._cached_bind_processor(dialect)
+        if proc is not None:
+            values = [
+                proc(value) if value is not None or process_none else None for value in values
+            ]
+        by_column.append(values)
+    return list(zip(*by_column, strict=True))
