@@ -9,6 +9,7 @@ no service can read another's tables by accident.
 from __future__ import annotations
 
 import contextlib
+import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -219,6 +220,8 @@ def alembic_config(service: str, url: str, metadata: MetaData | None = None) -> 
 
 # Below this many rows a bulk insert is SQLAlchemy's own executemany whatever the database.
 COPY_MIN_ROWS = 200
+# Rows per multi-row INSERT on SQLite (fewer when the columns would pass its variable limit).
+SQLITE_ROWS_PER_STATEMENT = 2_000
 
 
 def bulk_insert(session: Session, table: Any, rows: list[dict[str, Any]]) -> None:
@@ -226,8 +229,9 @@ def bulk_insert(session: Session, table: Any, rows: list[dict[str, Any]]) -> Non
 
     Each value goes through its column type's bind processing first, so encrypted and JSON
     columns store exactly what an ``INSERT`` would; then PostgreSQL takes the rows in one
-    ``COPY … FROM STDIN`` (psycopg) and SQLite in one driver-level ``executemany`` (no
-    per-row parameter compilation: most of SQLAlchemy's cost on a bulk path). For a few
+    ``COPY … FROM STDIN`` (psycopg) and SQLite in multi-row ``INSERT … VALUES`` statements
+    of up to ``SQLITE_ROWS_PER_STATEMENT`` rows (no per-row parameter compilation: most of
+    SQLAlchemy's cost on a bulk path; no per-row statement step: see below). For a few
     rows, or when a column left out of the rows has a Python-side default the driver would
     not apply: SQLAlchemy's executemany ``INSERT``."""
     if not rows:
@@ -254,11 +258,21 @@ def bulk_insert(session: Session, table: Any, rows: list[dict[str, Any]]) -> Non
     # takes None as NULL. Processed column by column (most columns have no processor).
     values = _bound_values(rows, columns, dialect, process_none=dialect.name == "sqlite")
     if dialect.name == "sqlite":
-        # the names are the table's own, quoted, and every value a bound parameter
-        conn.exec_driver_sql(
-            f"INSERT INTO {target} ({names}) VALUES ({', '.join('?' * len(keys))})",  # noqa: S608
-            values,
-        )
+        driver = conn.connection.driver_connection
+        assert driver is not None
+        # Thousands of rows per statement, not one statement step per row: the driver lets
+        # go of the GIL around every step, and taking it back behind a busy thread (the
+        # service preparing the next batch) costs up to a switch interval each time.
+        limit = driver.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+        per = max(1, min(SQLITE_ROWS_PER_STATEMENT, limit // len(keys)))
+        one = f"({', '.join('?' * len(keys))})"
+        for start in range(0, len(values), per):
+            chunk = values[start : start + per]
+            # the names are the table's own, quoted, and every value a bound parameter
+            conn.exec_driver_sql(
+                f"INSERT INTO {target} ({names}) VALUES {', '.join([one] * len(chunk))}",  # noqa: S608
+                tuple(value for row in chunk for value in row),
+            )
         return
     driver = conn.connection.driver_connection
     assert driver is not None

@@ -8,9 +8,11 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from sqlmodel import Session
 
+from services import db
 from services.db import COPY_MIN_ROWS, bulk_insert
 from services.events import Event, Outbox, outbox_table
 from services.ids import new_ids
@@ -27,7 +29,10 @@ def _table(metadata: sa.MetaData) -> sa.Table:
     )
 
 
-def test_sqlite_bulk_insert_stores_what_an_insert_stores() -> None:
+@pytest.mark.parametrize("per_statement", [db.SQLITE_ROWS_PER_STATEMENT, 7])
+def test_sqlite_bulk_insert_stores_what_an_insert_stores(monkeypatch, per_statement) -> None:
+    """Whatever the rows per multi-row statement (7: full statements and a shorter last)."""
+    monkeypatch.setattr(db, "SQLITE_ROWS_PER_STATEMENT", per_statement)
     metadata = sa.MetaData()
     table = _table(metadata)
     engine = sa.create_engine("sqlite://")
@@ -35,7 +40,7 @@ def test_sqlite_bulk_insert_stores_what_an_insert_stores() -> None:
     at = datetime(2024, 5, 1, 12, 30, tzinfo=UTC)
     rows: list[dict[str, Any]] = [
         {"id": i, "tags": None if i % 3 else ["niñez", i], "at": at, "note": None}
-        for i in range(COPY_MIN_ROWS)
+        for i in range(COPY_MIN_ROWS + 3)
     ]
     raw = sa.text(
         "SELECT tags, typeof(tags), at, note FROM sample WHERE id / 10000 = :k ORDER BY id"
