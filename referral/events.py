@@ -123,19 +123,23 @@ def agreement_refused(referral: Referral, *, missing: str) -> AgreementRefused:
 # --- referrals ------------------------------------------------------------------------------
 
 
+def _facts(p: Person) -> dict[str, Any]:
+    """What the minimum variables are made of, read off a person (but its key)."""
+    return {
+        "sex": p.sex,
+        "age": p.age,
+        "nationality": p.nationality,
+        "role": p.role,
+        "state_of_origin": p.state_of_origin,
+        "vulnerable_groups": p.vulnerable_groups,
+        "offences": p.offences,
+    }
+
+
 def person_facts(p: Person) -> PersonVariables:
     """A person's minimum variables (stored or historical), as every referral event
     carries them."""
-    return person_variables(
-        sex=p.sex,
-        age=p.age,
-        nationality=p.nationality,
-        role=p.role,
-        state_of_origin=p.state_of_origin,
-        vulnerable_groups=p.vulnerable_groups,
-        offences=p.offences,
-        person_key=p.person_key,
-    )
+    return person_variables(**_facts(p), person_key=p.person_key)
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -301,16 +305,7 @@ def imported_referral(
         state=state,
         steps=steps,
         people=[
-            person_variables_data(
-                sex=p.sex,
-                age=p.age,
-                nationality=p.nationality,
-                role=p.role,
-                state_of_origin=p.state_of_origin,
-                vulnerable_groups=p.vulnerable_groups,
-                offences=p.offences,
-                person_key=key,
-            )
+            person_variables_data(**_facts(p), person_key=key)
             for p, key in zip(r.people, keys, strict=True)
         ],
     )
