@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
+from operator import itemgetter
 from typing import Any
 
 from sqlmodel import Session, col, select
@@ -380,7 +381,9 @@ def store_history(
             event_id=None,
         )
     for table, values in tables:
-        bulk_insert(session, table.__table__, values)
+        # in key order (the ids are random): each index's pages visited once, in order
+        key = "referral_id" if values and "referral_id" in values[0] else "id"
+        bulk_insert(session, table.__table__, sorted(values, key=itemgetter(key)))
     event = emit_data(
         outbox,
         session,
