@@ -32,9 +32,15 @@ STAY_EXTENDED = "referral.stay.extended"
 HISTORY_IMPORTED = "referral.history.imported"
 STAY_EVENTS = frozenset({ADMITTED, STAY_EXTENDED, HISTORY_IMPORTED, *STAY_ENDED})
 
+# What an entry leaves to recompute (``audit.roster_state.refresh``): parts per facility.
+Refresh = dict[str, frozenset[str]]
+STAYS = frozenset({"stays"})
+POOLS = frozenset({"pools"})
 
-def _project_stay(session: Session, etype: str, body: dict[str, Any]) -> None:
-    """Fold one referral event into the roster's stays (idempotent per referral)."""
+
+def _project_stay(session: Session, etype: str, body: dict[str, Any]) -> Refresh:
+    """Fold one referral event into the roster's stays (idempotent per referral); the
+    facilities whose stays it changed."""
     p = body.get("payload") or {}
     if etype == HISTORY_IMPORTED:
         # An imported referral still admitted: its stay began no later than its creation day.
@@ -46,7 +52,7 @@ def _project_stay(session: Session, etype: str, body: dict[str, Any]) -> None:
             and parse_utc(row.get("created_on")) is not None
         }
         _project_imported_stays(session, admitted)
-        return
+        return {}  # folded into their facilities already: nothing left to recompute
     rid = str(p.get("referral_id") or body.get("aggregate_id") or "")
     stay = session.get(RosterStay, rid) if rid else None
     if etype == ADMITTED and stay is None and p.get("facility_id"):
@@ -57,7 +63,7 @@ def _project_stay(session: Session, etype: str, body: dict[str, Any]) -> None:
     elif etype == STAY_EXTENDED and stay is not None:
         stay.extended_days += int(p.get("days") or 0)
     fid = stay.facility_id if stay is not None else str(p.get("facility_id") or "")
-    refresh(session, [fid], ["stays"])
+    return {fid: STAYS} if fid else {}
 
 
 def _project_imported_stays(session: Session, admitted: dict[str, dict[str, Any]]) -> None:
@@ -95,6 +101,7 @@ class _Rows:
         self.session = session
         self.facilities: dict[str, RosterFacility] | None = None
         self.pools: dict[str, RosterPool] | None = None
+        self.changed = False  # a row was added, or a kept pool column changed
 
     def preload(self, facility_ids: set[str], pool_ids: set[str]) -> None:
         fac, pool = col(RosterFacility.facility_id), col(RosterPool.pool_id)
@@ -117,6 +124,7 @@ class _Rows:
                 facility_id=fid, first_seen_at=at, visit_since_on=as_utc(at).date()
             )
             self.session.add(found)
+            self.changed = True
             if self.facilities is not None:
                 self.facilities[fid] = found
         return found
@@ -139,18 +147,77 @@ def _chunks(ids: list[str], size: int = 500) -> list[list[str]]:
 def project(session: Session, body: dict[str, Any]) -> None:
     """Fold one trail entry (its canonical body) into the roster tables, and refresh what
     the roster keeps of the facilities it touched (``audit.roster_state``)."""
+    project_many(session, [body])
+
+
+def project_many(session: Session, bodies: list[dict[str, Any]]) -> None:
+    """Fold trail entries in order, then refresh once what the roster keeps of every
+    facility they touched: a batch of entries costs one recomputation per facility, not
+    one per entry (the kept columns are recomputed from the rows, not adjusted)."""
+    pending: dict[str, set[str]] = {}
+    # The rows read stay referenced until the refresh, which then finds them in the session
+    # (its identity map holds clean rows only weakly).
+    kept: list[_Rows] = []
+    shared = _preloaded(session, bodies)
+    if shared is not None:
+        kept.append(shared)
+    for body in bodies:
+        for fid, parts in _fold_entry(session, body, kept, shared).items():
+            pending.setdefault(fid, set()).update(parts)
+    by_parts: dict[frozenset[str], list[str]] = {}
+    for fid, wanted in pending.items():
+        by_parts.setdefault(frozenset(wanted), []).append(fid)
+    for parts, fids in by_parts.items():
+        refresh(session, fids, parts)
+
+
+def _preloaded(session: Session, bodies: list[dict[str, Any]]) -> _Rows | None:
+    """The roster rows of every facility and pool these entries name, read with two ``IN``
+    queries (not two reads per entry); None when a bulk import is among them (it reads and
+    adds its own rows, which a read made before it would miss)."""
+    types = [str(body.get("type") or "") for body in bodies]
+    if ROSTER_IMPORTED in types:
+        return None
+    facilities: set[str] = set()
+    pools: set[str] = set()
+    for etype, body in zip(types, bodies, strict=True):
+        p = body.get("payload") or {}
+        if etype == POOL_EVENT:
+            facilities.add(str(p.get("facility_id") or ""))
+            pools.add(str(p.get("pool_id") or body.get("aggregate_id") or ""))
+        elif etype.startswith(FACILITY_PREFIX):
+            facilities.add(str(p.get("facility_id") or body.get("aggregate_id") or ""))
+    facilities.discard("")
+    pools.discard("")
+    if not facilities:
+        return None
+    rows = _Rows(session)
+    rows.preload(facilities, pools)
+    return rows
+
+
+def _fold_entry(
+    session: Session, body: dict[str, Any], kept: list[_Rows], shared: _Rows | None
+) -> Refresh:
     etype = str(body.get("type") or "")
     if etype == ROSTER_IMPORTED:
-        _project_import(session, body)
-        return
+        rows = _Rows(session)
+        kept.append(rows)
+        return _project_import(rows, body)
     if etype in STAY_EVENTS:
-        _project_stay(session, etype, body)
-        return
-    fid = _fold(_Rows(session), body)
-    if fid:
-        # A pool changes only its facility's beds; a facility event may change its maximum
-        # stay, or bring it onto the roster with stays already known.
-        refresh(session, [fid], ["pools"] if etype == POOL_EVENT else PARTS)
+        return _project_stay(session, etype, body)
+    rows = shared or _Rows(session)
+    rows.changed = False
+    fid = _fold(rows, body)
+    if not fid:
+        return {}
+    if etype != POOL_EVENT:
+        # A facility event may change its maximum stay, or bring it onto the roster with
+        # stays already known.
+        return {fid: PARTS}
+    # A pool changes only its facility's beds, and only when what the roster keeps of it
+    # changed (a hold or its release moves beds the roster does not count).
+    return {fid: POOLS} if rows.changed else {}
 
 
 def _fold(rows: _Rows, body: dict[str, Any]) -> str | None:
@@ -180,12 +247,16 @@ def _fold(rows: _Rows, body: dict[str, Any]) -> str | None:
         if pool is None:
             pool = RosterPool(pool_id=pid, facility_id=fid)
             rows.add_pool(pool)
+            rows.changed = True
         elif pool.version > version:
             return fid
+        kept = (int(p.get("total") or 0), int(p.get("occupied") or 0),
+                parse_utc(p.get("last_confirmed_at")))  # fmt: skip
+        before = (pool.total, pool.occupied, _utc_or_none(pool.last_confirmed_at))
+        if kept != before:
+            rows.changed = True
         pool.version = version
-        pool.total = int(p.get("total") or 0)
-        pool.occupied = int(p.get("occupied") or 0)
-        pool.last_confirmed_at = parse_utc(p.get("last_confirmed_at"))
+        pool.total, pool.occupied, pool.last_confirmed_at = kept
         return fid
     fid = str(p.get("facility_id") or body.get("aggregate_id") or "")
     if not fid:
@@ -226,6 +297,10 @@ def _fold(rows: _Rows, body: dict[str, Any]) -> str | None:
     return fid
 
 
+def _utc_or_none(value: datetime | None) -> datetime | None:
+    return as_utc(value) if value is not None else None
+
+
 def _date(value: Any) -> date | None:
     try:
         return date.fromisoformat(str(value)) if value else None
@@ -233,12 +308,11 @@ def _date(value: Any) -> date | None:
         return None
 
 
-def _project_import(session: Session, body: dict[str, Any]) -> None:
+def _project_import(rows: _Rows, body: dict[str, Any]) -> Refresh:
     """Unfold a bulk roster import into the facility and pool entries it stands for."""
     payload = body.get("payload") or {}
     facilities = payload.get("facilities") or []
     pools = payload.get("pools") or []
-    rows = _Rows(session)
     rows.preload(
         {str(f.get("facility_id")) for f in facilities}
         | {str(p.get("facility_id")) for p in pools},
@@ -257,7 +331,7 @@ def _project_import(session: Session, body: dict[str, Any]) -> None:
             {**body, "type": POOL_EVENT, "payload": pool, "aggregate_id": pool.get("pool_id"),
              "aggregate_version": pool.get("version") or 1},
         )  # fmt: skip
-    refresh(session, rows.facilities or {})  # every facility the import touched
+    return dict.fromkeys(rows.facilities or {}, PARTS)  # every facility the import touched
 
 
 def rebuild(session: Session) -> int:

@@ -21,13 +21,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PublicKey,
 )
 from pydantic import ValidationError
-from sqlalchemy import func, select, text
+from sqlalchemy import Table, func, insert, select, text
 from sqlmodel import Session, col
 
 from audit import anchors
 from audit.database import outbox
 from audit.models import AuditEntry, Checkpoint
-from audit.projection import project
+from audit.projection import project_many
 from services import contracts
 from services.at_rest import KeyEncryptionError, Keyring, StorageError, keyring, write_private_file
 from services.clock import as_utc, utcnow
@@ -40,6 +40,7 @@ from services.tokens import Principal
 log = logging.getLogger("canaliza.audit")
 
 GENESIS = "0" * 64
+ENTRY_TABLE: Table = AuditEntry.__table__  # type: ignore[attr-defined]
 # A checkpoint every this many entries (and when the service stops, and periodically), so
 # the unsigned tail stays under ``CANALIZA_AUDIT_MAX_UNSIGNED_TAIL`` (default twice this).
 CHECKPOINT_EVERY = 100
@@ -97,20 +98,66 @@ def lock_chain(session: Session) -> None:
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CHAIN_LOCK})
 
 
-def record_event(session: Session, event: Event) -> AuditEntry | None:
-    """Append ``event`` to the trail; ``None`` when it is already there (idempotent by id)."""
+def record_event(session: Session, event: Event) -> bool:
+    """Append ``event`` to the trail; ``False`` when it is already there (idempotent by id)."""
+    return record_events(session, [event]) == 1
+
+
+def record_events(session: Session, events: list[Event]) -> int:
+    """Append ``events`` to the trail in order, in the session's transaction; how many were
+    new (each is idempotent by id, also within the list).
+
+    The chain's head is read once, the entries go in with one ``INSERT`` per run between
+    checkpoints, and the roster projection refreshes each facility the entries touched once
+    at the end (``audit.projection.project_many``); a checkpoint is signed at every
+    ``CHECKPOINT_EVERY``-th position, as when entries come one by one."""
     lock_chain(session)
-    if session.execute(
-        select(col(AuditEntry.position)).where(col(AuditEntry.event_id) == event.id)
-    ).first():
-        return None
+    ids = list(dict.fromkeys(event.id for event in events))
+    known: set[str] = set()
+    for start in range(0, len(ids), 500):
+        known.update(
+            session.execute(
+                select(col(AuditEntry.event_id)).where(
+                    col(AuditEntry.event_id).in_(ids[start : start + 500])
+                )
+            ).scalars()
+        )
     last = session.execute(
         select(col(AuditEntry.position), col(AuditEntry.hash))
         .order_by(col(AuditEntry.position).desc())
         .limit(1)
     ).first()
-    position = (last[0] + 1) if last else 1
-    prev = last[1] if last else GENESIS
+    position, prev = (last[0], last[1]) if last else (0, GENESIS)
+    rows: list[dict[str, Any]] = []
+    bodies: list[dict[str, Any]] = []
+    for event in events:
+        if event.id in known:
+            continue
+        known.add(event.id)
+        position += 1
+        row, body = _entry(event, position, prev)
+        prev = row["hash"]
+        rows.append(row)
+        bodies.append(body)
+        if position % CHECKPOINT_EVERY == 0:
+            _insert_entries(session, rows)
+            make_checkpoint(session)
+    _insert_entries(session, rows)
+    # The roster is a projection of the trail, kept in the same transaction (ADR 0010).
+    project_many(session, bodies)
+    return len(bodies)
+
+
+def _insert_entries(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Insert the entries not yet written, and forget them (one executemany)."""
+    if rows:
+        session.execute(insert(ENTRY_TABLE), rows)
+        rows.clear()
+
+
+def _entry(event: Event, position: int, prev: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The trail row of ``event`` at ``position`` after the hash ``prev``, and the canonical
+    body it hashes."""
     payload = trail_payload(event)
     facility_id = _facility_of(payload)
     body: dict[str, Any] = {
@@ -127,25 +174,19 @@ def record_event(session: Session, event: Event) -> AuditEntry | None:
         "payload": payload,
     }
     canonical = canonical_json(body)
-    entry = AuditEntry(
-        position=position,
-        event_id=event.id,
-        type=event.type,
-        actor=event.actor,
-        institution_id=event.institution_id,
-        facility_id=facility_id,
-        occurred_at=as_utc(event.occurred_at),
-        canonical=canonical,
-        prev_hash=prev,
-        hash=chain_hash(prev, canonical),
-    )
-    session.add(entry)
-    session.flush()
-    # The roster is a projection of the trail, kept in the same transaction (ADR 0010).
-    project(session, body)
-    if position % CHECKPOINT_EVERY == 0:
-        make_checkpoint(session)
-    return entry
+    row = {
+        "position": position,
+        "event_id": event.id,
+        "type": event.type,
+        "actor": event.actor,
+        "institution_id": event.institution_id,
+        "facility_id": facility_id,
+        "occurred_at": as_utc(event.occurred_at),
+        "canonical": canonical,
+        "prev_hash": prev,
+        "hash": chain_hash(prev, canonical),
+    }
+    return row, body
 
 
 # --- signing key -------------------------------------------------------------------

@@ -22,6 +22,8 @@ from services.events import Event
 log = logging.getLogger("canaliza.bus")
 
 Handler = Callable[[Event], Awaitable[None]]
+# A consumer that takes the events already waiting together (in stream order, never empty).
+BatchHandler = Callable[[list[Event]], Awaitable[None]]
 
 
 def subject_matches(pattern: str, subject: str) -> bool:
@@ -65,6 +67,23 @@ class Bus:
     ) -> Subscription:  # pragma: no cover - interface
         """Call ``handler`` for each event on ``subject`` (wildcards allowed)."""
         raise NotImplementedError
+
+    async def subscribe_batches(
+        self,
+        subject: str,
+        handler: BatchHandler,
+        *,
+        max_batch: int = 200,
+        deliver_from: int | None = None,
+    ) -> Subscription:
+        """Like :meth:`subscribe`, but ``handler`` takes the events that are already waiting
+        together, in order, up to ``max_batch`` (a consumer that writes them in one
+        transaction keeps up under load). This default hands over one event at a time."""
+
+        async def one(event: Event) -> None:
+            await handler([event])
+
+        return await self.subscribe(subject, one, deliver_from=deliver_from)
 
     async def last_sequence(self) -> int:  # pragma: no cover - interface
         """The sequence of the newest event in the stream (0 when empty)."""
@@ -110,6 +129,35 @@ class InProcessBus(Bus):
     async def subscribe(
         self, subject: str, handler: Handler, *, deliver_from: int | None = None
     ) -> Subscription:
+        async def each(events: list[Event]) -> None:
+            for ev in events:
+                try:
+                    await handler(ev)
+                except Exception:
+                    log.exception("event handler failed for %s", ev.type)
+
+        return await self._follow(subject, each, 1, deliver_from)
+
+    async def subscribe_batches(
+        self,
+        subject: str,
+        handler: BatchHandler,
+        *,
+        max_batch: int = 200,
+        deliver_from: int | None = None,
+    ) -> Subscription:
+        async def batch(events: list[Event]) -> None:
+            try:
+                await handler(events)
+            except Exception:
+                log.exception("event handler failed for a batch of %d", len(events))
+
+        return await self._follow(subject, batch, max(1, max_batch), deliver_from)
+
+    async def _follow(
+        self, subject: str, deliver: BatchHandler, max_batch: int, deliver_from: int | None
+    ) -> Subscription:
+        """One subscription's queue and the task that hands its events over, in order."""
         queue: asyncio.Queue[Event | None] = asyncio.Queue()
         async with self._lock:
             if deliver_from is not None:
@@ -126,12 +174,16 @@ class InProcessBus(Bus):
         async def pump() -> None:
             while True:
                 ev = await queue.get()
+                events: list[Event] = []
+                while ev is not None:
+                    events.append(ev)
+                    if len(events) >= max_batch or queue.empty():
+                        break
+                    ev = queue.get_nowait()
+                if events:
+                    await deliver(events)
                 if ev is None:
                     return
-                try:
-                    await handler(ev)
-                except Exception:
-                    log.exception("event handler failed for %s", ev.type)
 
         task = asyncio.create_task(pump(), name=f"bus-sub-{subject}")
         self._tasks.add(task)
