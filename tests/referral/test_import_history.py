@@ -18,6 +18,7 @@ from referral.schemas import HistoricalReferral
 from services.contracts.referral import HistoryImported, ImportedReferral
 from services.contracts.statistics import case_variables
 from services.tokens import Principal
+from services.vocabulary import Outcome
 
 SERVICE = Principal(sub="import-test", roles=frozenset({"service"}))
 
@@ -119,7 +120,7 @@ def _as_model(r: HistoricalReferral, data: dict) -> dict:
         status=data["status"],
         urgency=r.urgency,
         created_on=r.created_at.date().isoformat(),
-        outcome=r.outcome,
+        outcome=Outcome(r.outcome) if r.outcome else None,
     ).model_dump(mode="json")
 
 
