@@ -180,4 +180,5 @@ def emit_data(
             institution_id=principal.institution_id if principal else institution_id,
             payload=data,
         ),
+        json_payload=True,
     )

@@ -77,6 +77,28 @@ def test_the_outbox_stores_the_event_as_the_bus_carries_it() -> None:
     assert body["payload"] == {"at": "2024-05-01T00:00:00Z", "pair": [1, 2], "ages": {"5": "0-12"}}
 
 
+def test_an_event_with_a_json_payload_is_stored_as_any_other() -> None:
+    """A contract's payload is JSON data already: stored as it is, the same body (and the
+    same keys in the same order) as the event walked whole."""
+    metadata = sa.MetaData()
+    outbox = Outbox(outbox_table(metadata))
+    engine = sa.create_engine("sqlite://")
+    metadata.create_all(engine)
+    event = Event(
+        type="referral.history.imported",
+        aggregate_type="referral_history",
+        aggregate_id="r-1",
+        institution_id="i-1",
+        payload={"referrals": [{"referral_id": "r-1", "steps": {"sent": "2024-05-01"}}]},
+    )
+    with Session(engine) as session:
+        outbox.add(session, event, json_payload=True)
+        body = session.execute(sa.select(outbox.table.c.body)).scalar_one()
+    expected = json.loads(event.to_json())
+    assert body == expected
+    assert json.dumps(body) == json.dumps(expected)
+
+
 def test_ids_drawn_in_batches_are_distinct_random_uuid4() -> None:
     drawn = list(itertools.islice(new_ids(batch=8), 20))  # past one batch
     assert len(set(drawn)) == 20
