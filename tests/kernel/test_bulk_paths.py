@@ -59,11 +59,16 @@ def test_sqlite_bulk_insert_stores_what_an_insert_stores(monkeypatch, per_statem
         ]
 
 
-def test_the_outbox_stores_the_event_as_the_bus_carries_it() -> None:
+def _outbox() -> tuple[Outbox, sa.Engine]:
     metadata = sa.MetaData()
     outbox = Outbox(outbox_table(metadata))
     engine = sa.create_engine("sqlite://")
     metadata.create_all(engine)
+    return outbox, engine
+
+
+def test_the_outbox_stores_the_event_as_the_bus_carries_it() -> None:
+    outbox, engine = _outbox()
     event = Event(
         type="referral.history.imported",
         aggregate_type="referral_history",
@@ -80,10 +85,7 @@ def test_the_outbox_stores_the_event_as_the_bus_carries_it() -> None:
 def test_an_event_with_a_json_payload_is_stored_as_any_other() -> None:
     """A contract's payload is JSON data already: stored as it is, the same body (and the
     same keys in the same order) as the event walked whole."""
-    metadata = sa.MetaData()
-    outbox = Outbox(outbox_table(metadata))
-    engine = sa.create_engine("sqlite://")
-    metadata.create_all(engine)
+    outbox, engine = _outbox()
     event = Event(
         type="referral.history.imported",
         aggregate_type="referral_history",
