@@ -16,7 +16,7 @@ from sqlmodel import Session, col
 
 from audit.exceptions import FacilityNotOnRoster
 from audit.models import AuditEntry, RosterFacility, RosterPool, RosterStay
-from audit.roster_state import PARTS, refresh
+from audit.roster_state import PARTS, add_imported_stays, refresh
 from services.clock import as_utc, parse_utc, utcnow
 from services.vocabulary import RegistrationStatus
 
@@ -51,25 +51,8 @@ def _project_stay(session: Session, etype: str, body: dict[str, Any]) -> Refresh
             and row.get("facility_id")
             and parse_utc(row.get("created_on")) is not None
         }
-        known: set[str] = set()
-        for chunk in _chunks(sorted(admitted)):  # one query per 500, not one per referral
-            known.update(
-                session.execute(
-                    select(col(RosterStay.referral_id)).where(
-                        col(RosterStay.referral_id).in_(chunk)
-                    )
-                ).scalars()
-            )
-        session.add_all(
-            RosterStay(
-                referral_id=rid,
-                facility_id=str(row["facility_id"]),
-                admitted_at=parse_utc(row.get("created_on")) or utcnow(),
-            )
-            for rid, row in admitted.items()
-            if rid not in known
-        )
-        return {str(row["facility_id"]): STAYS for row in admitted.values()}
+        _project_imported_stays(session, admitted)
+        return {}  # folded into their facilities already: nothing left to recompute
     rid = str(p.get("referral_id") or body.get("aggregate_id") or "")
     stay = session.get(RosterStay, rid) if rid else None
     if etype == ADMITTED and stay is None and p.get("facility_id"):
@@ -81,6 +64,27 @@ def _project_stay(session: Session, etype: str, body: dict[str, Any]) -> Refresh
         stay.extended_days += int(p.get("days") or 0)
     fid = stay.facility_id if stay is not None else str(p.get("facility_id") or "")
     return {fid: STAYS} if fid else {}
+
+
+def _project_imported_stays(session: Session, admitted: dict[str, dict[str, Any]]) -> None:
+    """The stays of a bulk history import's admitted referrals, each counted once (a
+    retried batch adds nothing), folded into their facilities without re-reading their
+    other stays (``audit.roster_state.add_imported_stays``)."""
+    known: set[str] = set()
+    for chunk in _chunks(sorted(admitted)):  # one query per 500, not one per referral
+        known.update(
+            session.execute(
+                select(col(RosterStay.referral_id)).where(col(RosterStay.referral_id).in_(chunk))
+            ).scalars()
+        )
+    add_imported_stays(
+        session,
+        {
+            rid: (str(row["facility_id"]), parse_utc(row.get("created_on")) or utcnow())
+            for rid, row in admitted.items()
+            if rid not in known
+        },
+    )
 
 
 REGISTRATION_REVIEWED = "capacity.facility.registration_reviewed"

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, func, select
+from sqlalchemy import case, func, insert, select
 from sqlmodel import Session, col
 
 from audit.models import FollowUpAction, RosterFacility, RosterPool, RosterStay, Visit
@@ -139,3 +139,37 @@ def _stays(session: Session, facs: dict[str, RosterFacility], chunk: list[str]) 
         found = over.get(fid)
         fac.stay_over_first_at = min(found) if found else None
         fac.stay_over_last_at = max(found) if found else None
+
+
+def add_imported_stays(session: Session, stays: dict[str, tuple[str, datetime]]) -> None:
+    """Add new stays (referral id -> facility id, admission) of a bulk history import,
+    still open, and fold them into their facilities' kept stay columns: what ``refresh``
+    of ``stays`` would leave, without reading every open stay of those facilities again on
+    every batch (a national import grew that read with each batch). The stays must be new.
+    """
+    if not stays:
+        return
+    session.flush()
+    facs: dict[str, RosterFacility] = {}
+    ids = sorted({fid for fid, _ in stays.values()})
+    for start in range(0, len(ids), CHUNK):
+        facs.update(_facilities(session, ids[start : start + CHUNK]))
+    rows: list[dict[str, Any]] = []
+    over: dict[str, list[datetime]] = {}
+    for rid, (fid, admitted_at) in stays.items():
+        fac = facs.get(fid)
+        # a facility not on the roster yet gets its stays' instants when it arrives (refresh)
+        at = stay_over_at(admitted_at, fac.max_stay_days, 0) if fac is not None else None
+        rows.append(
+            {"referral_id": rid, "facility_id": fid, "admitted_at": admitted_at,
+             "open": True, "extended_days": 0, "over_at": at}
+        )  # fmt: skip
+        if at is not None:
+            over.setdefault(fid, []).append(at)
+    session.execute(insert(RosterStay), rows)
+    for fid, found in over.items():
+        fac = facs[fid]
+        first, last = fac.stay_over_first_at, fac.stay_over_last_at
+        fac.stay_over_first_at = min([*found, *([as_utc(first)] if first else [])])
+        fac.stay_over_last_at = max([*found, *([as_utc(last)] if last else [])])
+    session.flush()

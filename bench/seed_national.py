@@ -57,7 +57,9 @@ async def _run(args: argparse.Namespace) -> None:
     from services.settings import get_settings
 
     phases: dict[str, float] = {}
-    t0 = time.perf_counter()
+    loads = [_load("start")]
+    cpu = {"start": time.process_time()}
+    wall = t0 = time.perf_counter()
     full = generate(args.scale, args.seed, referrals=args.referrals)
     phases["generate"] = time.perf_counter() - t0
 
@@ -99,8 +101,10 @@ async def _run(args: argparse.Namespace) -> None:
         )
         assert not report.failures, report.failures[:5]
         phases.update(report.phase_seconds)
+        loads.append(_load("roster loaded"))
+        cpu["roster loaded"] = time.process_time()
         out = get_settings().data_dir / "seed-export"  # removed with the data directory
-        _, history = await import_history(
+        exported, history = await import_history(
             bulk,
             app=app,
             credentials=service,
@@ -109,8 +113,12 @@ async def _run(args: argparse.Namespace) -> None:
             out_dir=out,
         )
         assert not history.failures, history.failures[:5]
+        phases["history export (files)"] = exported["export_seconds"]
         phases["history import"] = history.import_seconds
         phases["audit trail catch-up"] = history.audit_seconds or 0.0
+        wall = time.perf_counter() - wall
+        loads.append(_load("history imported"))
+        cpu["history imported"] = time.process_time()
 
         # baselines: one HTTP call per record
         t0 = time.perf_counter()
@@ -137,6 +145,16 @@ async def _run(args: argparse.Namespace) -> None:
     for name, seconds in phases.items():
         print(f"  {name:<24} {seconds:8.1f} s")
     print(f"  {'total':<24} {total:8.1f} s")
+    print(f"  {'wall, start to trail':<24} {wall:8.1f} s   (what the user waits for)")
+    loads.append(_load("end"))
+    # CPU seconds of this process, every thread (the database server's apart): other jobs
+    # on the machine move the wall time more than this
+    print(
+        f"  CPU of this process      {cpu['history imported'] - cpu['start']:8.1f} s   "
+        f"(to the roster {cpu['roster loaded'] - cpu['start']:.1f} s, "
+        f"history {cpu['history imported'] - cpu['roster loaded']:.1f} s)"
+    )
+    print("  load average (1, 5, 15 min): " + "; ".join(loads))
     bulk_fac = len(bulk.facilities) / max(report.phase_seconds.get("facilities", 0.0), 1e-9)
     one_fac = nf / roster_one
     bulk_ref = history.imported / max(history.import_seconds, 1e-9)
@@ -149,6 +167,12 @@ async def _run(args: argparse.Namespace) -> None:
     full_one = len(full.facilities) / one_fac + len(full.referrals) / one_ref
     print(f"  the whole load one call at a time would take ≈ {full_one / 60:.0f} min "
           f"(roster and history only)")  # fmt: skip
+
+
+def _load(when: str) -> str:
+    """The machine's load average now (other jobs move every figure: note it beside them)."""
+    one, five, fifteen = os.getloadavg()
+    return f"{when} {one:.2f} {five:.2f} {fifteen:.2f}"
 
 
 def main() -> None:

@@ -33,9 +33,7 @@ from services.contracts.referral import (
     AgreementRevoked,
     AgreementSigned,
     FollowUpRecorded,
-    HistoryImported,
     IdentityDisclosed,
-    ImportedReferral,
     InstitutionCreated,
     InstitutionUpdated,
     MigrationRouteRecorded,
@@ -47,7 +45,13 @@ from services.contracts.referral import (
     ServiceProvidedRecorded,
     StayExtended,
 )
-from services.contracts.statistics import PersonVariables, case_variables, person_variables
+from services.contracts.statistics import (
+    PersonVariables,
+    case_variables,
+    case_variables_data,
+    person_variables,
+    person_variables_data,
+)
 from services.tokens import Principal
 from services.vocabulary import InstitutionType, Outcome, ReferralStatus, Sex
 
@@ -119,19 +123,23 @@ def agreement_refused(referral: Referral, *, missing: str) -> AgreementRefused:
 # --- referrals ------------------------------------------------------------------------------
 
 
+def _facts(p: Person) -> dict[str, Any]:
+    """What the minimum variables are made of, read off a person (but its key)."""
+    return {
+        "sex": p.sex,
+        "age": p.age,
+        "nationality": p.nationality,
+        "role": p.role,
+        "state_of_origin": p.state_of_origin,
+        "vulnerable_groups": p.vulnerable_groups,
+        "offences": p.offences,
+    }
+
+
 def person_facts(p: Person) -> PersonVariables:
     """A person's minimum variables (stored or historical), as every referral event
     carries them."""
-    return person_variables(
-        sex=p.sex,
-        age=p.age,
-        nationality=p.nationality,
-        role=p.role,
-        state_of_origin=p.state_of_origin,
-        vulnerable_groups=p.vulnerable_groups,
-        offences=p.offences,
-        person_key=p.person_key,
-    )
+    return person_variables(**_facts(p), person_key=p.person_key)
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -283,26 +291,33 @@ def imported_referral(
     *,
     state: str | None,
     steps: Mapping[str, str],
-    people: Sequence[Person] | None = None,
-) -> ImportedReferral:
+    person_keys: Sequence[str | None] | None = None,
+) -> dict[str, Any]:
     """One imported referral as the audit trail sees it: the lifecycle events' minimum
-    variables (people, state, the time of every step)."""
-    return ImportedReferral(
-        **case_variables(
-            sending_institution_id=r.sending_institution_id,
-            receiving_institution_id=r.receiving_institution_id,
-            facility_id=r.facility_id,
-            state=state,
-            steps=steps,
-            people=[person_facts(p) for p in (r.people if people is None else people)],
-        ),
-        referral_id=referral_id,
-        status=ReferralStatus(status),
-        urgency=r.urgency,
-        created_on=r.created_at.date().isoformat(),
-        outcome=Outcome(outcome) if outcome else None,
+    variables (people, state, the time of every step), as the JSON data of an
+    ``ImportedReferral`` (a batch holds thousands: built as data, not as models; the
+    contract's model would dump exactly this). ``person_keys`` replace the people's own."""
+    keys = [p.person_key for p in r.people] if person_keys is None else person_keys
+    data = case_variables_data(
+        sending_institution_id=r.sending_institution_id,
+        receiving_institution_id=r.receiving_institution_id,
+        facility_id=r.facility_id,
+        state=state,
+        steps=steps,
+        people=[
+            person_variables_data(**_facts(p), person_key=key)
+            for p, key in zip(r.people, keys, strict=True)
+        ],
     )
+    data["referral_id"] = referral_id
+    data["status"] = ReferralStatus(status).value
+    data["urgency"] = r.urgency
+    data["created_on"] = r.created_at.date().isoformat()
+    if outcome:  # a referral without an outcome has no "outcome" key at all
+        data["outcome"] = Outcome(outcome).value
+    return data
 
 
-def history_imported(referrals: Iterable[ImportedReferral]) -> HistoryImported:
-    return HistoryImported(referrals=list(referrals))
+def history_imported(referrals: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """The payload of ``referral.history.imported`` (``HistoryImported``) as JSON data."""
+    return {"referrals": list(referrals)}

@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
+from operator import itemgetter
 from typing import Any
 
 from sqlmodel import Session, col, select
@@ -41,8 +42,8 @@ from referral.referrals import new_person_key
 from referral.schemas import HistoricalReferral, HistoryImportResult, consent_record
 from referral.states import RESPONSE_DEADLINES
 from services.clock import utcnow
-from services.contracts import emit
-from services.contracts.referral import HistoryImported, ImportedReferral
+from services.contracts import emit_data
+from services.contracts.referral import HistoryImported
 from services.contracts.statistics import step_times
 from services.db import bulk_insert
 from services.errors import Unprocessable
@@ -162,7 +163,8 @@ class PreparedBatch:
     received: int
     present: set[str]
     tables: list[tuple[Any, list[dict[str, Any]]]]
-    announced: list[ImportedReferral]
+    announced: list[dict[str, Any]]
+    """Each imported referral as the event lists it (``ImportedReferral`` data)."""
     expired: set[str]
 
 
@@ -221,7 +223,7 @@ def prepare_history(
     history_rows: list[dict[str, Any]] = []
     obligation_rows: list[dict[str, Any]] = []
     consent_rows: list[dict[str, Any]] = []
-    announced: list[ImportedReferral] = []
+    announced: list[dict[str, Any]] = []
     ids = new_ids()
     expired: set[str] = set()
     actor = principal.sub
@@ -262,11 +264,8 @@ def prepare_history(
         )
         if r.consent.given_by:  # a name: kept with the identities, never in the row
             consent_rows.append({"referral_id": r.id, "given_by": r.consent.given_by})
-        people = [
-            p if p.person_key else p.model_copy(update={"person_key": new_person_key()})
-            for p in r.people
-        ]
-        for position, p in enumerate(people):
+        keys = [p.person_key or new_person_key() for p in r.people]
+        for position, (p, key) in enumerate(zip(r.people, keys, strict=True)):
             person_rows.append(
                 {
                     "id": next(ids),
@@ -283,7 +282,7 @@ def prepare_history(
                     if p.vulnerable_groups is None
                     else list(dict.fromkeys(p.vulnerable_groups)),
                     "offences": list(dict.fromkeys(p.offences)),
-                    "person_key": p.person_key,
+                    "person_key": key,
                 }
             )
         for version, (action, from_status, to_status, at, reason) in enumerate(steps, start=1):
@@ -307,13 +306,14 @@ def prepare_history(
             )
         # the obligations the law brings in (as in obligations.derive_obligations), attended
         kinds: list[tuple[str, str | None, str | None]] = []
-        if any(catalogue.age_group(p.age) == "minors" for p in r.people):
+        minors = [catalogue.age_group(p.age) == "minors" for p in r.people]
+        foreign = [catalogue.is_recorded_foreign(p.nationality) for p in r.people]
+        if any(minors):
             kinds.append(("dif_child_protection", obliged_institution("dif", state), None))
-        foreign = [p for p in r.people if catalogue.is_recorded_foreign(p.nationality)]
-        if foreign:
+        if any(foreign):
             inm = obliged_institution("inm", state)
             kinds.append(("inm_migration_status", inm, "not_started"))
-            if any(catalogue.age_group(p.age) == "minors" for p in foreign):
+            if any(m and f for m, f in zip(minors, foreign, strict=True)):
                 kinds.append(("inm_child_protection", inm, None))
         if any(p.role in CEAV_ROLES for p in r.people):
             kinds.append(("ceav_registration", obliged_institution("ceav", state), None))
@@ -340,7 +340,7 @@ def prepare_history(
                 r.outcome,
                 state=state,
                 steps=step_times((to_status, at) for _, _, to_status, at, _ in steps),
-                people=people,
+                person_keys=keys,
             )
         )
     tables: list[tuple[Any, list[dict[str, Any]]]] = [
@@ -362,12 +362,12 @@ def store_history(
     announced = prepared.announced
     present = set(prepared.present)
     tables = prepared.tables
-    wanted = [a.referral_id for a in announced]
+    wanted = [a["referral_id"] for a in announced]
     if wanted:
         late = set(session.exec(select(Referral.id).where(col(Referral.id).in_(wanted))).all())
         if late:
             present |= late
-            announced = [a for a in announced if a.referral_id not in late]
+            announced = [a for a in announced if a["referral_id"] not in late]
             tables = [
                 (table, [v for v in values if v.get("referral_id", v.get("id")) not in late])
                 for table, values in tables
@@ -381,18 +381,21 @@ def store_history(
             event_id=None,
         )
     for table, values in tables:
-        bulk_insert(session, table.__table__, values)
-    event = emit(
+        # in key order (the ids are random): each index's pages visited once, in order
+        key = "referral_id" if values and "referral_id" in values[0] else "id"
+        bulk_insert(session, table.__table__, sorted(values, key=itemgetter(key)))
+    event = emit_data(
         outbox,
         session,
+        HistoryImported,
         events.history_imported(announced),
-        aggregate_id=min(a.referral_id for a in announced),
+        aggregate_id=min(a["referral_id"] for a in announced),
         principal=principal,
     )
     return HistoryImportResult(
         received=prepared.received,
         imported=len(announced),
         already_present=len(present),
-        expired=len({a.referral_id for a in announced} & prepared.expired),
+        expired=len({a["referral_id"] for a in announced} & prepared.expired),
         event_id=event.id,
     )

@@ -9,6 +9,7 @@ no service can read another's tables by accident.
 from __future__ import annotations
 
 import contextlib
+import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -219,6 +220,8 @@ def alembic_config(service: str, url: str, metadata: MetaData | None = None) -> 
 
 # Below this many rows a bulk insert is SQLAlchemy's own executemany whatever the database.
 COPY_MIN_ROWS = 200
+# Rows per multi-row INSERT on SQLite (fewer when the columns would pass its variable limit).
+SQLITE_ROWS_PER_STATEMENT = 2_000
 
 
 def bulk_insert(session: Session, table: Any, rows: list[dict[str, Any]]) -> None:
@@ -226,8 +229,9 @@ def bulk_insert(session: Session, table: Any, rows: list[dict[str, Any]]) -> Non
 
     Each value goes through its column type's bind processing first, so encrypted and JSON
     columns store exactly what an ``INSERT`` would; then PostgreSQL takes the rows in one
-    ``COPY … FROM STDIN`` (psycopg) and SQLite in one driver-level ``executemany`` (no
-    per-row parameter compilation: most of SQLAlchemy's cost on a bulk path). For a few
+    ``COPY … FROM STDIN`` (psycopg) and SQLite in multi-row ``INSERT … VALUES`` statements
+    of up to ``SQLITE_ROWS_PER_STATEMENT`` rows (no per-row parameter compilation: most of
+    SQLAlchemy's cost on a bulk path; no per-row statement step: see below). For a few
     rows, or when a column left out of the rows has a Python-side default the driver would
     not apply: SQLAlchemy's executemany ``INSERT``."""
     if not rows:
@@ -247,31 +251,48 @@ def bulk_insert(session: Session, table: Any, rows: list[dict[str, Any]]) -> Non
     ):
         session.execute(table.insert(), rows)
         return
-    processors = [c.type._cached_bind_processor(dialect) for c in columns]
     quote = dialect.identifier_preparer.quote
     names = ", ".join(quote(c.name) for c in columns)
     target = quote(table.name)
+    # SQLAlchemy hands None to SQLite's processors too (a JSON column stores 'null'); COPY
+    # takes None as NULL. Processed column by column (most columns have no processor).
+    values = _bound_values(rows, columns, dialect, process_none=dialect.name == "sqlite")
     if dialect.name == "sqlite":
-        # SQLAlchemy hands None to the processors too (a JSON column stores 'null');
-        # the names are the table's own, quoted, and every value a bound parameter
-        conn.exec_driver_sql(
-            f"INSERT INTO {target} ({names}) VALUES ({', '.join('?' * len(keys))})",  # noqa: S608
-            [
-                tuple(
-                    value if proc is None else proc(value)
-                    for value, proc in zip(row.values(), processors, strict=True)
-                )
-                for row in rows
-            ],
-        )
+        driver = conn.connection.driver_connection
+        assert driver is not None
+        # Thousands of rows per statement, not one statement step per row: the driver lets
+        # go of the GIL around every step, and taking it back behind a busy thread (the
+        # service preparing the next batch) costs up to a switch interval each time.
+        limit = driver.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+        per = max(1, min(SQLITE_ROWS_PER_STATEMENT, limit // len(keys)))
+        one = f"({', '.join('?' * len(keys))})"
+        for start in range(0, len(values), per):
+            chunk = values[start : start + per]
+            # the names are the table's own, quoted, and every value a bound parameter
+            conn.exec_driver_sql(
+                f"INSERT INTO {target} ({names}) VALUES {', '.join([one] * len(chunk))}",  # noqa: S608
+                tuple(value for row in chunk for value in row),
+            )
         return
     driver = conn.connection.driver_connection
     assert driver is not None
     with driver.cursor() as cursor, cursor.copy(f"COPY {target} ({names}) FROM STDIN") as copy:
-        for row in rows:
-            copy.write_row(
-                [
-                    value if proc is None or value is None else proc(value)
-                    for value, proc in zip(row.values(), processors, strict=True)
-                ]
-            )
+        for row in values:
+            copy.write_row(row)
+
+
+def _bound_values(
+    rows: list[dict[str, Any]], columns: list[Any], dialect: Any, *, process_none: bool
+) -> list[tuple[Any, ...]]:
+    """Each row's values in column order, through its column type's bind processor."""
+    by_column: list[Any] = []
+    for column in columns:
+        key = column.key
+        values = [row[key] for row in rows]
+        proc = column.type._cached_bind_processor(dialect)
+        if proc is not None:
+            values = [
+                proc(value) if value is not None or process_none else None for value in values
+            ]
+        by_column.append(values)
+    return list(zip(*by_column, strict=True))

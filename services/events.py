@@ -88,8 +88,15 @@ class Outbox:
         self.table = table
         self._insert = table.insert()  # one statement, its SQL compiled once
 
-    def add(self, session: Session, event: Event) -> Event:
-        """Record ``event`` in the session's transaction; it is published after commit."""
+    def add(self, session: Session, event: Event, *, json_payload: bool = False) -> Event:
+        """Record ``event`` in the session's transaction; it is published after commit.
+        ``json_payload``: the payload is JSON data already (a contract's dump), not walked
+        again (a bulk import's event lists thousands of rows)."""
+        if json_payload:
+            body = event.model_dump(mode="json", exclude={"sequence", "payload"})
+            body["payload"] = event.payload  # its place: the last field but ``sequence``
+        else:
+            body = event.model_dump(mode="json", exclude={"sequence"})
         session.execute(
             self._insert,
             {
@@ -97,7 +104,7 @@ class Outbox:
                 "type": event.type,
                 "aggregate_id": event.aggregate_id,
                 # JSON data as the bus carries it, encoded once (by the column)
-                "body": event.model_dump(mode="json", exclude={"sequence"}),
+                "body": body,
                 "created_at": utcnow(),
             },
         )

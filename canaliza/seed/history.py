@@ -109,8 +109,11 @@ async def load_history(
 ) -> dict[str, Any]:
     """Export the historical referrals and, when an ``importer`` is given, store them
     (``HttpImporter`` posts them to the referral service), ``in_flight`` batches at a time.
-    The answer says which (``"imported": None`` when nothing was stored)."""
+    The answer says which (``"imported": None`` when nothing was stored) and how long the
+    export took (``"export_seconds"``)."""
+    started = time.perf_counter()
     paths = export_history(dataset, out_dir, facility_ids=facility_ids)
+    export_seconds = time.perf_counter() - started
     imported: int | None = None
     if importer is not None:
         rows = list(referral_rows(dataset, facility_ids))
@@ -122,7 +125,12 @@ async def load_history(
                 return await importer(batch)
 
         imported = sum(await asyncio.gather(*(store(b) for b in batches)))
-    return {"paths": paths, "rows": len(dataset.referrals), "imported": imported}
+    return {
+        "paths": paths,
+        "rows": len(dataset.referrals),
+        "imported": imported,
+        "export_seconds": export_seconds,
+    }
 
 
 IMPORT_PATH = f"{API}/referrals/import"

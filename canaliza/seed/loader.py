@@ -612,9 +612,9 @@ class SeedLoader:
                 else:
                     self.report.created["signatures"] += 1
 
-        # sequential: agreements are few, and signatures read the agreement they change
-        for agr in dataset.agreements:
-            await one(agr)
+        # each agreement's signatures one after the other (they read the agreement they
+        # change); the agreements side by side (a round trip each on PostgreSQL)
+        await self._bounded([one(agr) for agr in dataset.agreements])
 
 
 async def load_dataset(

@@ -70,14 +70,11 @@ def person_variables(
     person_key: str | None = None,
 ) -> PersonVariables:
     """A person's minimum variables from an exact ``age`` or only its ``age_band``."""
-    band = cndh_age_band(age) if age is not None else (age_band or "unknown")
-    if band not in CNDH_AGE_BANDS:
-        band = "unknown"
-    adult = age >= ADULT_AGE if age is not None else band not in MINOR_BANDS | {"unknown"}
+    group, band = _age_fields(age, age_band)
     return PersonVariables(
         person_key=person_key,
         sex=Sex(sex) if sex else None,
-        age_group="adults" if adult else "minors",
+        age_group=group,
         age_band=band,
         nationality=nationality,
         role=PersonRole(role) if role else None,
@@ -87,6 +84,68 @@ def person_variables(
         else list(dict.fromkeys(vulnerable_groups)),
         offences=list(dict.fromkeys(offences or ())),
     )
+
+
+def _age_fields(age: int | None, age_band: str | None) -> tuple[str, str]:
+    """``(age_group, age_band)`` of an exact ``age`` or only its ``age_band``."""
+    band = cndh_age_band(age) if age is not None else (age_band or "unknown")
+    if band not in CNDH_AGE_BANDS:
+        band = "unknown"
+    adult = age >= ADULT_AGE if age is not None else band not in MINOR_BANDS | {"unknown"}
+    return ("adults" if adult else "minors"), band
+
+
+def person_variables_data(
+    *,
+    sex: str | None,
+    age: int | None,
+    nationality: str | None,
+    role: str | None,
+    state_of_origin: str | None,
+    vulnerable_groups: Iterable[str] | None,
+    offences: Iterable[str],
+    person_key: str | None,
+) -> dict[str, Any]:
+    """``person_variables(...).model_dump(mode="json")`` without building the model, for
+    bulk producers (thousands of people per event) whose values were validated on the way
+    in. The same rules and the same vocabulary checks; the same keys in the same order
+    (``tests/referral/test_import_history.py`` compares both)."""
+    group, band = _age_fields(age, None)
+    return {
+        "person_key": person_key,
+        "sex": Sex(sex).value if sex else None,
+        "age_group": group,
+        "age_band": band,
+        "nationality": nationality,
+        "role": PersonRole(role).value if role else None,
+        "state_of_origin": state_of_origin,
+        "vulnerable_groups": None
+        if vulnerable_groups is None
+        else list(dict.fromkeys(vulnerable_groups)),
+        "offences": list(dict.fromkeys(offences)),
+    }
+
+
+def case_variables_data(
+    *,
+    sending_institution_id: str | None,
+    receiving_institution_id: str | None,
+    facility_id: str,
+    state: str | None,
+    steps: Mapping[str, str],
+    people: list[dict[str, Any]],
+    detection_source: str | None = None,
+) -> dict[str, Any]:
+    """``case_variables`` as JSON data, the people from :func:`person_variables_data`."""
+    return {
+        "sending_institution_id": sending_institution_id,
+        "receiving_institution_id": receiving_institution_id,
+        "facility_id": facility_id,
+        "state": state,
+        "steps": dict(steps),
+        "people": people,
+        "detection_source": detection_source,
+    }
 
 
 def step_times(steps: Iterable[tuple[str, datetime | None]]) -> dict[str, str]:

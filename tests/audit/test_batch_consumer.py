@@ -36,14 +36,17 @@ FACILITIES = ["f-0", "f-1", "f-2"]
 
 def _events(seed: int, count: int) -> list[Event]:
     """A reproducible mix: facility changes, pool changes (some of held beds only, which the
-    roster does not count), admissions, extensions and discharges, and a few repeats."""
+    roster does not count), admissions, extensions and discharges, history imports, and a
+    few repeats."""
     rnd = random.Random(seed)
     versions: dict[str, int] = {}
     out: list[Event] = []
     start = utcnow() - timedelta(days=10)
     for i in range(count):
         fid = rnd.choice(FACILITIES)
-        kind = rnd.choice(["facility", "pool", "pool", "held", "admit", "extend", "discharge"])
+        kind = rnd.choice(
+            ["facility", "pool", "pool", "held", "admit", "extend", "discharge", "history"]
+        )
         at = start + timedelta(minutes=i)
         if kind == "facility":
             versions[fid] = versions.get(fid, 0) + 1
@@ -64,6 +67,14 @@ def _events(seed: int, count: int) -> list[Event]:
                 "last_confirmed_at": at.isoformat() if kind == "pool" else None,
             }  # fmt: skip
             out.append(_event("capacity.pool.changed", pid, payload, versions[pid], at))
+        elif kind == "history":  # a bulk history import: stays folded without a refresh
+            rows = [
+                {"referral_id": f"h-{i}-{n}", "facility_id": rnd.choice(FACILITIES),
+                 "status": rnd.choice(["admitted", "discharged"]),
+                 "created_on": (at - timedelta(days=rnd.randrange(200))).date().isoformat()}
+                for n in range(rnd.randrange(1, 6))
+            ]  # fmt: skip
+            out.append(_event("referral.history.imported", f"b-{i}", {"referrals": rows}, 1, at))
         else:
             rid = f"{fid}-r{rnd.randrange(3)}"
             etype = {"admit": "referral.referral.admit", "extend": "referral.stay.extended",

@@ -5,10 +5,14 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from sqlalchemy import select
+
 from audit.database import db
 from audit.main import consume
+from audit.models import RosterFacility, RosterStay
 from audit.projection import rebuild
 from audit.roster import roster
+from audit.roster_state import refresh
 from services.clock import utcnow
 from services.events import Event
 from tests.conftest import running
@@ -106,3 +110,45 @@ async def test_imported_history_stays_count_from_their_creation_day(audit_app, a
         r = await client.get("/api/v1/roster/fac-90", headers=auth_headers("segob_auditor"))
         assert r.status_code == 200, r.text
         assert (r.json()["stays_near_limit"], r.json()["stays_over_limit"]) == (0, 1)
+
+
+def _kept_stays() -> tuple[dict[str, tuple[Any, Any]], dict[str, Any]]:
+    with db.unit_of_work(write=False) as session:
+        facs = {
+            f.facility_id: (f.stay_over_first_at, f.stay_over_last_at)
+            for f in session.execute(select(RosterFacility)).scalars()
+        }
+        stays = {s.referral_id: s.over_at for s in session.execute(select(RosterStay)).scalars()}
+    return facs, stays
+
+
+async def test_imported_stays_keep_what_a_full_refresh_computes(audit_app):
+    """A history batch adds its stays without re-reading the facilities' other stays: the
+    kept columns are what recomputing every stay of every facility gives."""
+    _facility("fac-30", 30)
+    _facility("fac-90", 90)
+    _facility("fac-none", None)
+    _referral("live", "referral.referral.admit", "fac-30", 10, status="admitted")
+    day = utcnow().date()
+    for batch in range(4):
+        rows = [
+            {"referral_id": f"b{batch}-{i}", "status": "admitted" if i % 4 else "discharged",
+             "facility_id": ("fac-30", "fac-90", "fac-none", "not-on-roster")[i % 4 if i % 5 else 1],
+             "created_on": (day - timedelta(days=7 * i + (11, 22, 0, 5)[batch])).isoformat()}
+            for i in range(40)
+        ]  # fmt: skip
+        consume(
+            Event(
+                type="referral.history.imported",
+                aggregate_type="referral_history",
+                aggregate_id=f"batch-{batch}",
+                payload={"referrals": rows},
+            )
+        )
+    facs, stays = _kept_stays()
+    assert facs["fac-30"][0] is not None and facs["fac-90"][1] is not None
+    assert facs["fac-none"] == (None, None)
+    assert len(stays) == 1 + 4 * 30
+    with db.unit_of_work() as session:
+        refresh(session, list(facs))
+    assert _kept_stays() == (facs, stays)

@@ -6,7 +6,8 @@ from sqlalchemy import select
 from sqlmodel import col
 
 from canaliza.demo import CASA_MERCEDES, FGR
-from capacity.database import db
+from capacity.database import db, outbox
+from capacity.events import roster_imported
 from capacity.ledger import ledger_mismatches
 from capacity.models import Facility, FacilityStatusChange, Pool
 
@@ -127,3 +128,42 @@ async def test_only_a_service_imports_and_bad_batches_write_nothing(cap):
         assert set(resp.json()) >= {"error", "detail"}
     with db.new_session(write=False) as session:
         assert session.execute(select(Facility)).first() is None
+
+
+async def test_the_batch_event_describes_the_stored_rows(cap):
+    """The event is built from the batch's rows (no ORM object per row): it says what the
+    same builders say of the facilities and pools read back from the database."""
+    batch = [
+        _facility("e", services=["legal", "mental_health"], max_stay_days=90),
+        _facility("f", status="suspended", pools=[_pool("f-p1", occupied=0, wheelchair_accessible=True)]),
+        _facility("g", status="registered", pools=[]),
+    ]  # fmt: skip
+    resp = await cap.client.post(PATH, json={"facilities": batch}, headers=cap.service())
+    assert resp.status_code == 200, resp.text
+    answer = resp.json()
+    with db.new_session(write=False) as session:
+        body = session.execute(
+            select(outbox.table.c.body).where(outbox.table.c.event_id == answer["event_id"])
+        ).scalar_one()
+        facilities = {
+            f.id: f
+            for f in session.execute(
+                select(Facility).where(col(Facility.id).in_(answer["facilities"].values()))
+            ).scalars()
+        }
+        pools = list(
+            session.execute(
+                select(Pool).where(col(Pool.id).in_(answer["pools"].values()))
+            ).scalars()
+        )
+    order = list(answer["facilities"].values())
+    stored = roster_imported(
+        [facilities[fid] for fid in order],
+        [(p, facilities[p.facility_id]) for p in sorted(pools, key=lambda p: p.name)],
+    ).model_dump(mode="json")
+    sent = body["payload"]
+    assert sent["facilities"] == stored["facilities"]
+    assert sorted(sent["pools"], key=lambda p: p["pool_id"]) == sorted(
+        stored["pools"], key=lambda p: p["pool_id"]
+    )
+    assert [f["status"] for f in sent["facilities"]] == ["active", "suspended", "registered"]

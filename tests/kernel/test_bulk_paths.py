@@ -8,9 +8,11 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from sqlmodel import Session
 
+from services import db
 from services.db import COPY_MIN_ROWS, bulk_insert
 from services.events import Event, Outbox, outbox_table
 from services.ids import new_ids
@@ -27,7 +29,10 @@ def _table(metadata: sa.MetaData) -> sa.Table:
     )
 
 
-def test_sqlite_bulk_insert_stores_what_an_insert_stores() -> None:
+@pytest.mark.parametrize("per_statement", [db.SQLITE_ROWS_PER_STATEMENT, 7])
+def test_sqlite_bulk_insert_stores_what_an_insert_stores(monkeypatch, per_statement) -> None:
+    """Whatever the rows per multi-row statement (7: full statements and a shorter last)."""
+    monkeypatch.setattr(db, "SQLITE_ROWS_PER_STATEMENT", per_statement)
     metadata = sa.MetaData()
     table = _table(metadata)
     engine = sa.create_engine("sqlite://")
@@ -35,7 +40,7 @@ def test_sqlite_bulk_insert_stores_what_an_insert_stores() -> None:
     at = datetime(2024, 5, 1, 12, 30, tzinfo=UTC)
     rows: list[dict[str, Any]] = [
         {"id": i, "tags": None if i % 3 else ["niñez", i], "at": at, "note": None}
-        for i in range(COPY_MIN_ROWS)
+        for i in range(COPY_MIN_ROWS + 3)
     ]
     raw = sa.text(
         "SELECT tags, typeof(tags), at, note FROM sample WHERE id / 10000 = :k ORDER BY id"
@@ -54,11 +59,16 @@ def test_sqlite_bulk_insert_stores_what_an_insert_stores() -> None:
         ]
 
 
-def test_the_outbox_stores_the_event_as_the_bus_carries_it() -> None:
+def _outbox() -> tuple[Outbox, sa.Engine]:
     metadata = sa.MetaData()
     outbox = Outbox(outbox_table(metadata))
     engine = sa.create_engine("sqlite://")
     metadata.create_all(engine)
+    return outbox, engine
+
+
+def test_the_outbox_stores_the_event_as_the_bus_carries_it() -> None:
+    outbox, engine = _outbox()
     event = Event(
         type="referral.history.imported",
         aggregate_type="referral_history",
@@ -70,6 +80,25 @@ def test_the_outbox_stores_the_event_as_the_bus_carries_it() -> None:
         body = session.execute(sa.select(outbox.table.c.body)).scalar_one()
     assert body == json.loads(event.to_json())
     assert body["payload"] == {"at": "2024-05-01T00:00:00Z", "pair": [1, 2], "ages": {"5": "0-12"}}
+
+
+def test_an_event_with_a_json_payload_is_stored_as_any_other() -> None:
+    """A contract's payload is JSON data already: stored as it is, the same body (and the
+    same keys in the same order) as the event walked whole."""
+    outbox, engine = _outbox()
+    event = Event(
+        type="referral.history.imported",
+        aggregate_type="referral_history",
+        aggregate_id="r-1",
+        institution_id="i-1",
+        payload={"referrals": [{"referral_id": "r-1", "steps": {"sent": "2024-05-01"}}]},
+    )
+    with Session(engine) as session:
+        outbox.add(session, event, json_payload=True)
+        body = session.execute(sa.select(outbox.table.c.body)).scalar_one()
+    expected = json.loads(event.to_json())
+    assert body == expected
+    assert json.dumps(body) == json.dumps(expected)
 
 
 def test_ids_drawn_in_batches_are_distinct_random_uuid4() -> None:

@@ -10,12 +10,15 @@ from typer.testing import CliRunner
 
 from canaliza.demo import CASA_MERCEDES, FGR
 from canaliza.seed import generate
-from referral import demo, importer
+from referral import demo, events, importer
 from referral.cli import app
-from referral.database import db
+from referral.database import db, outbox
 from referral.models import Referral, ReferralHistory
 from referral.schemas import HistoricalReferral
+from services.contracts.referral import HistoryImported, ImportedReferral
+from services.contracts.statistics import case_variables
 from services.tokens import Principal
+from services.vocabulary import Outcome
 
 SERVICE = Principal(sub="import-test", roles=frozenset({"service"}))
 
@@ -95,3 +98,53 @@ def _steps_per_referral() -> dict[str, int]:
             ReferralHistory.referral_id
         )
         return {rid: int(n) for rid, n in session.execute(query).all()}
+
+
+def _as_model(r: HistoricalReferral, data: dict) -> dict:
+    """The referral as the contract's models give it, built field by field as the live
+    lifecycle builds its events (``case_variables`` and ``person_facts``)."""
+    people = [
+        p.model_copy(update={"person_key": key})
+        for p, key in zip(r.people, [p["person_key"] for p in data["people"]], strict=True)
+    ]
+    return ImportedReferral(
+        **case_variables(
+            sending_institution_id=r.sending_institution_id,
+            receiving_institution_id=r.receiving_institution_id,
+            facility_id=r.facility_id,
+            state=data["state"],
+            steps=data["steps"],
+            people=[events.person_facts(p) for p in people],
+        ),
+        referral_id=r.id,
+        status=data["status"],
+        urgency=r.urgency,
+        created_on=r.created_at.date().isoformat(),
+        outcome=Outcome(r.outcome) if r.outcome else None,
+    ).model_dump(mode="json")
+
+
+async def test_the_batch_event_is_the_contract_s_json_built_as_data(ctx):
+    """The batch event lists each referral as data (no model per referral): exactly what
+    ``ImportedReferral`` dumps, same keys in the same order, and valid against it."""
+    with db.new_session(write=True) as session:
+        demo.load_demo(session)
+        session.commit()
+    rows = [HistoricalReferral.model_validate(r) for r in _rows()]
+    assert {r.status for r in rows} >= {"discharged", "declined"}
+    assert any(p.nationality != "MEX" for r in rows for p in r.people)
+    with db.unit_of_work() as session:
+        result = importer.import_history(session, principal=SERVICE, referrals=rows)
+    with db.new_session(write=False) as session:
+        body = session.execute(
+            select(outbox.table.c.body).where(outbox.table.c.event_id == result.event_id)
+        ).scalar_one()
+    listed = body["payload"]["referrals"]
+    assert [d["referral_id"] for d in listed] == [r.id for r in rows]
+    for r, data in zip(rows, listed, strict=True):
+        expected = _as_model(r, data)
+        assert data == expected
+        assert json.dumps(data) == json.dumps(expected)  # the same keys in the same order
+        assert all(p["person_key"] for p in data["people"])
+    payload = HistoryImported.model_validate(body["payload"]).model_dump(mode="json")
+    assert payload == body["payload"]
