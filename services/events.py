@@ -140,16 +140,15 @@ class Outbox:
         self, conn: Connection, skip: set[int], limit: int = 200
     ) -> tuple[list[tuple[int, Event]], bool]:
         """Up to ``limit`` unpublished rows in order, leaving out the sequences in ``skip``
-        (published, not yet marked; their bodies are not decoded), and whether the outbox
+        (published, not yet marked: their bodies are not even read), and whether the outbox
         may hold more."""
-        rows = conn.execute(
-            select(self.table.c.seq, self.table.c.body)
-            .where(self.table.c.published_at.is_(None))
-            .order_by(self.table.c.seq)
-            .limit(limit + len(skip))
-        ).all()
-        out = [(row.seq, Event.model_validate(row.body)) for row in rows if row.seq not in skip]
-        return out[:limit], len(rows) == limit + len(skip)
+        query = select(self.table.c.seq, self.table.c.body).where(
+            self.table.c.published_at.is_(None)
+        )
+        if skip:
+            query = query.where(self.table.c.seq.not_in(sorted(skip)))
+        rows = conn.execute(query.order_by(self.table.c.seq).limit(limit)).all()
+        return [(row.seq, Event.model_validate(row.body)) for row in rows], len(rows) == limit
 
     def pending(self, conn: Connection, limit: int = 200) -> list[tuple[int, Event]]:
         """Unpublished rows in order, up to ``limit``."""
