@@ -16,7 +16,7 @@ from sqlmodel import Session, col
 
 from audit.exceptions import FacilityNotOnRoster
 from audit.models import AuditEntry, RosterFacility, RosterPool, RosterStay
-from audit.roster_state import PARTS, add_imported_stays, refresh
+from audit.roster_state import PARTS, add_imported_stays, chunks, existing, refresh
 from services.clock import as_utc, parse_utc, utcnow
 from services.vocabulary import RegistrationStatus
 
@@ -70,13 +70,7 @@ def _project_imported_stays(session: Session, admitted: dict[str, dict[str, Any]
     """The stays of a bulk history import's admitted referrals, each counted once (a
     retried batch adds nothing), folded into their facilities without re-reading their
     other stays (``audit.roster_state.add_imported_stays``)."""
-    known: set[str] = set()
-    for chunk in _chunks(sorted(admitted)):  # one query per 500, not one per referral
-        known.update(
-            session.execute(
-                select(col(RosterStay.referral_id)).where(col(RosterStay.referral_id).in_(chunk))
-            ).scalars()
-        )
+    known = existing(session, col(RosterStay.referral_id), admitted)
     add_imported_stays(
         session,
         {
@@ -107,10 +101,10 @@ class _Rows:
         fac, pool = col(RosterFacility.facility_id), col(RosterPool.pool_id)
         self.facilities = {}
         self.pools = {}
-        for chunk in _chunks(sorted(facility_ids)):
+        for chunk in chunks(sorted(facility_ids)):
             for row in self.session.execute(select(RosterFacility).where(fac.in_(chunk))):
                 self.facilities[row[0].facility_id] = row[0]
-        for chunk in _chunks(sorted(pool_ids)):
+        for chunk in chunks(sorted(pool_ids)):
             for row in self.session.execute(select(RosterPool).where(pool.in_(chunk))):
                 self.pools[row[0].pool_id] = row[0]
 
@@ -138,10 +132,6 @@ class _Rows:
         self.session.add(pool)
         if self.pools is not None:
             self.pools[pool.pool_id] = pool
-
-
-def _chunks(ids: list[str], size: int = 500) -> list[list[str]]:
-    return [ids[i : i + size] for i in range(0, len(ids), size)]
 
 
 def project(session: Session, body: dict[str, Any]) -> None:

@@ -25,6 +25,19 @@ PARTS = frozenset({"pools", "visits", "actions", "stays"})
 CHUNK = 500
 
 
+def chunks(ids: list[str]) -> list[list[str]]:
+    """``ids`` in slices of ``CHUNK``: one ``IN`` query each, not one query per id."""
+    return [ids[i : i + CHUNK] for i in range(0, len(ids), CHUNK)]
+
+
+def existing(session: Session, column: Any, ids: Iterable[str]) -> set[str]:
+    """Which of ``ids`` ``column`` already holds (one query per ``CHUNK``)."""
+    found: set[str] = set()
+    for chunk in chunks(sorted(set(ids))):
+        found.update(session.execute(select(column).where(column.in_(chunk))).scalars())
+    return found
+
+
 def stay_over_at(
     admitted_at: datetime, max_days: int | None, extended_days: int
 ) -> datetime | None:
@@ -56,8 +69,8 @@ def refresh(session: Session, facility_ids: Iterable[str], parts: Iterable[str] 
     wanted = set(parts)
     ids = sorted({fid for fid in facility_ids if fid})
     session.flush()
-    for start in range(0, len(ids), CHUNK):
-        facs = _facilities(session, ids[start : start + CHUNK])
+    for chunk_ids in chunks(ids):
+        facs = _facilities(session, chunk_ids)
         if not facs:
             continue
         chunk = sorted(facs)
@@ -152,8 +165,8 @@ def add_imported_stays(session: Session, stays: dict[str, tuple[str, datetime]])
     session.flush()
     facs: dict[str, RosterFacility] = {}
     ids = sorted({fid for fid, _ in stays.values()})
-    for start in range(0, len(ids), CHUNK):
-        facs.update(_facilities(session, ids[start : start + CHUNK]))
+    for chunk_ids in chunks(ids):
+        facs.update(_facilities(session, chunk_ids))
     rows: list[dict[str, Any]] = []
     over: dict[str, list[datetime]] = {}
     for rid, (fid, admitted_at) in stays.items():

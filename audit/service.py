@@ -28,6 +28,7 @@ from audit import anchors
 from audit.database import outbox
 from audit.models import AuditEntry, Checkpoint
 from audit.projection import project_many
+from audit.roster_state import existing
 from services import contracts
 from services.at_rest import KeyEncryptionError, Keyring, StorageError, keyring, write_private_file
 from services.clock import as_utc, utcnow
@@ -112,16 +113,7 @@ def record_events(session: Session, events: list[Event]) -> int:
     at the end (``audit.projection.project_many``); a checkpoint is signed at every
     ``CHECKPOINT_EVERY``-th position, as when entries come one by one."""
     lock_chain(session)
-    ids = list(dict.fromkeys(event.id for event in events))
-    known: set[str] = set()
-    for start in range(0, len(ids), 500):
-        known.update(
-            session.execute(
-                select(col(AuditEntry.event_id)).where(
-                    col(AuditEntry.event_id).in_(ids[start : start + 500])
-                )
-            ).scalars()
-        )
+    known = existing(session, col(AuditEntry.event_id), (event.id for event in events))
     last = session.execute(
         select(col(AuditEntry.position), col(AuditEntry.hash))
         .order_by(col(AuditEntry.position).desc())
