@@ -257,9 +257,9 @@ def bulk_insert(session: Session, table: Any, rows: list[dict[str, Any]]) -> Non
     # SQLAlchemy hands None to SQLite's processors too (a JSON column stores 'null'); COPY
     # takes None as NULL. Processed column by column (most columns have no processor).
     values = _bound_values(rows, columns, dialect, process_none=dialect.name == "sqlite")
+    driver = conn.connection.driver_connection
+    assert driver is not None
     if dialect.name == "sqlite":
-        driver = conn.connection.driver_connection
-        assert driver is not None
         # Thousands of rows per statement, not one statement step per row: the driver lets
         # go of the GIL around every step, and taking it back behind a busy thread (the
         # service preparing the next batch) costs up to a switch interval each time.
@@ -274,8 +274,6 @@ def bulk_insert(session: Session, table: Any, rows: list[dict[str, Any]]) -> Non
                 tuple(value for row in chunk for value in row),
             )
         return
-    driver = conn.connection.driver_connection
-    assert driver is not None
     with driver.cursor() as cursor, cursor.copy(f"COPY {target} ({names}) FROM STDIN") as copy:
         for row in values:
             copy.write_row(row)
