@@ -42,6 +42,13 @@ def _args() -> argparse.Namespace:
     parser.add_argument("--baseline-facilities", type=int, default=20)
     parser.add_argument("--baseline-referrals", type=int, default=200)
     parser.add_argument(
+        "--collector",
+        default="tuned",
+        choices=("tuned", "default"),
+        help="the cyclic collector's thresholds: as `canaliza seed` sets them "
+        "(services.app.COLLECTOR_THRESHOLDS) or CPython's defaults",
+    )
+    parser.add_argument(
         "--postgres",
         default=None,
         help="server URL, e.g. postgresql+psycopg://postgres@127.0.0.1:5432/postgres "
@@ -54,8 +61,11 @@ async def _run(args: argparse.Namespace) -> None:
     from canaliza.composition import build_app
     from canaliza.seed import Credentials, generate, import_history, load_dataset
     from canaliza.seed import service_credentials as service_creds
+    from services.app import tune_collector
     from services.settings import get_settings
 
+    if args.collector == "tuned":
+        tune_collector()  # as `canaliza seed` does
     phases: dict[str, float] = {}
     loads = [_load("start")]
     cpu = {"start": time.process_time()}
@@ -142,6 +152,9 @@ async def _run(args: argparse.Namespace) -> None:
           f"{'PostgreSQL' if args.postgres else 'SQLite (embedded)'}")  # fmt: skip
     print(f"  {len(full.facilities):,} facilities, {len(full.pools):,} pools, "
           f"{len(full.referrals):,} historical referrals")  # fmt: skip
+    import gc
+
+    print(f"  collector: {args.collector}, thresholds {gc.get_threshold()}")
     for name, seconds in phases.items():
         print(f"  {name:<24} {seconds:8.1f} s")
     print(f"  {'total':<24} {total:8.1f} s")

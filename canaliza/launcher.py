@@ -35,7 +35,7 @@ from canaliza.composition import (
 )
 from canaliza.gateway import Gateway, create_gateway
 from canaliza.seed.cli import COMMANDS as SEED_COMMANDS
-from services.app import freeze_startup_heap
+from services.app import freeze_startup_heap, tune_collector
 from services.at_rest import restrict_umask
 from services.db import alembic_config
 from services.observability import configure_logging
@@ -57,6 +57,7 @@ def app_all() -> FastAPI:
     """uvicorn factory: ``uvicorn --factory canaliza.launcher:app_all``."""
     target = os.environ.get("CANALIZA_SERVE", "all")
     configure_logging(target)
+    tune_collector()
     return build_app(target, extra_startup=[freeze_startup_heap])
 
 

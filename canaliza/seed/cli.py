@@ -18,6 +18,7 @@ from canaliza.seed import service_credentials
 from canaliza.seed.generator import SCALES, SCENARIOS, Dataset, generate
 from canaliza.seed.history import export_history, import_history, load_history
 from canaliza.seed.loader import Credentials, LoadReport, load_dataset
+from services.app import tune_collector
 from services.settings import get_settings
 
 console = Console(stderr=True)
@@ -209,6 +210,7 @@ def seed(
     """Generate Mexico-shaped synthetic data (no real person) and load or export it."""
     if scale not in SCALES:
         raise typer.BadParameter(f"escala desconocida {scale!r}: use {' o '.join(SCALES)}")
+    tune_collector()  # a bulk load's batches die young (services.app.COLLECTOR_THRESHOLDS)
     started = time.perf_counter()
     with console.status(f"Generando la escala {scale}…"):
         dataset = generate(scale, seed, scenarios=tuple(scenario or ()))
