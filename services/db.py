@@ -9,12 +9,14 @@ no service can read another's tables by accident.
 from __future__ import annotations
 
 import contextlib
+import json
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import orjson
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import MetaData, event, text
@@ -34,6 +36,25 @@ NAMING_CONVENTION = {
 }
 
 MIGRATIONS_DIR = ROOT / "migrations"
+
+
+def json_text(value: Any) -> str:
+    """How every JSON column is written: orjson, several times faster than ``json.dumps``
+    (a history batch writes ~10,000 JSON values and a 1 MB event). Compact (no spaces);
+    nothing compares a column's text. Integers past 64 bits, which orjson refuses, go
+    through ``json.dumps``."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+    except TypeError:
+        return json.dumps(value)
+
+
+def json_value(text: str | bytes) -> Any:
+    """How every JSON column is read: orjson, with ``json.loads`` for what it refuses."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
 
 
 def make_registry() -> registry:
@@ -124,6 +145,8 @@ class ServiceDatabase:
         return self._engine
 
     def _create_engine(self, url: str, **kw: Any) -> Engine:
+        kw.setdefault("json_serializer", json_text)
+        kw.setdefault("json_deserializer", json_value)
         if is_sqlite(url):
             prepare_sqlite_file(url)
             kw.setdefault("connect_args", {"check_same_thread": False, "timeout": 30})

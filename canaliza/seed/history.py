@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import csv
-import json
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 
 from canaliza.seed.generator import Dataset
 from canaliza.seed.loader import API, INTERNAL_BASE_URL, Credentials, SeedLoader
@@ -81,7 +81,7 @@ def export_history(
     people = out_dir / f"people-{stem}.csv"
     with jsonl.open("w", encoding="utf-8") as fh:
         for row in referral_rows(dataset, facility_ids):
-            fh.write(json.dumps(row, ensure_ascii=False, sort_keys=True))
+            fh.write(orjson.dumps(row, option=orjson.OPT_SORT_KEYS).decode())
             fh.write("\n")
     with people.open("w", encoding="utf-8", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=PERSON_COLUMNS)
@@ -95,7 +95,7 @@ def read_history(path: Path) -> Iterator[dict[str, Any]]:
     with path.open(encoding="utf-8") as fh:
         for line in fh:
             if line.strip():
-                yield json.loads(line)
+                yield orjson.loads(line)
 
 
 async def load_history(

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+import orjson
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -191,9 +192,13 @@ class SeedLoader:
         delay = 0.2
         for attempt in range(4):
             headers = await self.token.header(refresh=refreshed)
+            content: bytes | None = None
+            if body is not None:  # orjson: a history batch is ~1 MB of JSON
+                content = orjson.dumps(body)
+                headers = {**headers, "Content-Type": "application/json"}
             try:
                 resp = await self.client.request(
-                    method, path, json=body, params=params, headers=headers
+                    method, path, content=content, params=params, headers=headers
                 )
             except httpx.TransportError:
                 if attempt == 3:

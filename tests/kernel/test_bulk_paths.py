@@ -106,3 +106,39 @@ def test_ids_drawn_in_batches_are_distinct_random_uuid4() -> None:
     assert len(set(drawn)) == 20
     assert {uuid.UUID(i).version for i in drawn} == {4}
     assert {uuid.UUID(i).variant for i in drawn} == {uuid.RFC_4122}
+
+
+JSON_VALUES: list[Any] = [
+    [],
+    ["niñez", "indígena"],
+    {"given": True, "given_by": None, "línea": "a\nb\u2028"},
+    {1: "a key that is not text"},
+    2**70,  # past orjson's 64 bits: json.dumps takes it
+    [1.5, 1e300, -0.0],
+]
+
+
+def test_json_columns_are_written_compact_and_read_back_as_json_would(tmp_path) -> None:
+    """Every service's engine writes JSON columns with orjson (both the ORM insert and the
+    bulk path) and reads back what ``json.loads(json.dumps(v))`` gives."""
+    metadata = sa.MetaData()
+    table = _table(metadata)
+    database = db.ServiceDatabase("jsoncolumns", metadata)
+    database.configure(f"sqlite:///{tmp_path / 'json.db'}")
+    metadata.create_all(database.engine)
+    rows = [
+        {"id": i, "tags": JSON_VALUES[i % len(JSON_VALUES)], "at": None, "note": None}
+        for i in range(COPY_MIN_ROWS)
+    ]
+    with database.unit_of_work() as session:
+        bulk_insert(session, table, rows)
+        session.execute(table.insert(), {"id": 10_000, "tags": JSON_VALUES[2]})
+    with database.unit_of_work(write=False) as session:
+        stored = {r.id: r.tags for r in session.execute(sa.select(table.c.id, table.c.tags))}
+        text = session.execute(sa.text("SELECT tags FROM sample WHERE id = 1")).scalar()
+    database.dispose()
+    assert text == '["niñez","indígena"]'
+    assert stored[10_000] == stored[2]
+    for row in rows:
+        assert stored[row["id"]] == json.loads(json.dumps(row["tags"]))
+    assert db.json_value("NaN") != db.json_value("NaN")  # json.loads reads what orjson refuses
