@@ -7,7 +7,7 @@ from datetime import date, datetime
 from sqlalchemy import JSON, CheckConstraint, Column, DateTime, Index, Text, column, func
 from sqlmodel import Field, SQLModel
 
-from services.db import make_registry
+from services.db import empty_list, make_registry
 from services.ids import new_id
 
 reg = make_registry()
@@ -68,7 +68,7 @@ class RosterFacility(AuditBase, table=True):
     state: str | None = Field(default=None, max_length=2, index=True)
     municipality: str | None = Field(default=None, max_length=120)
     specialization: str | None = Field(default=None, max_length=16)
-    services: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    services: list[str] = Field(default_factory=empty_list, sa_column=Column(JSON, nullable=False))
     status: str | None = Field(default=None, max_length=16, index=True)
     status_changed_at: datetime | None = Field(
         default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
@@ -79,7 +79,7 @@ class RosterFacility(AuditBase, table=True):
     )
     # Registered with observations: checklist items still to meet, and by when (ADR 0021).
     registration_pending: list[str] = Field(
-        default_factory=list, sa_column=Column(JSON, nullable=False, server_default="[]")
+        default_factory=empty_list, sa_column=Column(JSON, nullable=False, server_default="[]")
     )
     registration_due_on: date | None = None
     version: int = 0
@@ -156,7 +156,7 @@ class Visit(AuditBase, table=True):
     status: str = Field(max_length=16)
     planned_for: date | None = None
     done_on: date | None = None
-    team: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    team: list[str] = Field(default_factory=empty_list, sa_column=Column(JSON, nullable=False))
     findings: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     created_by: str = Field(max_length=200)
     created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))

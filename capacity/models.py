@@ -27,7 +27,7 @@ from sqlalchemy import (
 from sqlmodel import Field, SQLModel
 
 from services.clock import utcnow
-from services.db import make_registry
+from services.db import empty_dict, empty_list, make_registry
 from services.ids import new_id
 from services.vocabulary import FacilityKind, FacilityStatus, HoldStatus, RegistrationStatus
 
@@ -85,7 +85,7 @@ class Facility(CapacityBase, table=True):
     state: str = Field(max_length=2)
     municipality: str = Field(max_length=120)
     specialization: str = Field(default="trafficking", max_length=16)
-    services: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    services: list[str] = Field(default_factory=empty_list, sa_column=Column(JSON, nullable=False))
     security_level: str = Field(default="standard", max_length=16)
     max_stay_days: int | None = None
     status: str = Field(default="registered", max_length=16, index=True)
@@ -102,12 +102,12 @@ class Facility(CapacityBase, table=True):
     )
     # Registered with observations (ADR 0021): the checklist items still to meet, and by when.
     registration_pending: list[str] = Field(
-        default_factory=list, sa_column=Column(JSON, nullable=False, server_default="[]")
+        default_factory=empty_list, sa_column=Column(JSON, nullable=False, server_default="[]")
     )
     registration_due_on: date | None = None
     # Specialised care by type of exploitation (sexual, labour, other) it offers.
     exploitation_types: list[str] = Field(
-        default_factory=list, sa_column=Column(JSON, nullable=False, server_default="[]")
+        default_factory=empty_list, sa_column=Column(JSON, nullable=False, server_default="[]")
     )
     version: int = 1
     created_at: datetime = Field(
@@ -133,7 +133,7 @@ class FacilityRegistrationStep(CapacityBase, table=True):
     note: str | None = Field(default=None, max_length=2000)
     # Review only: [{"item": code, "met": bool, "note": str | None}] over the checklist.
     checklist: list[dict[str, Any]] = Field(
-        default_factory=list, sa_column=Column(JSON, nullable=False)
+        default_factory=empty_list, sa_column=Column(JSON, nullable=False)
     )
     # Registered with observations: the date the missing items must be met by.
     due_on: date | None = None
@@ -198,7 +198,7 @@ class Pool(CapacityBase, table=True):
     id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
     facility_id: str = Field(foreign_key="facility.id", max_length=36, index=True)
     name: str = Field(max_length=120)
-    sexes: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    sexes: list[str] = Field(default_factory=empty_list, sa_column=Column(JSON, nullable=False))
     min_age: int = 18
     max_age: int = 120
     accepts_children: bool = False
@@ -210,12 +210,12 @@ class Pool(CapacityBase, table=True):
     migrants: bool = False
     lgbtttiq: bool = False
     interpreter_languages: list[str] = Field(
-        default_factory=list, sa_column=Column(JSON, nullable=False)
+        default_factory=empty_list, sa_column=Column(JSON, nullable=False)
     )
     # Needs-aware matching (issue 16): disability types supported besides the wheelchair
     # flag, pregnancy and addiction care, and the needs these beds are kept for.
     disability_support: list[str] = Field(
-        default_factory=list, sa_column=Column(JSON, nullable=False, server_default="[]")
+        default_factory=empty_list, sa_column=Column(JSON, nullable=False, server_default="[]")
     )
     pregnancy_care: bool = Field(
         default=False, sa_column=Column(Boolean, nullable=False, server_default=false())
@@ -224,7 +224,7 @@ class Pool(CapacityBase, table=True):
         default=False, sa_column=Column(Boolean, nullable=False, server_default=false())
     )
     reserved_for: list[str] = Field(
-        default_factory=list, sa_column=Column(JSON, nullable=False, server_default="[]")
+        default_factory=empty_list, sa_column=Column(JSON, nullable=False, server_default="[]")
     )
     total: int = 0
     occupied: int = 0
@@ -301,7 +301,7 @@ class Hold(CapacityBase, table=True):
     # The de-identified group the beds are for ({sex, age, role} each), so that the hold
     # can be resumed from any session of its institution.
     people: list[dict[str, Any]] = Field(
-        default_factory=list, sa_column=Column(JSON, nullable=False, server_default="[]")
+        default_factory=empty_list, sa_column=Column(JSON, nullable=False, server_default="[]")
     )
     created_by: str = Field(max_length=120)
     institution_id: str | None = Field(default=None, max_length=36)
@@ -342,10 +342,10 @@ class Operation(CapacityBase, table=True):
     # The day of the rescue (the operation's date), when given.
     operation_date: date | None = None
     groups: list[dict[str, Any]] = Field(
-        default_factory=list, sa_column=Column(JSON, nullable=False)
+        default_factory=empty_list, sa_column=Column(JSON, nullable=False)
     )
     # {"assignments": [...], "unplaced": [...]} as answered when it was held.
-    plan: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    plan: dict[str, Any] = Field(default_factory=empty_dict, sa_column=Column(JSON, nullable=False))
     expires_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
     created_at: datetime = Field(
         default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)
@@ -379,7 +379,7 @@ class UnmetRequest(CapacityBase, table=True):
     state: str | None = Field(default=None, max_length=2, index=True)
     group_size: int
     people: list[dict[str, Any]] = Field(
-        default_factory=list, sa_column=Column(JSON, nullable=False)
+        default_factory=empty_list, sa_column=Column(JSON, nullable=False)
     )
     code: str = Field(max_length=40)
     reason: str = Field(max_length=1000)

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import JSON, CheckConstraint, Column, DateTime, Index, LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from services.db import make_registry
+from services.db import empty_dict, empty_list, make_registry
 from services.ids import new_id
 
 reg = make_registry()
@@ -20,7 +20,7 @@ def _ts(nullable: bool = False) -> Any:
 
 
 def _json() -> Any:
-    return Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    return Field(default_factory=empty_list, sa_column=Column(JSON, nullable=False))
 
 
 class ReferralBase(SQLModel, registry=reg):
@@ -129,7 +129,9 @@ class Referral(ReferralBase, table=True):
     case_reference: str | None = Field(default=None, max_length=100)
     services: list[str] = _json()
     witness_protection: bool = False
-    consent: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    consent: dict[str, Any] = Field(
+        default_factory=empty_dict, sa_column=Column(JSON, nullable=False)
+    )
     allocations: list[dict[str, Any]] = _json()
     outcome: str | None = Field(default=None, max_length=30)
     # The country of an assisted return (ISO 3166-1 alpha-3), with ``outcome`` assisted_return.
@@ -259,7 +261,9 @@ class Escalation(ReferralBase, table=True):
     id: int | None = Field(default=None, primary_key=True)
     referral_id: str = Field(foreign_key="referral.id", index=True, max_length=36)
     kind: str = Field(max_length=30)
-    offer: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    offer: dict[str, Any] = Field(
+        default_factory=empty_dict, sa_column=Column(JSON, nullable=False)
+    )
     at: datetime = _ts()
 
 

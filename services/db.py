@@ -57,6 +57,19 @@ def json_value(text: str | bytes) -> Any:
         return json.loads(text)
 
 
+def empty_list() -> list[Any]:
+    """``default_factory`` of a table model's list column, for ``list`` itself. SQLModel
+    constructs a table model through pydantic's ``FieldInfo.get_default``, which inspects
+    the factory's signature on every call: ~120 µs for a builtin (its text signature is
+    parsed each time), ~6 µs for a Python function (tests/test_architecture.py checks)."""
+    return []
+
+
+def empty_dict() -> dict[str, Any]:
+    """``default_factory`` of a table model's object column (see :func:`empty_list`)."""
+    return {}
+
+
 def make_registry() -> registry:
     """A mapper registry with its own metadata, for one service's SQLModel base class."""
     return registry(metadata=MetaData(naming_convention=NAMING_CONVENTION))

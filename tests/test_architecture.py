@@ -15,6 +15,7 @@ Layers (docs/adr/0018-one-shape-for-every-service.md):
 from __future__ import annotations
 
 import ast
+import types
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cache
@@ -25,7 +26,7 @@ from fastapi import Depends, FastAPI
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute, iter_route_contexts
 from sqlalchemy import MetaData
-from sqlmodel import Session
+from sqlmodel import Field, Session, SQLModel
 
 from canaliza.composition import build_app
 from services.db import ServiceDatabase
@@ -360,3 +361,41 @@ def test_only_get_and_head_routes_use_the_read_only_session() -> None:
     assert any(isinstance(c.original_route, APIRoute) for c in iter_route_contexts(app.routes))
     offenders = _write_routes_on_read_only(app)
     assert offenders == [], "write routes on a read-only session:\n" + "\n".join(offenders)
+
+
+def _builtin_factories(models: list[type[SQLModel]]) -> list[str]:
+    """Fields of table models whose ``default_factory`` is not a Python function (a builtin
+    or a class such as ``list``): each construction would parse its text signature again
+    (``services.db.empty_list``)."""
+    return [
+        f"{model.__module__}.{model.__qualname__}.{name}"
+        for model in models
+        for name, info in model.model_fields.items()
+        if info.default_factory is not None
+        and not isinstance(info.default_factory, types.FunctionType)
+    ]
+
+
+def _table_models() -> list[type[SQLModel]]:
+    build_app("all")  # every domain package's models imported
+    found: list[type[SQLModel]] = []
+    todo = list(SQLModel.__subclasses__())
+    while todo:
+        model = todo.pop()
+        todo.extend(model.__subclasses__())
+        if getattr(model, "__table__", None) is not None and model.__module__.split(".")[0] in (
+            KERNEL,
+            *DOMAIN,
+        ):
+            found.append(model)
+    return found
+
+
+def test_table_models_default_factories_are_python_functions() -> None:
+    class Wrong(SQLModel):
+        tags: list[str] = Field(default_factory=list)
+
+    assert _builtin_factories([Wrong]) == [f"{__name__}.{Wrong.__qualname__}.tags"]
+    models = _table_models()
+    assert {m.__module__.split(".")[0] for m in models} >= {"audit", "capacity", "referral"}
+    assert _builtin_factories(models) == []
