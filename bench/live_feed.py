@@ -15,6 +15,10 @@ server processes on NATS JetStream, clients split between them, events published
 NATS as the relay does), ``proxy`` (through the web UI's ``/live``, which relays each
 browser's socket to capacity in process, as in the main job).
 
+The clients and an in-process server share this process (and its GIL): each line also
+gives the CPU per delivery of each side while the events go out, and the cores busy; at
+about 1.0 the process is saturated, and the latencies are its queue.
+
     .venv/bin/python -m bench.live_feed --clients 1,500,5000 --shapes feed,replicas,proxy
 """
 
@@ -182,6 +186,7 @@ async def run_clients(
             await asyncio.sleep(0.05)  # do not stampede the accept queue
     await asyncio.wait_for(asyncio.gather(*(r.wait() for r in readies)), 60 + n / 20)
     interval = 1.0 / rate
+    cpu = CpuSplit()
     start = time.monotonic()
     sent = 0
     while time.monotonic() - start < seconds:
@@ -193,6 +198,8 @@ async def run_clients(
         if len(stats.latencies) >= expected:
             break
         await asyncio.sleep(0.05)
+    client_cpu, server_cpu = cpu.split()
+    window = time.monotonic() - start  # first publication → every delivery in (or given up)
     done.set()
     for t in tasks:
         t.cancel()
@@ -200,7 +207,27 @@ async def run_clients(
     result = stats.summary()
     result["expected"] = expected
     result["failed"] = stats.failed
+    deliveries = max(len(stats.latencies), 1)
+    result["client_us"] = 1e6 * client_cpu / deliveries
+    result["server_us"] = 1e6 * server_cpu / deliveries
+    result["busy"] = (client_cpu + server_cpu) / window
     return result
+
+
+class CpuSplit:
+    """CPU seconds of this process from now on: the clients' (this thread: the subscribers'
+    event loop and the publisher) and the server's (every other thread of the process:
+    uvicorn's loop, its thread pool). A server in other processes (``replicas``) is not in
+    it. One GIL for both: ``busy`` near 1.0 means the process is saturated and the
+    latencies are its queue, whichever side costs more."""
+
+    def __init__(self) -> None:
+        self.process = time.process_time()
+        self.thread = time.thread_time()
+
+    def split(self) -> tuple[float, float]:
+        client = time.thread_time() - self.thread
+        return client, time.process_time() - self.process - client
 
 
 # Replicas being stopped at the end of a run say so; not worth a line in the figures.
@@ -588,7 +615,10 @@ def show(name: str, n: int, r: dict[str, float], floor: dict[str, float]) -> Non
     print(
         f"{n:>6} {name:>9}: {int(r['deliveries']):>7}/{int(r['expected'])} deliveries{failed}, "
         f"p50 {r['p50_ms']:7.1f} ms, p99 {r['p99_ms']:7.1f} ms  "
-        f"(floor ×{r['p50_ms'] / floor['p50_ms']:.2f} p50, ×{r['p99_ms'] / floor['p99_ms']:.2f} p99)",
+        f"(floor ×{r['p50_ms'] / floor['p50_ms']:.2f} p50, ×{r['p99_ms'] / floor['p99_ms']:.2f} p99); "
+        f"CPU per delivery: clients {r['client_us']:.0f} µs, server {r['server_us']:.0f} µs"
+        f"{' (in other processes: not counted)' if name == 'replicas' else ''}, "
+        f"{r['busy']:.2f} cores busy",
         flush=True,
     )
 

@@ -14,13 +14,12 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from starlette.concurrency import run_in_threadpool
-from starlette.types import Message
+from starlette.types import Message, Send
 
 from frontend import flows, service
 from frontend.api import NotSignedIn
@@ -51,14 +50,14 @@ class Upstream(Protocol):
 class InProcessUpstream:
     """A WebSocket to an ASGI app in this process (the main job).
 
-    With ``forward``, each text the app sends goes straight to it, in the app's own send:
-    no queue and no task wake-up per message, and a browser that does not read makes the
-    feed's send wait, so capacity's bound (1013, then resume) applies to the browser.
+    With ``forward`` (the browser's ASGI send), each text message the app sends is handed
+    to it as it is, in the app's own send: no queue, no task wake-up, no copy of the
+    message per browser, so capacity's fan-out by filter class reaches the browsers with
+    one ASGI send more than it reaches its own sockets (ADR 32). A browser that does not
+    read makes the feed's send wait, so capacity's bound (1013, then resume) applies to it.
     """
 
-    def __init__(
-        self, app: Any, path: str, forward: Callable[[str], Awaitable[None]] | None = None
-    ) -> None:
+    def __init__(self, app: Any, path: str, forward: Send | None = None) -> None:
         self.app = app
         self.path = path
         self.forward = forward
@@ -94,9 +93,13 @@ class InProcessUpstream:
             raise ConnectionError(f"upstream refused: {first}")
 
     async def _from_app(self, message: Message) -> None:
-        text = message.get("text") if message["type"] == "websocket.send" else None
-        if self.forward is not None and text is not None:
-            await self.forward(str(text))
+        # Data straight to the browser; the accept and the close are this proxy's to read.
+        if (
+            self.forward is not None
+            and message["type"] == "websocket.send"
+            and message.get("text") is not None
+        ):
+            await self.forward(message)
         else:
             await self.outbox.put(message)
 
@@ -162,10 +165,11 @@ class RemoteUpstream:
 
 
 async def open_upstream(
-    runtime: Runtime, forward: Callable[[str], Awaitable[None]] | None = None
+    runtime: Runtime, forward: Send | None = None
 ) -> InProcessUpstream | RemoteUpstream:
-    """Capacity's live socket: in process when capacity is mounted here (its texts then go
-    straight to ``forward``, when given), else over the network."""
+    """Capacity's live socket: in process when capacity is mounted here (its text messages
+    then go as they are to ``forward``, the browser's ASGI send, when given), else over
+    the network."""
     base, transport = runtime.transport_for("capacity")
     upstream: InProcessUpstream | RemoteUpstream
     if transport is not None:
@@ -214,7 +218,8 @@ async def live(websocket: WebSocket) -> None:
     await websocket.accept()
     try:
         token = await page.access_token()
-        upstream = await open_upstream(runtime, forward=websocket.send_text)
+        # In process, capacity's messages go to the browser's socket as they are.
+        upstream = await open_upstream(runtime, forward=websocket.send)
     except (NotSignedIn, ConnectionError, OSError) as exc:
         log.info("live feed not opened: %s", type(exc).__name__)
         await _send_error(websocket, t, "unavailable", 1013)
