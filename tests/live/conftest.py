@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import shutil
 import socket
@@ -17,6 +18,7 @@ from typing import Any
 
 import pytest
 import uvicorn
+from websockets.exceptions import ConnectionClosed
 
 from services.bus_nats import NatsBus
 from tests.conftest import unavailable
@@ -158,6 +160,16 @@ class ServerThread:
 
 
 # -- the live feed on a real server -----------------------------------------------------
+
+
+async def until_closed(ws: Any) -> tuple[int | None, list[dict[str, Any]]]:
+    """Read a client socket until the server closes it: the close code and what came before."""
+    seen: list[dict[str, Any]] = []
+    try:
+        while True:
+            seen.append(json.loads(await asyncio.wait_for(ws.recv(), 10)))
+    except ConnectionClosed as exc:
+        return (exc.rcvd.code if exc.rcvd else None), seen
 
 
 def pool_row(pool_id: str, **over: Any) -> dict[str, Any]:

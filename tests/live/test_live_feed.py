@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.client import ClientProtocol
-from websockets.exceptions import ConnectionClosed
 from websockets.frames import Frame, Opcode
 from websockets.http11 import Response
 from websockets.uri import parse_uri
@@ -18,7 +17,7 @@ from websockets.uri import parse_uri
 from capacity.live import LiveOptions, compile_filters
 from services.bus import InProcessBus
 from services.events import Event
-from tests.live.conftest import pool_event, pool_row
+from tests.live.conftest import pool_event, pool_row, until_closed
 
 FAST = LiveOptions(heartbeat_seconds=30, auth_timeout_seconds=0.5)
 
@@ -74,16 +73,6 @@ async def _subscribe(
     return ws, await _recv(ws)
 
 
-async def _closed(ws: ClientConnection) -> tuple[int | None, list[dict[str, Any]]]:
-    """Read until the server closes; the close code and what came before it."""
-    seen: list[dict[str, Any]] = []
-    try:
-        while True:
-            seen.append(json.loads(await asyncio.wait_for(ws.recv(), 10)))
-    except ConnectionClosed as exc:
-        return (exc.rcvd.code if exc.rcvd else None), seen
-
-
 def test_eligibility_profiles_select_the_pools_that_could_take_the_person():
     girls, women, men = _pools()
     girl15 = compile_filters({"profile": {"sex": "F", "age": 15, "role": "victim"}})
@@ -121,24 +110,24 @@ async def test_auth_comes_first_and_bad_tokens_are_closed_with_4401(make_feed, m
         # Subscribing before authenticating.
         async with connect(url) as ws:
             await ws.send(json.dumps({"type": "subscribe", "filters": {}}))
-            code, seen = await _closed(ws)
+            code, seen = await until_closed(ws)
             assert code == 4401 and seen[-1]["error"] == "auth_required"
         # Forged, expired, or missing tokens.
         for token in ("abc", make_token("prosecutor", ttl=-120), "", None):
             async with connect(url) as ws:
                 await ws.send(json.dumps({"type": "auth", "token": token}))
-                code, seen = await _closed(ws)
+                code, seen = await until_closed(ws)
                 assert code == 4401, token
                 assert seen and seen[-1]["type"] == "error"
                 assert "pools" not in json.dumps(seen)
         # Silence: the auth message must come within the time allowed.
         async with connect(url) as ws:
-            code, seen = await _closed(ws)
+            code, seen = await until_closed(ws)
             assert code == 4401 and seen[-1]["error"] == "auth_timeout"
         # Observers see aggregated statistics only.
         async with connect(url) as ws:
             await ws.send(json.dumps({"type": "auth", "token": make_token("observer")}))
-            code, seen = await _closed(ws)
+            code, seen = await until_closed(ws)
             assert code == 4403 and seen[-1]["error"] == "forbidden_role"
 
 
@@ -373,13 +362,13 @@ async def test_malformed_frames_get_an_error_and_a_close_never_a_crash(make_feed
         for frame, code, error in cases:
             ws = await _open(feed, token)
             await ws.send(frame)
-            got_code, seen = await _closed(ws)
+            got_code, seen = await until_closed(ws)
             assert (got_code, seen[-1]["error"]) == (code, error)
             assert seen[-1]["type"] == "error" and seen[-1]["detail"]
         # Before authenticating too.
         async with connect(feed.server.ws_url) as ws:
             await ws.send("nope")
-            got_code, seen = await _closed(ws)
+            got_code, seen = await until_closed(ws)
             assert got_code == 1003 and seen[-1]["error"] == "invalid_json"
         # Bad filters or a bad resume position are answered; the connection stays usable.
         ws = await _open(feed, token)
@@ -403,22 +392,24 @@ async def test_malformed_frames_get_an_error_and_a_close_never_a_crash(make_feed
 
 async def test_token_expiry_closes_4401_unless_renewed(make_feed, make_token):
     async with make_feed(options=FAST, pools=_pools()) as feed:
-        short = make_token("prosecutor", sub="fiscal-1", ttl=1)
+        # ttl 2: a token's times are whole seconds, so a ttl of 1 may have only
+        # milliseconds left when it is made, and expire before the subscription is answered
+        short = make_token("prosecutor", sub="fiscal-1", ttl=2)
         ws, _ = await _subscribe(feed, short)
-        code, seen = await _closed(ws)
+        code, seen = await until_closed(ws)
         assert code == 4401 and seen[-1]["error"] == "token_expired"
 
-        ws, _ = await _subscribe(feed, make_token("prosecutor", sub="fiscal-1", ttl=1))
+        ws, _ = await _subscribe(feed, make_token("prosecutor", sub="fiscal-1", ttl=2))
         await ws.send(
             json.dumps({"type": "auth", "token": make_token("prosecutor", sub="fiscal-1")})
         )
         assert (await _recv(ws))["type"] == "ready"
-        await asyncio.sleep(1.5)
+        await asyncio.sleep(2.5)  # past the first token's expiry
         await feed.change("men14")
         assert (await _recv(ws))["pool_id"] == "men14"
         # Someone else's token cannot take over the connection.
         await ws.send(json.dumps({"type": "auth", "token": make_token("prosecutor")}))
-        code, seen = await _closed(ws)
+        code, seen = await until_closed(ws)
         assert code == 4401
 
 
@@ -426,7 +417,7 @@ async def test_heartbeats_and_the_maximum_lifetime(make_feed, make_token):
     options = LiveOptions(heartbeat_seconds=0.2, max_lifetime_seconds=1.0)
     async with make_feed(options=options, pools=_pools()) as feed:
         ws, _ = await _subscribe(feed, make_token("ceav_officer"))
-        code, seen = await _closed(ws)
+        code, seen = await until_closed(ws)
         assert code == 4000
         assert any(m["type"] == "ping" for m in seen)
         assert ws.close_reason == "reconnect"
@@ -442,7 +433,7 @@ async def test_a_failing_snapshot_source_is_an_error_and_1011_not_a_crash(make_f
         set_snapshot_provider(broken)
         ws = await _open(feed, make_token("prosecutor"))
         await ws.send(json.dumps({"type": "subscribe", "filters": {}}))
-        code, seen = await _closed(ws)
+        code, seen = await until_closed(ws)
         assert code == 1011 and seen[-1]["error"] == "unavailable"
         set_snapshot_provider(lambda filters: _pools())
         ws, snap = await _subscribe(feed, make_token("prosecutor"))

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.exceptions import InvalidStatus
 
 import frontend.live as proxy
 from capacity.live import (
@@ -35,7 +35,7 @@ from services.app import ServiceSpec, create_app
 from services.bus import InProcessBus
 from services.events import Event
 from services.settings import get_settings
-from tests.live.conftest import ServerThread, pool_event, pool_row
+from tests.live.conftest import ServerThread, pool_event, pool_row, until_closed
 from tests.live.test_live_referrals import FGR, NGO, OTHER, referral_event
 
 FAST = LiveOptions(heartbeat_seconds=30, auth_timeout_seconds=2)
@@ -204,16 +204,6 @@ async def _subscribe(
     assert (await _recv(ws))["type"] == "ready"
     await ws.send(json.dumps({"type": "subscribe", "filters": filters}))
     return ws, await _recv(ws)
-
-
-async def _closed(ws: ClientConnection) -> tuple[int | None, list[dict[str, Any]]]:
-    """Read until the server closes: its close code and what came before."""
-    seen: list[dict[str, Any]] = []
-    try:
-        while True:
-            seen.append(json.loads(await asyncio.wait_for(ws.recv(), 10)))
-    except ConnectionClosed as exc:
-        return (exc.rcvd.code if exc.rcvd else None), seen
 
 
 async def _all_until_pong(ws: ClientConnection) -> list[dict[str, Any]]:
@@ -389,7 +379,7 @@ async def test_the_browser_never_speaks_for_the_token_and_capacity_closes_reach_
         await ws.close()
         # Capacity's refusal reaches the browser with its own close code (an observer: 4403).
         observer = sessions.add("observer", make_token("observer", institution_id=FGR))
-        code, seen = await _closed(await site.browser(observer))
+        code, seen = await until_closed(await site.browser(observer))
         assert code == 4403
         assert [m["error"] for m in seen] == ["forbidden_role"]
 
