@@ -4,14 +4,22 @@ from __future__ import annotations
 
 import html
 import re
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
 from canaliza.demo import CASA_MERCEDES
+from frontend.i18n import TIMEZONE
 from tests.conftest import running
 from tests.frontend.conftest import csrf_of, sign_in
 from tests.frontend.ops_helpers import api_headers
+
+
+def _mexico_today() -> date:
+    """Today where the auditor works (the web UI's time zone), not the machine's: from
+    midnight UTC to the small hours in Mexico City the two dates differ."""
+    return datetime.now(UTC).astimezone(TIMEZONE).date()
+
 
 pytestmark = pytest.mark.slow
 
@@ -74,7 +82,7 @@ async def test_auditor_reads_the_roster_records_a_visit_reviews_and_verifies(dem
         form = await client.get(visits)
         assert form.status_code == 200
         missing = await client.post(
-            visits, data={"csrf_token": csrf, "mode": "done", "done_on": str(date.today())}
+            visits, data={"csrf_token": csrf, "mode": "done", "done_on": str(_mexico_today())}
         )
         assert missing.status_code == 422
         assert "hallazgos" in missing.text
@@ -83,11 +91,11 @@ async def test_auditor_reads_the_roster_records_a_visit_reviews_and_verifies(dem
             data={
                 "csrf_token": csrf,
                 "mode": "done",
-                "done_on": str(date.today()),
+                "done_on": str(_mexico_today()),
                 "team": "Lic. Ana Pérez\nMtro. Luis Gómez",
                 "findings": "Instalaciones en buen estado; falta señalización de salida.",
                 "action_description": ["Colocar señalización de salida", ""],
-                "action_due_on": [str(date.today() + timedelta(days=30)), ""],
+                "action_due_on": [str(_mexico_today() + timedelta(days=30)), ""],
             },
         )
         assert recorded.status_code == 303, recorded.text
@@ -99,7 +107,7 @@ async def test_auditor_reads_the_roster_records_a_visit_reviews_and_verifies(dem
         planned = await client.post(
             visits,
             data={"csrf_token": csrf, "mode": "planned", "team": "Lic. Ana Pérez",
-                  "planned_for": str(date.today() + timedelta(days=60))},
+                  "planned_for": str(_mexico_today() + timedelta(days=60))},
         )  # fmt: skip
         assert planned.status_code == 303, planned.text
         page = await client.get(planned.headers["location"])
