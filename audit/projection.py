@@ -17,7 +17,7 @@ from sqlmodel import Session, col
 from audit.exceptions import FacilityNotOnRoster
 from audit.models import AuditEntry, RosterFacility, RosterPool, RosterStay
 from audit.roster_state import PARTS, add_imported_stays, chunks, existing, refresh
-from services.clock import as_utc, parse_utc, utcnow
+from services.clock import as_utc, as_utc_or_none, parse_utc, utcnow
 from services.vocabulary import RegistrationStatus
 
 REGISTRATION_STATUSES = tuple(RegistrationStatus.values())
@@ -242,7 +242,7 @@ def _fold(rows: _Rows, body: dict[str, Any]) -> str | None:
             return fid
         kept = (int(p.get("total") or 0), int(p.get("occupied") or 0),
                 parse_utc(p.get("last_confirmed_at")))  # fmt: skip
-        before = (pool.total, pool.occupied, _utc_or_none(pool.last_confirmed_at))
+        before = (pool.total, pool.occupied, as_utc_or_none(pool.last_confirmed_at))
         if kept != before:
             rows.changed = True
         pool.version = version
@@ -285,10 +285,6 @@ def _fold(rows: _Rows, body: dict[str, Any]) -> str | None:
         fac.registration_due_on = _date(p.get("due_on"))
         fac.pending_count = len(fac.registration_pending)
     return fid
-
-
-def _utc_or_none(value: datetime | None) -> datetime | None:
-    return as_utc(value) if value is not None else None
 
 
 def _date(value: Any) -> date | None:

@@ -33,7 +33,7 @@ from sqlmodel import Session, col
 from audit.exceptions import FacilityNotOnRoster
 from audit.models import AuditEntry, FollowUpAction, RosterFacility, RosterStay
 from audit.visits import list_visits, visit_view
-from services.clock import as_utc, utcnow
+from services.clock import as_utc, as_utc_or_none, utcnow
 from services.pages import after, page_key, split_page
 from services.settings import get_settings
 
@@ -232,7 +232,7 @@ def _entry(row: Any) -> dict[str, Any]:
     line.update(
         name=line["name"] or "S.I.",
         registration_pending=list(line["registration_pending"] or []),
-        capacity_confirmed_at=as_utc(confirmed) if confirmed else None,
+        capacity_confirmed_at=as_utc_or_none(confirmed),
         flags=flags,
         flag_labels=[FLAGS[f] for f in flags],
     )

@@ -19,7 +19,7 @@ from sqlalchemy import case, func, insert, select
 from sqlmodel import Session, col
 
 from audit.models import FollowUpAction, RosterFacility, RosterPool, RosterStay, Visit
-from services.clock import as_utc
+from services.clock import as_utc, as_utc_or_none
 
 PARTS = frozenset({"pools", "visits", "actions", "stays"})
 CHUNK = 500
@@ -144,7 +144,7 @@ def _stays(session: Session, facs: dict[str, RosterFacility], chunk: list[str]) 
         fac = facs[stay.facility_id]
         at = stay_over_at(stay.admitted_at, fac.max_stay_days, stay.extended_days)
         at = at if stay.open else None
-        if (as_utc(stay.over_at) if stay.over_at else None) != at:
+        if as_utc_or_none(stay.over_at) != at:
             stay.over_at = at
         if at is not None:
             over.setdefault(stay.facility_id, []).append(at)

@@ -18,7 +18,7 @@ from audit.models import FollowUpAction, Visit
 from audit.projection import get_roster_facility
 from audit.roster_state import refresh
 from audit.service import record_event
-from services.clock import as_utc, utcnow
+from services.clock import as_utc, as_utc_or_none, utcnow
 from services.contracts import EventPayload, emit
 from services.contracts.audit import VISIT_EVENTS, ActionAdded, ActionCompleted, VisitChanged
 from services.errors import NotFound
@@ -32,7 +32,7 @@ def action_view(a: FollowUpAction) -> dict[str, Any]:
         "facility_id": a.facility_id,
         "description": a.description,
         "due_on": a.due_on,
-        "completed_at": as_utc(a.completed_at) if a.completed_at else None,
+        "completed_at": as_utc_or_none(a.completed_at),
         "completed_by": a.completed_by,
         "completion_note": a.completion_note,
         "overdue": a.completed_at is None and a.due_on < utcnow().date(),

@@ -20,7 +20,7 @@ from capacity.exceptions import ChecklistNotMet, RegistrationConflict
 from capacity.ledger import bump_revision, stamp_pools
 from capacity.models import Facility, FacilityRegistrationStep
 from capacity.schemas import RegistrationReview, RegistrationSubmit
-from services.clock import as_utc, utcnow
+from services.clock import as_utc, as_utc_or_none, utcnow
 from services.errors import Unprocessable
 from services.tokens import Principal
 from services.vocabulary import FacilityStatus, RegistrationStatus
@@ -142,9 +142,7 @@ def view(session: Session, facility: Facility) -> dict[str, Any]:
         "facility_id": facility.id,
         "registration_status": facility.registration_status,
         "registration_label": REGISTRATION_LABELS[facility.registration_status],
-        "registration_changed_at": (
-            as_utc(facility.registration_changed_at) if facility.registration_changed_at else None
-        ),
+        "registration_changed_at": (as_utc_or_none(facility.registration_changed_at)),
         "registration_pending": list(facility.registration_pending or []),
         "registration_due_on": facility.registration_due_on,
         "history": [

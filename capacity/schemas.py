@@ -23,7 +23,7 @@ from capacity.models import (
 )
 from services import vocabulary
 from services.bodies import RequestBody
-from services.clock import UtcDateTime, as_utc
+from services.clock import UtcDateTime, as_utc, as_utc_or_none
 from services.validation import SAFE_TEXT, StrictBool, StrictFloat, StrictInt
 
 SERVICES_OFFERED = (
@@ -709,7 +709,7 @@ class HoldPublic(BaseModel):
             allocations=[AllocationOut(pool_id=a.pool_id, beds=a.beds) for a in allocations],
             expires_at=as_utc(hold.expires_at),
             created_at=as_utc(hold.created_at),
-            ended_at=as_utc(hold.ended_at) if hold.ended_at else None,
+            ended_at=as_utc_or_none(hold.ended_at),
             reference=hold.reference,
             created_by=hold.created_by,
             institution_id=hold.institution_id,

@@ -46,6 +46,11 @@ def as_utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+def as_utc_or_none(value: datetime | None) -> datetime | None:
+    """:func:`as_utc` of an optional value (a column that may be NULL)."""
+    return None if value is None else as_utc(value)
+
+
 def parse_utc(value: object) -> datetime | None:
     """An ISO timestamp read from an event payload, in UTC; None when absent or unreadable."""
     if not value:
