@@ -9,7 +9,7 @@ from sqlalchemy import JSON, CheckConstraint, Column, DateTime, Index, LargeBina
 from sqlmodel import Field, SQLModel
 
 from services.db import empty_dict, empty_list, make_registry
-from services.ids import new_id
+from services.ids import new_id, new_random_id
 
 reg = make_registry()
 metadata = reg.metadata
@@ -112,7 +112,8 @@ class Referral(ReferralBase, table=True):
         # The list's one order, newest first (referral.listing): keyset pages read it.
         Index("ix_referral_created_at_id", "created_at", "id"),
     )
-    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    # random, not time-ordered: the folio is the id's first characters (services.ids)
+    id: str = Field(default_factory=new_random_id, primary_key=True, max_length=36)
     sending_institution_id: str = Field(foreign_key="institution.id", index=True, max_length=36)
     receiving_institution_id: str = Field(foreign_key="institution.id", index=True, max_length=36)
     facility_id: str = Field(max_length=36)

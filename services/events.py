@@ -7,7 +7,6 @@ the bus after commit. Events never carry victims' identities.
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 from typing import Any
 
@@ -29,13 +28,14 @@ from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
 from services.clock import utcnow
+from services.ids import new_id
 from services.tokens import Principal
 
 
 class Event(BaseModel):
     """One domain event. ``type`` is ``<service>.<aggregate>.<what>``."""
 
-    id: str = Field(default_factory=lambda: str(uuid.uuid4()))
+    id: str = Field(default_factory=new_id)  # time-ordered (services.ids)
     type: str
     aggregate_type: str
     aggregate_id: str

@@ -14,6 +14,7 @@ import csv
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -116,7 +117,10 @@ async def load_history(
     export_seconds = time.perf_counter() - started
     imported: int | None = None
     if importer is not None:
-        rows = list(referral_rows(dataset, facility_ids))
+        # In id order: each batch's rows then fall in one stretch of the referral's key and
+        # of every index that starts with the referral's id (people, steps, obligations),
+        # so a batch rewrites a few pages of each, not one page per row anywhere in them.
+        rows = sorted(referral_rows(dataset, facility_ids), key=itemgetter("id"))
         batches = [rows[i : i + batch_size] for i in range(0, len(rows), batch_size)]
         slots = asyncio.Semaphore(max(1, in_flight))
 

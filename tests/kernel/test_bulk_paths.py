@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import time
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -15,7 +16,7 @@ from sqlmodel import Session
 from services import db
 from services.db import COPY_MIN_ROWS, bulk_insert
 from services.events import Event, Outbox, outbox_table
-from services.ids import new_ids
+from services.ids import new_id, new_ids
 
 
 def _table(metadata: sa.MetaData) -> sa.Table:
@@ -101,11 +102,30 @@ def test_an_event_with_a_json_payload_is_stored_as_any_other() -> None:
     assert json.dumps(body) == json.dumps(expected)
 
 
-def test_ids_drawn_in_batches_are_distinct_random_uuid4() -> None:
+def test_ids_drawn_in_batches_are_distinct_time_ordered_uuid7() -> None:
+    before = time.time_ns() // 1_000_000
     drawn = list(itertools.islice(new_ids(batch=8), 20))  # past one batch
-    assert len(set(drawn)) == 20
-    assert {uuid.UUID(i).version for i in drawn} == {4}
-    assert {uuid.UUID(i).variant for i in drawn} == {uuid.RFC_4122}
+    single = [new_id() for _ in range(20)]
+    after = time.time_ns() // 1_000_000
+    assert len(set(drawn + single)) == 40
+    parsed = [uuid.UUID(i) for i in drawn + single]
+    assert {u.version for u in parsed} == {7}
+    assert {u.variant for u in parsed} == {uuid.RFC_4122}
+    assert [str(u) for u in parsed] == drawn + single  # canonical text
+    # the first 48 bits: the millisecond each was made
+    assert all(before <= u.int >> 80 <= after for u in parsed)
+    # the other 74 bits are random: two ids of the same millisecond differ there
+    assert len({u.int & ((1 << 80) - 1) for u in parsed}) == 40
+
+
+def test_ids_made_later_sort_after_earlier_ones() -> None:
+    """What keeps a new row's key at the right-hand edge of its indexes (ADR 0034)."""
+    first = new_id()
+    time.sleep(0.002)
+    batch = list(itertools.islice(new_ids(batch=4), 6))
+    time.sleep(0.002)
+    last = new_id()
+    assert all(first < i < last for i in batch)
 
 
 JSON_VALUES: list[Any] = [

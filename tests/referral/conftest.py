@@ -25,7 +25,7 @@ from services.clients.capacity import (
 )
 from services.clock import clock
 from services.errors import Conflict, NotFound
-from services.ids import new_id
+from services.ids import new_id, new_random_id
 from tests.conftest import running
 
 FGR = "00000000-0000-4000-8000-000000000001"
@@ -140,7 +140,7 @@ class Ctx:
     ) -> dict[str, Any]:
         today = clock.now().date()
         body = {
-            "number": f"CONV-{new_id()[:8]}",
+            "number": f"CONV-{new_random_id()[:8]}",
             "title": "Convenio de canalización",
             "party_ids": list(parties),
             "valid_from": str(valid_from or today - timedelta(days=30)),

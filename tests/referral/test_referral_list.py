@@ -9,6 +9,7 @@ import pytest
 
 from referral import listing
 from referral.catalogue import folio
+from referral.models import Referral
 from services.clock import clock
 from services.pages import NEXT_CURSOR_HEADER, encode_cursor
 from tests.referral.conftest import DIF, FGR, INM, NGO, OTHER_NGO
@@ -95,6 +96,15 @@ async def test_every_page_walks_each_visible_referral_once_newest_first(ctx):
         assert row == alone.json()
         assert row["folio"] == folio(row["id"])
         assert row["deidentified"] and row["case_reference"] is None
+
+
+def test_referrals_made_in_the_same_moment_have_distinct_folios():
+    """The folio is the id's first characters: a referral's id must not start with its time
+    (other rows get time-ordered ids, services.ids / ADR 0034)."""
+    make_id = Referral.model_fields["id"].default_factory
+    assert make_id is not None
+    folios = {folio(make_id()) for _ in range(200)}  # type: ignore[call-arg]
+    assert len(folios) == 200
 
 
 async def test_without_limit_the_newest_page_and_the_cursor_of_the_rest(ctx, monkeypatch):

@@ -41,6 +41,22 @@ async def test_load_history_hands_every_row_to_an_importer_in_batches(demo_datas
     assert first["facility_id"].startswith("real-")
 
 
+async def test_load_history_sends_the_referrals_in_id_order(demo_dataset, tmp_path):
+    """A batch covers one stretch of ids (so of every index keyed by the referral), and the
+    batches follow each other: none writes all over a large table's indexes."""
+    batches: list[list[str]] = []
+
+    async def importer(batch):
+        batches.append([r["id"] for r in batch])
+        return len(batch)
+
+    await load_history(demo_dataset, out_dir=tmp_path, importer=importer, batch_size=100)
+    assert len(batches) > 2
+    sent = [rid for batch in batches for rid in batch]
+    assert sorted(sent) == sorted(r["id"] for r in demo_dataset.referrals)
+    assert sent == sorted(sent)
+
+
 async def test_load_history_without_importer_only_exports(demo_dataset, tmp_path):
     result = await load_history(demo_dataset, out_dir=tmp_path)
     assert result["imported"] is None

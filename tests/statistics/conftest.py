@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from canaliza.demo import CASA_MERCEDES, DIF_CDMX, FGR
-from services.ids import new_id
+from services.ids import new_id, new_random_id
 from services.settings import get_settings
 from tests.conftest import demo_login
 
@@ -73,7 +73,7 @@ async def facility_with_pool(
     admin = await demo_login(client, "admin")
     fac = await client.post(
         "/api/v1/facilities",
-        json={"name": f"Refugio {new_id()[:6]}", "kind": "refugio", "operator_institution_id":
+        json={"name": f"Refugio {new_random_id()[:6]}", "kind": "refugio", "operator_institution_id":
               operator, "state": "09", "municipality": "Cuauhtémoc", "status": "active"},
         headers=admin,
     )  # fmt: skip
