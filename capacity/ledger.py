@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Table, select, update
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col
 
 from capacity.database import SYSTEM_ACTOR
@@ -156,8 +157,14 @@ def ledger_mismatches(session: Session) -> list[dict[str, Any]]:
 # --- writing --------------------------------------------------------------------------
 
 
-def _cas(session: Session, *, pool_id: str, kind: str, beds: int, rev: int, bump: bool) -> bool:
-    """One guarded UPDATE: applies the change only if the counts allow it."""
+_COUNTED = ("total", "occupied", "held", "out_of_service", "version", "revision")
+"""The columns a guarded update may change, read back by its ``RETURNING``."""
+
+
+def _cas(session: Session, *, pool: Pool, kind: str, beds: int, rev: int, bump: bool) -> bool:
+    """One guarded UPDATE: applies the change only if the counts allow it. When it does,
+    ``pool`` takes the row's new counts from the same statement (``RETURNING``: no second
+    read of the row, under the write lock)."""
     effects, guard = EFFECTS[kind]
     c = POOL_TABLE.c
     values: dict[str, Any] = {column: c[column] + sign * beds for column, sign in effects.items()}
@@ -172,8 +179,17 @@ def _cas(session: Session, *, pool_id: str, kind: str, beds: int, rev: int, bump
         "out_of_service": c.out_of_service >= beds,
         "adjust": (available + beds >= 0) & (c.total + beds >= 0),
     }[guard]
-    result = session.execute(update(POOL_TABLE).where(c.id == pool_id, condition).values(**values))
-    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+    row = session.execute(
+        update(POOL_TABLE)
+        .where(c.id == pool.id, condition)
+        .values(**values)
+        .returning(*(c[name] for name in _COUNTED))
+    ).one_or_none()
+    if row is None:
+        return False
+    for name, value in zip(_COUNTED, row, strict=True):
+        set_committed_value(pool, name, value)  # as loaded: the object stays clean
+    return True
 
 
 def append_entry(
@@ -223,7 +239,7 @@ def apply(
 ) -> LedgerEntry:
     """Compare-and-set the counts, then append the entry (returned, not yet flushed);
     refuses what the counts can't take."""
-    if not _cas(session, pool_id=pool.id, kind=kind, beds=beds, rev=rev, bump=bump_version):
+    if not _cas(session, pool=pool, kind=kind, beds=beds, rev=rev, bump=bump_version):
         session.refresh(pool)
         guard = EFFECTS[kind][1]
         detail = _REFUSALS[guard].format(
@@ -236,7 +252,6 @@ def apply(
         raise error(
             detail, extra={"pool_id": pool.id, "requested": beds, "available": available_of(pool)}
         )
-    session.refresh(pool)
     return append_entry(
         session,
         pool=pool,
