@@ -15,9 +15,11 @@ server processes on NATS JetStream, clients split between them, events published
 NATS as the relay does), ``proxy`` (through the web UI's ``/live``, which relays each
 browser's socket to capacity in process, as in the main job).
 
-The clients and an in-process server share this process (and its GIL): each line also
-gives the CPU per delivery of each side while the events go out, and the cores busy; at
-about 1.0 the process is saturated, and the latencies are its queue.
+The subscribers run in a process of their own (``--same-process``: beside the server, as
+before, sharing its GIL); the server and the publisher in this one. Each line also gives
+the CPU per delivery of each side while the events go out, and the cores busy: on a 2-core
+machine, near 2.0 the machine is saturated (near 1.0 with ``--same-process``), and the
+latencies are its queue.
 
     .venv/bin/python -m bench.live_feed --clients 1,500,5000 --shapes feed,replicas,proxy
 """
@@ -111,8 +113,8 @@ class Stats:
         self.first: float | None = None
         self.last = 0.0
 
-    def record(self, sent_at: float) -> None:
-        now = time.time()
+    def record(self, sent_at: float, now: float | None = None) -> None:
+        now = time.time() if now is None else now
         self.latencies.append(now - sent_at)
         self.first = self.first or now
         self.last = now
@@ -135,12 +137,12 @@ def published_at(msg: dict[str, Any]) -> float | None:
 
 async def client(
     url: str,
-    stats: Stats,
+    on_pool: Callable[[dict[str, Any]], None],
     ready: asyncio.Event,
     hello: list[str],
     done: Any,
     origin: str | None,
-    sent_at: Callable[[dict[str, Any]], float | None],
+    failed: Callable[[], None],
 ) -> None:
     try:
         async with connect(url, max_queue=None, open_timeout=120, origin=origin) as ws:  # type: ignore[arg-type]
@@ -151,16 +153,88 @@ async def client(
                 kind = msg.get("type")
                 if kind in ("snapshot", "welcome"):
                     ready.set()
-                elif kind == "pool" and (at := sent_at(msg)) is not None:
-                    stats.record(at)
+                elif kind == "pool":
+                    on_pool(msg)
                 if done.is_set():
                     return
     except (OSError, TimeoutError, ConnectionClosed):
         pass
     finally:
         if not ready.is_set():  # never subscribed: counted, and nobody waits for it
-            stats.failed += 1
+            failed()
             ready.set()
+
+
+async def connect_all(
+    urls: list[str],
+    n: int,
+    hello: list[str],
+    on_pool: Callable[[dict[str, Any]], None],
+    done: asyncio.Event,
+    origin: str | None,
+    failed: Callable[[], None],
+) -> list[asyncio.Task[None]]:
+    """``n`` subscribers, split between ``urls``, each past its snapshot (or given up)."""
+    readies = [asyncio.Event() for _ in range(n)]
+    tasks = []
+    for i in range(n):
+        url = urls[i % len(urls)]  # several replicas: clients split between them
+        tasks.append(
+            asyncio.create_task(client(url, on_pool, readies[i], hello, done, origin, failed))
+        )
+        if i % 50 == 49:
+            await asyncio.sleep(0.05)  # do not stampede the accept queue
+    await asyncio.wait_for(asyncio.gather(*(r.wait() for r in readies)), 60 + n / 20)
+    return tasks
+
+
+CLIENTS_APART = True
+"""Subscribers in a process of their own (``--same-process`` puts them back beside the
+server): with both in one process they share its GIL, and at 500 or 5,000 subscribers the
+clients cost as much as the server, so the latencies measured the process's queue."""
+
+Received = tuple[Any, Any, Any, float]
+"""What a subscriber process sends back per delivery: ``sent_at``, ``pool_id``,
+``version`` of the message, and when it arrived (wall clock, shared by processes)."""
+
+
+def subscriber_main(
+    urls: list[str], n: int, hello: list[str], origin: str | None, conn: Any
+) -> None:
+    """The subscribers of one run, in their own process: connect, say how many failed,
+    collect every delivery until told how many to expect, send them back with this
+    process's CPU seconds over the run."""
+    raise_fd_limit(n)
+
+    async def main() -> None:
+        received: list[Received] = []
+        failures = [0]
+        done = asyncio.Event()
+
+        def on_pool(msg: dict[str, Any]) -> None:
+            received.append(
+                (msg.get("sent_at"), msg.get("pool_id"), msg.get("version"), time.time())
+            )
+
+        def failed() -> None:
+            failures[0] += 1
+
+        tasks = await connect_all(urls, n, hello, on_pool, done, origin, failed)
+        conn.send(("ready", failures[0]))
+        cpu0 = time.process_time()
+        expected = await asyncio.to_thread(conn.recv)
+        for _ in range(200):  # let the tail arrive (at most 10 s)
+            if len(received) >= expected:
+                break
+            await asyncio.sleep(0.05)
+        cpu = time.process_time() - cpu0
+        done.set()
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        conn.send(("done", received, cpu))
+
+    asyncio.run(main())
 
 
 async def run_clients(
@@ -173,26 +247,22 @@ async def run_clients(
     origin: str | None = None,
     sent_at: Callable[[dict[str, Any]], float | None] = published_at,
 ) -> dict[str, float]:
+    if CLIENTS_APART:
+        return await _run_clients_apart(urls, n, hello, publish, rate, seconds, origin, sent_at)
     stats = Stats()
     done = asyncio.Event()
-    readies = [asyncio.Event() for _ in range(n)]
-    tasks = []
-    for i in range(n):
-        url = urls[i % len(urls)]  # several replicas: clients split between them
-        tasks.append(
-            asyncio.create_task(client(url, stats, readies[i], hello, done, origin, sent_at))
-        )
-        if i % 50 == 49:
-            await asyncio.sleep(0.05)  # do not stampede the accept queue
-    await asyncio.wait_for(asyncio.gather(*(r.wait() for r in readies)), 60 + n / 20)
-    interval = 1.0 / rate
+
+    def on_pool(msg: dict[str, Any]) -> None:
+        if (at := sent_at(msg)) is not None:
+            stats.record(at)
+
+    def failed() -> None:
+        stats.failed += 1
+
+    tasks = await connect_all(urls, n, hello, on_pool, done, origin, failed)
     cpu = CpuSplit()
     start = time.monotonic()
-    sent = 0
-    while time.monotonic() - start < seconds:
-        await publish(sent)
-        sent += 1
-        await asyncio.sleep(max(0.0, start + sent * interval - time.monotonic()))
+    sent = await _publish_for(publish, rate, seconds)
     expected = sent * (n - stats.failed)
     for _ in range(200):  # let the tail arrive (at most 10 s)
         if len(stats.latencies) >= expected:
@@ -204,6 +274,24 @@ async def run_clients(
     for t in tasks:
         t.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
+    return _result(stats, expected, client_cpu, server_cpu, window)
+
+
+async def _publish_for(publish: Any, rate: float, seconds: float) -> int:
+    """Publish at ``rate`` for ``seconds``; how many events went out."""
+    interval = 1.0 / rate
+    start = time.monotonic()
+    sent = 0
+    while time.monotonic() - start < seconds:
+        await publish(sent)
+        sent += 1
+        await asyncio.sleep(max(0.0, start + sent * interval - time.monotonic()))
+    return sent
+
+
+def _result(
+    stats: Stats, expected: int, client_cpu: float, server_cpu: float, window: float
+) -> dict[str, float]:
     result = stats.summary()
     result["expected"] = expected
     result["failed"] = stats.failed
@@ -212,6 +300,49 @@ async def run_clients(
     result["server_us"] = 1e6 * server_cpu / deliveries
     result["busy"] = (client_cpu + server_cpu) / window
     return result
+
+
+async def _run_clients_apart(
+    urls: list[str],
+    n: int,
+    hello: list[str],
+    publish: Any,
+    rate: float,
+    seconds: float,
+    origin: str | None,
+    sent_at: Callable[[dict[str, Any]], float | None],
+) -> dict[str, float]:
+    """As :func:`run_clients`, the subscribers in a process of their own; this process's
+    CPU (the server and the publisher) is the server's."""
+    context = multiprocessing.get_context("spawn")
+    here, there = context.Pipe()
+    proc = context.Process(
+        target=subscriber_main, args=(urls, n, hello, origin, there), daemon=True
+    )
+    proc.start()
+    try:
+        kind, failed = await asyncio.to_thread(here.recv)
+        assert kind == "ready", kind
+        stats = Stats()
+        stats.failed = failed
+        cpu0 = time.process_time()
+        start = time.monotonic()
+        sent = await _publish_for(publish, rate, seconds)
+        expected = sent * (n - failed)
+        here.send(expected)
+        kind, received, client_cpu = await asyncio.to_thread(here.recv)
+        assert kind == "done", kind
+        server_cpu = time.process_time() - cpu0
+        window = time.monotonic() - start
+        for sent_at_field, pool_id, version, arrived in received:
+            message = {"sent_at": sent_at_field, "pool_id": pool_id, "version": version}
+            if (at := sent_at(message)) is not None:
+                stats.record(at, arrived)
+        return _result(stats, expected, client_cpu, server_cpu, window)
+    finally:
+        await asyncio.to_thread(proc.join, 30)
+        if proc.is_alive():
+            proc.terminate()
 
 
 class CpuSplit:
@@ -627,7 +758,10 @@ async def amain(args: argparse.Namespace) -> None:
     counts = [int(c) for c in args.clients.split(",")]
     shapes = args.shapes.split(",")
     raise_fd_limit(max(counts))
-    print(f"load average {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f}; shapes {shapes}")
+    print(
+        f"load average {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f}; shapes {shapes}; "
+        f"subscribers {'in a process of their own' if CLIENTS_APART else 'in this process'}"
+    )
     for n in counts:
         rate = min(args.rate, args.budget / n)
         print(f"-- {n} subscribers, {rate:g} events/s for {args.seconds:g} s", flush=True)
@@ -660,7 +794,14 @@ def main() -> None:
     )
     parser.add_argument("--seconds", type=float, default=6.0)
     parser.add_argument("--nats-url", default="nats://127.0.0.1:4222")
+    parser.add_argument(
+        "--same-process",
+        action="store_true",
+        help="the subscribers beside the server, in this process (as before round 8)",
+    )
     args = parser.parse_args()
+    global CLIENTS_APART
+    CLIENTS_APART = not args.same_process
     args.seconds = min(args.seconds, 15.0)  # keep each side well under a minute
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(amain(args))
