@@ -11,7 +11,13 @@ from referral.database import outbox
 from referral.exceptions import InstitutionNotFound
 from referral.models import Institution, InstitutionName
 from referral.records import text_keyed_page
-from referral.schemas import InstitutionCreate, InstitutionPublic, InstitutionUpdate
+from referral.schemas import (
+    InstitutionCreate,
+    InstitutionImportItem,
+    InstitutionImportResult,
+    InstitutionPublic,
+    InstitutionUpdate,
+)
 from services.clock import utcnow
 from services.contracts import emit
 from services.errors import Conflict, Unprocessable
@@ -93,16 +99,99 @@ def first_institution(session: Session, *types: str, state: str | None = None) -
 
 def add_institution(session: Session, inst: Institution, principal: Principal | None) -> None:
     """Store a new institution, open its history of names and announce it."""
-    session.add(inst)
+    add_institutions(session, [inst], principal)
+
+
+def add_institutions(
+    session: Session, insts: Sequence[Institution], principal: Principal | None
+) -> None:
+    """Store new institutions (parents first), open each one's history of names and
+    announce each, as :func:`add_institution` does one."""
+    session.add_all(insts)
     session.flush()
-    session.add(InstitutionName(institution_id=inst.id, name=inst.name, valid_from=inst.created_at))
-    emit(
-        outbox,
-        session,
-        events.institution_created(inst),
-        aggregate_id=inst.id,
-        version=1,
-        principal=principal,
+    for inst in insts:
+        session.add(
+            InstitutionName(institution_id=inst.id, name=inst.name, valid_from=inst.created_at)
+        )
+        emit(
+            outbox,
+            session,
+            events.institution_created(inst),
+            aggregate_id=inst.id,
+            version=1,
+            principal=principal,
+        )
+
+
+def _legal_form_problem(data: InstitutionCreate) -> str | None:
+    if data.legal_form and data.type != InstitutionType.NGO.value:
+        return "Solo las organizaciones civiles tienen figura jurídica (A.C. o I.A.P.)."
+    return None
+
+
+def import_institutions(
+    session: Session, *, principal: Principal, items: Sequence[InstitutionImportItem]
+) -> InstitutionImportResult:
+    """A batch of institutions with their ids, in the caller's transaction (service token
+    only: a bulk load). Each is stored, named and announced as one created by hand; ids
+    already stored are skipped (a re-run stores nothing). A batch with an institution whose
+    parent is neither stored nor in the batch, or with a legal form where none applies, is
+    refused whole."""
+    permissions.ensure_can_import_reference(principal)
+    batch: dict[str, InstitutionImportItem] = {}
+    for item in items:
+        batch.setdefault(item.id, item)  # a repeated id inside the batch counts once
+    present = set(
+        session.exec(select(Institution.id).where(col(Institution.id).in_(list(batch)))).all()
+    )
+    new = [item for iid, item in batch.items() if iid not in present]
+    parents = {i.parent_id for i in new if i.parent_id} - set(batch)
+    known = set(
+        session.exec(select(Institution.id).where(col(Institution.id).in_(list(parents)))).all()
+    )
+    problems: list[str] = []
+    for item in new:
+        if (legal := _legal_form_problem(item)) is not None:
+            problems.append(f"{item.name}: {legal}")
+        if item.parent_id and item.parent_id not in batch and item.parent_id not in known:
+            problems.append(f"{item.name}: no existe la institución {item.parent_id}.")
+    if problems:
+        raise Unprocessable(
+            "El lote no se importó: " + " ".join(problems[:5]), code="institutions_rejected"
+        )
+    now = utcnow()
+    rows = {
+        item.id: Institution(
+            id=item.id,
+            name=item.name,
+            type=item.type,
+            state=item.state,
+            legal_form=item.legal_form,
+            parent_id=item.parent_id,
+            created_at=now,
+        )
+        for item in new
+    }
+    # parents before the offices that name them (a parent stored earlier needs no turn)
+    ordered: list[Institution] = []
+    placed: set[str] = set()
+    while len(ordered) < len(rows):
+        ready = [
+            inst
+            for iid, inst in rows.items()
+            if iid not in placed and (inst.parent_id not in rows or inst.parent_id in placed)
+        ]
+        if not ready:  # a cycle of parents inside the batch
+            raise Unprocessable(
+                "El lote no se importó: las instituciones se nombran como dependencia unas de "
+                "otras en círculo.",
+                code="institutions_rejected",
+            )
+        ordered.extend(ready)
+        placed.update(inst.id for inst in ready)
+    add_institutions(session, ordered, principal)
+    return InstitutionImportResult(
+        received=len(batch), created=len(ordered), already_present=len(present)
     )
 
 
@@ -111,11 +200,8 @@ def create_institution(
 ) -> Institution:
     """Register an institution (platform admin only); its first name opens its history."""
     permissions.ensure_can_create_institution(principal)
-    if data.legal_form and data.type != InstitutionType.NGO.value:
-        raise Unprocessable(
-            "Solo las organizaciones civiles tienen figura jurídica (A.C. o I.A.P.).",
-            code="legal_form_not_applicable",
-        )
+    if (legal := _legal_form_problem(data)) is not None:
+        raise Unprocessable(legal, code="legal_form_not_applicable")
     if data.id and session.get(Institution, data.id) is not None:
         raise Conflict(f"Ya existe la institución {data.id}.", code="institution_exists")
     if data.parent_id:

@@ -188,6 +188,12 @@ def ensure_can_read_report(principal: Principal) -> None:
         _deny("El informe de desenlaces es para SEGOB, CNDH y la administración.")
 
 
+def ensure_can_import_reference(principal: Principal) -> None:
+    """A bulk load of the reference data (institutions) is for internal services only."""
+    if not principal.has(R.SERVICE):
+        _deny("Solo un servicio interno (token de cliente) importa instituciones en lote.")
+
+
 def ensure_can_import_history(principal: Principal) -> None:
     """Writing the past (final states, old timestamps) is for internal services only."""
     if not principal.has(R.SERVICE):

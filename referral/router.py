@@ -32,6 +32,8 @@ from referral.schemas import (
     HistoryImportResult,
     IdentityPublic,
     InstitutionCreate,
+    InstitutionImport,
+    InstitutionImportResult,
     InstitutionPublic,
     InstitutionUpdate,
     ObligationPublic,
@@ -82,6 +84,25 @@ def create_institution(body: InstitutionCreate, principal: PrincipalDep) -> Inst
     with db.unit_of_work() as session:
         inst = institutions.create_institution(session, principal=principal, data=body)
         return institutions.institution_public(session, inst)
+
+
+@router.post(
+    "/institutions/import",
+    response_model=InstitutionImportResult,
+    # refuse other callers before reading a batch of up to 1,000 institutions
+    dependencies=[Depends(require_roles(UserRole.SERVICE))],
+)
+def import_institutions(
+    body: InstitutionImport, principal: PrincipalDep
+) -> InstitutionImportResult:
+    """Institutions with their ids, in one transaction (service token only): a bulk load.
+
+    Idempotent: ids already stored are counted, not written again.
+    """
+    with db.unit_of_work() as session:
+        return institutions.import_institutions(
+            session, principal=principal, items=body.institutions
+        )
 
 
 @router.get("/institutions/{institution_id}", response_model=InstitutionPublic)

@@ -118,6 +118,25 @@ class InstitutionCreate(Strict):
     parent_id: Id | None = None
 
 
+class InstitutionImportItem(InstitutionCreate):
+    """An institution of a bulk load: its id is given (what makes a re-run skip it)."""
+
+    id: Annotated[str, Field(min_length=36, max_length=36)]
+
+
+class InstitutionImport(Strict):
+    """A batch of institutions (at most 1,000 per request); parents before or beside the
+    regional offices that name them."""
+
+    institutions: list[InstitutionImportItem] = Field(min_length=1, max_length=1_000)
+
+
+class InstitutionImportResult(BaseModel):
+    received: int
+    created: int
+    already_present: int
+
+
 class InstitutionUpdate(Strict):
     name: Str200 | None = None
     legal_form: Literal["A.C.", "I.A.P."] | None = None

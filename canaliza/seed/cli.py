@@ -200,7 +200,8 @@ def seed(
     bulk: Annotated[
         bool,
         typer.Option(
-            help="Padrón en bloque (token de servicio) en vez de una petición por registro"
+            help="Instituciones y padrón en bloque (token de servicio) en vez de una petición "
+            "por registro"
         ),
     ] = True,
     scenario: Annotated[

@@ -48,6 +48,9 @@ RETRY_STATUS = {502, 503, 504}
 ROSTER_IMPORT_PATH = f"{API}/facilities/import"
 BULK_FACILITIES = 50
 """Facilities per bulk request: ~500 pools, an event of a few hundred KB (NATS takes 1 MB)."""
+INSTITUTIONS_IMPORT_PATH = f"{API}/institutions/import"
+BULK_INSTITUTIONS = 1_000
+"""Institutions per bulk request (~200 KB): the national roster's 547 in one."""
 console = Console(stderr=True)
 
 
@@ -396,6 +399,9 @@ class SeedLoader:
         await asyncio.gather(*(run(j) for j in jobs))
 
     async def _institutions(self, dataset: Dataset, advance: Callable[[], None]) -> None:
+        if self.bulk is not None and self.serves(INSTITUTIONS_IMPORT_PATH):
+            await self._institutions_bulk(dataset, advance)
+            return
         path = f"{API}/institutions"
         if not self.serves(path):
             self.report.warnings.append("el destino no sirve /institutions; se omiten")
@@ -430,6 +436,28 @@ class SeedLoader:
         # parents first: a regional office names the institution it belongs to
         await self._bounded([one(i) for i in dataset.institutions if not i.get("parent_id")])
         await self._bounded([one(i) for i in dataset.institutions if i.get("parent_id")])
+
+    async def _institutions_bulk(self, dataset: Dataset, advance: Callable[[], None]) -> None:
+        """The institutions through the referral service's bulk path, with their ids (one
+        transaction per ``BULK_INSTITUTIONS``; the service skips the ids it already has)."""
+        assert self.bulk is not None
+        # parents first: a regional office's parent is stored by its batch or an earlier one
+        ordered = sorted(dataset.institutions, key=lambda i: bool(i.get("parent_id")))
+        for start in range(0, len(ordered), BULK_INSTITUTIONS):
+            chunk = ordered[start : start + BULK_INSTITUTIONS]
+            resp = await self.bulk.call(
+                "POST", INSTITUTIONS_IMPORT_PATH, body={"institutions": [dict(i) for i in chunk]}
+            )
+            if resp.status_code != 200:
+                self._fail(f"lote de instituciones ({len(chunk)})", resp)
+            else:
+                body = resp.json()
+                self.report.created["institutions"] += body["created"]
+                self.report.skipped["institutions"] += body["already_present"]
+                for inst in chunk:
+                    self.report.ids[inst["id"]] = inst["id"]
+            for _ in chunk:
+                advance()
 
     async def _facilities(self, dataset: Dataset, advance: Callable[[], None]) -> None:
         path = f"{API}/facilities"
