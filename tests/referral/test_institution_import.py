@@ -122,6 +122,8 @@ async def test_a_batch_with_one_bad_institution_writes_nothing(ctx):
         assert r.json()["error"] == error, r.json()
         assert r.json()["detail"]
         assert _stored([i["id"] for i in batch if "id" in i]) == {}, batch
-    for body in ({"institutions": []}, {}, {"institutions": [_batch()[2]] * 1_001}):
+    too_many: list[dict[str, Any]] = [{"institutions": []}, {}]
+    too_many.append({"institutions": [_batch()[2]] * 1_001})
+    for body in too_many:
         r = await ctx.client.post(PATH, json=body, headers=service)
         assert r.status_code == 422, r.text
