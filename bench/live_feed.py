@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import json
 import logging
 import multiprocessing
@@ -60,7 +61,7 @@ from capacity.live import (
     stop_live,
 )
 from services import security
-from services.app import ServiceSpec, create_app
+from services.app import ServiceSpec, create_app, tune_collector
 from services.bus import Bus, InProcessBus
 from services.events import Event
 from services.settings import get_settings
@@ -203,8 +204,12 @@ def subscriber_main(
 ) -> None:
     """The subscribers of one run, in their own process: connect, say how many failed,
     collect every delivery until told how many to expect, send them back with this
-    process's CPU seconds over the run."""
+    process's CPU seconds over the run. The instrument's own collections would delay
+    what it records: it runs with a server's collector settings whatever ``--collector``."""
     raise_fd_limit(n)
+    tune_collector()
+    gc.collect()
+    gc.freeze()
 
     async def main() -> None:
         received: list[Received] = []
@@ -760,7 +765,8 @@ async def amain(args: argparse.Namespace) -> None:
     raise_fd_limit(max(counts))
     print(
         f"load average {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f}; shapes {shapes}; "
-        f"subscribers {'in a process of their own' if CLIENTS_APART else 'in this process'}"
+        f"subscribers {'in a process of their own' if CLIENTS_APART else 'in this process'}; "
+        f"collector thresholds {gc.get_threshold()}"
     )
     for n in counts:
         rate = min(args.rate, args.budget / n)
@@ -799,7 +805,20 @@ def main() -> None:
         action="store_true",
         help="the subscribers beside the server, in this process (as before round 8)",
     )
+    parser.add_argument(
+        "--collector",
+        default="served",
+        choices=("served", "default"),
+        help="the cyclic collector as `canaliza serve` sets it (thresholds, start-up heap "
+        "frozen) or CPython's defaults",
+    )
     args = parser.parse_args()
+    if args.collector == "served":
+        # as canaliza serve: services.app.tune_collector, then freeze_startup_heap's
+        # collect-and-freeze of what importing built (the bare side shares this process)
+        tune_collector()
+        gc.collect()
+        gc.freeze()
     global CLIENTS_APART
     CLIENTS_APART = not args.same_process
     args.seconds = min(args.seconds, 15.0)  # keep each side well under a minute
