@@ -57,6 +57,14 @@ def referral_rows(
             yield r
 
 
+def rows_in_id_order(
+    dataset: Dataset, facility_ids: dict[str, str] | None = None
+) -> list[dict[str, Any]]:
+    """:func:`referral_rows` by referral id: the order a bulk import writes best (each batch
+    one stretch of every index keyed by the referral; ADR 0034)."""
+    return sorted(referral_rows(dataset, facility_ids), key=itemgetter("id"))
+
+
 def person_rows(rows: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
     """One flat row per person, with the referral's id (lists joined by ``|``)."""
     for r in rows:
@@ -74,14 +82,15 @@ def person_rows(rows: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
 def export_history(
     dataset: Dataset, out_dir: Path | None = None, *, facility_ids: dict[str, str] | None = None
 ) -> dict[str, Path]:
-    """Write ``referrals-<scale>-<seed>.jsonl`` and ``people-<scale>-<seed>.csv``."""
+    """Write ``referrals-<scale>-<seed>.jsonl`` (in id order, so that ``canaliza referral
+    import-history`` of it writes as the seed's batches do) and ``people-<scale>-<seed>.csv``."""
     out_dir = out_dir or default_dir()
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = f"{dataset.scale}-{dataset.seed}"
     jsonl = out_dir / f"referrals-{stem}.jsonl"
     people = out_dir / f"people-{stem}.csv"
     with jsonl.open("w", encoding="utf-8") as fh:
-        for row in referral_rows(dataset, facility_ids):
+        for row in rows_in_id_order(dataset, facility_ids):
             fh.write(orjson.dumps(row, option=orjson.OPT_SORT_KEYS).decode())
             fh.write("\n")
     with people.open("w", encoding="utf-8", newline="") as fh:
@@ -120,7 +129,7 @@ async def load_history(
         # In id order: each batch's rows then fall in one stretch of the referral's key and
         # of every index that starts with the referral's id (people, steps, obligations),
         # so a batch rewrites a few pages of each, not one page per row anywhere in them.
-        rows = sorted(referral_rows(dataset, facility_ids), key=itemgetter("id"))
+        rows = rows_in_id_order(dataset, facility_ids)
         batches = [rows[i : i + batch_size] for i in range(0, len(rows), batch_size)]
         slots = asyncio.Semaphore(max(1, in_flight))
 
