@@ -61,7 +61,7 @@ from capacity.live import (
     stop_live,
 )
 from services import security
-from services.app import ServiceSpec, create_app, tune_collector
+from services.app import ServiceSpec, create_app, freeze_heap, tune_collector
 from services.bus import Bus, InProcessBus
 from services.events import Event
 from services.settings import get_settings
@@ -189,6 +189,13 @@ async def connect_all(
     return tasks
 
 
+def collect_as_served() -> None:
+    """This process's collector as ``canaliza serve`` sets it: its thresholds, and what
+    importing built frozen (``services.app.freeze_startup_heap``)."""
+    tune_collector()
+    freeze_heap()
+
+
 CLIENTS_APART = True
 """Subscribers in a process of their own (``--same-process`` puts them back beside the
 server): with both in one process they share its GIL, and at 500 or 5,000 subscribers the
@@ -207,9 +214,7 @@ def subscriber_main(
     process's CPU seconds over the run. The instrument's own collections would delay
     what it records: it runs with a server's collector settings whatever ``--collector``."""
     raise_fd_limit(n)
-    tune_collector()
-    gc.collect()
-    gc.freeze()
+    collect_as_served()
 
     async def main() -> None:
         received: list[Received] = []
@@ -814,11 +819,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     if args.collector == "served":
-        # as canaliza serve: services.app.tune_collector, then freeze_startup_heap's
-        # collect-and-freeze of what importing built (the bare side shares this process)
-        tune_collector()
-        gc.collect()
-        gc.freeze()
+        collect_as_served()  # the bare side shares this process, and so these settings
     global CLIENTS_APART
     CLIENTS_APART = not args.same_process
     args.seconds = min(args.seconds, 15.0)  # keep each side well under a minute

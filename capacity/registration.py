@@ -142,7 +142,7 @@ def view(session: Session, facility: Facility) -> dict[str, Any]:
         "facility_id": facility.id,
         "registration_status": facility.registration_status,
         "registration_label": REGISTRATION_LABELS[facility.registration_status],
-        "registration_changed_at": (as_utc_or_none(facility.registration_changed_at)),
+        "registration_changed_at": as_utc_or_none(facility.registration_changed_at),
         "registration_pending": list(facility.registration_pending or []),
         "registration_due_on": facility.registration_due_on,
         "history": [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 from sqlmodel import Session, col, select
 
@@ -123,6 +124,21 @@ def add_institutions(
         )
 
 
+def _new_institution(data: InstitutionCreate, created_at: datetime) -> Institution:
+    """The row of an institution to register (its id, when given, kept)."""
+    inst = Institution(
+        name=data.name,
+        type=data.type,
+        state=data.state,
+        legal_form=data.legal_form,
+        parent_id=data.parent_id,
+        created_at=created_at,
+    )
+    if data.id:
+        inst.id = data.id
+    return inst
+
+
 def _legal_form_problem(data: InstitutionCreate) -> str | None:
     if data.legal_form and data.type != InstitutionType.NGO.value:
         return "Solo las organizaciones civiles tienen figura jurídica (A.C. o I.A.P.)."
@@ -141,14 +157,11 @@ def import_institutions(
     batch: dict[str, InstitutionImportItem] = {}
     for item in items:
         batch.setdefault(item.id, item)  # a repeated id inside the batch counts once
-    present = set(
-        session.exec(select(Institution.id).where(col(Institution.id).in_(list(batch)))).all()
-    )
+    # one read: which of the batch's ids, and of the parents it names, are stored
+    wanted = set(batch) | {i.parent_id for i in batch.values() if i.parent_id}
+    known = set(session.exec(select(Institution.id).where(col(Institution.id).in_(wanted))).all())
+    present = known & set(batch)
     new = [item for iid, item in batch.items() if iid not in present]
-    parents = {i.parent_id for i in new if i.parent_id} - set(batch)
-    known = set(
-        session.exec(select(Institution.id).where(col(Institution.id).in_(list(parents)))).all()
-    )
     problems: list[str] = []
     for item in new:
         if (legal := _legal_form_problem(item)) is not None:
@@ -160,18 +173,7 @@ def import_institutions(
             "El lote no se importó: " + " ".join(problems[:5]), code="institutions_rejected"
         )
     now = utcnow()
-    rows = {
-        item.id: Institution(
-            id=item.id,
-            name=item.name,
-            type=item.type,
-            state=item.state,
-            legal_form=item.legal_form,
-            parent_id=item.parent_id,
-            created_at=now,
-        )
-        for item in new
-    }
+    rows = {item.id: _new_institution(item, now) for item in new}
     # parents before the offices that name them (a parent stored earlier needs no turn)
     ordered: list[Institution] = []
     placed: set[str] = set()
@@ -206,16 +208,7 @@ def create_institution(
         raise Conflict(f"Ya existe la institución {data.id}.", code="institution_exists")
     if data.parent_id:
         get_institution(session, institution_id=data.parent_id)
-    inst = Institution(
-        name=data.name,
-        type=data.type,
-        state=data.state,
-        legal_form=data.legal_form,
-        parent_id=data.parent_id,
-        created_at=utcnow(),
-    )
-    if data.id:
-        inst.id = data.id
+    inst = _new_institution(data, utcnow())
     add_institution(session, inst, principal)
     session.flush()
     return inst
